@@ -1,0 +1,37 @@
+# The two commands a newcomer runs: `make run` and `make test`. Both install what is missing first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-unit lint bench clean
+
+install: $(STAMP)
+	@scripts/install-system-deps.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: install
+	$(BIN)/ivr serve
+
+# Pytest's exit code 5 ("no tests collected") is a failure here, as every other non-zero code is.
+test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 tests; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+test-unit: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
+
+lint: install
+	$(BIN)/ruff check ivr tests bench
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache build *.egg-info

@@ -1,0 +1,191 @@
+"""The Call protocol: the one seam between telephony and call flows.
+
+The flow interpreter runs against `Call` and never imports SIP; `ivr.sip` provides the real
+implementation (a SIP dialog with RTP media) and `ivr.testing` a simulated one. Both sides import
+only this module, so everything a flow can ask of a call, and everything a call can answer, is here.
+
+Every awaitable method raises `CallEnded` once the caller has hung up, so a flow needs no polling
+to notice an abandoned call.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from ivr.errors import IvrError
+
+
+class CallEnded(IvrError):
+    """The caller hung up (or the call was torn down) while the flow was waiting on it."""
+
+
+@dataclass(slots=True, frozen=True)
+class Prompt:
+    """One prompt to speak, by id: the call resolves it to recorded audio or rendered TTS."""
+
+    prompt_id: str
+    """The id declared in the flow's `prompts:` section (e.g. `greeting`)."""
+    text: str
+    """The prompt's text in `dialect`, after the flow's choice; used by TTS and the simulator."""
+    dialect: str
+    """Dialect code the caller should hear (`cmn`, `yue`, `en`...); the call applies fallbacks."""
+    variables: Mapping[str, str] = field(default_factory=dict)
+    """Values for `{placeholders}` in the text, spoken per language (`{amount}`, `{date}`...)."""
+
+
+class PlaybackOutcome(enum.Enum):
+    COMPLETED = "completed"
+    INTERRUPTED_BY_SPEECH = "interrupted_by_speech"
+    INTERRUPTED_BY_DIGIT = "interrupted_by_digit"
+
+
+@dataclass(slots=True, frozen=True)
+class PlaybackResult:
+    outcome: PlaybackOutcome
+    played_s: float
+    """Seconds of audio the caller heard before the end or the barge-in."""
+
+
+@dataclass(slots=True, frozen=True)
+class ListenSpec:
+    """What input a node accepts and how long to wait for it (VoiceXML's field + properties)."""
+
+    speech: bool = True
+    """Listen for speech (the recognizer runs); keys are always accepted when `max_digits > 0`."""
+    languages: tuple[str, ...] = ("cmn",)
+    """Dialect codes whose recognizers listen at once; the result says which one heard the caller."""
+    phrases: tuple[str, ...] = ()
+    """Phrases to bias recognition toward (a grammar built from the flow's intents), may be empty."""
+    max_digits: int = 1
+    """Keys to collect; 0 disables keys. Collection ends early at `terminator`."""
+    min_digits: int = 1
+    terminator: str = "#"
+    barge_in: bool = True
+    """Speech or a key stops the prompt played before listening; the utterance keeps its start."""
+    no_input_timeout_s: float = 5.0
+    """Silence after the prompt before `NoInput`."""
+    inter_digit_timeout_s: float = 3.0
+    end_of_speech_s: float = 0.7
+    """Trailing silence that ends an utterance."""
+    max_utterance_s: float = 15.0
+
+
+@dataclass(slots=True, frozen=True)
+class Hypothesis:
+    text: str
+    confidence: float
+
+
+@dataclass(slots=True, frozen=True)
+class SpeechInput:
+    """The caller said something."""
+
+    text: str
+    confidence: float
+    """Recognizer confidence 0..1 (1 for typed text in the simulator)."""
+    language: str
+    """Dialect code of the recognizer that heard it."""
+    nbest: tuple[Hypothesis, ...] = ()
+    duration_s: float = 0.0
+
+
+@dataclass(slots=True, frozen=True)
+class DigitsInput:
+    """The caller pressed keys."""
+
+    digits: str
+    terminated: bool = False
+    """True when collection ended on the terminator key rather than length or timeout."""
+
+
+@dataclass(slots=True, frozen=True)
+class NoInput:
+    """Nothing was said or pressed before the no-input timeout."""
+
+
+CallerInput = SpeechInput | DigitsInput | NoInput
+
+
+class QueueOutcomeKind(enum.Enum):
+    ANSWERED = "answered"
+    """An agent took the call; `enqueue` returns when the agent leg ends."""
+    ABANDONED = "abandoned"
+    OVERFLOWED = "overflowed"
+    """Max wait or length reached; `target` names where the flow should go next."""
+    CALLBACK = "callback"
+    """The caller left a callback number and kept their place; the call ends."""
+    UNAVAILABLE = "unavailable"
+    """No agent can ever serve this queue now (none logged in, queue closed)."""
+
+
+@dataclass(slots=True, frozen=True)
+class QueueRequest:
+    """Hand the caller to a human queue with everything learned so far."""
+
+    queue: str
+    priority: int = 0
+    """Higher is served first (the elderly green channel uses a high priority)."""
+    skills: Mapping[str, int] = field(default_factory=dict)
+    """Required skills with minimum level, e.g. {"claims": 1}."""
+    dialect: str = "cmn"
+    context: Mapping[str, str] = field(default_factory=dict)
+    """What the agent sees: intent, confidence, transcript, breakpoint, caller data..."""
+
+
+@dataclass(slots=True, frozen=True)
+class QueueResult:
+    kind: QueueOutcomeKind
+    queue: str
+    wait_s: float = 0.0
+    agent_id: str | None = None
+    target: str | None = None
+    """For OVERFLOWED: the queue or site the caller was sent to."""
+    callback_number: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class TransferResult:
+    accepted: bool
+    status: int = 0
+    """The final SIP status of the transfer attempt (202 accepted REFER, 200 for a bridged leg...)."""
+
+
+@runtime_checkable
+class Call(Protocol):
+    """One live call as a flow sees it."""
+
+    @property
+    def call_id(self) -> str: ...
+
+    @property
+    def caller(self) -> str:
+        """The caller's number (user part of From)."""
+        ...
+
+    @property
+    def dialed(self) -> str:
+        """The number the caller dialed (user part of the request URI)."""
+        ...
+
+    async def play(self, prompts: Sequence[Prompt], *, barge_in: bool = False) -> PlaybackResult:
+        """Speak the prompts in order; return when done or, if allowed, interrupted."""
+        ...
+
+    async def listen(self, spec: ListenSpec, prompts: Sequence[Prompt] = ()) -> CallerInput:
+        """Play `prompts` (barge-in per `spec`) then wait for speech or keys per `spec`."""
+        ...
+
+    async def enqueue(self, request: QueueRequest) -> QueueResult:
+        """Wait in a human queue (music, position announcements) until answered or given up."""
+        ...
+
+    async def transfer(self, target: str) -> TransferResult:
+        """Blind-transfer the caller to a SIP URI."""
+        ...
+
+    async def hangup(self) -> None:
+        """End the call from our side (idempotent)."""
+        ...
