@@ -1,0 +1,1 @@
+"""Benchmarks: each module's main() prints one markdown section; `python -m bench` collects them."""
