@@ -32,7 +32,158 @@ def _serve(args: argparse.Namespace) -> int:
     return serve_main(args)
 
 
-COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (_add_serve,)
+def _add_nlu(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("nlu", help="classify a caller's words with a flow's intents, or score a held-out TSV")
+    p.add_argument("flow", help="flow YAML whose `intents:` section trains the classifier")
+    p.add_argument("text", nargs="?", default=None, help="what the caller said")
+    p.add_argument("--eval", dest="eval_path", metavar="FILE.tsv", help="score `utterance<TAB>intent` rows")
+    p.add_argument("--lang", action="append", dest="languages", metavar="D", help="train on these dialects only")
+    p.set_defaults(handler=_nlu)
+
+
+def _nlu(args: argparse.Namespace) -> int:
+    from ivr.speech.commands import run_nlu
+
+    return run_nlu(args.flow, args.text, eval_path=args.eval_path, languages=args.languages, out=print,
+                   err=lambda s: print(s, file=sys.stderr))
+
+
+def _add_asr(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("asr", help="recognize a WAV file as call audio and print transcript and timing")
+    p.add_argument("wav", help="WAV file (any rate; resampled to 8 kHz call audio)")
+    p.add_argument("--engine", choices=["pocketsphinx", "vosk"], default="pocketsphinx")
+    p.add_argument("--dialect", default="en", help="dialect code the model serves (default: en)")
+    p.add_argument("--model", default=None, help="model folder (vosk: required; pocketsphinx: built-in en-us)")
+    p.add_argument("--phrases", default=None, help="file of phrases, one per line, to bias recognition")
+    p.set_defaults(handler=_asr)
+
+
+def _asr(args: argparse.Namespace) -> int:
+    from ivr.speech.commands import run_asr
+
+    return run_asr(args.wav, engine=args.engine, dialect=args.dialect, model=args.model,
+                   phrases_file=args.phrases, out=print, err=lambda s: print(s, file=sys.stderr))
+
+
+def _add_prompts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("prompts", help="render and check the flows' prompts in every dialect")
+    actions = p.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)
+    for name, handler, text in (
+        ("build", _prompts_build, "render every prompt the flows need, for every dialect they serve"),
+        ("check", _prompts_check, "per dialect: recorded / synthesized / fallback; exit 1 if one is missing"),
+    ):
+        a = actions.add_parser(name, help=text)
+        a.add_argument("--flows", default="flows", help="folder of flow YAML files (default: flows)")
+        a.add_argument("--dialects", default="dialects", help="folder of dialect packs (default: dialects)")
+        a.add_argument("--prompts", default="prompts", help="folder of recorded prompts (default: prompts)")
+        a.add_argument("--cache", default="var/prompt-cache", help="render cache (default: var/prompt-cache)")
+        a.add_argument("--engine", choices=["espeak-ng", "pyttsx3"], default="espeak-ng", help="TTS engine")
+        if name == "build":
+            a.add_argument("--quiet", action="store_true", help="no progress bar or summary, errors only")
+        a.set_defaults(handler=handler)
+
+
+def _prompts_build(args: argparse.Namespace) -> int:
+    from ivr.voice import run_build
+
+    return run_build(
+        args.flows, args.dialects, args.prompts, args.cache, engine=args.engine, quiet=args.quiet
+    )
+
+
+def _prompts_check(args: argparse.Namespace) -> int:
+    from ivr.voice import run_check
+
+    return run_check(args.flows, args.dialects, args.prompts, args.cache, engine=args.engine)
+
+
+def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("validate", help="check flow files; prints path:line:col: message per problem")
+    p.add_argument("files", nargs="+", metavar="FILE", help="flow YAML files")
+    p.add_argument("--warnings", action="store_true", help="also list warnings (dialect fallbacks...)")
+    p.set_defaults(handler=_validate)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from ivr.flow.commands import validate_files
+
+    return validate_files(args.files, warnings=args.warnings)
+
+
+def _add_schema(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("schema", help="print the flow file JSON Schema")
+    p.set_defaults(handler=_schema)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from ivr.flow.commands import print_schema
+
+    return print_schema()
+
+
+def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("simulate", help="run a flow with a scripted caller and print every step")
+    p.add_argument("flow", metavar="FLOW", help="flow YAML file")
+    p.add_argument("--caller", default="13800138000", help="caller number (demo elderly caller: 13900000001)")
+    p.add_argument("--say", dest="turns", action="append", type=lambda s: ("say", s), default=[],
+                   metavar="TEXT", help="the caller says TEXT at the next prompt (repeatable, in order)")
+    p.add_argument("--keys", dest="turns", action="append", type=lambda s: ("keys", s), metavar="DIGITS",
+                   help="the caller presses DIGITS at the next prompt (repeatable, in order)")
+    p.add_argument("--silence", dest="turns", action="append_const", const=("silence", ""),
+                   help="the caller says nothing at the next prompt")
+    p.add_argument("--time", default=None, help="wall time, ISO (default 2026-03-02T10:00 in the flow's zone)")
+    p.add_argument("--backend", default=None, help="data-dip base URL (default: demo back end in-process)")
+    p.add_argument("--json", action="store_true", help="print the journey as JSON")
+    p.set_defaults(handler=_simulate)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from ivr.flow.commands import simulate_call
+
+    return simulate_call(args.flow, args.turns, caller=args.caller, time=args.time, backend=args.backend,
+                         as_json=args.json)
+
+
+def _add_test_flows(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("test-flows", help="run flow test files (default: flows/tests/*.yaml)")
+    p.add_argument("files", nargs="*", metavar="FILE", help="flow test YAML files")
+    p.set_defaults(handler=_test_flows)
+
+
+def _test_flows(args: argparse.Namespace) -> int:
+    from ivr.flow.commands import run_flow_tests
+
+    return run_flow_tests(args.files)
+
+
+def _add_graph(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("graph", help="draw a flow with graphviz (svg, png, pdf by the -o suffix)")
+    p.add_argument("flow", metavar="FLOW", help="flow YAML file")
+    p.add_argument("-o", "--output", default="flow.svg", help="output file (default: flow.svg)")
+    p.set_defaults(handler=_graph)
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from ivr.flow.commands import draw_graph
+
+    return draw_graph(args.flow, args.output)
+
+
+def _add_demo_backend(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("demo-backend", help="serve the demo customer/policy back end for data dips")
+    p.add_argument("--listen", default="127.0.0.1:8090", help="HOST:PORT (default: 127.0.0.1:8090)")
+    p.set_defaults(handler=_demo_backend)
+
+
+def _demo_backend(args: argparse.Namespace) -> int:
+    from ivr.flow.commands import serve_demo_backend
+
+    host, _, port = args.listen.rpartition(":")
+    return serve_demo_backend(host or "127.0.0.1", int(port))
+
+
+COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (_add_serve, _add_nlu, _add_asr, _add_prompts,
+    _add_validate, _add_schema, _add_simulate, _add_test_flows, _add_graph, _add_demo_backend)
 
 
 def build_parser() -> argparse.ArgumentParser:

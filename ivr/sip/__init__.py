@@ -1,0 +1,75 @@
+"""Sans-I/O SIP: wire format (message, uri, headers, sdp, digest), transactions, dialogs, user agent.
+
+Other packages import from here; the modules inside are this package's business.
+"""
+
+from __future__ import annotations
+
+from ivr.sip.digest import (
+    DigestChallenge,
+    DigestCredentials,
+    NonceIssuer,
+    NonceStatus,
+    make_authorization,
+    verify_authorization,
+)
+from ivr.sip.errors import AuthError, SdpError, SdpNegotiationError, SipError, SipParseError, TransactionError
+from ivr.sip.headers import CSeq, Headers, NameAddr, Via, canonical_name
+from ivr.sip.message import (
+    Request,
+    Response,
+    StreamFramer,
+    build_error_response,
+    build_response,
+    new_branch,
+    new_call_id,
+    new_tag,
+    parse_message,
+)
+from ivr.sip.sdp import (
+    Direction,
+    MediaDescription,
+    NegotiatedMedia,
+    SessionDescription,
+    answer_offer,
+    make_offer,
+    negotiated_codec,
+)
+from ivr.sip.uri import SipUri
+
+__all__ = [
+    "AuthError",
+    "CSeq",
+    "DigestChallenge",
+    "DigestCredentials",
+    "Direction",
+    "Headers",
+    "MediaDescription",
+    "NameAddr",
+    "NegotiatedMedia",
+    "NonceIssuer",
+    "NonceStatus",
+    "Request",
+    "Response",
+    "SdpError",
+    "SdpNegotiationError",
+    "SessionDescription",
+    "SipError",
+    "SipParseError",
+    "SipUri",
+    "StreamFramer",
+    "TransactionError",
+    "Via",
+    "answer_offer",
+    "build_error_response",
+    "build_response",
+    "canonical_name",
+    "make_authorization",
+    "make_offer",
+    "negotiated_codec",
+    "new_branch",
+    "new_call_id",
+    "new_tag",
+    "parse_message",
+    "verify_authorization",
+]

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ivr.speech.errors import IntentTrainingError
+
 __all__ = ["IntentClassifier", "IntentScore", "normalize_utterance"]
 
 _OOD = "\x00out_of_domain"
@@ -108,7 +110,7 @@ def _char_grams(text: str) -> list[str]:
 class IntentClassifier:
     """A small linear classifier over character/word n-grams, trained from a flow's phrases."""
 
-    __slots__ = ("_intents", "_vocab", "_idf", "_coef", "_bias", "_keywords", "_labels")
+    __slots__ = ("_intents", "_vocab", "_idf", "_coef", "_bias", "_keywords", "_labels", "_known")
 
     def __init__(
         self,
@@ -119,6 +121,7 @@ class IntentClassifier:
         coef: npt.NDArray[np.float64],
         bias: npt.NDArray[np.float64],
         keywords: dict[str, tuple[str, ...]],
+        known: frozenset[str],
     ) -> None:
         self._intents = intents
         self._labels = labels
@@ -127,6 +130,7 @@ class IntentClassifier:
         self._coef = coef
         self._bias = bias
         self._keywords = keywords
+        self._known = known
 
     @classmethod
     def train(
@@ -140,11 +144,11 @@ class IntentClassifier:
 
         intents = tuple(examples)
         if not intents:
-            raise ValueError("cannot train an intent classifier with no intents")
+            raise IntentTrainingError("cannot train an intent classifier with no intents")
         kw = {i: tuple(normalize_utterance(k) for k in (keywords or {}).get(i, ()) if k.strip()) for i in intents}
         unknown = set(keywords or {}) - set(intents)
         if unknown:
-            raise ValueError(f"keywords given for unknown intents: {sorted(unknown)}")
+            raise IntentTrainingError(f"keywords given for unknown intents: {sorted(unknown)}")
         texts: list[str] = []
         y: list[int] = []
         labels = (*intents, _OOD)
@@ -153,9 +157,10 @@ class IntentClassifier:
             phrases.extend(kw[intent])
             phrases = [p for p in phrases if p]
             if not phrases:
-                raise ValueError(f"intent {intent!r} has no usable training phrase")
+                raise IntentTrainingError(f"intent {intent!r} has no usable training phrase")
             texts.extend(phrases)
             y.extend([idx] * len(phrases))
+        known = frozenset(g for t in texts for g in _char_grams(t))
         texts.extend(normalize_utterance(t) for t in _BACKGROUND)
         y.extend([len(intents)] * len(_BACKGROUND))
 
@@ -181,7 +186,7 @@ class IntentClassifier:
         for row, cls_idx in enumerate(order):
             full_coef[cls_idx] = coef[row]
             full_bias[cls_idx] = bias[row]
-        return cls(intents, labels, vocab, idf, full_coef, full_bias, kw)
+        return cls(intents, labels, vocab, idf, full_coef, full_bias, kw, known)
 
     @property
     def intents(self) -> tuple[str, ...]:
@@ -198,14 +203,14 @@ class IntentClassifier:
         logits -= logits.max()
         probs = np.exp(logits)
         probs /= probs.sum()
-        coverage = _coverage(grams, self._vocab)
+        coverage = _coverage(grams, self._known)
         hits = np.array([sum(1 for k in self._keywords[i] if k and k in norm) for i in self._intents], dtype=float)
         p = probs[: len(self._intents)]
         if hits.any():
             p = p * (1.0 + 2.0 * hits)
             p = p / max(p.sum() + probs[-1], 1e-12)
             coverage = max(coverage, 0.9)
-        scale = min(1.0, coverage / 0.6)
+        scale = min(1.0, coverage / 0.5)
         scores = [IntentScore(i, float(round(p[k] * scale, 4))) for k, i in enumerate(self._intents)]
         scores.sort(key=lambda s: s.confidence, reverse=True)
         return scores
@@ -225,10 +230,12 @@ def _vectorize(grams: Sequence[str], vocab: Mapping[str, int], idf: npt.NDArray[
     return vec
 
 
-def _coverage(grams: Sequence[str], vocab: Mapping[str, int]) -> float:
-    """Share of the utterance's bigram-and-longer n-grams seen in training (unigrams say little)."""
-    informative = [g for g in grams if len(g) > 2]
-    if not informative:
-        informative = list(grams)
-    seen = sum(1 for g in informative if g in vocab)
-    return seen / len(informative)
+def _coverage(grams: Sequence[str], known: frozenset[str]) -> float:
+    """Share of the utterance's n-grams seen in the intent phrases; single characters count less."""
+    total = seen = 0.0
+    for g in grams:
+        w = 0.3 if len(g) == 2 else 1.0
+        total += w
+        if g in known:
+            seen += w
+    return seen / total if total else 0.0

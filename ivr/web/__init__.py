@@ -1,0 +1,55 @@
+"""The ops web layer: dashboard, JSON API (OpenAPI-documented), Server-Sent Events, /healthz, /metrics.
+
+The engine builds a `LiveState` and an `EngineMetrics`, updates them as calls run, and serves
+`create_app(store=..., live=..., ...)`; every data source is a small Protocol from `ivr.web.sources`.
+"""
+
+from __future__ import annotations
+
+from ivr.web.app import create_app
+from ivr.web.live import ChangeKind, LiveChange, LiveState
+from ivr.web.metrics import Counter, EngineMetrics, Gauge, Histogram, Metrics
+from ivr.web.sources import (
+    AcdView,
+    AgentState,
+    AgentView,
+    CallStoreView,
+    CurrentCall,
+    DialectSetter,
+    Dispatcher,
+    DispatchRequest,
+    DispatchResult,
+    FlowLoadStatus,
+    FlowStatus,
+    FlowView,
+    LiveSnapshot,
+    LiveView,
+    QueueView,
+)
+
+__all__ = [
+    "AcdView",
+    "AgentState",
+    "AgentView",
+    "CallStoreView",
+    "ChangeKind",
+    "Counter",
+    "CurrentCall",
+    "DialectSetter",
+    "DispatchRequest",
+    "DispatchResult",
+    "Dispatcher",
+    "EngineMetrics",
+    "FlowLoadStatus",
+    "FlowStatus",
+    "FlowView",
+    "Gauge",
+    "Histogram",
+    "LiveChange",
+    "LiveSnapshot",
+    "LiveState",
+    "LiveView",
+    "Metrics",
+    "QueueView",
+    "create_app",
+]

@@ -1,0 +1,31 @@
+"""What a running flow reports: the kinds of journey steps the interpreter emits."""
+
+from __future__ import annotations
+
+import enum
+
+
+class StepKind(enum.Enum):
+    """The `kind` of a `JourneyEvent` emitted by the interpreter (its value is what is stored)."""
+
+    CALL_STARTED = "call_started"
+    NODE_ENTERED = "node_entered"
+    PROMPT_PLAYED = "prompt_played"
+    INPUT = "input"
+    NO_INPUT = "no_input"
+    NO_MATCH = "no_match"
+    INTENT = "intent"
+    CONFIRMED = "confirmed"
+    VARIABLE_SET = "variable_set"
+    DATA_DIP = "data_dip"
+    DATA_DIP_FAILED = "data_dip_failed"
+    SCHEDULE = "schedule"
+    ENQUEUED = "enqueued"
+    QUEUE_RESULT = "queue_result"
+    TRANSFERRED = "transferred"
+    SURVEY = "survey"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    ERROR = "error"
+    CALLER_HUNG_UP = "caller_hung_up"
+    HANGUP = "hangup"
+    CALL_FINISHED = "call_finished"

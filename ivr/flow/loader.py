@@ -1,0 +1,146 @@
+"""Load a flow file: YAML → composed nodes (with marks) → typed model → checks → trained classifier.
+
+`load_flow(path)` returns a `Flow` or raises `FlowLoadError` with every problem found;
+`check_flow(path)` returns the problems without raising (what `ivr validate` prints).
+Nothing that a broken file contains makes these raise anything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+import yaml
+
+from ivr.flow import validate
+from ivr.flow.errors import FlowLoadError, Problem, Severity
+from ivr.flow.intents import Classifier, ClassifierFactory, default_factory, training_examples
+from ivr.flow.model import DEFAULT_FALLBACKS, AskNode, Flow, FlowSpec
+from ivr.flow.schema import INVALID, Converter, Mark
+
+log = structlog.get_logger(__name__)
+
+MAX_FILE_BYTES = 2_000_000
+
+
+@dataclass(slots=True, frozen=True)
+class LoadResult:
+    flow: Flow | None
+    problems: tuple[Problem, ...]
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity is Severity.WARNING)
+
+
+def _compose(conv: Converter, text: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Mark(mark.line + 1, mark.column + 1) if mark is not None else Mark(1, 1)
+        what = exc.problem or exc.context or "not valid YAML"
+        conv.problem(where, f"YAML syntax error: {what}")
+    except yaml.YAMLError as exc:
+        conv.problem(Mark(1, 1), f"YAML syntax error: {exc}")
+    except RecursionError:
+        conv.problem(Mark(1, 1), "YAML nested too deeply")
+    return None
+
+
+def parse_spec(
+    text: str, path: str, fallbacks: Mapping[str, tuple[str, ...]]
+) -> tuple[FlowSpec | None, Converter]:
+    """Build and check the spec; problems (errors and warnings) are in the returned converter."""
+    conv = Converter(path)
+    root = _compose(conv, text)
+    if root is None:
+        if not conv.problems:
+            conv.problem(Mark(1, 1), "flow file is empty")
+        return None, conv
+    if not isinstance(root, yaml.MappingNode):
+        conv.problem(Mark.of(root), "flow file must be a mapping with id, prompts, nodes...")
+        return None, conv
+    try:
+        spec = conv.convert(root, FlowSpec, ())
+    except RecursionError:
+        conv.problem(Mark.of(root), "flow nested too deeply")
+        return None, conv
+    if spec is INVALID:
+        return None, conv
+    validate.check(conv, spec, fallbacks)
+    return spec, conv
+
+
+def _train(spec: FlowSpec, factory: ClassifierFactory) -> Classifier | None:
+    if not spec.intents or not any(isinstance(n, AskNode) for n in spec.nodes.values()):
+        return None
+    return factory(training_examples({k: v.phrases for k, v in spec.intents.items()}))
+
+
+def load_text(
+    text: str,
+    path: str = "<flow>",
+    *,
+    fallbacks: Mapping[str, tuple[str, ...]] = DEFAULT_FALLBACKS,
+    classifier_factory: ClassifierFactory | None = default_factory,
+    data: bytes | None = None,
+) -> LoadResult:
+    """Everything but reading the file. `classifier_factory=None` skips training (validation only)."""
+    spec, conv = parse_spec(text, path, fallbacks)
+    problems = tuple(sorted(conv.problems, key=lambda p: (p.line, p.col, p.message)))
+    if spec is None or any(p.severity is Severity.ERROR for p in problems):
+        return LoadResult(None, problems)
+    digest = hashlib.sha256(data if data is not None else text.encode()).hexdigest()[:12]
+    classifier = _train(spec, classifier_factory) if classifier_factory is not None else None
+    flow = Flow(
+        spec=spec,
+        path=path,
+        digest=digest,
+        fallbacks=fallbacks,
+        classifier=classifier,
+        warnings=tuple(str(p) for p in problems),
+    )
+    return LoadResult(flow, problems)
+
+
+def check_file(
+    path: str | Path,
+    *,
+    fallbacks: Mapping[str, tuple[str, ...]] = DEFAULT_FALLBACKS,
+    classifier_factory: ClassifierFactory | None = default_factory,
+) -> LoadResult:
+    """Read and load one file; a file that cannot be read is a problem, not an exception."""
+    name = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return LoadResult(None, (Problem(name, 1, 1, f"cannot read flow file: {exc.strerror or exc}"),))
+    if len(data) > MAX_FILE_BYTES:
+        return LoadResult(None, (Problem(name, 1, 1, f"flow file is larger than {MAX_FILE_BYTES} bytes"),))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return LoadResult(None, (Problem(name, line, 1, "flow file is not UTF-8 text"),))
+    return load_text(text, name, fallbacks=fallbacks, classifier_factory=classifier_factory, data=data)
+
+
+def load_flow(
+    path: str | Path,
+    *,
+    fallbacks: Mapping[str, tuple[str, ...]] = DEFAULT_FALLBACKS,
+    classifier_factory: ClassifierFactory | None = default_factory,
+) -> Flow:
+    """Load one flow file or raise `FlowLoadError` listing every problem."""
+    result = check_file(path, fallbacks=fallbacks, classifier_factory=classifier_factory)
+    if result.flow is None:
+        raise FlowLoadError(str(path), result.problems)
+    return result.flow

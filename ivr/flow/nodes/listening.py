@@ -1,0 +1,145 @@
+"""The prompt → listen → understand loop every listening node shares, and input parsing helpers.
+
+VoiceXML semantics: separate no-input and no-match counters, each with its own prompt and limit;
+reaching a limit is a journey breakpoint and the node's `on_fail` (else the flow's human) follows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from ivr.call import CallerInput, ListenSpec, NoInput, SpeechInput
+from ivr.flow.events import StepKind
+from ivr.flow.model import ListeningNode
+from ivr.flow.runtime import CallRuntime
+
+
+@dataclass(slots=True, frozen=True)
+class Goto:
+    """The input was understood: go to `target` (None ends the call)."""
+
+    target: str | None
+
+
+NO_MATCH = None
+Interpret = Callable[[CallerInput], Awaitable[Goto | None]]
+
+
+async def listen_loop(
+    rt: CallRuntime, node: ListeningNode, spec: ListenSpec, interpret: Interpret, *, fail: str | None
+) -> str | None:
+    """Prompt and listen until `interpret` understands or a counter reaches its limit (then `fail`)."""
+    no_input = no_match = 0
+    prompt_id = node.prompt
+    while True:
+        result = await rt.call.listen(spec, [rt.prompt(prompt_id)])
+        rt.note_input(result, prompt_id)
+        if isinstance(result, NoInput):
+            no_input += 1
+            if no_input >= node.no_input.max:
+                rt.breakpoint(StepKind.RETRIES_EXHAUSTED, "no_input", {"count": no_input})
+                return fail
+            prompt_id = node.no_input.prompt or node.prompt
+            continue
+        outcome = await interpret(result)
+        if outcome is not None:
+            return outcome.target
+        no_match += 1
+        rt.emit(StepKind.NO_MATCH, {"count": no_match})
+        if no_match >= node.no_match.max:
+            rt.breakpoint(StepKind.RETRIES_EXHAUSTED, "no_match", {"count": no_match})
+            return fail
+        prompt_id = node.no_match.prompt or node.prompt
+
+
+# --- spoken digits and yes/no ----------------------------------------------------------------
+
+_DIGIT_WORDS: dict[str, str] = {
+    "零": "0",
+    "〇": "0",
+    "洞": "0",
+    "幺": "1",
+    "一": "1",
+    "二": "2",
+    "两": "2",
+    "三": "3",
+    "四": "4",
+    "五": "5",
+    "六": "6",
+    "七": "7",
+    "拐": "7",
+    "八": "8",
+    "九": "9",
+    "勾": "9",
+}
+_EN_DIGITS: dict[str, str] = {
+    "zero": "0",
+    "oh": "0",
+    "o": "0",
+    "one": "1",
+    "two": "2",
+    "to": "2",
+    "too": "2",
+    "three": "3",
+    "four": "4",
+    "for": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+}
+_WORD = re.compile(r"[a-z]+|\d|[^\sa-z\d]")
+
+
+def spoken_digits(text: str) -> str:
+    """Digits in an utterance: "一三九 0 one two" → "139012". Other words are ignored."""
+    out: list[str] = []
+    for token in _WORD.findall(text.lower()):
+        if token.isdigit():
+            out.append(token)
+        elif token in _DIGIT_WORDS:
+            out.append(_DIGIT_WORDS[token])
+        elif token in _EN_DIGITS:
+            out.append(_EN_DIGITS[token])
+    return "".join(out)
+
+
+_YES_FIRST = ("没错", "是的", "对的", "可以", "没问题")
+_NO = ("不是", "不对", "不要", "不用", "没有", "不", "否", "错", "no", "nope", "not", "wrong", "cancel")
+_YES = ("是", "对", "好", "嗯", "确认", "要", "yes", "yeah", "yep", "correct", "right", "sure", "ok", "okay")
+
+
+def yes_no(result: CallerInput) -> bool | None:
+    """Key 1 / yes-words → True, key 2 / no-words → False, else None."""
+    if isinstance(result, SpeechInput):
+        text = result.text.lower()
+        words = set(re.findall(r"[a-z]+", text))
+        if any(w in text for w in _YES_FIRST):
+            return True
+        if any((w in words) if w.isascii() else (w in text) for w in _NO):
+            return False
+        if any((w in words) if w.isascii() else (w in text) for w in _YES):
+            return True
+        return None
+    digits = getattr(result, "digits", "")
+    if digits[:1] == "1":
+        return True
+    if digits[:1] == "2":
+        return False
+    return None
+
+
+def spoken_score(text: str) -> int | None:
+    """An NPS answer 0..10 from speech: "十分", "10", "ten", "九分", "nine"."""
+    low = text.lower()
+    if (
+        "10" in low
+        or re.search(r"\bten\b", low)
+        or ("十" in low and not re.search(r"十[一二三四五六七八九]", low))
+    ):
+        return 10
+    digits = spoken_digits(low)
+    return int(digits[0]) if digits else None

@@ -1,0 +1,341 @@
+"""Whole-flow checks after conversion: references, reachability, busy loops, dialect coverage, ranges.
+
+Every problem points at the line and column of the value at fault (see `schema.Converter`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from ivr.flow.errors import Severity
+from ivr.flow.graph import edges, reachable
+from ivr.flow.model import (
+    AskNode,
+    BranchNode,
+    CollectNode,
+    FlowSpec,
+    HttpNode,
+    ListeningNode,
+    MenuNode,
+    Node,
+    Ref,
+    ReturnNode,
+    ScheduleNode,
+    SubflowNode,
+)
+from ivr.flow.schema import Converter, Mark, Path, context, did_you_mean
+
+_REF_WORDS = {
+    Ref.NODE: ("goes to", "node"),
+    Ref.PROMPT: ("uses", "prompt"),
+    Ref.QUEUE: ("uses", "queue"),
+    Ref.INTENT: ("maps", "intent"),
+}
+
+
+class Checker:
+    def __init__(self, conv: Converter, spec: FlowSpec, fallbacks: Mapping[str, tuple[str, ...]]) -> None:
+        self.conv = conv
+        self.spec = spec
+        self.fallbacks = fallbacks
+        self.node_ids = [p[1] for p in conv.key_marks if len(p) == 2 and p[0] == "nodes"]
+
+    def mark(self, path: Path) -> Mark:
+        return self.conv.marks.get(path) or self.conv.key_marks.get(path) or Mark(1, 1)
+
+    def error(self, path: Path, message: str) -> None:
+        self.conv.problem(self.mark(path), message)
+
+    def warn(self, path: Path, message: str) -> None:
+        self.conv.problem(self.mark(path), message, Severity.WARNING)
+
+    def run(self) -> None:
+        self.check_refs()
+        self.check_declarations()
+        self.check_prompts()
+        self.check_intents()
+        for node in self.spec.nodes.values():
+            self.check_node(node)
+        if not self.spec.nodes:
+            if not self.node_ids:
+                self.error(("nodes",), "flow has no nodes")
+            return
+        self.check_graph()
+
+    # -- references -----------------------------------------------------------------------------
+
+    def check_refs(self) -> None:
+        declared: dict[Ref, Iterable[str]] = {
+            Ref.NODE: self.node_ids,
+            Ref.PROMPT: self.spec.prompts,
+            Ref.QUEUE: self.spec.queues,
+            Ref.INTENT: self.spec.intents,
+        }
+        for use in self.conv.refs:
+            names = declared[use.ref]
+            if use.value in names:
+                continue
+            verb, noun = _REF_WORDS[use.ref]
+            where = context(use.path) if use.path[:1] == ("nodes",) else f"flow field '{'.'.join(use.path)}'"
+            if use.path[:1] == ("on_error",):
+                where = "on_error"
+            self.conv.problem(
+                use.mark, f"{where} {verb} unknown {noun} '{use.value}'{did_you_mean(use.value, names)}"
+            )
+
+    def check_declarations(self) -> None:
+        spec = self.spec
+        for section, values in (
+            ("numbers", spec.numbers),
+            ("dialects", spec.dialects),
+            ("queues", spec.queues),
+        ):
+            seen: set[str] = set()
+            for i, value in enumerate(values):
+                if value in seen:
+                    self.error((section, str(i)), f"{section[:-1]} '{value}' is listed twice")
+                seen.add(value)
+        if spec.default_dialect not in spec.dialects:
+            self.error(
+                ("default_dialect",),
+                f"default dialect '{spec.default_dialect}' is not in dialects ({', '.join(spec.dialects)})",
+            )
+        if not spec.queues:
+            self.error(
+                ("queues",) if ("queues",) in self.conv.marks else (),
+                "flow declares no queues: on_error needs a human queue",
+            )
+        if spec.on_error.priority < 0:
+            self.error(("on_error", "priority"), "on_error priority must be 0 or more")
+
+    def check_prompts(self) -> None:
+        declared = self.spec.dialects
+        for prompt_id, texts in self.spec.prompts.items():
+            path: Path = ("prompts", prompt_id)
+            if not texts:
+                self.error(path, f"prompt '{prompt_id}' has no text")
+                continue
+            for dialect, text in texts.items():
+                if dialect not in declared:
+                    self.warn(
+                        (*path, dialect), f"prompt '{prompt_id}' has text for undeclared dialect '{dialect}'"
+                    )
+                if not text.strip():
+                    self.error((*path, dialect), f"prompt '{prompt_id}' has empty '{dialect}' text")
+            covered: dict[str, list[str]] = {}
+            for dialect in declared:
+                if dialect in texts:
+                    continue
+                via = self.fallback_for(dialect, texts)
+                if via is None:
+                    self.error(
+                        path,
+                        f"prompt '{prompt_id}' has no '{dialect}' text and no fallback covers it",
+                    )
+                else:
+                    covered.setdefault(via, []).append(dialect)
+            for via, dialects in covered.items():
+                self.warn(
+                    path, f"prompt '{prompt_id}' has no {', '.join(dialects)} text; falls back to '{via}'"
+                )
+
+    def fallback_for(self, dialect: str, texts: Mapping[str, str]) -> str | None:
+        seen = {dialect}
+        todo = list(self.fallbacks.get(dialect, (self.spec.default_dialect,)))
+        while todo:
+            candidate = todo.pop(0)
+            if candidate in seen:
+                continue
+            seen.add(candidate)
+            if candidate in texts:
+                return candidate
+            todo.extend(self.fallbacks.get(candidate, ()))
+        return None
+
+    def check_intents(self) -> None:
+        for name, intent in self.spec.intents.items():
+            path: Path = ("intents", name)
+            if not any(p.strip() for phrases in intent.phrases.values() for p in phrases):
+                self.error(path, f"intent '{name}' has no example phrases")
+            for dialect in intent.phrases:
+                if dialect not in self.spec.dialects:
+                    self.error(
+                        (*path, "phrases", dialect),
+                        f"intent '{name}' has phrases for undeclared dialect '{dialect}'",
+                    )
+
+    # -- nodes --------------------------------------------------------------------------------
+
+    def check_node(self, node: Node) -> None:
+        base: Path = ("nodes", node.id)
+        name = f"node '{node.id}'"
+        if isinstance(node, ListeningNode):
+            for which in ("no_input", "no_match"):
+                if getattr(node, which).max < 1:
+                    self.error((*base, which, "max"), f"{name} {which} max must be 1 or more")
+            if node.timeout_s <= 0:
+                self.error((*base, "timeout_s"), f"{name} timeout_s must be more than 0")
+        if isinstance(node, MenuNode) and not node.keys:
+            self.error(base, f"{name} has no keys")
+        if isinstance(node, AskNode):
+            self.check_ask(node, base)
+        if isinstance(node, CollectNode):
+            if node.min_length < 1:
+                self.error((*base, "min_length"), f"{name} min_length must be 1 or more")
+            if node.max_length < node.min_length:
+                self.error(
+                    (*base, "max_length"),
+                    f"{name} max_length ({node.max_length}) is less than min_length ({node.min_length})",
+                )
+            if node.terminator not in ("#", "*"):
+                self.error(
+                    (*base, "terminator"), f"{name} terminator must be '#' or '*', got '{node.terminator}'"
+                )
+        if isinstance(node, BranchNode) and not node.cases:
+            self.error(base, f"{name} has no cases")
+        if isinstance(node, HttpNode):
+            if not 0 <= node.retries <= 5:
+                self.error((*base, "retries"), f"{name} retries must be between 0 and 5, got {node.retries}")
+            if not 0 < node.timeout_s <= 30:
+                self.error((*base, "timeout_s"), f"{name} timeout_s must be more than 0 and at most 30")
+            for status in node.on_status:
+                if not (status.isdigit() and 100 <= int(status) <= 599):
+                    self.error(
+                        (*base, "on_status", status), f"{name} on_status has '{status}', not an HTTP status"
+                    )
+        if isinstance(node, ScheduleNode):
+            if not node.hours:
+                self.error(base, f"{name} has no opening hours")
+            for i, hours in enumerate(node.hours):
+                if hours.start == hours.end:
+                    self.error((*base, "hours", str(i)), f"{name} hours open and close at the same time")
+        if isinstance(node, ReturnNode) and not any(
+            isinstance(n, SubflowNode) for n in self.spec.nodes.values()
+        ):
+            self.error(base, f"{name} returns, but no subflow node calls into this flow")
+
+    def check_ask(self, node: AskNode, base: Path) -> None:
+        name = f"node '{node.id}'"
+        th = node.thresholds
+        ok = True
+        for which in ("act", "confirm"):
+            value = getattr(th, which)
+            if not 0.0 <= value <= 1.0:
+                self.error(
+                    (*base, "thresholds", which),
+                    f"{name} threshold '{which}' must be between 0 and 1, got {value}",
+                )
+                ok = False
+        if ok and th.confirm > th.act:
+            self.error(
+                (*base, "thresholds", "confirm"),
+                f"{name} threshold 'confirm' ({th.confirm}) is above 'act' ({th.act})",
+            )
+        if ok and th.confirm < th.act and node.confirm_prompt is None:
+            self.warn(base, f"{name} has no confirm_prompt: scores between confirm and act are asked again")
+        if not node.intents:
+            self.error(base, f"{name} maps no intents")
+        for i, lang in enumerate(node.switch_language):
+            if lang not in self.spec.dialects:
+                self.error(
+                    (*base, "switch_language", str(i)), f"{name} switches to undeclared dialect '{lang}'"
+                )
+        for intent, words in node.keywords.items():
+            if not words:
+                self.error((*base, "keywords", intent), f"{name} keywords for '{intent}' are empty")
+
+    # -- graph --------------------------------------------------------------------------------
+
+    def check_graph(self) -> None:
+        spec = self.spec
+        start = spec.start or next(iter(spec.nodes))
+        if start not in spec.nodes:
+            return  # reported as an unknown node reference
+        seen = reachable(spec, start)
+        for node_id in spec.nodes:
+            if node_id not in seen:
+                self.error(
+                    ("nodes", node_id), f"node '{node_id}' is unreachable from the start node '{start}'"
+                )
+        self.check_busy_loops()
+
+    def check_busy_loops(self) -> None:
+        """A cycle through nodes none of which waits for the caller would spin forever."""
+        spec = self.spec
+        busy = {nid for nid, n in spec.nodes.items() if not n.WAITS}
+        adjacency: dict[str, list[str]] = {nid: [] for nid in busy}
+        for e in edges(spec):
+            if e.source in busy and e.target in busy:
+                adjacency[e.source].append(e.target)
+        for cycle in _cycles(adjacency):
+            loop = " → ".join([*cycle, cycle[0]])
+            self.error(("nodes", cycle[0]), f"loop never waits for input: {loop}")
+
+
+def _cycles(adjacency: Mapping[str, list[str]]) -> list[list[str]]:
+    """One representative cycle per strongly connected component that has one (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    out: list[list[str]] = []
+    counter = 0
+    for root in adjacency:
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            v, i = work.pop()
+            if i == 0:
+                index[v] = low[v] = counter
+                counter += 1
+                stack.append(v)
+                on_stack.add(v)
+            succ = adjacency.get(v, [])
+            if i < len(succ):
+                work.append((v, i + 1))
+                w = succ[i]
+                if w not in index:
+                    work.append((w, 0))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            if low[v] == index[v]:
+                comp: list[str] = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1 or v in adjacency.get(v, []):
+                    out.append(_order_cycle(comp, adjacency))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+    return out
+
+
+def _order_cycle(comp: list[str], adjacency: Mapping[str, list[str]]) -> list[str]:
+    """Walk the component from its first-declared member back to it, for a readable message."""
+    members = set(comp)
+    first = min(comp, key=list(adjacency).index)
+    path = [first]
+    seen = {first}
+    current = first
+    while True:
+        nxt = [w for w in adjacency[current] if w in members]
+        back = next((w for w in nxt if w == first), None)
+        fresh = next((w for w in nxt if w not in seen), None)
+        if back is not None and (fresh is None or len(path) == len(members)):
+            return path
+        if fresh is None:
+            return path
+        path.append(fresh)
+        seen.add(fresh)
+        current = fresh
+
+
+def check(conv: Converter, spec: FlowSpec, fallbacks: Mapping[str, tuple[str, ...]]) -> None:
+    """Add every whole-flow problem of `spec` to `conv.problems`."""
+    Checker(conv, spec, fallbacks).run()

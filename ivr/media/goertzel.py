@@ -1,0 +1,154 @@
+"""In-band DTMF detection with the Goertzel algorithm, for trunks that send neither RFC 4733 nor INFO.
+
+`tone_powers` evaluates the Goertzel single-frequency DFT for many windows at once as one matrix
+product (the same |X(f)|² the Goertzel recursion computes, without a Python loop per sample).
+`DtmfDetector` slides a 20 ms window in 10 ms hops over the call audio and accepts a key only when,
+in three consecutive windows (40 ms of tone), one row and one column tone:
+
+- each reach a minimum level,
+- clearly dominate the other tones of their group,
+- stay within the twist limits (the level difference between the groups), and
+- carry most of the window's energy (rejects speech and music).
+
+A key is reported once per press: after a report the detector needs three windows without that key
+before it can report the same key again, so a brief dropout in a long press is not a second digit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ivr.media.resample import TELEPHONY_RATE_HZ
+from ivr.media.tones import DTMF_COLUMNS_HZ, DTMF_KEYPAD, DTMF_ROWS_HZ, level_to_amplitude
+
+
+def goertzel_basis(frequencies_hz: tuple[float, ...], window: int, rate_hz: int) -> NDArray[np.float64]:
+    """A (window, 2F) matrix: the cosine and sine of each frequency, for `tone_powers`."""
+    n = np.arange(window, dtype=np.float64)[:, None]
+    omega = 2.0 * np.pi * np.asarray(frequencies_hz, dtype=np.float64)[None, :] / rate_hz
+    return np.hstack([np.cos(omega * n), np.sin(omega * n)])
+
+
+def tone_powers(windows: NDArray[np.float64], basis: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Energy of each frequency in each window, shape (W, F), on the scale of `sum(x**2)`.
+
+    A sine of amplitude A filling a window of N samples gives A²·N/2, which is also its share of
+    `sum(x**2)`, so powers can be compared with the window's total energy directly.
+    """
+    projections = windows @ basis
+    half = basis.shape[1] // 2
+    squared = projections[:, :half] ** 2 + projections[:, half:] ** 2
+    result: NDArray[np.float64] = squared * (2.0 / basis.shape[0])
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfDetectorConfig:
+    window_samples: int = 160
+    """20 ms at 8 kHz: 50 Hz resolution, enough to separate the DTMF rows (73 Hz apart at least)."""
+    hop_samples: int = 80
+    min_windows: int = 3
+    """Consecutive windows with the same key before it counts: 160 + 2·80 samples = 40 ms of tone."""
+    release_windows: int = 3
+    """Windows without the key before the same key can be reported again: a break of 10 ms (which
+    Q.24 says must not split a key) spoils at most two windows; the 40 ms minimum pause spoils five."""
+    min_level_dbfs: float = -38.0
+    """Minimum level of each of the two tones (peak, relative to int16 full scale)."""
+    normal_twist_db: float = 8.0
+    """How much louder the high (column) tone may be than the low (row) tone."""
+    reverse_twist_db: float = 4.0
+    """How much louder the low (row) tone may be than the high (column) tone."""
+    dominance_db: float = 6.0
+    """How far the strongest tone of a group must stand above the second strongest."""
+    min_tone_fraction: float = 0.6
+    """Share of the window's energy that the two tones must carry."""
+
+
+@dataclass(slots=True)
+class DtmfDetector:
+    """Feed int16 audio at 8 kHz in any chunk size; get back the keys, each once, with their sample offset."""
+
+    config: DtmfDetectorConfig = field(default_factory=DtmfDetectorConfig)
+    _basis: NDArray[np.float64] = field(init=False, repr=False)
+    _pending: NDArray[np.float64] = field(init=False, repr=False)
+    _consumed: int = field(default=0, init=False)
+    """Samples dropped from the front of `_pending` so far (offset of `_pending[0]` in the stream)."""
+    _run_key: str | None = field(default=None, init=False)
+    _run_length: int = field(default=0, init=False)
+    _latched: str | None = field(default=None, init=False)
+    _misses: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        frequencies = DTMF_ROWS_HZ + DTMF_COLUMNS_HZ
+        self._basis = goertzel_basis(frequencies, self.config.window_samples, TELEPHONY_RATE_HZ)
+        self._pending = np.zeros(0, dtype=np.float64)
+
+    def feed(self, audio: NDArray[np.int16]) -> list[tuple[str, int]]:
+        """Process more audio; return (key, sample offset where it was confirmed) for each new key."""
+        cfg = self.config
+        self._pending = np.concatenate([self._pending, audio.astype(np.float64)])
+        count = (self._pending.size - cfg.window_samples) // cfg.hop_samples + 1
+        if count <= 0:
+            return []
+        windows = np.lib.stride_tricks.sliding_window_view(self._pending, cfg.window_samples)[
+            : count * cfg.hop_samples : cfg.hop_samples
+        ]
+        keys = self._classify(windows)
+        found: list[tuple[str, int]] = []
+        for index, key in enumerate(keys):
+            if self._step(key):
+                assert self._latched is not None
+                found.append((self._latched, self._consumed + index * cfg.hop_samples + cfg.window_samples))
+        drop = count * cfg.hop_samples
+        self._pending = self._pending[drop:]
+        self._consumed += drop
+        return found
+
+    def _classify(self, windows: NDArray[np.float64]) -> list[str | None]:
+        """The key each window holds, or None."""
+        cfg = self.config
+        powers = tone_powers(windows, self._basis)
+        rows, columns = powers[:, :4], powers[:, 4:]
+        row_index = rows.argmax(axis=1)
+        column_index = columns.argmax(axis=1)
+        taken = np.arange(len(windows))
+        row_peak = rows[taken, row_index]
+        column_peak = columns[taken, column_index]
+        row_second = np.sort(rows, axis=1)[:, -2]
+        column_second = np.sort(columns, axis=1)[:, -2]
+        energy = np.einsum("ij,ij->i", windows, windows)
+        min_power = level_to_amplitude(cfg.min_level_dbfs) ** 2 * cfg.window_samples / 2.0
+        dominance = 10.0 ** (cfg.dominance_db / 10.0)
+        accepted = (
+            (row_peak >= min_power)
+            & (column_peak >= min_power)
+            & (row_peak >= dominance * row_second)
+            & (column_peak >= dominance * column_second)
+            & (column_peak <= row_peak * 10.0 ** (cfg.normal_twist_db / 10.0))
+            & (row_peak <= column_peak * 10.0 ** (cfg.reverse_twist_db / 10.0))
+            & (row_peak + column_peak >= cfg.min_tone_fraction * energy)
+        )
+        return [
+            DTMF_KEYPAD[int(r)][int(c)] if ok else None
+            for ok, r, c in zip(accepted.tolist(), row_index.tolist(), column_index.tolist(), strict=True)
+        ]
+
+    def _step(self, key: str | None) -> bool:
+        """Advance the press/release state by one window; True when a new key is confirmed."""
+        cfg = self.config
+        if key == self._run_key:
+            self._run_length += 1
+        else:
+            self._run_key, self._run_length = key, 1
+        if self._latched is not None:
+            self._misses = 0 if key == self._latched else self._misses + 1
+            if self._misses >= cfg.release_windows:
+                self._latched = None
+        if self._latched is None and self._run_key is not None and self._run_length >= cfg.min_windows:
+            self._latched = self._run_key
+            self._misses = 0
+            return True
+        return False

@@ -1,0 +1,195 @@
+"""What a session does with each received RTP datagram, pure: check, latch, count, reorder, decode.
+
+`InboundStream.receive(data, source, now)` returns a `Received` (or None for a packet we drop):
+the header fields (for a bridge to relay), the keys that started (RFC 4733 and in-band) and the
+decoded 160-sample frames that became ready in order (losses concealed with silence, timestamp
+gaps from silence suppression filled with silence). Decoding and the jitter buffer run only while
+someone wants audio (`want_audio`), so an idle call costs one header unpack per packet.
+
+Symmetric RTP (latching): we send to the address packets actually come from, not the one in the
+SDP, which behind NAT is unreachable. The first valid packet latches; another source is accepted
+only after the latched one has been silent for `relatch_after_s` (the NAT rebound the port).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ivr.media.g711 import G711Codec
+from ivr.media.goertzel import DtmfDetector
+from ivr.rtp.dtmf import TelephoneEventReceiver
+from ivr.rtp.errors import RtpParseError
+from ivr.rtp.events import DtmfSource
+from ivr.rtp.jitter import JitterBuffer, JitterConfig, PlayoutFrame
+from ivr.rtp.packet import RtpPacket, ts_delta
+from ivr.rtp.rtcp import ReceptionStats
+
+Address = tuple[str, int]
+FRAME_SAMPLES = 160
+_FAST_HEADER = struct.Struct("!BBHII")
+_MAX_FILLED_GAP_SAMPLES = 8000
+"""Silence inserted for a timestamp gap (silence suppression) is capped at one second."""
+
+
+@dataclass(slots=True)
+class Received:
+    """One accepted RTP packet and what it caused."""
+
+    payload_type: int
+    marker: bool
+    sequence_number: int
+    timestamp: int
+    ssrc: int
+    payload: bytes
+    is_event: bool
+    """A telephone-event packet rather than audio."""
+    frames: list[NDArray[np.int16]] = field(default_factory=list)
+    keys: list[tuple[str, DtmfSource]] = field(default_factory=list)
+    latched: Address | None = None
+    """Set when this packet moved the send target to a new source address."""
+
+
+@dataclass(slots=True)
+class InboundCounters:
+    received: int = 0
+    malformed: int = 0
+    wrong_source: int = 0
+    unknown_payload_type: int = 0
+
+
+class InboundStream:
+    def __init__(
+        self,
+        codec: G711Codec,
+        *,
+        telephone_event_pt: int | None,
+        inband_dtmf: bool,
+        symmetric: bool = True,
+        relatch_after_s: float = 1.0,
+        jitter: JitterConfig | None = None,
+    ) -> None:
+        self.codec = codec
+        self.telephone_event_pt = telephone_event_pt
+        self.symmetric = symmetric
+        self.relatch_after_s = relatch_after_s
+        self.want_audio = inband_dtmf
+        self.source: Address | None = None
+        """The latched source address (the send target when symmetric)."""
+        self.remote_ssrc: int | None = None
+        self.stats = ReceptionStats()
+        self.counters = InboundCounters()
+        self.events = TelephoneEventReceiver()
+        self.detector = DtmfDetector() if inband_dtmf else None
+        self.jitter = JitterBuffer(jitter or JitterConfig())
+        self._jitter_config = jitter or JitterConfig()
+        self._last_from_source = 0.0
+        self._next_ts: int | None = None
+        """Timestamp the next audio packet should carry (the last one's plus its samples)."""
+        self._frame_samples = FRAME_SAMPLES
+        self._leftover = np.zeros(0, dtype=np.int16)
+
+    def receive(self, data: bytes, source: Address, now: float) -> Received | None:
+        packet = self._parse(data)
+        if packet is None:
+            return None
+        pt = packet.payload_type
+        is_event = pt == self.telephone_event_pt
+        if not is_event and pt != self.codec.payload_type:
+            self.counters.unknown_payload_type += 1
+            return None
+        latched = self._latch(source, now)
+        if latched is False:
+            self.counters.wrong_source += 1
+            return None
+        self.counters.received += 1
+        if packet.ssrc != self.remote_ssrc:
+            self.remote_ssrc = packet.ssrc
+        self.stats.update(packet.sequence_number, packet.timestamp, now, timing=not is_event)
+        if isinstance(latched, tuple):
+            packet.latched = latched
+        if is_event:
+            try:
+                digit = self.events.receive(packet.timestamp, packet.marker, packet.payload, now)
+            except RtpParseError:
+                self.counters.malformed += 1
+                return None
+            if digit is not None:
+                packet.keys.append((digit, DtmfSource.RFC4733))
+        elif self.want_audio:
+            self.jitter.push(packet.sequence_number, packet.timestamp, packet.payload, now)
+            self._play_out(packet, now)
+        return packet
+
+    def flush(self) -> list[NDArray[np.int16]]:
+        """Frames still held in the jitter buffer (call before reading a finished recording)."""
+        out = Received(0, False, 0, 0, 0, b"", False)
+        self._frames_from(self.jitter.flush(), out)
+        return out.frames
+
+    def set_want_audio(self, wanted: bool) -> None:
+        wanted = wanted or self.detector is not None
+        if wanted and not self.want_audio:
+            self.jitter = JitterBuffer(self._jitter_config)
+            self._next_ts = None
+            self._leftover = np.zeros(0, dtype=np.int16)
+        self.want_audio = wanted
+
+    def _parse(self, data: bytes) -> Received | None:
+        if len(data) >= 12 and data[0] == 0x80:  # the usual case: no padding, extension or CSRC
+            _, second, seq, timestamp, ssrc = _FAST_HEADER.unpack_from(data)
+            return Received(second & 0x7F, bool(second & 0x80), seq, timestamp, ssrc, data[12:], False)
+        try:
+            p = RtpPacket.parse(data)
+        except RtpParseError:
+            self.counters.malformed += 1
+            return None
+        return Received(p.payload_type, p.marker, p.sequence_number, p.timestamp, p.ssrc, p.payload, False)
+
+    def _latch(self, source: Address, now: float) -> Address | bool:
+        """True to accept from the latched source, an address when (re)latching, False to drop."""
+        if source == self.source:
+            self._last_from_source = now
+            return True
+        if not self.symmetric and self.source is not None:
+            return True
+        if self.source is None or now - self._last_from_source > self.relatch_after_s:
+            self.source = source
+            self._last_from_source = now
+            return source
+        return False
+
+    def _play_out(self, packet: Received, now: float) -> None:
+        frames = self.jitter.pop(now)
+        if frames:
+            self._frames_from(frames, packet)
+
+    def _frames_from(self, frames: list[PlayoutFrame], out: Received) -> None:
+        """Decode released packets into 160-sample frames (any ptime), filling timestamp gaps with silence."""
+        decode = self.codec.decode
+        chunks = [self._leftover] if self._leftover.size else []
+        for frame in frames:
+            if self._next_ts is not None:
+                gap = ts_delta(frame.timestamp, self._next_ts)
+                if 0 < gap <= _MAX_FILLED_GAP_SAMPLES:
+                    chunks.append(np.zeros(gap, dtype=np.int16))
+            if frame.payload is not None:
+                pcm = decode(frame.payload)
+                self._frame_samples = pcm.size or self._frame_samples
+            else:
+                pcm = np.zeros(self._frame_samples, dtype=np.int16)
+            chunks.append(pcm)
+            self._next_ts = (frame.timestamp + pcm.size) & 0xFFFFFFFF
+        if not chunks:
+            return
+        samples = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+        whole = samples.size - samples.size % FRAME_SAMPLES
+        out.frames.extend(samples[i : i + FRAME_SAMPLES] for i in range(0, whole, FRAME_SAMPLES))
+        self._leftover = samples[whole:]
+        if self.detector is not None:
+            for pcm in out.frames:
+                for digit, _ in self.detector.feed(pcm):
+                    out.keys.append((digit, DtmfSource.INBAND))

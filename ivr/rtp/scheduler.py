@@ -1,0 +1,182 @@
+"""The media clock: one 20 ms tick for every call in the process, not one timer per call.
+
+`TickClock` is the pure part: tick n is due at `start + n * period_s`, computed from the start
+every time, so sleep error never accumulates. When the loop falls behind, the overdue ticks run
+back to back (each session sends its frames in a short burst the far end's jitter buffer absorbs);
+beyond `max_burst` the oldest are skipped (counted), so a long stall does not become a flood.
+
+`MediaScheduler` is the asyncio adapter: it arms one `loop.call_at` for the next deadline and on
+each tick calls every registered sender with the tick number; a sender's cost is its own
+callback (a frame lookup and a `sendto`). It also spreads periodic reports (RTCP, every 5 s) over
+the ticks: each open session sits in one of `report_every_ticks` buckets and one bucket runs per tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+TickCallback = Callable[[int], None]
+"""Called with the tick number: the media time in periods since the clock started."""
+ReportCallback = Callable[[float], None]
+"""Called with the loop time, every `report_every_ticks` ticks."""
+
+
+@dataclass(slots=True)
+class TickClock:
+    start: float
+    period_s: float = 0.02
+    max_burst: int = 5
+    """Most overdue ticks run at once; older ones are skipped."""
+    early_s: float = 0.0005
+    """A tick counts as due this much before its deadline (timers may fire a little early)."""
+    next_tick: int = 0
+    ran: int = 0
+    skipped: int = 0
+
+    def deadline(self) -> float:
+        """When the next tick is due."""
+        return self.start + self.next_tick * self.period_s
+
+    def due(self, now: float) -> range:
+        """Ticks to run now, in order (empty if none is due); skips beyond `max_burst`."""
+        last = math.floor((now + self.early_s - self.start) / self.period_s)
+        if last < self.next_tick:
+            return range(0)
+        first = self.next_tick
+        if last - first + 1 > self.max_burst:
+            self.skipped += last - first + 1 - self.max_burst
+            first = last - self.max_burst + 1
+        self.next_tick = last + 1
+        self.ran += last - first + 1
+        return range(first, last + 1)
+
+
+class MediaScheduler:
+    """Drives every session's sending from one timer on the event loop."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        period_s: float = 0.02,
+        max_burst: int = 5,
+        report_every_ticks: int = 250,
+    ) -> None:
+        self._loop = loop
+        self._period_s = period_s
+        self._max_burst = max_burst
+        self._senders: dict[Hashable, TickCallback] = {}
+        self._snapshot: tuple[tuple[Hashable, TickCallback], ...] | None = None
+        self._buckets: list[dict[Hashable, ReportCallback]] = [{} for _ in range(report_every_ticks)]
+        self._bucket_of: dict[Hashable, int] = {}
+        self._clock: TickClock | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self.max_lateness_s = 0.0
+        """Largest delay seen between a tick's deadline and its run (for metrics and benchmarks)."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    @property
+    def clock(self) -> TickClock | None:
+        return self._clock
+
+    @property
+    def period_s(self) -> float:
+        return self._period_s
+
+    def current_tick(self) -> int:
+        """The number of the next tick to run (0 when the clock is stopped)."""
+        return self._clock.next_tick if self._clock is not None else 0
+
+    def add_sender(self, key: Hashable, callback: TickCallback) -> None:
+        self._senders[key] = callback
+        self._snapshot = None
+        self._ensure_running()
+
+    def remove_sender(self, key: Hashable) -> None:
+        if self._senders.pop(key, None) is not None:
+            self._snapshot = None
+        self._stop_if_idle()
+
+    def has_sender(self, key: Hashable) -> bool:
+        return key in self._senders
+
+    def add_reporter(self, key: Hashable, callback: ReportCallback) -> None:
+        """Call `callback` every `report_every_ticks` ticks; reporters keep the clock running."""
+        if key in self._bucket_of:
+            self._buckets[self._bucket_of[key]][key] = callback
+            return
+        index = min(range(len(self._buckets)), key=lambda i: len(self._buckets[i]))
+        self._buckets[index][key] = callback
+        self._bucket_of[key] = index
+        self._ensure_running()
+
+    def remove_reporter(self, key: Hashable) -> None:
+        index = self._bucket_of.pop(key, None)
+        if index is not None:
+            self._buckets[index].pop(key, None)
+        self._stop_if_idle()
+
+    def close(self) -> None:
+        self._senders.clear()
+        self._snapshot = None
+        for bucket in self._buckets:
+            bucket.clear()
+        self._bucket_of.clear()
+        self._stop_if_idle()
+
+    def _ensure_running(self) -> None:
+        if self._clock is None:
+            self._clock = TickClock(self.loop.time(), self._period_s, self._max_burst)
+            self._arm()
+
+    def _stop_if_idle(self) -> None:
+        if not self._senders and not self._bucket_of and self._clock is not None:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = None
+            self._clock = None
+
+    def _arm(self) -> None:
+        assert self._clock is not None
+        self._timer = self.loop.call_at(self._clock.deadline(), self._on_timer)
+
+    def _on_timer(self) -> None:
+        clock = self._clock
+        if clock is None:
+            return
+        now = self.loop.time()
+        lateness = now - clock.deadline()
+        if lateness > self.max_lateness_s:
+            self.max_lateness_s = lateness
+        buckets = self._buckets
+        for tick in clock.due(now):
+            snapshot = self._snapshot
+            if snapshot is None:
+                snapshot = self._snapshot = tuple(self._senders.items())
+            for key, callback in snapshot:
+                try:
+                    callback(tick)
+                except Exception:  # one broken session must not silence every other call
+                    log.exception("media_tick_failed", sender=str(key))
+                    self.remove_sender(key)
+            bucket = buckets[tick % len(buckets)]
+            if bucket:
+                for key, report in tuple(bucket.items()):
+                    try:
+                        report(now)
+                    except Exception:
+                        log.exception("media_report_failed", reporter=str(key))
+        if self._clock is clock:
+            self._arm()

@@ -1,0 +1,315 @@
+"""HTTP Digest authentication for SIP (RFC 2617, RFC 7616; RFC 3261 section 22): MD5 and SHA-256,
+with and without "-sess", qop=auth or none.
+
+The UAC side builds an Authorization from a WWW-/Proxy-Authenticate challenge
+(`make_authorization`); the registrar side issues stateless nonces bound to a secret and a time
+(`NonceIssuer`), spots stale ones, and checks the response (`verify_authorization`).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from ivr.sip.errors import AuthError, SipParseError
+from ivr.sip.headers import AUTHORIZATION, WWW_AUTHENTICATE
+from ivr.sip.uri import show
+
+_HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+
+
+def _hasher(algorithm: str) -> tuple[str, bool]:
+    """(hash name, is-session variant) for an algorithm token; AuthError when unsupported."""
+    base = algorithm.upper()
+    sess = base.endswith("-SESS")
+    if sess:
+        base = base[:-5]
+    if base not in _HASHES:
+        raise AuthError(f"unsupported digest algorithm '{algorithm}'")
+    return base, sess
+
+
+def _h(name: str, text: str) -> str:
+    return _HASHES[name](text.encode()).hexdigest()
+
+
+def parse_auth_params(text: str, header: str) -> tuple[str, dict[str, str]]:
+    """``Digest a="b", c=d`` -> ("Digest", {"a": "b", "c": "d"}) with names lower-cased."""
+    scheme, _, rest = text.strip().partition(" ")
+    if not scheme:
+        raise SipParseError(f"bad {header} header: empty", header=header)
+    params: dict[str, str] = {}
+    i, n = 0, len(rest)
+    while i < n:
+        while i < n and rest[i] in " \t,":
+            i += 1
+        if i >= n:
+            break
+        eq = rest.find("=", i)
+        if eq < 0:
+            raise SipParseError(
+                f"bad {header} header: parameter {show(rest[i:], 30)} has no value", header=header
+            )
+        name = rest[i:eq].strip().lower()
+        i = eq + 1
+        while i < n and rest[i] in " \t":
+            i += 1
+        if i < n and rest[i] == '"':
+            chars: list[str] = []
+            i += 1
+            while i < n and rest[i] != '"':
+                if rest[i] == "\\" and i + 1 < n:
+                    i += 1
+                chars.append(rest[i])
+                i += 1
+            if i >= n:
+                raise SipParseError(f"bad {header} header: unterminated quoted string", header=header)
+            value = "".join(chars)
+            i += 1
+        else:
+            end = rest.find(",", i)
+            end = n if end < 0 else end
+            value = rest[i:end].strip()
+            i = end
+        if not name:
+            raise SipParseError(f"bad {header} header: empty parameter name", header=header)
+        params[name] = value
+    return scheme, params
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _need(params: dict[str, str], name: str, header: str) -> str:
+    value = params.get(name)
+    if value is None:
+        raise SipParseError(f"bad {header} header: missing {name} parameter", header=header)
+    return value
+
+
+def _check_scheme(scheme: str) -> None:
+    if scheme.lower() != "digest":
+        raise AuthError(f"unsupported authentication scheme {show(scheme, 30)}")
+
+
+@dataclass(slots=True, frozen=True)
+class DigestChallenge:
+    """A WWW-Authenticate / Proxy-Authenticate Digest challenge."""
+
+    realm: str
+    nonce: str
+    algorithm: str = "MD5"
+    qop: tuple[str, ...] = ("auth",)
+    opaque: str | None = None
+    stale: bool = False
+    domain: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, header: str = WWW_AUTHENTICATE) -> DigestChallenge:
+        scheme, p = parse_auth_params(text, header)
+        _check_scheme(scheme)
+        qop = tuple(q.strip() for q in p["qop"].split(",") if q.strip()) if "qop" in p else ()
+        return cls(
+            _need(p, "realm", header), _need(p, "nonce", header), p.get("algorithm", "MD5"), qop,
+            p.get("opaque"), p.get("stale", "").lower() == "true", p.get("domain"),
+        )  # fmt: skip
+
+    def __str__(self) -> str:
+        parts = [f"realm={_quote(self.realm)}"]
+        if self.domain is not None:
+            parts.append(f"domain={_quote(self.domain)}")
+        parts += [f"nonce={_quote(self.nonce)}", f"algorithm={self.algorithm}"]
+        if self.qop:
+            parts.append(f"qop={_quote(','.join(self.qop))}")
+        if self.opaque is not None:
+            parts.append(f"opaque={_quote(self.opaque)}")
+        if self.stale:
+            parts.append("stale=true")
+        return "Digest " + ", ".join(parts)
+
+
+@dataclass(slots=True, frozen=True)
+class DigestCredentials:
+    """An Authorization / Proxy-Authorization Digest response."""
+
+    username: str
+    realm: str
+    nonce: str
+    uri: str
+    response: str
+    algorithm: str | None = None
+    cnonce: str | None = None
+    nc: str | None = None
+    qop: str | None = None
+    opaque: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, header: str = AUTHORIZATION) -> DigestCredentials:
+        """Raises AuthError for a scheme other than Digest, SipParseError when malformed."""
+        scheme, p = parse_auth_params(text, header)
+        _check_scheme(scheme)
+        qop = p.get("qop")
+        if qop is not None and ("cnonce" not in p or "nc" not in p):
+            raise SipParseError(f"bad {header} header: qop without cnonce and nc", header=header)
+        return cls(
+            _need(p, "username", header), _need(p, "realm", header), _need(p, "nonce", header),
+            _need(p, "uri", header), _need(p, "response", header), p.get("algorithm"), p.get("cnonce"),
+            p.get("nc"), qop, p.get("opaque"),
+        )  # fmt: skip
+
+    def __str__(self) -> str:
+        parts = [
+            f"username={_quote(self.username)}",
+            f"realm={_quote(self.realm)}",
+            f"nonce={_quote(self.nonce)}",
+            f"uri={_quote(self.uri)}",
+            f"response={_quote(self.response)}",
+        ]
+        if self.algorithm is not None:
+            parts.append(f"algorithm={self.algorithm}")
+        if self.cnonce is not None:
+            parts.append(f"cnonce={_quote(self.cnonce)}")
+        if self.opaque is not None:
+            parts.append(f"opaque={_quote(self.opaque)}")
+        if self.qop is not None:
+            parts.append(f"qop={self.qop}")
+        if self.nc is not None:
+            parts.append(f"nc={self.nc}")
+        return "Digest " + ", ".join(parts)
+
+
+def compute_ha1(username: str, realm: str, password: str, algorithm: str = "MD5") -> str:
+    """H(username:realm:password), what a registrar may store instead of the password."""
+    name, _ = _hasher(algorithm)
+    return _h(name, f"{username}:{realm}:{password}")
+
+
+def compute_response(
+    *,
+    ha1: str,
+    algorithm: str,
+    method: str,
+    uri: str,
+    nonce: str,
+    cnonce: str | None,
+    nc: str | None,
+    qop: str | None,
+) -> str:
+    """The request-digest of RFC 2617 section 3.2.2.1 / RFC 7616 section 3.4.1 (qop=auth or none)."""
+    name, sess = _hasher(algorithm)
+    if sess:
+        ha1 = _h(name, f"{ha1}:{nonce}:{cnonce or ''}")
+    ha2 = _h(name, f"{method}:{uri}")
+    if qop is None:
+        return _h(name, f"{ha1}:{nonce}:{ha2}")
+    if qop != "auth":
+        raise AuthError(f"unsupported qop '{qop}'")
+    return _h(name, f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
+
+
+def make_authorization(
+    challenge: DigestChallenge,
+    *,
+    method: str,
+    uri: str,
+    username: str,
+    password: str,
+    cnonce: str,
+    nc: int = 1,
+) -> DigestCredentials:
+    """The credentials answering `challenge` for a request `method uri` (cnonce: fresh random text)."""
+    if challenge.qop and "auth" not in challenge.qop:
+        raise AuthError(f"unsupported qop {show(','.join(challenge.qop), 30)}: only auth is supported")
+    qop = "auth" if challenge.qop else None
+    nc_text = f"{nc:08x}" if qop else None
+    ha1 = compute_ha1(username, challenge.realm, password, challenge.algorithm)
+    response = compute_response(
+        ha1=ha1, algorithm=challenge.algorithm, method=method, uri=uri, nonce=challenge.nonce,
+        cnonce=cnonce if qop else None, nc=nc_text, qop=qop,
+    )  # fmt: skip
+    return DigestCredentials(
+        username, challenge.realm, challenge.nonce, uri, response, challenge.algorithm,
+        cnonce if qop else None, nc_text, qop, challenge.opaque,
+    )  # fmt: skip
+
+
+def verify_authorization(
+    creds: DigestCredentials,
+    *,
+    method: str,
+    realm: str,
+    password: str | None = None,
+    ha1: str | None = None,
+    nonce: str | None = None,
+) -> bool:
+    """True when `creds` prove knowledge of the password (or stored `ha1`) for this realm and,
+    when `nonce` is given, answer that nonce. Unsupported algorithms and qops count as failure."""
+    if creds.realm != realm or (nonce is not None and not hmac.compare_digest(creds.nonce, nonce)):
+        return False
+    algorithm = creds.algorithm or "MD5"
+    try:
+        if ha1 is None:
+            if password is None:
+                raise ValueError("verify_authorization needs password or ha1")
+            ha1 = compute_ha1(creds.username, realm, password, algorithm)
+        expected = compute_response(
+            ha1=ha1, algorithm=algorithm, method=method, uri=creds.uri, nonce=creds.nonce,
+            cnonce=creds.cnonce, nc=creds.nc, qop=creds.qop,
+        )  # fmt: skip
+    except AuthError:
+        return False
+    return hmac.compare_digest(expected, creds.response.lower())
+
+
+class NonceStatus(enum.Enum):
+    VALID = "valid"
+    STALE = "stale"
+    """Genuine but expired: challenge again with stale=true, the UAC retries without asking the user."""
+    INVALID = "invalid"
+
+
+class NonceIssuer:
+    """Stateless nonces ``<issued ms>.<HMAC(secret, issued ms)>``: any node with the secret checks them."""
+
+    __slots__ = ("_secret", "lifetime_s")
+
+    def __init__(self, secret: bytes, *, lifetime_s: float = 300.0) -> None:
+        if not secret:
+            raise ValueError("NonceIssuer needs a non-empty secret")
+        self._secret = secret
+        self.lifetime_s = lifetime_s
+
+    def _mac(self, stamp: str) -> str:
+        return hmac.new(self._secret, stamp.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def issue(self, now: float) -> str:
+        stamp = str(int(now * 1000))
+        return f"{stamp}.{self._mac(stamp)}"
+
+    def check(self, nonce: str, now: float) -> NonceStatus:
+        stamp, dot, mac = nonce.partition(".")
+        digits = stamp[1:] if stamp.startswith("-") else stamp
+        if not dot or not digits.isdigit() or len(digits) > 18:
+            return NonceStatus.INVALID
+        if not hmac.compare_digest(mac, self._mac(stamp)):
+            return NonceStatus.INVALID
+        age_s = now - int(stamp) / 1000
+        if age_s < -1.0:
+            return NonceStatus.INVALID
+        return NonceStatus.STALE if age_s > self.lifetime_s else NonceStatus.VALID
+
+    def challenge(
+        self,
+        realm: str,
+        now: float,
+        *,
+        algorithm: str = "MD5",
+        stale: bool = False,
+        opaque: str | None = None,
+    ) -> DigestChallenge:
+        """A fresh qop=auth challenge for `realm`."""
+        _hasher(algorithm)
+        return DigestChallenge(realm, self.issue(now), algorithm, ("auth",), opaque, stale)

@@ -1,0 +1,168 @@
+"""A UserAgent with a trivial application, for interop tests and the calls/s benchmark.
+
+    python -m ivr.sip.harness --port 0 [--tcp] [--users agent7:s3cret,...] [--max-calls N]
+
+prints `listening UDP 127.0.0.1 PORT` once bound, then serves until SIGINT/SIGTERM. The application
+answers every call with an SDP answer (no media is sent) and waits for the caller's BYE, except
+by dialed number:
+
+* `unknown...` -> 404 (refused by the number check, as the engine does for numbers no flow serves);
+* `busy...`    -> 486 Busy Here;
+* `slow...`    -> rings and never answers (the caller's CANCEL gets 487);
+* `hangup...`  -> answers, then hangs up itself after 0.5 s;
+* `noring...`  -> answers without 180.
+
+Every finished call is put on `EchoApplication.finished` with what the application saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ivr.call import CallEnded
+from ivr.clock import Clock, LoopClock
+from ivr.sip.calls import IncomingCall
+from ivr.sip.events import ByeReceived, DialogEvent
+from ivr.sip.leg import CallLeg
+from ivr.sip.registrar import Registrar
+from ivr.sip.sdp import SessionDescription, answer_offer
+from ivr.sip.transport import SipTransport, TransportKind, run
+from ivr.sip.useragent import UserAgent
+
+
+@dataclass(slots=True)
+class CallLog:
+    """What the test application saw of one incoming call."""
+
+    call_id: str
+    caller: str
+    dialed: str
+    answered: bool = False
+    cancelled: bool = False
+    end_reason: str | None = None
+    events: list[DialogEvent] = field(default_factory=list)
+    leg: CallLeg | None = None
+
+
+class EchoApplication:
+    """Answer, play nothing, hang up on BYE (with a few dialed-number behaviours for tests)."""
+
+    def __init__(self, clock: Clock, media_address: str = "127.0.0.1") -> None:
+        self.clock = clock
+        self.media_address = media_address
+        self.finished: asyncio.Queue[CallLog] = asyncio.Queue()
+        self.answered: asyncio.Queue[CallLog] = asyncio.Queue()
+        self._ports = itertools.cycle(range(40000, 60000, 2))
+
+    @staticmethod
+    def accept_number(dialed: str) -> bool:
+        return not dialed.startswith("unknown")
+
+    def answer_sdp(self, offer: bytes) -> bytes:
+        """Our SDP answer to `offer` (raises SdpNegotiationError -> 488 when nothing fits)."""
+        port = next(self._ports)
+        answer = answer_offer(SessionDescription.parse(offer), local_address=self.media_address,
+                              local_port=port, session_id=port)
+        return answer.serialize()
+
+    async def __call__(self, call: IncomingCall) -> None:
+        record = CallLog(call.call_id, call.caller, call.dialed)
+        try:
+            await self._handle(call, record)
+        finally:
+            record.cancelled = call.cancelled.is_set()
+            self.finished.put_nowait(record)
+
+    async def _handle(self, call: IncomingCall, record: CallLog) -> None:
+        dialed = call.dialed
+        if dialed.startswith("busy"):
+            call.reject(486)
+            return
+        if not dialed.startswith("noring"):
+            call.ring()
+        if dialed.startswith("slow"):
+            await self.clock.sleep_until(self.clock.now() + 3600)
+        leg = call.answer(self.answer_sdp(call.offer))
+        record.answered, record.leg = True, leg
+        self.answered.put_nowait(record)
+        if dialed.startswith("hangup"):
+            await self.clock.sleep_until(self.clock.now() + 0.5)
+            await leg.bye()
+        try:
+            while True:
+                event = await leg.next_event()
+                record.events.append(event)
+                if isinstance(event, ByeReceived):
+                    break
+        except CallEnded:
+            pass
+        record.end_reason = leg.end_reason
+
+
+@dataclass(slots=True)
+class Harness:
+    transport: SipTransport
+    ua: UserAgent
+    app: EchoApplication
+    registrar: Registrar | None
+
+    @property
+    def port(self) -> int:
+        return self.transport.local_address[1]
+
+    async def close(self) -> None:
+        await self.ua.close()
+        await self.transport.close()
+
+
+async def start(host: str = "127.0.0.1", port: int = 0, *, kind: TransportKind = TransportKind.UDP,
+                users: Mapping[str, str] | None = None, max_calls: int | None = None) -> Harness:
+    """Bind a transport and run the echo application on it; `users` enables the registrar."""
+    transport = await SipTransport.open(host, port, kind=kind)
+    clock = LoopClock()
+    app = EchoApplication(clock, media_address=host)
+    registrar = Registrar(host, users, nonce_secret=b"harness") if users else None
+    ua = UserAgent(transport, clock, app, accept_number=app.accept_number, max_calls=max_calls,
+                   registrar=registrar)
+    return Harness(transport, ua, app, registrar)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    users = dict(pair.split(":", 1) for pair in args.users.split(",")) if args.users else None
+    kind = TransportKind.TCP if args.tcp else TransportKind.UDP
+    harness = await start(args.host, args.port, kind=kind, users=users, max_calls=args.max_calls)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"listening {kind.value} {harness.transport.local_address[0]} {harness.port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await harness.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ivr.sip.harness", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
+    parser.add_argument("--tcp", action="store_true")
+    parser.add_argument("--users", default="", help="user:password,... enables the registrar")
+    parser.add_argument("--max-calls", type=int, default=None)
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+    from ivr.logconfig import configure_logging
+
+    configure_logging(args.log_level, json=True)
+    run(_serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,400 @@
+"""A call leg: one confirmed INVITE dialog as the application sees it (asyncio).
+
+The leg owns a pure `Dialog` and drives it: it answers the peer's in-dialog requests (BYE, re-INVITE,
+INFO, REFER, NOTIFY, OPTIONS, UPDATE) and queues what happened as dialog events (`next_event()`), and
+it sends ours (`bye()`, `reinvite()`, `hold()`, `info()`, `send_dtmf()`, `refer()`, `notify_refer()`).
+Our 2xx to an INVITE is retransmitted until the ACK (RFC 3261 13.3.1.4); the ACK to a peer's 2xx is
+re-sent for each copy of that 2xx.
+
+SDP is opaque here except for hold detection and direction changes, both through `ivr.sip.sdp`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+
+import structlog
+
+from ivr.call import CallEnded, TransferResult
+from ivr.sip.core import SipCore
+from ivr.sip.dialog import (
+    Dialog,
+    DialogInput,
+    OkRetransmission,
+    dtmf_relay_body,
+    parse_dtmf_info,
+    parse_sipfrag,
+    sipfrag_body,
+)
+from ivr.sip.errors import SdpError, SipError
+from ivr.sip.events import (
+    ByeReceived,
+    DialogEvent,
+    DtmfReceived,
+    InfoReceived,
+    ReferReceived,
+    ReinviteReceived,
+    TransferNotified,
+)
+from ivr.sip.headers import (
+    CONTACT,
+    CONTENT_TYPE,
+    EVENT,
+    REASON,
+    REFER_TO,
+    REFERRED_BY,
+    RETRY_AFTER,
+    SUBSCRIPTION_STATE,
+)
+from ivr.sip.message import Request, Response
+from ivr.sip.sdp import Direction, SessionDescription
+from ivr.sip.transaction import ServerTransaction
+
+log = structlog.get_logger(__name__)
+
+SDP = "application/sdp"
+SIPFRAG = "message/sipfrag;version=2.0"
+OfferHandler = Callable[[bytes], bytes]
+"""Answers a peer's SDP offer in a re-INVITE (raise SdpNegotiationError for 488)."""
+
+
+class ReinviteFailed(SipError):
+    """Our re-INVITE got a final failure; the call goes on with the previous session."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"re-INVITE refused: {status} {reason}")
+        self.status = status
+
+
+class CallLeg:
+    """One answered (or answering) call: dialog, SDP on both sides, events, in-dialog requests."""
+
+    def __init__(self, core: SipCore, dialog: Dialog, *, local_sdp: bytes, remote_sdp: bytes) -> None:
+        self.core = core
+        self.dialog = dialog
+        self.local_sdp = local_sdp
+        """Our current session description (the last offer or answer we sent)."""
+        self.remote_sdp = remote_sdp
+        """The peer's current session description."""
+        self.offer_handler: OfferHandler | None = None
+        """Answers re-INVITE offers; when None we answer with our SDP, direction mirrored."""
+        self.end_reason: str | None = None
+        self._events: asyncio.Queue[DialogEvent | None] = asyncio.Queue()  # None: the call ended
+        self._ended = asyncio.Event()
+        self._ok_job: OkRetransmission | None = None
+        self._ack: tuple[bytes, tuple[str, int]] | None = None
+        self._refer_waiter: asyncio.Future[TransferResult] | None = None
+
+    def __repr__(self) -> str:
+        return f"<CallLeg {self.call_id} {self.dialog.state.name}>"
+
+    # -- what the application reads -------------------------------------------------------------------
+
+    @property
+    def call_id(self) -> str:
+        return self.dialog.call_id
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    async def wait_ended(self) -> str:
+        """Return once the call is over (either side hung up); the reason, e.g. `remote_bye`."""
+        await self._ended.wait()
+        return self.end_reason or "ended"
+
+    async def next_event(self) -> DialogEvent:
+        """The next thing the peer did: ByeReceived, DtmfReceived, ReinviteReceived, ReferReceived...
+
+        Raises CallEnded once the call is over and every event before the end has been taken.
+        """
+        event = await self._events.get()
+        if event is None:
+            self._events.put_nowait(None)
+            raise CallEnded(f"call {self.call_id} ended: {self.end_reason}")
+        return event
+
+    def pending_events(self) -> list[DialogEvent]:
+        """Take every queued event without waiting."""
+        out: list[DialogEvent] = []
+        while not self._events.empty():
+            event = self._events.get_nowait()
+            if event is None:
+                self._events.put_nowait(None)
+                break
+            out.append(event)
+        return out
+
+    # -- what the application does --------------------------------------------------------------------
+
+    async def bye(self, reason: str | None = None) -> None:
+        """Hang up (idempotent); waits for the peer's answer to the BYE or its timeout."""
+        if self.ended:
+            return
+        headers = [(REASON, reason)] if reason else []
+        request = self.dialog.new_request("BYE", self.core.via(), headers=headers)
+        self._finish("local_bye")
+        await self.core.send_and_wait(request, self._next_hop())
+
+    async def reinvite(self, sdp: bytes) -> bytes:
+        """Send a re-INVITE offering `sdp`; return the peer's answer. Retries once after 491 glare."""
+        for attempt in range(2):
+            request = self.dialog.new_request("INVITE", self.core.via(), body=sdp, content_type=SDP)
+            response = await self._invite_and_ack(request)
+            if response.status < 300:
+                self.local_sdp = sdp
+                if response.body:
+                    self.remote_sdp = response.body
+                return self.remote_sdp
+            if response.status != 491 or attempt:
+                raise ReinviteFailed(response.status, response.reason)
+            # RFC 3261 14.1: the Call-ID owner waits 2.1-4 s, the other side 0-2 s.
+            wait_s = random.uniform(0.0, 2.0) if self.dialog.is_uas else random.uniform(2.1, 4.0)
+            await self.core.clock.sleep_until(self.core.clock.now() + wait_s)
+        raise AssertionError("unreachable")
+
+    async def hold(self) -> bytes:
+        """Put the peer on hold (our SDP becomes sendonly)."""
+        return await self.reinvite(self._with_direction(self.local_sdp, Direction.SENDONLY))
+
+    async def unhold(self) -> bytes:
+        return await self.reinvite(self._with_direction(self.local_sdp, Direction.SENDRECV))
+
+    async def info(self, body: bytes, content_type: str) -> int:
+        """Send an INFO; returns the final status."""
+        request = self.dialog.new_request("INFO", self.core.via(), body=body, content_type=content_type)
+        return (await self._request(request)).status
+
+    async def send_dtmf(self, digit: str, duration_ms: int = 160) -> int:
+        return await self.info(dtmf_relay_body(digit, duration_ms), "application/dtmf-relay")
+
+    async def options(self) -> int:
+        request = self.dialog.new_request("OPTIONS", self.core.via())
+        return (await self._request(request)).status
+
+    async def refer(self, target: str, *, timeout_s: float = 32.0) -> TransferResult:
+        """Blind transfer: REFER the peer to `target` and follow its NOTIFYs to a final status."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[TransferResult] = loop.create_future()
+        self._refer_waiter = waiter
+        headers = [(REFER_TO, f"<{target}>"), (REFERRED_BY, self.dialog.local_contact)]
+        request = self.dialog.new_request("REFER", self.core.via(), headers=headers)
+        response = await self._request(request)
+        if response.status >= 300:
+            self._refer_waiter = None
+            return TransferResult(accepted=False, status=response.status)
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await waiter
+        except TimeoutError:
+            return TransferResult(accepted=True, status=response.status)
+        finally:
+            self._refer_waiter = None
+
+    async def notify_refer(self, status: int, reason: str) -> None:
+        """Report the progress of a transfer the peer asked of us (NOTIFY with message/sipfrag)."""
+        final = status >= 200
+        state = "terminated;reason=noresource" if final else "active;expires=60"
+        await self._send_notify(status, reason, state)
+
+    # -- what the user agent core calls ---------------------------------------------------------------
+
+    def start_ok_retransmission(self, response: Response, destination: tuple[str, int]) -> None:
+        self._stop_ok()
+        self._ok_job = self.core.transport.retransmit_ok(response, destination, self.call_id,
+                                                         response.cseq.seq)
+
+    def on_ack(self, ack: Request) -> None:
+        job = self._ok_job
+        if job is not None and ack.cseq.seq == job.cseq:
+            self._stop_ok()
+            if ack.body and ack.content_type == SDP:
+                self.remote_sdp = ack.body  # we offered in the 2xx, the peer answered in the ACK
+
+    def on_ack_timeout(self) -> None:
+        """64*T1 without an ACK for our 2xx: the session ends with a BYE (13.3.1.4)."""
+        self._ok_job = None
+        log.info("sip_ack_timed_out", call_id=self.call_id)
+        self.core.spawn(self.bye("no ACK"))
+
+    def on_stray_ok(self, response: Response) -> None:
+        """A copy of the peer's 2xx to our INVITE: our ACK was lost, send it again."""
+        if self._ack is not None and response.cseq.seq == self.dialog.local_seq:
+            self.core.transport.send_bytes(*self._ack)
+
+    def remember_ack(self, ack: Request, destination: tuple[str, int]) -> None:
+        self._ack = (self.core.transport.send_stateless(ack, destination), destination)
+
+    def on_request(self, request: Request, tx: ServerTransaction) -> None:
+        """A request the peer sent in this dialog."""
+        refusal = self.dialog.check_request(request)
+        if refusal is not None:
+            headers = [(RETRY_AFTER, str(random.randint(1, 10)))] if refusal == 500 else []
+            self.core.respond(tx, refusal, headers=headers)
+            return
+        handler = getattr(self, f"_on_{request.method.lower()}", None)
+        if handler is None:
+            self.core.respond(tx, 501)
+            return
+        handler(request, tx)
+
+    # -- in-dialog requests from the peer -------------------------------------------------------------
+
+    def _on_bye(self, request: Request, tx: ServerTransaction) -> None:
+        self.core.respond(tx, 200)
+        self._events.put_nowait(ByeReceived(request.headers.get(REASON)))
+        self._finish("remote_bye")
+
+    def _on_invite(self, request: Request, tx: ServerTransaction) -> None:
+        offer = request.body
+        try:
+            answer = self._answer(offer) if offer else self.local_sdp
+        except SdpError as exc:
+            self.dialog.reinvite_answered()
+            self.core.respond(tx, exc.status_hint if offer else 400, str(exc))
+            return
+        response = self.core.respond(tx, 200, headers=[(CONTACT, self.dialog.local_contact)],
+                                     body=answer, content_type=SDP)
+        self.dialog.reinvite_answered()
+        self.start_ok_retransmission(response, tx.remote)
+        if offer:
+            self.remote_sdp = offer
+        self.local_sdp = answer
+        self._events.put_nowait(ReinviteReceived(offer, answer, _is_hold(offer)))
+
+    def _on_update(self, request: Request, tx: ServerTransaction) -> None:
+        if not request.body:
+            self.core.respond(tx, 200, headers=[(CONTACT, self.dialog.local_contact)])
+            return
+        try:
+            answer = self._answer(request.body)
+        except SdpError as exc:
+            self.core.respond(tx, exc.status_hint, str(exc))
+            return
+        self.remote_sdp, self.local_sdp = request.body, answer
+        self.core.respond(tx, 200, headers=[(CONTACT, self.dialog.local_contact)], body=answer,
+                          content_type=SDP)
+        self._events.put_nowait(ReinviteReceived(request.body, answer, _is_hold(request.body)))
+
+    def _on_info(self, request: Request, tx: ServerTransaction) -> None:
+        self.core.respond(tx, 200)
+        content_type = request.headers.get(CONTENT_TYPE) or ""
+        dtmf = parse_dtmf_info(content_type, request.body)
+        if dtmf is not None:
+            self._events.put_nowait(DtmfReceived(dtmf[0], dtmf[1]))
+        elif request.body:
+            self._events.put_nowait(InfoReceived(content_type, request.body))
+
+    def _on_options(self, request: Request, tx: ServerTransaction) -> None:
+        self.core.respond(tx, 200)
+
+    def _on_refer(self, request: Request, tx: ServerTransaction) -> None:
+        refer_to = request.headers.get(REFER_TO)
+        if not refer_to:
+            self.core.respond(tx, 400, "REFER without Refer-To")
+            return
+        self.core.respond(tx, 202)
+        target = refer_to.strip()
+        if target.startswith("<") and ">" in target:
+            target = target[1:target.index(">")]
+        self._events.put_nowait(ReferReceived(target, request.headers.get(REFERRED_BY)))
+        self.core.spawn(self._send_notify(100, "Trying", "active;expires=60"))
+
+    def _on_notify(self, request: Request, tx: ServerTransaction) -> None:
+        event = (request.headers.get(EVENT) or "").split(";", 1)[0].strip().lower()
+        if event != "refer":
+            self.core.respond(tx, 489)  # Bad Event
+            return
+        self.core.respond(tx, 200)
+        frag = parse_sipfrag(request.body)
+        if frag is None:
+            return
+        status, reason = frag
+        terminated = (request.headers.get(SUBSCRIPTION_STATE) or "").lower().startswith("terminated")
+        final = status >= 200 or terminated
+        self._events.put_nowait(TransferNotified(status, reason, final))
+        waiter = self._refer_waiter
+        if final and waiter is not None and not waiter.done():
+            waiter.set_result(TransferResult(accepted=200 <= status < 300, status=status))
+
+    # -- internals ------------------------------------------------------------------------------------
+
+    def _next_hop(self) -> tuple[str, int]:
+        return self.core.destination(self.dialog.next_hop())
+
+    async def _request(self, request: Request) -> Response:
+        response = await self.core.send_and_wait(request, self._next_hop())
+        self.dialog.receive_response(response, request.method)
+        if self.dialog.terminated and not self.ended:
+            self._finish(f"remote_gone_{response.status}")
+        return response
+
+    async def _invite_and_ack(self, request: Request) -> Response:
+        response = await self._request(request)
+        if 200 <= response.status < 300:
+            ack = self.dialog.ack(request.cseq.seq, self.core.via())
+            self.remember_ack(ack, self._next_hop())
+        return response
+
+    async def _send_notify(self, status: int, reason: str, state: str) -> None:
+        if self.ended:
+            return
+        request = self.dialog.new_request(
+            "NOTIFY", self.core.via(), body=sipfrag_body(status, reason), content_type=SIPFRAG,
+            headers=[(EVENT, "refer"), (SUBSCRIPTION_STATE, state)],
+        )
+        await self._request(request)
+
+    def _answer(self, offer: bytes) -> bytes:
+        if self.offer_handler is not None:
+            return self.offer_handler(offer)
+        return self._with_direction(self.local_sdp, _direction(offer).mirrored())
+
+    def _with_direction(self, sdp: bytes, direction: Direction) -> bytes:
+        """Our SDP with every stream set to `direction` and the origin version bumped (RFC 3264 8)."""
+        session = SessionDescription.parse(sdp)
+        for media in session.media:
+            media.direction = direction
+        session.direction = None
+        version = int(session.session_version) if session.session_version.isdigit() else 0
+        session.session_version = str(version + 1)
+        return session.serialize()
+
+    def _stop_ok(self) -> None:
+        if self._ok_job is not None:
+            self.core.transport.ok_acked(self._ok_job)
+            self._ok_job = None
+
+    def _finish(self, reason: str) -> None:
+        if self.ended:
+            return
+        self.end_reason = reason
+        self._stop_ok()
+        if not self.dialog.terminated:
+            self.dialog.move(DialogInput.BYE)
+        self.core.legs.pop(self.dialog.key, None)
+        self._ended.set()
+        self._events.put_nowait(None)
+        waiter = self._refer_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(TransferResult(accepted=False, status=0))
+        log.info("call_leg_ended", call_id=self.call_id, reason=reason)
+
+
+def _direction(sdp: bytes) -> Direction:
+    """The direction of the first audio stream of `sdp` (a hold address counts), sendrecv if none."""
+    try:
+        session = SessionDescription.parse(sdp)
+    except SdpError:
+        return Direction.SENDRECV
+    for media in session.media:
+        if media.media == "audio" and media.port:
+            return session.effective_direction(media)
+    return Direction.SENDRECV
+
+
+def _is_hold(sdp: bytes) -> bool:
+    """True when the peer's SDP asks us not to send (sendonly/inactive, or c=0.0.0.0)."""
+    return bool(sdp) and not _direction(sdp).receives

@@ -1,0 +1,280 @@
+"""The asyncio adapter for SIP: the only module here that opens sockets or arms timers.
+
+`SipTransport` is thin, in the manner of aioquic's asyncio protocol: on each datagram (or framed TCP
+message) it calls into the pure `TransactionLayer`, hands the resulting events to one handler (the
+user agent), sends whatever the layer queued, and re-arms a single `loop.call_at` for the layer's
+nearest deadline. No timer per retransmission, no polling.
+
+UDP answers go to the address the request came from (RFC 3581), so SIPp or a trunk is answered
+directly. TCP frames by Content-Length (`StreamFramer`), keeps one connection per peer address and
+opens one on demand for requests we originate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import structlog
+
+from ivr.sip.dialog import OkRetransmission
+from ivr.sip.errors import SipParseError
+from ivr.sip.events import Address, LayerEvent, MessageRejected
+from ivr.sip.layer import TransactionLayer
+from ivr.sip.message import Request, Response, StreamFramer
+from ivr.sip.transaction import DEFAULT_TIMERS, ClientTransaction, ServerTransaction, TimerConfig
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+EventHandler = Callable[[LayerEvent], None]
+
+
+class TransportKind(enum.Enum):
+    UDP = "UDP"
+    TCP = "TCP"
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on uvloop when it is installed, else on the default asyncio loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
+class SipTransport:
+    """One listening socket (UDP) or listener (TCP) with its transaction layer and its one timer."""
+
+    def __init__(self, kind: TransportKind, loop: asyncio.AbstractEventLoop, *,
+                 timers: TimerConfig = DEFAULT_TIMERS) -> None:
+        self.kind = kind
+        self.layer = TransactionLayer(reliable=kind is TransportKind.TCP, timers=timers)
+        self.local_address: Address = ("127.0.0.1", 0)
+        self._loop = loop
+        self._handler: EventHandler = _ignore
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._udp: asyncio.DatagramTransport | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._connections: dict[Address, _TcpConnection] = {}
+        self._connecting: dict[Address, list[bytes]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    async def open(cls, host: str = "127.0.0.1", port: int = 0, *, kind: TransportKind = TransportKind.UDP,
+                   timers: TimerConfig = DEFAULT_TIMERS) -> SipTransport:
+        """Bind `host:port` (port 0: an ephemeral port; read `local_address`)."""
+        loop = asyncio.get_running_loop()
+        self = cls(kind, loop, timers=timers)
+        if kind is TransportKind.UDP:
+            udp, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), local_addr=(host, port))
+            self._udp = udp
+            sockname = udp.get_extra_info("sockname")
+        else:
+            self._server = await loop.create_server(lambda: _TcpConnection(self, None), host, port)
+            sockname = self._server.sockets[0].getsockname()
+        self.local_address = (sockname[0], sockname[1])
+        log.info("sip_transport_listening", transport=kind.value, host=sockname[0], port=sockname[1])
+        return self
+
+    # -- what the user agent calls --------------------------------------------------------------------
+
+    @property
+    def reliable(self) -> bool:
+        return self.kind is TransportKind.TCP
+
+    def set_handler(self, handler: EventHandler) -> None:
+        """Where layer events go (the user agent's dispatcher); called synchronously, must not block."""
+        self._handler = handler
+
+    def now(self) -> float:
+        return self._loop.time()
+
+    def via(self, branch: str) -> str:
+        host, port = self.local_address
+        return f"SIP/2.0/{self.kind.value} {host}:{port};branch={branch};rport"
+
+    def contact(self, user: str | None = None) -> str:
+        host, port = self.local_address
+        userpart = f"{user}@" if user else ""
+        transport = ";transport=tcp" if self.kind is TransportKind.TCP else ""
+        return f"<sip:{userpart}{host}:{port}{transport}>"
+
+    def send_request(self, request: Request, destination: Address) -> ClientTransaction:
+        tx = self.layer.send_request(request, destination, self._loop.time())
+        self._flush()
+        return tx
+
+    def send_response(self, transaction: ServerTransaction, response: Response) -> None:
+        self.layer.send_response(transaction, response, self._loop.time())
+        self._flush()
+
+    def send_stateless(self, message: Request | Response, destination: Address) -> bytes:
+        data = self.layer.send_stateless(message, destination)
+        self._flush()
+        return data
+
+    def send_bytes(self, data: bytes, destination: Address) -> None:
+        self.layer.send_bytes(data, destination)
+        self._flush()
+
+    def retransmit_ok(self, response: Response, destination: Address, call_id: str, cseq: int
+                      ) -> OkRetransmission:
+        """Start the UAS core's 2xx retransmission; call `ok_acked` when the ACK arrives."""
+        job = OkRetransmission(response.serialize(), destination, call_id, cseq, self._loop.time(),
+                               self.layer.timers)
+        self.layer.add_timed(job, self._loop.time())
+        self._flush()
+        return job
+
+    def ok_acked(self, job: OkRetransmission) -> None:
+        job.ack_received()
+        self.layer.refresh(job, self._loop.time())
+        self._flush()
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for task in list(self._tasks):
+            task.cancel()
+        for conn in list(self._connections.values()):
+            conn.close()
+        if self._udp is not None:
+            self._udp.close()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+
+    # -- input from sockets and the timer -------------------------------------------------------------
+
+    def deliver(self, data: bytes, source: Address) -> None:
+        """One datagram / framed message arrived."""
+        events = self.layer.receive_datagram(data, source, self._loop.time())
+        self._dispatch(events)
+        self._flush()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        events = self.layer.handle_timer(self._loop.time())
+        self._dispatch(events)
+        self._flush()
+
+    def _dispatch(self, events: list[LayerEvent]) -> None:
+        for event in events:
+            if isinstance(event, MessageRejected):
+                log.info("sip_message_rejected", source=f"{event.source[0]}:{event.source[1]}",
+                         reason=event.reason, status=event.status)
+            try:
+                self._handler(event)
+            except Exception:  # the endpoint boundary: one bad event must not stop every call
+                log.exception("sip_event_handler_failed", event=type(event).__name__)
+
+    def _flush(self) -> None:
+        for data, destination in self.layer.datagrams_to_send():
+            self._send(data, destination)
+        deadline = self.layer.next_deadline()
+        if deadline is None:
+            return
+        if self._timer is None or deadline < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = deadline
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _send(self, data: bytes, destination: Address) -> None:
+        if self._udp is not None:
+            self._udp.sendto(data, destination)
+            return
+        conn = self._connections.get(destination)
+        if conn is not None:
+            conn.write(data)
+            return
+        pending = self._connecting.get(destination)
+        if pending is not None:
+            pending.append(data)
+            return
+        self._connecting[destination] = [data]
+        self._spawn(self._connect(destination))
+
+    async def _connect(self, destination: Address) -> None:
+        try:
+            await self._loop.create_connection(lambda: _TcpConnection(self, destination), *destination)
+        except OSError as exc:
+            log.warning("sip_tcp_connect_failed", peer=f"{destination[0]}:{destination[1]}", error=str(exc))
+            self._connecting.pop(destination, None)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _connection_up(self, peer: Address, conn: _TcpConnection) -> None:
+        self._connections[peer] = conn
+        for data in self._connecting.pop(peer, []):
+            conn.write(data)
+
+    def _connection_down(self, peer: Address, conn: _TcpConnection) -> None:
+        if self._connections.get(peer) is conn:
+            del self._connections[peer]
+
+
+def _ignore(event: LayerEvent) -> None:
+    return None
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, owner: SipTransport) -> None:
+        self._owner = owner
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if len(data) > 4 and data[:4] != b"\r\n\r\n":  # skip keep-alive CRLFs
+            self._owner.deliver(data, (addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:
+        log.info("sip_udp_error", error=str(exc))
+
+
+class _TcpConnection(asyncio.Protocol):
+    def __init__(self, owner: SipTransport, peer: Address | None) -> None:
+        self._owner = owner
+        self._peer = peer
+        self._transport: asyncio.Transport | None = None
+        self._framer = StreamFramer()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        if self._peer is None:
+            name = transport.get_extra_info("peername")
+            self._peer = (name[0], name[1])
+        self._owner._connection_up(self._peer, self)
+
+    def data_received(self, data: bytes) -> None:
+        assert self._peer is not None
+        try:
+            messages = self._framer.feed(data)
+        except SipParseError as exc:  # a framing error poisons the stream: drop the connection
+            log.info("sip_tcp_framing_failed", peer=f"{self._peer[0]}:{self._peer[1]}", error=str(exc))
+            self.close()
+            return
+        for message in messages:
+            self._owner.deliver(message, self._peer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._peer is not None:
+            self._owner._connection_down(self._peer, self)
+
+    def write(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()

@@ -1,0 +1,117 @@
+"""Speech models per dialect: checked and loaded once at start-up, shared by every call.
+
+`SpeechModels.load(specs)` is called when the engine starts. A missing engine or model folder is a
+`SpeechModelError` naming the dialect and path there and then, never a crash in the middle of a
+call. Each Vosk model folder is loaded once per process however many dialects use it; PocketSphinx
+decoders (a quarter second each to create) are kept on a free list and handed to one call at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ivr.speech.errors import SpeechModelError
+from ivr.speech.pocketsphinx_engine import Bias, PocketSphinxModel, PocketSphinxRecognizer
+from ivr.speech.recognizer import EngineKind, EngineRecognizer
+from ivr.speech.vosk_engine import VoskModel, VoskRecognizer
+
+__all__ = ["ModelSpec", "SpeechModels"]
+
+
+@dataclass(slots=True, frozen=True)
+class ModelSpec:
+    """Which engine and model serve a dialect (from the engine config)."""
+
+    dialect: str
+    engine: EngineKind
+    path: Path | None = None
+    """Model folder; None means the engine's built-in model (PocketSphinx's en-us only)."""
+    bias: Bias = Bias.LM
+    """PocketSphinx only: how phrases bias the search."""
+
+    @classmethod
+    def from_mapping(cls, dialect: str, raw: Mapping[str, Any]) -> ModelSpec:
+        """From config YAML: `{engine: vosk, model: /path}`; errors name the dialect."""
+        engine_name = str(raw.get("engine", "vosk"))
+        try:
+            engine = EngineKind(engine_name)
+        except ValueError:
+            choices = ", ".join(e.value for e in EngineKind)
+            raise SpeechModelError(dialect, raw.get("model"), f"unknown engine {engine_name!r} (one of {choices})")
+        model = raw.get("model")
+        bias_name = str(raw.get("bias", Bias.LM.value))
+        try:
+            bias = Bias(bias_name)
+        except ValueError:
+            raise SpeechModelError(dialect, model, f"unknown bias {bias_name!r} (lm or grammar)")
+        if engine is EngineKind.VOSK and model is None:
+            raise SpeechModelError(dialect, None, "a vosk engine needs a model path (`model:`)")
+        return cls(dialect, engine, None if model is None else Path(str(model)), bias)
+
+
+class SpeechModels:
+    """The loaded models of every configured dialect; `open` makes a recognizer for one call."""
+
+    def __init__(self, specs: Mapping[str, ModelSpec], vosk: Mapping[str, VoskModel],
+                 sphinx: Mapping[str, PocketSphinxModel]) -> None:
+        self._specs = dict(specs)
+        self._vosk = dict(vosk)
+        self._sphinx = dict(sphinx)
+        self._free: dict[str, list[PocketSphinxRecognizer]] = {d: [] for d in sphinx}
+        self._lock = threading.Lock()  # open/release run in decode worker threads
+
+    @classmethod
+    def load(cls, specs: Iterable[ModelSpec]) -> SpeechModels:
+        """Check and load every model now (slow: seconds per Vosk model)."""
+        by_dialect: dict[str, ModelSpec] = {}
+        vosk_by_path: dict[Path, VoskModel] = {}
+        vosk: dict[str, VoskModel] = {}
+        sphinx: dict[str, PocketSphinxModel] = {}
+        for spec in specs:
+            by_dialect[spec.dialect] = spec
+            if spec.engine is EngineKind.VOSK:
+                if spec.path is None:
+                    raise SpeechModelError(spec.dialect, None, "a vosk engine needs a model path")
+                key = spec.path.resolve()
+                if key not in vosk_by_path:
+                    vosk_by_path[key] = VoskModel.load(spec.dialect, spec.path)
+                vosk[spec.dialect] = vosk_by_path[key]
+            else:
+                sphinx[spec.dialect] = PocketSphinxModel.load(spec.dialect, spec.path)
+        return cls(by_dialect, vosk, sphinx)
+
+    @property
+    def dialects(self) -> tuple[str, ...]:
+        return tuple(self._specs)
+
+    def spec(self, dialect: str) -> ModelSpec:
+        try:
+            return self._specs[dialect]
+        except KeyError:
+            raise SpeechModelError(dialect, None, f"no speech model configured (have: {', '.join(self._specs)})")
+
+    def open(self, dialect: str) -> EngineRecognizer:
+        """A recognizer for one call (blocking: may create a PocketSphinx decoder; call from a worker)."""
+        spec = self.spec(dialect)
+        if spec.engine is EngineKind.VOSK:
+            return VoskRecognizer(self._vosk[dialect], language=dialect)
+        with self._lock:
+            free = self._free[dialect]
+            if free:
+                rec = free.pop()
+                rec.restart_call()
+                return rec
+        return PocketSphinxRecognizer(self._sphinx[dialect], language=dialect, bias=spec.bias)
+
+    def release(self, recognizer: EngineRecognizer) -> None:
+        """Give a call's recognizer back when the call ends (PocketSphinx decoders are reused)."""
+        if isinstance(recognizer, PocketSphinxRecognizer) and recognizer.language in self._free:
+            recognizer.reset()
+            with self._lock:
+                self._free[recognizer.language].append(recognizer)
+        else:
+            recognizer.close()

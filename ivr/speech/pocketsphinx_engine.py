@@ -1,0 +1,205 @@
+"""PocketSphinx 5 adapter: the embedded default engine (its wheel ships a US English model).
+
+The model is 16 kHz, so 8 kHz call audio is upsampled with a streaming soxr resampler. Free
+decoding of telephone speech is poor, so the flow's phrases bias the search, either as a small
+trigram language model built from them (`Bias.LM`, the default: it still decodes a caller who
+words the need differently) or as a flat JSGF grammar (`Bias.GRAMMAR`: only whole phrases).
+Words missing from the pronunciation dictionary are dropped from the bias, since PocketSphinx
+cannot search for a word it cannot pronounce.
+
+One decoder per call: its cepstral mean normalisation carries across the call's turns.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ivr.call import Hypothesis
+from ivr.speech.errors import RecognizerError, SpeechModelError
+from ivr.speech.recognizer import CALL_RATE_HZ, EngineRecognizer
+
+__all__ = ["Bias", "PocketSphinxModel", "PocketSphinxRecognizer"]
+
+_MODEL_RATE_HZ = 16000
+_NBEST = 10
+
+
+class Bias(enum.Enum):
+    """How a phrase list biases PocketSphinx."""
+
+    LM = "lm"
+    GRAMMAR = "grammar"
+
+
+@dataclass(slots=True, frozen=True)
+class PocketSphinxModel:
+    """A checked PocketSphinx model folder (acoustic model, dictionary, language model)."""
+
+    dialect: str
+    hmm: Path
+    dictionary: Path
+    lm: Path
+
+    @classmethod
+    def load(cls, dialect: str, path: Path | str | None = None) -> PocketSphinxModel:
+        """Check a model folder (default: the wheel's en-us); `SpeechModelError` names what is missing."""
+        try:
+            import pocketsphinx
+        except ImportError as exc:
+            raise SpeechModelError(dialect, path, "the pocketsphinx package is not installed") from exc
+        root = Path(path) if path is not None else Path(pocketsphinx.get_model_path()) / "en-us"
+        if not root.is_dir():
+            raise SpeechModelError(dialect, root, "model folder does not exist")
+        hmm = root / "en-us" if (root / "en-us").is_dir() else root
+        dicts = sorted(root.glob("*.dict"))
+        lms = sorted(p for p in root.glob("*.lm.bin") if "phone" not in p.name)
+        if not (hmm / "mdef").is_file():
+            raise SpeechModelError(dialect, hmm, "no acoustic model (mdef) found")
+        if not dicts:
+            raise SpeechModelError(dialect, root, "no pronunciation dictionary (*.dict) found")
+        if not lms:
+            raise SpeechModelError(dialect, root, "no language model (*.lm.bin) found")
+        return cls(dialect=dialect, hmm=hmm, dictionary=dicts[0], lm=lms[0])
+
+    def new_decoder(self) -> Any:
+        """A fresh decoder (about a quarter second: create it off the event loop)."""
+        from pocketsphinx import Decoder
+
+        try:
+            return Decoder(
+                hmm=str(self.hmm),
+                dict=str(self.dictionary),
+                lm=str(self.lm),
+                samprate=_MODEL_RATE_HZ,
+                loglevel="FATAL",
+            )
+        except (RuntimeError, ValueError) as exc:
+            raise SpeechModelError(self.dialect, self.hmm, f"decoder failed to load: {exc}") from exc
+
+
+class PocketSphinxRecognizer(EngineRecognizer):
+    """A streaming PocketSphinx recognizer over one long-lived decoder (one per call)."""
+
+    def __init__(self, model: PocketSphinxModel, *, language: str | None = None, bias: Bias = Bias.LM) -> None:
+        import soxr
+
+        super().__init__(language or model.dialect)
+        self._soxr = soxr
+        self._model = model
+        self._bias = bias
+        self._decoder = model.new_decoder()
+        self._free_search: str = self._decoder.current_search()
+        self._initial_cmn: str = self._decoder.get_cmn()
+        self._searches: dict[tuple[str, ...], str] = {}
+        self._resampler: Any = None
+
+    @property
+    def bias(self) -> Bias:
+        return self._bias
+
+    def restart_call(self) -> None:
+        """Forget the previous call's acoustics (cepstral mean) before serving a new call."""
+        self.reset()
+        self._decoder.set_cmn(self._initial_cmn)
+        self.set_phrases(())
+
+    def _engine_set_phrases(self, phrases: tuple[str, ...]) -> None:
+        if not phrases:
+            self._decoder.activate_search(self._free_search)
+            return
+        name = self._searches.get(phrases)
+        if name is None:
+            name = self._add_search(phrases)
+            self._searches[phrases] = name
+        self._decoder.activate_search(name)
+
+    def _add_search(self, phrases: tuple[str, ...]) -> str:
+        known = [kept for p in phrases if (kept := self._in_dictionary(p))]
+        if not known:
+            raise RecognizerError(
+                f"none of the {len(phrases)} phrases for dialect {self.language!r} has a word in "
+                f"the pocketsphinx dictionary {self._model.dictionary}"
+            )
+        digest = hashlib.sha1("\n".join(known).encode()).hexdigest()[:12]
+        name = f"{self._bias.value}_{digest}"
+        if self._bias is Bias.GRAMMAR:
+            alternatives = " | ".join(dict.fromkeys(known))
+            self._decoder.add_jsgf_string(name, f"#JSGF V1.0;\ngrammar g;\npublic <s> = {alternatives};\n")
+        else:
+            self._decoder.add_lm(name, self._phrase_lm(known))
+        return name
+
+    def _in_dictionary(self, phrase: str) -> str:
+        return " ".join(w for w in phrase.split() if self._decoder.lookup_word(w) is not None)
+
+    def _phrase_lm(self, phrases: list[str]) -> Any:
+        from pocketsphinx import NGramModel
+        from pocketsphinx.lm import ArpaBoLM
+
+        builder = ArpaBoLM(add_start=True, text="\n".join(phrases) + "\n")
+        builder.compute()
+        out = io.StringIO()
+        builder.write(out)
+        fd, path = tempfile.mkstemp(suffix=".arpa", prefix="ivr-phrases-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(out.getvalue())
+            return NGramModel(self._decoder.config, self._decoder.logmath, path)
+        finally:
+            os.unlink(path)
+
+    def _engine_start(self) -> None:
+        self._resampler = self._soxr.ResampleStream(CALL_RATE_HZ, _MODEL_RATE_HZ, 1, dtype="int16")
+        self._decoder.start_utt()
+
+    def _engine_feed(self, frame: npt.NDArray[np.int16]) -> None:
+        up = self._resampler.resample_chunk(frame)
+        if up.size:
+            self._decoder.process_raw(np.ascontiguousarray(up, dtype=np.int16).tobytes())
+
+    def _engine_hypotheses(self, *, final: bool) -> list[Hypothesis]:
+        if final:
+            tail = self._resampler.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
+            if tail.size:
+                self._decoder.process_raw(np.ascontiguousarray(tail, dtype=np.int16).tobytes())
+            self._decoder.end_utt()
+        hyp = self._decoder.hyp()
+        if hyp is None or not hyp.hypstr:
+            return []
+        texts = [hyp.hypstr]
+        if final:
+            texts.extend(n.hypstr for _, n in zip(range(_NBEST), self._decoder.nbest(), strict=False))
+        return _agreement(texts)
+
+    def _engine_abandon(self) -> None:
+        self._decoder.end_utt()
+
+    def close(self) -> None:
+        super().close()
+        self._decoder = None
+
+
+def _agreement(texts: list[str]) -> list[Hypothesis]:
+    """Confidence from n-best agreement: the share of the n-best list that is this text.
+
+    PocketSphinx's own posterior is 1.0 under a grammar and tiny under a language model, so it says
+    little; how much of the n-best list agrees with the best path is a usable proxy.
+    """
+    best, rest = texts[0], [t for t in texts[1:] if t]
+    if not rest:
+        return [Hypothesis(best, 0.5)]
+    counts: dict[str, int] = {best: 0}
+    for t in rest:
+        counts[t] = counts.get(t, 0) + 1
+    ranked = sorted(counts, key=lambda t: (t != best, -counts[t]))
+    return [Hypothesis(t, 0.2 + 0.8 * counts[t] / len(rest)) for t in ranked]

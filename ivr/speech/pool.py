@@ -1,0 +1,171 @@
+"""Decoding off the event loop: a bounded worker pool shared by every call.
+
+Recognizers are blocking C code. `DecodePool` owns a fixed-size `ThreadPoolExecutor` (Vosk's Kaldi
+releases the GIL, so threads decode calls in parallel; PocketSphinx holds it, so there threads only
+keep the loop free, and decode work of a 20 ms frame is a millisecond or two). Each call gets a
+`DecodeSession`:
+
+* `feed(frame)` never blocks the caller: frames are buffered and drained by at most one job at a
+  time per call, so a call's audio is decoded in order and a burst becomes one batched job;
+* different calls' jobs interleave in the pool's FIFO queue, so no call waits for another call's
+  whole utterance, only for a free worker;
+* `finish()` waits for the call's buffered audio, then reads the final result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import structlog
+
+from ivr.speech.errors import RecognizerError
+from ivr.speech.models import SpeechModels
+from ivr.speech.recognizer import EngineRecognizer, RecognitionResult, Recognizer
+
+__all__ = ["DecodePool", "DecodeSession"]
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+
+class DecodePool:
+    """A bounded pool of decode workers shared by all calls of the process."""
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        self._size = max_workers or max(2, os.cpu_count() or 2)
+        self._executor = ThreadPoolExecutor(max_workers=self._size, thread_name_prefix="decode")
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """Run one blocking function on a worker."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    def session(self, recognizer: Recognizer) -> DecodeSession:
+        """A per-call session over an existing recognizer."""
+        return DecodeSession(self, recognizer)
+
+    async def open_session(self, models: SpeechModels, dialect: str) -> DecodeSession:
+        """Open a recognizer for `dialect` on a worker (decoder creation is slow) and wrap it."""
+        recognizer = await self.run(lambda: models.open(dialect))
+        return DecodeSession(self, recognizer, release=models.release)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    async def __aenter__(self) -> DecodePool:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+
+class DecodeSession:
+    """One call's ordered access to its recognizer through the shared pool."""
+
+    def __init__(
+        self,
+        pool: DecodePool,
+        recognizer: Recognizer,
+        *,
+        release: Callable[[EngineRecognizer], None] | None = None,
+    ) -> None:
+        self._pool = pool
+        self._recognizer = recognizer
+        self._release = release
+        self._pending: list[npt.NDArray[np.int16]] = []
+        self._lock = asyncio.Lock()
+        self._drain: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
+        self._closed = False
+
+    @property
+    def recognizer(self) -> Recognizer:
+        return self._recognizer
+
+    @property
+    def language(self) -> str:
+        return self._recognizer.language
+
+    def feed(self, frame: npt.NDArray[np.int16]) -> None:
+        """Queue call audio for decoding; returns at once."""
+        if self._closed:
+            raise RecognizerError(f"decode session for {self.language!r} is closed")
+        self._pending.append(frame)
+        if self._drain is None or self._drain.done():
+            self._drain = asyncio.get_running_loop().create_task(self._drain_pending(), name="decode-drain")
+
+    async def wait_decoded(self) -> None:
+        """Return once every frame fed so far has been decoded (raises what decoding raised)."""
+        await self._flush()
+
+    async def set_phrases(self, phrases: Sequence[str]) -> None:
+        """Bias the next utterance (building a grammar or LM can take milliseconds: done on a worker)."""
+        await self._ordered(lambda: self._recognizer.set_phrases(phrases))
+
+    async def partial(self) -> RecognitionResult:
+        await self._flush()
+        return await self._ordered(self._recognizer.partial)
+
+    async def finish(self) -> RecognitionResult:
+        """Decode everything fed so far and end the utterance."""
+        await self._flush()
+        return await self._ordered(self._recognizer.finish)
+
+    async def reset(self) -> None:
+        """Drop buffered audio and the current utterance."""
+        self._pending.clear()
+        await self._ordered(self._recognizer.reset)
+
+    async def aclose(self) -> None:
+        """Release the recognizer (back to the models' free list when it came from one)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._pending.clear()
+        if self._drain is not None and not self._drain.done():
+            await asyncio.shield(self._drain)
+        release = self._release
+        rec = self._recognizer
+        if release is not None and isinstance(rec, EngineRecognizer):
+            await self._ordered(lambda: release(rec))
+        else:
+            await self._ordered(rec.close)
+
+    async def _drain_pending(self) -> None:
+        while self._pending:
+            batch = self._pending
+            self._pending = []
+            audio = batch[0] if len(batch) == 1 else np.concatenate(batch)
+            try:
+                await self._ordered(functools.partial(self._recognizer.accept, audio))
+            except RecognizerError as exc:
+                self._failure = exc
+                log.warning("decode_failed", language=self.language, error=str(exc))
+                return
+
+    async def _flush(self) -> None:
+        if self._drain is not None:
+            await asyncio.shield(self._drain)
+        if self._pending:
+            await self._drain_pending()
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise RecognizerError(f"recognizer for {self.language!r} failed: {failure}") from failure
+
+    async def _ordered(self, fn: Callable[[], T]) -> T:
+        async with self._lock:
+            return await self._pool.run(fn)

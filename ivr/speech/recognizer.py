@@ -1,0 +1,214 @@
+"""The streaming `Recognizer` protocol, its result type, and the part every engine shares.
+
+A recognizer is blocking C code (PocketSphinx, Kaldi): it is fed call audio (20 ms frames of
+8 kHz int16) and asked for the current partial or the final hypothesis. It never runs on the event
+loop: `ivr.speech.pool` runs it in a bounded worker pool, one utterance at a time per call.
+
+Engines differ only in how they start an utterance, take audio and read hypotheses; the shared
+`EngineRecognizer` base keeps the bookkeeping (audio duration, phrase list, result shape) in one place.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from ivr.call import Hypothesis, SpeechInput
+from ivr.speech.errors import RecognizerError
+
+__all__ = [
+    "CALL_RATE_HZ",
+    "EngineKind",
+    "EngineRecognizer",
+    "RecognitionResult",
+    "Recognizer",
+    "normalize_phrases",
+]
+
+CALL_RATE_HZ = 8000
+"""Sample rate of call audio as it reaches a recognizer."""
+
+
+class EngineKind(enum.Enum):
+    POCKETSPHINX = "pocketsphinx"
+    VOSK = "vosk"
+
+
+@dataclass(slots=True, frozen=True)
+class RecognitionResult:
+    """What a recognizer heard so far (partial) or in the whole utterance (final)."""
+
+    text: str
+    """Best hypothesis, lower-cased words separated by single spaces ('' when nothing was heard)."""
+    confidence: float
+    """Engine confidence of `text`, 0..1."""
+    final: bool
+    """True for the utterance's final result, False for a partial."""
+    language: str
+    """Dialect code of the recognizer."""
+    nbest: tuple[Hypothesis, ...] = ()
+    """Distinct alternatives best first (the first is `text`), when the engine gives them."""
+    audio_s: float = 0.0
+    """Seconds of call audio fed for this utterance."""
+
+    def to_speech_input(self) -> SpeechInput:
+        """The `ivr.call.SpeechInput` a flow receives."""
+        return SpeechInput(
+            text=self.text,
+            confidence=self.confidence,
+            language=self.language,
+            nbest=self.nbest,
+            duration_s=self.audio_s,
+        )
+
+
+@runtime_checkable
+class Recognizer(Protocol):
+    """A streaming recognizer for one call (blocking; run it through `DecodePool`)."""
+
+    @property
+    def language(self) -> str: ...
+
+    def set_phrases(self, phrases: Sequence[str]) -> None:
+        """Bias the next utterances toward these phrases; an empty sequence means free decoding."""
+        ...
+
+    def accept(self, frame: npt.NDArray[np.int16]) -> None:
+        """Feed call audio (8 kHz int16, any length; 160 samples per 20 ms frame)."""
+        ...
+
+    def partial(self) -> RecognitionResult:
+        """The hypothesis so far in the current utterance."""
+        ...
+
+    def finish(self) -> RecognitionResult:
+        """End the utterance and return its final result; the next `accept` starts a new one."""
+        ...
+
+    def reset(self) -> None:
+        """Abandon the current utterance (barge-in cancelled, call moved on)."""
+        ...
+
+    def close(self) -> None:
+        """Release engine resources; the recognizer is unusable afterwards."""
+        ...
+
+
+_PHRASE_JUNK_RE = re.compile(r"[^\w\s']+")
+
+
+def normalize_phrases(phrases: Sequence[str]) -> tuple[str, ...]:
+    """Lower-case, strip punctuation and duplicates, keep order: the form grammars are built from."""
+    seen: dict[str, None] = {}
+    for p in phrases:
+        t = unicodedata.normalize("NFKC", p).lower()
+        t = " ".join(_PHRASE_JUNK_RE.sub(" ", t).split())
+        if t:
+            seen.setdefault(t, None)
+    return tuple(seen)
+
+
+class EngineRecognizer(ABC):
+    """Shared bookkeeping for engine adapters: subclasses implement the five `_engine_*` hooks."""
+
+    def __init__(self, language: str) -> None:
+        self._language = language
+        self._phrases: tuple[str, ...] = ()
+        self._samples = 0
+        self._in_utterance = False
+
+    @property
+    def language(self) -> str:
+        return self._language
+
+    @property
+    def phrases(self) -> tuple[str, ...]:
+        return self._phrases
+
+    def set_phrases(self, phrases: Sequence[str]) -> None:
+        normalized = normalize_phrases(phrases)
+        if normalized != self._phrases:
+            self._phrases = normalized
+            self._engine_set_phrases(normalized)
+
+    def accept(self, frame: npt.NDArray[np.int16]) -> None:
+        if frame.dtype != np.int16:
+            raise TypeError(f"recognizer audio must be int16, got {frame.dtype}")
+        if not self._in_utterance:
+            self._engine_start()
+            self._in_utterance = True
+            self._samples = 0
+        self._samples += int(frame.shape[0])
+        try:
+            self._engine_feed(frame)
+        except RuntimeError as exc:
+            raise RecognizerError(f"{type(self).__name__} for {self._language!r} failed to decode: {exc}") from exc
+
+    def partial(self) -> RecognitionResult:
+        if not self._in_utterance:
+            return self._result((), final=False)
+        return self._result(self._engine_hypotheses(final=False), final=False)
+
+    def finish(self) -> RecognitionResult:
+        if not self._in_utterance:
+            return self._result((), final=True)
+        self._in_utterance = False
+        try:
+            hyps = self._engine_hypotheses(final=True)
+        except RuntimeError as exc:
+            raise RecognizerError(f"{type(self).__name__} for {self._language!r} failed to finish: {exc}") from exc
+        return self._result(hyps, final=True)
+
+    def reset(self) -> None:
+        if self._in_utterance:
+            self._engine_abandon()
+        self._in_utterance = False
+        self._samples = 0
+
+    def close(self) -> None:
+        self.reset()
+
+    def _result(self, hyps: Sequence[Hypothesis], *, final: bool) -> RecognitionResult:
+        distinct: dict[str, Hypothesis] = {}
+        for h in hyps:
+            text = " ".join(h.text.split())
+            if text not in distinct:
+                distinct[text] = Hypothesis(text, min(1.0, max(0.0, h.confidence)))
+        nbest = tuple(h for h in distinct.values() if h.text)
+        best = nbest[0] if nbest else Hypothesis("", 0.0)
+        return RecognitionResult(
+            text=best.text,
+            confidence=best.confidence,
+            final=final,
+            language=self._language,
+            nbest=nbest,
+            audio_s=self._samples / CALL_RATE_HZ,
+        )
+
+    @abstractmethod
+    def _engine_set_phrases(self, phrases: tuple[str, ...]) -> None:
+        """Switch the engine's search to these (normalized) phrases; () means free decoding."""
+
+    @abstractmethod
+    def _engine_start(self) -> None:
+        """Begin an utterance."""
+
+    @abstractmethod
+    def _engine_feed(self, frame: npt.NDArray[np.int16]) -> None:
+        """Decode 8 kHz audio."""
+
+    @abstractmethod
+    def _engine_hypotheses(self, *, final: bool) -> list[Hypothesis]:
+        """Hypotheses best first; when `final`, also end the engine's utterance."""
+
+    @abstractmethod
+    def _engine_abandon(self) -> None:
+        """Drop the current utterance."""

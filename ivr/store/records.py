@@ -1,0 +1,338 @@
+"""What the store reads and writes: queries, pages, call details, dispatch entries, and their codecs.
+
+Rows go to and from the database through `record_params`/`record_from_row` and the event twins; JSON
+for the API through `record_to_json`/`event_to_json`; CSV through `CSV_COLUMNS`/`record_to_csv_row`.
+Times are always timezone-aware UTC on the way in and out (a naive datetime is taken as UTC).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ivr.journey import CallRecord, JourneyEvent, Outcome
+from ivr.store.errors import BadQuery, BadSurveyScore
+
+MAX_PAGE = 1000
+"""The largest `limit` a calls query accepts."""
+
+CALL_COLUMNS: tuple[str, ...] = (
+    "call_id",
+    "caller",
+    "dialed",
+    "started_at",
+    "flow_id",
+    "flow_version",
+    "answered_at",
+    "ended_at",
+    "dialect",
+    "transcript",
+    "intent",
+    "confidence",
+    "path",
+    "queue",
+    "wait_s",
+    "agent_id",
+    "outcome",
+    "survey_score",
+    "breakpoint_node",
+    "variables",
+)
+"""The `calls` columns that mirror `CallRecord` fields, in field order."""
+
+EVENT_COLUMNS: tuple[str, ...] = ("call_id", "seq", "at", "node", "kind", "data", "breakpoint")
+
+CSV_COLUMNS: tuple[str, ...] = CALL_COLUMNS
+
+
+@dataclass(slots=True, frozen=True)
+class CallQuery:
+    """Which calls to list: filters (all optional) and one page of them, newest first."""
+
+    since: datetime | None = None
+    """Calls started at or after this time."""
+    until: datetime | None = None
+    """Calls started before this time."""
+    intent: str | None = None
+    queue: str | None = None
+    outcome: Outcome | None = None
+    in_progress: bool | None = None
+    """True: only calls still running; False: only finished ones."""
+    dialect: str | None = None
+    caller: str | None = None
+    limit: int = 50
+    offset: int = 0
+    cursor: str | None = None
+    """An opaque `next_cursor` from a previous page; replaces `offset`."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= MAX_PAGE:
+            raise BadQuery(f"limit must be between 1 and {MAX_PAGE}, got {self.limit}")
+        if self.offset < 0:
+            raise BadQuery(f"offset must not be negative, got {self.offset}")
+        if self.cursor is not None:
+            decode_cursor(self.cursor)
+
+
+@dataclass(slots=True, frozen=True)
+class CallPage:
+    records: list[CallRecord]
+    next_cursor: str | None
+    """Pass as `cursor` for the next (older) page; None on the last page."""
+
+
+@dataclass(slots=True, frozen=True)
+class CallDetail:
+    record: CallRecord
+    journey: list[JourneyEvent]
+    in_progress: bool
+
+
+@dataclass(slots=True, frozen=True)
+class DispatchEntry:
+    """One emergency cross-region dispatch: who asked for agents where, and what happened."""
+
+    at: datetime
+    queue: str
+    """The queue that needs agents."""
+    from_regions: tuple[str, ...]
+    """Regions (sites) whose agents are lent; empty means any."""
+    agents_requested: int
+    agents_moved: int
+    reason: str
+    requested_by: str
+    accepted: bool
+    detail: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class Committed:
+    """What one writer transaction made durable; passed to `on_commit` listeners."""
+
+    calls_started: int = 0
+    calls_finished: int = 0
+    events: int = 0
+    surveys: int = 0
+    dispatches: int = 0
+    call_ids: tuple[str, ...] = field(default=())
+    """Calls whose record changed."""
+
+
+def utc(value: datetime) -> datetime:
+    """The same instant in UTC; a naive datetime is taken as UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def ts_text(value: datetime) -> str:
+    """Fixed-width ISO-8601 UTC text, so text order is time order (SQLite keeps times as text)."""
+    return utc(value).isoformat(timespec="microseconds")
+
+
+def ts_parse(value: object) -> datetime:
+    """A time read back from either backend (text from SQLite, datetime from PostgreSQL)."""
+    if isinstance(value, datetime):
+        return utc(value)
+    if isinstance(value, str):
+        return utc(datetime.fromisoformat(value))
+    raise TypeError(f"expected a time, got {type(value).__name__}")
+
+
+def _opt_ts(value: object) -> datetime | None:
+    return None if value is None else ts_parse(value)
+
+
+def json_value(value: object) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def check_score(score: int) -> int:
+    if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10:
+        raise BadSurveyScore(f"survey score must be an integer 0..10, got {score!r}")
+    return score
+
+
+def record_params(record: CallRecord) -> dict[str, object]:
+    """Column values for a `calls` row (times as datetimes; the backend encodes them)."""
+    return {
+        "call_id": record.call_id,
+        "caller": record.caller,
+        "dialed": record.dialed,
+        "started_at": utc(record.started_at),
+        "flow_id": record.flow_id,
+        "flow_version": record.flow_version,
+        "answered_at": None if record.answered_at is None else utc(record.answered_at),
+        "ended_at": None if record.ended_at is None else utc(record.ended_at),
+        "dialect": record.dialect,
+        "transcript": record.transcript,
+        "intent": record.intent,
+        "confidence": record.confidence,
+        "path": json.dumps(list(record.path), ensure_ascii=False),
+        "queue": record.queue,
+        "wait_s": record.wait_s,
+        "agent_id": record.agent_id,
+        "outcome": None if record.outcome is None else record.outcome.value,
+        "survey_score": None if record.survey_score is None else check_score(record.survey_score),
+        "breakpoint_node": record.breakpoint_node,
+        "variables": json.dumps(dict(record.variables), ensure_ascii=False),
+    }
+
+
+def record_from_row(row: Sequence[object]) -> CallRecord:
+    """A `CallRecord` from a row selected as `CALL_COLUMNS`."""
+    v = dict(zip(CALL_COLUMNS, row, strict=True))
+    return CallRecord(
+        call_id=str(v["call_id"]),
+        caller=str(v["caller"]),
+        dialed=str(v["dialed"]),
+        started_at=ts_parse(v["started_at"]),
+        flow_id=str(v["flow_id"]),
+        flow_version=str(v["flow_version"]),
+        answered_at=_opt_ts(v["answered_at"]),
+        ended_at=_opt_ts(v["ended_at"]),
+        dialect=str(v["dialect"]),
+        transcript=str(v["transcript"]),
+        intent=str(v["intent"]),
+        confidence=None if v["confidence"] is None else float(v["confidence"]),  # type: ignore[arg-type]
+        path=[str(p) for p in json_value(v["path"])],
+        queue=str(v["queue"]),
+        wait_s=None if v["wait_s"] is None else float(v["wait_s"]),  # type: ignore[arg-type]
+        agent_id=str(v["agent_id"]),
+        outcome=None if v["outcome"] is None else Outcome(v["outcome"]),
+        survey_score=None if v["survey_score"] is None else int(v["survey_score"]),  # type: ignore[call-overload]
+        breakpoint_node=str(v["breakpoint_node"]),
+        variables={str(k): str(x) for k, x in json_value(v["variables"]).items()},
+    )
+
+
+def event_params(event: JourneyEvent) -> dict[str, object]:
+    return {
+        "call_id": event.call_id,
+        "seq": event.seq,
+        "at": utc(event.at),
+        "node": event.node,
+        "kind": event.kind,
+        "data": json.dumps(dict(event.data), ensure_ascii=False, default=str),
+        "breakpoint": bool(event.breakpoint),
+    }
+
+
+def event_from_row(row: Sequence[object]) -> JourneyEvent:
+    v = dict(zip(EVENT_COLUMNS, row, strict=True))
+    return JourneyEvent(
+        call_id=str(v["call_id"]),
+        seq=int(v["seq"]),  # type: ignore[call-overload]
+        at=ts_parse(v["at"]),
+        node=str(v["node"]),
+        kind=str(v["kind"]),
+        data=dict(json_value(v["data"])),
+        breakpoint=bool(v["breakpoint"]),
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else utc(value).isoformat()
+
+
+def record_to_json(record: CallRecord) -> dict[str, Any]:
+    """The API's JSON object for a call record (times as ISO-8601 UTC, outcome as its value)."""
+    return {
+        "call_id": record.call_id,
+        "caller": record.caller,
+        "dialed": record.dialed,
+        "started_at": _iso(record.started_at),
+        "flow_id": record.flow_id,
+        "flow_version": record.flow_version,
+        "answered_at": _iso(record.answered_at),
+        "ended_at": _iso(record.ended_at),
+        "dialect": record.dialect,
+        "transcript": record.transcript,
+        "intent": record.intent,
+        "confidence": record.confidence,
+        "path": list(record.path),
+        "queue": record.queue,
+        "wait_s": record.wait_s,
+        "agent_id": record.agent_id,
+        "outcome": None if record.outcome is None else record.outcome.value,
+        "survey_score": record.survey_score,
+        "breakpoint_node": record.breakpoint_node,
+        "variables": dict(record.variables),
+    }
+
+
+def event_to_json(event: JourneyEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "at": _iso(event.at),
+        "node": event.node,
+        "kind": event.kind,
+        "data": dict(event.data),
+        "breakpoint": event.breakpoint,
+    }
+
+
+def detail_to_json(detail: CallDetail) -> dict[str, Any]:
+    return {
+        "record": record_to_json(detail.record),
+        "in_progress": detail.in_progress,
+        "journey": [event_to_json(e) for e in detail.journey],
+    }
+
+
+def record_to_csv_row(record: CallRecord) -> list[str]:
+    """One CSV row in `CSV_COLUMNS` order: lists and maps as JSON, missing values empty."""
+    row: list[str] = []
+    for name, value in record_to_json(record).items():
+        if value is None:
+            row.append("")
+        elif name in ("path", "variables"):
+            row.append(json.dumps(value, ensure_ascii=False))
+        else:
+            row.append(str(value))
+    return row
+
+
+def encode_cursor(started_at: datetime, call_id: str) -> str:
+    raw = json.dumps([ts_text(started_at), call_id], ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """(started_at, call_id) of the last call of the previous page."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        started, call_id = json.loads(raw)
+        return ts_parse(started), str(call_id)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise BadQuery(f"bad cursor {cursor!r}: not one returned as next_cursor") from exc
+
+
+def dispatch_to_json(entry: DispatchEntry) -> dict[str, Any]:
+    return {
+        "at": _iso(entry.at),
+        "queue": entry.queue,
+        "from_regions": list(entry.from_regions),
+        "agents_requested": entry.agents_requested,
+        "agents_moved": entry.agents_moved,
+        "reason": entry.reason,
+        "requested_by": entry.requested_by,
+        "accepted": entry.accepted,
+        "detail": entry.detail,
+    }
+
+
+def dispatch_params(entry: DispatchEntry) -> dict[str, object]:
+    data = dispatch_to_json(entry)
+    data["at"] = utc(entry.at)
+    data["from_regions"] = json.dumps(list(entry.from_regions), ensure_ascii=False)
+    return data
+
+
+def mapping_of_counts(rows: Sequence[Sequence[object]]) -> dict[str, int]:
+    return {str(k): int(n) for k, n in rows}  # type: ignore[call-overload]

@@ -1,0 +1,223 @@
+"""The single writer: one thread that takes queued writes and commits them, so the event loop never waits.
+
+Callers `submit` an `Op` (a non-blocking put on an unbounded queue) and go on. The thread takes
+everything queued, applies it in one transaction and commits: a burst becomes one commit, a lone
+`call_finished` is committed the moment it arrives. A batch that fails on bad data is retried op by op,
+so one bad row never costs the others; a transient failure (database restarting, lock held) is retried
+with backoff, keeping the ops queued. `flush()` waits until everything submitted before it is durable.
+"""
+
+from __future__ import annotations
+
+import enum
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from ivr.store.errors import StoreClosed
+from ivr.store.records import Committed
+
+log = structlog.get_logger(__name__)
+
+MAX_BATCH = 500
+BACKLOG_WARNING = 10_000
+"""Queued writes past which each new batch logs `store_backlog` (the database is falling behind)."""
+
+
+class OpKind(enum.Enum):
+    CALL_STARTED = "call_started"
+    JOURNEY_EVENT = "journey_event"
+    CALL_FINISHED = "call_finished"
+    SURVEY = "survey"
+    DISPATCH = "dispatch"
+
+
+@dataclass(slots=True, frozen=True)
+class Op:
+    """One write, with its column values already encoded (so later changes to the record don't leak in)."""
+
+    kind: OpKind
+    call_id: str
+    params: tuple[object, ...]
+
+
+class WriteTarget(Protocol):
+    """What the writer commits to; the SQL store implements it."""
+
+    def write(self, ops: Sequence[Op]) -> None:
+        """Apply `ops` in one transaction and commit; roll back and raise on failure."""
+        ...
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """True when retrying the same ops later may succeed (connection lost, database locked)."""
+        ...
+
+    def reset(self) -> None:
+        """Drop the connection after a transient failure; the next `write` reconnects."""
+        ...
+
+
+class _Barrier:
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class _Stop:
+    __slots__ = ()
+
+
+Listener = Callable[[Committed], None]
+
+
+def summarize(ops: Sequence[Op]) -> Committed:
+    counts = dict.fromkeys(OpKind, 0)
+    for op in ops:
+        counts[op.kind] += 1
+    return Committed(
+        calls_started=counts[OpKind.CALL_STARTED],
+        calls_finished=counts[OpKind.CALL_FINISHED],
+        events=counts[OpKind.JOURNEY_EVENT],
+        surveys=counts[OpKind.SURVEY],
+        dispatches=counts[OpKind.DISPATCH],
+        call_ids=tuple(dict.fromkeys(op.call_id for op in ops if op.call_id)),
+    )
+
+
+class SingleWriter:
+    """One daemon thread committing queued `Op`s to a `WriteTarget`."""
+
+    def __init__(
+        self,
+        target: WriteTarget,
+        *,
+        name: str = "ivr-store-writer",
+        retry_initial_s: float = 0.2,
+        retry_max_s: float = 10.0,
+        retries_when_closing: int = 3,
+    ) -> None:
+        self._target = target
+        self._queue: queue.SimpleQueue[Op | _Barrier | _Stop] = queue.SimpleQueue()
+        self._listeners: list[Listener] = []
+        self._closed = False
+        self._closing = threading.Event()
+        self._retry_initial_s = retry_initial_s
+        self._retry_max_s = retry_max_s
+        self._retries_when_closing = retries_when_closing
+        self.failed_ops = 0
+        """Ops dropped after a non-transient failure (each logged with the cause)."""
+        self.committed_ops = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def backlog(self) -> int:
+        """Writes queued and not yet committed (approximate)."""
+        return self._queue.qsize()
+
+    def submit(self, op: Op) -> None:
+        if self._closed:
+            raise StoreClosed(f"store is closed: cannot {op.kind.value} for call {op.call_id!r}")
+        self._queue.put(op)
+
+    def on_commit(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` (on the writer thread) after each commit; returns an unsubscribe function."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Block until every op submitted before this call is committed (or dropped); False on timeout."""
+        if not self._thread.is_alive():
+            return self._queue.empty()
+        barrier = _Barrier()
+        self._queue.put(barrier)
+        return barrier.done.wait(timeout_s)
+
+    def close(self, timeout_s: float | None = 30.0) -> None:
+        """Commit what is queued, then stop the thread. Later `submit`s raise `StoreClosed`."""
+        if self._closed:
+            return
+        self._closed = True
+        self._closing.set()
+        self._queue.put(_Stop())
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            log.error("store_writer_stuck", backlog=self.backlog, timeout_s=timeout_s)
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            items = [self._queue.get()]
+            while len(items) < MAX_BATCH:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            ops = [item for item in items if isinstance(item, Op)]
+            if ops:
+                if self.backlog > BACKLOG_WARNING:
+                    log.warning("store_backlog", queued=self.backlog)
+                self._commit(ops)
+            for item in items:
+                if isinstance(item, _Barrier):
+                    item.done.set()
+                elif isinstance(item, _Stop):
+                    stop = True
+
+    def _commit(self, ops: list[Op]) -> None:
+        delay = self._retry_initial_s
+        attempts = 0
+        while True:
+            try:
+                self._target.write(ops)
+            except Exception as exc:  # the writer thread's boundary: every failure is handled below
+                attempts += 1
+                if self._target.is_transient(exc):
+                    self._target.reset()
+                    giving_up = self._closing.is_set() and attempts > self._retries_when_closing
+                    log.warning(
+                        "store_write_retry",
+                        ops=len(ops),
+                        attempt=attempts,
+                        giving_up=giving_up,
+                        exc_info=True,
+                    )
+                    if giving_up:
+                        self._drop(ops, exc)
+                        return
+                    self._closing.wait(delay)
+                    delay = min(delay * 2, self._retry_max_s)
+                    continue
+                if len(ops) > 1:
+                    for op in ops:
+                        self._commit([op])
+                    return
+                self._drop(ops, exc)
+                return
+            self.committed_ops += len(ops)
+            self._notify(summarize(ops))
+            return
+
+    def _drop(self, ops: list[Op], exc: BaseException) -> None:
+        self.failed_ops += len(ops)
+        for op in ops:
+            log.error(
+                "store_write_failed", kind=op.kind.value, call_id=op.call_id, error=str(exc), exc_info=exc
+            )
+
+    def _notify(self, committed: Committed) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(committed)
+            except Exception:  # a listener's bug must not stop the writer
+                log.exception("store_listener_failed", listener=repr(listener))

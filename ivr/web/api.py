@@ -1,0 +1,373 @@
+"""The JSON API handlers. Each reads its sources from `request.app[SOURCES]`; store reads run in a thread.
+
+Errors are JSON `{"error": "..."}` with a message naming the parameter at fault: 400 for bad input,
+404 for an unknown call or agent, 409 for a refused dispatch, 503 when a source is not wired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from ivr.clock import Clock
+from ivr.errors import IvrError
+from ivr.journey import Outcome
+from ivr.store import (
+    CSV_COLUMNS,
+    BadQuery,
+    CallQuery,
+    DispatchEntry,
+    StoreClosed,
+    StoreError,
+    Summary,
+    detail_to_json,
+    event_to_json,
+    parse_time,
+    record_to_csv_row,
+    record_to_json,
+)
+from ivr.web.metrics import EngineMetrics
+from ivr.web.sources import (
+    AcdView,
+    AgentState,
+    CallStoreView,
+    DialectSetter,
+    Dispatcher,
+    DispatchRequest,
+    FlowView,
+    LiveView,
+)
+from ivr.web.sse import SseHub
+
+log = structlog.get_logger(__name__)
+
+CSV_PAGE = 1000
+_CALLER = re.compile(r"^\+?[0-9*#]{1,32}$")
+_DIALECT = re.compile(r"^[a-z]{2,8}([-_][a-z0-9]{1,8})*$")
+MAX_DISPATCH_AGENTS = 500
+
+
+@dataclass(slots=True)
+class WebSources:
+    """Everything the handlers read or ask, wired once by `create_app`."""
+
+    store: CallStoreView
+    live: LiveView
+    acd: AcdView
+    flows: FlowView
+    metrics: EngineMetrics
+    ready: Callable[[], bool]
+    clock: Clock
+    hub: SseHub
+    dispatcher: Dispatcher | None = None
+    dialects: DialectSetter | None = None
+    summary_cache_s: float = 2.0
+    _summaries: dict[tuple[str, str], tuple[float, asyncio.Task[Summary]]] = field(default_factory=dict)
+
+
+SOURCES = web.AppKey("ivr_web_sources", WebSources)
+
+
+def _sources(request: web.Request) -> WebSources:
+    return request.app[SOURCES]
+
+
+def json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Bad input → 400, a closed store → 503, a bug → 500 (logged, counted); all as JSON."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except BadQuery as exc:
+        return json_error(400, str(exc))
+    except StoreClosed as exc:
+        return json_error(503, str(exc))
+    except StoreError as exc:
+        return json_error(400, str(exc))
+    except Exception:  # the request boundary: log with the cause, answer 500, keep serving
+        log.exception("http_handler_failed", path=request.path, method=request.method)
+        request.app[SOURCES].metrics.errors.labels(kind="http").inc()
+        return json_error(500, "internal error (logged)")
+
+
+# --- calls -----------------------------------------------------------------------------------------
+
+
+def _int_param(request: web.Request, name: str, default: int) -> int:
+    text = request.query.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise BadQuery(f"{name} must be an integer, got {text!r}") from exc
+
+
+def _time_param(request: web.Request, name: str, now: datetime) -> datetime | None:
+    text = request.query.get(name)
+    return None if not text else parse_time(text, now)
+
+
+def call_query(request: web.Request, now: datetime) -> CallQuery:
+    """A `CallQuery` from the query string (the filters and paging of GET /api/calls)."""
+    q = request.query
+    outcome_text = q.get("outcome") or None
+    outcome: Outcome | None = None
+    in_progress: bool | None = None
+    if outcome_text == "in-progress":
+        in_progress = True
+    elif outcome_text is not None:
+        try:
+            outcome = Outcome(outcome_text)
+        except ValueError as exc:
+            valid = ", ".join([o.value for o in Outcome] + ["in-progress"])
+            raise BadQuery(f"outcome must be one of {valid}; got {outcome_text!r}") from exc
+    return CallQuery(
+        since=_time_param(request, "since", now),
+        until=_time_param(request, "until", now),
+        intent=q.get("intent") or None,
+        queue=q.get("queue") or None,
+        outcome=outcome,
+        in_progress=in_progress,
+        dialect=q.get("dialect") or None,
+        caller=q.get("caller") or None,
+        limit=_int_param(request, "limit", 50),
+        offset=_int_param(request, "offset", 0),
+        cursor=q.get("cursor") or None,
+    )
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    src = _sources(request)
+    query = call_query(request, src.clock.wall())
+    page = await asyncio.to_thread(src.store.list_calls, query)
+    return web.json_response(
+        {
+            "calls": [record_to_json(r) for r in page.records],
+            "next_cursor": page.next_cursor,
+            "limit": query.limit,
+            "offset": query.offset,
+        }
+    )
+
+
+async def get_call(request: web.Request) -> web.Response:
+    src = _sources(request)
+    call_id = request.match_info["call_id"]
+    detail = await asyncio.to_thread(src.store.get_call, call_id)
+    if detail is None:
+        return json_error(404, f"no call with id {call_id!r}")
+    return web.json_response(detail_to_json(detail))
+
+
+async def calls_csv(request: web.Request) -> web.StreamResponse:
+    """Every call matching the filters, as CSV (UTF-8 with BOM so spreadsheets read Chinese)."""
+    src = _sources(request)
+    query = replace(call_query(request, src.clock.wall()), limit=CSV_PAGE, offset=0, cursor=None)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": 'attachment; filename="calls.csv"',
+        }
+    )
+    await response.prepare(request)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    buffer.write("\ufeff")
+    writer.writerow(CSV_COLUMNS)
+    while True:
+        page = await asyncio.to_thread(src.store.list_calls, query)
+        writer.writerows(record_to_csv_row(r) for r in page.records)
+        await response.write(buffer.getvalue().encode("utf-8"))
+        buffer.seek(0)
+        buffer.truncate()
+        if page.next_cursor is None:
+            break
+        query = replace(query, cursor=page.next_cursor)
+    await response.write_eof()
+    return response
+
+
+# --- queues, agents, flows -------------------------------------------------------------------------
+
+
+async def list_queues(request: web.Request) -> web.Response:
+    src = _sources(request)
+    return web.json_response({"queues": [q.to_json() for q in src.acd.queues(src.clock.wall())]})
+
+
+async def list_agents(request: web.Request) -> web.Response:
+    agents = _sources(request).acd.agents()
+    by_state = {s.value: 0 for s in AgentState}
+    for agent in agents:
+        by_state[agent.state.value] += 1
+    return web.json_response({"agents": [a.to_json() for a in agents], "by_state": by_state})
+
+
+async def agent_current(request: web.Request) -> web.Response:
+    """The agent's screen-pop: the call on hand, what the IVR learned, and the journey so far."""
+    src = _sources(request)
+    agent_id = request.match_info["agent_id"]
+    agent = src.acd.agent(agent_id)
+    if agent is None:
+        return json_error(404, f"no agent with id {agent_id!r}")
+    call = src.acd.current_call(agent_id, src.clock.wall())
+    body: dict[str, Any] = {"agent": agent.to_json(), "call": None, "record": None, "journey": []}
+    if call is not None:
+        body["call"] = call.to_json()
+        detail = await asyncio.to_thread(src.store.get_call, call.call_id)
+        if detail is not None:
+            body["record"] = record_to_json(detail.record)
+            body["journey"] = [event_to_json(e) for e in detail.journey]
+    body["breakpoints"] = [e for e in body["journey"] if e["breakpoint"]]
+    return web.json_response(body)
+
+
+async def list_flows(request: web.Request) -> web.Response:
+    return web.json_response({"flows": [f.to_json() for f in _sources(request).flows.flows()]})
+
+
+# --- actions ---------------------------------------------------------------------------------------
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadQuery(f"request body must be a JSON object: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BadQuery("request body must be a JSON object")
+    return body
+
+
+def _str_field(body: dict[str, Any], name: str, *, required: bool = False) -> str:
+    value = body.get(name, "")
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise BadQuery(f"field {name!r} must be a {'non-empty ' if required else ''}string")
+    return value.strip()
+
+
+def dispatch_request(body: dict[str, Any]) -> DispatchRequest:
+    agents = body.get("agents")
+    if isinstance(agents, bool) or not isinstance(agents, int) or not 1 <= agents <= MAX_DISPATCH_AGENTS:
+        raise BadQuery(f"field 'agents' must be an integer 1..{MAX_DISPATCH_AGENTS}, got {agents!r}")
+    regions = body.get("from_regions", [])
+    if not isinstance(regions, list) or not all(isinstance(r, str) and r for r in regions):
+        raise BadQuery("field 'from_regions' must be a list of region names")
+    return DispatchRequest(
+        queue=_str_field(body, "queue", required=True),
+        agents=agents,
+        from_regions=tuple(regions),
+        reason=_str_field(body, "reason"),
+        requested_by=_str_field(body, "requested_by"),
+    )
+
+
+async def post_dispatch(request: web.Request) -> web.Response:
+    """Emergency cross-region dispatch; every attempt, refused or not, goes to the dispatch log."""
+    src = _sources(request)
+    dispatch = dispatch_request(await _json_body(request))
+    if src.dispatcher is None:
+        return json_error(503, "emergency dispatch is not available on this engine (no dispatcher wired)")
+    try:
+        result = await src.dispatcher.dispatch(dispatch)
+        accepted, moved, detail = result.accepted, result.agents_moved, result.detail
+    except IvrError as exc:
+        accepted, moved, detail = False, 0, str(exc)
+    src.store.log_dispatch(
+        DispatchEntry(
+            at=src.clock.wall(),
+            queue=dispatch.queue,
+            from_regions=dispatch.from_regions,
+            agents_requested=dispatch.agents,
+            agents_moved=moved,
+            reason=dispatch.reason,
+            requested_by=dispatch.requested_by,
+            accepted=accepted,
+            detail=detail,
+        )
+    )
+    log.info(
+        "dispatch_requested", queue=dispatch.queue, agents=dispatch.agents, accepted=accepted, moved=moved
+    )
+    body = {"accepted": accepted, "agents_moved": moved, "detail": detail, "queue": dispatch.queue}
+    return web.json_response(body, status=200 if accepted else 409)
+
+
+async def put_dialect(request: web.Request) -> web.Response:
+    src = _sources(request)
+    caller = request.match_info["number"]
+    if not _CALLER.match(caller):
+        return json_error(400, f"caller number {caller!r} must be 1-32 digits (optionally +, *, #)")
+    dialect = _str_field(await _json_body(request), "dialect", required=True)
+    if not _DIALECT.match(dialect):
+        return json_error(400, f"dialect {dialect!r} must be a code like cmn, yue, hak, nan")
+    if src.dialects is None:
+        return json_error(503, "caller dialects are not available on this engine (no setter wired)")
+    try:
+        await src.dialects.set_dialect(caller, dialect)
+    except IvrError as exc:
+        return json_error(400, str(exc))
+    log.info("caller_dialect_set", caller=caller, dialect=dialect)
+    return web.json_response({"caller": caller, "dialect": dialect})
+
+
+# --- reports, health, metrics ----------------------------------------------------------------------
+
+
+async def report_summary(request: web.Request) -> web.Response:
+    src = _sources(request)
+    now = src.clock.wall()
+    since = _time_param(request, "since", now) or parse_time("1d", now)
+    until = _time_param(request, "until", now) or now
+    if until <= since:
+        raise BadQuery(f"until ({until.isoformat()}) must be after since ({since.isoformat()})")
+    summary = await _cached_summary(
+        src, (request.query.get("since", ""), request.query.get("until", "")), since, until
+    )
+    return web.json_response(summary.to_json())
+
+
+async def _cached_summary(src: WebSources, key: tuple[str, str], since: datetime, until: datetime) -> Summary:
+    """One summary computation per window per `summary_cache_s`, shared by concurrent requests."""
+    now = src.clock.now()
+    cached = src._summaries.get(key)
+    if cached is None or cached[0] <= now or (cached[1].done() and cached[1].exception() is not None):
+        task = asyncio.ensure_future(asyncio.to_thread(src.store.summary, since, until))
+        src._summaries = {k: v for k, v in src._summaries.items() if v[0] > now}
+        src._summaries[key] = cached = (now + src.summary_cache_s, task)
+    return await asyncio.shield(cached[1])
+
+
+async def healthz(request: web.Request) -> web.Response:
+    if _sources(request).ready():
+        return web.json_response({"status": "ready"})
+    return web.json_response({"status": "starting"}, status=503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    text = _sources(request).metrics.render()
+    return web.Response(
+        body=text.encode(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+    )
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    return await _sources(request).hub.handle(request)

@@ -1,0 +1,406 @@
+"""The OpenAPI 3.1 description of the HTTP API, served at /api/openapi.json (and read by /api/docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ivr import __version__
+from ivr.journey import Outcome
+from ivr.store import CSV_COLUMNS
+from ivr.web.sources import AgentState, FlowLoadStatus
+
+_S = dict[str, Any]
+
+
+def _ref(name: str) -> _S:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(props: _S, required: tuple[str, ...] = ()) -> _S:
+    schema: _S = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def _nullable(type_name: str, **extra: Any) -> _S:
+    return {"type": [type_name, "null"], **extra}
+
+
+_STR: _S = {"type": "string"}
+_INT: _S = {"type": "integer"}
+_NUM: _S = {"type": "number"}
+_TIME: _S = {"type": "string", "format": "date-time"}
+_RATIO: _S = _nullable("number", minimum=0, maximum=1, description="null when the denominator is 0")
+_COUNTS: _S = {"type": "object", "additionalProperties": _INT}
+
+
+def _query(name: str, description: str, schema: _S | None = None) -> _S:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or _STR,
+    }
+
+
+def _path(name: str, description: str) -> _S:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": _STR}
+
+
+def _json(description: str, schema: _S) -> _S:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERROR = _json("Error", _ref("Error"))
+_TIME_HELP = "A span back from now (90s, 15m, 2h, 1d, 1w), 'today', 'now' or ISO-8601."
+
+_FILTERS = [
+    _query("since", f"Calls started at or after. {_TIME_HELP}"),
+    _query("until", f"Calls started before. {_TIME_HELP}"),
+    _query("intent", "Only this intent."),
+    _query("queue", "Only calls that joined this queue."),
+    _query(
+        "outcome",
+        "Only this outcome.",
+        {"type": "string", "enum": [o.value for o in Outcome] + ["in-progress"]},
+    ),
+    _query("dialect", "Only this dialect code (cmn, yue, hak, nan...)."),
+    _query("caller", "Only this caller number."),
+]
+
+_SCHEMAS: _S = {
+    "Error": _obj({"error": _STR}, ("error",)),
+    "CallRecord": _obj(
+        {
+            "call_id": _STR,
+            "caller": _STR,
+            "dialed": _STR,
+            "started_at": _TIME,
+            "flow_id": _STR,
+            "flow_version": _STR,
+            "answered_at": _nullable("string", format="date-time"),
+            "ended_at": _nullable("string", format="date-time"),
+            "dialect": _STR,
+            "transcript": _STR,
+            "intent": _STR,
+            "confidence": _nullable("number"),
+            "path": {"type": "array", "items": _STR},
+            "queue": _STR,
+            "wait_s": _nullable("number"),
+            "agent_id": _STR,
+            "outcome": {"type": ["string", "null"], "enum": [o.value for o in Outcome] + [None]},
+            "survey_score": _nullable("integer", minimum=0, maximum=10),
+            "breakpoint_node": _STR,
+            "variables": {"type": "object", "additionalProperties": _STR},
+        },
+        ("call_id", "caller", "dialed", "started_at"),
+    ),
+    "JourneyEvent": _obj(
+        {
+            "seq": _INT,
+            "at": _TIME,
+            "node": _STR,
+            "kind": _STR,
+            "data": {"type": "object", "description": "What the caller had told us at this step, and more."},
+            "breakpoint": {"type": "boolean", "description": "Self-service failed at this step."},
+        },
+        ("seq", "at", "node", "kind", "breakpoint"),
+    ),
+    "CallDetail": _obj(
+        {
+            "record": _ref("CallRecord"),
+            "in_progress": {"type": "boolean"},
+            "journey": {"type": "array", "items": _ref("JourneyEvent")},
+        },
+        ("record", "in_progress", "journey"),
+    ),
+    "CallPage": _obj(
+        {
+            "calls": {"type": "array", "items": _ref("CallRecord")},
+            "next_cursor": _nullable("string", description="Pass as cursor= for the next (older) page."),
+            "limit": _INT,
+            "offset": _INT,
+        },
+        ("calls", "next_cursor"),
+    ),
+    "Queue": _obj(
+        {
+            "queue": _STR,
+            "waiting": _INT,
+            "longest_wait_s": _NUM,
+            "agents_available": _INT,
+            "agents_in_call": _INT,
+        },
+        ("queue", "waiting", "longest_wait_s"),
+    ),
+    "Agent": _obj(
+        {
+            "agent_id": _STR,
+            "name": _STR,
+            "state": {"type": "string", "enum": [s.value for s in AgentState]},
+            "since": _nullable("string", format="date-time"),
+            "queues": {"type": "array", "items": _STR},
+            "region": _STR,
+            "call_id": _nullable("string"),
+        },
+        ("agent_id", "state"),
+    ),
+    "AgentCurrent": _obj(
+        {
+            "agent": _ref("Agent"),
+            "call": {
+                "oneOf": [
+                    {"type": "null"},
+                    _obj(
+                        {
+                            "call_id": _STR,
+                            "caller": _STR,
+                            "queue": _STR,
+                            "dialect": _STR,
+                            "wait_s": _NUM,
+                            "answered_at": _nullable("string", format="date-time"),
+                            "context": {"type": "object", "additionalProperties": _STR},
+                        }
+                    ),
+                ]
+            },
+            "record": {"oneOf": [{"type": "null"}, _ref("CallRecord")]},
+            "journey": {"type": "array", "items": _ref("JourneyEvent")},
+            "breakpoints": {"type": "array", "items": _ref("JourneyEvent")},
+        },
+        ("agent", "call", "journey"),
+    ),
+    "Flow": _obj(
+        {
+            "flow_id": _STR,
+            "version": _STR,
+            "status": {"type": "string", "enum": [s.value for s in FlowLoadStatus]},
+            "loaded_at": _nullable("string", format="date-time"),
+            "errors": {"type": "array", "items": _STR},
+            "path": _STR,
+        },
+        ("flow_id", "version", "status", "errors"),
+    ),
+    "DispatchRequest": _obj(
+        {
+            "queue": {**_STR, "description": "The queue that needs agents."},
+            "agents": {"type": "integer", "minimum": 1, "maximum": 500},
+            "from_regions": {
+                "type": "array",
+                "items": _STR,
+                "description": "Regions lending agents; [] = any.",
+            },
+            "reason": _STR,
+            "requested_by": _STR,
+        },
+        ("queue", "agents"),
+    ),
+    "DispatchResult": _obj(
+        {"accepted": {"type": "boolean"}, "agents_moved": _INT, "detail": _STR, "queue": _STR},
+        ("accepted", "agents_moved"),
+    ),
+    "DialectUpdate": _obj({"dialect": {**_STR, "examples": ["yue"]}}, ("dialect",)),
+    "Summary": _obj(
+        {
+            "since": _TIME,
+            "until": _TIME,
+            "calls": _INT,
+            "finished": _INT,
+            "in_progress": _INT,
+            "interrupted": _INT,
+            "self_served": _INT,
+            "containment": {**_RATIO, "description": "self_served / finished"},
+            "offered": {**_INT, "description": "Calls that joined a human queue."},
+            "answered": _INT,
+            "abandoned": _INT,
+            "answer_rate": _RATIO,
+            "abandon_rate": _RATIO,
+            "asa_s": _nullable("number", description="Average speed of answer, seconds."),
+            "service_level": {**_RATIO, "description": "Answered within service_level_s / offered."},
+            "service_level_s": _NUM,
+            "surveys": _INT,
+            "promoters": _INT,
+            "detractors": _INT,
+            "nps": _nullable("number", minimum=-100, maximum=100, description="% 9-10 minus % 0-6."),
+            "intent_mix": _COUNTS,
+            "dialects": _COUNTS,
+            "breakpoints": {
+                "type": "array",
+                "items": _obj({"node": _STR, "steps": _INT, "calls": _INT, "rescued": _INT}),
+            },
+            "funnel": {"type": "array", "items": _obj({"stage": _STR, "calls": _INT})},
+        },
+        ("calls", "containment", "nps", "service_level"),
+    ),
+}
+
+
+def _op(summary: str, tag: str, responses: _S, **extra: Any) -> _S:
+    return {"summary": summary, "tags": [tag], "responses": responses, **extra}
+
+
+_PATHS: _S = {
+    "/api/calls": {
+        "get": _op(
+            "List calls, newest first, with filters and paging (offset or cursor).",
+            "calls",
+            {"200": _json("A page of calls", _ref("CallPage")), "400": _ERROR},
+            parameters=[
+                *_FILTERS,
+                _query("limit", "Page size, 1..1000 (default 50).", _INT),
+                _query("offset", "Skip this many calls (ignored with cursor).", _INT),
+                _query("cursor", "next_cursor of the previous page."),
+            ],
+        )
+    },
+    "/api/calls/{call_id}": {
+        "get": _op(
+            "One call: its record and its journey, breakpoints marked.",
+            "calls",
+            {"200": _json("The call", _ref("CallDetail")), "404": _ERROR},
+            parameters=[_path("call_id", "The call's id (SIP Call-ID).")],
+        )
+    },
+    "/api/calls.csv": {
+        "get": _op(
+            "Every call matching the filters as CSV (UTF-8 with BOM).",
+            "calls",
+            {
+                "200": {
+                    "description": f"CSV with columns {', '.join(CSV_COLUMNS)}",
+                    "content": {"text/csv": {"schema": _STR}},
+                },
+                "400": _ERROR,
+            },
+            parameters=_FILTERS,
+        )
+    },
+    "/api/queues": {
+        "get": _op(
+            "Queues now: callers waiting, longest wait, agents.",
+            "live",
+            {"200": _json("Queues", _obj({"queues": {"type": "array", "items": _ref("Queue")}}))},
+        )
+    },
+    "/api/agents": {
+        "get": _op(
+            "Agents now, and counts by state.",
+            "live",
+            {
+                "200": _json(
+                    "Agents",
+                    _obj({"agents": {"type": "array", "items": _ref("Agent")}, "by_state": _COUNTS}),
+                )
+            },
+        )
+    },
+    "/api/agents/{agent_id}/current": {
+        "get": _op(
+            "Agent screen-pop: the call on hand with what the IVR learned and its journey.",
+            "live",
+            {"200": _json("The agent and current call", _ref("AgentCurrent")), "404": _ERROR},
+            parameters=[_path("agent_id", "The agent's id.")],
+        )
+    },
+    "/api/flows": {
+        "get": _op(
+            "Flows in service: version, load status, load errors.",
+            "live",
+            {"200": _json("Flows", _obj({"flows": {"type": "array", "items": _ref("Flow")}}))},
+        )
+    },
+    "/api/dispatch": {
+        "post": _op(
+            "Emergency cross-region dispatch of agents to a queue (logged, accepted or not).",
+            "actions",
+            {
+                "200": _json("Dispatched", _ref("DispatchResult")),
+                "400": _ERROR,
+                "409": _json("Refused", _ref("DispatchResult")),
+                "503": _ERROR,
+            },
+            requestBody={
+                "required": True,
+                "content": {"application/json": {"schema": _ref("DispatchRequest")}},
+            },
+        )
+    },
+    "/api/callers/{number}/dialect": {
+        "put": _op(
+            "Set the dialect a caller is served in from now on.",
+            "actions",
+            {
+                "200": _json("Saved", _obj({"caller": _STR, "dialect": _STR})),
+                "400": _ERROR,
+                "503": _ERROR,
+            },
+            parameters=[_path("number", "The caller's number.")],
+            requestBody={
+                "required": True,
+                "content": {"application/json": {"schema": _ref("DialectUpdate")}},
+            },
+        )
+    },
+    "/api/reports/summary": {
+        "get": _op(
+            "Summary figures for calls started in [since, until).",
+            "reports",
+            {"200": _json("Summary", _ref("Summary")), "400": _ERROR},
+            parameters=[
+                _query("since", f"Default 1d. {_TIME_HELP}"),
+                _query("until", f"Default now. {_TIME_HELP}"),
+            ],
+        )
+    },
+    "/api/events": {
+        "get": _op(
+            "Server-Sent Events: `live` (live snapshot JSON) and `calls` (records committed).",
+            "live",
+            {"200": {"description": "An event stream", "content": {"text/event-stream": {"schema": _STR}}}},
+        )
+    },
+    "/api/openapi.json": {
+        "get": _op("This document.", "meta", {"200": _json("OpenAPI document", {"type": "object"})})
+    },
+    "/api/docs": {
+        "get": _op(
+            "Human-readable API documentation.",
+            "meta",
+            {"200": {"description": "HTML", "content": {"text/html": {"schema": _STR}}}},
+        )
+    },
+    "/healthz": {
+        "get": _op(
+            "Readiness: 200 once SIP is listening, 503 before.",
+            "meta",
+            {
+                "200": _json("Ready", _obj({"status": _STR})),
+                "503": _json("Not ready", _obj({"status": _STR})),
+            },
+        )
+    },
+    "/metrics": {
+        "get": _op(
+            "Prometheus metrics (text exposition 0.0.4).",
+            "meta",
+            {"200": {"description": "Metrics", "content": {"text/plain": {"schema": _STR}}}},
+        )
+    },
+}
+
+
+def build_spec() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Hotline IVR engine API",
+            "version": __version__,
+            "description": "Call records and journeys, live queues and agents, flows, reports, and actions "
+            "(emergency dispatch, caller dialect) for the hotline's ops staff.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": _PATHS,
+        "components": {"schemas": _SCHEMAS},
+    }

@@ -1,0 +1,246 @@
+"""What the web app reads and asks: small Protocols the engine wires to the real objects, tests to fakes.
+
+Views (`AcdView`, `FlowView`, `LiveView`) are cheap, in-memory and synchronous: called on the loop.
+`CallStoreView` reads block (a database): the app runs them with `asyncio.to_thread`.
+Actions (`Dispatcher`, `DialectSetter`) are async: the engine decides where the work runs.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from ivr.store import CallDetail, CallPage, CallQuery, Committed, DispatchEntry, Summary
+
+
+class AgentState(enum.Enum):
+    """An agent's state as ops see it (the ACD maps its own status/state onto these)."""
+
+    LOGGED_OUT = "logged_out"
+    AVAILABLE = "available"
+    RINGING = "ringing"
+    IN_CALL = "in_call"
+    WRAP_UP = "wrap_up"
+    ON_BREAK = "on_break"
+
+
+class FlowLoadStatus(enum.Enum):
+    LOADED = "loaded"
+    """The current file is in service."""
+    FAILED = "failed"
+    """The last (re)load was refused; the previous version, if any, keeps serving calls."""
+
+
+@dataclass(slots=True, frozen=True)
+class FlowStatus:
+    flow_id: str
+    version: str
+    status: FlowLoadStatus
+    loaded_at: datetime | None = None
+    errors: tuple[str, ...] = ()
+    """Load errors, each `file:line:col: message`."""
+    path: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "flow_id": self.flow_id,
+            "version": self.version,
+            "status": self.status.value,
+            "loaded_at": _iso(self.loaded_at),
+            "errors": list(self.errors),
+            "path": self.path,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class QueueView:
+    queue: str
+    waiting: int
+    longest_wait_s: float
+    agents_available: int = 0
+    agents_in_call: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "queue": self.queue,
+            "waiting": self.waiting,
+            "longest_wait_s": round(self.longest_wait_s, 1),
+            "agents_available": self.agents_available,
+            "agents_in_call": self.agents_in_call,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class AgentView:
+    agent_id: str
+    state: AgentState
+    name: str = ""
+    since: datetime | None = None
+    queues: tuple[str, ...] = ()
+    region: str = ""
+    call_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "agent_id": self.agent_id,
+            "name": self.name,
+            "state": self.state.value,
+            "since": _iso(self.since),
+            "queues": list(self.queues),
+            "region": self.region,
+            "call_id": self.call_id,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class CurrentCall:
+    """The agent's screen-pop: the call and everything the IVR learned before handing it over."""
+
+    call_id: str
+    caller: str
+    queue: str
+    dialect: str = ""
+    wait_s: float = 0.0
+    answered_at: datetime | None = None
+    context: Mapping[str, str] = field(default_factory=dict)
+    """Intent, confidence, transcript, breakpoint node, caller data... as given to the queue."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "caller": self.caller,
+            "queue": self.queue,
+            "dialect": self.dialect,
+            "wait_s": round(self.wait_s, 1),
+            "answered_at": _iso(self.answered_at),
+            "context": dict(self.context),
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class LiveCall:
+    call_id: str
+    caller: str
+    started_at: datetime
+    node: str = ""
+    dialect: str = ""
+    queue: str = ""
+    agent_id: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "caller": self.caller,
+            "started_at": _iso(self.started_at),
+            "node": self.node,
+            "dialect": self.dialect,
+            "queue": self.queue,
+            "agent_id": self.agent_id,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class LiveSnapshot:
+    """What is happening now, for the dashboard's live numbers."""
+
+    at: datetime
+    in_ivr: int
+    in_queue: int
+    with_agent: int
+    queues: tuple[QueueView, ...]
+    agents_by_state: Mapping[AgentState, int]
+    flows: tuple[FlowStatus, ...]
+    recent: tuple[LiveCall, ...] = ()
+    """The newest calls in progress (a bounded list), for the live table."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": _iso(self.at),
+            "in_ivr": self.in_ivr,
+            "in_queue": self.in_queue,
+            "with_agent": self.with_agent,
+            "queues": [q.to_json() for q in self.queues],
+            "agents_by_state": {s.value: self.agents_by_state.get(s, 0) for s in AgentState},
+            "flows": [f.to_json() for f in self.flows],
+            "recent": [c.to_json() for c in self.recent],
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class DispatchRequest:
+    """Emergency cross-region dispatch: lend `agents` agents from `from_regions` to `queue`."""
+
+    queue: str
+    agents: int
+    from_regions: tuple[str, ...] = ()
+    reason: str = ""
+    requested_by: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class DispatchResult:
+    accepted: bool
+    agents_moved: int = 0
+    detail: str = ""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+class CallStoreView(Protocol):
+    """The call-record store as the web app uses it (`ivr.store.SqlStore` satisfies it)."""
+
+    def list_calls(self, query: CallQuery) -> CallPage: ...
+
+    def get_call(self, call_id: str) -> CallDetail | None: ...
+
+    def summary(self, since: datetime, until: datetime) -> Summary: ...
+
+    def log_dispatch(self, entry: DispatchEntry) -> None: ...
+
+    def on_commit(self, listener: Callable[[Committed], None]) -> Callable[[], None]: ...
+
+
+class LiveView(Protocol):
+    """What is happening now (`ivr.web.LiveState` satisfies it)."""
+
+    def snapshot(self, at: datetime) -> LiveSnapshot: ...
+
+    def on_change(self, listener: Callable[[Any], None]) -> Callable[[], None]: ...
+
+    @property
+    def calls_started_total(self) -> int: ...
+
+
+class AcdView(Protocol):
+    """Queues and agents (`ivr.web.LiveState` satisfies it; the ACD may provide a richer one)."""
+
+    def queues(self, at: datetime) -> Sequence[QueueView]: ...
+
+    def agents(self) -> Sequence[AgentView]: ...
+
+    def agent(self, agent_id: str) -> AgentView | None: ...
+
+    def current_call(self, agent_id: str, at: datetime) -> CurrentCall | None: ...
+
+
+class FlowView(Protocol):
+    """The flows in service and their load status."""
+
+    def flows(self) -> Sequence[FlowStatus]: ...
+
+
+class Dispatcher(Protocol):
+    async def dispatch(self, request: DispatchRequest) -> DispatchResult:
+        """Move agents; raise an `IvrError` naming what is wrong (unknown queue, region)."""
+        ...
+
+
+class DialectSetter(Protocol):
+    async def set_dialect(self, caller: str, dialect: str) -> None:
+        """Remember `caller`'s dialect; raise an `IvrError` for an unknown dialect."""
+        ...

@@ -1,0 +1,334 @@
+/* Hotline operations dashboard: live numbers over SSE, today's figures from /api/reports/summary,
+   charts drawn as inline SVG. No libraries, no build step. Data is inserted as text, never as HTML. */
+(function () {
+  "use strict";
+
+  var SVG = "http://www.w3.org/2000/svg";
+  var SUMMARY_MIN_INTERVAL_MS = 3000;
+  var COLORS = ["#1f6feb", "#0f9d8f", "#e39b12", "#7a5af8", "#d64545", "#1e9e57", "#0ea5e9", "#b4531f"];
+  var AGENT_STATES = [
+    ["available", "空闲 Available", "#1e9e57"],
+    ["ringing", "振铃 Ringing", "#0ea5e9"],
+    ["in_call", "通话中 In call", "#1f6feb"],
+    ["wrap_up", "话后 Wrap-up", "#7a5af8"],
+    ["on_break", "小休 Break", "#e39b12"],
+    ["logged_out", "离线 Logged out", "#b8c2cf"]
+  ];
+  var DIALECTS = {
+    cmn: "普通话 Mandarin", yue: "粤语 Cantonese", hak: "客家话 Hakka", nan: "闽南语 Minnan",
+    wuu: "吴语 Wu", en: "英语 English", "": "未知 Unknown"
+  };
+  var STAGES = {
+    calls: "来电 Calls",
+    intent_captured: "识别需求 Need captured",
+    self_service_broke: "自助中断 Self-service broke",
+    continued_by_agent: "人工接续 Continued by agent"
+  };
+
+  function $(id) { return document.getElementById(id); }
+
+  function el(tag, attrs, text) {
+    var node = document.createElementNS(SVG, tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function h(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+
+  function setText(id, text) {
+    var node = $(id);
+    if (!node || node.textContent === String(text)) return;
+    node.textContent = text;
+    node.classList.add("flash");
+    setTimeout(function () { node.classList.remove("flash"); }, 600);
+  }
+
+  function pct(v) { return v === null || v === undefined ? "–" : (v * 100).toFixed(1) + "%"; }
+  function secs(v) {
+    if (v === null || v === undefined) return "–";
+    if (v < 60) return Math.round(v) + "s";
+    return Math.floor(v / 60) + "m" + String(Math.round(v % 60)).padStart(2, "0") + "s";
+  }
+  function num(v) { return v === null || v === undefined ? "–" : Number(v).toLocaleString("zh-CN"); }
+
+  /* --- charts ------------------------------------------------------------------------------ */
+
+  function ring(svg, fraction, color) {
+    clear(svg);
+    var r = 48, c = 2 * Math.PI * r;
+    svg.appendChild(el("circle", { cx: 60, cy: 60, r: r, fill: "none", stroke: "#e8edf3", "stroke-width": 12 }));
+    if (fraction === null || fraction === undefined) return;
+    var f = Math.max(0, Math.min(1, fraction));
+    svg.appendChild(el("circle", {
+      cx: 60, cy: 60, r: r, fill: "none", stroke: color, "stroke-width": 12, "stroke-linecap": "round",
+      "stroke-dasharray": (c * f).toFixed(1) + " " + c.toFixed(1), transform: "rotate(-90 60 60)"
+    }));
+  }
+
+  function hbars(svg, items, opts) {
+    opts = opts || {};
+    clear(svg);
+    var width = svg.clientWidth || 320, row = 26, labelW = opts.labelWidth || 118;
+    var shown = items.slice(0, opts.max || 8);
+    var height = Math.max(row * shown.length + 6, 60);
+    svg.setAttribute("viewBox", "0 0 " + width + " " + height);
+    svg.setAttribute("height", height);
+    if (!shown.length) {
+      svg.appendChild(el("text", { x: width / 2, y: 34, "text-anchor": "middle", "class": "nodata" }, "暂无数据 No data yet"));
+      return;
+    }
+    var max = Math.max.apply(null, shown.map(function (d) { return d.value; })) || 1;
+    var total = opts.total || shown.reduce(function (a, d) { return a + d.value; }, 0) || 1;
+    var barMax = width - labelW - 70;
+    shown.forEach(function (d, i) {
+      var y = i * row + 4, w = Math.max(2, (d.value / max) * barMax);
+      var label = d.label.length > 14 ? d.label.slice(0, 13) + "…" : d.label;
+      svg.appendChild(el("text", { x: 0, y: y + 14, "font-size": 12, fill: "#1b2a3a" }, label));
+      svg.appendChild(el("rect", {
+        x: labelW, y: y + 3, width: w, height: 15, rx: 4,
+        fill: d.color || opts.color || COLORS[i % COLORS.length]
+      }));
+      var note = num(d.value) + (opts.share === false ? "" : "  " + Math.round((100 * d.value) / total) + "%");
+      if (d.note) note = d.note;
+      svg.appendChild(el("text", { x: labelW + w + 6, y: y + 15, "font-size": 12, fill: "#6b7a8c" }, note));
+    });
+  }
+
+  function donut(svg, legend, segments) {
+    clear(svg);
+    clear(legend);
+    var total = segments.reduce(function (a, s) { return a + s.value; }, 0);
+    var r = 60, c = 2 * Math.PI * r, offset = 0;
+    svg.appendChild(el("circle", { cx: 80, cy: 80, r: r, fill: "none", stroke: "#eef2f7", "stroke-width": 22 }));
+    segments.forEach(function (s) {
+      if (total > 0 && s.value > 0) {
+        var len = (s.value / total) * c;
+        svg.appendChild(el("circle", {
+          cx: 80, cy: 80, r: r, fill: "none", stroke: s.color, "stroke-width": 22,
+          "stroke-dasharray": len.toFixed(2) + " " + (c - len).toFixed(2),
+          "stroke-dashoffset": (-offset).toFixed(2), transform: "rotate(-90 80 80)"
+        }));
+        offset += len;
+      }
+      var li = h("li");
+      var swatch = h("i");
+      swatch.style.background = s.color;
+      li.appendChild(swatch);
+      li.appendChild(h("span", "", s.label));
+      li.appendChild(h("b", "", num(s.value)));
+      legend.appendChild(li);
+    });
+    svg.appendChild(el("text", { x: 80, y: 80, "text-anchor": "middle", "font-size": 26, "font-weight": 700, fill: "#1b2a3a" }, String(total)));
+    svg.appendChild(el("text", { x: 80, y: 100, "text-anchor": "middle", "font-size": 11, fill: "#6b7a8c" }, "坐席 agents"));
+  }
+
+  function funnel(svg, stages) {
+    clear(svg);
+    var top = stages.length ? stages[0].calls : 0;
+    if (!top) {
+      svg.appendChild(el("text", { x: 180, y: 100, "text-anchor": "middle", "class": "nodata" }, "暂无数据 No data yet"));
+      return;
+    }
+    var colors = ["#1f6feb", "#0f9d8f", "#e39b12", "#1e9e57"];
+    var rowH = 46, maxW = 200, x0 = 8;
+    stages.forEach(function (s, i) {
+      var w = Math.max(6, (s.calls / top) * maxW);
+      var next = i + 1 < stages.length ? Math.max(6, (stages[i + 1].calls / top) * maxW) : w;
+      var y = i * rowH + 6, cx = x0 + maxW / 2;
+      var pts = [
+        [cx - w / 2, y], [cx + w / 2, y], [cx + next / 2, y + rowH - 8], [cx - next / 2, y + rowH - 8]
+      ].map(function (p) { return p[0].toFixed(1) + "," + p[1].toFixed(1); }).join(" ");
+      svg.appendChild(el("polygon", { points: pts, fill: colors[i % colors.length], opacity: 0.9 }));
+      svg.appendChild(el("text", { x: cx, y: y + 24, "text-anchor": "middle", "font-size": 13, "font-weight": 700, fill: "#fff" }, num(s.calls)));
+      svg.appendChild(el("text", { x: x0 + maxW + 14, y: y + 18, "font-size": 12, fill: "#1b2a3a" }, STAGES[s.stage] || s.stage));
+      svg.appendChild(el("text", { x: x0 + maxW + 14, y: y + 33, "font-size": 11, fill: "#6b7a8c" }, Math.round((100 * s.calls) / top) + "% of calls"));
+    });
+  }
+
+  /* --- live state (SSE `live`) --------------------------------------------------------------- */
+
+  function renderLive(live) {
+    setText("in-ivr", live.in_ivr);
+    setText("in-queue", live.in_queue);
+    setText("with-agent", live.with_agent);
+    var byState = live.agents_by_state || {};
+    setText("agents-available", byState.available || 0);
+    var online = 0;
+    Object.keys(byState).forEach(function (k) { if (k !== "logged_out") online += byState[k]; });
+    $("agents-online").textContent = "在线 online " + online;
+    var longest = 0;
+    (live.queues || []).forEach(function (q) { if (q.waiting && q.longest_wait_s > longest) longest = q.longest_wait_s; });
+    $("longest-wait").textContent = live.in_queue ? "最长等待 longest " + secs(longest) : "\u00a0";
+
+    renderQueues(live.queues || []);
+    donut($("agents-donut"), $("agents-legend"), AGENT_STATES.map(function (s) {
+      return { label: s[1], color: s[2], value: byState[s[0]] || 0 };
+    }));
+    renderFlows(live.flows || []);
+    renderRecent(live.recent || [], live.at);
+    $("updated").textContent = "更新 updated " + new Date().toLocaleTimeString("zh-CN", { hour12: false });
+  }
+
+  function renderQueues(queues) {
+    var body = $("queues").tBodies[0];
+    clear(body);
+    if (!queues.length) {
+      var tr = h("tr", "empty"), td = h("td", "", "暂无队列 No queues");
+      td.colSpan = 5;
+      tr.appendChild(td);
+      body.appendChild(tr);
+      return;
+    }
+    queues.forEach(function (q) {
+      var tr = h("tr");
+      tr.appendChild(h("td", "", q.queue));
+      tr.appendChild(h("td", "num", num(q.waiting)));
+      var wait = h("td"), wrap = h("div", "waitbar"), bar = h("div", "bar");
+      bar.style.width = Math.min(160, 2 + q.longest_wait_s) + "px";
+      if (q.longest_wait_s > 20) bar.classList.add(q.longest_wait_s > 60 ? "bad" : "warn");
+      wrap.appendChild(bar);
+      wrap.appendChild(h("span", "", q.waiting ? secs(q.longest_wait_s) : "–"));
+      wait.appendChild(wrap);
+      tr.appendChild(wait);
+      tr.appendChild(h("td", "num", num(q.agents_available)));
+      tr.appendChild(h("td", "num", num(q.agents_in_call)));
+      body.appendChild(tr);
+    });
+  }
+
+  function renderFlows(flows) {
+    var list = $("flows");
+    clear(list);
+    if (!flows.length) {
+      list.appendChild(h("li", "empty", "暂无流程 No flows loaded"));
+      return;
+    }
+    flows.forEach(function (f) {
+      var li = h("li");
+      li.appendChild(h("span", "name", f.flow_id));
+      li.appendChild(h("span", "ver", "v" + (f.version || "?")));
+      var ok = f.status === "loaded";
+      li.appendChild(h("span", "badge " + (ok ? "ok" : "fail"), ok ? "运行中 Loaded" : "加载失败 Load failed"));
+      (f.errors || []).slice(0, 3).forEach(function (e) { li.appendChild(h("span", "err", e)); });
+      list.appendChild(li);
+    });
+  }
+
+  function renderRecent(calls, at) {
+    var body = $("recent").tBodies[0];
+    clear(body);
+    if (!calls.length) {
+      var tr = h("tr", "empty"), td = h("td", "", "暂无通话 No calls");
+      td.colSpan = 4;
+      tr.appendChild(td);
+      body.appendChild(tr);
+      return;
+    }
+    var now = at ? Date.parse(at) : Date.now();
+    calls.slice(0, 8).forEach(function (c) {
+      var tr = h("tr");
+      tr.appendChild(h("td", "", c.caller));
+      var where = h("td");
+      if (c.agent_id) where.appendChild(h("span", "pill agent", "坐席 " + c.agent_id));
+      else if (c.queue) where.appendChild(h("span", "pill queue", "排队 " + c.queue));
+      else where.appendChild(h("span", "pill", "IVR " + (c.node || "")));
+      tr.appendChild(where);
+      tr.appendChild(h("td", "", c.dialect || "–"));
+      tr.appendChild(h("td", "", secs(Math.max(0, (now - Date.parse(c.started_at)) / 1000))));
+      body.appendChild(tr);
+    });
+  }
+
+  /* --- today's summary ---------------------------------------------------------------------- */
+
+  function todayStart() {
+    var d = new Date();
+    d.setHours(0, 0, 0, 0);
+    return d;
+  }
+
+  function renderSummary(s) {
+    setText("calls-today", num(s.calls));
+    $("calls-foot").textContent = "进行中 in progress " + num(s.in_progress) + " · 人工 to agent " + num(s.answered);
+    setText("containment", pct(s.containment));
+    ring($("ring-containment"), s.containment, "#0f9d8f");
+    setText("service-level", pct(s.service_level));
+    ring($("ring-sl"), s.service_level, s.service_level !== null && s.service_level < 0.8 ? "#e39b12" : "#1f6feb");
+    setText("nps", s.nps === null ? "–" : (s.nps > 0 ? "+" : "") + s.nps.toFixed(0));
+    ring($("ring-nps"), s.nps === null ? null : (s.nps + 100) / 200, s.nps !== null && s.nps < 0 ? "#d64545" : "#7a5af8");
+    $("nps-foot").textContent = num(s.surveys) + " 份评价 surveys";
+    setText("answer-rate", pct(s.answer_rate));
+    $("offered-foot").textContent = "转人工 offered " + num(s.offered);
+    setText("abandon-rate", pct(s.abandon_rate));
+    setText("asa", secs(s.asa_s));
+
+    var intents = Object.keys(s.intent_mix).map(function (k) { return { label: k, value: s.intent_mix[k] }; });
+    hbars($("intent-chart"), intents, { total: s.calls });
+    funnel($("funnel-chart"), s.funnel);
+    hbars($("breakpoint-chart"), s.breakpoints.map(function (b) {
+      return { label: b.node || "(call)", value: b.calls, color: "#d64545", note: num(b.calls) + " 通 · 接续 " + num(b.rescued) };
+    }), { share: false });
+    var dialects = Object.keys(s.dialects).map(function (k, i) {
+      return { label: DIALECTS[k] || k, value: s.dialects[k], color: COLORS[(i + 1) % COLORS.length] };
+    });
+    hbars($("dialect-chart"), dialects, { labelWidth: 126 });
+  }
+
+  var summaryTimer = null, lastSummary = 0, summaryBusy = false;
+
+  function loadSummary() {
+    summaryTimer = null;
+    if (summaryBusy) { scheduleSummary(); return; }
+    summaryBusy = true;
+    lastSummary = Date.now();
+    var since = todayStart();
+    $("today-range").textContent = "自 since " + since.toLocaleDateString("zh-CN") + " 00:00";
+    fetch("/api/reports/summary?since=" + encodeURIComponent(since.toISOString()))
+      .then(function (r) { if (!r.ok) throw new Error("summary " + r.status); return r.json(); })
+      .then(renderSummary)
+      .catch(function (e) { console.warn(e); })
+      .then(function () { summaryBusy = false; });
+  }
+
+  function scheduleSummary() {
+    if (summaryTimer !== null) return;
+    var wait = Math.max(0, lastSummary + SUMMARY_MIN_INTERVAL_MS - Date.now());
+    summaryTimer = setTimeout(loadSummary, wait);
+  }
+
+  /* --- wiring --------------------------------------------------------------------------------- */
+
+  function connect() {
+    var conn = $("conn"), text = $("conn-text");
+    var source = new EventSource("/api/events");
+    source.addEventListener("open", function () {
+      conn.className = "conn conn-on";
+      text.textContent = "实时 Live";
+      scheduleSummary();
+    });
+    source.addEventListener("error", function () {
+      conn.className = "conn conn-off";
+      text.textContent = "重连中 Reconnecting";
+    });
+    source.addEventListener("live", function (e) { renderLive(JSON.parse(e.data)); });
+    source.addEventListener("calls", function () { scheduleSummary(); });
+  }
+
+  function tick() {
+    $("clock").textContent = new Date().toLocaleTimeString("zh-CN", { hour12: false });
+  }
+
+  tick();
+  setInterval(tick, 1000);
+  setInterval(scheduleSummary, 60000);
+  loadSummary();
+  connect();
+})();

@@ -1,0 +1,90 @@
+"""A throwaway PostgreSQL 15 cluster (Debian's binaries) for the store tests, and the `open_store`
+fixture that gives each test its own fresh database in it."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from ivr.clock import FakeClock
+
+PG_BIN = Path(os.environ.get("IVR_PG_BIN", "/usr/lib/postgresql/15/bin"))
+_db_numbers = itertools.count()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: run its programs as the `postgres` user then."""
+    if os.geteuid() != 0:
+        return cmd
+    runuser = shutil.which("runuser")
+    if runuser is None:
+        pytest.skip("running as root without runuser: cannot start PostgreSQL as a non-root user")
+    return [runuser, "-u", "postgres", "--", *cmd]
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"PostgreSQL not found at {PG_BIN} (apt install postgresql)")
+    base = Path(tempfile.mkdtemp(prefix="ivr-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+    data, port = base / "data", _free_port()
+    subprocess.run(
+        _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "ivr", "-E", "UTF8", "--no-sync"]),
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"]),
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql://ivr@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_database(postgres_dsn: str) -> str:
+    import psycopg
+
+    name = f"ivr_test_{os.getpid()}_{next(_db_numbers)}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres_dsn.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+def open_store(fresh_database: str) -> Iterator[Callable[..., object]]:
+    from ivr.store.postgres import PostgresStore
+
+    opened: list[PostgresStore] = []
+
+    def factory(node_id: str = "node-1") -> PostgresStore:
+        store = PostgresStore(fresh_database, node_id=node_id, clock=FakeClock())
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        store.close()

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import pytest
+
+from ivr.speech import IntentClassifier, IntentScore, IntentTrainingError
+from ivr.speech.intent import normalize_utterance
+
+EXAMPLES = {
+    "claim": ["我要理赔", "申请理赔", "住院了想报销医药费", "出险了要报案", "I want to file a claim", "make a claim"],
+    "payment": ["交保费", "续期缴费", "保费扣款失败", "怎么交钱", "pay my premium", "my payment failed"],
+    "agent": ["转人工", "人工服务", "我要找客服", "找真人说话", "talk to an agent", "a real person please"],
+}
+
+
+@pytest.fixture(scope="module")
+def clf() -> IntentClassifier:
+    return IntentClassifier.train(EXAMPLES)
+
+
+def test_intents_in_training_order(clf: IntentClassifier) -> None:
+    assert clf.intents == ("claim", "payment", "agent")
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("嗯 那个 我想申请一下理赔", "claim"),
+        ("您好请问理赔怎么申请", "claim"),
+        ("我想里赔", "claim"),  # ASR homophone
+        ("麻烦帮我转一下人工", "agent"),
+        ("就是那个保费扣款失败了", "payment"),
+        ("um hello I'd like to file a claim please", "claim"),
+        ("uh can I talk to an agent", "agent"),
+        ("pay premium", "payment"),
+    ],
+    ids=["filler-cmn", "polite-cmn", "homophone", "agent-cmn", "payment-cmn", "filler-en", "agent-en", "terse-en"],
+)
+def test_classifies_padded_and_misrecognized_phrasings(clf: IntentClassifier, text: str, intent: str) -> None:
+    scores = clf.classify(text)
+    assert scores[0].intent == intent
+    assert scores[0].confidence > scores[1].confidence
+
+
+def test_scores_are_ranked_calibrated_and_cover_every_intent(clf: IntentClassifier) -> None:
+    scores = clf.classify("我要理赔")
+    assert [s.intent for s in scores][0] == "claim"
+    assert sorted(s.intent for s in scores) == sorted(EXAMPLES)
+    assert all(isinstance(s, IntentScore) and 0.0 <= s.confidence <= 1.0 for s in scores)
+    assert [s.confidence for s in scores] == sorted((s.confidence for s in scores), reverse=True)
+    assert sum(s.confidence for s in scores) <= 1.0 + 1e-6
+    assert scores[0].confidence >= 0.6, "a training phrase said verbatim must be confident enough to act on"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["今天天气怎么样", "asdkjh qwpoeiru zxmcnv", "帮我订一张去上海的机票", "what's the capital of France", "嗯嗯嗯"],
+)
+def test_out_of_domain_gets_low_confidence(clf: IntentClassifier, text: str) -> None:
+    assert clf.classify(text)[0].confidence < 0.4
+
+
+def test_empty_or_filler_only_text_has_zero_confidence(clf: IntentClassifier) -> None:
+    for text in ["", "   ", "嗯 那个", "um uh"]:
+        assert all(s.confidence == 0.0 for s in clf.classify(text)), text
+
+
+def test_keywords_pull_an_utterance_toward_their_intent() -> None:
+    plain = IntentClassifier.train(EXAMPLES)
+    keyed = IntentClassifier.train(EXAMPLES, keywords={"agent": ["坐席"]})
+    assert keyed.classify("接坐席")[0].intent == "agent"
+    assert keyed.classify("接坐席")[0].confidence > plain.classify("接坐席")[0].confidence
+
+
+def test_normalize_strips_padding_but_keeps_content() -> None:
+    assert normalize_utterance("您好，嗯，那个，请问理赔怎么办？") == "理赔怎么办"
+    assert normalize_utterance("Um, hello, I'd like to FILE a claim please!") == "file claim"
+
+
+@pytest.mark.parametrize(
+    ("examples", "keywords", "message"),
+    [
+        ({}, None, "no intents"),
+        ({"claim": ["嗯", "  "]}, None, "'claim' has no usable training phrase"),
+        ({"claim": ["理赔"]}, {"loan": ["借款"]}, "unknown intents: ['loan']"),
+    ],
+    ids=["empty", "only-fillers", "keyword-unknown-intent"],
+)
+def test_bad_training_input_names_the_problem(
+    examples: dict[str, list[str]], keywords: dict[str, list[str]] | None, message: str
+) -> None:
+    with pytest.raises(IntentTrainingError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        IntentClassifier.train(examples, keywords=keywords)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+from structlog.testing import capture_logs
+
+from ivr.speech import DecodePool, RecognizerError
+
+from .fakes import ScriptedRecognizer
+
+
+@pytest.fixture
+async def pool():  # type: ignore[no-untyped-def]
+    async with DecodePool(max_workers=2) as p:
+        yield p
+
+
+async def test_frames_are_decoded_in_order_and_finish_waits_for_them(pool: DecodePool) -> None:
+    rec = ScriptedRecognizer()
+    session = pool.session(rec)
+    for n in range(1, 31):
+        session.feed(np.zeros(n, np.int16))
+    result = await session.finish()
+    assert result.text == f"heard {sum(range(1, 31))}"
+    assert result.final and rec.calls[0] == "start" and rec.calls[-1] == "final"
+    assert rec.calls.count("start") == 1
+
+
+async def test_a_blocked_call_does_not_hold_up_another_call(pool: DecodePool) -> None:
+    gate = threading.Event()
+    slow = pool.session(ScriptedRecognizer(gate=gate))
+    fast = pool.session(ScriptedRecognizer())
+    slow.feed(np.zeros(160, np.int16))
+    fast.feed(np.zeros(160, np.int16))
+    result = await asyncio.wait_for(fast.finish(), timeout=10)
+    assert result.text == "heard 160"
+    gate.set()
+    assert (await slow.finish()).text == "heard 160"
+
+
+async def test_reset_drops_buffered_audio(pool: DecodePool) -> None:
+    rec = ScriptedRecognizer()
+    session = pool.session(rec)
+    session.feed(np.zeros(160, np.int16))
+    await session.finish()
+    await session.reset()
+    assert (await session.finish()).text == ""
+
+
+async def test_set_phrases_and_partial_run_in_order(pool: DecodePool) -> None:
+    rec = ScriptedRecognizer()
+    session = pool.session(rec)
+    await session.set_phrases(["file a claim"])
+    session.feed(np.zeros(320, np.int16))
+    assert (await session.partial()).text == "heard 320"
+    assert rec.calls == ["phrases:1", "start", "feed", "partial"]
+
+
+async def test_a_failing_engine_surfaces_as_recognizer_error_on_finish(pool: DecodePool) -> None:
+    class Broken(ScriptedRecognizer):
+        def _engine_feed(self, frame):  # type: ignore[no-untyped-def]
+            raise RuntimeError("decoder exploded")
+
+    session = pool.session(Broken("cmn"))
+    with capture_logs() as logs:
+        session.feed(np.zeros(160, np.int16))
+        with pytest.raises(RecognizerError, match="'cmn'.*decoder exploded"):
+            await session.finish()
+    assert [(e["event"], e["language"]) for e in logs] == [("decode_failed", "cmn")]
+
+
+async def test_close_releases_and_refuses_more_audio(pool: DecodePool) -> None:
+    rec = ScriptedRecognizer()
+    session = pool.session(rec)
+    await session.aclose()
+    assert rec.closed
+    with pytest.raises(RecognizerError, match="closed"):
+        session.feed(np.zeros(160, np.int16))

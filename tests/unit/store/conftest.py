@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from ivr.clock import FakeClock
+from ivr.store import SqliteStore
+
+
+@pytest.fixture
+def open_store(tmp_path: Path) -> Iterator[Callable[..., SqliteStore]]:
+    """Opens the same SQLite file each call (to test reopening); closes them all after the test."""
+    opened: list[SqliteStore] = []
+
+    def factory(node_id: str = "local") -> SqliteStore:
+        store = SqliteStore(tmp_path / "calls.db", node_id=node_id, clock=FakeClock())
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        store.close()
