@@ -77,7 +77,6 @@ def _add_prompts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         a.add_argument("--dialects", default="dialects", help="folder of dialect packs (default: dialects)")
         a.add_argument("--prompts", default="prompts", help="folder of recorded prompts (default: prompts)")
         a.add_argument("--cache", default="var/prompt-cache", help="render cache (default: var/prompt-cache)")
-        a.add_argument("--engine", choices=["espeak-ng", "pyttsx3"], default="espeak-ng", help="TTS engine")
         if name == "build":
             a.add_argument("--quiet", action="store_true", help="no progress bar or summary, errors only")
         a.set_defaults(handler=handler)
@@ -86,15 +85,13 @@ def _add_prompts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def _prompts_build(args: argparse.Namespace) -> int:
     from ivr.voice import run_build
 
-    return run_build(
-        args.flows, args.dialects, args.prompts, args.cache, engine=args.engine, quiet=args.quiet
-    )
+    return run_build(args.flows, args.dialects, args.prompts, args.cache, quiet=args.quiet)
 
 
 def _prompts_check(args: argparse.Namespace) -> int:
     from ivr.voice import run_check
 
-    return run_check(args.flows, args.dialects, args.prompts, args.cache, engine=args.engine)
+    return run_check(args.flows, args.dialects, args.prompts, args.cache)
 
 
 def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -182,8 +179,24 @@ def _demo_backend(args: argparse.Namespace) -> int:
     return serve_demo_backend(host or "127.0.0.1", int(port))
 
 
+def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("report", help="print today's figures: containment, NPS, service level, breakpoints...")
+    p.add_argument("--since", default="1d", help="start: a span back (90m, 2h, 1d, 1w), 'today' or ISO-8601")
+    p.add_argument("--until", default=None, help="end (default: now); same forms as --since")
+    p.add_argument("--db", default="var/ivr.db", help="SQLite file or postgresql:// URL (default: var/ivr.db)")
+    p.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from ivr.report import report_main
+
+    return report_main(args.since, args.until, args.db, now=datetime.now().astimezone())
+
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (_add_serve, _add_nlu, _add_asr, _add_prompts,
-    _add_validate, _add_schema, _add_simulate, _add_test_flows, _add_graph, _add_demo_backend)
+    _add_validate, _add_schema, _add_simulate, _add_test_flows, _add_graph, _add_demo_backend, _add_report)
 
 
 def build_parser() -> argparse.ArgumentParser:

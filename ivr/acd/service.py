@@ -14,7 +14,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -51,6 +51,7 @@ from ivr.acd.events import (
     DispatchChanged,
     DispatchRecord,
     Offer,
+    OfferFailed,
     OfferKind,
     OfferMade,
     OfferWithdrawn,
@@ -59,11 +60,13 @@ from ivr.acd.events import (
     SitesWidened,
 )
 from ivr.call import QueueOutcomeKind, QueueRequest, QueueResult
-from ivr.clock import Clock
+from ivr.clock import Clock, FakeClock
 
 log = structlog.get_logger(__name__)
 
-TicketUpdate = OfferMade | OfferWithdrawn | CallerMoved | SitesWidened | CallbackSuggested | CallerLeft
+TicketUpdate = (
+    OfferMade | OfferWithdrawn | OfferFailed | CallerMoved | SitesWidened | CallbackSuggested | CallerLeft
+)
 Listener = Callable[[AcdEvent], None]
 
 _RAISE: dict[RejectReason, type[AcdError]] = {
@@ -83,7 +86,7 @@ class EpochClock:
         return time.time()
 
     def wall(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     async def sleep_until(self, deadline: float) -> None:
         delay = deadline - time.time()
@@ -92,7 +95,7 @@ class EpochClock:
 
 
 def _call_of(event: AcdEvent) -> str | None:
-    if isinstance(event, OfferMade | OfferWithdrawn):
+    if isinstance(event, OfferMade | OfferWithdrawn | OfferFailed):
         return event.offer.call_id
     if isinstance(event, CallerMoved | SitesWidened | CallbackSuggested | CallerLeft):
         return event.call_id
@@ -172,8 +175,8 @@ class Acd:
         self._listeners: list[Listener] = []
         self._wake = asyncio.Event()
         self._armed: float | None = None
-        self._appending = 0
-        self._appended = asyncio.Event()
+        self._timer_idle = asyncio.Event()
+        """Set while the timer task sleeps on the distributor's current next deadline."""
         self._tasks: list[asyncio.Task[None]] = []
         self._failure: BaseException | None = None
 
@@ -332,14 +335,21 @@ class Acd:
     def active_dispatches(self) -> list[DispatchRecord]:
         return list(self.core.dispatch.active.values())
 
-    async def sync(self) -> None:
-        """Wait until every command this node sent, and time up to now, has been applied."""
-        for _ in range(3):
+    async def settled(self) -> None:
+        """Wait until every command this node sent has been applied and the timer sleeps on the
+        next deadline (tests driving a FakeClock step from one settled point to the next)."""
+        while True:
             await asyncio.sleep(0)
-        while self._appending:
-            self._appended.clear()
-            await self._appended.wait()
-        await self._send(Tick())
+            if self._failure is not None:
+                return
+            if self._pending:
+                await asyncio.wait(list(self._pending.values()))
+            elif not self._timer_idle.is_set():
+                await self._timer_idle.wait()
+            else:
+                await asyncio.sleep(0)
+                if not self._pending and self._timer_idle.is_set():
+                    return
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -367,15 +377,11 @@ class Acd:
         )
         future: asyncio.Future[list[AcdEvent]] = asyncio.get_running_loop().create_future()
         self._pending[cid] = future
-        self._appending += 1
         try:
             await self.backend.append(entry)
         except BaseException:
             self._pending.pop(cid, None)
             raise
-        finally:
-            self._appending -= 1
-            self._appended.set()
         return await future
 
     async def _apply_loop(self) -> None:
@@ -427,6 +433,7 @@ class Acd:
             if future is not None and not future.done():
                 future.set_result(events)
         if self.core.next_deadline() != self._armed:
+            self._timer_idle.clear()
             self._wake.set()
 
     async def _timer_loop(self) -> None:
@@ -434,13 +441,16 @@ class Acd:
             self._wake.clear()
             deadline = self._armed = self.core.next_deadline()
             if deadline is None:
+                self._timer_idle.set()
                 await self._wake.wait()
                 continue
             sleeper = asyncio.ensure_future(self.clock.sleep_until(deadline))
             waker = asyncio.ensure_future(self._wake.wait())
+            self._timer_idle.set()
             try:
                 done, _ = await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                self._timer_idle.clear()
                 sleeper.cancel()
                 waker.cancel()
             if sleeper in done and self.core.next_deadline() == deadline:
@@ -451,3 +461,19 @@ class Acd:
         while True:
             await self.clock.sleep_until(self.clock.now() + period)
             await self._send(Heartbeat())
+
+
+async def run_clock(clock: FakeClock, seconds: float, *nodes: Acd) -> None:
+    """Advance a FakeClock by `seconds`, stopping at every ACD deadline on the way so each node's
+    timer fires at its exact time (trio's autojump, for tests and benchmarks)."""
+    target = clock.now() + seconds
+    while True:
+        for node in nodes:
+            await node.settled()
+        due = [d for d in (n.core.next_deadline() for n in nodes) if d is not None and d <= target]
+        step = min(due, default=target) - clock.now()
+        await clock.advance(max(step, 0.0))
+        if not due:
+            break
+    for node in nodes:
+        await node.settled()

@@ -49,6 +49,7 @@ class Token:
 
 
 _OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "+", "-", "*", "/", "%", "(", ")", "[", "]", ",")
+_DIGITS = frozenset("0123456789")
 _KEYWORDS = frozenset({"and", "or", "not", "in", "true", "false", "null", "none"})
 
 
@@ -61,9 +62,9 @@ def tokenize(source: str) -> list[Token]:
         if ch.isspace():
             i += 1
             continue
-        if ch.isdigit() or (ch == "." and i + 1 < n and source[i + 1].isdigit()):
+        if ch in _DIGITS or (ch == "." and i + 1 < n and source[i + 1] in _DIGITS):
             start = i
-            while i < n and (source[i].isdigit() or source[i] == "."):
+            while i < n and (source[i] in _DIGITS or source[i] == "."):
                 i += 1
             text = source[start:i]
             if text.count(".") > 1:

@@ -139,6 +139,8 @@ class Converter:
         self.key_marks: dict[Path, Mark] = {}
         self.refs: list[RefUse] = []
         self.node_types: dict[str, NodeType] = {}
+        self.failed: set[Path] = set()
+        """Paths (and their ancestors) where conversion reported a problem: later checks skip them."""
         self._budget = MAX_VALUES
         self._depth = 0
 
@@ -164,10 +166,13 @@ class Converter:
             return INVALID
         self.marks[path] = Mark.of(node)
         self._depth += 1
+        before = len(self.problems)
         try:
             return self._convert(node, tp, path, key)
         finally:
             self._depth -= 1
+            if len(self.problems) > before:
+                self.failed.add(path)
 
     def _convert(self, node: yaml.Node, tp: Any, path: Path, key: str | None) -> Any:
         origin = typing.get_origin(tp)
@@ -410,7 +415,10 @@ class Converter:
                 continue
             f = fields.get(name)
             if f is None:
-                self.problem(kmark, f"{label} has unknown field '{name}'{did_you_mean(name, fields)}")
+                hint = did_you_mean(name, fields)
+                self.problem(kmark, f"{label} has unknown field '{name}'{hint}")
+                if hint:  # a misspelt field: what it stood for counts as broken, not as missing
+                    self.failed.add((*path, hint.split("'")[1]))
                 continue
             value = self.convert(vnode, field_type(cls, f.name), (*path, name))
             if value is INVALID:
@@ -419,8 +427,9 @@ class Converter:
             kwargs[f.name] = value
         for name, f in fields.items():
             if required(f) and name not in present:
-                self.problem(Mark.of(node), f"{label} is missing required field '{name}'")
                 broken = True
+                if (*path, name) not in self.failed:
+                    self.problem(Mark.of(node), f"{label} is missing required field '{name}'")
         if broken:
             return INVALID
         for f in dataclasses.fields(cls):

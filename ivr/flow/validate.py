@@ -38,7 +38,17 @@ class Checker:
         self.conv = conv
         self.spec = spec
         self.fallbacks = fallbacks
-        self.node_ids = [p[1] for p in conv.key_marks if len(p) == 2 and p[0] == "nodes"]
+        self.node_ids = self.declared("nodes")
+        self.dangling = False
+        """Some edge goes to an unknown node: unreachability would only repeat that problem."""
+
+    def declared(self, section: str) -> list[str]:
+        """Names declared in a mapping section, including entries that failed to convert."""
+        return [p[1] for p in self.conv.key_marks if len(p) == 2 and p[0] == section]
+
+    def broken(self, path: Path) -> bool:
+        """Conversion already reported a problem here: checks that depend on it would only cascade."""
+        return path in self.conv.failed
 
     def mark(self, path: Path) -> Mark:
         return self.conv.marks.get(path) or self.conv.key_marks.get(path) or Mark(1, 1)
@@ -55,7 +65,8 @@ class Checker:
         self.check_prompts()
         self.check_intents()
         for node in self.spec.nodes.values():
-            self.check_node(node)
+            if not self.broken(("nodes", node.id)):
+                self.check_node(node)
         if not self.spec.nodes:
             if not self.node_ids:
                 self.error(("nodes",), "flow has no nodes")
@@ -67,14 +78,17 @@ class Checker:
     def check_refs(self) -> None:
         declared: dict[Ref, Iterable[str]] = {
             Ref.NODE: self.node_ids,
-            Ref.PROMPT: self.spec.prompts,
+            Ref.PROMPT: self.declared("prompts"),
             Ref.QUEUE: self.spec.queues,
-            Ref.INTENT: self.spec.intents,
+            Ref.INTENT: self.declared("intents"),
         }
+        sections = {Ref.NODE: "nodes", Ref.PROMPT: "prompts", Ref.QUEUE: "queues", Ref.INTENT: "intents"}
         for use in self.conv.refs:
             names = declared[use.ref]
-            if use.value in names:
+            if use.value in names or self.broken((sections[use.ref],)):
                 continue
+            if use.ref is Ref.NODE:
+                self.dangling = True
             verb, noun = _REF_WORDS[use.ref]
             where = context(use.path) if use.path[:1] == ("nodes",) else f"flow field '{'.'.join(use.path)}'"
             if use.path[:1] == ("on_error",):
@@ -100,7 +114,7 @@ class Checker:
                 ("default_dialect",),
                 f"default dialect '{spec.default_dialect}' is not in dialects ({', '.join(spec.dialects)})",
             )
-        if not spec.queues:
+        if not spec.queues and not self.broken(("queues",)):
             self.error(
                 ("queues",) if ("queues",) in self.conv.marks else (),
                 "flow declares no queues: on_error needs a human queue",
@@ -199,7 +213,7 @@ class Checker:
             if not 0 < node.timeout_s <= 30:
                 self.error((*base, "timeout_s"), f"{name} timeout_s must be more than 0 and at most 30")
             for status in node.on_status:
-                if not (status.isdigit() and 100 <= int(status) <= 599):
+                if not (status.isascii() and status.isdigit() and 100 <= int(status) <= 599):
                     self.error(
                         (*base, "on_status", status), f"{name} on_status has '{status}', not an HTTP status"
                     )
@@ -251,9 +265,11 @@ class Checker:
         start = spec.start or next(iter(spec.nodes))
         if start not in spec.nodes:
             return  # reported as an unknown node reference
+        if self.broken(("nodes",)):
+            return  # edges of a broken node are unknown: reachability and loops would mislead
         seen = reachable(spec, start)
         for node_id in spec.nodes:
-            if node_id not in seen:
+            if node_id not in seen and not self.dangling:
                 self.error(
                     ("nodes", node_id), f"node '{node_id}' is unreachable from the start node '{start}'"
                 )
@@ -262,7 +278,7 @@ class Checker:
     def check_busy_loops(self) -> None:
         """A cycle through nodes none of which waits for the caller would spin forever."""
         spec = self.spec
-        busy = {nid for nid, n in spec.nodes.items() if not n.WAITS}
+        busy = [nid for nid, n in spec.nodes.items() if not n.WAITS]
         adjacency: dict[str, list[str]] = {nid: [] for nid in busy}
         for e in edges(spec):
             if e.source in busy and e.target in busy:

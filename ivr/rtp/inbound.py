@@ -31,6 +31,7 @@ from ivr.rtp.rtcp import ReceptionStats
 Address = tuple[str, int]
 FRAME_SAMPLES = 160
 _FAST_HEADER = struct.Struct("!BBHII")
+_EMPTY = np.zeros(0, dtype=np.int16)
 _MAX_FILLED_GAP_SAMPLES = 8000
 """Silence inserted for a timestamp gap (silence suppression) is capped at one second."""
 
@@ -90,7 +91,7 @@ class InboundStream:
         self._next_ts: int | None = None
         """Timestamp the next audio packet should carry (the last one's plus its samples)."""
         self._frame_samples = FRAME_SAMPLES
-        self._leftover = np.zeros(0, dtype=np.int16)
+        self._leftover = _EMPTY
 
     def receive(self, data: bytes, source: Address, now: float) -> Received | None:
         packet = self._parse(data)
@@ -98,6 +99,7 @@ class InboundStream:
             return None
         pt = packet.payload_type
         is_event = pt == self.telephone_event_pt
+        packet.is_event = is_event
         if not is_event and pt != self.codec.payload_type:
             self.counters.unknown_payload_type += 1
             return None
@@ -135,7 +137,7 @@ class InboundStream:
         if wanted and not self.want_audio:
             self.jitter = JitterBuffer(self._jitter_config)
             self._next_ts = None
-            self._leftover = np.zeros(0, dtype=np.int16)
+            self._leftover = _EMPTY
         self.want_audio = wanted
 
     def _parse(self, data: bytes) -> Received | None:
@@ -183,13 +185,18 @@ class InboundStream:
                 pcm = np.zeros(self._frame_samples, dtype=np.int16)
             chunks.append(pcm)
             self._next_ts = (frame.timestamp + pcm.size) & 0xFFFFFFFF
-        if not chunks:
-            return
-        samples = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
-        whole = samples.size - samples.size % FRAME_SAMPLES
-        out.frames.extend(samples[i : i + FRAME_SAMPLES] for i in range(0, whole, FRAME_SAMPLES))
-        self._leftover = samples[whole:]
+        if len(chunks) == 1 and chunks[0].size == FRAME_SAMPLES:  # the usual case: one 20 ms packet
+            out.frames.append(chunks[0])
+            self._leftover = _EMPTY
+        elif chunks:
+            self._reframe(chunks, out)
         if self.detector is not None:
             for pcm in out.frames:
                 for digit, _ in self.detector.feed(pcm):
                     out.keys.append((digit, DtmfSource.INBAND))
+
+    def _reframe(self, chunks: list[NDArray[np.int16]], out: Received) -> None:
+        samples = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+        whole = samples.size - samples.size % FRAME_SAMPLES
+        out.frames.extend(samples[i : i + FRAME_SAMPLES] for i in range(0, whole, FRAME_SAMPLES))
+        self._leftover = samples[whole:]

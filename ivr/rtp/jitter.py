@@ -4,8 +4,9 @@ Sans-I/O: `push(seq, timestamp, payload, now)` stores a packet, `pop(now)` retur
 are ready, in sequence order, with `payload=None` for each frame given up as lost (the caller
 conceals it). In-order packets are released at once; a gap is held open until the first packet
 after it has waited `target_delay_s`, so reordering within that window is repaired. The target
-adapts: three times the interarrival jitter (RFC 3550 A.8), plus one frame for every recent packet
-that came too late, within `[min_delay_s, max_delay_s]`.
+adapts: three times the interarrival jitter (RFC 3550 A.8) but at least `min_delay_s`, plus one
+frame for every recent packet that came too late (decaying as packets come on time), at most
+`max_delay_s`.
 
 The consumers are a recognizer and a recorder, not a loudspeaker, so frames need not come out on a
 clock: releasing them as soon as they are known to be complete keeps latency low.
@@ -80,6 +81,7 @@ class JitterBuffer:
     _frame_ts: int = 160
     """Timestamp units per packet, learnt from consecutive packets (160 at 20 ms, 240 at 30 ms)."""
     _released: deque[int] = field(default_factory=lambda: deque(maxlen=64))
+    """Recently played sequence numbers, to tell a duplicate from a late packet."""
     _jitter_s: float = 0.0
     _last_transit: float | None = None
     _late_frames: float = 0.0
@@ -88,8 +90,8 @@ class JitterBuffer:
     @property
     def target_delay_s(self) -> float:
         cfg = self.config
-        wanted = 3.0 * self._jitter_s + self._late_frames * FRAME_S
-        return min(cfg.max_delay_s, max(cfg.min_delay_s, wanted))
+        wanted = max(cfg.min_delay_s, 3.0 * self._jitter_s) + self._late_frames * FRAME_S
+        return min(cfg.max_delay_s, wanted)
 
     @property
     def jitter_s(self) -> float:
@@ -144,6 +146,7 @@ class JitterBuffer:
                 out.append(PlayoutFrame(seq, self._extrapolated_ts(), None))
                 self.stats.lost += 1
             else:
+                self._released.append(seq)
                 out.append(PlayoutFrame(seq, held.timestamp, held.payload))
                 if self._last_ts is not None and self._last_seq == (seq - 1) & 0xFFFF:
                     step = (held.timestamp - self._last_ts) & 0xFFFFFFFF
@@ -151,7 +154,6 @@ class JitterBuffer:
                         self._frame_ts = step
                 self._last_ts = held.timestamp
                 self._late_frames = max(0.0, self._late_frames - 0.01)
-            self._released.append(seq)
             self._last_seq = seq
             self._next_seq = (seq + 1) & 0xFFFF
         return out
@@ -164,7 +166,7 @@ class JitterBuffer:
         if len(self._held) > self.config.max_packets:
             return True
         oldest = min(h.arrival for h in self._held.values())
-        return now - oldest >= self.target_delay_s
+        return now - oldest >= self.target_delay_s - 1e-9
 
     def _extrapolated_ts(self) -> int:
         if self._last_ts is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -280,18 +280,12 @@ class MediaSession:
         self._dtmf_listeners.append(listener)
         return lambda: self._dtmf_listeners.remove(listener) if listener in self._dtmf_listeners else None
 
-    async def dtmf_events(self) -> AsyncIterator[DtmfReceived]:
-        """Every key from now on, as an async stream; ends when the session closes."""
-        queue: asyncio.Queue[DtmfReceived | None] = asyncio.Queue()
-        unsubscribe = self.on_dtmf(queue.put_nowait)
-        wake: Callable[[], object] = lambda: queue.put_nowait(None)  # noqa: E731
-        self._closers.append(wake)
-        try:
-            while not self._closed and (event := await queue.get()) is not None:
-                yield event
-        finally:
-            unsubscribe()
-            self._closers.remove(wake)
+    def dtmf_events(self) -> DtmfStream:
+        """Every key from this call on, as an async iterator; it ends when the session closes.
+
+        Subscribes at once (not at the first `anext`), so no key between the two is missed.
+        """
+        return DtmfStream(self)
 
     def signal_dtmf(self, digit: str, source: DtmfSource = DtmfSource.INFO) -> None:
         """A key learnt outside RTP (the SIP layer's INFO handler) joins the same event stream."""
@@ -383,7 +377,7 @@ class MediaSession:
         try:
             return await future
         finally:
-            if not future.done():  # our task was cancelled: silence the prompt
+            if self._play_future is future:  # our task was cancelled: silence the prompt
                 self._stop_playback(PlayOutcome.STOPPED)
 
     def stop(self) -> None:
@@ -596,3 +590,31 @@ class MediaSession:
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
+
+
+class DtmfStream:
+    """An async iterator over a session's keys (see `MediaSession.dtmf_events`); `aclose()` to stop."""
+
+    def __init__(self, session: MediaSession) -> None:
+        self._session = session
+        self._queue: asyncio.Queue[DtmfReceived | None] = asyncio.Queue()
+        self._unsubscribe = session.on_dtmf(self._queue.put_nowait)
+        session._closers.append(self._wake)
+
+    def _wake(self) -> None:
+        self._queue.put_nowait(None)
+
+    def __aiter__(self) -> DtmfStream:
+        return self
+
+    async def __anext__(self) -> DtmfReceived:
+        event = await self._queue.get() if not self._session.closed or not self._queue.empty() else None
+        if event is None:
+            await self.aclose()
+            raise StopAsyncIteration
+        return event
+
+    async def aclose(self) -> None:
+        self._unsubscribe()
+        if self._wake in self._session._closers:
+            self._session._closers.remove(self._wake)

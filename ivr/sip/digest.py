@@ -113,9 +113,14 @@ class DigestChallenge:
         _check_scheme(scheme)
         qop = tuple(q.strip() for q in p["qop"].split(",") if q.strip()) if "qop" in p else ()
         return cls(
-            _need(p, "realm", header), _need(p, "nonce", header), p.get("algorithm", "MD5"), qop,
-            p.get("opaque"), p.get("stale", "").lower() == "true", p.get("domain"),
-        )  # fmt: skip
+            _need(p, "realm", header),
+            _need(p, "nonce", header),
+            p.get("algorithm", "MD5"),
+            qop,
+            p.get("opaque"),
+            p.get("stale", "").lower() == "true",
+            p.get("domain"),
+        )
 
     def __str__(self) -> str:
         parts = [f"realm={_quote(self.realm)}"]
@@ -155,10 +160,17 @@ class DigestCredentials:
         if qop is not None and ("cnonce" not in p or "nc" not in p):
             raise SipParseError(f"bad {header} header: qop without cnonce and nc", header=header)
         return cls(
-            _need(p, "username", header), _need(p, "realm", header), _need(p, "nonce", header),
-            _need(p, "uri", header), _need(p, "response", header), p.get("algorithm"), p.get("cnonce"),
-            p.get("nc"), qop, p.get("opaque"),
-        )  # fmt: skip
+            _need(p, "username", header),
+            _need(p, "realm", header),
+            _need(p, "nonce", header),
+            _need(p, "uri", header),
+            _need(p, "response", header),
+            p.get("algorithm"),
+            p.get("cnonce"),
+            p.get("nc"),
+            qop,
+            p.get("opaque"),
+        )
 
     def __str__(self) -> str:
         parts = [
@@ -227,13 +239,27 @@ def make_authorization(
     nc_text = f"{nc:08x}" if qop else None
     ha1 = compute_ha1(username, challenge.realm, password, challenge.algorithm)
     response = compute_response(
-        ha1=ha1, algorithm=challenge.algorithm, method=method, uri=uri, nonce=challenge.nonce,
-        cnonce=cnonce if qop else None, nc=nc_text, qop=qop,
-    )  # fmt: skip
+        ha1=ha1,
+        algorithm=challenge.algorithm,
+        method=method,
+        uri=uri,
+        nonce=challenge.nonce,
+        cnonce=cnonce if qop else None,
+        nc=nc_text,
+        qop=qop,
+    )
     return DigestCredentials(
-        username, challenge.realm, challenge.nonce, uri, response, challenge.algorithm,
-        cnonce if qop else None, nc_text, qop, challenge.opaque,
-    )  # fmt: skip
+        username,
+        challenge.realm,
+        challenge.nonce,
+        uri,
+        response,
+        challenge.algorithm,
+        cnonce if qop else None,
+        nc_text,
+        qop,
+        challenge.opaque,
+    )
 
 
 def verify_authorization(
@@ -256,9 +282,15 @@ def verify_authorization(
                 raise ValueError("verify_authorization needs password or ha1")
             ha1 = compute_ha1(creds.username, realm, password, algorithm)
         expected = compute_response(
-            ha1=ha1, algorithm=algorithm, method=method, uri=creds.uri, nonce=creds.nonce,
-            cnonce=creds.cnonce, nc=creds.nc, qop=creds.qop,
-        )  # fmt: skip
+            ha1=ha1,
+            algorithm=algorithm,
+            method=method,
+            uri=creds.uri,
+            nonce=creds.nonce,
+            cnonce=creds.cnonce,
+            nc=creds.nc,
+            qop=creds.qop,
+        )
     except AuthError:
         return False
     return hmac.compare_digest(expected, creds.response.lower())

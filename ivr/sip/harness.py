@@ -12,7 +12,8 @@ by dialed number:
 * `hangup...`  -> answers, then hangs up itself after 0.5 s;
 * `noring...`  -> answers without 180.
 
-Every finished call is put on `EchoApplication.finished` with what the application saw.
+Every finished call is put on `EchoApplication.finished` with what the application saw, every dialog
+event on `EchoApplication.events`.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class EchoApplication:
         self.media_address = media_address
         self.finished: asyncio.Queue[CallLog] = asyncio.Queue()
         self.answered: asyncio.Queue[CallLog] = asyncio.Queue()
+        self.events: asyncio.Queue[tuple[CallLog, DialogEvent]] = asyncio.Queue()
+        """Every dialog event of every call, as it arrives (tests await REFERs here)."""
         self._ports = itertools.cycle(range(40000, 60000, 2))
 
     @staticmethod
@@ -98,6 +101,7 @@ class EchoApplication:
             while True:
                 event = await leg.next_event()
                 record.events.append(event)
+                self.events.put_nowait((record, event))
                 if isinstance(event, ByeReceived):
                     break
         except CallEnded:

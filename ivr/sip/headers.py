@@ -462,6 +462,9 @@ class Via:
 
 def _unquote(text: str) -> tuple[str, str]:
     """Split a leading quoted-string off `text` (which starts with '"'): (unescaped body, rest)."""
+    end = text.find('"', 1)
+    if end > 0 and "\\" not in text[1:end]:
+        return text[1:end], text[end + 1 :]
     i = 1
     out: list[str] = []
     n = len(text)

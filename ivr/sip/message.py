@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 from ivr.sip.errors import SipParseError
 from ivr.sip.headers import (
@@ -69,59 +70,25 @@ _MEDIA_TYPE = re.compile(r"\s*[A-Za-z0-9\-.!%*_+`'~]+\s*/\s*[A-Za-z0-9\-.!%*_+`'
 _VERSION = re.compile(r"SIP/\d+\.\d+", re.I)
 
 REASONS: dict[int, str] = {
-    100: "Trying",
-    180: "Ringing",
-    181: "Call Is Being Forwarded",
-    182: "Queued",
-    183: "Session Progress",
-    200: "OK",
-    202: "Accepted",
-    300: "Multiple Choices",
-    301: "Moved Permanently",
-    302: "Moved Temporarily",
-    305: "Use Proxy",
-    380: "Alternative Service",
-    400: "Bad Request",
-    401: "Unauthorized",
-    402: "Payment Required",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    406: "Not Acceptable",
-    407: "Proxy Authentication Required",
-    408: "Request Timeout",
-    410: "Gone",
-    413: "Request Entity Too Large",
-    414: "Request-URI Too Long",
-    415: "Unsupported Media Type",
-    416: "Unsupported URI Scheme",
-    420: "Bad Extension",
-    421: "Extension Required",
-    423: "Interval Too Brief",
-    480: "Temporarily Unavailable",
-    481: "Call/Transaction Does Not Exist",
-    482: "Loop Detected",
-    483: "Too Many Hops",
-    484: "Address Incomplete",
-    485: "Ambiguous",
-    486: "Busy Here",
-    487: "Request Terminated",
-    488: "Not Acceptable Here",
-    489: "Bad Event",
-    491: "Request Pending",
-    493: "Undecipherable",
-    500: "Server Internal Error",
-    501: "Not Implemented",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Server Time-out",
-    505: "Version Not Supported",
-    513: "Message Too Large",
-    600: "Busy Everywhere",
-    603: "Decline",
-    604: "Does Not Exist Anywhere",
+    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued", 183: "Session Progress",
+    200: "OK", 202: "Accepted", 300: "Multiple Choices", 301: "Moved Permanently", 302: "Moved Temporarily",
+    305: "Use Proxy", 380: "Alternative Service", 400: "Bad Request", 401: "Unauthorized",
+    402: "Payment Required", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    406: "Not Acceptable", 407: "Proxy Authentication Required", 408: "Request Timeout", 410: "Gone",
+    413: "Request Entity Too Large", 414: "Request-URI Too Long", 415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme", 420: "Bad Extension", 421: "Extension Required",
+    423: "Interval Too Brief", 480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected", 483: "Too Many Hops", 484: "Address Incomplete", 485: "Ambiguous",
+    486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here", 489: "Bad Event",
+    491: "Request Pending", 493: "Undecipherable", 500: "Server Internal Error", 501: "Not Implemented",
+    502: "Bad Gateway", 503: "Service Unavailable", 504: "Server Time-out", 505: "Version Not Supported",
+    513: "Message Too Large", 600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere",
     606: "Not Acceptable",
-}
+}  # fmt: skip
+
+
+#: NameAddr parsers that name their header in errors, shared so parse results are cached per header.
+_NAME_ADDR = {name: partial(NameAddr.parse, header=name) for name in (FROM, TO, CONTACT, ROUTE, RECORD_ROUTE)}
 
 
 class _Fields:
@@ -193,7 +160,7 @@ class _Fields:
         return value
 
     def _name_addr(self, name: str, raw: str) -> NameAddr:
-        return self.headers.parsed(name, raw, lambda text: NameAddr.parse(text, name))
+        return self.headers.parsed(name, raw, _NAME_ADDR.get(name) or partial(NameAddr.parse, header=name))
 
 
 @dataclass(slots=True)
@@ -278,7 +245,7 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> Request |
         method = first[:sp] if sp > 0 else None
     headers: Headers | None = None
     try:
-        headers = _split_headers(lines)
+        headers = _split_headers(head, lines)
         msg: Request | Response
         if is_response:
             msg = Response(*_parse_status_line(first), headers, b"")
@@ -299,25 +266,25 @@ def _looks_like_response(data: bytes, start: int) -> bool:
     return data.startswith(b"SIP/", start)
 
 
-def _split_headers(lines: list[str]) -> Headers:
+def _split_headers(head: str, lines: list[str]) -> Headers:
     items: list[tuple[str, str]] = []
     index: dict[str, list[int]] = {}
-    if "\n" in lines[-1] or any("\r" in ln or "\n" in ln for ln in lines):
+    if head.count("\r") != len(lines) - 1 or head.count("\n") != len(lines) - 1:
         raise SipParseError("message has a bare CR or LF in its header section")
     canonical = _CANONICAL
     for line in lines[1:]:
-        ch = line[:1]
-        if ch == " " or ch == "\t":
+        if line[:1] in (" ", "\t"):
             if not items:
                 raise SipParseError("message has a continuation line before any header")
             prev_name, prev_value = items[-1]
             extra = line.strip()
             items[-1] = (prev_name, f"{prev_value} {extra}" if prev_value else extra)
             continue
-        colon = line.find(":")
-        if colon <= 0:
+        raw_name, colon, value = line.partition(":")
+        if not colon or not raw_name:
             raise SipParseError(f"bad header line {show(line, 40)}: no ':'")
-        raw_name = line[:colon].rstrip(" \t")
+        if raw_name[-1] in " \t":
+            raw_name = raw_name.rstrip(" \t")
         known = canonical.get(raw_name.lower())
         if known is not None:
             name = known
@@ -331,7 +298,7 @@ def _split_headers(lines: list[str]) -> Headers:
             index[key] = [len(items)]
         else:
             pos.append(len(items))
-        items.append((name, line[colon + 1 :].strip()))
+        items.append((name, value.strip()))
     return Headers._trusted(items, index)
 
 
@@ -413,67 +380,77 @@ def _uint(name: str, raw: str, limit: int) -> int:
 
 
 _REQUIRED = (VIA, FROM, TO, CALL_ID, CSEQ)
+_SINGLE_KEYS = tuple((name.lower(), name) for name in SINGLE_VALUE)
+_LISTS = (("contact", CONTACT), ("route", ROUTE), ("record-route", RECORD_ROUTE))
+
+
+def _values(headers: Headers, key: str, name: str) -> Iterator[str]:
+    """Every comma-separated value of a list header in order, refusing empty ones (``Via: a,,b``)."""
+    items = headers._items
+    for i in headers._index[key]:
+        value = items[i][1]
+        for piece in split_comma(value) if "," in value else (value,):
+            if not piece:
+                raise SipParseError(f"bad {name} header: empty value", header=name)
+            yield piece
 
 
 def _validate(msg: Request | Response) -> None:
     """Check what the layers above rely on; each structured value is parsed once and cached."""
     headers = msg.headers
     index = headers._index
-    missing = [name for name in _REQUIRED if name.lower() not in index]
-    if missing:
+    items = headers._items
+    parsed = headers.parsed
+    if not all(name.lower() in index for name in _REQUIRED):
+        missing = [name for name in _REQUIRED if name.lower() not in index]
         plural = "s" if len(missing) > 1 else ""
         raise SipParseError(f"missing required header{plural}: {', '.join(missing)}", header=missing[0])
-    for name in SINGLE_VALUE:
-        pos = index.get(name.lower())
+    for key, name in _SINGLE_KEYS:
+        pos = index.get(key)
         if pos is not None and len(pos) > 1:
             raise SipParseError(f"bad {name} header: appears {len(pos)} times", header=name)
-    raw_vias = [v for value in (headers._items[i][1] for i in index["via"]) for v in split_comma(value)]
-    for raw in raw_vias:
-        if not raw:
-            raise SipParseError("bad Via header: empty value", header=VIA)
-        headers.parsed(VIA, raw, Via.parse)
-    if headers.parsed(VIA, raw_vias[0], Via.parse).branch == MAGIC_COOKIE:
+    vias = [parsed(VIA, raw, Via.parse) for raw in _values(headers, "via", VIA)]
+    if vias[0].branch == MAGIC_COOKIE:
         raise SipParseError("bad Via header: branch is the magic cookie with no identifier", header=VIA)
-    msg.from_  # noqa: B018 - parse and cache
-    msg.to  # noqa: B018
-    if not _CALL_ID.fullmatch(msg.call_id):
-        raise SipParseError(f"bad Call-ID header: {show(msg.call_id, 40)}", header=CALL_ID)
-    cseq = msg.cseq
+    parsed(FROM, items[index["from"][0]][1], _NAME_ADDR[FROM])
+    parsed(TO, items[index["to"][0]][1], _NAME_ADDR[TO])
+    call_id = items[index["call-id"][0]][1]
+    if not _CALL_ID.fullmatch(call_id):
+        raise SipParseError(f"bad Call-ID header: {show(call_id, 40)}", header=CALL_ID)
+    cseq = parsed(CSEQ, items[index["cseq"][0]][1], CSeq.parse)
     if isinstance(msg, Request) and cseq.method != msg.method:
         raise SipParseError(
             f"bad CSeq header: method '{cseq.method}' does not match request method '{msg.method}'",
             header=CSEQ,
         )
-    msg.max_forwards  # noqa: B018
-    msg.expires  # noqa: B018
-    if CONTACT.lower() in index:
-        _validate_contacts(headers)
-    for name in (ROUTE, RECORD_ROUTE):
-        if name.lower() in index:
-            msg.route if name == ROUTE else msg.record_route  # noqa: B018
-    if CONTENT_TYPE.lower() in index and not _MEDIA_TYPE.fullmatch(headers.get(CONTENT_TYPE) or ""):
-        raise SipParseError(
-            f"bad Content-Type header: {show(headers.get(CONTENT_TYPE) or '')}", header=CONTENT_TYPE
-        )
+    pos = index.get("max-forwards")
+    if pos is not None:
+        _uint(MAX_FORWARDS, items[pos[0]][1], 255)
+    pos = index.get("expires")
+    if pos is not None:
+        _uint(EXPIRES, items[pos[0]][1], _MAX_UINT32)
+    for key, name in _LISTS:
+        if key in index:
+            _validate_addresses(headers, key, name)
+    pos = index.get("content-type")
+    if pos is not None and not _MEDIA_TYPE.fullmatch(items[pos[0]][1]):
+        raise SipParseError(f"bad Content-Type header: {show(items[pos[0]][1])}", header=CONTENT_TYPE)
     _validate_rare(headers)
 
 
-def _validate_contacts(headers: Headers) -> None:
-    values = headers.get_all(CONTACT)
-    for raw in (
-        v for value in (headers._items[i][1] for i in headers._index["contact"]) for v in split_comma(value)
-    ):
-        if not raw:
-            raise SipParseError("bad Contact header: empty value", header=CONTACT)
-    if "*" in values and len(values) > 1:
-        raise SipParseError("bad Contact header: '*' mixed with addresses", header=CONTACT)
+def _validate_addresses(headers: Headers, key: str, name: str) -> None:
+    values = list(_values(headers, key, name))
+    if name == CONTACT and "*" in values:
+        if len(values) > 1:
+            raise SipParseError("bad Contact header: '*' mixed with addresses", header=CONTACT)
+        return
+    parser = _NAME_ADDR[name]
     for raw in values:
-        if raw == "*":
-            continue
-        addr = headers.parsed(CONTACT, raw, lambda text: NameAddr.parse(text, CONTACT))
-        expires = addr.param("expires")
-        if expires is not None:
-            _uint(CONTACT, expires, _MAX_UINT32)
+        addr = headers.parsed(name, raw, parser)
+        if name == CONTACT:
+            expires = addr.param("expires")
+            if expires is not None:
+                _uint(CONTACT, expires, _MAX_UINT32)
 
 
 def _validate_rare(headers: Headers) -> None:
@@ -593,7 +570,7 @@ def build_response(
 
 def _with_to_tag(src: Headers, raw: str, to_tag: str) -> str:
     try:
-        has_tag = src.parsed(TO, raw, lambda text: NameAddr.parse(text, TO)).tag is not None
+        has_tag = src.parsed(TO, raw, _NAME_ADDR[TO]).tag is not None
     except SipParseError:
         has_tag = ";tag=" in raw.replace(" ", "").lower()
     return raw if has_tag else f"{raw};tag={to_tag}"

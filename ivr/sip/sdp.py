@@ -17,9 +17,14 @@ from ivr.sip.uri import show
 
 #: RFC 3551 static payload types: pt -> (encoding name, clock rate)
 STATIC_PAYLOADS: dict[int, tuple[str, int]] = {
-    0: ("PCMU", 8000), 3: ("GSM", 8000), 4: ("G723", 8000), 8: ("PCMA", 8000),
-    9: ("G722", 8000), 13: ("CN", 8000), 18: ("G729", 8000),
-}  # fmt: skip
+    0: ("PCMU", 8000),
+    3: ("GSM", 8000),
+    4: ("G723", 8000),
+    8: ("PCMA", 8000),
+    9: ("G722", 8000),
+    13: ("CN", 8000),
+    18: ("G729", 8000),
+}
 TELEPHONE_EVENT = "telephone-event"
 DEFAULT_DTMF_PAYLOAD_TYPE = 101
 HOLD_ADDRESSES = frozenset({"0.0.0.0", "::"})
@@ -347,9 +352,15 @@ def negotiated_codec(
             continue
         name, rate = media.codec(pt) or ("?", 0)
         return NegotiatedMedia(
-            pt, name.upper(), rate, media.dtmf_payload_type(), address, media.port,
-            sdp.effective_direction(media), media.ptime_ms,
-        )  # fmt: skip
+            pt,
+            name.upper(),
+            rate,
+            media.dtmf_payload_type(),
+            address,
+            media.port,
+            sdp.effective_direction(media),
+            media.ptime_ms,
+        )
     raise SdpNegotiationError(_no_codec_reason(sdp, supported))
 
 
@@ -384,9 +395,11 @@ def answer_offer(
     stream is rejected with port 0. Raises SdpNegotiationError (-> 488) when nothing is usable."""
     supported = tuple(supported)
     answer = SessionDescription(
-        str(session_id), str(session_version if session_version is not None else session_id), local_address,
+        str(session_id),
+        str(session_version if session_version is not None else session_id),
+        local_address,
         connection_address=local_address,
-    )  # fmt: skip
+    )
     accepted = False
     for media in offer.media:
         pt = media.find_codec(supported) if not accepted and _usable_audio(media) else None

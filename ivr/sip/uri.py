@@ -18,12 +18,13 @@ _HOST = r"[A-Za-z0-9._\-]+|\[[0-9A-Fa-f:.]+\]"
 _PCHAR = rf"[{_UNRESERVED}\[\]/:&+$%]+"
 _HCHAR = rf"[{_UNRESERVED}\[\]/?:+$%]"
 
-_SIP_REST = re.compile(
-    rf"(?:(?P<user>{_USER})(?::(?P<password>{_PASSWORD}))?@)?"
-    rf"(?P<host>{_HOST})(?::(?P<port>[0-9]{{1,5}}))?"
-    rf"(?P<params>(?:;{_PCHAR}(?:={_PCHAR})?)*)"
-    rf"(?:\?(?P<headers>{_HCHAR}+={_HCHAR}*(?:&{_HCHAR}+={_HCHAR}*)*))?"
+_HOSTPORT = (
+    rf"({_HOST})(?::([0-9]{{1,5}}))?"
+    rf"((?:;{_PCHAR}(?:={_PCHAR})?)*)"
+    rf"(?:\?({_HCHAR}+={_HCHAR}*(?:&{_HCHAR}+={_HCHAR}*)*))?"
 )
+_SIP_USER = re.compile(rf"({_USER})(?::({_PASSWORD}))?@" + _HOSTPORT)
+_SIP_HOST = re.compile(_HOSTPORT)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 _TEL = re.compile(r"(?P<number>[0-9A-Fa-f*#+\-.()pw]+)(?P<params>(?:;" + _PCHAR + r"(?:=" + _PCHAR + r")?)*)")
 _OPAQUE_BAD = re.compile(r'[\s<>"]')
@@ -113,21 +114,27 @@ class SipUri:
         scheme = scheme.lower()
         rest = text[colon + 1 :]
         if scheme == "sip" or scheme == "sips":
-            m = _SIP_REST.fullmatch(rest)
-            if m is None:
-                raise UriError(text, _diagnose_sip(rest))
-            port_text = m.group("port")
+            user: str | None = None
+            password: str | None = None
+            if "@" in rest:
+                m = _SIP_USER.fullmatch(rest)
+                if m is None:
+                    raise UriError(text, _diagnose_sip(rest))
+                user, password, host, port_text, params_text, headers_text = m.groups()
+            else:
+                m = _SIP_HOST.fullmatch(rest)
+                if m is None:
+                    raise UriError(text, _diagnose_sip(rest))
+                host, port_text, params_text, headers_text = m.groups()
             port = int(port_text) if port_text else None
             if port is not None and port > 65535:
                 raise UriError(text, f"port {port} is out of range")
-            params_text = m.group("params")
-            headers_text = m.group("headers")
             return cls(
                 scheme,
-                m.group("user"),
-                m.group("host"),
+                user,
+                host,
                 port,
-                m.group("password"),
+                password,
                 parse_uri_params(params_text) if params_text else (),
                 _parse_uri_headers(headers_text) if headers_text else (),
             )

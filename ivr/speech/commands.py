@@ -85,7 +85,9 @@ def run_asr(
         kind = EngineKind(engine)
         phrases: list[str] = []
         if phrases_file is not None:
-            phrases = [ln.strip() for ln in Path(phrases_file).read_text(encoding="utf-8").splitlines() if ln.strip()]
+            phrases = [
+                ln.strip() for ln in Path(phrases_file).read_text(encoding="utf-8").splitlines() if ln.strip()
+            ]
         started = time.perf_counter()
         models = SpeechModels.load([ModelSpec(dialect, kind, None if model is None else Path(model))])
         recognizer = models.open(dialect)

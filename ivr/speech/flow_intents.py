@@ -25,7 +25,9 @@ from ivr.speech.intent import IntentClassifier
 __all__ = ["ANY_LANGUAGE", "FlowIntents", "load_flow_intents"]
 
 ANY_LANGUAGE = "*"
-_META_KEYS = frozenset({"phrases", "keywords", "examples", "description", "queue", "skills", "prompt", "label"})
+_META_KEYS = frozenset(
+    {"phrases", "keywords", "examples", "description", "queue", "skills", "prompt", "label"}
+)
 
 
 @dataclass(slots=True, frozen=True)

@@ -41,13 +41,15 @@ class ModelSpec:
             engine = EngineKind(engine_name)
         except ValueError:
             choices = ", ".join(e.value for e in EngineKind)
-            raise SpeechModelError(dialect, raw.get("model"), f"unknown engine {engine_name!r} (one of {choices})")
+            raise SpeechModelError(
+                dialect, raw.get("model"), f"unknown engine {engine_name!r} (one of {choices})"
+            ) from None
         model = raw.get("model")
         bias_name = str(raw.get("bias", Bias.LM.value))
         try:
             bias = Bias(bias_name)
         except ValueError:
-            raise SpeechModelError(dialect, model, f"unknown bias {bias_name!r} (lm or grammar)")
+            raise SpeechModelError(dialect, model, f"unknown bias {bias_name!r} (lm or grammar)") from None
         if engine is EngineKind.VOSK and model is None:
             raise SpeechModelError(dialect, None, "a vosk engine needs a model path (`model:`)")
         return cls(dialect, engine, None if model is None else Path(str(model)), bias)
@@ -56,8 +58,12 @@ class ModelSpec:
 class SpeechModels:
     """The loaded models of every configured dialect; `open` makes a recognizer for one call."""
 
-    def __init__(self, specs: Mapping[str, ModelSpec], vosk: Mapping[str, VoskModel],
-                 sphinx: Mapping[str, PocketSphinxModel]) -> None:
+    def __init__(
+        self,
+        specs: Mapping[str, ModelSpec],
+        vosk: Mapping[str, VoskModel],
+        sphinx: Mapping[str, PocketSphinxModel],
+    ) -> None:
         self._specs = dict(specs)
         self._vosk = dict(vosk)
         self._sphinx = dict(sphinx)
@@ -92,7 +98,9 @@ class SpeechModels:
         try:
             return self._specs[dialect]
         except KeyError:
-            raise SpeechModelError(dialect, None, f"no speech model configured (have: {', '.join(self._specs)})")
+            raise SpeechModelError(
+                dialect, None, f"no speech model configured (have: {', '.join(self._specs)})"
+            ) from None
 
     def open(self, dialect: str) -> EngineRecognizer:
         """A recognizer for one call (blocking: may create a PocketSphinx decoder; call from a worker)."""

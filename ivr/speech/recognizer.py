@@ -150,7 +150,9 @@ class EngineRecognizer(ABC):
         try:
             self._engine_feed(frame)
         except RuntimeError as exc:
-            raise RecognizerError(f"{type(self).__name__} for {self._language!r} failed to decode: {exc}") from exc
+            raise RecognizerError(
+                f"{type(self).__name__} for {self._language!r} failed to decode: {exc}"
+            ) from exc
 
     def partial(self) -> RecognitionResult:
         if not self._in_utterance:
@@ -164,7 +166,9 @@ class EngineRecognizer(ABC):
         try:
             hyps = self._engine_hypotheses(final=True)
         except RuntimeError as exc:
-            raise RecognizerError(f"{type(self).__name__} for {self._language!r} failed to finish: {exc}") from exc
+            raise RecognizerError(
+                f"{type(self).__name__} for {self._language!r} failed to finish: {exc}"
+            ) from exc
         return self._result(hyps, final=True)
 
     def reset(self) -> None:

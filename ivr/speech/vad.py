@@ -52,7 +52,8 @@ class EndpointerConfig:
             raise ValueError(f"webrtcvad aggressiveness must be 0..3, got {self.aggressiveness}")
         if self.start_voiced_ms > self.start_window_ms:
             raise ValueError(
-                f"start_voiced_ms ({self.start_voiced_ms}) cannot exceed start_window_ms ({self.start_window_ms})"
+                f"start_voiced_ms ({self.start_voiced_ms}) cannot exceed "
+                f"start_window_ms ({self.start_window_ms})"
             )
 
     @classmethod
@@ -127,7 +128,9 @@ class Endpointer:
     def process(self, frame: npt.NDArray[np.int16], now: float) -> list[EndpointEvent]:
         """Take one 20 ms frame received at `now`; return what it changed."""
         if frame.dtype != np.int16 or frame.shape != (FRAME_SAMPLES,):
-            raise ValueError(f"endpointer frames must be {FRAME_SAMPLES} int16 samples, got {frame.dtype}{frame.shape}")
+            raise ValueError(
+                f"endpointer frames must be {FRAME_SAMPLES} int16 samples, got {frame.dtype}{frame.shape}"
+            )
         if self._state is EndpointState.DONE:
             return []
         if self._state is EndpointState.WAITING:
@@ -172,4 +175,6 @@ class Endpointer:
         self._state = EndpointState.DONE
         audio = np.concatenate(self._utterance)
         self._utterance = []
-        return UtteranceEnded(at_s=now, reason=reason, audio=audio, speech_s=self._voiced_span * FRAME_MS / 1000)
+        return UtteranceEnded(
+            at_s=now, reason=reason, audio=audio, speech_s=self._voiced_span * FRAME_MS / 1000
+        )

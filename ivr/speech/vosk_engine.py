@@ -43,7 +43,9 @@ class VoskModel:
         try:
             import vosk
         except ImportError as exc:
-            raise SpeechModelError(dialect, root, "the vosk package is not installed (pip install vosk)") from exc
+            raise SpeechModelError(
+                dialect, root, "the vosk package is not installed (pip install vosk)"
+            ) from exc
         if not root.is_dir():
             raise SpeechModelError(dialect, root, "model folder does not exist")
         if not (root / "am").is_dir() and not (root / "final.mdl").is_file():

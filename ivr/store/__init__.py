@@ -52,12 +52,14 @@ __all__ = [
 ]
 
 
-def open_store(target: str | Path, *, clock: Clock | None = None, node_id: str | None = None) -> SqlStore:
+def open_store(
+    target: str | Path, *, clock: Clock | None = None, node_id: str | None = None, read_only: bool = False
+) -> SqlStore:
     """A store for `target`: a `postgresql://` URL opens PostgreSQL (psycopg), anything else is a
-    SQLite file path."""
+    SQLite file path. `read_only` (for reports) neither migrates nor marks calls interrupted."""
     text = str(target)
     if text.startswith(("postgresql://", "postgres://")):
         from ivr.store.postgres import PostgresStore
 
-        return PostgresStore(text, clock=clock, node_id=node_id)
-    return SqliteStore(text, clock=clock, node_id=node_id or "local")
+        return PostgresStore(text, clock=clock, node_id=node_id, read_only=read_only)
+    return SqliteStore(text, clock=clock, node_id=node_id or "local", read_only=read_only)

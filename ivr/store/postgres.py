@@ -32,10 +32,11 @@ class PostgresStore(SqlStore):
         node_id: str | None = None,
         clock: Clock | None = None,
         connect_timeout_s: float = 10.0,
+        read_only: bool = False,
     ) -> None:
         self.dsn = dsn
         self._connect_timeout_s = connect_timeout_s
-        super().__init__(node_id=node_id or socket.gethostname(), clock=clock)
+        super().__init__(node_id=node_id or socket.gethostname(), clock=clock, read_only=read_only)
 
     def __repr__(self) -> str:
         return f"PostgresStore(node_id={self.node_id!r})"

@@ -158,8 +158,8 @@ def check_score(score: int) -> int:
     return score
 
 
-def record_params(record: CallRecord) -> dict[str, object]:
-    """Column values for a `calls` row (times as datetimes; the backend encodes them)."""
+def _record_fields(record: CallRecord) -> dict[str, Any]:
+    """The record as plain values in `CALL_COLUMNS` order (times UTC, outcome as its value)."""
     return {
         "call_id": record.call_id,
         "caller": record.caller,
@@ -173,15 +173,25 @@ def record_params(record: CallRecord) -> dict[str, object]:
         "transcript": record.transcript,
         "intent": record.intent,
         "confidence": record.confidence,
-        "path": json.dumps(list(record.path), ensure_ascii=False),
+        "path": list(record.path),
         "queue": record.queue,
         "wait_s": record.wait_s,
         "agent_id": record.agent_id,
         "outcome": None if record.outcome is None else record.outcome.value,
-        "survey_score": None if record.survey_score is None else check_score(record.survey_score),
+        "survey_score": record.survey_score,
         "breakpoint_node": record.breakpoint_node,
-        "variables": json.dumps(dict(record.variables), ensure_ascii=False),
+        "variables": dict(record.variables),
     }
+
+
+def record_params(record: CallRecord) -> dict[str, object]:
+    """Column values for a `calls` row (times as datetimes; the backend encodes them)."""
+    params = _record_fields(record)
+    if record.survey_score is not None:
+        check_score(record.survey_score)
+    params["path"] = json.dumps(params["path"], ensure_ascii=False)
+    params["variables"] = json.dumps(params["variables"], ensure_ascii=False)
+    return params
 
 
 def record_from_row(row: Sequence[object]) -> CallRecord:
@@ -242,28 +252,10 @@ def _iso(value: datetime | None) -> str | None:
 
 def record_to_json(record: CallRecord) -> dict[str, Any]:
     """The API's JSON object for a call record (times as ISO-8601 UTC, outcome as its value)."""
-    return {
-        "call_id": record.call_id,
-        "caller": record.caller,
-        "dialed": record.dialed,
-        "started_at": _iso(record.started_at),
-        "flow_id": record.flow_id,
-        "flow_version": record.flow_version,
-        "answered_at": _iso(record.answered_at),
-        "ended_at": _iso(record.ended_at),
-        "dialect": record.dialect,
-        "transcript": record.transcript,
-        "intent": record.intent,
-        "confidence": record.confidence,
-        "path": list(record.path),
-        "queue": record.queue,
-        "wait_s": record.wait_s,
-        "agent_id": record.agent_id,
-        "outcome": None if record.outcome is None else record.outcome.value,
-        "survey_score": record.survey_score,
-        "breakpoint_node": record.breakpoint_node,
-        "variables": dict(record.variables),
-    }
+    fields = _record_fields(record)
+    for name in ("started_at", "answered_at", "ended_at"):
+        fields[name] = _iso(fields[name])
+    return fields
 
 
 def event_to_json(event: JourneyEvent) -> dict[str, Any]:
@@ -332,7 +324,3 @@ def dispatch_params(entry: DispatchEntry) -> dict[str, object]:
     data["at"] = utc(entry.at)
     data["from_regions"] = json.dumps(list(entry.from_regions), ensure_ascii=False)
     return data
-
-
-def mapping_of_counts(rows: Sequence[Sequence[object]]) -> dict[str, int]:
-    return {str(k): int(n) for k, n in rows}  # type: ignore[call-overload]

@@ -48,27 +48,29 @@ SELECT COUNT(*),
   COALESCE(SUM(CASE WHEN survey_score >= 9 THEN 1 ELSE 0 END), 0),
   COALESCE(SUM(CASE WHEN survey_score <= 6 THEN 1 ELSE 0 END), 0),
   COALESCE(SUM(CASE WHEN intent <> '' THEN 1 ELSE 0 END), 0),
-  COALESCE(SUM(CASE WHEN {broken} THEN 1 ELSE 0 END), 0),
-  COALESCE(SUM(CASE WHEN ({broken}) AND agent_id <> '' THEN 1 ELSE 0 END), 0)
+  COALESCE(SUM({broken}), 0),
+  COALESCE(SUM(CASE WHEN agent_id <> '' THEN {broken} ELSE 0 END), 0)
 FROM calls WHERE started_at >= ? AND started_at < ?
 """.format(
-    broken="breakpoint_node <> '' OR EXISTS "
-    "(SELECT 1 FROM journey_events j WHERE j.call_id = calls.call_id AND j.breakpoint)"
+    # A finished call's breakpoint_node is set from its first breakpoint step when it ends, so only
+    # calls still in progress need the (costlier) look at their journey.
+    broken="CASE WHEN breakpoint_node <> '' THEN 1 WHEN in_progress AND EXISTS "
+    "(SELECT 1 FROM journey_events j WHERE j.call_id = calls.call_id AND j.breakpoint = TRUE) "
+    "THEN 1 ELSE 0 END"
 )
 
-_GROUP_SQL = """
-SELECT {column}, COUNT(*) FROM calls
-WHERE started_at >= ? AND started_at < ?{extra}
-GROUP BY {column} ORDER BY COUNT(*) DESC, {column}
+MIX_SQL = """
+SELECT intent, dialect, COUNT(*) FROM calls
+WHERE started_at >= ? AND started_at < ?
+GROUP BY intent, dialect
 """
-INTENT_MIX_SQL = _GROUP_SQL.format(column="intent", extra=" AND intent <> ''")
-DIALECT_SQL = _GROUP_SQL.format(column="dialect", extra="")
+"""Calls by (intent, dialect) in one pass; `mix_counts` folds it into the two mixes."""
 
 BREAKPOINTS_SQL = """
 SELECT e.node, COUNT(*), COUNT(DISTINCT e.call_id),
   COUNT(DISTINCT CASE WHEN c.agent_id <> '' THEN e.call_id END)
 FROM journey_events e JOIN calls c ON c.call_id = e.call_id
-WHERE e.breakpoint AND c.started_at >= ? AND c.started_at < ?
+WHERE e.breakpoint = TRUE AND c.started_at >= ? AND c.started_at < ?
 GROUP BY e.node ORDER BY COUNT(*) DESC, e.node LIMIT ?
 """
 
@@ -181,17 +183,32 @@ def _ratio(part: int, whole: int) -> float | None:
     return None if whole == 0 else part / whole
 
 
+def mix_counts(rows: list[tuple[Any, ...]]) -> tuple[dict[str, int], dict[str, int]]:
+    """(intent mix without the empty intent, dialect volumes), each biggest first then by name."""
+    intents: dict[str, int] = {}
+    dialects: dict[str, int] = {}
+    for intent, dialect, n in rows:
+        if intent:
+            intents[str(intent)] = intents.get(str(intent), 0) + int(n)
+        dialects[str(dialect)] = dialects.get(str(dialect), 0) + int(n)
+
+    def ordered(counts: dict[str, int]) -> dict[str, int]:
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    return ordered(intents), ordered(dialects)
+
+
 def summary_from_rows(
     since: datetime,
     until: datetime,
     totals: tuple[Any, ...],
-    intents: dict[str, int],
-    dialects: dict[str, int],
+    mix: list[tuple[Any, ...]],
     breakpoints: list[tuple[Any, ...]],
     service_level_s: float,
 ) -> Summary:
     """Build a `Summary` from the results of the queries above (in their column order)."""
     n = [int(v) for v in totals]
+    intents, dialects = mix_counts(mix)
     return Summary(
         since=since,
         until=until,

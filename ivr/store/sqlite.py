@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.clock import Clock
-from ivr.store.errors import MigrationError
+from ivr.store.errors import MigrationError, StoreError
 from ivr.store.records import ts_text
 from ivr.store.sqlstore import CREATE_SCHEMA_VERSION, Migration, SqlStore, check_version, version_row
 
@@ -39,23 +39,30 @@ class SqliteStore(SqlStore):
         node_id: str = "local",
         clock: Clock | None = None,
         busy_timeout_s: float = 5.0,
+        read_only: bool = False,
     ) -> None:
         self.path = Path(path)
         self.synchronous = synchronous
         self._busy_timeout_s = busy_timeout_s
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        super().__init__(node_id=node_id, clock=clock)
+        if read_only and not self.path.is_file():
+            raise StoreError(f"no call-record database at {self.path}")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(node_id=node_id, clock=clock, read_only=read_only)
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
 
     def _open(self, *, autocommit: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(
-            self.path,
+            f"{self.path.resolve().as_uri()}?mode={'ro' if self.read_only else 'rwc'}",
+            uri=True,
             timeout=self._busy_timeout_s,
             check_same_thread=False,
             isolation_level=None if autocommit else "DEFERRED",
         )
+        if self.read_only:
+            return conn
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous.value}")
         return conn
@@ -71,6 +78,10 @@ class SqliteStore(SqlStore):
     def is_transient(self, exc: BaseException) -> bool:
         text = str(exc).lower()
         return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+    def _q(self, sql: str) -> str:
+        # SQLite matches a partial index (`WHERE breakpoint = 1`) only on the same literal, not TRUE.
+        return sql.replace("= TRUE", "= 1")
 
     def _enc(self, value: object) -> object:
         return ts_text(value) if isinstance(value, datetime) else value

@@ -39,7 +39,6 @@ from ivr.store.records import (
     event_from_row,
     event_params,
     json_value,
-    mapping_of_counts,
     record_from_row,
     record_params,
     ts_parse,
@@ -48,8 +47,7 @@ from ivr.store.records import (
 )
 from ivr.store.reports import (
     BREAKPOINTS_SQL,
-    DIALECT_SQL,
-    INTENT_MIX_SQL,
+    MIX_SQL,
     SERVICE_LEVEL_S,
     SUMMARY_SQL,
     Summary,
@@ -65,7 +63,7 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _COLS = ", ".join(CALL_COLUMNS)
 _CALL_MARKS = ", ".join("?" * (len(CALL_COLUMNS) + 2))
 _FIRST_BREAKPOINT = (
-    "COALESCE((SELECT j.node FROM journey_events j WHERE j.call_id = calls.call_id AND j.breakpoint"
+    "COALESCE((SELECT j.node FROM journey_events j WHERE j.call_id = calls.call_id AND j.breakpoint = TRUE"
     " ORDER BY j.seq LIMIT 1), '')"
 )
 INSERT_STARTED = (
@@ -150,17 +148,46 @@ class SqlStore:
 
     dialect: ClassVar[str]
 
-    def __init__(self, *, node_id: str, clock: Clock | None) -> None:
+    def __init__(self, *, node_id: str, clock: Clock | None, read_only: bool = False) -> None:
         self.node_id = node_id
+        self.read_only = read_only
+        """Opened for reading only (reports): no migrations, no recovery, no writer; writes raise."""
         self._clock: Clock = clock or LoopClock()
         self._read_lock = threading.Lock()
         self._rconn: Any = None
         self._closed = False
-        self._wconn: Any = self._connect()
+        self._writer: SingleWriter | None = None
+        self._wconn: Any = None
+        self.recovered = 0
+        """How many calls left in progress by a previous run were marked `interrupted` on open."""
+        if read_only:
+            self.schema_version = self._check_schema()
+            return
+        self._wconn = self._connect()
         self.schema_version = self._migrate(self._wconn, load_migrations(self.dialect))
         self.recovered = self._recover()
-        """How many calls left in progress by a previous run were marked `interrupted` on open."""
         self._writer = SingleWriter(self, name=f"ivr-store-writer-{self.dialect}")
+
+    def _check_schema(self) -> int:
+        """For a read-only open: the schema must be there and exactly the version this code knows."""
+        try:
+            version = int(self._read("SELECT COALESCE(MAX(version), 0) FROM schema_version", [])[0][0])
+        except StoreClosed:
+            raise
+        except Exception as exc:
+            raise MigrationError(f"{self!r}: not a call-record database ({exc})") from exc
+        migrations = load_migrations(self.dialect)
+        if check_version(version, migrations, repr(self)):
+            raise MigrationError(
+                f"{self!r}: database schema version {version} is older than this engine's "
+                f"({migrations[-1].version}); start the engine once to migrate it"
+            )
+        return version
+
+    def _live_writer(self) -> SingleWriter:
+        if self._writer is None:
+            raise StoreClosed(f"{self!r} is open read-only: cannot write")
+        return self._writer
 
     # --- JourneySink: encode now, queue, return -------------------------------------------------
 
@@ -185,25 +212,28 @@ class SqlStore:
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Block until everything queued so far is committed; False if `timeout_s` passed first."""
-        return self._writer.flush(timeout_s)
+        return True if self._writer is None else self._writer.flush(timeout_s)
 
     def on_commit(self, listener: Callable[[Committed], None]) -> Callable[[], None]:
         """Call `listener` on the writer thread after each commit; returns an unsubscribe function."""
+        if self._writer is None:
+            return lambda: None
         return self._writer.on_commit(listener)
 
     @property
     def backlog(self) -> int:
-        return self._writer.backlog
+        return 0 if self._writer is None else self._writer.backlog
 
     @property
     def failed_writes(self) -> int:
-        return self._writer.failed_ops
+        return 0 if self._writer is None else self._writer.failed_ops
 
     def close(self) -> None:
         """Commit what is queued and close the connections (idempotent)."""
         if self._closed:
             return
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
         with self._read_lock:
             self._closed = True
             for conn in (self._rconn, self._wconn):
@@ -218,7 +248,7 @@ class SqlStore:
         self.close()
 
     def _submit(self, kind: OpKind, call_id: str, params: tuple[object, ...]) -> None:
-        self._writer.submit(Op(kind, call_id, params))
+        self._live_writer().submit(Op(kind, call_id, params))
 
     def _call_row(self, record: CallRecord) -> list[object]:
         params = record_params(record)
@@ -342,8 +372,7 @@ class SqlStore:
             utc(since),
             utc(until),
             tuple(totals),
-            mapping_of_counts(self._read(INTENT_MIX_SQL, window)),
-            mapping_of_counts(self._read(DIALECT_SQL, window)),
+            self._read(MIX_SQL, window),
             [tuple(r) for r in self._read(BREAKPOINTS_SQL, [*window, top_breakpoints])],
             service_level_s,
         )

@@ -25,7 +25,7 @@ log = structlog.get_logger(__name__)
 
 MAX_BATCH = 500
 BACKLOG_WARNING = 10_000
-"""Queued writes past which each new batch logs `store_backlog` (the database is falling behind)."""
+"""Queued writes past which the writer logs `store_backlog` (the database is falling behind)."""
 
 
 class OpKind(enum.Enum):
@@ -112,6 +112,7 @@ class SingleWriter:
         self.failed_ops = 0
         """Ops dropped after a non-transient failure (each logged with the cause)."""
         self.committed_ops = 0
+        self._next_backlog_warning = BACKLOG_WARNING
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -165,14 +166,24 @@ class SingleWriter:
                     break
             ops = [item for item in items if isinstance(item, Op)]
             if ops:
-                if self.backlog > BACKLOG_WARNING:
-                    log.warning("store_backlog", queued=self.backlog)
+                self._watch_backlog()
                 self._commit(ops)
             for item in items:
                 if isinstance(item, _Barrier):
                     item.done.set()
                 elif isinstance(item, _Stop):
                     stop = True
+
+    def _watch_backlog(self) -> None:
+        """Log `store_backlog` when the queue passes 10,000 writes and each time it doubles after;
+        `store_backlog_cleared` once it is back under half the threshold."""
+        queued = self.backlog
+        if queued > self._next_backlog_warning:
+            log.warning("store_backlog", queued=queued)
+            self._next_backlog_warning = queued * 2
+        elif queued < BACKLOG_WARNING // 2 and self._next_backlog_warning > BACKLOG_WARNING:
+            log.info("store_backlog_cleared", queued=queued)
+            self._next_backlog_warning = BACKLOG_WARNING
 
     def _commit(self, ops: list[Op]) -> None:
         delay = self._retry_initial_s

@@ -18,12 +18,12 @@ from ivr.voice.errors import (
     TtsError,
     VoiceError,
 )
-from ivr.voice.flowprompts import FlowPrompts, flow_prompts_from_mapping, load_flow_prompts
+from ivr.voice.flowprompts import FlowPrompts, load_flow_prompts
 from ivr.voice.memory import DialectMemory, MemoryDialectMemory, SqliteDialectMemory, remembered_dialect
 from ivr.voice.render import BuildReport, PromptLibrary, ResolvedPrompt, split_template
 from ivr.voice.resolve import PromptSource, Resolution, Resolver, SkipReason, scan_recordings
 from ivr.voice.speak import Numerals, NumeralStyle, SayAs, kind_for, say, say_default
-from ivr.voice.tts import EngineKind, EspeakNgEngine, Pyttsx3Engine, TtsEngine, make_engine
+from ivr.voice.tts import EspeakNgEngine, TtsEngine
 
 __all__ = [
     "DEFAULT_CACHE_DIR",
@@ -35,7 +35,6 @@ __all__ = [
     "DialectMemory",
     "DialectPack",
     "DialectSet",
-    "EngineKind",
     "EspeakNgEngine",
     "FlowPrompts",
     "FlowPromptsError",
@@ -45,7 +44,6 @@ __all__ = [
     "PromptLibrary",
     "PromptSource",
     "PromptUnavailable",
-    "Pyttsx3Engine",
     "RenderCache",
     "Resolution",
     "ResolvedPrompt",
@@ -60,12 +58,10 @@ __all__ = [
     "VoiceError",
     "audio_similarity",
     "check_prompts",
-    "flow_prompts_from_mapping",
     "kind_for",
     "load_dialect_pack",
     "load_dialects",
     "load_flow_prompts",
-    "make_engine",
     "remembered_dialect",
     "render_key",
     "run_build",

@@ -20,9 +20,9 @@ from ivr.voice.cache import DEFAULT_CACHE_DIR, RenderCache
 from ivr.voice.dialects import DialectSet, load_dialects
 from ivr.voice.errors import PromptUnavailable, TtsError, VoiceError
 from ivr.voice.flowprompts import FlowPrompts, load_flow_prompts
-from ivr.voice.render import PromptLibrary, serve_dialects
+from ivr.voice.render import PromptLibrary, resolve_flows
 from ivr.voice.resolve import PromptSource, Resolution, Resolver
-from ivr.voice.tts import EngineKind, TtsEngine, make_engine
+from ivr.voice.tts import EspeakNgEngine, TtsEngine
 
 
 @dataclass(slots=True, frozen=True)
@@ -69,16 +69,16 @@ def check_prompts(
     """How every prompt of every flow is served in every dialect the flow serves."""
     rows: list[CheckRow] = []
     with PromptLibrary(dialects, engine, cache, prompts_dir, max_workers=1) as library:
-        for flow in flows:
-            resolver = Resolver(library.dialects, flow.texts, library.recordings)
-            for code in serve_dialects(flow, library.dialects):
-                for prompt_id in flow.texts:
-                    try:
-                        res = resolver.resolve(prompt_id, code)
-                    except PromptUnavailable as exc:
-                        rows.append(CheckRow(flow.name, prompt_id, code, None, str(exc)))
-                        continue
-                    rows.append(CheckRow(flow.name, prompt_id, code, res, built=_built(res, library, cache)))
+
+        def per_flow(flow: FlowPrompts) -> Resolver:
+            return Resolver(library.dialects, flow.texts, library.recordings)
+
+        for flow, res in resolve_flows(flows, library.dialects, per_flow):
+            if isinstance(res, PromptUnavailable):
+                rows.append(CheckRow(flow.name, res.prompt_id, res.dialect, None, str(res)))
+            else:
+                built = _built(res, library, cache)
+                rows.append(CheckRow(flow.name, res.prompt_id, res.requested, res, built=built))
     return CheckReport(tuple(rows), tuple(library.voice_warnings))
 
 
@@ -156,16 +156,15 @@ def _load(
 
 def run_build(
     flows: str | Path, dialects: str | Path, prompts: str | Path, cache: str | Path = DEFAULT_CACHE_DIR,
-    *, engine: str = EngineKind.ESPEAK_NG.value, quiet: bool = False,
+    *, quiet: bool = False,
 ) -> int:  # fmt: skip
     """Render every prompt the flows need for every dialect they serve. Exit 0, or 1 on failure."""
-    out, err = Console(quiet=quiet), Console(stderr=True)
+    out, err = Console(quiet=quiet, soft_wrap=True), Console(stderr=True, soft_wrap=True)
     loaded = _load(Path(flows), Path(dialects), err)
     if loaded is None:
         return 1
     packs, flow_prompts = loaded
-    tts = make_engine(EngineKind(engine))
-    with PromptLibrary(packs, tts, RenderCache(Path(cache)), Path(prompts)) as library:
+    with PromptLibrary(packs, EspeakNgEngine(), RenderCache(Path(cache)), Path(prompts)) as library:
         for warning in library.voice_warnings:
             err.print(f"warning: {warning}", markup=False, highlight=False)
         try:
@@ -191,18 +190,15 @@ def run_build(
 
 
 def run_check(
-    flows: str | Path, dialects: str | Path, prompts: str | Path, cache: str | Path = DEFAULT_CACHE_DIR,
-    *, engine: str = EngineKind.ESPEAK_NG.value,
+    flows: str | Path, dialects: str | Path, prompts: str | Path, cache: str | Path = DEFAULT_CACHE_DIR
 ) -> int:  # fmt: skip
     """Print how each prompt is served per dialect; exit 1 when a flow needs a prompt nobody can supply."""
-    out, err = Console(), Console(stderr=True)
+    out, err = Console(), Console(stderr=True, soft_wrap=True)
     loaded = _load(Path(flows), Path(dialects), err)
     if loaded is None:
         return 1
     packs, flow_prompts = loaded
-    report = check_prompts(
-        flow_prompts, packs, Path(prompts), RenderCache(Path(cache)), make_engine(EngineKind(engine))
-    )
+    report = check_prompts(flow_prompts, packs, Path(prompts), RenderCache(Path(cache)), EspeakNgEngine())
     for warning in report.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False)
     print_check(report, packs, out)

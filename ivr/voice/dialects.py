@@ -280,7 +280,7 @@ def _parse_pack(path: Path, root: yaml.Node, p: _Problems) -> DialectPack | None
     native = _str(names["native"][1], "name native", p) if "native" in names else None
     cmn_name = _str(names["cmn"][1], "name cmn", p) if "cmn" in names else None
     tts = _tts(value("tts"), p)
-    fallback = [(n, c) for n, c in _str_list(value("fallback"), "fallback", p)]
+    fallback = _str_list(value("fallback"), "fallback", p)
     for node, fb in fallback:
         if fb == code:
             p.add(node, f"fallback: '{fb}' falls back to itself")

@@ -11,8 +11,9 @@ a bounded in-memory LRU, and concatenated.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from ivr.voice.dialects import DialectSet, TtsSettings
 from ivr.voice.errors import PromptUnavailable, SpeakError, TtsError
 from ivr.voice.flowprompts import FlowPrompts
 from ivr.voice.resolve import PLACEHOLDER_RE, PromptSource, Resolution, Resolver, scan_recordings
-from ivr.voice.speak import Numerals, say_default
+from ivr.voice.speak import Numerals, read_long_numbers, say_default
 from ivr.voice.tts import TtsEngine
 
 log = structlog.get_logger(__name__)
@@ -46,6 +47,11 @@ class Segment:
 
     text: str
     variable: str | None = None
+    unit_follows: bool = False
+    """The template goes on with a currency unit (`{amount}元`): say the amount as a plain number."""
+
+
+_UNIT_RE = re.compile(r"元|\s*yuan\b", re.IGNORECASE)
 
 
 def split_template(template: str) -> tuple[Segment, ...]:
@@ -54,7 +60,7 @@ def split_template(template: str) -> tuple[Segment, ...]:
     pos = 0
     for match in PLACEHOLDER_RE.finditer(template):
         out.append(Segment(template[pos : match.start()]))
-        out.append(Segment("", match[1]))
+        out.append(Segment("", match[1], bool(_UNIT_RE.match(template, match.end()))))
         pos = match.end()
     out.append(Segment(template[pos:]))
     return tuple(s for s in out if s.variable is not None or _speakable(s.text))
@@ -143,9 +149,18 @@ def merge_flow_texts(flows: Iterable[FlowPrompts]) -> tuple[dict[str, dict[str, 
     return texts, warnings
 
 
-def serve_dialects(flow: FlowPrompts, dialects: DialectSet) -> tuple[str, ...]:
-    """The dialects a flow serves: its declaration, or every loaded pack."""
-    return flow.dialects or tuple(dialects)
+def resolve_flows(
+    flows: Iterable[FlowPrompts], dialects: DialectSet, resolver_for: Callable[[FlowPrompts], Resolver]
+) -> Iterator[tuple[FlowPrompts, Resolution | PromptUnavailable]]:
+    """Every prompt of every flow in every dialect the flow serves (its declaration, else every pack)."""
+    for flow in flows:
+        resolver = resolver_for(flow)
+        for code in flow.dialects or tuple(dialects):
+            for prompt_id in flow.texts:
+                try:
+                    yield flow, resolver.resolve(prompt_id, code)
+                except PromptUnavailable as exc:
+                    yield flow, exc
 
 
 def check_voices(dialects: DialectSet, engine: TtsEngine) -> tuple[DialectSet, list[str]]:
@@ -217,20 +232,20 @@ class PromptLibrary:
     def build(self, flows: Sequence[FlowPrompts], progress: ProgressFn | None = None) -> BuildReport:
         """Resolve every prompt the flows need in every dialect they serve; load and render it all.
 
-        Blocking (renders run in the pool, in parallel): call it before serving, or in an executor.
-        Replaces what is served only once everything is in memory.
+        Blocking (renders run in the pool, in parallel): call it before serving, or use `rebuild`.
+        Recordings are looked for again, so a new file in prompts/ is picked up. What calls are
+        served is replaced only once everything is in memory.
         """
         texts, warnings = merge_flow_texts(flows)
-        resolver = Resolver(self.dialects, texts, self.recordings)
+        found = scan_recordings(self._prompts_dir)
+        resolver = Resolver(self.dialects, texts, found)
         resolutions: list[tuple[str, Resolution]] = []
         unavailable: list[tuple[str, PromptUnavailable]] = []
-        for flow in flows:
-            for code in serve_dialects(flow, self.dialects):
-                for prompt_id in flow.texts:
-                    try:
-                        resolutions.append((flow.name, resolver.resolve(prompt_id, code)))
-                    except PromptUnavailable as exc:
-                        unavailable.append((flow.name, exc))
+        for flow, result in resolve_flows(flows, self.dialects, lambda _flow: resolver):
+            if isinstance(result, PromptUnavailable):
+                unavailable.append((flow.name, result))
+            else:
+                resolutions.append((flow.name, result))
         recordings = sorted({r.recording for _f, r in resolutions if r.recording is not None})
         jobs = {job.key: job for _f, r in resolutions for job in self.fixed_jobs(r)}
         total = len(recordings) + len(jobs)
@@ -251,7 +266,7 @@ class PromptLibrary:
         for key, audio in zip(jobs, self._executor.map(self._render_sync, jobs.values()), strict=True):
             fixed[key] = audio
             tick()
-        self._resolver, self._fixed, self._recorded = resolver, fixed, recorded
+        self.recordings, self._resolver, self._fixed, self._recorded = found, resolver, fixed, recorded
         for warning in warnings:
             log.warning("prompt_text_conflict", detail=warning)
         report = BuildReport(
@@ -264,12 +279,22 @@ class PromptLibrary:
         )  # fmt: skip
         return report
 
+    async def rebuild(self, flows: Sequence[FlowPrompts]) -> BuildReport:
+        """`build` from a running loop (a flow reload): runs in a worker thread; calls keep being served
+        from the previous build until the new one is complete."""
+        return await asyncio.to_thread(self.build, flows)
+
     def fixed_jobs(self, resolution: Resolution) -> list[RenderJob]:
         """The render jobs for a synthesized prompt's fixed text (none for a recording)."""
         tts, text = resolution.tts, resolution.text
         if resolution.source is not PromptSource.SYNTHESIZED or tts is None or text is None:
             return []
-        return [self._job(seg.text, tts) for seg in split_template(text) if seg.variable is None]
+        fixed = (
+            read_long_numbers(seg.text, resolution.numerals)
+            for seg in split_template(text)
+            if seg.variable is None
+        )
+        return [self._job(part, tts) for part in fixed]
 
     def _job(self, text: str, tts: TtsSettings) -> RenderJob:
         return RenderJob(render_key(text, tts.voice, tts.rate_wpm, self._engine.engine_id), text, tts.voice,
@@ -333,16 +358,16 @@ class PromptLibrary:
         words: list[str] = []
         for seg in split_template(resolution.text):
             if seg.variable is None:
-                job = self._job(seg.text, resolution.tts)
+                job = self._job(read_long_numbers(seg.text, resolution.numerals), resolution.tts)
                 audio = self._fixed.get(job.key)
                 if audio is None:
                     log.warning(
                         "prompt_not_prebuilt", prompt_id=prompt.prompt_id, dialect=resolution.dialect_used
                     )
                     audio = await self._render(job, fixed=True)
-                words.append(seg.text)
+                words.append(job.text)
             else:
-                spoken = self._speak(prompt.prompt_id, seg.variable, prompt.variables, resolution.numerals)
+                spoken = self._speak(prompt.prompt_id, seg, prompt.variables, resolution.numerals)
                 if not spoken:
                     continue
                 job = self._job(spoken, resolution.tts)
@@ -355,13 +380,14 @@ class PromptLibrary:
         return ResolvedPrompt(audio, resolution, "".join(words) if words else None, tuple(keys))
 
     @staticmethod
-    def _speak(prompt_id: str, name: str, variables: Mapping[str, str], numerals: Numerals) -> str:
+    def _speak(prompt_id: str, seg: Segment, variables: Mapping[str, str], numerals: Numerals) -> str:
+        name = seg.variable or ""
         value = variables.get(name)
         if value is None:
             log.warning("prompt_variable_missing", prompt_id=prompt_id, variable=name)
             return ""
         try:
-            return say_default(name, str(value), numerals)
+            return say_default(name, str(value), numerals, unit_follows=seg.unit_follows)
         except SpeakError as exc:
             log.warning("prompt_variable_unspeakable", prompt_id=prompt_id, variable=name, detail=str(exc))
             return str(value)

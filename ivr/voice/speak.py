@@ -27,6 +27,8 @@ class SayAs(enum.Enum):
     """One digit at a time (policy and phone numbers): 1203 → 幺二零三 / one two zero three."""
     MONEY = "money"
     """An amount in yuan: 1234.50 → 一千二百三十四元五角."""
+    NUMBER = "number"
+    """A quantity that may have decimals: 1234.5 → 一千二百三十四点五 / one thousand ... point five."""
     DATE = "date"
     """An ISO date: 2026-11-23 → 二零二六年十一月二十三日 / November twenty-third, twenty twenty-six."""
     TEXT = "text"
@@ -144,13 +146,13 @@ def chinese_cardinal(n: int, *, counting: bool = False) -> str:
 
 
 def _digit_groups(value: str) -> list[str]:
-    """Runs of letters, and runs of digits in groups of four: a pause between groups helps elderly callers.
+    """Runs of letters, and runs of digits, those longer than six in fours: a pause between groups helps.
 
-    `P2026-000123` → [P, 2026, 0001, 23].
+    `P2026-00012345` → [P, 2026, 0001, 2345].
     """
     groups: list[str] = []
     for run in re.findall(r"\d+|[^\W\d_]+", value):
-        step = 4 if run.isdigit() else len(run)
+        step = 4 if run.isdigit() and len(run) > 6 else len(run)
         groups.extend(run[i : i + step] for i in range(0, len(run), step))
     return groups
 
@@ -185,6 +187,22 @@ def chinese_money(amount: Decimal) -> str:
     if fen:
         out.append(chinese_cardinal(fen, counting=True) + "分")
     return "".join(out) or "零元"
+
+
+def _split_decimal(number: Decimal) -> tuple[int, str]:
+    """Whole part and the decimal digits without trailing zeros: 1234.50 → (1234, "5")."""
+    whole = int(number)
+    fraction = format(abs(number - whole), "f").partition(".")[2].rstrip("0")
+    return whole, fraction
+
+
+def chinese_number(number: Decimal) -> str:
+    """1234.5 → 一千二百三十四点五, 500000 → 五十万."""
+    if number < 0:
+        return "负" + chinese_number(-number)
+    whole, fraction = _split_decimal(number)
+    words = chinese_cardinal(whole, counting=not fraction)
+    return words + ("点" + "".join(_CN_DIGITS[int(d)] for d in fraction) if fraction else "")
 
 
 def chinese_date(day: date) -> str:
@@ -280,6 +298,15 @@ def english_digits(value: str) -> str:
     )
 
 
+def english_number(number: Decimal) -> str:
+    """1234.5 → one thousand two hundred thirty-four point five."""
+    if number < 0:
+        return "minus " + english_number(-number)
+    whole, fraction = _split_decimal(number)
+    words = english_cardinal(whole)
+    return words + (" point " + " ".join(_EN_ONES[int(d)] for d in fraction) if fraction else "")
+
+
 def english_money(amount: Decimal) -> str:
     """1234.50 → one thousand two hundred thirty-four yuan and fifty fen."""
     fen_total = _fen(amount)
@@ -295,9 +322,11 @@ def english_money(amount: Decimal) -> str:
 
 # ---------------------------------------------------------------------------------------------- values
 
+_ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATE_RE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[T\s].*)?$")
 _COMPACT_DATE_RE = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})\s*$")
 _INT_RE = re.compile(r"^\s*[-+]?\d+\s*$")
+_DECIMAL_RE = re.compile(r"^\s*[-+]?\d+\.\d+\s*$")
 
 
 def parse_amount(value: str) -> Decimal:
@@ -351,15 +380,52 @@ def say(value: str, kind: SayAs, numerals: Numerals) -> str:
     elif kind is SayAs.MONEY:
         amount = parse_amount(value)
         words = chinese_money(amount) if chinese else english_money(amount)
+    elif kind is SayAs.NUMBER:
+        number = parse_amount(value)
+        words = chinese_number(number) if chinese else english_number(number)
     else:
         day = parse_date(value)
         words = chinese_date(day) if chinese else english_date(day)
     return _romanise(words, numerals.words) if chinese else words
 
 
-def say_default(name: str, value: str, numerals: Numerals) -> str:
-    """`say` with the kind implied by the placeholder's name; whole numbers under other names are counts."""
+_LONG_NUMBER_RE = re.compile(r"(?<![\d.,])\d{5,}(?![\d.,]\d)")
+
+
+def read_long_numbers(text: str, numerals: Numerals) -> str:
+    """Digit runs of five or more in a prompt's fixed text (hotline, account numbers) read digit by digit.
+
+    `致电95519` → 致电九五五幺九. (espeak-ng's Mandarin voice also misreads any number past 9999.)
+    """
+
+    spaced = numerals.style is NumeralStyle.ENGLISH or bool(numerals.words)
+
+    def digits(match: re.Match[str]) -> str:
+        words = say(match[0], SayAs.DIGITS, numerals)
+        if not spaced:
+            return words
+        before = " " if match.start() > 0 and text[match.start() - 1].isalnum() else ""
+        after = " " if match.end() < len(text) and text[match.end()].isalnum() else ""
+        return f"{before}{words}{after}"
+
+    return _LONG_NUMBER_RE.sub(digits, text)
+
+
+def say_default(name: str, value: str, numerals: Numerals, *, unit_follows: bool = False) -> str:
+    """`say` with the kind implied by the placeholder's name, else by the value.
+
+    Names that say nothing (`{policy_due}`, `{count}`) are read by their value: an ISO date as a date,
+    a number as a quantity, anything else as written. `unit_follows` (the template goes on with 元 or
+    "yuan") turns an amount into a plain quantity, so "保额{policy_amount}元" does not say 元 twice.
+    """
     kind = kind_for(name)
-    if kind is SayAs.TEXT and _INT_RE.match(value):
-        kind = SayAs.CARDINAL
+    if kind is SayAs.MONEY and unit_follows:
+        kind = SayAs.NUMBER
+    elif kind is SayAs.TEXT:
+        if _ISO_DATE_RE.match(value):
+            kind = SayAs.DATE
+        elif _INT_RE.match(value):
+            kind = SayAs.CARDINAL
+        elif _DECIMAL_RE.match(value):
+            kind = SayAs.NUMBER
     return say(value, kind, numerals)

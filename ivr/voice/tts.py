@@ -1,27 +1,25 @@
 """Text-to-speech behind one small protocol: text, voice and rate in, 8 kHz int16 mono out.
 
-Two engines, both over espeak-ng:
+`EspeakNgEngine` runs the `espeak-ng` program once per text (text on stdin, WAV to a temporary
+file). Each render is its own process, so renders run in parallel from a bounded thread pool with
+no shared state, and a crash in the synthesizer cannot take the engine down with it.
 
-- `EspeakNgEngine` (the default) runs the `espeak-ng` program once per text. Each render is its own
-  process, so renders run in parallel from a bounded thread pool without sharing any state.
-- `Pyttsx3Engine` goes through pyttsx3's espeak driver (`save_to_file`). Measured with pyttsx3 2.99
-  here, that driver is unfit for a server's worker threads: it drives one process-wide libespeak-ng
-  instance with one global callback, so two renders from two threads crashed the interpreter
-  (SIGSEGV); its `runAndWait` polls every 10 ms; and it prints "Audio saved to ..." on stdout for
-  every file. It is kept, serialised by a lock, for machines where only the library is present.
+Why not pyttsx3 (2.99, espeak driver, `save_to_file`)? Measured here: it drives one process-wide
+libespeak-ng instance in asynchronous "retrieval" mode with one global callback. Renders from two
+worker threads crashed the interpreter (SIGSEGV). Serialised behind a lock it still failed under
+load: with other threads busy, a render's end-of-message callback arrived after `runAndWait` had
+returned, writing the previous request's file late, leaving the current one empty, and after some
+150 renders the process segfaulted. It also polls every 10 ms and prints "Audio saved to ..." on
+stdout for each file. The same voices through the CLI give the same audio without any of that.
 
 Synthesis is slow work: callers run `synthesize` in a bounded executor, never on the event loop.
 """
 
 from __future__ import annotations
 
-import contextlib
-import enum
-import io
 import shutil
 import subprocess
 import tempfile
-import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -48,11 +46,6 @@ class TtsEngine(Protocol):
         ...
 
 
-class EngineKind(enum.Enum):
-    ESPEAK_NG = "espeak-ng"
-    PYTTSX3 = "pyttsx3"
-
-
 def _parse_voice_list(listing: str) -> frozenset[str]:
     """`espeak-ng --voices` output → accepted names: language codes, voice files and their basenames."""
     names: set[str] = set()
@@ -64,7 +57,7 @@ def _parse_voice_list(listing: str) -> frozenset[str]:
 
 
 class EspeakNgEngine:
-    """The `espeak-ng` program, one process per render (stdin in, WAV on stdout)."""
+    """The `espeak-ng` program, one process per render."""
 
     def __init__(self, executable: str = "espeak-ng", *, timeout_s: float = 30.0) -> None:
         self._executable = executable
@@ -111,59 +104,8 @@ class EspeakNgEngine:
             return _read_render(out, f"espeak-ng voice {voice!r}", text)
 
 
-class Pyttsx3Engine:
-    """pyttsx3's espeak driver; one render at a time per process (see the module notes)."""
-
-    _lock = threading.Lock()
-    """libespeak-ng under pyttsx3 is a single process-wide instance: this guards that one resource."""
-
-    def __init__(self) -> None:
-        self._voices: frozenset[str] | None = None
-
-    @property
-    def engine_id(self) -> str:
-        from importlib.metadata import version
-
-        return f"pyttsx3 {version('pyttsx3')} espeak"
-
-    def voices(self) -> frozenset[str]:
-        if self._voices is None:
-            import pyttsx3
-
-            with self._lock:
-                listed = pyttsx3.init("espeak").getProperty("voices")
-            names: set[str] = set()
-            for v in listed:
-                names.update({str(v.id).lower(), str(v.id).rsplit("/", 1)[-1].lower()})
-                names.update(str(lang).lower() for lang in (v.languages or ()))
-            self._voices = frozenset(names)
-        return self._voices
-
-    def synthesize(self, text: str, voice: str, rate_wpm: int) -> NDArray[np.int16]:
-        import pyttsx3
-
-        with self._lock, tempfile.TemporaryDirectory(prefix="ivr-tts-") as tmp:
-            out = Path(tmp) / "render.wav"
-            try:
-                engine = pyttsx3.init("espeak")
-                engine.setProperty("voice", voice)
-                engine.setProperty("rate", rate_wpm)
-                engine.save_to_file(text, str(out))
-                with contextlib.redirect_stdout(io.StringIO()):
-                    engine.runAndWait()
-            except (RuntimeError, ValueError, OSError) as exc:
-                raise TtsError(f"pyttsx3 voice {voice!r} rendering {text[:40]!r}: {exc}") from exc
-            return _read_render(out, f"pyttsx3 voice {voice!r}", text)
-
-
 def _read_render(path: Path, what: str, text: str) -> NDArray[np.int16]:
     try:
         return load_telephony(path)
     except AudioFormatError as exc:
         raise TtsError(f"{what} rendering {text[:40]!r} wrote no usable audio: {exc}") from None
-
-
-def make_engine(kind: EngineKind = EngineKind.ESPEAK_NG) -> TtsEngine:
-    if kind is EngineKind.PYTTSX3:
-        return Pyttsx3Engine()
-    return EspeakNgEngine()

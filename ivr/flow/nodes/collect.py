@@ -9,9 +9,14 @@ from ivr.flow.nodes.listening import Goto, listen_loop, spoken_digits, spoken_sc
 from ivr.flow.runtime import CallRuntime
 
 
+def is_digits(text: str) -> bool:
+    """ASCII 0-9 only ("²" and full-width digits are `str.isdigit()` too, but no key sends them)."""
+    return text.isascii() and text.isdigit()
+
+
 def luhn_ok(digits: str) -> bool:
     """ISO/IEC 7812 (Luhn): double every second digit from the right; the sum is a multiple of 10."""
-    if not digits.isdigit() or len(digits) < 2:
+    if not is_digits(digits) or len(digits) < 2:
         return False
     total = 0
     for i, ch in enumerate(reversed(digits)):
@@ -24,7 +29,7 @@ def luhn_ok(digits: str) -> bool:
 
 def mod11_ok(digits: str) -> bool:
     """Weights 2..7 repeating from the right of the body; check = (11 - sum % 11) % 11, 10 never valid."""
-    if not digits.isdigit() or len(digits) < 2:
+    if not is_digits(digits) or len(digits) < 2:
         return False
     body, check = digits[:-1], int(digits[-1])
     total = sum(int(ch) * (2 + i % 6) for i, ch in enumerate(reversed(body)))
@@ -59,7 +64,7 @@ async def run_collect(node: CollectNode, rt: CallRuntime) -> str | None:
         else:
             return None
         problem = None
-        if not digits.isdigit() or not node.min_length <= len(digits) <= node.max_length:
+        if not is_digits(digits) or not node.min_length <= len(digits) <= node.max_length:
             problem = "length"
         elif not checksum_ok(node.checksum, digits):
             problem = "checksum"
@@ -81,7 +86,7 @@ async def run_survey(node: SurveyNode, rt: CallRuntime) -> str | None:
         score: int | None = None
         if isinstance(result, DigitsInput):
             digits = result.digits.rstrip("#")
-            score = int(digits) if digits.isdigit() else None
+            score = int(digits) if is_digits(digits) else None
         elif isinstance(result, SpeechInput):
             score = spoken_score(result.text)
         if score is None or not 0 <= score <= 10:

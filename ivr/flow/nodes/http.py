@@ -69,7 +69,7 @@ def json_path(body: Any, path: str) -> Value:
     for part in path.split("."):
         if isinstance(current, Mapping):
             current = current.get(part)
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+        elif isinstance(current, list) and part.isascii() and part.isdigit() and int(part) < len(current):
             current = current[int(part)]
         else:
             return None

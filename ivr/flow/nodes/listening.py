@@ -98,7 +98,7 @@ def spoken_digits(text: str) -> str:
     """Digits in an utterance: "一三九 0 one two" → "139012". Other words are ignored."""
     out: list[str] = []
     for token in _WORD.findall(text.lower()):
-        if token.isdigit():
+        if token.isascii() and token.isdigit():
             out.append(token)
         elif token in _DIGIT_WORDS:
             out.append(_DIGIT_WORDS[token])

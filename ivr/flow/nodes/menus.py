@@ -102,10 +102,15 @@ async def run_ask(node: AskNode, rt: CallRuntime) -> str | None:
     return await listen_loop(rt, node, spec, interpret, fail=rt.failure_target(node))
 
 
+def _asr_weight(result: SpeechInput) -> float:
+    """The recognizer's own doubt lowers the intent's confidence (typed text is 1.0)."""
+    return min(1.0, max(0.0, result.confidence))
+
+
 def _classify(node: AskNode, rt: CallRuntime, result: SpeechInput) -> tuple[str | None, float, str]:
     keyword = _keyword_intent(node, result.text)
     if keyword is not None and keyword in node.intents:
-        return keyword, 1.0, "keyword"
+        return keyword, _asr_weight(result), "keyword"
     classifier = rt.flow.classifier
     if classifier is None:
         return None, 0.0, "none"
@@ -113,8 +118,7 @@ def _classify(node: AskNode, rt: CallRuntime, result: SpeechInput) -> tuple[str 
     if not scores:
         return None, 0.0, "classifier"
     top = max(scores, key=lambda s: s.confidence)
-    # The recognizer's own doubt lowers the intent's confidence (typed text is 1.0).
-    return top.intent, float(top.confidence) * min(1.0, max(0.0, result.confidence)), "classifier"
+    return top.intent, float(top.confidence) * _asr_weight(result), "classifier"
 
 
 async def _confirm_intent(node: AskNode, rt: CallRuntime, intent: str) -> bool:

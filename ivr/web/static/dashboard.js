@@ -19,10 +19,10 @@
     wuu: "吴语 Wu", en: "英语 English", "": "未知 Unknown"
   };
   var STAGES = {
-    calls: "来电 Calls",
-    intent_captured: "识别需求 Need captured",
-    self_service_broke: "自助中断 Self-service broke",
-    continued_by_agent: "人工接续 Continued by agent"
+    calls: ["来电", "Calls"],
+    intent_captured: ["识别需求", "Need captured"],
+    self_service_broke: ["自助中断", "Self-service broke"],
+    continued_by_agent: ["人工接续", "Continued by agent"]
   };
 
   function $(id) { return document.getElementById(id); }
@@ -42,6 +42,13 @@
   }
 
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+
+  function emptyRow(body, text, columns) {
+    var tr = h("tr", "empty"), td = h("td", "", text);
+    td.colSpan = columns;
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
 
   function setText(id, text) {
     var node = $(id);
@@ -76,7 +83,7 @@
   function hbars(svg, items, opts) {
     opts = opts || {};
     clear(svg);
-    var width = svg.clientWidth || 320, row = 26, labelW = opts.labelWidth || 118;
+    var width = svg.clientWidth || 320, row = 26, labelW = opts.labelWidth || 128;
     var shown = items.slice(0, opts.max || 8);
     var height = Math.max(row * shown.length + 6, 60);
     svg.setAttribute("viewBox", "0 0 " + width + " " + height);
@@ -87,10 +94,10 @@
     }
     var max = Math.max.apply(null, shown.map(function (d) { return d.value; })) || 1;
     var total = opts.total || shown.reduce(function (a, d) { return a + d.value; }, 0) || 1;
-    var barMax = width - labelW - 70;
+    var barMax = width - labelW - (opts.noteWidth || 70);
     shown.forEach(function (d, i) {
       var y = i * row + 4, w = Math.max(2, (d.value / max) * barMax);
-      var label = d.label.length > 14 ? d.label.slice(0, 13) + "…" : d.label;
+      var label = d.label.length > 17 ? d.label.slice(0, 16) + "…" : d.label;
       svg.appendChild(el("text", { x: 0, y: y + 14, "font-size": 12, fill: "#1b2a3a" }, label));
       svg.appendChild(el("rect", {
         x: labelW, y: y + 3, width: w, height: 15, rx: 4,
@@ -138,7 +145,7 @@
       return;
     }
     var colors = ["#1f6feb", "#0f9d8f", "#e39b12", "#1e9e57"];
-    var rowH = 46, maxW = 200, x0 = 8;
+    var rowH = 46, maxW = 180, x0 = 8;
     stages.forEach(function (s, i) {
       var w = Math.max(6, (s.calls / top) * maxW);
       var next = i + 1 < stages.length ? Math.max(6, (stages[i + 1].calls / top) * maxW) : w;
@@ -148,8 +155,12 @@
       ].map(function (p) { return p[0].toFixed(1) + "," + p[1].toFixed(1); }).join(" ");
       svg.appendChild(el("polygon", { points: pts, fill: colors[i % colors.length], opacity: 0.9 }));
       svg.appendChild(el("text", { x: cx, y: y + 24, "text-anchor": "middle", "font-size": 13, "font-weight": 700, fill: "#fff" }, num(s.calls)));
-      svg.appendChild(el("text", { x: x0 + maxW + 14, y: y + 18, "font-size": 12, fill: "#1b2a3a" }, STAGES[s.stage] || s.stage));
-      svg.appendChild(el("text", { x: x0 + maxW + 14, y: y + 33, "font-size": 11, fill: "#6b7a8c" }, Math.round((100 * s.calls) / top) + "% of calls"));
+      var name = STAGES[s.stage] || [s.stage, ""];
+      var label = el("text", { x: x0 + maxW + 14, y: y + 17, "font-size": 13, fill: "#1b2a3a", "font-weight": 600 }, name[0]);
+      label.appendChild(el("tspan", { dx: 6, "font-size": 12, "font-weight": 700, fill: colors[i % colors.length] },
+        Math.round((100 * s.calls) / top) + "%"));
+      svg.appendChild(label);
+      svg.appendChild(el("text", { x: x0 + maxW + 14, y: y + 32, "font-size": 11, fill: "#6b7a8c" }, name[1]));
     });
   }
 
@@ -180,13 +191,7 @@
   function renderQueues(queues) {
     var body = $("queues").tBodies[0];
     clear(body);
-    if (!queues.length) {
-      var tr = h("tr", "empty"), td = h("td", "", "暂无队列 No queues");
-      td.colSpan = 5;
-      tr.appendChild(td);
-      body.appendChild(tr);
-      return;
-    }
+    if (!queues.length) return emptyRow(body, "暂无队列 No queues", 5);
     queues.forEach(function (q) {
       var tr = h("tr");
       tr.appendChild(h("td", "", q.queue));
@@ -214,7 +219,7 @@
     flows.forEach(function (f) {
       var li = h("li");
       li.appendChild(h("span", "name", f.flow_id));
-      li.appendChild(h("span", "ver", "v" + (f.version || "?")));
+      li.appendChild(h("span", "ver", f.version ? "v" + f.version : "未投产 not in service"));
       var ok = f.status === "loaded";
       li.appendChild(h("span", "badge " + (ok ? "ok" : "fail"), ok ? "运行中 Loaded" : "加载失败 Load failed"));
       (f.errors || []).slice(0, 3).forEach(function (e) { li.appendChild(h("span", "err", e)); });
@@ -225,13 +230,7 @@
   function renderRecent(calls, at) {
     var body = $("recent").tBodies[0];
     clear(body);
-    if (!calls.length) {
-      var tr = h("tr", "empty"), td = h("td", "", "暂无通话 No calls");
-      td.colSpan = 4;
-      tr.appendChild(td);
-      body.appendChild(tr);
-      return;
-    }
+    if (!calls.length) return emptyRow(body, "暂无通话 No calls", 4);
     var now = at ? Date.parse(at) : Date.now();
     calls.slice(0, 8).forEach(function (c) {
       var tr = h("tr");
@@ -257,7 +256,7 @@
 
   function renderSummary(s) {
     setText("calls-today", num(s.calls));
-    $("calls-foot").textContent = "进行中 in progress " + num(s.in_progress) + " · 人工 to agent " + num(s.answered);
+    $("calls-foot").textContent = "进行中 in progress " + num(s.in_progress);
     setText("containment", pct(s.containment));
     ring($("ring-containment"), s.containment, "#0f9d8f");
     setText("service-level", pct(s.service_level));
@@ -268,14 +267,19 @@
     setText("answer-rate", pct(s.answer_rate));
     $("offered-foot").textContent = "转人工 offered " + num(s.offered);
     setText("abandon-rate", pct(s.abandon_rate));
+    $("abandon-foot").textContent = "放弃 abandoned " + num(s.abandoned);
     setText("asa", secs(s.asa_s));
+    $("asa-foot").textContent = "人工接听 answered " + num(s.answered);
 
     var intents = Object.keys(s.intent_mix).map(function (k) { return { label: k, value: s.intent_mix[k] }; });
     hbars($("intent-chart"), intents, { total: s.calls });
     funnel($("funnel-chart"), s.funnel);
     hbars($("breakpoint-chart"), s.breakpoints.map(function (b) {
-      return { label: b.node || "(call)", value: b.calls, color: "#d64545", note: num(b.calls) + " 通 · 接续 " + num(b.rescued) };
-    }), { share: false });
+      return {
+        label: b.node || "(call)", value: b.calls, color: "#d64545",
+        note: num(b.calls) + " 通 calls · 接续 " + num(b.rescued)
+      };
+    }), { share: false, noteWidth: 140, labelWidth: 110 });
     var dialects = Object.keys(s.dialects).map(function (k, i) {
       return { label: DIALECTS[k] || k, value: s.dialects[k], color: COLORS[(i + 1) % COLORS.length] };
     });

@@ -45,13 +45,17 @@ def postgres_dsn() -> Iterator[str]:
         shutil.chown(base, "postgres")
     data, port = base / "data", _free_port()
     subprocess.run(
-        _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "ivr", "-E", "UTF8", "--no-sync"]),
+        _as_postgres(
+            [str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "ivr", "-E", "UTF8", "--no-sync"]
+        ),
         check=True,
         capture_output=True,
     )
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
     subprocess.run(
-        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"]),
+        _as_postgres(
+            [str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"]
+        ),
         check=True,
         capture_output=True,
     )
@@ -59,7 +63,8 @@ def postgres_dsn() -> Iterator[str]:
         yield f"postgresql://ivr@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run(
-            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            capture_output=True,
         )
         shutil.rmtree(base, ignore_errors=True)
 

@@ -32,7 +32,8 @@ def test_a_lost_connection_is_retried_without_losing_writes(
     name = fresh_database.rsplit("/", 1)[1]
     with psycopg.connect(fresh_database.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
         admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
             (name,),
         )
     store.call_started(CallRecord("after", "1", "2", T0))

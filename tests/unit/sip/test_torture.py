@@ -43,8 +43,11 @@ def response(name: str) -> Response:
 def check_wsinv() -> None:
     m = request("wsinv")
     assert (m.method, m.uri.user, m.uri.host, m.uri.params) == (
-        "INVITE", "vivekg", "chair-dnrc.example.com", (("unknownparam", None),),
-    )  # fmt: skip
+        "INVITE",
+        "vivekg",
+        "chair-dnrc.example.com",
+        (("unknownparam", None),),
+    )
     assert m.to.uri == SipUri.parse("sip:vivekg@chair-dnrc.example.com") and m.to.tag == "1918181833n"
     assert m.from_.display == 'J Rosenberg \\"' and m.from_.tag == "98asjd8"
     assert m.max_forwards == 68 and (m.cseq.seq, m.cseq.method) == (9, "INVITE")
@@ -127,9 +130,13 @@ def check_semiuri() -> None:
     m = request("semiuri")
     assert (m.uri.user, m.uri.host, m.uri.params) == ("user;par=u%40example.net", "example.com", ())
     assert m.headers.get_all("Accept") == [
-        "application/sdp", "application/pkcs7-mime", "multipart/mixed", "multipart/signed",
-        "message/sip", "message/sipfrag",
-    ]  # fmt: skip
+        "application/sdp",
+        "application/pkcs7-mime",
+        "multipart/mixed",
+        "multipart/signed",
+        "message/sip",
+        "message/sipfrag",
+    ]
 
 
 def check_transports() -> None:
@@ -233,13 +240,28 @@ INVALID: dict[str, tuple[int, str | None, bool, str]] = {
     "lwsstart": (400, None, False, "bad request line: elements must be separated by single spaces"),
     "trws": (400, None, False, "bad request line: trailing whitespace"),
     "escruri": (400, None, False, "bad Request-URI: headers are not allowed in a Request-URI"),
-    "baddate": (400, "Date", False, "bad Date header: 'Fri, 01 Jan 2010 16:00:00 EST' is not an RFC 1123 date in GMT"),
+    "baddate": (
+        400,
+        "Date",
+        False,
+        "bad Date header: 'Fri, 01 Jan 2010 16:00:00 EST' is not an RFC 1123 date in GMT",
+    ),
     "regbadct": (400, "Contact", False, "bad Contact header: URI with '?' or ',' must be enclosed in <>"),
     "badaspec": (400, "To", False, "bad To header: whitespace inside <URI>"),
     "baddn": (400, "From", False, "bad From header: display name 'Bell, Alexander' must be quoted"),
     "badvers": (505, None, False, "unsupported SIP version 'SIP/7.0'"),
-    "mismatch01": (400, "CSeq", False, "bad CSeq header: method 'INVITE' does not match request method 'OPTIONS'"),
-    "mismatch02": (400, "CSeq", False, "bad CSeq header: method 'INVITE' does not match request method 'NEWMETHOD'"),
+    "mismatch01": (
+        400,
+        "CSeq",
+        False,
+        "bad CSeq header: method 'INVITE' does not match request method 'OPTIONS'",
+    ),
+    "mismatch02": (
+        400,
+        "CSeq",
+        False,
+        "bad CSeq header: method 'INVITE' does not match request method 'NEWMETHOD'",
+    ),
     "bigcode": (400, None, True, "bad status line: status code '4294967301' is not in 100-699"),
     "badbranch": (400, "Via", False, "bad Via header: branch is the magic cookie with no identifier"),
     "insuf": (400, "From", False, "missing required headers: From, To, Call-ID"),

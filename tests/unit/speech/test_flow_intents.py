@@ -43,8 +43,14 @@ def test_reads_every_supported_shape(flow: pathlib.Path) -> None:
     assert fi.examples(["en"])["claim"] == ["I want to file a claim", "make a claim"]
     assert "talk to an agent" in fi.examples(["en"])["agent"], "language-less phrases serve every language"
     assert fi.recognizer_phrases("en") == (
-        "I want to file a claim", "make a claim", "转人工", "人工服务", "talk to an agent", "a real person",
-        "pay my premium", "claim",
+        "I want to file a claim",
+        "make a claim",
+        "转人工",
+        "人工服务",
+        "talk to an agent",
+        "a real person",
+        "pay my premium",
+        "claim",
     )
 
 
@@ -58,7 +64,10 @@ def test_trains_a_classifier(flow: pathlib.Path) -> None:
     [
         ("nodes: {}\n", "no `intents:` mapping"),
         ("intents:\n  claim: {phrases: {cmn: []}}\n", "intent 'claim': has no training phrases"),
-        ("intents:\n  claim: {phrases: {cmn: {a: 1}}}\n", r"intent 'claim' \[cmn\]: expected a list of phrases"),
+        (
+            "intents:\n  claim: {phrases: {cmn: {a: 1}}}\n",
+            r"intent 'claim' \[cmn\]: expected a list of phrases",
+        ),
         ("intents: [\n", "not valid YAML"),
     ],
     ids=["missing", "empty-intent", "bad-type", "bad-yaml"],

@@ -6,7 +6,14 @@ from ivr.speech import IntentClassifier, IntentScore, IntentTrainingError
 from ivr.speech.intent import normalize_utterance
 
 EXAMPLES = {
-    "claim": ["我要理赔", "申请理赔", "住院了想报销医药费", "出险了要报案", "I want to file a claim", "make a claim"],
+    "claim": [
+        "我要理赔",
+        "申请理赔",
+        "住院了想报销医药费",
+        "出险了要报案",
+        "I want to file a claim",
+        "make a claim",
+    ],
     "payment": ["交保费", "续期缴费", "保费扣款失败", "怎么交钱", "pay my premium", "my payment failed"],
     "agent": ["转人工", "人工服务", "我要找客服", "找真人说话", "talk to an agent", "a real person please"],
 }
@@ -33,7 +40,16 @@ def test_intents_in_training_order(clf: IntentClassifier) -> None:
         ("uh can I talk to an agent", "agent"),
         ("pay premium", "payment"),
     ],
-    ids=["filler-cmn", "polite-cmn", "homophone", "agent-cmn", "payment-cmn", "filler-en", "agent-en", "terse-en"],
+    ids=[
+        "filler-cmn",
+        "polite-cmn",
+        "homophone",
+        "agent-cmn",
+        "payment-cmn",
+        "filler-en",
+        "agent-en",
+        "terse-en",
+    ],
 )
 def test_classifies_padded_and_misrecognized_phrasings(clf: IntentClassifier, text: str, intent: str) -> None:
     scores = clf.classify(text)
@@ -53,7 +69,13 @@ def test_scores_are_ranked_calibrated_and_cover_every_intent(clf: IntentClassifi
 
 @pytest.mark.parametrize(
     "text",
-    ["今天天气怎么样", "asdkjh qwpoeiru zxmcnv", "帮我订一张去上海的机票", "what's the capital of France", "嗯嗯嗯"],
+    [
+        "今天天气怎么样",
+        "asdkjh qwpoeiru zxmcnv",
+        "帮我订一张去上海的机票",
+        "what's the capital of France",
+        "嗯嗯嗯",
+    ],
 )
 def test_out_of_domain_gets_low_confidence(clf: IntentClassifier, text: str) -> None:
     assert clf.classify(text)[0].confidence < 0.4

@@ -71,4 +71,6 @@ def test_normalize_phrases() -> None:
 
 def test_result_converts_to_the_call_speech_input() -> None:
     r = RecognitionResult("file a claim", 0.8, True, "en", (Hypothesis("file a claim", 0.8),), 1.5)
-    assert r.to_speech_input() == SpeechInput("file a claim", 0.8, "en", (Hypothesis("file a claim", 0.8),), 1.5)
+    assert r.to_speech_input() == SpeechInput(
+        "file a claim", 0.8, "en", (Hypothesis("file a claim", 0.8),), 1.5
+    )

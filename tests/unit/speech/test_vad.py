@@ -5,8 +5,15 @@ import numpy.typing as npt
 import pytest
 
 from ivr.call import ListenSpec
-from ivr.speech import EndReason, Endpointer, EndpointerConfig, EndpointState, NoInputTimedOut, SpeechStarted
-from ivr.speech import UtteranceEnded
+from ivr.speech import (
+    Endpointer,
+    EndpointerConfig,
+    EndpointState,
+    EndReason,
+    NoInputTimedOut,
+    SpeechStarted,
+    UtteranceEnded,
+)
 from ivr.speech.events import EndpointEvent
 from ivr.speech.vad import FRAME_SAMPLES
 
@@ -111,13 +118,18 @@ def test_restart_rearms_for_the_next_listen() -> None:
 
 
 def test_config_follows_the_flow_listen_spec() -> None:
-    cfg = EndpointerConfig.from_listen_spec(ListenSpec(no_input_timeout_s=3.0, end_of_speech_s=0.5, max_utterance_s=9.0))
+    cfg = EndpointerConfig.from_listen_spec(
+        ListenSpec(no_input_timeout_s=3.0, end_of_speech_s=0.5, max_utterance_s=9.0)
+    )
     assert (cfg.no_input_timeout_s, cfg.end_of_speech_s, cfg.max_utterance_s) == (3.0, 0.5, 9.0)
 
 
 @pytest.mark.parametrize(
     ("frame", "message"),
-    [(np.zeros(80, np.int16), r"160 int16 samples, got int16\(80,\)"), (np.zeros(160, np.float32), "float32")],
+    [
+        (np.zeros(80, np.int16), r"160 int16 samples, got int16\(80,\)"),
+        (np.zeros(160, np.float32), "float32"),
+    ],
     ids=["short", "float"],
 )
 def test_bad_frames_are_refused(frame: npt.NDArray[np.int16], message: str) -> None:

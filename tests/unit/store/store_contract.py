@@ -36,14 +36,16 @@ class SampleCall:
     finished: bool = True
 
 
-def _events(call_id: str, start: datetime, steps: list[tuple[str, str, dict[str, str], bool]]) -> list[JourneyEvent]:
+def _events(
+    call_id: str, start: datetime, steps: list[tuple[str, str, dict[str, str], bool]]
+) -> list[JourneyEvent]:
     return [
         JourneyEvent(call_id, seq, start + timedelta(seconds=2 * seq + 1), node, kind, data, breakpoint=bp)
         for seq, (node, kind, data, bp) in enumerate(steps)
     ]
 
 
-def sample_calls(base: datetime = T0) -> list[SampleCall]:
+def sample_calls(base: datetime = T0, step: timedelta = timedelta(minutes=7)) -> list[SampleCall]:
     """A varied, deterministic day: self-served, answered fast and slow, abandoned in queue and IVR,
     callbacks, breakpoints at two nodes, surveys, four dialects, two calls still in progress."""
     intents = ["claim_status", "policy_renewal", "", "payment", "claim_status", "report_accident"]
@@ -51,7 +53,7 @@ def sample_calls(base: datetime = T0) -> list[SampleCall]:
     calls: list[SampleCall] = []
     for i in range(30):
         call_id = f"call-{i:03d}"
-        start = base + timedelta(minutes=7 * i)
+        start = base + step * i
         kind = i % 6
         rec = CallRecord(
             call_id=call_id,
@@ -74,7 +76,9 @@ def sample_calls(base: datetime = T0) -> list[SampleCall]:
             ("ask_need", "input", {"text": rec.transcript}, False),
         ]
         if i % 4 == 1:
-            steps.append(("ask_need", "no_match_limit", {"heard": rec.transcript, "policy": f"P{i:05d}"}, True))
+            steps.append(
+                ("ask_need", "no_match_limit", {"heard": rec.transcript, "policy": f"P{i:05d}"}, True)
+            )
         if i % 7 == 2:
             steps.append(("verify_policy", "data_dip_failed", {"policy": f"P{i:05d}"}, True))
         if kind == 0:
@@ -97,7 +101,7 @@ def sample_calls(base: datetime = T0) -> list[SampleCall]:
         rec.breakpoint_node = next((e.node for e in events if e.breakpoint), "")
         calls.append(SampleCall(rec, events))
     for j in range(2):
-        start = base + timedelta(minutes=7 * 30 + j)
+        start = base + step * 30 + timedelta(seconds=j)
         rec = CallRecord(f"live-{j}", f"1390000000{j}", "95500", start, flow_id="hotline", dialect="yue")
         steps = [("greeting", "node_entered", {}, False), ("ask_need", "input", {"text": "保单"}, j == 1)]
         calls.append(SampleCall(rec, _events(rec.call_id, start, steps), finished=False))

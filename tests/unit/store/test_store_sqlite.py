@@ -73,7 +73,10 @@ def _migrations(tmp_path: Path, files: dict[str, str], monkeypatch: pytest.Monke
     ("files", "message"),
     [
         ({"1_init.sql": "SELECT 1;"}, r"1_init\.sql: migration files are named NNNN_snake_name\.sql"),
-        ({"0001_a.sql": "SELECT 1;", "0003_c.sql": "SELECT 1;"}, r"0003_c\.sql: expected migration number 0002"),
+        (
+            {"0001_a.sql": "SELECT 1;", "0003_c.sql": "SELECT 1;"},
+            r"0003_c\.sql: expected migration number 0002",
+        ),
     ],
     ids=["bad-name", "gap"],
 )
@@ -85,7 +88,9 @@ def test_malformed_migration_files_are_named(
         SqliteStore(tmp_path / "x.db")
 
 
-def test_failed_migration_rolls_back_and_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_migration_rolls_back_and_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = (sqlstore.MIGRATIONS_DIR / "sqlite" / "0001_initial.sql").read_text()
     _migrations(
         tmp_path,
@@ -107,7 +112,10 @@ def test_survey_time_comes_from_the_clock(tmp_path: Path) -> None:
     store.record_survey("c", 10)
     store.close()
     raw = sqlite3.connect(tmp_path / "s.db")
-    assert raw.execute("SELECT score, at FROM surveys").fetchone() == (10, clock.wall().isoformat(timespec="microseconds"))
+    assert raw.execute("SELECT score, at FROM surveys").fetchone() == (
+        10,
+        clock.wall().isoformat(timespec="microseconds"),
+    )
     raw.close()
 
 
@@ -117,4 +125,6 @@ def test_interrupted_calls_count_in_the_summary_but_not_as_finished(open_store: 
     summary = open_store().summary(T0, T0 + timedelta(days=1))
     assert summary.interrupted == sum(1 for c in calls if not c.finished)
     assert summary.in_progress == 0
-    assert summary.finished == sum(1 for c in calls if c.finished and c.record.outcome is not Outcome.INTERRUPTED)
+    assert summary.finished == sum(
+        1 for c in calls if c.finished and c.record.outcome is not Outcome.INTERRUPTED
+    )

@@ -47,6 +47,7 @@ def test_hakka_pack_romanises_every_numeral_it_can_produce(dialects: DialectSet)
         ("98765.43", SayAs.MONEY),
         ("-2", SayAs.MONEY),
         ("2026-11-23", SayAs.DATE),
+        ("-1234.05", SayAs.NUMBER),
     ]:
         words = say(value, kind, hak)
         assert not has_hanzi(words), (value, words)

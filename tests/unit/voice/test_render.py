@@ -44,12 +44,13 @@ def library(
             (Segment("保单"), Segment("", "policy_no"), Segment("余额"), Segment("", "amount")),
         ),
         ("{amount}", (Segment("", "amount"),)),
+        ("保额{policy_amount}元。", (Segment("保额"), Segment("", "policy_amount", True), Segment("元。"))),
         (
             "Policy {policy_no}, amount {amount}",
             (Segment("Policy "), Segment("", "policy_no"), Segment(", amount "), Segment("", "amount")),
         ),
     ],
-    ids=["fixed", "chinese", "only-variable", "english"],
+    ids=["fixed", "chinese", "only-variable", "unit-follows", "english"],
 )
 def test_split_template_around_placeholders(template: str, segments: tuple[Segment, ...]) -> None:
     assert split_template(template) == segments
@@ -59,7 +60,7 @@ async def test_build_prerenders_every_fixed_prompt_so_calls_never_wait(
     library: PromptLibrary, engine: FakeEngine, demo_flows: tuple[FlowPrompts, ...]
 ) -> None:
     report = library.build(demo_flows)
-    assert report.ok and report.rendered > 0 and report.recordings == 4
+    assert report.ok and report.rendered > 0 and report.recordings == 6
     rendered = len(engine.calls)
     for flow in demo_flows:
         for code in flow.dialects:
@@ -147,23 +148,25 @@ async def test_minnan_caller_hears_minnan_recording_where_it_exists_and_mandarin
     library.build(demo_flows)
     with capture_logs() as logs:
         greeting = await library.audio_for(Prompt("greeting", "", "nan"))
-        goodbye = await library.audio_for(Prompt("goodbye", "", "nan"))
+        transfer = await library.audio_for(Prompt("transfer_agent", "", "nan"))
     assert (greeting.source, greeting.dialect_used, greeting.path) == (
         PromptSource.RECORDED,
         "nan",
         prompts_dir / "nan" / "greeting.wav",
     )
     assert np.array_equal(greeting.audio, load_prompt_audio(prompts_dir / "nan" / "greeting.wav"))
-    assert (goodbye.source, goodbye.dialect_used, goodbye.fallback_from) == (
+    assert (transfer.source, transfer.dialect_used, transfer.fallback_from) == (
         PromptSource.SYNTHESIZED,
         "cmn",
         "nan",
     )
-    assert np.array_equal(goodbye.audio, fake_audio("感谢您的来电，再见。", "cmn-latn-pinyin", 140))
+    assert np.array_equal(
+        transfer.audio, fake_audio("正在为您转接人工服务，请稍候。", "cmn-latn-pinyin", 140)
+    )
     resolved = [e for e in logs if e["event"] == "prompt_resolved"]
     assert [(e["prompt_id"], e["source"], e["dialect_used"], e["fallback_from"]) for e in resolved] == [
         ("greeting", "recorded", "nan", None),
-        ("goodbye", "synthesized", "cmn", "nan"),
+        ("transfer_agent", "synthesized", "cmn", "nan"),
     ]
 
 
@@ -178,7 +181,7 @@ async def test_removing_a_recording_falls_back_to_mandarin(
     with PromptLibrary(dialects, engine, RenderCache(tmp_path / "c"), prompts_dir) as lib:
         lib.build(demo_flows)
         result = await lib.audio_for(Prompt("greeting", "", "wuu"))
-        confirm = await lib.audio_for(Prompt("dialect_confirm", "", "wuu"))
+        confirm = await lib.audio_for(Prompt("ask_need", "", "wuu"))
     assert (result.source, result.dialect_used) == (PromptSource.SYNTHESIZED, "cmn")
     assert (confirm.source, confirm.dialect_used) == (PromptSource.RECORDED, "wuu")
 
@@ -263,3 +266,31 @@ def test_build_reports_prompts_no_dialect_can_supply(
     missing = sorted((f, e.prompt_id, e.dialect) for f, e in report.unavailable)
     assert missing == [("f", "hello", "nan"), ("f", "odd", "en"), ("f", "odd", "nan")]
     assert [(r.prompt_id, r.requested) for _f, r in report.resolutions] == [("hello", "en")]
+
+
+async def test_rebuild_from_the_loop_serves_the_new_texts(
+    library: PromptLibrary, engine: FakeEngine, demo_flows: tuple[FlowPrompts, ...]
+) -> None:
+    library.build(demo_flows)
+    changed = FlowPrompts("demo", None, ("cmn",), {"goodbye": {"cmn": "再会。"}})
+    report = await library.rebuild([changed])
+    assert report.rendered == 1
+    rendered = len(engine.calls)
+    result = await library.audio_for(Prompt("goodbye", "", "cmn"))
+    assert len(engine.calls) == rendered and np.array_equal(
+        result.audio, fake_audio("再会。", "cmn-latn-pinyin", 140)
+    )
+
+
+async def test_a_recording_added_later_is_used_after_the_next_build(
+    library: PromptLibrary, demo_flows: tuple[FlowPrompts, ...], prompts_dir: pathlib.Path
+) -> None:
+    library.build(demo_flows)
+    before = await library.audio_for(Prompt("transfer_agent", "", "nan"))
+    (prompts_dir / "nan" / "transfer_agent.wav").write_bytes(
+        (prompts_dir / "nan" / "goodbye.wav").read_bytes()
+    )
+    library.build(demo_flows)
+    after = await library.audio_for(Prompt("transfer_agent", "", "nan"))
+    assert (before.source, before.dialect_used) == (PromptSource.SYNTHESIZED, "cmn")
+    assert (after.source, after.dialect_used) == (PromptSource.RECORDED, "nan")

@@ -21,6 +21,7 @@ from ivr.voice.speak import (
     english_ordinal,
     english_year,
     kind_for,
+    read_long_numbers,
     say,
     say_default,
 )
@@ -213,7 +214,8 @@ def test_english_money(amount: str, words: str) -> None:
 
 def test_english_digits_one_by_one() -> None:
     assert english_digits("1203") == "one two zero three"
-    assert english_digits("120345") == "one two zero three, four five"
+    assert english_digits("120345") == "one two zero three four five"
+    assert english_digits("13800138000") == "one three eight zero, zero one three eight, zero zero zero"
 
 
 @pytest.mark.parametrize(
@@ -287,3 +289,53 @@ def test_romanised_numerals_for_a_voice_that_cannot_read_characters() -> None:
     assert say("12000", SayAs.CARDINAL, hak) == "yit van ngi tshiên"
     assert say("20000", SayAs.CARDINAL, hak) == "liòng van"
     assert say("121", SayAs.DIGITS, hak) == "yit ngi yit"
+
+
+@pytest.mark.parametrize(
+    ("text", "numerals", "spoken"),
+    [
+        ("致电95519客户服务热线，0到10分，30万元", CMN, "致电九五五幺九客户服务热线，0到10分，30万元"),
+        ("致電95519", YUE, "致電九五五一九"),
+        ("Thank you for calling 95519.", EN, "Thank you for calling nine five five one nine."),
+        (
+            "call95519now, 300,000 yuan, 12345.67",
+            EN,
+            "call nine five five one nine now, 300,000 yuan, 12345.67",
+        ),
+    ],
+    ids=["mandarin", "cantonese", "english", "english-edges"],
+)
+def test_long_numbers_in_fixed_text_are_read_digit_by_digit(
+    text: str, numerals: Numerals, spoken: str
+) -> None:
+    assert read_long_numbers(text, numerals) == spoken
+
+
+@pytest.mark.parametrize(
+    ("value", "numerals", "words"),
+    [
+        ("1234.5", CMN, "一千二百三十四点五"),
+        ("500000", CMN, "五十万"),
+        ("500000.00", CMN, "五十万"),
+        ("2", CMN, "两"),
+        ("0.05", CMN, "零点零五"),
+        ("1234.5", EN, "one thousand two hundred thirty-four point five"),
+        ("-0.5", EN, "minus zero point five"),
+    ],
+    ids=str,
+)
+def test_number_with_decimals(value: str, numerals: Numerals, words: str) -> None:
+    assert say(value, SayAs.NUMBER, numerals) == words
+
+
+def test_values_under_plain_names_are_read_by_what_they_are() -> None:
+    assert say_default("policy_due", "2027-03-01", CMN) == "二零二七年三月一日"
+    assert say_default("policy_due", "2027-03-01", EN) == "March first, twenty twenty-seven"
+    assert say_default("rate", "3.5", CMN) == "三点五"
+    assert say_default("policy_status", "有效", CMN) == "有效"
+
+
+def test_an_amount_followed_by_its_unit_is_said_as_a_number() -> None:
+    assert say_default("policy_amount", "500000", CMN, unit_follows=True) == "五十万"
+    assert say_default("policy_amount", "500000", CMN) == "五十万元"
+    assert say_default("amount", "12.5", EN, unit_follows=True) == "twelve point five"

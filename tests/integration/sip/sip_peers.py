@@ -1,0 +1,175 @@
+"""Start real SIP peers (SIPp, baresip) on free loopback ports, asynchronously, and always stop them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pathlib
+import shutil
+import socket
+import wave
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import pytest
+
+SCENARIOS = pathlib.Path(__file__).resolve().parent / "scenarios"
+HOST = "127.0.0.1"
+
+needs_sipp = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp not installed (apt install sip-tester)")
+needs_baresip = pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip not installed (apt install baresip)")
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    """A port free on loopback for UDP and TCP alike (SIPp and baresip open both)."""
+    while True:
+        with socket.socket(socket.AF_INET, kind) as first:
+            first.bind((HOST, 0))
+            port = int(first.getsockname()[1])
+            other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
+            with socket.socket(socket.AF_INET, other) as second:
+                try:
+                    second.bind((HOST, port))
+                except OSError:
+                    continue
+            return port
+
+
+@dataclass(slots=True)
+class SippResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    errors: str
+
+    def explain(self) -> str:
+        return f"sipp exit {self.returncode}\n--- stderr\n{self.stderr[-3000:]}\n--- errors\n{self.errors[-3000:]}"
+
+
+def scenario(name: str, tmp_path: pathlib.Path, **substitutions: str) -> pathlib.Path:
+    """A scenario file, with `__KEY__` placeholders replaced when given."""
+    path = SCENARIOS / name
+    if not substitutions:
+        return path
+    text = path.read_text()
+    for key, value in substitutions.items():
+        text = text.replace(f"__{key.upper()}__", value)
+    out = tmp_path / name
+    out.write_text(text)
+    return out
+
+
+async def run_sipp(scenario_file: pathlib.Path, target_port: int, tmp_path: pathlib.Path, *,
+                   service: str = "100", calls: int = 1, rate: float | None = None,
+                   extra: Sequence[str] = (), timeout_s: float = 30.0, transport: str = "u1",
+                   uas: bool = False, local_port: int | None = None) -> SippResult:
+    """Run SIPp to completion against (or, with `uas`, waiting for calls from) 127.0.0.1."""
+    error_file = tmp_path / f"sipp-{scenario_file.stem}-errors.log"
+    args = [
+        "sipp", "-sf", str(scenario_file), "-i", HOST, "-p", str(local_port or free_port()), "-mi", HOST,
+        "-mp", str(free_port()), "-t", transport, "-m", str(calls), "-nostdin", "-trace_err",
+        "-error_file", str(error_file), "-timeout", f"{int(timeout_s)}s", "-timeout_error",
+        "-recv_timeout", "10000", "-s", service,
+    ]
+    if rate is not None:
+        args += ["-r", str(rate)]
+    args += list(extra)
+    if not uas:
+        args.append(f"{HOST}:{target_port}")
+    return await _finish(await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path,
+    ), error_file, timeout_s + 10)
+
+
+async def _finish(proc: asyncio.subprocess.Process, error_file: pathlib.Path, timeout_s: float) -> SippResult:
+    try:
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout_s)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    errors = error_file.read_text(errors="replace") if error_file.exists() else ""
+    return SippResult(proc.returncode or 0, stdout.decode(errors="replace"), stderr.decode(errors="replace"),
+                      errors)
+
+
+@contextlib.asynccontextmanager
+async def sipp_uas(scenario_file: pathlib.Path, tmp_path: pathlib.Path, *, timeout_s: float = 20.0
+                   ) -> AsyncIterator[tuple[int, asyncio.Task[SippResult]]]:
+    """SIPp as a UAS on a free port: yields (port, task finishing with its result); killed on exit."""
+    port = free_port()
+    error_file = tmp_path / f"sipp-{scenario_file.stem}-errors.log"
+    args = [
+        "sipp", "-sf", str(scenario_file), "-i", HOST, "-p", str(port), "-mi", HOST, "-mp", str(free_port()),
+        "-m", "1", "-nostdin", "-trace_err", "-error_file", str(error_file), "-timeout", f"{int(timeout_s)}s",
+        "-timeout_error",
+    ]
+    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE, cwd=tmp_path)
+    task = asyncio.ensure_future(_finish(proc, error_file, timeout_s + 10))
+    try:
+        yield port, task  # if SIPp is not bound yet, our INVITE's Timer A retransmission reaches it
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
+
+
+BARESIP_CONFIG = """\
+poll_method epoll
+sip_listen {host}:{port}
+sip_trans_bsize 128
+call_local_timeout 120
+call_max_calls 4
+audio_player aufile,{tmp}/heard.wav
+audio_source aufile,{tmp}/say.wav
+audio_alert aufile,{tmp}/alert.wav
+audio_srate 8000
+audio_channels 1
+rtp_ports {rtp_low}-{rtp_high}
+rtcp_mux no
+module_path /usr/lib/baresip/modules
+module g711.so
+module aufile.so
+module_tmp uuid.so
+module_tmp account.so
+module_app contact.so
+module_app menu.so
+"""
+
+
+@contextlib.asynccontextmanager
+async def baresip(tmp_path: pathlib.Path, *, commands: Sequence[str] = (), auto_answer: bool = False,
+                  talk_s: float = 1.0, quit_after_s: int = 20) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
+    """Run baresip with a throw-away config dir; yields (its SIP port, the process); killed on exit.
+
+    No sound card: it plays into a WAV file and "speaks" `talk_s` seconds of silence from another,
+    then hangs up (aufile ends the call at end of file).
+    """
+    with wave.open(str(tmp_path / "say.wav"), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"\0\0" * int(8000 * talk_s))
+    conf = tmp_path / "baresip"
+    conf.mkdir(exist_ok=True)
+    port = free_port()
+    rtp = free_port() & ~1
+    (conf / "config").write_text(BARESIP_CONFIG.format(host=HOST, port=port, tmp=tmp_path, rtp_low=rtp,
+                                                       rtp_high=rtp + 10))
+    answermode = ";answermode=auto" if auto_answer else ""
+    (conf / "accounts").write_text(f"<sip:baresip@{HOST}:{port}>;regint=0{answermode}\n")
+    (conf / "contacts").write_text("")
+    args = ["baresip", "-f", str(conf), "-t", str(quit_after_s)]
+    for command in commands:
+        args += ["-e", command]
+    proc = await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.PIPE,
+                                                stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT, cwd=tmp_path)
+    try:
+        yield port, proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ivr.flow.commands import validate_files
+from ivr.flow.errors import Severity
+from ivr.flow.jsonschema import flow_json_schema, yaml_to_json
+from ivr.flow.loader import check_file, load_text
+
+from .conftest import HOTLINE, ROOT
+
+BROKEN = sorted((ROOT / "tests" / "data" / "flows" / "broken").glob("*.yaml"))
+EXPECT = re.compile(r"^# expect: (.+)$")
+
+
+def test_there_are_at_least_thirty_broken_flows() -> None:
+    assert len(BROKEN) >= 30
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=[p.stem for p in BROKEN])
+def test_broken_flow_reports_its_expected_problem(path: Path) -> None:
+    match = EXPECT.match(path.read_text(encoding="utf-8").splitlines()[0])
+    assert match, f"{path.name} has no '# expect:' first line"
+    out = io.StringIO()
+    assert validate_files([str(path)], out=out) == 1
+    assert f"{path}:{match.group(1)}" in out.getvalue().splitlines()
+
+
+def test_hotline_is_valid_and_dialect_gaps_are_only_warnings() -> None:
+    result = check_file(HOTLINE, classifier_factory=None)
+    assert result.errors == ()
+    assert result.warnings and all(p.severity is Severity.WARNING for p in result.warnings)
+    assert any("falls back to 'cmn'" in p.message for p in result.warnings)
+
+
+def test_validate_exit_codes_and_format() -> None:
+    out = io.StringIO()
+    assert validate_files([str(HOTLINE)], out=out) == 0
+    assert out.getvalue().startswith(f"{HOTLINE}: ok")
+    out = io.StringIO()
+    assert validate_files([str(HOTLINE), str(BROKEN[0])], out=out) == 1
+
+
+def test_missing_file_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    result = check_file(tmp_path / "nope.yaml", classifier_factory=None)
+    assert result.flow is None
+    assert "cannot read flow file" in result.errors[0].message
+
+
+def test_a_fallback_chain_turns_a_gap_into_a_warning_or_an_error() -> None:
+    text = HOTLINE.read_text(encoding="utf-8")
+    # With no fallback for Cantonese, prompts without yue text are errors.
+    strict = load_text(text, "h.yaml", fallbacks={"yue": (), "en": (), "cmn": ()}, classifier_factory=None)
+    assert any("has no 'yue' text and no fallback covers it" in p.message for p in strict.errors)
+    relaxed = load_text(text, "h.yaml", classifier_factory=None)
+    assert relaxed.errors == ()
+
+
+def test_published_json_schema_accepts_the_hotline_and_rejects_a_typo() -> None:
+    schema = flow_json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    data = yaml_to_json(HOTLINE.read_text(encoding="utf-8"))
+    jsonschema.validate(data, schema)
+    data["nodes"]["greeting"]["promt"] = data["nodes"]["greeting"].pop("prompt")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema)
+
+
+# --- robustness: random edits of the hotline never crash the validator -----------------------------
+
+HOTLINE_LINES = HOTLINE.read_text(encoding="utf-8").splitlines()
+TOKENS = [
+    "",
+    " ",
+    ":",
+    "-",
+    "{",
+    "}",
+    "[",
+    "]",
+    "'",
+    '"',
+    "&a",
+    "*a",
+    "!!python/object:os.system",
+    "0",
+    "nodes",
+    "type: menu",
+    "next: nowhere",
+    "\t",
+    "é",
+    "yes",
+    "null",
+    "~",
+    "1e999",
+    "<<: *a",
+    "{{",
+    "#",
+]
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> str:
+    lines = list(HOTLINE_LINES)
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(lines) - 1))
+        op = draw(st.sampled_from(["delete", "duplicate", "insert", "replace", "indent", "truncate", "swap"]))
+        if op == "delete":
+            del lines[i]
+        elif op == "duplicate":
+            lines.insert(i, lines[i])
+        elif op == "insert":
+            lines.insert(i, draw(st.sampled_from(TOKENS)) + draw(st.text(max_size=8)))
+        elif op == "replace":
+            line = lines[i]
+            at = draw(st.integers(0, len(line)))
+            lines[i] = line[:at] + draw(st.sampled_from(TOKENS)) + line[at + draw(st.integers(0, 6)) :]
+        elif op == "indent":
+            lines[i] = draw(st.sampled_from(["  ", " ", ""])) + lines[i].lstrip(" ")
+        elif op == "truncate":
+            lines = lines[:i]
+        else:
+            j = draw(st.integers(0, len(lines) - 1))
+            lines[i], lines[j] = lines[j], lines[i]
+        if not lines:
+            lines = [""]
+    return "\n".join(lines)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_mutated_hotline_gives_problems_never_exceptions(text: str) -> None:
+    result = load_text(text, "mutant.yaml", classifier_factory=None)
+    for problem in result.problems:
+        assert problem.line >= 1 and problem.col >= 1
+        assert problem.message
+    if result.flow is None:
+        assert result.errors, "a refused flow must say why"

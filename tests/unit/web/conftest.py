@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from web_rig import WALL, FakeDialects, FakeDispatcher, Rig
+
+from ivr.clock import FakeClock
+from ivr.store import SqliteStore
+from ivr.web import EngineMetrics, LiveState, create_app
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    clock = FakeClock(wall_start=WALL)
+    store = SqliteStore(tmp_path / "calls.db", clock=clock)
+    yield Rig(store, LiveState(), clock, EngineMetrics(), FakeDispatcher(), FakeDialects(), [True])
+    store.close()
+
+
+@pytest.fixture
+def app(rig: Rig) -> web.Application:
+    return create_app(
+        store=rig.store,
+        live=rig.live,
+        dispatcher=rig.dispatcher,
+        dialects=rig.dialects,
+        metrics=rig.metrics,
+        ready=lambda: rig.ready[0],
+        clock=rig.clock,
+        sse_debounce_s=0.0,
+        summary_cache_s=0.0,
+    )
+
+
+@pytest.fixture
+async def client(app: web.Application) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    async with TestClient(TestServer(app, host="127.0.0.1")) as c:
+        yield c

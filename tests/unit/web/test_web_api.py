@@ -1,0 +1,294 @@
+"""The HTTP API through aiohttp's test client, over a real SQLite store and LiveState."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
+from store_contract import T0, expected_summary, sample_calls, write_calls  # noqa: E402
+from web_rig import WALL, Rig  # noqa: E402
+
+from ivr.web import AgentState, FlowLoadStatus, FlowStatus  # noqa: E402
+
+Client = TestClient[web.Request, web.Application]
+
+
+async def get_json(client: Client, url: str, status: int = 200) -> Any:
+    resp = await client.get(url)
+    assert resp.status == status, await resp.text()
+    return await resp.json()
+
+
+async def test_calls_list_filters_and_cursor_paging(client: Client, rig: Rig) -> None:
+    calls = sample_calls()
+    write_calls(rig.store, calls)
+    body = await get_json(client, "/api/calls?dialect=hak&limit=1000")
+    assert {c["call_id"] for c in body["calls"]} == {
+        c.record.call_id for c in calls if c.record.dialect == "hak"
+    }
+    seen: list[str] = []
+    url = "/api/calls?limit=10"
+    while True:
+        page = await get_json(client, url)
+        seen += [c["call_id"] for c in page["calls"]]
+        if page["next_cursor"] is None:
+            break
+        url = f"/api/calls?limit=10&cursor={page['next_cursor']}"
+    assert sorted(seen) == sorted(c.record.call_id for c in calls) and len(seen) == len(set(seen))
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("outcome=lost", "outcome must be one of self-served"),
+        ("limit=many", "limit must be an integer, got 'many'"),
+        ("limit=0", "limit must be between 1 and 1000"),
+        ("since=yesterday", "bad time 'yesterday'"),
+        ("cursor=zzz", "bad cursor"),
+    ],
+)
+async def test_bad_call_filters_are_400_naming_the_parameter(
+    client: Client, query: str, message: str
+) -> None:
+    body = await get_json(client, f"/api/calls?{query}", status=400)
+    assert message in body["error"]
+
+
+async def test_in_progress_filter(client: Client, rig: Rig) -> None:
+    calls = sample_calls()
+    write_calls(rig.store, calls)
+    body = await get_json(client, "/api/calls?outcome=in-progress")
+    assert {c["call_id"] for c in body["calls"]} == {c.record.call_id for c in calls if not c.finished}
+
+
+async def test_call_detail_has_the_record_and_journey(client: Client, rig: Rig) -> None:
+    call = sample_calls()[1]
+    write_calls(rig.store, [call])
+    body = await get_json(client, f"/api/calls/{call.record.call_id}")
+    assert body["record"]["intent"] == call.record.intent
+    assert body["record"]["outcome"] == "to-agent"
+    assert [e["kind"] for e in body["journey"]] == [e.kind for e in call.events]
+    assert [e["breakpoint"] for e in body["journey"]] == [e.breakpoint for e in call.events]
+    missing = await get_json(client, "/api/calls/nope", status=404)
+    assert missing["error"] == "no call with id 'nope'"
+
+
+async def test_csv_export_has_every_matching_call(client: Client, rig: Rig) -> None:
+    calls = sample_calls()
+    write_calls(rig.store, calls)
+    resp = await client.get("/api/calls.csv?queue=claims")
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("text/csv")
+    text = (await resp.read()).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {r["call_id"] for r in rows} == {c.record.call_id for c in calls if c.record.queue == "claims"}
+    first = next(r for r in rows if r["call_id"] == calls[1].record.call_id)
+    assert first["variables"] == '{"policy": "P00001", "区域": "广东"}'
+
+
+async def test_summary_matches_independent_figures(client: Client, rig: Rig) -> None:
+    calls = sample_calls()
+    write_calls(rig.store, calls)
+    since, until = T0, T0 + timedelta(hours=6)
+    body = await get_json(
+        client,
+        f"/api/reports/summary?since={since.isoformat()}&until={until.isoformat()}".replace("+", "%2B"),
+    )
+    want = expected_summary(calls, since, until)
+    assert body["calls"] == want["calls"]
+    assert body["containment"] == pytest.approx(want["containment"])
+    assert body["service_level"] == pytest.approx(want["service_level"])
+    assert body["nps"] == pytest.approx(want["nps"])
+    assert body["intent_mix"] == want["intent_mix"]
+    assert {b["node"]: b["steps"] for b in body["breakpoints"]} == want["breakpoints"]
+    assert [f["stage"] for f in body["funnel"]] == [
+        "calls", "intent_captured", "self_service_broke", "continued_by_agent",
+    ]  # fmt: skip
+
+
+async def test_summary_defaults_to_the_last_day_and_refuses_an_empty_window(client: Client, rig: Rig) -> None:
+    body = await get_json(client, "/api/reports/summary")
+    assert body["until"] == WALL.isoformat()
+    assert body["since"] == (WALL - timedelta(days=1)).isoformat()
+    bad = await get_json(client, "/api/reports/summary?since=1h&until=2h", status=400)
+    assert "must be after since" in bad["error"]
+
+
+async def test_queues_agents_and_screen_pop(client: Client, rig: Rig) -> None:
+    live = rig.live
+    wall = rig.clock.wall()
+    live.agent_changed("a1", AgentState.AVAILABLE, wall, name="李娜", queues=["claims"])
+    live.agent_changed("a2", AgentState.ON_BREAK, wall, queues=["claims"])
+    call = sample_calls()[1]
+    write_calls(rig.store, [call])
+    live.call_started(call.record.call_id, call.record.caller, "95500", wall)
+    live.call_enqueued(call.record.call_id, "claims", wall, context={"intent": call.record.intent})
+    queues = await get_json(client, "/api/queues")
+    assert queues["queues"] == [
+        {"queue": "claims", "waiting": 1, "longest_wait_s": 0.0, "agents_available": 1, "agents_in_call": 0}
+    ]
+    idle = await get_json(client, "/api/agents/a1/current")
+    assert idle["call"] is None and idle["agent"]["name"] == "李娜"
+    live.call_answered(call.record.call_id, "a1", wall + timedelta(seconds=12))
+    live.agent_changed("a1", AgentState.IN_CALL, wall)
+    agents = await get_json(client, "/api/agents")
+    assert agents["by_state"]["in_call"] == 1 and agents["by_state"]["on_break"] == 1
+    pop = await get_json(client, "/api/agents/a1/current")
+    assert pop["call"]["call_id"] == call.record.call_id
+    assert pop["call"]["wait_s"] == 12.0
+    assert pop["call"]["context"] == {"intent": call.record.intent}
+    assert pop["record"]["transcript"] == call.record.transcript
+    assert [e["node"] for e in pop["breakpoints"]] == [e.node for e in call.events if e.breakpoint]
+    assert (await get_json(client, "/api/agents/ghost/current", status=404))[
+        "error"
+    ] == "no agent with id 'ghost'"
+
+
+async def test_flows_show_load_errors(client: Client, rig: Rig) -> None:
+    rig.live.flow_status(FlowStatus("hotline", "v7", FlowLoadStatus.LOADED, rig.clock.wall()))
+    rig.live.flow_status(
+        FlowStatus("claims", "", FlowLoadStatus.FAILED, None, ("claims.yaml:3:1: bad node",))
+    )
+    body = await get_json(client, "/api/flows")
+    assert [(f["flow_id"], f["status"], f["errors"]) for f in body["flows"]] == [
+        ("claims", "failed", ["claims.yaml:3:1: bad node"]),
+        ("hotline", "loaded", []),
+    ]
+
+
+async def test_dispatch_is_done_and_logged_accepted_or_not(client: Client, rig: Rig) -> None:
+    ok = await client.post(
+        "/api/dispatch",
+        json={"queue": "claims", "agents": 10, "from_regions": ["guangzhou"], "reason": "台风"},
+    )
+    assert ok.status == 200 and (await ok.json())["agents_moved"] == 10
+    refused = await client.post("/api/dispatch", json={"queue": "claims", "agents": 80})
+    assert refused.status == 409 and "only 12 agents" in (await refused.json())["detail"]
+    unknown = await client.post("/api/dispatch", json={"queue": "nowhere", "agents": 1})
+    assert unknown.status == 409 and (await unknown.json())["detail"] == "unknown queue 'nowhere'"
+    assert rig.store.flush(5)
+    log = rig.store.dispatches()
+    assert [(e.queue, e.agents_requested, e.accepted) for e in log] == [
+        ("nowhere", 1, False), ("claims", 80, False), ("claims", 10, True),
+    ]  # fmt: skip
+    assert log[2].from_regions == ("guangzhou",) and log[2].reason == "台风"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"queue": "claims"}, "field 'agents' must be an integer 1..500, got None"),
+        ({"queue": "claims", "agents": 0}, "field 'agents' must be an integer 1..500"),
+        ({"queue": "", "agents": 2}, "field 'queue' must be a non-empty string"),
+        ({"queue": "claims", "agents": 2, "from_regions": "gz"}, "field 'from_regions' must be a list"),
+        ([1, 2], "request body must be a JSON object"),
+    ],
+)
+async def test_bad_dispatch_requests_are_400(client: Client, rig: Rig, body: object, message: str) -> None:
+    resp = await client.post("/api/dispatch", json=body)
+    assert resp.status == 400
+    assert message in (await resp.json())["error"]
+    assert rig.dispatcher.requests == []
+
+
+async def test_set_caller_dialect(client: Client, rig: Rig) -> None:
+    ok = await client.put("/api/callers/13800000000/dialect", json={"dialect": "hak"})
+    assert ok.status == 200 and rig.dialects.saved == {"13800000000": "hak"}
+    unknown = await client.put("/api/callers/13800000000/dialect", json={"dialect": "xyz"})
+    assert unknown.status == 400
+    assert (await unknown.json())["error"] == "unknown dialect 'xyz': known are cmn, yue, hak, nan"
+    bad_number = await client.put("/api/callers/abc/dialect", json={"dialect": "yue"})
+    assert bad_number.status == 400 and "caller number 'abc'" in (await bad_number.json())["error"]
+    not_json = await client.put("/api/callers/1380/dialect", data=b"yue")
+    assert not_json.status == 400
+
+
+async def test_actions_without_a_wired_source_are_503(rig: Rig) -> None:
+    from ivr.web import create_app
+
+    app = create_app(store=rig.store, live=rig.live, clock=rig.clock)
+    from aiohttp.test_utils import TestServer
+
+    async with TestClient(TestServer(app, host="127.0.0.1")) as c:
+        resp = await c.post("/api/dispatch", json={"queue": "claims", "agents": 1})
+        assert resp.status == 503
+        resp = await c.put("/api/callers/1380/dialect", json={"dialect": "yue"})
+        assert resp.status == 503
+
+
+async def test_healthz_follows_the_readiness_flag(client: Client, rig: Rig) -> None:
+    rig.ready[0] = False
+    assert (await get_json(client, "/healthz", status=503)) == {"status": "starting"}
+    rig.ready[0] = True
+    assert (await get_json(client, "/healthz")) == {"status": "ready"}
+
+
+async def test_metrics_reflect_live_state_and_engine_counters(client: Client, rig: Rig) -> None:
+    wall = rig.clock.wall()
+    rig.live.call_started("c1", "1", "2", wall)
+    rig.live.call_started("c2", "1", "2", wall)
+    rig.live.call_enqueued("c2", "claims", wall - timedelta(seconds=30))
+    rig.live.agent_changed("a1", AgentState.AVAILABLE, wall)
+    rig.metrics.rtp_packets_late.inc(3)
+    rig.metrics.asr_latency_seconds.labels("vosk").observe(0.2)
+    resp = await client.get("/metrics")
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    lines = set((await resp.text()).splitlines())
+    for line in (
+        "ivr_calls_active 2", "ivr_calls_total 2", 'ivr_queue_length{queue="claims"} 1',
+        'ivr_queue_longest_wait_seconds{queue="claims"} 30', 'ivr_agents{state="available"} 1',
+        "ivr_rtp_packets_late_total 3", 'ivr_asr_latency_seconds_count{engine="vosk"} 1',
+    ):  # fmt: skip
+        assert line in lines, line
+
+
+async def test_an_unexpected_error_is_a_logged_json_500(
+    client: Client, rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(_call_id: str) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(rig.store, "get_call", boom)
+    body = await get_json(client, "/api/calls/x", status=500)
+    assert body == {"error": "internal error (logged)"}
+    assert 'ivr_errors_total{kind="http"} 1' in (await (await client.get("/metrics")).text())
+
+
+async def test_every_route_is_documented_and_every_documented_path_exists(
+    client: Client, app: web.Application
+) -> None:
+    spec = await get_json(client, "/api/openapi.json")
+    assert spec["openapi"].startswith("3.")
+    routed = {
+        (r.method.lower(), r.resource.canonical)
+        for r in app.router.routes()
+        if r.resource is not None
+        and r.method != "HEAD"
+        and not r.resource.canonical.startswith("/static")
+        and r.resource.canonical != "/"
+    }
+    documented = {(m, p) for p, item in spec["paths"].items() for m in item}
+    assert routed == documented
+    for item in spec["paths"].values():
+        for op in item.values():
+            for response in op["responses"].values():
+                for media in response.get("content", {}).values():
+                    ref = media["schema"].get("$ref", "")
+                    assert not ref or ref.split("/")[-1] in spec["components"]["schemas"]
+
+
+async def test_docs_and_dashboard_pages_are_served(client: Client) -> None:
+    for path, marker in (("/api/docs", "/static/docs.js"), ("/", "/static/dashboard.js")):
+        resp = await client.get(path)
+        assert resp.status == 200 and marker in await resp.text()
+    for asset in ("/static/dashboard.js", "/static/dashboard.css", "/static/docs.js"):
+        assert (await client.get(asset)).status == 200

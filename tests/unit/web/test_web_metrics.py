@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import pytest
+
+from ivr.web import EngineMetrics, Metrics
+
+
+def test_counter_gauge_histogram_exposition() -> None:
+    m = Metrics()
+    calls = m.counter("ivr_calls_total", "Calls started.")
+    errors = m.counter("ivr_errors_total", "Errors by kind.", ["kind"])
+    waiting = m.gauge("ivr_queue_length", "Callers waiting.", ["queue"])
+    asr = m.histogram("ivr_asr_latency_seconds", "ASR latency.", ["engine"], buckets=[0.1, 0.5])
+    calls.inc()
+    calls.inc(2)
+    errors.labels(kind="sip_parse").inc()
+    errors.labels("flow_runtime").inc(3)
+    waiting.labels("claims").set(4)
+    waiting.labels("claims").dec()
+    for value in (0.05, 0.2, 0.3, 2.0):
+        asr.labels(engine="vosk").observe(value)
+    assert m.render() == (
+        "# HELP ivr_calls_total Calls started.\n"
+        "# TYPE ivr_calls_total counter\n"
+        "ivr_calls_total 3\n"
+        "# HELP ivr_errors_total Errors by kind.\n"
+        "# TYPE ivr_errors_total counter\n"
+        'ivr_errors_total{kind="flow_runtime"} 3\n'
+        'ivr_errors_total{kind="sip_parse"} 1\n'
+        "# HELP ivr_queue_length Callers waiting.\n"
+        "# TYPE ivr_queue_length gauge\n"
+        'ivr_queue_length{queue="claims"} 3\n'
+        "# HELP ivr_asr_latency_seconds ASR latency.\n"
+        "# TYPE ivr_asr_latency_seconds histogram\n"
+        'ivr_asr_latency_seconds_bucket{engine="vosk",le="0.1"} 1\n'
+        'ivr_asr_latency_seconds_bucket{engine="vosk",le="0.5"} 3\n'
+        'ivr_asr_latency_seconds_bucket{engine="vosk",le="+Inf"} 4\n'
+        'ivr_asr_latency_seconds_sum{engine="vosk"} 2.55\n'
+        'ivr_asr_latency_seconds_count{engine="vosk"} 4\n'
+    )
+
+
+def test_label_values_are_escaped() -> None:
+    m = Metrics()
+    g = m.gauge("g", "help with \\ and\nnewline", ["q"])
+    g.labels('a"b\\c\nd').set(1)
+    assert m.render().splitlines() == [
+        "# HELP g help with \\\\ and\\nnewline",
+        "# TYPE g gauge",
+        'g{q="a\\"b\\\\c\\nd"} 1',
+    ]
+
+
+def test_wrong_labels_and_duplicate_names_are_refused() -> None:
+    m = Metrics()
+    c = m.counter("c_total", "c", ["kind"])
+    with pytest.raises(ValueError, match=r"metric c_total takes labels \('kind',\)"):
+        c.labels("a", "b")
+    with pytest.raises(ValueError, match="already registered"):
+        m.counter("c_total", "again")
+
+
+def test_collectors_run_before_each_render() -> None:
+    m = EngineMetrics()
+    seen = iter([5, 7])
+    m.registry.add_collector(lambda: m.calls_active.set(next(seen)))
+    assert "ivr_calls_active 5\n" in m.render()
+    assert "ivr_calls_active 7\n" in m.render()
+
+
+def test_engine_metrics_names() -> None:
+    text = EngineMetrics().render()
+    for name in (
+        "ivr_calls_active", "ivr_calls_total", "ivr_queue_length", "ivr_queue_wait_seconds",
+        "ivr_asr_latency_seconds", "ivr_rtp_packets_late_total", "ivr_flow_reloads_total", "ivr_errors_total",
+    ):  # fmt: skip
+        assert f"# TYPE {name} " in text
