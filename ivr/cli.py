@@ -128,7 +128,7 @@ def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                    help="the caller presses DIGITS at the next prompt (repeatable, in order)")
     p.add_argument("--silence", dest="turns", action="append_const", const=("silence", ""),
                    help="the caller says nothing at the next prompt")
-    p.add_argument("--time", default=None, help="wall time, ISO (default 2026-03-02T10:00 in the flow's zone)")
+    p.add_argument("--time", default=None, help="wall time, ISO (default: 2026-03-02T10:00, flow's zone)")
     p.add_argument("--backend", default=None, help="data-dip base URL (default: demo back end in-process)")
     p.add_argument("--json", action="store_true", help="print the journey as JSON")
     p.set_defaults(handler=_simulate)

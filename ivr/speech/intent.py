@@ -133,8 +133,6 @@ _EN_PADDING: tuple[str, ...] = (
     "just",
     "actually",
     "basically",
-    "and", "of", "for", "on", "in", "at", "with", "this", "that", "be", "was", "are", "am", "do", "does",
-    "you", "your", "we", "our", "have", "has", "there", "some", "any", "been",
 )
 _EN_PADDING_RE = re.compile(
     r"\b(?:" + "|".join(re.escape(p) for p in sorted(_EN_PADDING, key=len, reverse=True)) + r")\b"
