@@ -123,6 +123,24 @@ class Goodbye:
 RtcpPacket = SenderReport | ReceiverReport | SourceDescription | Goodbye
 
 
+def compound_report(
+    ssrc: int,
+    cname: str,
+    sender: tuple[int, int, int, int] | None,
+    block: ReportBlock | None,
+    *,
+    goodbye: bool = False,
+) -> bytes:
+    """A compound RTCP packet (RFC 3550 6.1): SR if `sender` gives (NTP, RTP timestamp, packets,
+    octets), else RR; then SDES with our CNAME; then BYE when leaving."""
+    blocks = (block,) if block is not None else ()
+    report = SenderReport(ssrc, *sender, blocks) if sender is not None else ReceiverReport(ssrc, blocks)
+    parts = [report.serialize(), SourceDescription(((ssrc, cname),)).serialize()]
+    if goodbye:
+        parts.append(Goodbye((ssrc,)).serialize())
+    return b"".join(parts)
+
+
 def _wrap(packet_type: int, count: int, body: bytes) -> bytes:
     return _COMMON.pack(0x80 | count, packet_type, len(body) // 4) + body
 

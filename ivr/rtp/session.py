@@ -33,9 +33,8 @@ from ivr.rtp.packet import is_rtcp
 from ivr.rtp.rtcp import (
     Goodbye,
     ReceiverReport,
-    ReportBlock,
     SenderReport,
-    SourceDescription,
+    compound_report,
     ntp_timestamp,
     parse_rtcp,
     round_trip_s,
@@ -193,7 +192,9 @@ class MediaSession:
             telephone_event_pt=params.telephone_event_pt,
             idle_silence=self._engine.idle_silence,
         )
-        if self._hold is None and self._bridge is None:
+        if self._hold is HoldMode.MUSIC:
+            self._outbound.set_loop(self._engine.hold_music(codec).frames)
+        if self._hold is not HoldMode.SILENT and self._bridge is None:
             self._scheduler.add_sender(self._key, self._on_tick)
         self._scheduler.add_reporter(self._key, self._on_report)
         self._log.info(
@@ -511,26 +512,20 @@ class MediaSession:
 
     def _build_report(self, now: float, *, goodbye: bool = False) -> bytes:
         inbound, outbound = self._streams()
-        blocks: tuple[ReportBlock, ...] = ()
+        block = None
         if inbound.remote_ssrc is not None and inbound.stats.received:
-            blocks = (inbound.stats.report_block(inbound.remote_ssrc, now),)
-        report: SenderReport | ReceiverReport
-        if outbound.packets_sent > self._packets_at_last_report:
-            report = SenderReport(
-                outbound.ssrc,
+            block = inbound.stats.report_block(inbound.remote_ssrc, now)
+        sender = None
+        if outbound.packets_sent > self._packets_at_last_report:  # we sent since the last report: SR
+            rtp_now = outbound.timestamp_at(self._scheduler.current_tick())
+            sender = (
                 ntp_timestamp(self._clock.wall().timestamp()),
-                outbound.timestamp_at(self._scheduler.current_tick()),
+                rtp_now,
                 outbound.packets_sent,
                 outbound.octets_sent,
-                blocks,
             )
-        else:
-            report = ReceiverReport(outbound.ssrc, blocks)
         self._packets_at_last_report = outbound.packets_sent
-        parts = [report.serialize(), SourceDescription(((outbound.ssrc, self._engine.cname),)).serialize()]
-        if goodbye:
-            parts.append(Goodbye((outbound.ssrc,)).serialize())
-        return b"".join(parts)
+        return compound_report(outbound.ssrc, self._engine.cname, sender, block, goodbye=goodbye)
 
     def _on_rtcp(self, data: bytes, source: Address) -> None:
         inbound, outbound = self._inbound, self._outbound

@@ -159,6 +159,18 @@ class _Fields:
             raise SipParseError(f"missing required header: {name}", header=name)
         return value
 
+    body: bytes
+
+    def _start_line(self) -> str:
+        raise NotImplementedError
+
+    def serialize(self) -> bytes:
+        """The message on the wire; Content-Length is written from the body."""
+        out = [self._start_line()]
+        self.headers.serialize_into(out, len(self.body))
+        out.append("\r\n")
+        return "".join(out).encode() + self.body
+
     def _name_addr(self, name: str, raw: str) -> NameAddr:
         return self.headers.parsed(name, raw, _NAME_ADDR.get(name) or partial(NameAddr.parse, header=name))
 
@@ -179,11 +191,8 @@ class Request(_Fields):
             raise SipParseError("expected a request, got a response", drop=True)
         return msg
 
-    def serialize(self) -> bytes:
-        out = [f"{self.method} {self.uri} SIP/2.0\r\n"]
-        self.headers.serialize_into(out, len(self.body))
-        out.append("\r\n")
-        return "".join(out).encode() + self.body
+    def _start_line(self) -> str:
+        return f"{self.method} {self.uri} SIP/2.0\r\n"
 
 
 @dataclass(slots=True)
@@ -202,11 +211,8 @@ class Response(_Fields):
             raise SipParseError("expected a response, got a request")
         return msg
 
-    def serialize(self) -> bytes:
-        out = [f"SIP/2.0 {self.status} {self.reason}\r\n"]
-        self.headers.serialize_into(out, len(self.body))
-        out.append("\r\n")
-        return "".join(out).encode() + self.body
+    def _start_line(self) -> str:
+        return f"SIP/2.0 {self.status} {self.reason}\r\n"
 
 
 def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> Request | Response:
@@ -553,7 +559,16 @@ def build_response(
 
     `to_tag` is added to To when To has no tag yet; `reason` defaults to the standard phrase.
     """
-    src = request.headers
+    out = _copy_dialog_headers(request.headers, to_tag)
+    for name, value in headers:
+        out.add(name, value)
+    if content_type is not None:
+        out.set(CONTENT_TYPE, content_type)
+    return Response(status, reason if reason is not None else REASONS.get(status, "Unknown"), out, body)
+
+
+def _copy_dialog_headers(src: Headers, to_tag: str | None) -> Headers:
+    """Via (all), From, To (with `to_tag` added when it has none), Call-ID, CSeq, in that order."""
     out = Headers()
     for name in _COPIED:
         for i in src._index.get(name.lower(), ()):
@@ -561,11 +576,7 @@ def build_response(
             if name == TO and to_tag is not None:
                 value = _with_to_tag(src, value, to_tag)
             out.add(name, value)
-    for name, value in headers:
-        out.add(name, value)
-    if content_type is not None:
-        out.set(CONTENT_TYPE, content_type)
-    return Response(status, reason if reason is not None else REASONS.get(status, "Unknown"), out, body)
+    return out
 
 
 def _with_to_tag(src: Headers, raw: str, to_tag: str) -> str:
@@ -587,14 +598,7 @@ def build_error_response(error: SipParseError, *, to_tag: str | None = None) -> 
     src = Headers(error.raw_headers)
     if VIA not in src:
         return None
-    out = Headers()
-    for name in _COPIED:
-        for i in src._index.get(name.lower(), ()):
-            value = src._items[i][1]
-            if name == TO and to_tag is not None:
-                value = _with_to_tag(src, value, to_tag)
-            out.add(name, value)
-    return Response(error.status_hint, error.reason, out)
+    return Response(error.status_hint, error.reason, _copy_dialog_headers(src, to_tag))
 
 
 def new_branch() -> str:

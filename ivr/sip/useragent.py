@@ -125,16 +125,20 @@ class UserAgent:
                destination: Address | None = None, credentials: Credentials | None = None) -> OutgoingCall:
         """Place a call: INVITE with `sdp_offer` to `uri` (or to `destination`, e.g. an outbound proxy).
 
-        A user registered with our registrar is reached at their registered contact.
+        A user registered with our registrar is reached at their registered contact (it becomes the
+        Request-URI; To keeps `uri`).
         """
         target = uri if isinstance(uri, SipUri) else SipUri.parse(uri)
+        contact = self._registered_contact(target)
         request = self._new_request("INVITE", target, from_user, from_display)
+        if contact is not None:
+            request.uri = contact
         request.headers.add(CONTACT, self.core.contact(from_user or self.user))
         for name, value in headers:
             request.headers.add(name, value)
         request.headers.add(CONTENT_TYPE, SDP)
         request.body = sdp_offer
-        call = OutgoingCall(self.core, request, destination or self._route(target),
+        call = OutgoingCall(self.core, request, destination or self.core.destination(request.uri),
                             credentials or self.credentials)
         call.start()
         log.info("call_placed", call_id=call.call_id, to=str(target))
@@ -144,7 +148,7 @@ class UserAgent:
         """Send an out-of-dialog OPTIONS (a keep-alive ping); returns the final response (408 on timeout)."""
         target = uri if isinstance(uri, SipUri) else SipUri.parse(uri)
         request = self._new_request("OPTIONS", target, None, None)
-        return await self.core.send_and_wait(request, destination or self._route(target))
+        return await self.core.send_and_wait(request, destination or self.core.destination(target))
 
     def registration(self, registrar_uri: str | SipUri, credentials: Credentials, *,
                      expires_s: int = 3600, destination: Address | None = None) -> Registration:
@@ -296,9 +300,8 @@ class UserAgent:
         headers.add(CSEQ, f"1 {method}")
         return Request(method, target, headers)
 
-    def _route(self, target: SipUri) -> Address:
-        if self.registrar is not None and target.user:
-            bindings = self.registrar.lookup(target.user, self.clock.now())
-            if bindings:
-                return self.core.destination(bindings[0].contact)
-        return self.core.destination(target)
+    def _registered_contact(self, target: SipUri) -> SipUri | None:
+        if self.registrar is None or not target.user:
+            return None
+        bindings = self.registrar.lookup(target.user, self.clock.now())
+        return bindings[0].contact if bindings else None

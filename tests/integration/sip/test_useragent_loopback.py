@@ -10,9 +10,11 @@ import pytest
 
 from ivr.call import CallEnded
 from ivr.sip.calls import CallFailed, IncomingCall
+from ivr.sip.core import Credentials
 from ivr.sip.events import ByeReceived, ReferReceived, TransferNotified
 from ivr.sip.harness import Harness, start
 from ivr.sip.leg import CallLeg, ReinviteFailed
+from ivr.sip.registration import RegistrationFailed
 
 pytestmark = pytest.mark.integration
 
@@ -193,3 +195,33 @@ async def _raw_exchange(port: int, template: str) -> str:
                     return reply
     finally:
         sock.close()
+
+
+async def test_agent_registers_with_digest_and_is_called_at_its_contact(caller: Harness, harness: Harness) -> None:
+    assert harness.registrar is not None
+    registration = caller.ua.registration(f"sip:127.0.0.1:{harness.port}", Credentials("agent7", "s3cret"),
+                                          expires_s=10)
+    async with asyncio.timeout(5):
+        granted = await registration.start()  # 10 s is too brief: 423, retried with Min-Expires (60)
+    assert granted == 60
+    (binding,) = harness.registrar.lookup("agent7", harness.ua.clock.now())
+    assert binding.contact.port == caller.port
+    # the engine calls the agent by name; the registrar routes it to the agent's UA
+    call = harness.ua.invite("sip:agent7@127.0.0.1", OFFER, headers=[("X-IVR-Intent", "claims")])
+    async with asyncio.timeout(5):
+        leg = await call.answered()
+        record = await caller.app.answered.get()
+    assert record.dialed == "agent7"
+    await leg.bye()
+    async with asyncio.timeout(5):
+        await registration.stop()
+    assert harness.registrar.lookup("agent7", harness.ua.clock.now()) == []
+    assert not registration.registered
+
+
+async def test_registration_with_wrong_password_fails(caller: Harness, harness: Harness) -> None:
+    registration = caller.ua.registration(f"sip:127.0.0.1:{harness.port}", Credentials("agent7", "nope"))
+    with pytest.raises(RegistrationFailed) as info:
+        async with asyncio.timeout(5):
+            await registration.start()
+    assert info.value.status == 401

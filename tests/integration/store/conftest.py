@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from ivr.clock import FakeClock
 
@@ -93,3 +94,11 @@ def open_store(fresh_database: str) -> Iterator[Callable[..., object]]:
     yield factory
     for store in opened:
         store.close()
+
+
+@pytest.fixture(autouse=True)
+def _default_logging() -> None:
+    """Undo a structlog configuration another test left behind (`ivr.cli.main` binds the captured,
+    since closed, stderr), so this package's log lines cannot fail on a closed stream."""
+    structlog.reset_defaults()
+

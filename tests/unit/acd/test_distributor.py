@@ -43,9 +43,9 @@ def left(events: list, call_id: str) -> CallerLeft:  # type: ignore[type-arg]
     return next(e for e in events if isinstance(e, CallerLeft) and e.call_id == call_id)
 
 
-def busy(h: Harness, agent_id: str, call_id: str) -> None:
+def busy(h: Harness, agent_id: str, call_id: str, queue: str = "general") -> None:
     """Put the agent on a call (the only free agent takes the caller)."""
-    (offer,) = offers(h.enqueue(call_id))
+    (offer,) = offers(h.enqueue(call_id, queue))
     assert offer.agent_id == agent_id
     h.do(RingAnswered(offer.offer_id))
 
@@ -179,8 +179,8 @@ def test_skills_based_best_level_and_dialect_widening() -> None:
     assert widened.agent_id == "high"
     h.do(RingAnswered(widened.offer_id))
     assert offers(h.enqueue("c3", "claims", dialect="yue", skills={"claims": 4})) == []
-    assert offers(h.at(59.0)) == []
-    (relaxed,) = offers(h.at(60.0))  # after twice widen_after_s any level of the skill
+    assert offers(h.at(89.0)) == []  # c3 came at 30: dialect widened at 60, still nobody at level 4
+    (relaxed,) = offers(h.at(90.0))  # after twice widen_after_s any level of the skill
     assert relaxed.agent_id == "low"
 
 
@@ -230,12 +230,12 @@ OVERFLOW_AGENTS = agents_yaml(agent("n1", site="north"), agent("s1", site="south
 def test_max_wait_overflow_targets(overflow: str, check) -> None:  # type: ignore[no-untyped-def]
     cfg = config(
         OVERFLOW_AGENTS,
-        f"queues:\n  - {{id: south, sites: [south], max_wait_s: 60, overflow: '{overflow}'}}\n"
+        f"queues:\n  - {{id: south, sites: [south], max_wait_s: 60, overflow: '{overflow}', widen_after_s: 999}}\n"
         "  - {id: general, sites: [north]}\n",
     )
     h = Harness(cfg)
     h.login("s1")
-    busy(h, "s1", "c0")
+    busy(h, "s1", "c0", "south")
     h.login("n1")
     h.enqueue("c1", "south")
     assert h.core.next_deadline() == 60.0
@@ -311,7 +311,10 @@ def test_queue_estimated_wait_uses_recent_handle_times(simple) -> None:  # type:
 
 
 def test_dispatch_lends_helper_sites_until_expiry() -> None:
-    cfg = config(OVERFLOW_AGENTS, "queues:\n  - {id: south-q, region: south, sites: [south], join_empty: true}\n")
+    cfg = config(
+        OVERFLOW_AGENTS,
+        "queues:\n  - {id: south-q, region: south, sites: [south], join_empty: true, widen_after_s: 1000000}\n",
+    )
     h = Harness(cfg)
     h.login("n1")
     assert offers(h.enqueue("c1", "south-q")) == []
@@ -337,7 +340,7 @@ def test_dispatch_lends_helper_sites_until_expiry() -> None:
 def test_night_rule_switches_central_sites_on_and_off() -> None:
     cfg = config(
         OVERFLOW_AGENTS,
-        "queues:\n  - {id: south-q, region: south, sites: [south], join_empty: true}\n"
+        "queues:\n  - {id: south-q, region: south, sites: [south], join_empty: true, widen_after_s: 1000000}\n"
         "night: {start: '22:00', end: '08:00', utc_offset_h: 8, helper_sites: [north]}\n",
     )
     evening = datetime(2026, 1, 5, 13, 0, tzinfo=UTC)  # 21:00 in Beijing

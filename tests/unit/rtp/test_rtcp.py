@@ -12,6 +12,7 @@ from ivr.rtp.rtcp import (
     ReportBlock,
     SenderReport,
     SourceDescription,
+    compound_report,
     ntp_middle,
     ntp_timestamp,
     parse_rtcp,
@@ -134,3 +135,13 @@ def test_sr_echo_gives_round_trip_time() -> None:
     # the peer receives our RR 300 ms after it sent its SR: 50 ms of network both ways
     assert round_trip_s(block, ntp_timestamp(1000.3)) == pytest.approx(0.05, abs=1e-3)
     assert round_trip_s(ReportBlock(1, 0, 0, 0, 0), ntp_timestamp(5.0)) is None
+
+
+def test_compound_report_is_sr_or_rr_then_sdes_then_bye() -> None:
+    sender = compound_report(5, "ivr@x", (ntp_timestamp(10.0), 1600, 10, 1600), BLOCK, goodbye=True)
+    packets = parse_rtcp(sender)
+    assert [type(p) for p in packets] == [SenderReport, SourceDescription, Goodbye]
+    assert packets[0] == SenderReport(5, ntp_timestamp(10.0), 1600, 10, 1600, (BLOCK,))
+    assert packets[1] == SourceDescription(((5, "ivr@x"),))
+    receiver = parse_rtcp(compound_report(5, "ivr@x", None, None))
+    assert receiver == [ReceiverReport(5, ()), SourceDescription(((5, "ivr@x"),))]

@@ -469,7 +469,7 @@ def messages(draw: st.DrawFn) -> Request | Response:
     return Response(draw(st.integers(100, 699)), reason, headers, body)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messages())
 def test_generated_messages_round_trip(msg: Request | Response) -> None:
     assert parse_message(msg.serialize()) == msg

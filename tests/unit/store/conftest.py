@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from ivr.clock import FakeClock
 from ivr.store import SqliteStore
@@ -22,3 +23,11 @@ def open_store(tmp_path: Path) -> Iterator[Callable[..., SqliteStore]]:
     yield factory
     for store in opened:
         store.close()
+
+
+@pytest.fixture(autouse=True)
+def _default_logging() -> None:
+    """Undo a structlog configuration another test left behind (`ivr.cli.main` binds the captured,
+    since closed, stderr), so this package's log lines cannot fail on a closed stream."""
+    structlog.reset_defaults()
+

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from web_rig import WALL, FakeDialects, FakeDispatcher, Rig
@@ -40,3 +41,11 @@ def app(rig: Rig) -> web.Application:
 async def client(app: web.Application) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     async with TestClient(TestServer(app, host="127.0.0.1")) as c:
         yield c
+
+
+@pytest.fixture(autouse=True)
+def _default_logging() -> None:
+    """Undo a structlog configuration another test left behind (`ivr.cli.main` binds the captured,
+    since closed, stderr), so this package's log lines cannot fail on a closed stream."""
+    structlog.reset_defaults()
+
