@@ -103,7 +103,8 @@ def _run_step(uas_pid: int, port: int, rate: int, calls: int, workdir: pathlib.P
     rate_match = re.findall(r"Call Rate\s*\|\s*[\d.]+ cps\s*\|\s*([\d.]+) cps", done.stdout)
     return Step(
         rate=rate, calls=calls, successful=_counter(done.stdout, "Successful call"),
-        failed=_counter(done.stdout, "Failed call"), achieved_cps=float(rate_match[-1]) if rate_match else 0.0,
+        failed=_counter(done.stdout, "Failed call"),
+        achieved_cps=float(rate_match[-1]) if rate_match else 0.0,
         p50_ms=_percentile(times, 0.50), p99_ms=_percentile(times, 0.99), max_ms=max(times, default=0.0),
         uas_cpu_pct=100.0 * cpu / wall if wall else 0.0, sipp_rc=done.returncode,
     )
@@ -116,7 +117,7 @@ def report(steps: Sequence[Step], command: str) -> str:
         "",
         f"- command: `{command}`",
         f"- machine: `{platform.machine()}`, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
         "- load: SIPp `uac_basic.xml` (INVITE, 100, 180, 200, ACK, 200 ms, BYE, 200; no media) against "
         "`python -m ivr.sip.harness` (UDP, uvloop) on loopback; setup = INVITE sent to 200 received",
         "",
@@ -126,7 +127,7 @@ def report(steps: Sequence[Step], command: str) -> str:
     ]
     for s in steps:
         lines.append(
-            f"| {s.rate} | {s.calls} | {s.failed + (s.calls - s.successful - s.failed)} | {s.achieved_cps:.1f} "
+            f"| {s.rate} | {s.calls} | {s.calls - s.successful} | {s.achieved_cps:.1f} "
             f"| {s.p50_ms:.0f} | {s.p99_ms:.0f} | {s.max_ms:.0f} | {s.uas_cpu_pct:.0f} |"
         )
     lines.append("")
@@ -134,8 +135,9 @@ def report(steps: Sequence[Step], command: str) -> str:
         lines.append("**Sustained: none of the offered rates completed without failed calls.**")
     else:
         lines.append(
-            f"**Sustained: {sustained.rate} calls/s with zero failed calls** (setup p50 {sustained.p50_ms:.0f} ms, "
-            f"p99 {sustained.p99_ms:.0f} ms; UAS at {sustained.uas_cpu_pct:.0f}% of one core)."
+            f"**Sustained: {sustained.rate} calls/s with zero failed calls** "
+            f"(setup p50 {sustained.p50_ms:.0f} ms, p99 {sustained.p99_ms:.0f} ms; "
+            f"UAS at {sustained.uas_cpu_pct:.0f}% of one core)."
         )
     return "\n".join(lines)
 

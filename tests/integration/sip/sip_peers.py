@@ -16,8 +16,10 @@ import pytest
 SCENARIOS = pathlib.Path(__file__).resolve().parent / "scenarios"
 HOST = "127.0.0.1"
 
-needs_sipp = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp not installed (apt install sip-tester)")
-needs_baresip = pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip not installed (apt install baresip)")
+needs_sipp = pytest.mark.skipif(shutil.which("sipp") is None,
+                                reason="sipp not installed (apt install sip-tester)")
+needs_baresip = pytest.mark.skipif(shutil.which("baresip") is None,
+                                   reason="baresip not installed (apt install baresip)")
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
@@ -43,7 +45,8 @@ class SippResult:
     errors: str
 
     def explain(self) -> str:
-        return f"sipp exit {self.returncode}\n--- stderr\n{self.stderr[-3000:]}\n--- errors\n{self.errors[-3000:]}"
+        return (f"sipp exit {self.returncode}\n--- stderr\n{self.stderr[-3000:]}"
+                f"\n--- errors\n{self.errors[-3000:]}")
 
 
 def scenario(name: str, tmp_path: pathlib.Path, **substitutions: str) -> pathlib.Path:
@@ -88,9 +91,13 @@ async def _finish(proc: asyncio.subprocess.Process, error_file: pathlib.Path, ti
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-    errors = error_file.read_text(errors="replace") if error_file.exists() else ""
+    errors = await asyncio.to_thread(_read_if_exists, error_file)
     return SippResult(proc.returncode or 0, stdout.decode(errors="replace"), stderr.decode(errors="replace"),
                       errors)
+
+
+def _read_if_exists(path: pathlib.Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 @contextlib.asynccontextmanager
@@ -141,7 +148,8 @@ module_app menu.so
 
 @contextlib.asynccontextmanager
 async def baresip(tmp_path: pathlib.Path, *, commands: Sequence[str] = (), auto_answer: bool = False,
-                  talk_s: float = 1.0, quit_after_s: int = 20) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
+                  talk_s: float = 1.0, quit_after_s: int = 20
+                  ) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
     """Run baresip with a throw-away config dir; yields (its SIP port, the process); killed on exit.
 
     No sound card: it plays into a WAV file and "speaks" `talk_s` seconds of silence from another,

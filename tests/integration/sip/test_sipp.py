@@ -127,7 +127,8 @@ async def test_call_over_tcp(tmp_path: pathlib.Path) -> None:
         await tcp.close()
 
 
-async def test_softphone_registers_with_digest_and_deregisters(harness: Harness, tmp_path: pathlib.Path) -> None:
+async def test_softphone_registers_with_digest_and_deregisters(harness: Harness,
+                                                               tmp_path: pathlib.Path) -> None:
     assert harness.registrar is not None
     auth = ["-au", "agent7", "-ap", "s3cret"]
     phone_port = free_port()
@@ -150,7 +151,8 @@ async def test_wrong_password_never_binds(harness: Harness, tmp_path: pathlib.Pa
     assert harness.registrar.lookup("agent7", harness.ua.clock.now()) == []
 
 
-async def test_we_call_an_agent_with_intent_header_and_hang_up(harness: Harness, tmp_path: pathlib.Path) -> None:
+async def test_we_call_an_agent_with_intent_header_and_hang_up(harness: Harness,
+                                                               tmp_path: pathlib.Path) -> None:
     async with sipp_uas(scenario("uas_basic.xml", tmp_path), tmp_path) as (port, sipp):
         offer = harness.app.answer_sdp(_offer())
         call = harness.ua.invite(f"sip:agent@{HOST}:{port}", offer, headers=[("X-IVR-Intent", "claims")])

@@ -197,7 +197,8 @@ async def _raw_exchange(port: int, template: str) -> str:
         sock.close()
 
 
-async def test_agent_registers_with_digest_and_is_called_at_its_contact(caller: Harness, harness: Harness) -> None:
+async def test_agent_registers_with_digest_and_is_called_at_its_contact(caller: Harness,
+                                                                        harness: Harness) -> None:
     assert harness.registrar is not None
     registration = caller.ua.registration(f"sip:127.0.0.1:{harness.port}", Credentials("agent7", "s3cret"),
                                           expires_s=10)
