@@ -115,6 +115,7 @@ class Transaction:
                  "_interval")
 
     NAME: ClassVar[str] = "transaction"
+    INITIAL: ClassVar[TxState] = TxState.TRYING
     TRANSITIONS: ClassVar[Mapping[tuple[TxState, TxInput], TxState]] = {}
 
     def __init__(self, key: TransactionKey, request: Request, remote: Address, state: TxState, *,
@@ -215,12 +216,13 @@ class Transaction:
 class ClientTransaction(Transaction):
     """A request we sent, until its final response (plus the linger that absorbs retransmissions)."""
 
-    __slots__ = ("_request_bytes",)
+    __slots__ = ("_request_bytes", "_ack_bytes")
 
     def __init__(self, request: Request, remote: Address, now: float, *, reliable: bool = False,
-                 timers: TimerConfig = DEFAULT_TIMERS, initial: TxState) -> None:
-        super().__init__(client_key(request), request, remote, initial, reliable=reliable, timers=timers)
+                 timers: TimerConfig = DEFAULT_TIMERS) -> None:
+        super().__init__(client_key(request), request, remote, self.INITIAL, reliable=reliable, timers=timers)
         self._request_bytes = request.serialize()
+        self._ack_bytes: bytes | None = None
         self._outbox.append(self._request_bytes)
         if not reliable:
             self._start(Timer.RETRANSMIT, now + timers.t1_s)
@@ -256,8 +258,9 @@ class InviteClientTransaction(ClientTransaction):
     moves to Accepted, where 2xx retransmissions still reach the TU so the UAC core re-sends its ACK.
     """
 
-    __slots__ = ("_ack_bytes",)
+    __slots__ = ()
     NAME = "INVITE client"
+    INITIAL = S.CALLING
     TRANSITIONS = {
         (S.CALLING, I.TIMER_RETRANSMIT): S.CALLING,
         (S.CALLING, I.TIMER_TIMEOUT): S.TERMINATED,
@@ -280,11 +283,6 @@ class InviteClientTransaction(ClientTransaction):
         (S.ACCEPTED, I.TIMER_LINGER): S.TERMINATED,
         (S.ACCEPTED, I.TRANSPORT_ERROR): S.TERMINATED,
     }
-
-    def __init__(self, request: Request, remote: Address, now: float, *, reliable: bool = False,
-                 timers: TimerConfig = DEFAULT_TIMERS) -> None:
-        super().__init__(request, remote, now, reliable=reliable, timers=timers, initial=S.CALLING)
-        self._ack_bytes: bytes | None = None
 
     def _next_interval(self) -> float:
         return self._interval * 2
@@ -338,10 +336,6 @@ class NonInviteClientTransaction(ClientTransaction):
         (S.COMPLETED, I.TRANSPORT_ERROR): S.TERMINATED,
     }
 
-    def __init__(self, request: Request, remote: Address, now: float, *, reliable: bool = False,
-                 timers: TimerConfig = DEFAULT_TIMERS) -> None:
-        super().__init__(request, remote, now, reliable=reliable, timers=timers, initial=S.TRYING)
-
     def _next_interval(self) -> float:
         if self.state is S.PROCEEDING:
             return self.timers.t2_s
@@ -364,8 +358,8 @@ class ServerTransaction(Transaction):
     __slots__ = ("_last_response", "last_status", "to_tag")
 
     def __init__(self, request: Request, source: Address, now: float, *, reliable: bool = False,
-                 timers: TimerConfig = DEFAULT_TIMERS, initial: TxState) -> None:
-        super().__init__(server_key(request), request, source, initial, reliable=reliable, timers=timers)
+                 timers: TimerConfig = DEFAULT_TIMERS) -> None:
+        super().__init__(server_key(request), request, source, self.INITIAL, reliable=reliable, timers=timers)
         self._last_response: bytes | None = None
         self.last_status = 0
         """Status of the last response we sent (0 before any)."""
@@ -413,6 +407,7 @@ class InviteServerTransaction(ServerTransaction):
 
     __slots__ = ()
     NAME = "INVITE server"
+    INITIAL = S.PROCEEDING
     TRANSITIONS = {
         (S.PROCEEDING, I.RECV_REQUEST): S.PROCEEDING,
         (S.PROCEEDING, I.RECV_ACK): S.PROCEEDING,
@@ -435,10 +430,6 @@ class InviteServerTransaction(ServerTransaction):
         (S.ACCEPTED, I.TIMER_LINGER): S.TERMINATED,
         (S.ACCEPTED, I.TRANSPORT_ERROR): S.TERMINATED,
     }
-
-    def __init__(self, request: Request, source: Address, now: float, *, reliable: bool = False,
-                 timers: TimerConfig = DEFAULT_TIMERS) -> None:
-        super().__init__(request, source, now, reliable=reliable, timers=timers, initial=S.PROCEEDING)
 
     def _on_ack(self, before: TxState, ack: Request, now: float) -> list[LayerEvent]:
         if before is S.COMPLETED:
@@ -489,10 +480,6 @@ class NonInviteServerTransaction(ServerTransaction):
         (S.COMPLETED, I.TIMER_LINGER): S.TERMINATED,
         (S.COMPLETED, I.TRANSPORT_ERROR): S.TERMINATED,
     }
-
-    def __init__(self, request: Request, source: Address, now: float, *, reliable: bool = False,
-                 timers: TimerConfig = DEFAULT_TIMERS) -> None:
-        super().__init__(request, source, now, reliable=reliable, timers=timers, initial=S.TRYING)
 
     def _on_sent(self, before: TxState, status: int, now: float) -> None:
         if status >= 200:
