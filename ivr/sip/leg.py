@@ -234,7 +234,11 @@ class CallLeg:
             headers = [(RETRY_AFTER, str(random.randint(1, 10)))] if refusal == 500 else []
             self.core.respond(tx, refusal, headers=headers)
             return
-        handler = getattr(self, f"_on_{request.method.lower()}", None)
+        handlers = {
+            "BYE": self._on_bye, "INVITE": self._on_invite, "UPDATE": self._on_update, "INFO": self._on_info,
+            "OPTIONS": self._on_options, "REFER": self._on_refer, "NOTIFY": self._on_notify,
+        }
+        handler = handlers.get(request.method)
         if handler is None:
             self.core.respond(tx, 501)
             return

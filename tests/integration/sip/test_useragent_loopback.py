@@ -44,7 +44,10 @@ async def connect(caller: Harness, callee: Harness, number: str = "100") -> tupl
     return ours, record.leg
 
 
-async def test_blind_transfer_refer_notify_round_trip(caller: Harness, harness: Harness) -> None:
+@pytest.mark.parametrize(("status", "reason", "accepted"), [(200, "OK", True), (486, "Busy Here", False)],
+                         ids=["transferred", "target-busy"])
+async def test_blind_transfer_refer_notify_round_trip(caller: Harness, harness: Harness, status: int,
+                                                      reason: str, accepted: bool) -> None:
     ours, theirs = await connect(caller, harness)
     transfer = asyncio.ensure_future(ours.refer("sip:agent7@127.0.0.1:5099"))
     async with asyncio.timeout(5):
@@ -53,23 +56,11 @@ async def test_blind_transfer_refer_notify_round_trip(caller: Harness, harness: 
         assert isinstance(event, ReferReceived) and event.refer_to == "sip:agent7@127.0.0.1:5099"
         assert event.referred_by is not None
         # ... places the new call and reports the outcome with NOTIFY message/sipfrag
-        await theirs.notify_refer(200, "OK")
+        await theirs.notify_refer(status, reason)
         result = await transfer
-    assert (result.accepted, result.status) == (True, 200)
+    assert (result.accepted, result.status) == (accepted, status)
     notified = [e for e in ours.pending_events() if isinstance(e, TransferNotified)]
-    assert [(e.status, e.final) for e in notified] == [(100, False), (200, True)]
-    await ours.bye()
-
-
-async def test_refused_transfer_reports_the_final_status(caller: Harness, harness: Harness) -> None:
-    ours, theirs = await connect(caller, harness)
-    transfer = asyncio.ensure_future(ours.refer("sip:nobody@127.0.0.1:5099"))
-    async with asyncio.timeout(5):
-        event = await _next_of(harness, ReferReceived)
-        assert isinstance(event, ReferReceived) and event.refer_to == "sip:nobody@127.0.0.1:5099"
-        await theirs.notify_refer(486, "Busy Here")
-        result = await transfer
-    assert (result.accepted, result.status) == (False, 486)
+    assert [(e.status, e.final) for e in notified] == [(100, False), (status, True)]
     await ours.bye()
 
 
@@ -131,13 +122,30 @@ async def test_outgoing_cancel_gets_487(caller: Harness, harness: Harness) -> No
     assert record.cancelled and not record.answered
 
 
-async def test_bye_for_unknown_dialog_gets_481(harness: Harness) -> None:
-    reply = await _raw_exchange(harness.port, (
-        "BYE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-raw1\r\n"
-        "From: <sip:x@127.0.0.1>;tag=a\r\nTo: <sip:100@127.0.0.1>;tag=nosuch\r\nCall-ID: ghost\r\n"
-        "CSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-    ))
-    assert reply.startswith("SIP/2.0 481 ")
+@pytest.mark.parametrize(
+    ("method", "to_tag", "extra", "status"),
+    [
+        ("BYE", ";tag=nosuch", "", "481"),
+        ("INFO", "", "", "481"),
+        ("MESSAGE", "", "", "405"),
+        ("INVITE", "", "Contact: <sip:x@127.0.0.1>\r\nRequire: 100rel\r\n", "420"),
+        ("INVITE", "", "Contact: <sip:x@127.0.0.1>\r\nContent-Type: text/plain\r\n"
+                       "Content-Length: 2\r\n\r\nhi", "415"),
+    ],
+    ids=["bye-unknown-dialog", "info-outside-dialog", "unknown-method", "unsupported-require", "not-sdp"],
+)
+async def test_requests_we_cannot_take_get_the_right_status(harness: Harness, method: str, to_tag: str,
+                                                            extra: str, status: str) -> None:
+    head = (
+        f"{method} sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{{port}};branch=z9hG4bK-raw1\r\n"
+        f"From: <sip:x@127.0.0.1>;tag=a\r\nTo: <sip:100@127.0.0.1>{to_tag}\r\nCall-ID: ghost\r\n"
+        f"CSeq: 2 {method}\r\nMax-Forwards: 70\r\n"
+    )
+    message = head + extra if "Content-Length" in extra else head + extra + "Content-Length: 0\r\n\r\n"
+    reply = await _raw_exchange(harness.port, message)
+    assert reply.split(" ", 2)[1] == status, reply
+    if status == "420":
+        assert "Unsupported: 100rel" in reply
 
 
 async def test_malformed_request_gets_400_with_the_reason_and_the_ua_carries_on(caller: Harness,

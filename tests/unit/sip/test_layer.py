@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from proto_samples import PEER, first_line, parse, request, response
 
 from ivr.sip.dialog import OkRetransmission
@@ -204,3 +206,31 @@ def test_ok_retransmission_without_ack_times_out_at_64_t1() -> None:
         last = deadline
     assert events == [AckTimedOut("cid", 7)]
     assert last == 32.0
+
+
+_VALID = (
+    b"INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-f1;rport\r\n"
+    b"From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: fuzz\r\nCSeq: 1 INVITE\r\n"
+    b"Contact: <sip:a@127.0.0.1:5062>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(_VALID) - 1), st.binary(min_size=0, max_size=3)), max_size=4))
+def test_mangled_datagrams_never_raise_out_of_the_layer(edits: list[tuple[int, bytes]]) -> None:
+    data = _VALID
+    for position, replacement in edits:
+        data = data[:position] + replacement + data[position + 1:]
+    layer = TransactionLayer()
+    for now in (0.0, 0.5):  # a second copy exercises the retransmission path too
+        events = layer.receive_datagram(data, PEER, now)
+        assert all(isinstance(e, (RequestReceived, ResponseReceived, MessageRejected, InviteCancelled))
+                   for e in events)
+    layer.handle_timer(100.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_are_rejected_or_routed_never_raised(data: bytes) -> None:
+    layer = TransactionLayer()
+    layer.receive_datagram(data, PEER, 0.0)
