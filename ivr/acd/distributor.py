@@ -272,14 +272,18 @@ class Distributor:
             return False
         if not self._member(agent, caller):
             return False
-        widen = self.queues[caller.queue].config.widen_after_s
-        waited = self.now - caller.enqueued_at
+        # Compare against the very expressions `_widen_at` schedules, so a recheck at that deadline
+        # sees the widening (now - enqueued_at >= widen can miss by a rounding error).
         have = agent.config.skills
+        any_level = self.now >= self._widen_at(caller, 2)
         for skill, minimum in caller.skills.items():
-            need = minimum if waited < 2 * widen else min(minimum, 1)
-            if have.get(skill, 0) < need:
+            if have.get(skill, 0) < (min(minimum, 1) if any_level else minimum):
                 return False
-        return waited >= widen or caller.dialect in agent.config.dialects
+        return caller.dialect in agent.config.dialects or self.now >= self._widen_at(caller, 1)
+
+    def _widen_at(self, caller: Caller, step: int) -> float:
+        """When `caller` accepts any dialect (step 1) or any level of its skills (step 2)."""
+        return caller.enqueued_at + step * self.queues[caller.queue].config.widen_after_s
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -415,7 +419,7 @@ class Distributor:
         if cfg.max_wait_s is not None:
             self._push(caller.queue_entered_at + cfg.max_wait_s, "maxwait", caller.call_id)
         for step in (1, 2):
-            at = caller.enqueued_at + step * cfg.widen_after_s
+            at = self._widen_at(caller, step)
             if at > self.now:
                 self._push(at, "recheck", caller.call_id)
 
@@ -695,26 +699,41 @@ class Distributor:
         raise AssertionError("distributor did not settle")  # our invariant, never peer input
 
     def _match(self, out: list[AcdEvent]) -> None:
-        if self._dirty_all:
-            callers = [c for c in self.waiting_in_order() if not c.offers]
-        else:
-            callers = sorted(
-                (self.callers[c] for c in self._dirty_callers if c in self.callers), key=lambda c: c.key
-            )
-        agents = [self.agents[a] for a in self._dirty_agents]
+        """Restore the invariant after changes: walk waiting callers in service order and offer each
+        the best free agent it may have. A caller that changed (arrived, rung in vain, widened...)
+        may take any free agent; any other caller only an agent that just became free, since it
+        was not eligible for the others before (the invariant)."""
+        everyone = self._dirty_all
+        dirty_callers = set(self._dirty_callers)
+        dirty_agents = [a for a in self._dirty_agents if a in self._free]
         self._dirty_all = False
         self._dirty_callers = {}
         self._dirty_agents = {}
-        for caller in callers:
-            if not self._free:
-                break
-            if caller.call_id in self.callers and not caller.offers:
-                self._match_caller(caller, out)
-        for agent in agents:
-            self._match_agent(agent, out)
+        if not everyone and not dirty_agents:  # only callers changed: no need to walk the rest
+            arrivals = sorted(
+                (self.callers[c] for c in dirty_callers if c in self.callers), key=lambda c: c.key
+            )
+            for caller in arrivals:
+                if not self._free:
+                    return
+                if not caller.offers:
+                    self._match_caller(caller, list(self._free), out)
+            return
+        pending = len(dirty_callers)
+        for caller in list(self.waiting_in_order()):
+            if not self._free or (
+                not everyone and pending == 0 and not any(a in self._free for a in dirty_agents)
+            ):
+                return
+            changed = everyone or caller.call_id in dirty_callers
+            pending -= caller.call_id in dirty_callers
+            if caller.offers or caller.call_id not in self.callers:
+                continue
+            pool = list(self._free) if changed else [a for a in dirty_agents if a in self._free]
+            self._match_caller(caller, pool, out)
 
-    def _match_caller(self, caller: Caller, out: list[AcdEvent]) -> None:
-        candidates = [a for a in (self.agents[f] for f in self._free) if self.eligible(a, caller)]
+    def _match_caller(self, caller: Caller, pool: list[str], out: list[AcdEvent]) -> None:
+        candidates = [a for a in (self.agents[f] for f in pool) if self.eligible(a, caller)]
         if not candidates:
             return
         queue = self.queues[caller.queue]
@@ -728,21 +747,6 @@ class Distributor:
             rng=self.rng,
         ):
             self._offer(caller, agent, out)
-
-    def _match_agent(self, agent: Agent, out: list[AcdEvent]) -> None:
-        while agent.can_take_call():
-            queue_ids = (q for q in self.queues if self._could_serve(agent, q))
-            caller = next(
-                (c for c in self.waiting_in_order(queue_ids) if not c.offers and self.eligible(agent, c)),
-                None,
-            )
-            if caller is None:
-                return
-            self._offer(caller, agent, out)
-
-    def _could_serve(self, agent: Agent, queue_id: str) -> bool:
-        skill = self.queues[queue_id].config.skill
-        return skill is None or skill in agent.config.skills
 
     # --- reporting helper ---------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import asyncio
 import os
 import pathlib
 import signal
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 
@@ -24,10 +24,9 @@ from ivr.engine.journeys import EngineJourneySink
 from ivr.engine.sipcall import QueueService, SipCall
 from ivr.errors import ConfigError, IvrError
 from ivr.flow import FlowRegistry, Interpreter, ReloadResult
-from ivr.flow.model import Value
+from ivr.flow.expr import Value
 from ivr.rtp import MediaEngine, MediaParams
 from ivr.sip.calls import IncomingCall
-from ivr.sip.registrar import Registrar
 from ivr.sip.sdp import SessionDescription, answer_offer, negotiated_codec
 from ivr.sip.transport import SipTransport
 from ivr.sip.useragent import UserAgent
@@ -68,6 +67,8 @@ class Engine:
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._call_tasks: set[asyncio.Task[object]] = set()
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+        """Shutdown steps registered by optional parts (the ACD), run in reverse order."""
         self._session_seq = int.from_bytes(os.urandom(3), "big")
 
     # -- start-up ---------------------------------------------------------------------------------
@@ -88,7 +89,8 @@ class Engine:
         )
         flows = [FlowPrompts.of(flow) for flow in self.registry.flows()]
         report = await asyncio.to_thread(self.prompts.build, flows)
-        log.info("prompts_ready", report=str(report))
+        log.info("prompts_ready", rendered=report.rendered, from_cache=report.from_cache,
+                 recordings=report.recordings, unavailable=len(report.unavailable))
         self.speech_models = await asyncio.to_thread(SpeechModels.load, speech_specs(cfg))
         self.decode_pool = DecodePool(cfg.asr_workers)
         self.media = MediaEngine(host=cfg.sip_host, port_first=cfg.rtp_port_min, port_last=cfg.rtp_port_max)
@@ -122,6 +124,7 @@ class Engine:
 
         handoff, self.registrar = await start_acd(self)
         return handoff
+
 
     async def _start_web(self) -> None:
         from aiohttp import web
@@ -240,9 +243,9 @@ class Engine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if hasattr(self, "ua"):
             await self.ua.close()
-            self.ua.transport.close()
-        if hasattr(self, "acd_close"):
-            await self.acd_close()
+            await self.ua.transport.close()
+        for closer in reversed(self.closers):
+            await closer()
         if hasattr(self, "web_runner"):
             await self.web_runner.cleanup()
         if hasattr(self, "demo_backend"):
@@ -299,14 +302,11 @@ def serve_main(args: argparse.Namespace) -> int:
     except IvrError as exc:
         print(f"ivr serve: {exc}", flush=True)
         return 2
-    try:
-        import uvloop
+    import uvloop
 
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop is a pinned dependency
-        runner = asyncio.run
     try:
-        return runner(serve(config))
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(serve(config))
     except (IvrError, OSError) as exc:
         log.error("engine_failed", error=str(exc))
         print(f"ivr serve: {exc}", flush=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ivr.journey import CallRecord, JourneyEvent, JourneySink
+from ivr.voice import DialectMemory
 from ivr.web.live import LiveState
 from ivr.web.metrics import EngineMetrics
-from ivr.voice import DialectMemory
 
 
 class EngineJourneySink:

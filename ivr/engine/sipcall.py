@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import structlog
 
@@ -28,7 +28,8 @@ from ivr.clock import Clock
 from ivr.engine.ears import Ears, EarsEvent, Heard
 from ivr.engine.turn import Turn, TurnAction
 from ivr.rtp import DtmfReceived, DtmfSource, MediaSession, PlayOutcome
-from ivr.sip.events import ByeReceived, DtmfReceived as SipDtmf, ReinviteReceived
+from ivr.sip.events import ByeReceived, ReinviteReceived
+from ivr.sip.events import DtmfReceived as SipDtmf
 from ivr.sip.leg import CallLeg
 from ivr.speech.events import SpeechStarted, UtteranceEnded
 from ivr.voice import PromptLibrary
@@ -48,6 +49,7 @@ class QueueService(Protocol):
     async def serve(self, call: SipCall, request: QueueRequest) -> QueueResult: ...
 
 
+T = TypeVar("T")
 _HANGUP = object()
 _PROMPT_DONE = object()
 
@@ -128,11 +130,11 @@ class SipCall:
         if self._hung_up.is_set():
             raise CallEnded(f"call {self.call_id} ended")
 
-    async def _until_hangup(self, awaitable: asyncio.Future[object] | asyncio.Task[object]) -> object:
+    async def _until_hangup(self, awaitable: asyncio.Future[T]) -> T:
         """Await `awaitable`, or raise CallEnded as soon as the caller hangs up."""
         hangup = asyncio.ensure_future(self._hung_up.wait())
         try:
-            done, _ = await asyncio.wait({awaitable, hangup}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait((awaitable, hangup), return_when=asyncio.FIRST_COMPLETED)
         finally:
             hangup.cancel()
         if awaitable not in done:
@@ -153,9 +155,8 @@ class SipCall:
                      source=resolved.source.value, duration_s=round(resolved.duration_s, 2))
             task = asyncio.ensure_future(self.media.play(resolved.audio, barge_in=barge_in))
             result = await self._until_hangup(task)
-            assert not isinstance(result, BaseException)
-            played_s += getattr(result, "played_s", 0.0)
-            outcome = _PLAY_OUTCOMES[getattr(result, "outcome", PlayOutcome.COMPLETED)]
+            played_s += result.played_s
+            outcome = _PLAY_OUTCOMES[result.outcome]
             if outcome is not PlaybackOutcome.COMPLETED:
                 return PlaybackResult(outcome, played_s)
         return PlaybackResult(PlaybackOutcome.COMPLETED, played_s)

@@ -106,6 +106,10 @@ class MediaEngine:
         return transport, endpoint
 
     def release(self, session: MediaSession) -> None:
+        """Close a session and free its ports: the same as `session.close()`. Idempotent."""
+        session.close()
+
+    def _forget(self, session: MediaSession) -> None:
         """Called by a session as it closes."""
         if self._sessions.get(session.local_port) is session:
             del self._sessions[session.local_port]

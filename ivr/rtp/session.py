@@ -570,7 +570,7 @@ class MediaSession:
             closer()
         self._rtp.close()
         self._rtcp.close()
-        self._engine.release(self)
+        self._engine._forget(self)
         stats = self._inbound.stats if self._inbound is not None else None
         self._log.info(
             "rtp_session_closed",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -30,6 +31,7 @@ from ivr.sip.transaction import DEFAULT_TIMERS, ClientTransaction, ServerTransac
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+UDP_BUFFER_BYTES = 4 * 1024 * 1024
 EventHandler = Callable[[LayerEvent], None]
 
 
@@ -74,6 +76,9 @@ class SipTransport:
         if kind is TransportKind.UDP:
             udp, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), local_addr=(host, port))
             self._udp = udp
+            sock = udp.get_extra_info("socket")
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):  # ride out bursts (capped by the kernel)
+                sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER_BYTES)
             sockname = udp.get_extra_info("sockname")
         else:
             self._server = await loop.create_server(lambda: _TcpConnection(self, None), host, port)

@@ -218,3 +218,11 @@ async def test_close_releases_the_ports_even_when_the_task_is_cancelled(engine: 
             probe_socket.bind(("127.0.0.1", port))
     with pytest.raises(MediaStateError, match="is closed"):
         await session.play(tone((440.0,), 0.1))
+
+
+async def test_engine_release_closes_the_session(engine: MediaEngine) -> None:
+    a, b = await pair(engine)
+    engine.release(a)
+    assert a.closed and a not in engine.sessions
+    engine.release(a)  # idempotent
+    assert b in engine.sessions

@@ -28,8 +28,7 @@ def redis_server() -> Iterator[str]:
     port = _free_port()
     workdir = tempfile.mkdtemp(prefix="acd-redis-")
     proc = subprocess.Popen(
-        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", workdir],  # fmt: skip
+        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -24,8 +24,14 @@ def agents_yaml(*agents: str) -> str:
     return SITES + "agents:\n" + "".join(agents)
 
 
-def agent(agent_id: str, site: str = "north", skills: str = "{general: 1}", dialects: str = "[cmn]",
-          max_calls: int = 1, wrap_up_s: float = 0) -> str:  # fmt: skip
+def agent(
+    agent_id: str,
+    site: str = "north",
+    skills: str = "{general: 1}",
+    dialects: str = "[cmn]",
+    max_calls: int = 1,
+    wrap_up_s: float = 0,
+) -> str:
     return (
         f"  - {{id: {agent_id}, sip: {{username: {agent_id}, password: pw}}, site: {site},"
         f" skills: {skills}, dialects: {dialects}, max_calls: {max_calls}, wrap_up_s: {wrap_up_s}}}\n"

@@ -39,8 +39,15 @@ def test_full_call_cycle_with_timestamps() -> None:
         (lambda a: a.offer("c1", 0.0), lambda a: a.hangup("c1", 1.0), "ringing", "hangup of c1"),
         (lambda a: a.offer("c1", 0.0), lambda a: a.end_wrap_up(1.0), "ringing", "wrap_up_end"),
     ],
-    ids=["answer-idle", "wrapup-idle", "pause-logged-out", "resume-logged-out", "second-ring",
-         "hangup-ringing", "wrapup-ringing"],  # fmt: skip
+    ids=[
+        "answer-idle",
+        "wrapup-idle",
+        "pause-logged-out",
+        "resume-logged-out",
+        "second-ring",
+        "hangup-ringing",
+        "wrapup-ringing",
+    ],
 )
 def test_illegal_moves_raise_naming_state_and_event(setup, move, state, event) -> None:  # type: ignore[no-untyped-def]
     a = make()

@@ -15,8 +15,13 @@ def test_demo_config_loads(project_root) -> None:  # type: ignore[no-untyped-def
     cfg = load_config(project_root / "config/agents.yaml", project_root / "config/queues.yaml")
     assert len(cfg.agents) == 8 and len(cfg.sites) == 3
     assert {d for a in cfg.agents.values() for d in a.dialects} == {"cmn", "yue", "hak", "nan", "wuu", "en"}
-    assert {s for a in cfg.agents.values() for s in a.skills} >= {"claims", "service", "complaints", "general",
-                                                                  "elderly"}  # fmt: skip
+    assert {s for a in cfg.agents.values() for s in a.skills} >= {
+        "claims",
+        "service",
+        "complaints",
+        "general",
+        "elderly",
+    }
     assert cfg.queues["south-claims"].overflow is not None
     assert cfg.queues["south-claims"].overflow.kind is OverflowKind.SITE
     assert cfg.queues["elderly"].strategy is Strategy.SKILLS_BASED
@@ -60,7 +65,8 @@ def test_demo_config_loads(project_root) -> None:  # type: ignore[no-untyped-def
         ),
         (
             agents_yaml(agent("a1")),
-            "queues:\n  - {id: a, max_wait_s: 1, overflow: 'queue:b'}\n  - {id: b, max_wait_s: 1, overflow: 'queue:a'}\n",
+            "queues:\n  - {id: a, max_wait_s: 1, overflow: 'queue:b'}\n"
+            "  - {id: b, max_wait_s: 1, overflow: 'queue:a'}\n",
             "queues.yaml:2:5: queue overflow loops: a -> b -> a",
         ),
         (
@@ -79,8 +85,18 @@ def test_demo_config_loads(project_root) -> None:  # type: ignore[no-untyped-def
             "queues.yaml:3:1: YAML syntax: expected ',' or '}', but got '<stream end>'",
         ),
     ],
-    ids=["unknown-site", "bad-level", "dup-agent", "unknown-key", "bad-strategy", "overflow-target",
-         "overflow-loop", "no-overflow", "bad-night", "yaml-syntax"],  # fmt: skip
+    ids=[
+        "unknown-site",
+        "bad-level",
+        "dup-agent",
+        "unknown-key",
+        "bad-strategy",
+        "overflow-target",
+        "overflow-loop",
+        "no-overflow",
+        "bad-night",
+        "yaml-syntax",
+    ],
 )
 def test_errors_name_file_line_and_fault(agents_text: str, queues_text: str, message: str) -> None:
     with pytest.raises(AcdConfigError) as err:

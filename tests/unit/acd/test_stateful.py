@@ -17,6 +17,7 @@ time steps, and check:
 from __future__ import annotations
 
 import math
+import os
 from datetime import timedelta
 
 from hypothesis import HealthCheck, settings
@@ -119,7 +120,7 @@ class AcdMachine(RuleBasedStateMachine):
         skill=st.sampled_from([None, "claims", "elderly", "general"]),
         level=st.integers(1, 5),
     )
-    def enqueue(self, data: st.DataObject, priority: int, dialect: str, skill: str | None, level: int) -> None:
+    def enqueue(self, data: st.DataObject, priority: int, dialect: str, skill: str | None, level: int) -> None:  # noqa: E501
         queue = data.draw(st.sampled_from(self.queue_ids))
         self.calls += 1
         skills = {} if skill is None else {skill: level}
@@ -236,7 +237,7 @@ class AcdMachine(RuleBasedStateMachine):
             if caller.offers:
                 continue
             for a in core.agents.values():
-                assert not core.eligible(a, caller), f"{caller.call_id} waits while {a.agent_id} is free for it"
+                assert not core.eligible(a, caller), f"{caller.call_id} waits; {a.agent_id} is free for it"
 
     @invariant()
     def positions_follow_priority_then_arrival(self) -> None:
@@ -275,7 +276,7 @@ class UniformAcdMachine(AcdMachine):
 
 
 _SETTINGS = settings(
-    max_examples=120,
+    max_examples=int(os.environ.get("ACD_STATEFUL_EXAMPLES", "120")),  # raise it for a long hunt
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
