@@ -1,0 +1,335 @@
+"""A simulated caller over real SIP and RTP: it dials, listens, speaks, presses keys and hangs up.
+
+Testers use it through `ivr call`, scenarios and load runs; the integration tests use it to drive
+the engine over the wire. It can call any SIP endpoint, not just ours. What it hears is recorded
+and cut into prompt segments (audio above the silence floor), so a timeline can say when the IVR
+spoke, and a script can wait for the IVR to finish talking before answering, as a person does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import pathlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import structlog
+from numpy.typing import NDArray
+
+from ivr.call import CallEnded
+from ivr.clock import Clock, LoopClock
+from ivr.media import dtmf_sequence, load_telephony
+from ivr.rtp import DtmfReceived, MediaEngine, MediaParams, MediaSession
+from ivr.sip.calls import CallFailed
+from ivr.sip.events import ByeReceived, ReferReceived, ReinviteReceived
+from ivr.sip.leg import CallLeg
+from ivr.sip.sdp import SessionDescription, make_offer, negotiated_codec
+from ivr.sip.transport import SipTransport
+from ivr.sip.useragent import UserAgent
+from ivr.testing.voices import speak
+
+log = structlog.get_logger(__name__)
+
+SPEECH_FLOOR_DBFS = -45.0
+"""Frames louder than this are the far end talking (comfort silence and quiet MOH gaps are below)."""
+PROMPT_GAP_S = 0.8
+"""Silence that separates two prompts, and that tells the caller the IVR has finished talking."""
+
+
+class DtmfMethod(enum.Enum):
+    RFC4733 = "rfc4733"
+    INFO = "info"
+    INBAND = "inband"
+
+
+@dataclass(slots=True, frozen=True)
+class Say:
+    text: str
+    language: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class PlayFile:
+    path: pathlib.Path
+
+
+@dataclass(slots=True, frozen=True)
+class Keys:
+    digits: str
+    method: DtmfMethod = DtmfMethod.RFC4733
+
+
+@dataclass(slots=True, frozen=True)
+class Pause:
+    seconds: float
+
+
+@dataclass(slots=True, frozen=True)
+class AwaitPrompt:
+    """Wait until the IVR has spoken and then fallen silent (bounded by `timeout_s`)."""
+
+    timeout_s: float = 20.0
+
+
+Step = Say | PlayFile | Keys | Pause | AwaitPrompt
+
+
+@dataclass(slots=True, frozen=True)
+class TimelineEntry:
+    at_s: float
+    """Seconds since the INVITE was sent."""
+    what: str
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class CallReport:
+    uri: str
+    call_id: str = ""
+    answered: bool = False
+    status: int = 0
+    """Final SIP status of the INVITE (200 when answered)."""
+    setup_s: float | None = None
+    """INVITE sent → 200 OK received."""
+    hangup_by: str = ""
+    """`caller` (us), `far_end`, or `` when the call never connected."""
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    heard: NDArray[np.int16] = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
+    digits_heard: str = ""
+    packets_received: int = 0
+    packets_lost: int = 0
+    jitter_ms: float = 0.0
+
+    def prompts_heard(self) -> list[tuple[float, float]]:
+        """(start_s, end_s) of each stretch of far-end audio, from the recording."""
+        return audio_segments(self.heard)
+
+
+def audio_segments(audio: NDArray[np.int16], rate_hz: int = 8000) -> list[tuple[float, float]]:
+    frame = rate_hz // 50
+    count = len(audio) // frame
+    if count == 0:
+        return []
+    frames = audio[: count * frame].astype(np.float64).reshape(count, frame)
+    rms = np.sqrt(np.mean(frames**2, axis=1))
+    loud = rms > 32768.0 * 10 ** (SPEECH_FLOOR_DBFS / 20)
+    segments: list[tuple[float, float]] = []
+    start: int | None = None
+    quiet = 0
+    gap = int(PROMPT_GAP_S * 50)
+    for i, is_loud in enumerate(loud):
+        if is_loud:
+            start = i if start is None else start
+            quiet = 0
+        elif start is not None:
+            quiet += 1
+            if quiet >= gap:
+                segments.append((start / 50, (i - quiet + 1) / 50))
+                start, quiet = None, 0
+    if start is not None:
+        segments.append((start / 50, (count - quiet) / 50))
+    return segments
+
+
+class _Ear:
+    """Records everything the caller hears and tracks whether the far end is talking."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.frames: list[NDArray[np.int16]] = []
+        self.loud_at: float | None = None
+        self._clock = clock
+        self._changed = asyncio.Event()
+        self._floor = (32768.0 * 10 ** (SPEECH_FLOOR_DBFS / 20)) ** 2
+
+    def __call__(self, frame: NDArray[np.int16]) -> None:
+        self.frames.append(frame)
+        if float(np.mean(frame.astype(np.float64) ** 2)) > self._floor:
+            self.loud_at = self._clock.now()
+            self._changed.set()
+
+    async def until_quiet(self, after: float, timeout_s: float) -> bool:
+        """After `after`, wait for far-end audio, then for PROMPT_GAP_S of quiet; False on timeout."""
+        deadline = self._clock.now() + timeout_s
+        while self._clock.now() < deadline:
+            heard_since = self.loud_at is not None and self.loud_at >= after
+            if heard_since and self.loud_at is not None and self._clock.now() - self.loud_at >= PROMPT_GAP_S:
+                return True
+            self._changed.clear()
+            wait_s = PROMPT_GAP_S if heard_since else deadline - self._clock.now()
+            try:
+                async with asyncio.timeout(max(0.0, min(wait_s, deadline - self._clock.now()))):
+                    await self._changed.wait()
+            except TimeoutError:
+                pass
+        return False
+
+    def audio(self) -> NDArray[np.int16]:
+        return np.concatenate(self.frames) if self.frames else np.zeros(0, dtype=np.int16)
+
+
+class TestCaller:
+    """Places calls from its own UDP port and RTP ports on `host`."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, ua: UserAgent, media: MediaEngine, clock: Clock, *, host: str = "127.0.0.1") -> None:
+        self.ua = ua
+        self.media = media
+        self.clock = clock
+        self.host = host
+
+    @classmethod
+    async def open(cls, host: str = "127.0.0.1", *, rtp_ports: tuple[int, int] = (40000, 49998)) -> TestCaller:
+        clock = LoopClock()
+        transport = await SipTransport.open(host, 0)
+        ua = UserAgent(transport, clock, user="caller", user_agent="ivr-test-caller")
+        media = MediaEngine(host=host, port_first=rtp_ports[0], port_last=rtp_ports[1])
+        return cls(ua, media, clock, host=host)
+
+    async def close(self) -> None:
+        await self.ua.close()
+        await self.ua.transport.close()
+        self.media.close()
+
+    async def call(
+        self,
+        uri: str,
+        steps: Sequence[Step],
+        *,
+        from_number: str = "13800000000",
+        linger_s: float = 3.0,
+        max_duration_s: float = 120.0,
+    ) -> CallReport:
+        """Dial `uri`, run `steps`, listen `linger_s` more, hang up; never longer than `max_duration_s`."""
+        report = CallReport(uri=uri)
+        started = self.clock.now()
+
+        def note(what: str, detail: str = "") -> None:
+            report.timeline.append(TimelineEntry(round(self.clock.now() - started, 3), what, detail))
+
+        session = await self.media.open_session(call_id=f"caller-{secrets.token_hex(4)}")
+        ear = _Ear(self.clock)
+        session.add_audio_consumer(ear)
+        digits: list[str] = []
+        session.on_dtmf(lambda event: digits.append(event.digit))
+        try:
+            offer = make_offer(local_address=self.host, local_port=session.local_port,
+                               session_id=secrets.randbelow(2**31))
+            outgoing = self.ua.invite(uri, offer.serialize(), from_user=from_number)
+            report.call_id = outgoing.call_id
+            note("invite_sent", uri)
+            try:
+                async with asyncio.timeout(32):
+                    leg = await outgoing.answered()
+            except CallFailed as exc:
+                report.status = exc.status
+                note("call_failed", f"{exc.status} {exc.reason}")
+                return report
+            except TimeoutError:
+                await outgoing.cancel()
+                report.status = 408
+                note("call_failed", "no answer within 32 s")
+                return report
+            report.answered, report.status = True, 200
+            report.setup_s = round(self.clock.now() - started, 4)
+            note("answered")
+            remote = negotiated_codec(SessionDescription.parse(leg.remote_sdp))
+            session.start(MediaParams(remote=(remote.remote_address, remote.remote_port),
+                                      payload_type=remote.payload_type,
+                                      telephone_event_pt=remote.dtmf_payload_type))
+            watcher = asyncio.create_task(self._watch(leg, note, report))
+            try:
+                async with asyncio.timeout(max_duration_s):
+                    await self._run(steps, leg, session, ear, note, started)
+                    await self._linger(leg, linger_s)
+            except (CallEnded, TimeoutError):
+                pass
+            finally:
+                watcher.cancel()
+            if not leg.ended:
+                report.hangup_by = "caller"
+                note("hangup", "by caller")
+                await leg.bye()
+            return report
+        finally:
+            inbound = session.inbound
+            if inbound is not None:
+                stats = getattr(inbound, "stats", None)
+                report.packets_received = int(getattr(stats, "received", 0) or 0)
+                report.packets_lost = int(getattr(stats, "lost", 0) or 0)
+                report.jitter_ms = float(getattr(stats, "jitter_ms", 0.0) or 0.0)
+            report.heard = ear.audio()
+            report.digits_heard = "".join(digits)
+            for begin, end in report.prompts_heard():
+                report.timeline.append(TimelineEntry(begin, "audio_heard", f"{begin:.2f}-{end:.2f} s"))
+            report.timeline.sort(key=lambda entry: entry.at_s)
+            self.media.release(session)
+
+    async def _watch(self, leg: CallLeg, note: _Note, report: CallReport) -> None:
+        try:
+            while True:
+                event = await leg.next_event()
+                if isinstance(event, ByeReceived):
+                    report.hangup_by = "far_end"
+                    note("hangup", "by far end")
+                elif isinstance(event, ReinviteReceived):
+                    note("reinvite", "hold" if event.held else "resume")
+                elif isinstance(event, ReferReceived):
+                    note("refer", event.refer_to)
+        except CallEnded:
+            if not report.hangup_by:
+                report.hangup_by = "far_end"
+
+    async def _run(
+        self, steps: Sequence[Step], leg: CallLeg, session: MediaSession, ear: _Ear, note: _Note, started: float
+    ) -> None:
+        listened_from = started
+        for step in steps:
+            if leg.ended:
+                raise CallEnded("far end hung up")
+            if isinstance(step, AwaitPrompt):
+                heard = await ear.until_quiet(listened_from, step.timeout_s)
+                note("prompt_ended" if heard else "prompt_wait_timeout")
+            elif isinstance(step, Say):
+                note("say", step.text)
+                await session.play(speak(step.text, step.language))
+            elif isinstance(step, PlayFile):
+                note("play", str(step.path))
+                await session.play(load_telephony(step.path))
+            elif isinstance(step, Keys):
+                note("keys", f"{step.digits} ({step.method.value})")
+                await self._press(step, leg, session)
+            elif isinstance(step, Pause):
+                await asyncio.sleep(step.seconds)
+            listened_from = self.clock.now()
+
+    async def _press(self, step: Keys, leg: CallLeg, session: MediaSession) -> None:
+        if step.method is DtmfMethod.INBAND:
+            await session.play(dtmf_sequence(step.digits))
+            return
+        for digit in step.digits:
+            if step.method is DtmfMethod.INFO:
+                await leg.send_dtmf(digit)
+            else:
+                await session.send_dtmf(digit)
+            await asyncio.sleep(0.1)  # inter-digit gap on the wire, as a keypad makes
+
+    async def _linger(self, leg: CallLeg, linger_s: float) -> None:
+        try:
+            async with asyncio.timeout(linger_s):
+                await leg.wait_ended()
+        except TimeoutError:
+            pass
+
+
+class _Note:
+    def __call__(self, what: str, detail: str = "") -> None: ...
+
+
+__all__ = [
+    "AwaitPrompt", "CallReport", "DtmfMethod", "DtmfReceived", "Keys", "Pause", "PlayFile", "Say", "Step",
+    "TestCaller", "TimelineEntry", "audio_segments",
+]
