@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from ivr import __version__
 
 Handler = Callable[[argparse.Namespace], int]
+QUIET_COMMANDS = frozenset({"call", "scenario", "load", "simulate", "test-flows", "validate", "nlu", "asr", "prompts"})
 
 
 def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -195,8 +196,66 @@ def _report(args: argparse.Namespace) -> int:
     return report_main(args.since, args.until, args.db, now=datetime.now().astimezone())
 
 
+
+class _StepAction(argparse.Action):
+    """Keeps --say/--play/--keys in the order given, each a step of the call's script."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[object] | None, option_string: str | None = None) -> None:
+        steps = list(getattr(namespace, "steps", None) or [])
+        steps.append((self.dest, str(values)))
+        namespace.steps = steps
+
+
+def _add_call(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("call", help="place a real SIP call that speaks and presses keys, and check the result",
+                       description="Place a real SIP call (our UAC): speak, play, press keys, record what is heard, "
+                                   "print a timeline; exit 0 only when every --expect-* holds.")
+    p.add_argument("uri", help="SIP URI to call, e.g. sip:95519@127.0.0.1")
+    p.add_argument("--from", dest="from_number", default="13800000000", help="caller number (From user)")
+    p.add_argument("--say", dest="say", action=_StepAction, metavar="TEXT", help="speak TEXT (TTS voice)")
+    p.add_argument("--play", dest="play", action=_StepAction, metavar="FILE.wav", help="play a WAV file")
+    p.add_argument("--keys", dest="keys", action=_StepAction, metavar="DIGITS", help="press keys")
+    p.add_argument("--dtmf", choices=["rfc4733", "info", "inband"], default="rfc4733", help="how keys are sent")
+    p.add_argument("--wait", type=float, default=6.0, metavar="SECONDS",
+                   help="keep listening this long after the last step before hanging up (default 6)")
+    p.add_argument("--api", default=None, help="engine HTTP API (default: the SIP host, port 8080); '' disables")
+    p.add_argument("--expect-queue", default=None)
+    p.add_argument("--expect-intent", default=None)
+    p.add_argument("--expect-dialect", default=None)
+    p.add_argument("--expect-outcome", default=None)
+    p.add_argument("--record", default=None, metavar="OUT.wav", help="save what the caller heard")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=_call, steps=[])
+
+
+def _call(args: argparse.Namespace) -> int:
+    import asyncio
+    import pathlib
+
+    from ivr.testing.caller import DtmfMethod, Keys, PlayFile, Say, Step
+    from ivr.testing.callcheck import Expectations, place_checked_call, render_json, render_text
+
+    method = DtmfMethod(args.dtmf)
+    steps: list[Step] = []
+    for kind, value in args.steps:
+        if kind == "say":
+            steps.append(Say(value))
+        elif kind == "play":
+            steps.append(PlayFile(pathlib.Path(value)))
+        else:
+            steps.append(Keys(value, method))
+    expect = Expectations(args.expect_queue, args.expect_intent, args.expect_dialect, args.expect_outcome)
+    verdict = asyncio.run(place_checked_call(
+        args.uri, steps, from_number=args.from_number, expect=expect, api=args.api, linger_s=args.wait,
+        record_path=pathlib.Path(args.record) if args.record else None,
+    ))
+    print(render_json(verdict) if args.json else render_text(verdict))
+    return 0 if verdict.passed else 1
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (_add_serve, _add_nlu, _add_asr, _add_prompts,
-    _add_validate, _add_schema, _add_simulate, _add_test_flows, _add_graph, _add_demo_backend, _add_report)
+    _add_validate, _add_schema, _add_simulate, _add_test_flows, _add_graph, _add_demo_backend, _add_report,
+    _add_call)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,7 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from ivr.logconfig import configure_logging
 
-    configure_logging(args.log_level, json=args.log_json)
+    level = args.log_level
+    if args.command in QUIET_COMMANDS and level == "info":
+        level = "error"  # their own output is the report; engine chatter would bury it
+    configure_logging(level, json=args.log_json)
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -35,9 +35,40 @@ from ivr.sip.sdp import (
     make_offer,
     negotiated_codec,
 )
+from ivr.sip.calls import CallFailed, IncomingCall, OutgoingCall
+from ivr.sip.core import Credentials
+from ivr.sip.events import (
+    ByeReceived,
+    DtmfReceived,
+    InfoReceived,
+    ReferReceived,
+    ReinviteReceived,
+    TransferNotified,
+)
+from ivr.sip.leg import CallLeg, ReinviteFailed
+from ivr.sip.registrar import Binding, Registrar
+from ivr.sip.transport import SipTransport, TransportKind
 from ivr.sip.uri import SipUri
+from ivr.sip.useragent import UserAgent
 
 __all__ = [
+    "ByeReceived",
+    "CallFailed",
+    "CallLeg",
+    "Credentials",
+    "DtmfReceived",
+    "IncomingCall",
+    "InfoReceived",
+    "OutgoingCall",
+    "ReferReceived",
+    "ReinviteFailed",
+    "ReinviteReceived",
+    "Binding",
+    "Registrar",
+    "SipTransport",
+    "TransferNotified",
+    "TransportKind",
+    "UserAgent",
     "AuthError",
     "CSeq",
     "DigestChallenge",

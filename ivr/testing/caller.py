@@ -71,7 +71,7 @@ class Pause:
 class AwaitPrompt:
     """Wait until the IVR has spoken and then fallen silent (bounded by `timeout_s`)."""
 
-    timeout_s: float = 20.0
+    timeout_s: float = 30.0
 
 
 Step = Say | PlayFile | Keys | Pause | AwaitPrompt

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from ivr.call import CallerInput, DigitsInput, ListenSpec, SpeechInput
 from ivr.flow.events import StepKind
+from ivr.flow.intents import Classifier
 from ivr.flow.model import AskNode, ConfirmNode, MenuNode
 from ivr.flow.nodes.listening import Goto, listen_loop, spoken_digits, yes_no
 from ivr.flow.runtime import CallRuntime
@@ -114,11 +115,32 @@ def _classify(node: AskNode, rt: CallRuntime, result: SpeechInput) -> tuple[str 
     classifier = rt.flow.classifier
     if classifier is None:
         return None, 0.0, "none"
-    scores = [s for s in classifier.classify(result.text) if s.intent in node.intents]
-    if not scores:
+    totals = _intent_posterior(classifier, result, node)
+    if not totals:
         return None, 0.0, "classifier"
-    top = max(scores, key=lambda s: s.confidence)
-    return top.intent, float(top.confidence) * _asr_weight(result), "classifier"
+    intent = max(totals, key=totals.__getitem__)
+    return intent, totals[intent], "classifier"
+
+
+def _intent_posterior(classifier: Classifier, result: SpeechInput, node: AskNode) -> dict[str, float]:
+    """P(intent | audio), summed over the recognizer's alternatives.
+
+    When the recognizer gives an n-best list, each hypothesis is classified and weighted by its
+    share of the recognizer's confidence: doubt about words that all mean the same need ("I want to
+    file a claim" / "on to file a claim") costs nothing, doubt that changes the need does. Without
+    alternatives, the recognizer's one confidence scales the classifier's.
+    """
+    hypotheses = [(h.text, h.confidence) for h in result.nbest if h.text.strip()]
+    if len(hypotheses) < 2:
+        return {s.intent: float(s.confidence) * _asr_weight(result)
+                for s in classifier.classify(result.text) if s.intent in node.intents}
+    weight_sum = sum(max(0.0, w) for _, w in hypotheses) or 1.0
+    totals: dict[str, float] = {}
+    for text, weight in hypotheses:
+        for score in classifier.classify(text):
+            if score.intent in node.intents:
+                totals[score.intent] = totals.get(score.intent, 0.0) + score.confidence * max(0.0, weight) / weight_sum
+    return totals
 
 
 async def _confirm_intent(node: AskNode, rt: CallRuntime, intent: str) -> bool:
