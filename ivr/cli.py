@@ -217,8 +217,8 @@ def _add_call(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--play", dest="play", action=_StepAction, metavar="FILE.wav", help="play a WAV file")
     p.add_argument("--keys", dest="keys", action=_StepAction, metavar="DIGITS", help="press keys")
     p.add_argument("--dtmf", choices=["rfc4733", "info", "inband"], default="rfc4733", help="how keys are sent")
-    p.add_argument("--wait", type=float, default=6.0, metavar="SECONDS",
-                   help="keep listening this long after the last step before hanging up (default 6)")
+    p.add_argument("--wait", type=float, default=20.0, metavar="SECONDS",
+                   help="keep listening this long after the last step before hanging up (default 20)")
     p.add_argument("--api", default=None, help="engine HTTP API (default: the SIP host, port 8080); '' disables")
     p.add_argument("--expect-queue", default=None)
     p.add_argument("--expect-intent", default=None)

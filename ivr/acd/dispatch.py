@@ -80,9 +80,7 @@ class DispatchBook:
         config = self._config
         regions = {s.region for s in config.sites.values()} | {q.region for q in config.queues.values()}
         if cmd.region not in regions:
-            raise AcdError(
-                f"dispatch names unknown region {cmd.region!r}; known: {', '.join(sorted(regions))}"
-            )
+            raise AcdError(f"dispatch names unknown region {cmd.region!r}; known: {', '.join(sorted(regions))}")
         for queue in cmd.queues:
             if queue not in config.queues:
                 raise UnknownQueue(f"dispatch names unknown queue {queue!r}")
@@ -112,9 +110,7 @@ class DispatchBook:
         self.active[record.dispatch_id] = record
         return self._record(DispatchChange.STARTED, record, wall)
 
-    def end(
-        self, dispatch_id: str, wall: datetime, change: DispatchChange = DispatchChange.ENDED
-    ) -> DispatchChanged:
+    def end(self, dispatch_id: str, wall: datetime, change: DispatchChange = DispatchChange.ENDED) -> DispatchChanged:
         record = self.active.pop(dispatch_id, None)
         if record is None:
             raise AcdError(f"no active dispatch {dispatch_id!r}")

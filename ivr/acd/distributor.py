@@ -216,9 +216,7 @@ class Distributor:
             return 0.0
         queue = self.queues[caller.queue]
         staffed = sum(
-            1
-            for a in self.agents.values()
-            if a.status is not AgentStatus.LOGGED_OUT and self._member(a, caller)
+            1 for a in self.agents.values() if a.status is not AgentStatus.LOGGED_OUT and self._member(a, caller)
         )
         return queue.position(caller) * queue.avg_handle_s() / max(staffed, 1)
 
@@ -299,10 +297,7 @@ class Distributor:
             return False
         site = agent.config.site
         return (
-            not cfg.sites
-            or site in cfg.sites
-            or site in extra_sites
-            or site in self.dispatch.borrowed_sites(queue_id)
+            not cfg.sites or site in cfg.sites or site in extra_sites or site in self.dispatch.borrowed_sites(queue_id)
         )
 
     def _member(self, agent: Agent, caller: Caller) -> bool:
@@ -409,9 +404,7 @@ class Distributor:
         queue.add(caller)
         self.callers[caller.call_id] = caller
         self._arm_caller(caller)
-        out.append(
-            CallerEnqueued(caller.call_id, caller.queue, node, caller.priority, queue.position(caller))
-        )
+        out.append(CallerEnqueued(caller.call_id, caller.queue, node, caller.priority, queue.position(caller)))
         self._dirty_callers[caller.call_id] = None
 
     def _arm_caller(self, caller: Caller) -> None:
@@ -589,9 +582,7 @@ class Distributor:
     def _status_change(self, agent_id: str, event: AgentEvent) -> Agent:
         agent = self._agent(agent_id)
         if not agent.allows(event):
-            raise _Rejected(
-                RejectReason.ILLEGAL, str(IllegalTransition(agent_id, agent.status.value, event.value))
-            )
+            raise _Rejected(RejectReason.ILLEGAL, str(IllegalTransition(agent_id, agent.status.value, event.value)))
         return agent
 
     def _login(self, cmd: AgentLogin, node: str, out: list[AcdEvent]) -> None:
@@ -710,9 +701,7 @@ class Distributor:
         self._dirty_callers = {}
         self._dirty_agents = {}
         if not everyone and not dirty_agents:  # only callers changed: no need to walk the rest
-            arrivals = sorted(
-                (self.callers[c] for c in dirty_callers if c in self.callers), key=lambda c: c.key
-            )
+            arrivals = sorted((self.callers[c] for c in dirty_callers if c in self.callers), key=lambda c: c.key)
             for caller in arrivals:
                 if not self._free:
                     return
@@ -721,9 +710,7 @@ class Distributor:
             return
         pending = len(dirty_callers)
         for caller in list(self.waiting_in_order()):
-            if not self._free or (
-                not everyone and pending == 0 and not any(a in self._free for a in dirty_agents)
-            ):
+            if not self._free or (not everyone and pending == 0 and not any(a in self._free for a in dirty_agents)):
                 return
             changed = everyone or caller.call_id in dirty_callers
             pending -= caller.call_id in dirty_callers

@@ -64,9 +64,7 @@ from ivr.clock import Clock, FakeClock
 
 log = structlog.get_logger(__name__)
 
-TicketUpdate = (
-    OfferMade | OfferWithdrawn | OfferFailed | CallerMoved | SitesWidened | CallbackSuggested | CallerLeft
-)
+TicketUpdate = OfferMade | OfferWithdrawn | OfferFailed | CallerMoved | SitesWidened | CallbackSuggested | CallerLeft
 Listener = Callable[[AcdEvent], None]
 
 _RAISE: dict[RejectReason, type[AcdError]] = {
@@ -179,6 +177,7 @@ class Acd:
         """Set while the timer task sleeps on the distributor's current next deadline."""
         self._tasks: list[asyncio.Task[None]] = []
         self._failure: BaseException | None = None
+        self._closing = False
 
     @property
     def node_id(self) -> str:
@@ -199,15 +198,16 @@ class Acd:
         log.info("acd_started", node=node, shared=self.backend.shared)
 
     async def close(self) -> None:
+        self._closing = True
         for task in self._tasks:
             task.cancel()
+        await self.backend.close()  # also ends a read the backend may be blocked in
         for task in self._tasks:
             try:
                 await task
             except asyncio.CancelledError:
                 pass
         self._tasks = []
-        await self.backend.close()
 
     async def __aenter__(self) -> Acd:
         await self.start()
@@ -394,6 +394,8 @@ class Acd:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the node cannot go on: fail every waiter so calls reach a fallback
+            if self._closing:
+                return
             log.error("acd_apply_failed", node=self.node_id, exc_info=True)
             self._failure = exc
             for future in self._pending.values():

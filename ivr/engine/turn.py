@@ -114,14 +114,15 @@ class Turn:
         return []
 
     def recognized(self, speech: SpeechInput | None, now: float) -> list[TurnAction]:
-        """The recognizer's final result for the utterance (None or empty text: nothing understood)."""
+        """The recognizer's final result for the utterance (None or empty text: nothing understood).
+
+        As in VoiceXML, speech that was heard but not recognized is a no-match, not silence: the
+        flow answers it with its no-match prompt instead of waiting out the no-input timeout.
+        """
         if self._phase not in (_Phase.SPEAKING, _Phase.DECODING):
             return []
         if speech is None or not speech.text.strip():
-            # Noise or a cough: keep listening, with the no-input clock restarted.
-            self._phase = _Phase.WAITING
-            self._waiting_since = now
-            return []
+            speech = SpeechInput("", 0.0, speech.language if speech else "")
         return self._finish(speech)
 
     def next_deadline(self) -> float | None:

@@ -79,7 +79,7 @@ async def test_priority_then_arrival_with_position_and_estimate(nodes: NodeFacto
     assert served == ["elder", "c1", "c2", "c3"]
 
 
-async def test_no_answer_moves_on_and_pauses_the_agent(nodes: NodeFactory, clock: FakeClock) -> None:
+async def test_no_answer_moves_on_to_the_next_agent(nodes: NodeFactory, clock: FakeClock) -> None:
     acd = await nodes("A")
     await acd.agent_login("a1001", "sip:a1001@10.1.0.1")
     await acd.agent_login("a1003", "sip:a1003@10.1.0.3")
@@ -92,7 +92,8 @@ async def test_no_answer_moves_on_and_pauses_the_agent(nodes: NodeFactory, clock
     assert tried[:2] in (["a1001", "a1003"], ["a1003", "a1001"])
     views = {a.agent_id: a for a in acd.agents()}
     assert views["a1001"].calls_missed + views["a1003"].calls_missed == 3
-    assert all(v.state.value == "idle" for v in views.values())  # nobody stuck ringing
+    await acd.abandon("c1")
+    assert all(v.state.value == "idle" for v in acd.agents())  # nobody left ringing
 
 
 async def test_callback_keeps_place_and_is_offered_on_the_callers_node(nodes: NodeFactory) -> None:

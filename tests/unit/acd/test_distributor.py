@@ -232,7 +232,7 @@ def test_max_wait_overflow_targets(overflow: str, check) -> None:  # type: ignor
     cfg = config(
         OVERFLOW_AGENTS,
         f"queues:\n  - {{id: south, sites: [south], max_wait_s: 60, overflow: '{overflow}',"
-        " widen_after_s: 999}}\n"
+        " widen_after_s: 999}\n"
         "  - {id: general, sites: [north]}\n",
     )
     h = Harness(cfg)

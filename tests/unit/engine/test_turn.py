@@ -42,12 +42,12 @@ def test_key_during_speech_wins_and_cancels_decoding() -> None:
     assert turn.result == DigitsInput("0")
 
 
-def test_empty_recognition_restarts_no_input_clock() -> None:
+def test_speech_heard_but_not_recognized_is_a_no_match() -> None:
     turn = Turn(ListenSpec(no_input_timeout_s=5.0), started_at=0.0, prompting=False)
     turn.speech_started(now=1.0)
     turn.speech_ended(now=1.3)
-    assert turn.recognized(SpeechInput("", 0.1, "en"), now=1.4) == []
-    assert turn.next_deadline() == 6.4
+    assert turn.recognized(None, now=1.4) == [TurnAction.FINISH]
+    assert turn.result == SpeechInput("", 0.0, "")
 
 
 def test_partial_keys_end_at_inter_digit_timeout() -> None:
