@@ -10,6 +10,8 @@ mean carries across turns.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -67,8 +69,10 @@ class Ears:
             if self._phrases.get(session.language) != spec.phrases:
                 await session.set_phrases(spec.phrases)
                 self._phrases[session.language] = spec.phrases
-        config = EndpointerConfig.from_listen_spec(spec)
-        # The turn owns the no-input clock; the endpointer only finds where speech starts and ends.
+        # The turn owns the no-input clock, which starts when the prompt ends; the endpointer only
+        # finds where speech starts and ends, so its own no-input timeout must never fire (it
+        # would stop listening while a long prompt is still playing).
+        config = dataclasses.replace(EndpointerConfig.from_listen_spec(spec), no_input_timeout_s=math.inf)
         self._endpointer = Endpointer(config, now=self._clock.now())
         self._listener = listener
         return True
@@ -88,6 +92,7 @@ class Ears:
         was_speaking = endpointer.in_speech
         for event in endpointer.process(frame, self._clock.now()):
             if isinstance(event, SpeechStarted):
+                log.info("speech_started", languages=[session.language for session in self._active])
                 for start in range(0, len(event.audio) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
                     self._feed(event.audio[start : start + FRAME_SAMPLES])
                 listener(event)

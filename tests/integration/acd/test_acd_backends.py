@@ -99,11 +99,11 @@ async def test_no_answer_moves_on_to_the_next_agent(nodes: NodeFactory, clock: F
 async def test_callback_keeps_place_and_is_offered_on_the_callers_node(nodes: NodeFactory) -> None:
     acd = await nodes("A")
     await acd.agent_login("a3001", "sip:a3001@10.3.0.1")
-    first = await acd.enqueue(QueueRequest("south-claims", dialect="yue"), "c0")
+    first = await acd.enqueue(QueueRequest("claims", dialect="yue"), "c0")
     (offer,) = await first.wait_for_offer()
     await acd.ring_answered(offer)
-    ticket = await acd.enqueue(QueueRequest("south-claims", dialect="yue"), "c1")
-    later = await acd.enqueue(QueueRequest("south-claims", dialect="yue"), "c2")
+    ticket = await acd.enqueue(QueueRequest("claims", dialect="yue"), "c1")
+    later = await acd.enqueue(QueueRequest("claims", dialect="yue"), "c2")
     assert await acd.request_callback("c1", "13800138000") == 1
     result = await ticket.wait_for_offer()
     assert not isinstance(result, tuple) and result.kind is QueueOutcomeKind.CALLBACK

@@ -61,6 +61,16 @@ class RunningEngine:
         with urllib.request.urlopen(self.api + path, timeout=5) as response:
             return json.loads(response.read())
 
+    def prompt_duration_s(self, prompt: str, dialect: str) -> float:
+        """How long a prompt lasts, from the engine's own `prompt_played` log lines."""
+        for line in self.log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if '"prompt_played"' not in line:
+                continue
+            entry = json.loads(line)
+            if entry.get("prompt") == prompt and entry.get("dialect") == dialect:
+                return float(entry["duration_s"])
+        raise AssertionError(f"prompt {prompt!r} in {dialect!r} was never played")
+
     def call_detail(self, call_id: str, *, attempts: int = 40) -> dict[str, Any]:
         """The finished record and journey of a call (committed by the engine as the call ends)."""
         quoted = urllib.parse.quote(call_id, safe="")

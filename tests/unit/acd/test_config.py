@@ -22,8 +22,11 @@ def test_demo_config_loads(project_root) -> None:  # type: ignore[no-untyped-def
         "general",
         "elderly",
     }
-    assert cfg.queues["south-claims"].overflow is not None
-    assert cfg.queues["south-claims"].overflow.kind is OverflowKind.SITE
+    assert cfg.queues["south-service"].overflow is not None
+    assert cfg.queues["south-service"].overflow.kind is OverflowKind.SITE
+    flow_queues = {"claims", "service", "complaints", "general", "elderly"}
+    assert flow_queues <= set(cfg.queues), "every queue the demo hotline uses is configured"
+    assert all(cfg.queues[q].join_empty for q in flow_queues)
     assert cfg.queues["elderly"].strategy is Strategy.SKILLS_BASED
     assert cfg.night is not None and (cfg.night.start_min, cfg.night.end_min) == (22 * 60, 8 * 60)
     assert cfg.agent_by_sip_username("a3002") is cfg.agents["a3002"]
