@@ -216,8 +216,10 @@ class TestCaller:
         digits: list[str] = []
         session.on_dtmf(lambda event: digits.append(event.digit))
         try:
+            # A caller that signals keys in-band behaves like a trunk without telephone-event.
+            inband = any(isinstance(step, Keys) and step.method is DtmfMethod.INBAND for step in steps)
             offer = make_offer(local_address=self.host, local_port=session.local_port,
-                               session_id=secrets.randbelow(2**31))
+                               session_id=secrets.randbelow(2**31), dtmf_payload_type=None if inband else 101)
             outgoing = self.ua.invite(uri, offer.serialize(), from_user=from_number)
             report.call_id = outgoing.call_id
             note("invite_sent", uri)
