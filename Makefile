@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: install
+	$(BIN)/ivr prompts build
 	$(BIN)/ivr serve
 
 # Pytest's exit code 5 ("no tests collected") is a failure here, as every other non-zero code is.

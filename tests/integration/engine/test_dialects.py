@@ -1,0 +1,134 @@
+"""Live calls in the caller's dialect: what a caller hears, compared by audio with the prompt itself.
+
+Demo customers (ivr/demo_backend.py) carry a preferred dialect; a caller's choice in the elderly
+dialect menu, or an ops setting through the API, is remembered for their next call. The expected
+audio is resolved by a prompt library built as the engine builds its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from ivr.demo_backend import CUSTOMERS
+from ivr.testing.caller import Keys, Pause, TestCaller
+from ivr.voice import PromptLibrary, PromptSource
+from tests.integration.engine.conftest import RunningEngine, needs_tts
+from tests.integration.engine.hearing import SAME, locate, played_prompts, prompt_library, resolved
+
+pytestmark = [pytest.mark.integration, needs_tts]
+
+CANTONESE_CALLER = "13900000001"
+MINNAN_CALLER = "13900000002"
+MANDARIN_ELDER = "13900000005"
+HAKKA_CALLER = "13900000004"
+STRANGER = "13600000042"
+"""Not a customer of the demo back end."""
+
+
+@pytest.fixture(scope="module")
+def library() -> Iterator[PromptLibrary]:
+    with prompt_library() as lib:
+        yield lib
+
+
+def put_dialect(engine: RunningEngine, number: str, dialect: str) -> dict[str, str]:
+    request = urllib.request.Request(
+        f"{engine.api}/api/callers/{urllib.parse.quote(number)}/dialect",
+        data=json.dumps({"dialect": dialect}).encode(), method="PUT",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return dict(json.loads(response.read()))
+
+
+def test_demo_customers_have_the_dialects_under_test() -> None:
+    assert CUSTOMERS[CANTONESE_CALLER].dialect == "yue"
+    assert CUSTOMERS[MINNAN_CALLER].dialect == "nan"
+    assert CUSTOMERS[MANDARIN_ELDER].dialect == "cmn" and CUSTOMERS[MANDARIN_ELDER].elderly
+    assert STRANGER not in CUSTOMERS
+
+
+async def test_cantonese_caller_hears_the_cantonese_greeting(
+    engine: RunningEngine, caller: TestCaller, library: PromptLibrary
+) -> None:
+    yue = await resolved(library, "greeting", "yue")
+    cmn = await resolved(library, "greeting", "cmn")
+    assert yue.dialect_used == "yue" and yue.source is PromptSource.SYNTHESIZED
+    report = await caller.call(engine.uri, [Pause(yue.duration_s + 2.0)], from_number=CANTONESE_CALLER,
+                               linger_s=0.0)
+    assert report.answered
+    heard_yue = locate(report.heard, yue.audio)
+    assert heard_yue.score >= SAME, f"the Cantonese greeting was not what the caller heard: {heard_yue}"
+    assert heard_yue.start_s < 1.5, "the greeting is the first thing a caller hears"
+    heard_cmn = locate(report.heard, cmn.audio)
+    assert heard_cmn.score < 0.6, f"the comparison cannot tell Mandarin from Cantonese: {heard_cmn}"
+    record = engine.call_detail(report.call_id)["record"]
+    assert record["dialect"] == "yue"
+
+
+async def test_minnan_caller_hears_the_recording_and_mandarin_where_there_is_none(
+    engine: RunningEngine, caller: TestCaller, library: PromptLibrary
+) -> None:
+    greeting = await resolved(library, "greeting", "nan")
+    menu = await resolved(library, "elderly_menu", "nan")
+    assert greeting.source is PromptSource.RECORDED and greeting.path is not None
+    assert greeting.path.name == "greeting.wav" and greeting.path.parent.name == "nan"
+    assert menu.dialect_used == "cmn" and menu.source is PromptSource.SYNTHESIZED
+    listen_s = greeting.duration_s + menu.duration_s + 2.5
+    report = await caller.call(engine.uri, [Pause(listen_s)], from_number=MINNAN_CALLER, linger_s=0.0)
+    assert report.answered
+    heard_greeting = locate(report.heard, greeting.audio)
+    assert heard_greeting.score >= SAME, f"the recorded Minnan greeting was not played: {heard_greeting}"
+    heard_menu = locate(report.heard, menu.audio, after_s=heard_greeting.start_s + greeting.duration_s - 0.5)
+    assert heard_menu.score >= SAME, f"the Mandarin elderly menu was not played: {heard_menu}"
+    played = {p.prompt: p for p in played_prompts(engine.log, report.call_id)}
+    assert (played["greeting"].dialect, played["greeting"].source) == ("nan", "recorded")
+    assert (played["elderly_menu"].dialect, played["elderly_menu"].source) == ("cmn", "synthesized")
+
+
+async def test_returning_caller_is_greeted_in_the_dialect_chosen_last_time(
+    engine: RunningEngine, caller: TestCaller, library: PromptLibrary
+) -> None:
+    cmn = await resolved(library, "greeting", "cmn")
+    menu = await resolved(library, "elderly_menu", "cmn")
+    yue = await resolved(library, "greeting", "yue")
+    # First call: a Mandarin-speaking elder picks Cantonese (2) in the dialect menu, then hangs up.
+    first = await caller.call(engine.uri, [Pause(cmn.duration_s + 3.0), Keys("2"), Pause(3.0)],
+                              from_number=MANDARIN_ELDER, linger_s=0.0)
+    assert first.answered
+    assert locate(first.heard, cmn.audio).score >= SAME, "a Mandarin customer is first greeted in Mandarin"
+    detail = engine.call_detail(first.call_id)
+    assert detail["record"]["dialect"] == "yue", [e for e in detail["journey"] if e["kind"] == "input"]
+    menu_start = menu.audio[: int(2.5 * 8000)]
+    assert locate(first.heard, menu_start).score >= SAME, "the dialect menu was playing when the key was pressed"
+    # Second call: greeted in Cantonese from the first word.
+    second = await caller.call(engine.uri, [Pause(yue.duration_s + 2.0)], from_number=MANDARIN_ELDER,
+                               linger_s=0.0)
+    heard = locate(second.heard, yue.audio)
+    assert heard.score >= SAME, f"the returning caller was not greeted in Cantonese: {heard}"
+    assert locate(second.heard, cmn.audio).score < 0.6
+
+
+async def test_dialect_set_by_ops_greets_the_next_call(
+    engine: RunningEngine, caller: TestCaller, library: PromptLibrary
+) -> None:
+    """Ops set a dialect through the API, for a customer and for a caller the back end does not know."""
+    nan = await resolved(library, "greeting", "nan")
+    yue = await resolved(library, "greeting", "yue")
+    assert put_dialect(engine, HAKKA_CALLER, "nan") == {"caller": HAKKA_CALLER, "dialect": "nan"}
+    assert put_dialect(engine, STRANGER, "yue") == {"caller": STRANGER, "dialect": "yue"}
+    customer, stranger = await asyncio.gather(
+        caller.call(engine.uri, [Pause(nan.duration_s + 2.0)], from_number=HAKKA_CALLER, linger_s=0.0),
+        caller.call(engine.uri, [Pause(yue.duration_s + 2.0)], from_number=STRANGER, linger_s=0.0),
+    )
+    heard_nan = locate(customer.heard, nan.audio)
+    assert heard_nan.score >= SAME, f"the Hakka customer set to Minnan did not hear the Minnan recording: {heard_nan}"
+    heard_yue = locate(stranger.heard, yue.audio)
+    assert heard_yue.score >= SAME, f"a caller unknown to the back end ignored the dialect ops set: {heard_yue}"
+    assert engine.call_detail(stranger.call_id)["record"]["dialect"] == "yue"
