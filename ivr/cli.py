@@ -253,9 +253,50 @@ def _call(args: argparse.Namespace) -> int:
     print(render_json(verdict) if args.json else render_text(verdict))
     return 0 if verdict.passed else 1
 
+def _add_scenario(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("scenario", help="run caller scenario files (tests/scenarios/*.yaml) as real SIP calls")
+    actions = p.add_subparsers(dest="scenario_command", metavar="ACTION", required=True)
+    r = actions.add_parser("run", help="place the scenarios' calls concurrently; exit 0 only if all pass",
+                           description="Place every scenario's call (or --calls N cycling through them) against "
+                                       "a SIP URI, judge each from the engine's record, print a pass/fail table.")
+    r.add_argument("files", nargs="+", metavar="FILE", help="scenario YAML files")
+    r.add_argument("--uri", default="sip:95519@127.0.0.1:5060", help="SIP URI to call (default: %(default)s)")
+    r.add_argument("--calls", type=int, default=None, metavar="N", help="calls in all (default: each scenario once)")
+    r.add_argument("--cps", type=float, default=5.0, metavar="R", help="new calls a second (default: 5)")
+    r.add_argument("--api", default=None, help="engine HTTP API (default: the SIP host, port 8080)")
+    r.add_argument("--json", action="store_true", help="print the results as JSON (for CI)")
+    r.set_defaults(handler=_scenario_run)
+
+
+def _scenario_run(args: argparse.Namespace) -> int:
+    from ivr.testing.scenario import run_command
+
+    return run_command(args.files, uri=args.uri, calls=args.calls, cps=args.cps, api=args.api, as_json=args.json)
+
+
+def _add_load(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("load", help="drive calls with media at a fixed rate and report setup time, loss, jitter",
+                       description="Bounded load test against a loopback SIP URI: calls with media at --cps for "
+                                   "--duration seconds (at most --max-calls), each running a scenario.")
+    p.add_argument("uri", help="SIP URI on loopback, e.g. sip:95519@127.0.0.1")
+    p.add_argument("--cps", type=float, required=True, metavar="R", help="new calls a second")
+    p.add_argument("--duration", type=float, required=True, metavar="S", help="seconds to keep starting calls")
+    p.add_argument("--scenario", required=True, metavar="FILE", help="scenario YAML each call runs")
+    p.add_argument("--max-calls", type=int, default=2000, metavar="N", help="cap on calls (default: 2000)")
+    p.add_argument("--api", default=None, help="engine HTTP API for expectations (default: SIP host, port 8080)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=_load)
+
+
+def _load(args: argparse.Namespace) -> int:
+    from ivr.testing.load import load_command
+
+    return load_command(args.uri, cps=args.cps, duration_s=args.duration, scenario=args.scenario,
+                        max_calls=args.max_calls, api=args.api, as_json=args.json)
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (_add_serve, _add_nlu, _add_asr, _add_prompts,
     _add_validate, _add_schema, _add_simulate, _add_test_flows, _add_graph, _add_demo_backend, _add_report,
-    _add_call)
+    _add_call, _add_scenario, _add_load)
 
 
 def build_parser() -> argparse.ArgumentParser:

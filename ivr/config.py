@@ -7,6 +7,7 @@ turned into this typed object once, here; nothing past this module reads raw YAM
 from __future__ import annotations
 
 import dataclasses
+import enum
 import pathlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,13 @@ def parse_hostport(text: str, *, default_port: int) -> tuple[str, int]:
     return host, port
 
 
+class AcdBackendKind(enum.StrEnum):
+    """Where the ACD keeps its command log: in this process, or in Redis shared by several nodes."""
+
+    MEMORY = "memory"
+    REDIS = "redis"
+
+
 @dataclass(slots=True, frozen=True)
 class EngineConfig:
     flows_dir: pathlib.Path = pathlib.Path("flows")
@@ -52,13 +60,36 @@ class EngineConfig:
     max_calls: int = 1200
     """Concurrent calls beyond which new INVITEs get 503 with Retry-After."""
     drain_timeout_s: float = 600.0
-    acd_backend: str = "memory"
+    acd_backend: AcdBackendKind = AcdBackendKind.MEMORY
     redis_url: str = "redis://127.0.0.1:6379/0"
+    """The shared ACD log when `acd_backend` is redis (every node of a cluster names the same one)."""
+    callback_uri_template: str = "sip:{number}@{sip_host}"
+    """Where a callback dials the caller: `{number}` is the number left, `{sip_host}` ours (a trunk or SBC)."""
     asr_engine: str = "pocketsphinx"
     asr_models: dict[str, str] = field(default_factory=dict)
     """Dialect code → Vosk model path, for the production engine."""
     asr_workers: int = 2
     node_id: str = "node-1"
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "acd_backend", AcdBackendKind(self.acd_backend))
+        except ValueError:
+            known = ", ".join(k.value for k in AcdBackendKind)
+            raise ConfigError(f"acd_backend {self.acd_backend!r} is not one of: {known}") from None
+        if "{number}" not in self.callback_uri_template:
+            raise ConfigError(f"callback_uri_template {self.callback_uri_template!r} has no {{number}} in it")
+        try:
+            self.callback_uri("0")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(
+                f"callback_uri_template {self.callback_uri_template!r}: bad placeholder {exc} "
+                "(expected {number} and {sip_host})"
+            ) from None
+
+    def callback_uri(self, number: str) -> str:
+        """The SIP URI a callback to `number` dials."""
+        return self.callback_uri_template.format(number=number, sip_host=self.sip_host)
 
     def replace(self, **changes: Any) -> EngineConfig:
         return dataclasses.replace(self, **changes)

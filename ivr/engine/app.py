@@ -217,6 +217,10 @@ class Engine:
         remembered = self.dialect_memory.get(call.caller)
         if remembered:
             variables["remembered_dialect"] = remembered
+            if remembered in flow.spec.dialects:
+                # The caller is greeted in it even when the flow never reaches a node that reads
+                # `remembered_dialect` (a caller the back end does not know, a failed lookup).
+                variables["dialect"] = remembered
         self.live.call_started(call.call_id, call.caller, call.dialed, self.clock.wall(), flow_id=flow.id)
         self.metrics.calls_total.inc()
         try:

@@ -18,9 +18,20 @@ from typing import TYPE_CHECKING
 import structlog
 
 from ivr import acd
-from ivr.acd import Acd, AcdConfig, EpochClock, MemoryBackend, Offer, QueueTicket, RingFailure
+from ivr.acd import (
+    Acd,
+    AcdBackend,
+    AcdConfig,
+    EpochClock,
+    MemoryBackend,
+    Offer,
+    QueueTicket,
+    RedisBackend,
+    RingFailure,
+)
 from ivr.acd import load_config as load_acd_config
 from ivr.call import CallEnded, Prompt, QueueOutcomeKind, QueueRequest, QueueResult
+from ivr.config import AcdBackendKind, EngineConfig
 from ivr.rtp import HoldMode, MediaParams, MediaSession
 from ivr.sip.calls import CallFailed
 from ivr.sip.leg import CallLeg
@@ -36,6 +47,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 CALLBACK_KEY = "1"
+CALLBACK_ANSWER_TIMEOUT_S = 45.0
+"""How long a callback rings the caller (the agent is already on the line, waiting)."""
 X_IVR_FIELDS: Mapping[str, str] = {
     "intent": "X-IVR-Intent",
     "confidence": "X-IVR-Confidence",
@@ -228,8 +241,9 @@ class QueueHandoff:
             self._engine.media.release(media)
             reason = RingFailure.NO_ANSWER if isinstance(exc, TimeoutError) else RingFailure.REJECTED
             if not cancelled:
-                log.info("agent_not_answering", agent=offer.agent_id, reason=reason.value)
                 await self._acd.ring_failed(offer, reason)
+                log.info("agent_not_answering", agent=offer.agent_id, reason=reason.value,
+                         calls_missed=self._acd.agent(offer.agent_id).calls_missed)
                 return None
             raise
         remote = negotiated_codec(SessionDescription.parse(leg.remote_sdp))
@@ -271,17 +285,27 @@ class QueueHandoff:
         caller_media = await self._engine.media.open_session(call_id=f"{offer.call_id}-callback")
         sdp = make_offer(local_address=self._engine.config.sip_host, local_port=caller_media.local_port,
                          session_id=secrets.randbelow(2**31))
+        number = offer.callback_number or ""
+        outgoing = self._engine.ua.invite(self._engine.config.callback_uri(number), sdp.serialize(),
+                                          from_user="95519")
         try:
-            outgoing = self._engine.ua.invite(f"sip:{offer.callback_number}@{self._engine.config.sip_host}",
-                                              sdp.serialize(), from_user="95519")
-            caller_leg = await outgoing.answered()
+            try:
+                async with asyncio.timeout(CALLBACK_ANSWER_TIMEOUT_S):
+                    caller_leg = await outgoing.answered()
+            except TimeoutError:
+                await outgoing.cancel()
+                raise CallFailed(408, "callback not answered") from None
             remote = negotiated_codec(SessionDescription.parse(caller_leg.remote_sdp))
             caller_media.start(MediaParams(remote=(remote.remote_address, remote.remote_port),
                                            payload_type=remote.payload_type))
             caller_media.bridge(agent_media)
-            await asyncio.wait([asyncio.ensure_future(caller_leg.wait_ended()),
-                                asyncio.ensure_future(agent_leg.wait_ended())],
-                               return_when=asyncio.FIRST_COMPLETED)
+            log.info("callback_bridged", agent=offer.agent_id, number=number, call_id=offer.call_id)
+            ended = [asyncio.ensure_future(caller_leg.wait_ended()), asyncio.ensure_future(agent_leg.wait_ended())]
+            try:
+                await asyncio.wait(ended, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for future in ended:
+                    future.cancel()
             await caller_leg.bye()
         except CallFailed as exc:
             log.info("callback_unanswered", status=exc.status)
@@ -314,6 +338,13 @@ def _log_failure(task: asyncio.Task[None]) -> None:
         log.error("agent_update_failed", error=str(task.exception()))
 
 
+def acd_backend(cfg: EngineConfig) -> AcdBackend:
+    """The ACD's command log: this process alone, or a Redis stream shared by every node."""
+    if cfg.acd_backend is AcdBackendKind.REDIS:
+        return RedisBackend(cfg.redis_url, node_id=cfg.node_id)
+    return MemoryBackend(cfg.node_id)
+
+
 async def start_acd(engine: Engine) -> tuple[QueueHandoff | None, Registrar | None]:
     """The ACD from config/agents.yaml and config/queues.yaml; without them, no queues (flows go on)."""
     cfg = engine.config
@@ -321,7 +352,7 @@ async def start_acd(engine: Engine) -> tuple[QueueHandoff | None, Registrar | No
         log.warning("acd_not_configured", agents=str(cfg.agents_file), queues=str(cfg.queues_file))
         return None, None
     acd_config = load_acd_config(cfg.agents_file, cfg.queues_file)
-    acd = Acd(acd_config, MemoryBackend(cfg.node_id), EpochClock())
+    acd = Acd(acd_config, acd_backend(cfg), EpochClock())
     await acd.start()
     handoff = QueueHandoff(engine, acd)
     acd.add_listener(handoff.publish_agents)
@@ -338,4 +369,4 @@ async def start_acd(engine: Engine) -> tuple[QueueHandoff | None, Registrar | No
     return handoff, registrar
 
 
-__all__ = ["AgentRegistrar", "QueueHandoff", "start_acd", "x_ivr_headers"]
+__all__ = ["AgentRegistrar", "QueueHandoff", "acd_backend", "start_acd", "x_ivr_headers"]

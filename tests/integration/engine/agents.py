@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import pathlib
 import re
 import wave
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import watchfiles
 import yaml
 from numpy.typing import NDArray
 
+from tests.integration.engine.conftest import RunningEngine, start_engine, stop_engine
 from tests.integration.sip.sip_peers import BARESIP_CONFIG, HOST, free_port
 
 RATE_HZ = 8000
@@ -77,7 +81,8 @@ def write_engine_config(
     }
     (tmp / "agents.yaml").write_text(yaml.safe_dump(agents_doc, allow_unicode=True))
     (tmp / "queues.yaml").write_text(yaml.safe_dump(queues_doc, allow_unicode=True))
-    config = {"agents_file": str(tmp / "agents.yaml"), "queues_file": str(tmp / "queues.yaml"), **settings}
+    config = {"agents_file": str(tmp / "agents.yaml"), "queues_file": str(tmp / "queues.yaml"),
+              "drain_timeout_s": 2, **settings}
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -113,9 +118,11 @@ class BaresipAgent:
     lines: list[str] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    @property
-    def heard_wav(self) -> pathlib.Path:
-        return self.folder / "heard.wav"
+    def heard(self) -> NDArray[np.int16]:
+        """What the agent heard on its calls (sndfile's decoder-side dumps), in call order."""
+        dumps = sorted(self.folder.glob("dump-*-dec.wav"), key=lambda p: p.stat().st_mtime)
+        assert dumps, f"agent {self.spec.agent_id} recorded nothing in {self.folder}"
+        return np.concatenate([read_wav(path) for path in dumps])
 
     @property
     def output(self) -> str:
@@ -181,8 +188,9 @@ async def baresip_agent(
     conf.mkdir(exist_ok=True)
     port = free_port()
     rtp = free_port() & ~1
-    (conf / "config").write_text(BARESIP_CONFIG.format(host=HOST, port=port, tmp=folder, rtp_low=rtp,
-                                                       rtp_high=rtp + 10))
+    config = BARESIP_CONFIG.format(host=HOST, port=port, tmp=folder, rtp_low=rtp, rtp_high=rtp + 10)
+    # baresip 1.0's aufile is a source only: its sndfile filter records what the agent hears.
+    (conf / "config").write_text(config + f"module sndfile.so\nsnd_path {folder}\n")
     answermode = "auto" if auto_answer else "manual"
     (conf / "accounts").write_text(
         f"<sip:{spec.agent_id}@{HOST}:{engine_sip_port};transport=udp>;auth_pass={spec.password};"
@@ -204,3 +212,142 @@ async def baresip_agent(
         await process.wait()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(reader, 5)
+
+
+@contextlib.asynccontextmanager
+async def running_engine(tmp: pathlib.Path, config: pathlib.Path) -> AsyncIterator[RunningEngine]:
+    """`ivr serve --config CONFIG` in a subprocess (started off the loop), stopped on exit."""
+    await asyncio.to_thread(tmp.mkdir, parents=True, exist_ok=True)
+    engine = await asyncio.to_thread(start_engine, tmp, "--config", str(config))
+    try:
+        yield engine
+    finally:
+        await asyncio.to_thread(stop_engine, engine)
+
+
+def log_events(engine: RunningEngine, event: str, **match: object) -> list[dict[str, Any]]:
+    """The engine's JSON log entries named `event` whose keys equal `match`, oldest first."""
+    found = []
+    for line in engine.log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if f'"{event}"' not in line or not line.startswith("{"):
+            continue
+        entry = json.loads(line)
+        if entry.get("event") == event and all(entry.get(k) == v for k, v in match.items()):
+            found.append(entry)
+    return found
+
+
+async def wait_for_log(engine: RunningEngine, event: str, timeout_s: float = 60.0, *, count: int = 1,
+                       **match: object) -> list[dict[str, Any]]:
+    """Wait until the engine (another process) has logged `count` entries `event` matching `match`:
+    re-read its log file whenever it changes (inotify; at least every 0.5 s); returns them."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            found = log_events(engine, event, **match)
+            if len(found) >= count:
+                return found
+            async for _ in watchfiles.awatch(engine.log, debounce=20, step=10, rust_timeout=500,
+                                             yield_on_timeout=True, watch_filter=None):
+                found = log_events(engine, event, **match)
+                if len(found) >= count:
+                    return found
+    except TimeoutError:
+        pass
+    tail = engine.log.read_text(encoding="utf-8", errors="replace")[-4000:]
+    raise AssertionError(f"engine logged no {count} x {event} {match} in {timeout_s} s:\n{tail}")
+
+
+SIPP_CALLER_KEYS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<!-- A caller keying its way to a human: INVITE -> 200 -> ACK; key 0 by SIP INFO during the greeting,
+     then wait __HOLD_MS__ ms (queue, agent) and hang up. -->
+<scenario name="ivr_caller_keys_to_agent">
+  <send retrans="500">
+    <![CDATA[
+
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:__CALLER__@[local_ip]:[local_port]>;tag=[pid]SIPpTag09[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:__CALLER__@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=sipp 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send>
+    <![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:__CALLER__@[local_ip]:[local_port]>;tag=[pid]SIPpTag09[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      [routes]
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="1500"/>
+  <send retrans="500">
+    <![CDATA[
+
+      INFO [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:__CALLER__@[local_ip]:[local_port]>;tag=[pid]SIPpTag09[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 INFO
+      [routes]
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal=0
+      Duration=160
+
+    ]]>
+  </send>
+  <recv response="200"/>
+  <pause milliseconds="__HOLD_MS__"/>
+  <send retrans="500">
+    <![CDATA[
+
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:__CALLER__@[local_ip]:[local_port]>;tag=[pid]SIPpTag09[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 3 BYE
+      [routes]
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+</scenario>
+"""
+
+
+def sipp_caller_scenario(tmp: pathlib.Path, caller: str, hold_s: float) -> pathlib.Path:
+    """SIPP_CALLER_KEYS for caller number `caller`, hanging up `hold_s` after the key."""
+    path = tmp / "caller_keys.xml"
+    path.write_text(SIPP_CALLER_KEYS.replace("__CALLER__", caller).replace("__HOLD_MS__", str(int(hold_s * 1000))))
+    return path

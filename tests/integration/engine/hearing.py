@@ -17,7 +17,6 @@ from numpy.typing import NDArray
 
 from ivr.call import Prompt
 from ivr.voice import (
-    AudioMatch,
     EspeakNgEngine,
     PromptLibrary,
     RenderCache,
@@ -52,29 +51,65 @@ async def resolved(library: PromptLibrary, prompt_id: str, dialect: str,
 class Found:
     """Where `expected` sits in a recording and how alike the two are there."""
 
-    match: AudioMatch
     start_s: float
+    """Where the best alignment puts the start of `expected` in the recording."""
+    chunk_scores: tuple[float, ...]
+    """`audio_similarity` of each second of `expected` (not silent) with what was heard there."""
 
     @property
     def score(self) -> float:
-        return self.match.score
+        """Mean similarity over the seconds of the prompt: 1.0 is the same audio throughout."""
+        return sum(self.chunk_scores) / len(self.chunk_scores) if self.chunk_scores else 0.0
+
+
+CHUNK_S = 1.0
+CHUNK_SLACK_S = 0.1
+"""How far each second may drift from the first alignment (a late packet, a jitter-buffer gap)."""
+_QUIET_RMS = 100.0
 
 
 def locate(heard: NDArray[np.int16], expected: NDArray[np.int16], *, after_s: float = 0.0) -> Found:
-    """Find `expected` in `heard` (from `after_s` on), then score it on that stretch alone.
+    """Find `expected` in `heard` (from `after_s` on), then score it second by second.
 
-    The first correlation runs over the whole recording, so other prompts lower its score but not
-    where its peak is; the second compares the aligned stretch only, which is what a listener hears.
+    The first correlation runs over the whole recording: other prompts lower its score but do not
+    move its peak. Each second of the prompt is then compared with what was heard there, allowing a
+    little drift, so a frame lost on a busy machine costs one second's score, not the whole match.
     """
     offset = int(after_s * RATE_HZ)
     tail = heard[offset:]
     if tail.size == 0 or expected.size == 0:
-        return Found(AudioMatch(0.0, 0), after_s)
+        return Found(after_s, ())
     coarse = audio_similarity(tail, expected, max_lag_s=tail.size / RATE_HZ)
-    start = max(0, coarse.lag_samples)
-    stretch = tail[start : start + expected.size]
-    fine = audio_similarity(stretch, expected, max_lag_s=0.05)
-    return Found(fine, (offset + start) / RATE_HZ)
+    start = offset + max(0, coarse.lag_samples)
+    chunk, slack = int(CHUNK_S * RATE_HZ), int(CHUNK_SLACK_S * RATE_HZ)
+    scores: list[float] = []
+    for begin in range(0, expected.size, chunk):
+        part = expected[begin : begin + chunk]
+        if part.size < chunk // 4 or float(np.sqrt(np.mean(part.astype(np.float64) ** 2))) < _QUIET_RMS:
+            continue
+        lo = max(0, start + begin - slack)
+        window = heard[lo : start + begin + part.size + slack]
+        match = _best_within(window, part, start + begin - lo)
+        scores.append(match)
+    return Found(start / RATE_HZ, tuple(scores))
+
+
+def _best_within(window: NDArray[np.int16], part: NDArray[np.int16], at: int) -> float:
+    """Best normalised correlation of `part` with a same-length stretch of `window` near `at`."""
+    best = 0.0
+    y = part.astype(np.float64) - part.mean()
+    ny = float(np.sqrt(np.dot(y, y)))
+    if ny == 0.0:
+        return 0.0
+    for lag in range(0, max(1, window.size - part.size + 1)):
+        x = window[lag : lag + part.size].astype(np.float64)
+        if x.size < part.size:
+            break
+        x -= x.mean()
+        nx = float(np.sqrt(np.dot(x, x)))
+        if nx > 0.0:
+            best = max(best, float(np.dot(x, y)) / (nx * ny))
+    return best
 
 
 @dataclass(slots=True, frozen=True)

@@ -125,6 +125,7 @@ async def sipp_uas(scenario_file: pathlib.Path, tmp_path: pathlib.Path, *, timeo
 
 BARESIP_CONFIG = """\
 poll_method epoll
+net_interface {host}
 sip_listen {host}:{port}
 sip_trans_bsize 128
 call_local_timeout 120
@@ -148,24 +149,29 @@ module_app menu.so
 
 @contextlib.asynccontextmanager
 async def baresip(tmp_path: pathlib.Path, *, commands: Sequence[str] = (), auto_answer: bool = False,
-                  talk_s: float = 1.0, quit_after_s: int = 20
-                  ) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
+                  talk_s: float = 1.0, quit_after_s: int = 20, say: bytes | None = None,
+                  record: bool = False) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
     """Run baresip with a throw-away config dir; yields (its SIP port, the process); killed on exit.
 
-    No sound card: it plays into a WAV file and "speaks" `talk_s` seconds of silence from another,
-    then hangs up (aufile ends the call at end of file).
+    No sound card: it plays into a WAV file (`heard.wav`) and "speaks" from another: `say` (8 kHz
+    16-bit mono samples) if given, else `talk_s` seconds of silence; aufile ends the call at the
+    end of that file. Its media address is loopback (`net_interface`), never the host's own.
+    With `record`, the sndfile module writes what it hears to `dump-<peer>-dec.wav` in `tmp_path`
+    (baresip 1.0's aufile has no player, so `heard.wav` is never written).
     """
     with wave.open(str(tmp_path / "say.wav"), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(8000)
-        wav.writeframes(b"\0\0" * int(8000 * talk_s))
+        wav.writeframes(say if say is not None else b"\0\0" * int(8000 * talk_s))
     conf = tmp_path / "baresip"
     conf.mkdir(exist_ok=True)
     port = free_port()
     rtp = free_port() & ~1
-    (conf / "config").write_text(BARESIP_CONFIG.format(host=HOST, port=port, tmp=tmp_path, rtp_low=rtp,
-                                                       rtp_high=rtp + 10))
+    config = BARESIP_CONFIG.format(host=HOST, port=port, tmp=tmp_path, rtp_low=rtp, rtp_high=rtp + 10)
+    if record:
+        config += f"module sndfile.so\nsnd_path {tmp_path}\n"
+    (conf / "config").write_text(config)
     answermode = ";answermode=auto" if auto_answer else ""
     (conf / "accounts").write_text(f"<sip:baresip@{HOST}:{port}>;regint=0{answermode}\n")
     (conf / "contacts").write_text("")

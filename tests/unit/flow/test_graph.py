@@ -20,7 +20,7 @@ def test_edges_carry_keys_intents_and_outcomes() -> None:
     assert ("main_menu", "want_claims", "1") in labelled
     assert ("need", "agent", "0: human") in labelled
     assert ("queue_claims", "survey", "answered") in labelled
-    assert ("hours", "queue_night", "closed") in labelled
+    assert ("hours", "night_service", "closed") in labelled
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz not installed (apt install graphviz)")

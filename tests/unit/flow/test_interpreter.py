@@ -185,10 +185,19 @@ async def test_silence_gets_its_own_prompt(hotline: Flow) -> None:
     ],
     ids=["late-evening", "early-morning", "national-day"],
 )
-async def test_night_and_holidays_go_to_the_central_night_queue(hotline: Flow, when: dt.datetime) -> None:
+async def test_night_and_holidays_keep_the_callers_queue_with_a_night_notice(
+    hotline: Flow, when: dt.datetime
+) -> None:
+    """Night service is the ACD's job (central sites lend agents): the caller keeps the right queue."""
     sim, _ = await run(hotline, Turn.say("我要报案"), when=when)
-    assert sim.record.queue == "night"
+    assert sim.record.queue == "claims"
     assert "night_notice" in sim.call.prompt_ids
+
+
+async def test_daytime_callers_hear_no_night_notice(hotline: Flow) -> None:
+    sim, _ = await run(hotline, Turn.say("我要报案"), when=dt.datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI))
+    assert sim.record.queue == "claims"
+    assert "night_notice" not in sim.call.prompt_ids
 
 
 async def test_caller_hanging_up_is_abandoned(hotline: Flow) -> None:
