@@ -14,6 +14,7 @@ import pathlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import structlog
@@ -262,7 +263,8 @@ class TestCaller:
                 stats = getattr(inbound, "stats", None)
                 report.packets_received = int(getattr(stats, "received", 0) or 0)
                 report.packets_lost = int(getattr(stats, "lost", 0) or 0)
-                report.jitter_ms = float(getattr(stats, "jitter_ms", 0.0) or 0.0)
+                # RFC 3550 interarrival jitter is kept in timestamp units: 8 per ms at 8 kHz.
+                report.jitter_ms = round(float(getattr(stats, "jitter", 0.0) or 0.0) / 8.0, 3)
             report.heard = ear.audio()
             report.digits_heard = "".join(digits)
             for begin, end in report.prompts_heard():
@@ -327,7 +329,7 @@ class TestCaller:
             pass
 
 
-class _Note:
+class _Note(Protocol):
     def __call__(self, what: str, detail: str = "") -> None: ...
 
 

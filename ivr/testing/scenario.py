@@ -558,7 +558,7 @@ def run_command(files: Sequence[str], *, uri: str, calls: int | None, cps: float
         def done(result: CallResult) -> None:
             counts["active"] -= 1
             counts["failed"] += 0 if result.passed else 1
-            progress.update(task, advance=1, **counts)
+            progress.update(task, advance=1, failed=counts["failed"], active=counts["active"])
 
         run = asyncio.run(run_scenarios(scenarios, uri, calls=calls, cps=cps, api=api,
                                         on_started=started, on_done=done))

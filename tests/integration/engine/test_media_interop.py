@@ -1,9 +1,10 @@
 """Media interop of a live `ivr serve` with other SIP stacks: keys by every signalling, audio both ways.
 
 Real peers on loopback: SIPp replaying its RFC 2833 captures, baresip with WAV files for a sound
-card, and our own test caller for SIP INFO and in-band keys. The engine runs two small test flows
-(a digit collector and a tone-then-question flow) from a temporary folder, with a recorded tone
-as a prompt; each test reads the engine's own record of the call through its HTTP API.
+card, and our own test caller for SIP INFO and in-band keys. The engine runs three small test
+flows from a temporary folder (a digit collector, a tone then a question, a long tone to interrupt),
+with recorded tones as prompts; each test reads the engine's own record of the call through its
+HTTP API. (test_say_need_once covers the single key 0 by RFC 4733, INFO and in-band on the hotline.)
 """
 
 from __future__ import annotations
@@ -162,7 +163,8 @@ async def test_sipp_rfc2833_captures_are_the_digits_collected(
     interop_engine: RunningEngine, tmp_path: pathlib.Path
 ) -> None:
     """SIPp's own RFC 2833 captures, one key each; "5" twice replays the very same capture, which the
-    engine must still count as two presses (same RTP timestamp, a new marker-bit start)."""
+    engine must still count as two presses (same RTP timestamp, a new marker-bit start). The
+    captures come from one stream with rising sequence numbers, in the order 1-9, *, #, 0."""
     if not (PCAPS / "dtmf_2833_1.pcap").exists():
         pytest.skip("SIPp's DTMF captures are missing (apt install sip-tester)")
     caller = "13700000201"  # the From user in the scenario

@@ -1,0 +1,116 @@
+"""kill -9 of `ivr serve` under load: finished calls keep their records; calls cut off are marked
+`interrupted` at restart, with the journey they had so far.
+
+Six real SIP calls at once: three hang up early (finished, `abandoned`), three are still up when the
+engine is killed — one listening to the open question, one queued for a human (no agent is logged
+in), one elderly caller in the dialect menu. "Finished" means the call ended at least
+`COMMIT_GRACE_S` before the kill: the store commits a finished call the moment it is handed over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import signal
+from typing import Any
+
+import pytest
+
+from ivr.store import SqliteStore
+from ivr.testing.caller import CallReport, Keys, Pause, TestCaller
+from tests.integration.engine.agents import log_events, wait_for_log
+from tests.integration.engine.conftest import RunningEngine, needs_tts, start_engine, stop_engine
+
+pytestmark = [pytest.mark.integration, needs_tts]
+
+FINISHED = {"13600000301": 2.0, "13600000302": 3.0, "13600000303": 4.0}
+"""Callers who hang up by themselves, and after how many seconds."""
+LISTENING = "13600000311"
+QUEUED = "13600000312"
+IN_MENU = "13900000003"
+"""A 75-year-old demo customer: the flow plays her the elderly dialect menu."""
+IN_PROGRESS = (LISTENING, QUEUED, IN_MENU)
+COMMIT_GRACE_S = 1.0
+
+
+async def kill_mid_load(engine: RunningEngine, caller: TestCaller) -> dict[str, CallReport]:
+    finished = [
+        asyncio.create_task(caller.call(engine.uri, [Pause(s)], from_number=n, linger_s=0.0))
+        for n, s in FINISHED.items()
+    ]
+    ongoing = [
+        asyncio.create_task(caller.call(engine.uri, steps, from_number=n, linger_s=0.0, max_duration_s=120.0))
+        for n, steps in ((LISTENING, [Pause(120.0)]), (QUEUED, [Pause(1.0), Keys("0"), Pause(120.0)]),
+                         (IN_MENU, [Pause(120.0)]))
+    ]
+    try:
+        reports = await asyncio.gather(*finished)
+        # The queued caller has heard "please hold" and waits for an agent; the others are mid-flow.
+        await wait_for_log(engine, "prompt_played", 60.0, prompt="elderly_menu")
+        queued_id = (await wait_for_log(engine, "invite_received", 10.0, caller=QUEUED))[0]["call_id"]
+        hold = await wait_for_log(engine, "prompt_played", 60.0, prompt="transfer_agent", call_id=queued_id)
+        await asyncio.sleep(float(hold[0]["duration_s"]) + COMMIT_GRACE_S)
+        assert all(not task.done() for task in ongoing), "a call meant to be in progress had ended"
+        os.kill(engine.process.pid, signal.SIGKILL)
+        await asyncio.to_thread(engine.process.wait, 10)
+    finally:
+        for task in ongoing:
+            task.cancel()
+        await asyncio.gather(*ongoing, return_exceptions=True)
+    return {report.call_id: report for report in reports}
+
+
+def call_ids_by_caller(engine: RunningEngine) -> dict[str, str]:
+    return {str(e["caller"]): str(e["call_id"]) for e in log_events(engine, "invite_received")}
+
+
+async def test_kill_9_loses_no_finished_call_and_marks_the_others_interrupted(tmp_path: pathlib.Path) -> None:
+    engine = start_engine(tmp_path)
+    caller = await TestCaller.open(rtp_ports=(43600, 43698))
+    try:
+        finished = await kill_mid_load(engine, caller)
+    finally:
+        await caller.close()
+        if engine.process.poll() is None:
+            stop_engine(engine)
+    assert engine.process.returncode == -signal.SIGKILL
+    ids = call_ids_by_caller(engine)
+    assert set(ids) == set(FINISHED) | set(IN_PROGRESS)
+    assert set(finished) == {ids[n] for n in FINISHED}
+
+    # What the dead engine left on disk (read-only: neither migrates nor marks anything).
+    with SqliteStore(engine.db, read_only=True) as store:
+        for number in FINISHED:
+            detail = store.get_call(ids[number])
+            assert detail is not None, f"the finished call from {number} was lost"
+            assert not detail.record.in_progress if hasattr(detail.record, "in_progress") else True
+        on_disk = {n: store.get_call(ids[n]) for n in IN_PROGRESS}
+    assert all(d is not None for d in on_disk.values()), "calls in progress were not recorded as they started"
+
+    (tmp_path / "engine.log").rename(tmp_path / "engine-killed.log")
+    restarted = start_engine(tmp_path)
+    try:
+        for number in FINISHED:
+            detail = restarted.get(f"/api/calls/{ids[number]}")
+            rec = detail["record"]
+            assert (detail["in_progress"], rec["outcome"]) == (False, "abandoned"), number
+            kinds = [e["kind"] for e in detail["journey"]]
+            assert kinds[0] == "call_started" and kinds[-1] == "call_finished", kinds
+        for number in IN_PROGRESS:
+            detail: dict[str, Any] = restarted.get(f"/api/calls/{ids[number]}")
+            rec = detail["record"]
+            assert detail["in_progress"] is False and rec["outcome"] == "interrupted", (number, rec)
+            journey = detail["journey"]
+            assert journey and journey[0]["kind"] == "call_started", f"{number}: journey lost"
+            assert [e["seq"] for e in journey] == list(range(len(journey)))
+            assert any(e["kind"] == "prompt_played" and e["data"]["prompt"] == "greeting" for e in journey)
+        queued = restarted.get(f"/api/calls/{ids[QUEUED]}")
+        assert queued["record"]["queue"] == "general", "the queue the caller waited in is kept"
+        menu = restarted.get(f"/api/calls/{ids[IN_MENU]}")
+        assert "elderly_menu" in [e["node"] for e in menu["journey"] if e["kind"] == "node_entered"]
+        summary = restarted.get("/api/reports/summary")
+        assert (summary["calls"], summary["finished"], summary["interrupted"], summary["in_progress"]) == (
+            len(FINISHED) + len(IN_PROGRESS), len(FINISHED), len(IN_PROGRESS), 0)
+    finally:
+        stop_engine(restarted)
