@@ -194,11 +194,13 @@ def load_scenarios(path: str | pathlib.Path) -> list[Scenario]:
             nodes = list(listed.value)
     else:
         nodes = [root]
-    scenarios = [s for s in (_scenario(reader, node, i) for i, node in enumerate(nodes)) if s is not None]
-    names = [s.name for s in scenarios]
-    for node, scenario in zip(nodes, scenarios, strict=False):
-        if names.count(scenario.name) > 1:
+    loaded = [(node, _scenario(reader, node, i)) for i, node in enumerate(nodes)]
+    scenarios = [s for _, s in loaded if s is not None]
+    seen: set[str] = set()
+    for node, scenario in loaded:
+        if scenario is not None and scenario.name in seen:
             reader.problem(node, f"scenario {scenario.name!r}: name used twice in this file")
+        seen.add(scenario.name if scenario is not None else "")
     if reader.problems:
         raise ScenarioError(reader.problems)
     return scenarios
@@ -441,6 +443,7 @@ async def run_scenarios(
     from ivr.testing.callcheck import default_api
 
     api = api or default_api(uri)
+    await asyncio.to_thread(prepare_voices, scenarios)
     own = caller is None
     test_caller = caller or await TestCaller.open()
     started = time.monotonic()
@@ -521,8 +524,10 @@ def render_failures(run: ScenarioRun) -> list[str]:
         call_id = r.report.call_id if r.report else "-"
         lines.append(f"FAIL #{r.index + 1} {r.scenario.name} ({r.scenario.source}) call {call_id}")
         lines += [f"  - {failure}" for failure in r.failures]
-        if r.record is not None and r.record.get("transcript"):
-            lines.append(f"  heard: {r.record['transcript']}")
+        if r.record is not None:
+            lines.append(f"  path: {' → '.join(r.record.get('path') or []) or '-'}")
+            if r.record.get("transcript"):
+                lines.append(f"  heard: {r.record['transcript']}")
     return lines
 
 
@@ -576,5 +581,6 @@ def run_command(files: Sequence[str], *, uri: str, calls: int | None, cps: float
 
 __all__ = [
     "CallResult", "DEFAULT_URI", "Expect", "Scenario", "ScenarioError", "ScenarioRun", "check", "load_many",
-    "load_scenarios", "plan", "prepare_voices", "run_command", "run_scenarios",
+    "load_scenarios", "plan", "prepare_voices", "render_failures", "render_table", "run_command",
+    "run_scenarios",
 ]

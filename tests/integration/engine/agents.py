@@ -288,7 +288,7 @@ SIPP_CALLER_KEYS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   </send>
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
-  <recv response="200" rtd="true"/>
+  <recv response="200" rtd="true" rrs="true"/>
   <send>
     <![CDATA[
 

@@ -10,15 +10,19 @@ import datetime
 
 import pytest
 
-from ivr.testing.caller import AwaitPrompt, DtmfMethod, Keys, Pause, Say, TestCaller
+from ivr.testing.caller import DtmfMethod, Keys, Pause, Say, TestCaller
 from tests.integration.engine.conftest import RunningEngine, needs_tts
 
 pytestmark = [pytest.mark.integration, needs_tts]
 
+ASK_STARTS_S = 9.5
+"""The Mandarin greeting (a plain announcement) lasts about 7.6 s; the open question follows it."""
+
 
 async def test_english_need_after_mandarin_greeting_lands_in_claims(engine: RunningEngine, caller: TestCaller) -> None:
-    report = await caller.call(engine.uri, [AwaitPrompt(), Say("I want to file a claim")],
-                               from_number="13700000101", linger_s=25.0)
+    # The caller speaks as soon as the open question starts (barge-in), as callers who know what they want do.
+    report = await caller.call(engine.uri, [Pause(ASK_STARTS_S), Say("I want to file a claim")],
+                               from_number="13700000101", linger_s=14.0)
     assert report.answered
     detail = engine.call_detail(report.call_id)
     record = detail["record"]
@@ -32,8 +36,8 @@ async def test_english_need_after_mandarin_greeting_lands_in_claims(engine: Runn
 async def test_zero_reaches_a_human_whatever_the_key_signalling(
     engine: RunningEngine, caller: TestCaller, method: DtmfMethod
 ) -> None:
-    report = await caller.call(engine.uri, [Pause(10.0), Keys("0", method)], from_number="13700000102",
-                               linger_s=25.0)
+    report = await caller.call(engine.uri, [Pause(ASK_STARTS_S), Keys("0", method)], from_number="13700000102",
+                               linger_s=18.0)
     record = engine.call_detail(report.call_id)["record"]
     assert record["queue"] == "general"
     assert "agent" in record["path"]
@@ -69,7 +73,7 @@ async def test_silence_gets_the_no_input_prompt_then_the_key_menu(engine: Runnin
 
 
 async def test_gibberish_is_no_match_and_asked_again(engine: RunningEngine, caller: TestCaller) -> None:
-    report = await caller.call(engine.uri, [AwaitPrompt(), Say("purple elephants dance on the moon tonight")],
+    report = await caller.call(engine.uri, [Pause(ASK_STARTS_S), Say("purple elephants dance on the moon tonight")],
                                from_number="13700000105", linger_s=6.0)
     detail = engine.call_detail(report.call_id)
     kinds = [event["kind"] for event in detail["journey"]]

@@ -1,0 +1,51 @@
+"""Every demo scenario (tests/scenarios/*.yaml) as a real SIP call into `ivr serve`, all at once.
+
+Each call is judged from the engine's own record (queue, intent, dialect, outcome, breakpoint,
+survey score, path). The calls run concurrently through one test caller, as `ivr scenario run`
+places them, so the whole set takes about as long as its longest call (~2 minutes).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+
+import pytest
+
+from ivr.testing.caller import TestCaller
+from ivr.testing.scenario import load_many, render_failures, run_scenarios
+from tests.integration.engine.conftest import ROOT, RunningEngine
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("text2wave") is None and shutil.which("espeak-ng") is None,
+                       reason="no caller voice: apt install festival festvox-kallpc16k espeak-ng"),
+    pytest.mark.timeout(400),
+]
+
+FILES = sorted((ROOT / "tests" / "scenarios").glob("*.yaml"))
+
+
+async def test_every_demo_scenario_passes(engine: RunningEngine) -> None:
+    scenarios = load_many(FILES)
+    base = 44000 + (os.getpid() % 40) * 100  # off the other integration tests' RTP ports
+    caller = await TestCaller.open(rtp_ports=(base, base + 98))
+    try:
+        run = await run_scenarios(scenarios, engine.uri, cps=4.0, api=engine.api, caller=caller)
+    finally:
+        await caller.close()
+    assert len(run.results) == len(FILES), "each file's scenario placed one call"
+    assert run.passed, "\n".join(render_failures(run))
+
+
+def test_scenario_files_cover_the_demo_hotline_paths() -> None:
+    """Every queue and self-service ending of flows/hotline.yaml has a scenario that expects it."""
+    scenarios = load_many(FILES)
+    queues = {s.expect.queue for s in scenarios}
+    assert {"claims", "service", "complaints", "general", "elderly"} <= queues
+    nodes = {node for s in scenarios for node in s.expect.path}
+    for node in ("main_menu", "english", "fetch_policy", "dip_failed", "policy_not_found", "survey",
+                 "green_channel", "dialect_hak", "loan", "payment", "surrender", "goodbye"):
+        assert node in nodes, f"no scenario goes through {node!r}"
+    assert pathlib.Path(ROOT / "flows" / "hotline.yaml").exists()
