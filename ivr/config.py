@@ -115,4 +115,7 @@ def load_config(path: pathlib.Path | None) -> EngineConfig:
         if key not in known:
             raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
         changes[key] = pathlib.Path(value) if key in _PATH_FIELDS else value
-    return config.replace(**changes)
+    try:
+        return config.replace(**changes)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -221,7 +221,9 @@ class Engine:
                 # The caller is greeted in it even when the flow never reaches a node that reads
                 # `remembered_dialect` (a caller the back end does not know, a failed lookup).
                 variables["dialect"] = remembered
-        self.live.call_started(call.call_id, call.caller, call.dialed, self.clock.wall(), flow_id=flow.id)
+        dialect = str(variables.get("dialect") or flow.spec.default_dialect)
+        self.live.call_started(call.call_id, call.caller, call.dialed, self.clock.wall(), dialect=dialect,
+                               flow_id=flow.id)
         self.metrics.calls_total.inc()
         try:
             await self.interpreter.run(flow, call, variables=variables)

@@ -231,7 +231,12 @@ class SipCall:
         if self._queues is None:
             raise RuntimeError("this engine has no agent queues configured")
         self._typeahead.clear()
-        return await self._queues.serve(self, request)
+        try:
+            return await self._queues.serve(self, request)
+        finally:
+            # Keys pressed while holding or talking to the agent were for them, not type-ahead for
+            # the flow's next prompt (the survey would take an extension number as a score).
+            self._typeahead.clear()
 
     async def transfer(self, target: str) -> TransferResult:
         self._check_alive()

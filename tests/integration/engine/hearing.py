@@ -42,8 +42,9 @@ def prompt_library() -> PromptLibrary:
     return library
 
 
-async def resolved(library: PromptLibrary, prompt_id: str, dialect: str,
-                   variables: Mapping[str, str] | None = None) -> ResolvedPrompt:
+async def resolved(
+    library: PromptLibrary, prompt_id: str, dialect: str, variables: Mapping[str, str] | None = None
+) -> ResolvedPrompt:
     return await library.audio_for(Prompt(prompt_id, "", dialect, dict(variables or {})))
 
 
@@ -129,5 +130,6 @@ def played_prompts(log: pathlib.Path, call_id: str) -> Iterator[PlayedPrompt]:
             continue
         entry = json.loads(line)
         if entry.get("call_id") == call_id:
-            yield PlayedPrompt(str(entry["prompt"]), str(entry["dialect"]), str(entry["source"]),
-                               float(entry["duration_s"]), call_id)
+            yield PlayedPrompt(
+                str(entry["prompt"]), str(entry["dialect"]), str(entry["source"]), float(entry["duration_s"]), call_id
+            )

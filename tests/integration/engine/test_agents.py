@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
-import shutil
 import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -109,8 +108,6 @@ async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
     """A caller says "check my policy", keys a policy number whose data dip fails (a journey
     breakpoint), and is queued for `service` (skills-based) while both agents are free. a1 logged in
     first (longest idle, first by id) but a2 is the better skilled: a2 must get the call."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng not installed (apt install espeak-ng)")
     tmp = tmp_path_factory.mktemp("served")
     a1 = AgentSpec("a1", {"service": 2, "general": 2})
     a2 = AgentSpec("a2", {"service": 5, "general": 2})

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ivr.store import SqliteStore
-from ivr.testing.caller import CallReport, Keys, Pause, TestCaller
+from ivr.testing.caller import CallReport, Keys, Pause, Step, TestCaller
 from tests.integration.engine.agents import log_events, wait_for_log
 from tests.integration.engine.conftest import RunningEngine, needs_tts, start_engine, stop_engine
 
@@ -40,10 +40,14 @@ async def kill_mid_load(engine: RunningEngine, caller: TestCaller) -> dict[str, 
         asyncio.create_task(caller.call(engine.uri, [Pause(s)], from_number=n, linger_s=0.0))
         for n, s in FINISHED.items()
     ]
+    scripts: dict[str, list[Step]] = {
+        LISTENING: [Pause(120.0)],
+        QUEUED: [Pause(1.0), Keys("0"), Pause(120.0)],
+        IN_MENU: [Pause(120.0)],
+    }
     ongoing = [
         asyncio.create_task(caller.call(engine.uri, steps, from_number=n, linger_s=0.0, max_duration_s=120.0))
-        for n, steps in ((LISTENING, [Pause(120.0)]), (QUEUED, [Pause(1.0), Keys("0"), Pause(120.0)]),
-                         (IN_MENU, [Pause(120.0)]))
+        for n, steps in scripts.items()
     ]
     try:
         reports = await asyncio.gather(*finished)
@@ -115,16 +119,16 @@ async def test_kill_9_loses_no_finished_call_and_marks_the_others_interrupted(tm
     restarted = start_engine(tmp_path)
     try:
         for number in FINISHED:
-            detail = restarted.get(f"/api/calls/{ids[number]}")
-            rec = detail["record"]
-            assert (detail["in_progress"], rec["outcome"]) == (False, "abandoned"), number
-            kinds = [e["kind"] for e in detail["journey"]]
+            kept: dict[str, Any] = restarted.get(f"/api/calls/{ids[number]}")
+            rec = kept["record"]
+            assert (kept["in_progress"], rec["outcome"]) == (False, "abandoned"), number
+            kinds = [e["kind"] for e in kept["journey"]]
             assert kinds[0] == "call_started" and kinds[-1] == "call_finished", kinds
         for number in IN_PROGRESS:
-            detail: dict[str, Any] = restarted.get(f"/api/calls/{ids[number]}")
-            rec = detail["record"]
-            assert detail["in_progress"] is False and rec["outcome"] == "interrupted", (number, rec)
-            journey = detail["journey"]
+            cut_off: dict[str, Any] = restarted.get(f"/api/calls/{ids[number]}")
+            rec = cut_off["record"]
+            assert cut_off["in_progress"] is False and rec["outcome"] == "interrupted", (number, rec)
+            journey = cut_off["journey"]
             assert journey and journey[0]["kind"] == "call_started", f"{number}: journey lost"
             assert [e["seq"] for e in journey] == list(range(len(journey)))
             assert any(e["kind"] == "prompt_played" and e["data"]["prompt"] == "greeting" for e in journey)
@@ -135,6 +139,10 @@ async def test_kill_9_loses_no_finished_call_and_marks_the_others_interrupted(tm
         assert "elderly_menu" in [e["node"] for e in menu["journey"] if e["kind"] == "node_entered"]
         summary = restarted.get("/api/reports/summary")
         assert (summary["calls"], summary["finished"], summary["interrupted"], summary["in_progress"]) == (
-            len(FINISHED) + len(IN_PROGRESS), len(FINISHED), len(IN_PROGRESS), 0)
+            len(FINISHED) + len(IN_PROGRESS),
+            len(FINISHED),
+            len(IN_PROGRESS),
+            0,
+        )
     finally:
         stop_engine(restarted)

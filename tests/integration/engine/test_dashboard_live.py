@@ -58,10 +58,15 @@ async def test_dashboard_follows_real_calls(engine: RunningEngine, caller: TestC
             )  # fmt: skip
 
             calls = [
-                asyncio.create_task(caller.call(engine.uri, [Pause(CALL_S)], from_number="13600000401",
-                                                linger_s=0.0)),
-                asyncio.create_task(caller.call(engine.uri, [Pause(1.0), Keys("0"), Pause(CALL_S - 1.0)],
-                                                from_number="13600000402", linger_s=0.0)),
+                asyncio.create_task(caller.call(engine.uri, [Pause(CALL_S)], from_number="13600000401", linger_s=0.0)),
+                asyncio.create_task(
+                    caller.call(
+                        engine.uri,
+                        [Pause(1.0), Keys("0"), Pause(CALL_S - 1.0)],
+                        from_number="13600000402",
+                        linger_s=0.0,
+                    )
+                ),
             ]
             try:
                 await page.wait_for_function(text_is("in-ivr", in_ivr + 2), timeout=15_000)
@@ -71,6 +76,9 @@ async def test_dashboard_follows_real_calls(engine: RunningEngine, caller: TestC
                     f"{text_is('in-queue', in_queue + 1)} && {text_is('in-ivr', in_ivr + 1)}", timeout=40_000
                 )
                 assert "general" in (await page.text_content("#queues") or "")
+                recent = await page.text_content("#recent") or ""
+                assert "13600000401" in recent and "13600000402" in recent
+                assert "cmn" in recent, f"the live calls' dialect is not shown: {recent!r}"
                 OUTPUT.parent.mkdir(parents=True, exist_ok=True)
                 await page.screenshot(path=str(OUTPUT), full_page=True)
             finally:

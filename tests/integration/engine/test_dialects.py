@@ -60,8 +60,7 @@ async def test_cantonese_caller_hears_the_cantonese_greeting(
     yue = await resolved(library, "greeting", "yue")
     cmn = await resolved(library, "greeting", "cmn")
     assert yue.dialect_used == "yue" and yue.source is PromptSource.SYNTHESIZED
-    report = await caller.call(engine.uri, [Pause(yue.duration_s + 2.0)], from_number=CANTONESE_CALLER,
-                               linger_s=0.0)
+    report = await caller.call(engine.uri, [Pause(yue.duration_s + 2.0)], from_number=CANTONESE_CALLER, linger_s=0.0)
     assert report.answered
     heard_yue = locate(report.heard, yue.audio)
     assert heard_yue.score >= SAME, f"the Cantonese greeting was not what the caller heard: {heard_yue}"
@@ -99,8 +98,9 @@ async def test_returning_caller_is_greeted_in_the_dialect_chosen_last_time(
     menu = await resolved(library, "elderly_menu", "cmn")
     yue = await resolved(library, "greeting", "yue")
     # First call: a Mandarin-speaking elder picks Cantonese (2) in the dialect menu, then hangs up.
-    first = await caller.call(engine.uri, [Pause(cmn.duration_s + 3.0), Keys("2"), Pause(3.0)],
-                              from_number=MANDARIN_ELDER, linger_s=0.0)
+    first = await caller.call(
+        engine.uri, [Pause(cmn.duration_s + 3.0), Keys("2"), Pause(3.0)], from_number=MANDARIN_ELDER, linger_s=0.0
+    )
     assert first.answered
     assert locate(first.heard, cmn.audio).score >= SAME, "a Mandarin customer is first greeted in Mandarin"
     detail = engine.call_detail(first.call_id)
@@ -108,8 +108,7 @@ async def test_returning_caller_is_greeted_in_the_dialect_chosen_last_time(
     menu_start = menu.audio[: int(2.5 * 8000)]
     assert locate(first.heard, menu_start).score >= SAME, "the dialect menu was playing when the key was pressed"
     # Second call: greeted in Cantonese from the first word.
-    second = await caller.call(engine.uri, [Pause(yue.duration_s + 2.0)], from_number=MANDARIN_ELDER,
-                               linger_s=0.0)
+    second = await caller.call(engine.uri, [Pause(yue.duration_s + 2.0)], from_number=MANDARIN_ELDER, linger_s=0.0)
     heard = locate(second.heard, yue.audio)
     assert heard.score >= SAME, f"the returning caller was not greeted in Cantonese: {heard}"
     assert locate(second.heard, cmn.audio).score < 0.6

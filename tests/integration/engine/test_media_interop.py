@@ -31,6 +31,8 @@ SPEECH = HERE.parents[1] / "data" / "speech"
 TONE_HZ = 1200.0
 """The recorded prompt the engine plays: a pure tone no speech prompt could be mistaken for."""
 TONE_S = 1.5
+SPEAK_AT_S = 9.0
+"""When baresip says its need: after the tone and the question, before the question's no-input timeout."""
 LONG_TONE_S = 8.0
 """A prompt long enough that a key pressed early must visibly cut it short."""
 KEYS_NUMBER, TONE_NUMBER, BARGE_NUMBER = "7100", "7200", "7300"
@@ -85,7 +87,7 @@ nodes:
     type: ask
     prompt: ask
     intents: {{claim: done, policy_query: done}}
-    timeout_s: 8
+    timeout_s: 10
   done:
     type: hangup
 """
@@ -206,16 +208,19 @@ async def test_baresip_hears_our_tone_and_we_hear_its_speech(
     """Engine → baresip: the recorded tone prompt is the dominant frequency of what baresip records.
     baresip → engine: the speech baresip plays from a file is recognized and routes the call."""
     speech = load_telephony(SPEECH / "en_file_claim.wav")
-    # silent while the tone plays (a `play` node does not listen), then the need, then room for our BYE
-    say = np.concatenate([silence(TONE_S + 1.5), speech, silence(6.0)]).astype(np.int16)
+    # Silent through the tone and the question (baresip cannot wait for them to end, as our test
+    # caller's AwaitPrompt does), then the need, then room for our BYE. The question can start
+    # seconds late: PocketSphinx building the phrase LM of a new decoder holds the GIL ~3 s here.
+    say = np.concatenate([silence(SPEAK_AT_S), speech, silence(6.0)]).astype(np.int16)
     dial = f"/dial {uri(interop_engine, TONE_NUMBER)}"
-    async with baresip(tmp_path, commands=[dial], say=say.tobytes(), record=True, quit_after_s=30) as (_, proc):
+    async with baresip(tmp_path, commands=[dial], say=say.tobytes(), record=True, quit_after_s=40) as (_, proc):
         assert proc.stdout is not None
-        async with asyncio.timeout(25):
+        async with asyncio.timeout(30):
             await proc.stdout.readuntil(b"Call established")
             detail = await finished_call_of(interop_engine, "baresip")
             await proc.stdout.readuntil(b"terminated")  # baresip took our BYE and closed its recording
     record = detail["record"]
+    assert [e["kind"] for e in detail["journey"] if e["kind"] in ("no_input", "no_match")] == []
     assert record["intent"] == "claim", record
     assert "claim" in record["transcript"]
     assert abs(first_prompt_frequency_hz(tmp_path) - TONE_HZ) < 20.0
