@@ -69,6 +69,8 @@ class EngineConfig:
     asr_models: dict[str, str] = field(default_factory=dict)
     """Dialect code → Vosk model path, for the production engine."""
     asr_workers: int = 2
+    asr_prewarm: int = 2
+    """PocketSphinx decoders per dialect built with every phrase bias before calls arrive."""
     node_id: str = "node-1"
 
     def __post_init__(self) -> None:

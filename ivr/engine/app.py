@@ -25,6 +25,8 @@ from ivr.engine.sipcall import QueueService, SipCall
 from ivr.errors import ConfigError, IvrError
 from ivr.flow import FlowRegistry, Interpreter, ReloadResult
 from ivr.flow.expr import Value
+from ivr.flow.model import AskNode
+from ivr.flow.nodes.menus import ask_inputs
 from ivr.rtp import MediaEngine, MediaParams
 from ivr.sip.calls import IncomingCall
 from ivr.sip.sdp import SessionDescription, answer_offer, negotiated_codec
@@ -92,6 +94,7 @@ class Engine:
         log.info("prompts_ready", rendered=report.rendered, from_cache=report.from_cache,
                  recordings=report.recordings, unavailable=len(report.unavailable))
         self.speech_models = await asyncio.to_thread(SpeechModels.load, speech_specs(cfg))
+        await asyncio.to_thread(self._prepare_speech)
         self.decode_pool = DecodePool(cfg.asr_workers)
         self.media = MediaEngine(host=cfg.sip_host, port_first=cfg.rtp_port_min, port_last=cfg.rtp_port_max)
         self.interpreter = Interpreter(sink=self.sink, clock=self.clock)
@@ -143,6 +146,21 @@ class Engine:
         site = web.TCPSite(self.web_runner, self.config.http_host, self.config.http_port)
         await site.start()
 
+    def _prepare_speech(self) -> None:
+        """Build every open question's phrase bias now, so no call waits for it (blocking)."""
+        prepared: set[tuple[str, tuple[str, ...]]] = set()
+        for flow in self.registry.flows():
+            for node in flow.spec.nodes.values():
+                if not isinstance(node, AskNode):
+                    continue
+                for dialect in flow.spec.dialects:
+                    languages, phrases = ask_inputs(flow, node, dialect)
+                    for language in languages:
+                        if (language, phrases) not in prepared:
+                            prepared.add((language, phrases))
+                            self.speech_models.prepare(language, phrases, recognizers=self.config.asr_prewarm)
+        log.info("speech_prepared", biases=len(prepared))
+
     # -- flows ------------------------------------------------------------------------------------
 
     def _on_reload(self, result: ReloadResult) -> None:
@@ -167,6 +185,7 @@ class Engine:
                 result = await reloads.get()
                 self._on_reload(result)
                 await self.prompts.rebuild([FlowPrompts.of(f) for f in self.registry.flows()])
+                await asyncio.to_thread(self._prepare_speech)
         finally:
             watcher.cancel()
 

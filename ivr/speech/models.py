@@ -9,7 +9,7 @@ decoders (a quarter second each to create) are kept on a free list and handed to
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,23 @@ class SpeechModels:
                 rec.restart_call()
                 return rec
         return PocketSphinxRecognizer(self._sphinx[dialect], language=dialect, bias=spec.bias)
+
+    def prepare(self, dialect: str, phrases: Sequence[str], *, recognizers: int = 1) -> None:
+        """Build the phrase bias for `dialect` before calls need it (blocking: run it at start-up).
+
+        A PocketSphinx language model takes seconds of pure Python to estimate, and loading it into
+        a new decoder a third of a second; doing both here for `recognizers` pooled decoders means
+        the first calls' questions wait for neither, and no other call's audio stalls behind them.
+        """
+        if dialect not in self._specs:
+            return
+        opened = [self.open(dialect) for _ in range(max(1, recognizers))]
+        try:
+            for recognizer in opened:
+                recognizer.set_phrases(phrases)
+        finally:
+            for recognizer in opened:
+                self.release(recognizer)
 
     def release(self, recognizer: EngineRecognizer) -> None:
         """Give a call's recognizer back when the call ends (PocketSphinx decoders are reused)."""

@@ -13,6 +13,7 @@ One decoder per call: its cepstral mean normalisation carries across the call's 
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import io
 import os
@@ -174,18 +175,11 @@ class PocketSphinxRecognizer(EngineRecognizer):
 
     def _phrase_lm(self, phrases: list[str]) -> Any:
         from pocketsphinx import NGramModel
-        from pocketsphinx.lm import ArpaBoLM
 
-        starts = ("i ", "can ", "how ", "what ", "when ", "is ", "my ", "please ")
-        carried = [f"{c} {p}" for p in phrases if not p.startswith(starts) for c in _CARRIERS]
-        builder = ArpaBoLM(add_start=True, text="\n".join([*phrases, *carried]) + "\n")
-        builder.compute()
-        out = io.StringIO()
-        builder.write(out)
         fd, path = tempfile.mkstemp(suffix=".arpa", prefix="ivr-phrases-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(out.getvalue())
+                f.write(phrase_arpa(tuple(phrases)))
             return NGramModel(self._decoder.config, self._decoder.logmath, path)
         finally:
             os.unlink(path)
@@ -220,6 +214,24 @@ class PocketSphinxRecognizer(EngineRecognizer):
     def close(self) -> None:
         super().close()
         self._decoder = None
+
+
+@functools.lru_cache(maxsize=32)
+def phrase_arpa(phrases: tuple[str, ...]) -> str:
+    """An ARPA language model of the phrases (and carrier sentences around them), memoised.
+
+    Estimating it is pure Python and holds the GIL for seconds with a hotline's ~1,000 phrases:
+    done once per phrase set per process (the engine warms it before taking calls), never per call.
+    """
+    from pocketsphinx.lm import ArpaBoLM
+
+    starts = ("i ", "can ", "how ", "what ", "when ", "is ", "my ", "please ")
+    carried = [f"{c} {p}" for p in phrases if not p.startswith(starts) for c in _CARRIERS]
+    builder = ArpaBoLM(add_start=True, text="\n".join([*phrases, *carried]) + "\n")
+    builder.compute()
+    out = io.StringIO()
+    builder.write(out)
+    return out.getvalue()
 
 
 def _agreement(texts: list[str]) -> list[Hypothesis]:

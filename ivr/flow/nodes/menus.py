@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from ivr.call import CallerInput, DigitsInput, ListenSpec, SpeechInput
 from ivr.flow.events import StepKind
 from ivr.flow.intents import Classifier
-from ivr.flow.model import AskNode, ConfirmNode, MenuNode
+from ivr.flow.model import AskNode, ConfirmNode, Flow, MenuNode
 from ivr.flow.nodes.listening import Goto, listen_loop, spoken_digits, yes_no
 from ivr.flow.runtime import CallRuntime
 
@@ -65,15 +65,21 @@ def _keyword_intent(node: AskNode, text: str) -> str | None:
     return best[1] if best else None
 
 
-async def run_ask(node: AskNode, rt: CallRuntime) -> str | None:
-    languages = (rt.dialect, *(lang for lang in node.switch_language if lang != rt.dialect))
+def ask_inputs(flow: Flow, node: AskNode, dialect: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The languages an open question listens in for a caller in `dialect`, and its phrase bias."""
+    languages = (dialect, *(lang for lang in node.switch_language if lang != dialect))
     phrases = tuple(
         p
         for name in node.intents
-        if name in rt.flow.spec.intents
+        if name in flow.spec.intents
         for lang in languages
-        for p in rt.flow.spec.intents[name].phrases.get(lang, ())
+        for p in flow.spec.intents[name].phrases.get(lang, ())
     )
+    return languages, phrases
+
+
+async def run_ask(node: AskNode, rt: CallRuntime) -> str | None:
+    languages, phrases = ask_inputs(rt.flow, node, rt.dialect)
     spec = ListenSpec(
         speech=True, languages=languages, phrases=phrases, max_digits=1, no_input_timeout_s=node.timeout_s
     )
@@ -109,6 +115,8 @@ def _asr_weight(result: SpeechInput) -> float:
 
 
 def _classify(node: AskNode, rt: CallRuntime, result: SpeechInput) -> tuple[str | None, float, str]:
+    if not result.text.strip():  # heard but not recognized: a no-match with no intent to record
+        return None, 0.0, "none"
     keyword = _keyword_intent(node, result.text)
     if keyword is not None and keyword in node.intents:
         return keyword, _asr_weight(result), "keyword"

@@ -45,3 +45,20 @@ def test_without_alternatives_the_recognizer_confidence_scales_the_classifier() 
     plain = classifier.classify("file a claim")[0].confidence
     doubtful = SpeechInput("file a claim", 0.5, "en")
     assert abs(_intent_posterior(classifier, doubtful, _Node())["claim"] - 0.5 * plain) < 1e-9  # type: ignore[arg-type]
+
+
+async def test_speech_heard_but_not_recognized_records_no_intent() -> None:
+    import pathlib
+
+    from ivr.flow import load_flow
+    from ivr.flow.nodes.menus import _classify
+
+    flow = load_flow(pathlib.Path(__file__).resolve().parents[3] / "flows" / "hotline.yaml")
+    need = flow.node("need")
+
+    class _Rt:
+        pass
+
+    rt = _Rt()
+    rt.flow = flow  # type: ignore[attr-defined]
+    assert _classify(need, rt, SpeechInput("", 0.0, "en")) == (None, 0.0, "none")  # type: ignore[arg-type]
