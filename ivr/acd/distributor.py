@@ -724,10 +724,13 @@ class Distributor:
         if not candidates:
             return
         queue = self.queues[caller.queue]
+        # A caller who asked for no skill in particular is ranked by the queue's own skill, so a
+        # skills-based queue still prefers its best agents (the green channel's elderly experts).
+        skills = caller.skills or ({queue.config.skill: 1} if queue.config.skill else {})
         for agent in rank(
             queue.config.strategy,
             candidates,
-            skills=caller.skills,
+            skills=skills,
             dialect=caller.dialect,
             member_order=self._agent_order,
             last_agent=queue.last_agent,

@@ -185,6 +185,20 @@ def test_skills_based_best_level_and_dialect_widening() -> None:
     assert relaxed.agent_id == "low"
 
 
+def test_skills_based_queue_ranks_by_its_own_skill_when_the_caller_names_none() -> None:
+    cfg = config(
+        agents_yaml(
+            agent("novice", skills="{elderly: 1}", dialects="[cmn]"),
+            agent("expert", skills="{elderly: 5}", dialects="[cmn]"),
+        ),
+        "queues:\n  - {id: elderly, skill: elderly, strategy: skills-based}\n",
+    )
+    h = Harness(cfg)
+    h.login("novice", "expert")  # the novice has been idle longer
+    (offer,) = offers(h.enqueue("c1", "elderly", dialect="cmn"))
+    assert offer.agent_id == "expert"
+
+
 def test_wrap_up_holds_the_agent_then_frees_it() -> None:
     cfg = config(agents_yaml(agent("a1", wrap_up_s=15)), "queues:\n  - {id: general}\n")
     h = Harness(cfg)
