@@ -188,15 +188,17 @@ def test_skills_based_best_level_and_dialect_widening() -> None:
 def test_skills_based_queue_ranks_by_its_own_skill_when_the_caller_names_none() -> None:
     cfg = config(
         agents_yaml(
-            agent("novice", skills="{elderly: 1}", dialects="[cmn]"),
-            agent("expert", skills="{elderly: 5}", dialects="[cmn]"),
+            agent("a-novice", skills="{elderly: 1}", dialects="[cmn]"),
+            agent("b-expert", skills="{elderly: 5}", dialects="[cmn]"),
         ),
         "queues:\n  - {id: elderly, skill: elderly, strategy: skills-based}\n",
     )
     h = Harness(cfg)
-    h.login("novice", "expert")  # the novice has been idle longer
+    h.login("a-novice")
+    h.at(10.0)
+    h.login("b-expert")  # the novice has been idle longer and sorts first: only skill can pick the expert
     (offer,) = offers(h.enqueue("c1", "elderly", dialect="cmn"))
-    assert offer.agent_id == "expert"
+    assert offer.agent_id == "b-expert"
 
 
 def test_wrap_up_holds_the_agent_then_frees_it() -> None:
