@@ -1,14 +1,22 @@
-"""SIP calls per second: SIPp drives INVITE -> 200 -> ACK -> BYE (no media) at rising rates against a
-UAS process (`python -m ivr.sip.harness`: our UserAgent answering every call) on loopback.
+"""SIP calls per second: SIPp drives INVITE -> 200 -> ACK -> BYE (no media) at rising rates against three
+UASes on loopback, one after the other in the same run:
+
+* `harness`: `python -m ivr.sip.harness`, our UserAgent answering every call (the SIP stack alone);
+* `engine`: the real `ivr serve` (uvloop), dialed number 7000 served by a minimal flow in a temp flows
+  dir (`--flows`): a prompt that SIPp's BYE cuts short after 200 ms, so each call also opens an RTP
+  session, starts a flow, plays media and writes its record to SQLite;
+* `kamailio`: Debian's Kamailio as a minimal stateless UAS (temp config: `sl_send_reply` 200 to INVITE
+  and BYE, ACK absorbed), the peer figure: a C SIP server doing the least work possible.
 
 For each rate it runs `rate * seconds` calls and records failed calls, the rate SIPp achieved, call
 setup time (INVITE sent -> 200 received, SIPp's `setup` response-time measure from `-trace_rtt`; SIPp
-timestamps at millisecond granularity) and the UAS process's CPU use. The sustained rate is the
-highest one with zero failed calls that SIPp actually achieved (within 10%); the ladder stops at the
-first rate that fails either way. SIPp itself is single-threaded and shares the two cores, so at high
-rates it can be the limit: compare "achieved cps" with the UAS CPU column.
+timestamps at millisecond granularity) and the UAS's CPU use (all its processes). The sustained rate
+is the highest one with zero failed calls that SIPp actually achieved (within 10%); a ladder stops at
+its first failing rate. SIPp itself is single-threaded and shares the two cores, so at high rates it
+can be the limit (Kamailio's column shows where): compare "achieved cps" with the UAS CPU column.
 
-    .venv/bin/python -m bench.sip_cps [--rates 50,100,200,300,400] [--seconds 10]
+    .venv/bin/python -m bench.sip_cps [--rates 50,100,200,300,400,600] [--seconds 10]
+                                      [--targets harness,engine,kamailio]
 """
 
 from __future__ import annotations
@@ -21,10 +29,12 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +45,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 @dataclass(slots=True)
 class Step:
+    target: str
     rate: int
     calls: int
     successful: int
@@ -54,8 +65,22 @@ class Step:
 
 
 def _cpu_s(pid: int) -> float:
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+    """CPU seconds (user + system) of `pid` and its direct children (Kamailio's workers)."""
+    total = 0.0
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+    return total
+
+
+def _free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -70,7 +95,58 @@ def _counter(screen: str, name: str) -> int:
     return int(found[-1]) if found else 0
 
 
-def _start_uas() -> tuple[subprocess.Popen[str], int]:
+@dataclass(slots=True)
+class Uas:
+    """A running UAS under test: its process, SIP port, the number SIPp dials, and how it is described."""
+
+    name: str
+    proc: subprocess.Popen[bytes] | subprocess.Popen[str]
+    port: int
+    service: str
+    what: str
+
+
+BENCH_FLOW = """\
+id: bench
+version: "1"
+description: calls/s benchmark - a prompt the caller's BYE cuts short
+numbers: ["7000"]
+dialects: [en]
+default_dialect: en
+queues: [general]
+on_error: {queue: general}
+start: hello
+prompts:
+  hello:
+    en: Thank you for calling. Please hold the line while we connect you to the next available agent.
+nodes:
+  hello: {type: play, prompt: hello, next: bye}
+  bye: {type: hangup}
+"""
+
+KAMAILIO_CFG = """\
+#!KAMAILIO
+# Minimal stateless UAS for the calls/s peer figure: 200 to INVITE (with a Contact) and BYE, ACK absorbed.
+debug=0
+log_stderror=yes
+children=2
+auto_aliases=no
+listen=udp:127.0.0.1:{port}
+mpath="{modules}"
+loadmodule "sl.so"
+loadmodule "textops.so"
+request_route {{
+    if (method=="ACK") {{ exit; }}
+    if (method=="INVITE") {{
+        append_to_reply("Contact: <sip:uas@127.0.0.1:{port}>\\r\\n");
+    }}
+    sl_send_reply("200", "OK");
+    exit;
+}}
+"""
+
+
+def _start_harness(workdir: pathlib.Path) -> Uas:
     proc = subprocess.Popen([sys.executable, "-m", "ivr.sip.harness", "--port", "0"], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -79,21 +155,93 @@ def _start_uas() -> tuple[subprocess.Popen[str], int]:
     if match is None:
         proc.kill()
         raise RuntimeError(f"harness did not start: {line!r}")
-    return proc, int(match.group(1))
+    return Uas("harness", proc, int(match.group(1)), "100", "`python -m ivr.sip.harness` (our SIP stack alone)")
 
 
-def _run_step(uas_pid: int, port: int, rate: int, calls: int, workdir: pathlib.Path) -> Step:
-    step_dir = workdir / f"r{rate}"
+def _start_engine(workdir: pathlib.Path) -> Uas:
+    flows = workdir / "flows"
+    flows.mkdir()
+    (flows / "bench.yaml").write_text(BENCH_FLOW)
+    sip, http = _free_port(), _free_port(socket.SOCK_STREAM)
+    log = (workdir / "engine.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ivr.cli", "--log-level", "warning", "--log-json", "serve", "--flows", str(flows),
+         "--sip", f"127.0.0.1:{sip}", "--http", f"127.0.0.1:{http}", "--db", str(workdir / "ivr.db")],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"ivr serve exited with {proc.returncode}: see {workdir / 'engine.log'}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return Uas("engine", proc, sip, "7000",
+                               "`ivr serve --flows TMP` (flow with a prompt: RTP session, flow run, record)")
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("ivr serve did not become ready in 120 s")
+
+
+def _start_kamailio(workdir: pathlib.Path) -> Uas:
+    binary = shutil.which("kamailio") or "/usr/sbin/kamailio"
+    modules = next((d for d in ("/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules",
+                                f"/usr/lib/{platform.machine()}-linux-gnu/kamailio/modules")
+                    if pathlib.Path(d, "sl.so").exists()), None)
+    if not pathlib.Path(binary).exists() or modules is None:
+        raise FileNotFoundError("kamailio not installed (apt install kamailio)")
+    port = _free_port()
+    cfg = workdir / "kamailio.cfg"
+    cfg.write_text(KAMAILIO_CFG.format(port=port, modules=modules + "/"))
+    log = (workdir / "kamailio.log").open("wb")
+    proc = subprocess.Popen([binary, "-f", str(cfg), "-DD", "-E", "-m", "64", "-M", "8", "-Y", str(workdir),
+                             "-P", str(workdir / "kamailio.pid")], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # bound once Kamailio holds the port
+        if proc.poll() is not None:
+            raise RuntimeError(f"kamailio exited with {proc.returncode}: see {workdir / 'kamailio.log'}")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return Uas("kamailio", proc, port, "100",
+                           f"Kamailio {_kamailio_version(binary)} stateless UAS (`sl`, 2 UDP workers)")
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("kamailio did not bind its port in 15 s")
+
+
+def _kamailio_version(binary: str) -> str:
+    out = subprocess.run([binary, "-v"], capture_output=True, text=True, check=False).stdout
+    match = re.search(r"kamailio (\S+)", out)
+    return match.group(1) if match else "?"
+
+
+def _stop(uas: Uas) -> None:
+    uas.proc.send_signal(signal.SIGTERM)
+    try:
+        uas.proc.wait(30)
+    except subprocess.TimeoutExpired:
+        uas.proc.kill()
+        uas.proc.wait()
+
+
+STARTERS = {"harness": _start_harness, "engine": _start_engine, "kamailio": _start_kamailio}
+
+
+def _run_step(uas: Uas, rate: int, calls: int, workdir: pathlib.Path) -> Step:
+    step_dir = workdir / f"{uas.name}-r{rate}"
     step_dir.mkdir()
     args = [
         "sipp", "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", "0", "-m", str(calls), "-r", str(rate),
         "-l", str(max(calls, 100)), "-nostdin", "-timer_resol", "1", "-trace_rtt", "-rtt_freq", "1",
-        "-timeout", f"{int(calls / rate) + 60}s", "-timeout_error", "-s", "100", f"127.0.0.1:{port}",
+        "-timeout", f"{int(calls / rate) + 60}s", "-timeout_error", "-s", uas.service, f"127.0.0.1:{uas.port}",
     ]
-    cpu_before, wall_before = _cpu_s(uas_pid), time.monotonic()
+    cpu_before, wall_before = _cpu_s(uas.proc.pid), time.monotonic()
     done = subprocess.run(args, cwd=step_dir, capture_output=True, text=True, check=False)
     wall = time.monotonic() - wall_before
-    cpu = _cpu_s(uas_pid) - cpu_before
+    cpu = _cpu_s(uas.proc.pid) - cpu_before
     times: list[float] = []
     for rtt in step_dir.glob("*_rtt.csv"):
         for line in rtt.read_text().splitlines()[1:]:
@@ -102,7 +250,7 @@ def _run_step(uas_pid: int, port: int, rate: int, calls: int, workdir: pathlib.P
                 times.append(float(parts[1]))
     rate_match = re.findall(r"Call Rate\s*\|\s*[\d.]+ cps\s*\|\s*([\d.]+) cps", done.stdout)
     return Step(
-        rate=rate, calls=calls, successful=_counter(done.stdout, "Successful call"),
+        target=uas.name, rate=rate, calls=calls, successful=_counter(done.stdout, "Successful call"),
         failed=_counter(done.stdout, "Failed call"),
         achieved_cps=float(rate_match[-1]) if rate_match else 0.0,
         p50_ms=_percentile(times, 0.50), p99_ms=_percentile(times, 0.99), max_ms=max(times, default=0.0),
@@ -110,66 +258,97 @@ def _run_step(uas_pid: int, port: int, rate: int, calls: int, workdir: pathlib.P
     )
 
 
-def report(steps: Sequence[Step], command: str) -> str:
-    sustained = max((s for s in steps if s.clean), key=lambda s: s.rate, default=None)
+def sustained(steps: Sequence[Step], target: str) -> Step | None:
+    return max((s for s in steps if s.clean and s.target == target), key=lambda s: s.rate, default=None)
+
+
+def report(steps: Sequence[Step], uases: Sequence[tuple[str, str]], skipped: Sequence[str], command: str) -> str:
     lines = [
         "## SIP calls per second (sip_cps)",
         "",
         f"- command: `{command}`",
         f"- machine: `{platform.machine()}`, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
-        "- load: SIPp `uac_basic.xml` (INVITE, 100, 180, 200, ACK, 200 ms, BYE, 200; no media) against "
-        "`python -m ivr.sip.harness` (UDP, uvloop) on loopback; setup = INVITE sent to 200 received",
+        "- load: SIPp `uac_basic.xml` (INVITE, 100, 180, 200, ACK, 200 ms, BYE, 200; no media from SIPp) on "
+        "loopback, the same rate ladder against each UAS in turn; setup = INVITE sent to 200 received",
+        *[f"- `{name}`: {what}" for name, what in uases],
+        *[f"- skipped: {why}" for why in skipped],
         "",
-        "| offered cps | calls | failed | achieved cps | setup p50 ms | setup p99 ms | setup max ms "
+        "| UAS | offered cps | calls | failed | achieved cps | setup p50 ms | setup p99 ms | setup max ms "
         "| UAS CPU % of one core |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in steps:
         lines.append(
-            f"| {s.rate} | {s.calls} | {s.calls - s.successful} | {s.achieved_cps:.1f} "
+            f"| {s.target} | {s.rate} | {s.calls} | {s.calls - s.successful} | {s.achieved_cps:.1f} "
             f"| {s.p50_ms:.0f} | {s.p99_ms:.0f} | {s.max_ms:.0f} | {s.uas_cpu_pct:.0f} |"
         )
     lines.append("")
-    if sustained is None:
-        lines.append("**Sustained: none of the offered rates completed without failed calls.**")
-    else:
-        lines.append(
-            f"**Sustained: {sustained.rate} calls/s with zero failed calls** "
-            f"(setup p50 {sustained.p50_ms:.0f} ms, p99 {sustained.p99_ms:.0f} ms; "
-            f"UAS at {sustained.uas_cpu_pct:.0f}% of one core)."
-        )
+    best = {name: sustained(steps, name) for name, _ in uases}
+    for name, step in best.items():
+        if step is None:
+            lines.append(f"- **{name}: none of the offered rates completed without failed calls.**")
+        else:
+            lines.append(f"- **{name}: sustained {step.rate} calls/s with zero failed calls** (setup p50 "
+                         f"{step.p50_ms:.0f} ms, p99 {step.p99_ms:.0f} ms; UAS at {step.uas_cpu_pct:.0f}% of one core)")
+    peer = best.get("kamailio")
+    if peer is not None:
+        for name in ("harness", "engine"):
+            ours = best.get(name)
+            if ours is not None:
+                ours_ms, peer_ms = (10.0 * x.uas_cpu_pct / x.rate for x in (ours, peer))
+                lines.append(f"- {name} / kamailio: {ours.rate} / {peer.rate} calls/s = "
+                             f"**{ours.rate / peer.rate:.2f}** of the peer's sustained rate; CPU per call "
+                             f"{ours_ms:.2f} ms vs {peer_ms:.2f} ms ({ours_ms / peer_ms:.1f}x)"
+                             if peer_ms else f"- {name} / kamailio: {ours.rate / peer.rate:.2f}")
+        if any(s.target == "kamailio" and s.clean for s in steps) and peer.rate == max(
+                s.rate for s in steps if s.target == "kamailio"):
+            lines.append("- Kamailio passed every offered rate: its figure is bounded by the ladder and by SIPp "
+                         "(one thread on the same two cores), not by Kamailio.")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.sip_cps", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.sip_cps", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--rates", default="50,100,200,300,400,600", help="comma-separated offered calls/s")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of calls per rate")
     parser.add_argument("--max-calls", type=int, default=5000, help="cap on calls per rate")
+    parser.add_argument("--targets", default="harness,engine,kamailio", help="UASes to drive, in order")
     args = parser.parse_args(argv)
     command = "python -m bench.sip_cps " + " ".join(argv if argv is not None else sys.argv[1:])
     if shutil.which("sipp") is None:
         print("## SIP calls per second (sip_cps)\n\nskipped: sipp not installed (apt install sip-tester)")
         return 1
     rates = [int(r) for r in args.rates.split(",") if r.strip()]
-    uas, port = _start_uas()
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    unknown = [t for t in targets if t not in STARTERS]
+    if unknown:
+        parser.error(f"unknown target(s) {', '.join(unknown)} (known: {', '.join(STARTERS)})")
     steps: list[Step] = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="sip_cps_") as tmp:
-            for rate in rates:
-                calls = min(int(rate * args.seconds), args.max_calls)
-                step = _run_step(uas.pid, port, rate, calls, pathlib.Path(tmp))
-                steps.append(step)
-                if not step.clean:
-                    break
-    finally:
-        uas.send_signal(signal.SIGTERM)
-        try:
-            uas.wait(10)
-        except subprocess.TimeoutExpired:
-            uas.kill()
-    print(report(steps, command.strip()))
+    uases: list[tuple[str, str]] = []
+    skipped: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="sip_cps_") as tmp:
+        for target in targets:
+            workdir = pathlib.Path(tmp) / target
+            workdir.mkdir()
+            try:
+                uas = STARTERS[target](workdir)
+            except FileNotFoundError as exc:
+                skipped.append(f"{target}: {exc}")
+                continue
+            uases.append((uas.name, uas.what))
+            print(f"   {target}: UAS on port {uas.port}", file=sys.stderr, flush=True)
+            try:
+                for rate in rates:
+                    step = _run_step(uas, rate, min(int(rate * args.seconds), args.max_calls), workdir)
+                    steps.append(step)
+                    print(f"   {target} {rate} cps: {step.calls - step.successful} failed, "
+                          f"{step.achieved_cps:.0f} achieved", file=sys.stderr, flush=True)
+                    if not step.clean:
+                        break
+            finally:
+                _stop(uas)
+    print(report(steps, uases, skipped, command.strip()))
     return 0 if any(s.clean for s in steps) else 1
 
 

@@ -70,9 +70,11 @@ class Pause:
 
 @dataclass(slots=True, frozen=True)
 class AwaitPrompt:
-    """Wait until the IVR has spoken and then fallen silent (bounded by `timeout_s`)."""
+    """Wait until the IVR has spoken and then fallen silent for `quiet_s` (bounded by `timeout_s`)."""
 
     timeout_s: float = 30.0
+    quiet_s: float = PROMPT_GAP_S
+    """Silence that counts as the end of the IVR's turn (longer rides over pauses between prompts)."""
 
 
 Step = Say | PlayFile | Keys | Pause | AwaitPrompt
@@ -151,15 +153,15 @@ class _Ear:
             self.loud_at = self._clock.now()
             self._changed.set()
 
-    async def until_quiet(self, after: float, timeout_s: float) -> bool:
-        """After `after`, wait for far-end audio, then for PROMPT_GAP_S of quiet; False on timeout."""
+    async def until_quiet(self, after: float, timeout_s: float, quiet_s: float = PROMPT_GAP_S) -> bool:
+        """After `after`, wait for far-end audio, then for `quiet_s` of quiet; False on timeout."""
         deadline = self._clock.now() + timeout_s
         while self._clock.now() < deadline:
             heard_since = self.loud_at is not None and self.loud_at >= after
-            if heard_since and self.loud_at is not None and self._clock.now() - self.loud_at >= PROMPT_GAP_S:
+            if heard_since and self.loud_at is not None and self._clock.now() - self.loud_at >= quiet_s:
                 return True
             self._changed.clear()
-            wait_s = PROMPT_GAP_S if heard_since else deadline - self._clock.now()
+            wait_s = quiet_s if heard_since else deadline - self._clock.now()
             try:
                 async with asyncio.timeout(max(0.0, min(wait_s, deadline - self._clock.now()))):
                     await self._changed.wait()
@@ -295,7 +297,7 @@ class TestCaller:
             if leg.ended:
                 raise CallEnded("far end hung up")
             if isinstance(step, AwaitPrompt):
-                heard = await ear.until_quiet(listened_from, step.timeout_s)
+                heard = await ear.until_quiet(listened_from, step.timeout_s, step.quiet_s)
                 note("prompt_ended" if heard else "prompt_wait_timeout")
             elif isinstance(step, Say):
                 note("say", step.text)

@@ -16,8 +16,10 @@ is the command over it.
         dtmf: rfc4733                      # rfc4733 (default) | info | inband
       - pause: 2.5                         # seconds of silence
       - listen: 2                          # wait until the IVR has spoken and fallen silent, twice
+        quiet_s: 2.5                       # silence that ends the IVR's turn (default: quiet_s, 1.5)
       - play: recordings/hello.wav         # a WAV file, relative to the scenario file
     linger_s: 3                            # keep listening this long after the last step
+    quiet_s: 1.5                           # silence that ends the IVR's turn before each step
     max_duration_s: 120
     expect: {queue: claims, intent: claim, dialect: en, outcome: abandoned,
              breakpoint: fetch_policy, survey_score: 10, path: [need, queue_claims]}
@@ -45,6 +47,9 @@ log = structlog.get_logger(__name__)
 DEFAULT_URI = "sip:95519@127.0.0.1:5060"
 DEFAULT_CALLER = "13800000000"
 KEY_CHARS = frozenset("0123456789*#ABCD")
+DEFAULT_QUIET_S = 1.5
+"""Silence after which a scenario caller takes the IVR's turn as over: longer than the pause between
+two prompts of one turn (which grows when the engine is busy), shorter than a no-input timeout."""
 
 
 class ScenarioError(IvrError):
@@ -163,8 +168,9 @@ def _kind(node: yaml.Node) -> str:
     return f"{node.value!r}" if node.value != "" else "nothing"
 
 
-_SCENARIO_KEYS = ("name", "description", "caller", "dialect", "steps", "expect", "linger_s", "max_duration_s")
-_STEP_KEYS = ("say", "keys", "play", "pause", "listen", "language", "dtmf", "barge_in", "timeout_s")
+_SCENARIO_KEYS = ("name", "description", "caller", "dialect", "steps", "expect", "linger_s", "max_duration_s",
+                  "quiet_s")
+_STEP_KEYS = ("say", "keys", "play", "pause", "listen", "language", "dtmf", "barge_in", "timeout_s", "quiet_s")
 _EXPECT_KEYS = ("queue", "intent", "dialect", "outcome", "breakpoint", "survey_score", "path")
 
 
@@ -237,6 +243,8 @@ def _scenario(reader: _Reader, node: yaml.Node, index: int) -> Scenario | None:
         if not caller.lstrip("+").isdigit():
             reader.problem(fields["caller"], f"{what} caller: expected a phone number (digits), got {caller!r}")
     dialect = reader.text(fields["dialect"], f"{what} dialect") if "dialect" in fields else None
+    quiet = reader.number(fields["quiet_s"], f"{what} quiet_s", low=0.2, high=10.0) if "quiet_s" in fields else None
+    quiet = quiet or DEFAULT_QUIET_S
     steps: list[Step] = []
     if "steps" not in fields:
         reader.problem(node, f"{what}: missing 'steps' (what the caller says or presses)")
@@ -244,7 +252,7 @@ def _scenario(reader: _Reader, node: yaml.Node, index: int) -> Scenario | None:
         reader.problem(fields["steps"], f"{what} steps: expected a list, got {_kind(fields['steps'])}")
     else:
         for number, step_node in enumerate(fields["steps"].value, 1):
-            steps += _step(reader, step_node, f"{what} step {number}", dialect)
+            steps += _step(reader, step_node, f"{what} step {number}", dialect, quiet)
     expect = _expect(reader, fields["expect"], what) if "expect" in fields else Expect()
     linger = reader.number(fields["linger_s"], f"{what} linger_s") if "linger_s" in fields else 3.0
     longest = reader.number(fields["max_duration_s"], f"{what} max_duration_s", low=1.0) \
@@ -258,9 +266,9 @@ def _scenario(reader: _Reader, node: yaml.Node, index: int) -> Scenario | None:
     )
 
 
-def _step(reader: _Reader, node: yaml.Node, what: str, dialect: str | None) -> list[Step]:
+def _step(reader: _Reader, node: yaml.Node, what: str, dialect: str | None, quiet_s: float) -> list[Step]:
     if isinstance(node, yaml.ScalarNode) and node.value == "listen":
-        return [AwaitPrompt()]
+        return [AwaitPrompt(quiet_s=quiet_s)]
     fields = reader.mapping(node, what, _STEP_KEYS)
     if fields is None:
         return []
@@ -270,13 +278,15 @@ def _step(reader: _Reader, node: yaml.Node, what: str, dialect: str | None) -> l
                              f"(got {', '.join(actions) or 'none'})")
         return []
     action = actions[0]
-    allowed = {"say": {"language", "barge_in"}, "keys": {"dtmf", "barge_in"}, "play": {"barge_in"},
-               "pause": set(), "listen": {"timeout_s"}}[action]
+    allowed = {"say": {"language", "barge_in", "quiet_s"}, "keys": {"dtmf", "barge_in", "quiet_s"},
+               "play": {"barge_in", "quiet_s"}, "pause": set(), "listen": {"timeout_s", "quiet_s"}}[action]
     for key in fields:
         if key != action and key not in allowed:
             reader.problem(fields[key], f"{what}: {key!r} does not apply to a {action!r} step")
     barge_in = reader.flag(fields["barge_in"], f"{what} barge_in") if "barge_in" in fields else False
-    listen_first: list[Step] = [] if barge_in else [AwaitPrompt()]
+    if "quiet_s" in fields:
+        quiet_s = reader.number(fields["quiet_s"], f"{what} quiet_s", low=0.2, high=10.0) or quiet_s
+    listen_first: list[Step] = [] if barge_in else [AwaitPrompt(quiet_s=quiet_s)]
     value = fields[action]
     if action == "say":
         text = reader.text(value, f"{what} say")
@@ -312,7 +322,7 @@ def _step(reader: _Reader, node: yaml.Node, what: str, dialect: str | None) -> l
         return [Pause(seconds)] if seconds is not None else []
     count = 1 if value.tag == "tag:yaml.org,2002:null" else reader.integer(value, f"{what} listen", low=1, high=20)
     timeout = reader.number(fields["timeout_s"], f"{what} timeout_s", low=0.1) if "timeout_s" in fields else 30.0
-    return [AwaitPrompt(timeout or 30.0) for _ in range(count or 0)]
+    return [AwaitPrompt(timeout or 30.0, quiet_s) for _ in range(count or 0)]
 
 
 def _expect(reader: _Reader, node: yaml.Node, what: str) -> Expect:

@@ -31,12 +31,13 @@ steps:
   - pause: 2.5
   - listen: 2
     timeout_s: 9
+    quiet_s: 3
 expect: {queue: claims, breakpoint: "", survey_score: 7, path: [need, queue_claims]}
 """)
     [scenario] = load_scenarios(path)
     assert scenario.steps == (
-        AwaitPrompt(), Say("I want to file a claim", "en"), Keys("0", DtmfMethod.INFO), Pause(2.5),
-        AwaitPrompt(9.0), AwaitPrompt(9.0),
+        AwaitPrompt(quiet_s=1.5), Say("I want to file a claim", "en"), Keys("0", DtmfMethod.INFO), Pause(2.5),
+        AwaitPrompt(9.0, 3.0), AwaitPrompt(9.0, 3.0),
     )
     assert scenario.expect == Expect(queue="claims", breakpoint="", survey_score=7, path=("need", "queue_claims"))
     assert scenario.source == f"{path}:2"
