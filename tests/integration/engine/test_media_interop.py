@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -131,13 +132,17 @@ def uri(engine: RunningEngine, number: str) -> str:
     return f"sip:{number}@127.0.0.1:{engine.sip_port}"
 
 
-async def finished_call_of(engine: RunningEngine, caller: str, timeout_s: float = 20.0) -> dict[str, Any]:
-    """The finished record and journey of the (one) call from `caller`."""
+async def finished_call_of(engine: RunningEngine, caller: str, timeout_s: float = 25.0) -> dict[str, Any]:
+    """The finished record and journey of the (one) call from `caller` (the record exists from the
+    call's start, in progress, so wait for it to be finished, not merely to appear)."""
     async with asyncio.timeout(timeout_s):
         while True:
             calls = (await asyncio.to_thread(engine.get, f"/api/calls?caller={caller}"))["calls"]
             if calls:
-                return await asyncio.to_thread(engine.call_detail, calls[0]["call_id"])
+                quoted = urllib.parse.quote(calls[0]["call_id"], safe="")
+                detail: dict[str, Any] = await asyncio.to_thread(engine.get, f"/api/calls/{quoted}")
+                if not detail.get("in_progress"):
+                    return detail
             await asyncio.sleep(0.25)
 
 
