@@ -16,7 +16,7 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
-ORDER = ("sip_parse", "sip_cps", "media", "asr", "nlu", "acd", "flow_steps", "tts")
+ORDER = ("sip_parse", "sip_cps", "media", "media_calls", "asr", "nlu", "acd", "flow_steps", "tts", "store")
 TIMEOUT_S = 1800
 
 

@@ -158,10 +158,11 @@ def _start_harness(workdir: pathlib.Path) -> Uas:
     return Uas("harness", proc, int(match.group(1)), "100", "`python -m ivr.sip.harness` (our SIP stack alone)")
 
 
-def _start_engine(workdir: pathlib.Path) -> Uas:
+def serve_flow(workdir: pathlib.Path, flow_yaml: str) -> tuple[subprocess.Popen[bytes], int]:
+    """`ivr serve` on free loopback ports with `flow_yaml` as its only flow; (process, SIP port) once ready."""
     flows = workdir / "flows"
     flows.mkdir()
-    (flows / "bench.yaml").write_text(BENCH_FLOW)
+    (flows / "bench.yaml").write_text(flow_yaml)
     sip, http = _free_port(), _free_port(socket.SOCK_STREAM)
     log = (workdir / "engine.log").open("wb")
     proc = subprocess.Popen(
@@ -176,12 +177,17 @@ def _start_engine(workdir: pathlib.Path) -> Uas:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=1) as response:
                 if response.status == 200:
-                    return Uas("engine", proc, sip, "7000",
-                               "`ivr serve --flows TMP` (flow with a prompt: RTP session, flow run, record)")
+                    return proc, sip
         except OSError:
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError("ivr serve did not become ready in 120 s")
+
+
+def _start_engine(workdir: pathlib.Path) -> Uas:
+    proc, sip = serve_flow(workdir, BENCH_FLOW)
+    return Uas("engine", proc, sip, "7000",
+               "`ivr serve --flows TMP` (flow with a prompt: RTP session, flow run, record)")
 
 
 def _start_kamailio(workdir: pathlib.Path) -> Uas:

@@ -50,7 +50,8 @@ expect: {queue: claims, breakpoint: "", survey_score: 7, path: [need, queue_clai
         ("name: x\nsteps:\n  - shout: hi\n", "s.yaml:3:5: scenario 'x' step 1: unknown key 'shout'"),
         ("name: x\nsteps:\n  - say: hi\n    keys: '1'\n", "s.yaml:3:5: scenario 'x' step 1: expected exactly one of"),
         ("name: x\nsteps:\n  - pause: soon\n", "s.yaml:3:12: scenario 'x' step 1 pause: expected a number"),
-        ("name: x\nsteps:\n  - keys: '1'\n    dtmf: smoke\n", "s.yaml:4:11: scenario 'x' step 1 dtmf: expected rfc4733"),
+        ("name: x\nsteps:\n  - keys: '1'\n    dtmf: smoke\n",
+         "s.yaml:4:11: scenario 'x' step 1 dtmf: expected rfc4733"),
         ("name: x\nsteps:\n  - pause: 1\n    dtmf: info\n", "s.yaml:4:11: scenario 'x' step 1: 'dtmf' does not apply"),
         ("name: x\nsteps: []\nexpect: {queeu: a}\n", "s.yaml:3:10: scenario 'x' expect: unknown key 'queeu'"),
         ("name: x\ncaller: bob\nsteps: []\n", "s.yaml:2:9: scenario 'x' caller: expected a phone number"),
@@ -71,7 +72,8 @@ def test_every_problem_of_every_file_is_reported_together(tmp_path: pathlib.Path
     a = tmp_path / "a.yaml"
     a.write_text("name: a\nsteps:\n  - keys: 'z'\n  - pause: -1\n")
     b = tmp_path / "b.yaml"
-    b.write_text("scenarios:\n  - {name: b, steps: [{listen: 0}]}\n  - {name: c, steps: []}\n  - {name: c, steps: []}\n")
+    b.write_text("scenarios:\n  - {name: b, steps: [{listen: 0}]}\n"
+                 "  - {name: c, steps: []}\n  - {name: c, steps: []}\n")
     with pytest.raises(ScenarioError) as caught:
         load_many([a, b])
     problems = caught.value.problems
