@@ -144,6 +144,12 @@ class PocketSphinxRecognizer(EngineRecognizer):
         self._decoder.set_cmn(self._initial_cmn)
         self.set_phrases(())
 
+    def acoustic_state(self) -> str | None:
+        return str(self._decoder.get_cmn())
+
+    def restore_acoustic_state(self, state: str | None) -> None:
+        self._decoder.set_cmn(state if state is not None else self._initial_cmn)
+
     def _engine_set_phrases(self, phrases: tuple[str, ...]) -> None:
         if not phrases:
             self._decoder.activate_search(self._free_search)

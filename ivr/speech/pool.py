@@ -125,6 +125,12 @@ class DecodeSession:
         await self._flush()
         return await self._ordered(self._recognizer.finish)
 
+    async def acoustic_state(self) -> str | None:
+        return await self._ordered(self._recognizer.acoustic_state)
+
+    async def restore_acoustic_state(self, state: str | None) -> None:
+        await self._ordered(lambda: self._recognizer.restore_acoustic_state(state))
+
     async def reset(self) -> None:
         """Drop buffered audio and the current utterance."""
         self._pending.clear()

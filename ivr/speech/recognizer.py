@@ -101,6 +101,14 @@ class Recognizer(Protocol):
         """Release engine resources; the recognizer is unusable afterwards."""
         ...
 
+    def acoustic_state(self) -> str | None:
+        """The caller's channel as the engine learned it (carried to the next utterance)."""
+        ...
+
+    def restore_acoustic_state(self, state: str | None) -> None:
+        """Start from `state` (None: the engine's default)."""
+        ...
+
 
 _PHRASE_JUNK_RE = re.compile(r"[^\w\s']+")
 
@@ -179,6 +187,15 @@ class EngineRecognizer(ABC):
 
     def close(self) -> None:
         self.reset()
+
+    def acoustic_state(self) -> str | None:
+        """What the engine learned of this caller's channel (PocketSphinx: the cepstral mean), so
+        a pooled recognizer lent to the same call later can start where this one left off."""
+        return None
+
+    def restore_acoustic_state(self, state: str | None) -> None:  # noqa: B027 - optional hook
+        """Start from a state `acoustic_state` gave (None: the engine's default)."""
+        return None
 
     def _result(self, hyps: Sequence[Hypothesis], *, final: bool) -> RecognitionResult:
         distinct: dict[str, Hypothesis] = {}

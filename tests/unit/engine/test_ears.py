@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import pathlib
 from collections.abc import Sequence
 
@@ -9,9 +10,10 @@ import numpy as np
 
 from ivr.call import ListenSpec
 from ivr.clock import FakeClock
-from ivr.engine.ears import Ears, EarsEvent
+from ivr.engine.ears import Ears, EarsEvent, Heard
 from ivr.media import load_telephony
 from ivr.speech.events import SpeechStarted
+from ivr.speech.recognizer import RecognitionResult
 
 SPEECH = pathlib.Path(__file__).resolve().parents[2] / "data" / "speech"
 
@@ -19,8 +21,11 @@ SPEECH = pathlib.Path(__file__).resolve().parents[2] / "data" / "speech"
 class _Session:
     language = "en"
 
-    def __init__(self) -> None:
+    def __init__(self, state: str) -> None:
         self.fed = 0
+        self.state = state
+        self.restored: str | None = None
+        self.closed = False
 
     def feed(self, frame: object) -> None:
         self.fed += 1
@@ -28,16 +33,35 @@ class _Session:
     async def set_phrases(self, phrases: Sequence[str]) -> None:
         pass
 
+    async def restore_acoustic_state(self, state: str | None) -> None:
+        self.restored = state
+
+    async def acoustic_state(self) -> str:
+        return self.state
+
+    async def finish(self) -> RecognitionResult:
+        return RecognitionResult("i want to file a claim", 0.8, True, "en")
+
     async def reset(self) -> None:
         pass
 
+    async def aclose(self) -> None:
+        self.closed = True
+
 
 class _Pool:
+    """Lends a new recognizer per utterance, as the process-wide pool does."""
+
     def __init__(self) -> None:
-        self.session = _Session()
+        self.lent: list[_Session] = []
 
     async def open_session(self, models: object, dialect: str) -> _Session:
-        return self.session
+        self.lent.append(_Session(state=f"cmn-after-{len(self.lent) + 1}"))
+        return self.lent[-1]
+
+    @property
+    def session(self) -> _Session:
+        return self.lent[-1]
 
 
 class _Models:
@@ -60,3 +84,32 @@ async def test_speech_after_a_prompt_longer_than_the_no_input_timeout_is_heard()
         await clock.advance(0.02)
     assert any(isinstance(e, SpeechStarted) for e in events)
     assert pool.session.fed > 0
+
+
+async def _say(ears: Ears, clock: FakeClock) -> None:
+    speech = load_telephony(sorted(SPEECH.glob("*.wav"))[0])
+    silence = np.zeros(160, dtype=np.int16)
+    for start in range(0, len(speech) - 160, 160):
+        ears.frame(speech[start : start + 160])
+        await clock.advance(0.02)
+    for _ in range(60):  # the end-of-speech silence
+        ears.frame(silence)
+        await clock.advance(0.02)
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+async def test_recognizers_are_lent_per_utterance_and_the_callers_channel_carries_over() -> None:
+    clock = FakeClock()
+    pool = _Pool()
+    ears = Ears(pool, _Models(), clock)  # type: ignore[arg-type]
+    heard: list[EarsEvent] = []
+    for _turn in range(2):
+        assert await ears.start(ListenSpec(languages=("en",)), heard.append)
+        await _say(ears, clock)
+        await ears.stop()
+    assert [type(e) for e in heard].count(Heard) == 2
+    first, second = pool.lent
+    assert first.closed and second.closed, "each recognizer went back to the pool after its utterance"
+    assert first.restored is None
+    assert second.restored == "cmn-after-1", "the second turn starts from what the first learned"
