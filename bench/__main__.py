@@ -45,9 +45,12 @@ def main(argv: list[str]) -> int:
         command = f"{sys.executable} -m bench.{name}"
         print(f"== bench {name}: {command}", file=sys.stderr, flush=True)
         started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        # Benchmarks print their section on stdout; log lines (structlog's default is stdout too)
+        # must not land in RESULTS.md, so each benchmark runs with logging configured to stderr.
         proc = subprocess.run(
-            [sys.executable, "-m", f"bench.{name}"], cwd=HERE.parent, capture_output=True, text=True,
-            timeout=TIMEOUT_S,
+            [sys.executable, "-c", f"from ivr.logconfig import configure_logging; configure_logging('warning', "
+             f"json=True); import runpy; runpy.run_module('bench.{name}', run_name='__main__')"],
+            cwd=HERE.parent, capture_output=True, text=True, timeout=TIMEOUT_S,
         )
         sys.stderr.write(proc.stderr[-4000:])
         if proc.returncode != 0:
