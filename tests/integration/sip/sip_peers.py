@@ -23,17 +23,25 @@ needs_baresip = pytest.mark.skipif(shutil.which("baresip") is None,
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    """A port free on loopback for UDP and TCP alike (SIPp and baresip open both)."""
+    """A port free on loopback for UDP and TCP alike, with TCP port+1 free too (SIPp and baresip open
+    UDP and TCP on the port; baresip's TLS transport takes the next port up)."""
     while True:
         with socket.socket(socket.AF_INET, kind) as first:
             first.bind((HOST, 0))
             port = int(first.getsockname()[1])
-            other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
-            with socket.socket(socket.AF_INET, other) as second:
-                try:
-                    second.bind((HOST, port))
-                except OSError:
-                    continue
+            if port >= 65535:
+                continue
+            wanted = [(socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM, port),
+                      (socket.SOCK_STREAM, port + 1)]
+            probes = [socket.socket(socket.AF_INET, k) for k, _ in wanted]
+            try:
+                for probe, (_, number) in zip(probes, wanted, strict=True):
+                    probe.bind((HOST, number))
+            except OSError:
+                continue
+            finally:
+                for probe in probes:
+                    probe.close()
             return port
 
 
