@@ -233,8 +233,8 @@ def _call(args: argparse.Namespace) -> int:
     import asyncio
     import pathlib
 
-    from ivr.testing.caller import DtmfMethod, Keys, PlayFile, Say, Step
     from ivr.testing.callcheck import Expectations, place_checked_call, render_json, render_text
+    from ivr.testing.caller import DtmfMethod, Keys, PlayFile, Say, Step
 
     method = DtmfMethod(args.dtmf)
     steps: list[Step] = []
@@ -294,9 +294,22 @@ def _load(args: argparse.Namespace) -> int:
     return load_command(args.uri, cps=args.cps, duration_s=args.duration, scenario=args.scenario,
                         max_calls=args.max_calls, api=args.api, as_json=args.json)
 
-COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (_add_serve, _add_nlu, _add_asr, _add_prompts,
-    _add_validate, _add_schema, _add_simulate, _add_test_flows, _add_graph, _add_demo_backend, _add_report,
-    _add_call, _add_scenario, _add_load)
+COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
+    _add_serve,
+    _add_nlu,
+    _add_asr,
+    _add_prompts,
+    _add_validate,
+    _add_schema,
+    _add_simulate,
+    _add_test_flows,
+    _add_graph,
+    _add_demo_backend,
+    _add_report,
+    _add_call,
+    _add_scenario,
+    _add_load,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

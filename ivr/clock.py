@@ -10,7 +10,7 @@ import asyncio
 import heapq
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -31,7 +31,7 @@ class LoopClock:
         return asyncio.get_running_loop().time()
 
     def wall(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     async def sleep_until(self, deadline: float) -> None:
         delay = deadline - self.now()
@@ -55,7 +55,7 @@ class FakeClock:
     def __init__(self, start: float = 0.0, wall_start: datetime | None = None) -> None:
         self._now = start
         self._start = start
-        self._wall_start = wall_start or datetime(2026, 1, 5, 10, 0, tzinfo=timezone.utc)
+        self._wall_start = wall_start or datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
         self._sleepers: list[_Sleeper] = []
         self._order = itertools.count()
 

@@ -70,6 +70,9 @@ class EngineConfig:
     """Dialect code → Vosk model path, for the production engine."""
     asr_workers: int = 2
     asr_prewarm: int = 2
+    asr_max_decoders: int = 12
+    """Recognizers decoding at once per dialect (~80 MB each for PocketSphinx); more callers
+    speaking at the same instant wait for one, so overload costs latency, not memory."""
     """PocketSphinx decoders per dialect built with every phrase bias before calls arrive."""
     node_id: str = "node-1"
 

@@ -95,7 +95,7 @@ class Engine:
                  recordings=report.recordings, unavailable=len(report.unavailable))
         self.speech_models = await asyncio.to_thread(SpeechModels.load, speech_specs(cfg))
         await asyncio.to_thread(self._prepare_speech)
-        self.decode_pool = DecodePool(cfg.asr_workers)
+        self.decode_pool = DecodePool(cfg.asr_workers, max_recognizers=cfg.asr_max_decoders)
         self.media = MediaEngine(host=cfg.sip_host, port_first=cfg.rtp_port_min, port_last=cfg.rtp_port_max)
         self.interpreter = Interpreter(sink=self.sink, clock=self.clock)
         self.flow_variables: dict[str, Value] = {}

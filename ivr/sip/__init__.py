@@ -5,6 +5,8 @@ Other packages import from here; the modules inside are this package's business.
 
 from __future__ import annotations
 
+from ivr.sip.calls import CallFailed, IncomingCall, OutgoingCall
+from ivr.sip.core import Credentials
 from ivr.sip.digest import (
     DigestChallenge,
     DigestCredentials,
@@ -14,7 +16,16 @@ from ivr.sip.digest import (
     verify_authorization,
 )
 from ivr.sip.errors import AuthError, SdpError, SdpNegotiationError, SipError, SipParseError, TransactionError
+from ivr.sip.events import (
+    ByeReceived,
+    DtmfReceived,
+    InfoReceived,
+    ReferReceived,
+    ReinviteReceived,
+    TransferNotified,
+)
 from ivr.sip.headers import CSeq, Headers, NameAddr, Via, canonical_name
+from ivr.sip.leg import CallLeg, ReinviteFailed
 from ivr.sip.message import (
     Request,
     Response,
@@ -26,6 +37,7 @@ from ivr.sip.message import (
     new_tag,
     parse_message,
 )
+from ivr.sip.registrar import Binding, Registrar
 from ivr.sip.sdp import (
     Direction,
     MediaDescription,
@@ -35,18 +47,6 @@ from ivr.sip.sdp import (
     make_offer,
     negotiated_codec,
 )
-from ivr.sip.calls import CallFailed, IncomingCall, OutgoingCall
-from ivr.sip.core import Credentials
-from ivr.sip.events import (
-    ByeReceived,
-    DtmfReceived,
-    InfoReceived,
-    ReferReceived,
-    ReinviteReceived,
-    TransferNotified,
-)
-from ivr.sip.leg import CallLeg, ReinviteFailed
-from ivr.sip.registrar import Binding, Registrar
 from ivr.sip.transport import SipTransport, TransportKind
 from ivr.sip.uri import SipUri
 from ivr.sip.useragent import UserAgent

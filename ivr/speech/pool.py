@@ -40,9 +40,13 @@ T = TypeVar("T")
 class DecodePool:
     """A bounded pool of decode workers shared by all calls of the process."""
 
-    def __init__(self, max_workers: int | None = None) -> None:
+    def __init__(self, max_workers: int | None = None, *, max_recognizers: int | None = None) -> None:
         self._size = max_workers or max(2, os.cpu_count() or 2)
         self._executor = ThreadPoolExecutor(max_workers=self._size, thread_name_prefix="decode")
+        self._max_recognizers = max_recognizers
+        """Recognizers open at once per dialect (None: unbounded). Past it, an utterance waits for
+        one to come back: under overload latency grows, memory does not."""
+        self._open: dict[str, asyncio.Semaphore] = {}
 
     @property
     def size(self) -> int:
@@ -57,9 +61,20 @@ class DecodePool:
         return DecodeSession(self, recognizer)
 
     async def open_session(self, models: SpeechModels, dialect: str) -> DecodeSession:
-        """Open a recognizer for `dialect` on a worker (decoder creation is slow) and wrap it."""
-        recognizer = await self.run(lambda: models.open(dialect))
-        return DecodeSession(self, recognizer, release=models.release)
+        """Open a recognizer for `dialect` on a worker (decoder creation is slow) and wrap it;
+        waits while `max_recognizers` of the dialect are open."""
+        limit = None
+        if self._max_recognizers is not None:
+            limit = self._open.setdefault(dialect, asyncio.Semaphore(self._max_recognizers))
+            await limit.acquire()
+        try:
+            recognizer = await self.run(lambda: models.open(dialect))
+        except BaseException:
+            if limit is not None:
+                limit.release()
+            raise
+        release = models.release if limit is None else _releasing(models.release, limit)
+        return DecodeSession(self, recognizer, release=release)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -71,6 +86,21 @@ class DecodePool:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+
+def _releasing(
+    release: Callable[[EngineRecognizer], None], limit: asyncio.Semaphore
+) -> Callable[[EngineRecognizer], None]:
+    """`release`, then a free place for the next utterance (called on a worker thread)."""
+    loop = asyncio.get_running_loop()
+
+    def give_back(recognizer: EngineRecognizer) -> None:
+        try:
+            release(recognizer)
+        finally:
+            loop.call_soon_threadsafe(limit.release)
+
+    return give_back
 
 
 class DecodeSession:
