@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
     for name in names:
         command = f"{sys.executable} -m bench.{name}"
         print(f"== bench {name}: {command}", file=sys.stderr, flush=True)
-        started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
         # Benchmarks print their section on stdout; log lines (structlog's default is stdout too)
         # must not land in RESULTS.md, so each benchmark runs with logging configured to stderr.
         proc = subprocess.run(

@@ -47,7 +47,7 @@ def test_without_alternatives_the_recognizer_confidence_scales_the_classifier() 
     assert abs(_intent_posterior(classifier, doubtful, _Node())["claim"] - 0.5 * plain) < 1e-9  # type: ignore[arg-type]
 
 
-async def test_speech_heard_but_not_recognized_records_no_intent() -> None:
+def test_speech_heard_but_not_recognized_records_no_intent() -> None:
     import pathlib
 
     from ivr.flow import load_flow
