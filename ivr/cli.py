@@ -294,7 +294,7 @@ def _load(args: argparse.Namespace) -> int:
     return load_command(args.uri, cps=args.cps, duration_s=args.duration, scenario=args.scenario,
                         max_calls=args.max_calls, api=args.api, as_json=args.json)
 
-Adder = Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
+Adder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 COMMANDS: tuple[Adder, ...] = (
     _add_serve,
     _add_nlu,
