@@ -5,11 +5,15 @@ call's dialect and the flow's alternates), so an English speaker who states thei
 Mandarin greeting is heard by the English recognizer. Decoding runs in the shared `DecodePool`;
 nothing here blocks the event loop.
 
-Recognizers are borrowed from the process's pool for one utterance, not held for the call: a
-PocketSphinx decoder costs ~80 MB and ~0.3 s to build, and callers speak a few seconds a minute,
-so a node needs decoders for the utterances in flight, not for every call in its IVR. What the
-decoder learned of the caller's channel (its cepstral mean) is kept per call and handed to the
-next decoder lent to the same call, so it still carries across turns.
+Recognizers are borrowed from the process's bounded pool only while an utterance is decoded,
+after the endpointer has found its end: a PocketSphinx decoder costs ~80 MB and ~0.3 s to build
+and decodes at ~1/25 of real time, so holding one per call (or per caller still talking) would
+need hundreds for a busy IVR, while decoding finished utterances needs a handful (measured: 200
+calls at 10 cps grew the engine to 11.6 GB with a decoder per call; holding decoders while
+callers talked recognized 12 of 166 needs). The price is latency: decoding starts at the end of
+speech instead of keeping up with it (~0.1 s for a 3 s need). What the decoder learned of the
+caller's channel (its cepstral mean) is kept per call and handed to the next decoder lent to the
+same call, so it still carries across turns.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from ivr.clock import Clock
 from ivr.speech import DecodePool, SpeechModels
 from ivr.speech.events import SpeechStarted, UtteranceEnded
 from ivr.speech.pool import DecodeSession
+from ivr.speech.recognizer import RecognitionResult
 from ivr.speech.vad import Endpointer, EndpointerConfig
 
 log = structlog.get_logger(__name__)
@@ -48,45 +53,34 @@ EarsListener = Callable[[EarsEvent], None]
 
 
 class _Utterance:
-    """Recognizers borrowed for one utterance, and the audio that arrived before they were ready."""
+    """Recognizers borrowed to decode one finished utterance, then given back."""
 
-    def __init__(self, ears: Ears, languages: Sequence[str], phrases: tuple[str, ...]) -> None:
+    def __init__(self, audio: NDArray[np.int16]) -> None:
+        self.audio = audio
         self.sessions: list[DecodeSession] = []
-        self.pending: list[NDArray[np.int16]] = []
-        self.ready = asyncio.get_running_loop().create_task(self._borrow(ears, languages, phrases))
 
-    async def _borrow(self, ears: Ears, languages: Sequence[str], phrases: tuple[str, ...]) -> None:
-        for language in languages:
-            session = await ears.pool.open_session(ears.models, language)
-            self.sessions.append(session)
-            await session.restore_acoustic_state(ears.acoustic.get(language))
-            await session.set_phrases(phrases)
-        for frame in self.pending:
-            self._feed(frame)
-        self.pending.clear()
-
-    def feed(self, frame: NDArray[np.int16]) -> None:
-        if self.ready.done():
-            self._feed(frame)
-        else:
-            self.pending.append(frame)
-
-    def _feed(self, frame: NDArray[np.int16]) -> None:
-        for session in self.sessions:
-            session.feed(frame)
+    async def decode(self, ears: Ears, languages: Sequence[str], phrases: tuple[str, ...]) -> list[object]:
+        try:
+            for language in languages:
+                session = await ears.pool.open_session(ears.models, language)
+                self.sessions.append(session)
+                await session.restore_acoustic_state(ears.acoustic.get(language))
+                await session.set_phrases(phrases)
+                for start in range(0, len(self.audio) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+                    session.feed(self.audio[start : start + FRAME_SAMPLES])
+            return list(await asyncio.gather(*(s.finish() for s in self.sessions), return_exceptions=True))
+        finally:
+            await self.give_back(ears)
 
     async def give_back(self, ears: Ears) -> None:
         """Keep what each recognizer learned of the caller, then return it to the pool."""
-        if not self.ready.done():
-            self.ready.cancel()
-        await asyncio.gather(self.ready, return_exceptions=True)
-        for session in self.sessions:
+        sessions, self.sessions = self.sessions, []
+        for session in sessions:
             try:
                 ears.acoustic[session.language] = await session.acoustic_state()
                 await session.reset()
             finally:
                 await session.aclose()
-        self.sessions = []
 
 
 class Ears:
@@ -100,7 +94,8 @@ class Ears:
         self._phrases: tuple[str, ...] = ()
         self._endpointer: Endpointer | None = None
         self._listener: EarsListener | None = None
-        self._utterance: _Utterance | None = None
+        self._heard: list[NDArray[np.int16]] = []
+        """The utterance so far (pre-roll included), while the caller speaks."""
         self._decode: asyncio.Task[None] | None = None
 
     def available(self, languages: Sequence[str]) -> list[str]:
@@ -131,15 +126,14 @@ class Ears:
         for event in endpointer.process(frame, self._clock.now()):
             if isinstance(event, SpeechStarted):
                 log.info("speech_started", languages=self._languages)
-                self._utterance = _Utterance(self, self._languages, self._phrases)
-                for start in range(0, len(event.audio) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
-                    self._utterance.feed(event.audio[start : start + FRAME_SAMPLES])
+                self._heard = [event.audio]
                 listener(event)
             elif isinstance(event, UtteranceEnded):
                 listener(event)
+                self._heard = [event.audio]
                 self._finish()
-        if was_speaking and endpointer.in_speech and self._utterance is not None:
-            self._utterance.feed(frame)
+        if was_speaking and endpointer.in_speech:
+            self._heard.append(frame)
 
     def end_utterance(self) -> None:
         """The turn cut an over-long utterance: decode what we have now."""
@@ -148,21 +142,19 @@ class Ears:
 
     def _finish(self) -> None:
         self._endpointer = None
-        utterance, self._utterance = self._utterance, None
-        if utterance is not None:
-            self._decode = asyncio.get_running_loop().create_task(self._decide(utterance, self._listener))
+        audio = np.concatenate(self._heard) if self._heard else np.zeros(0, dtype=np.int16)
+        self._heard = []
+        utterance = _Utterance(audio)
+        self._decode = asyncio.get_running_loop().create_task(self._decide(utterance, self._listener))
 
     async def _decide(self, utterance: _Utterance, listener: EarsListener | None) -> None:
-        try:
-            await utterance.ready
-            results = await asyncio.gather(*(s.finish() for s in utterance.sessions), return_exceptions=True)
-        finally:
-            await utterance.give_back(self)
+        results = await utterance.decode(self, self._languages, self._phrases)
         best: SpeechInput | None = None
         for result in results:
             if isinstance(result, BaseException):
                 log.error("recognizer_failed", error=str(result), exc_info=result)
                 continue
+            assert isinstance(result, RecognitionResult)
             if result.text and (best is None or result.confidence > best.confidence):
                 best = result.to_speech_input()
         log.info(
@@ -175,15 +167,13 @@ class Ears:
             listener(Heard(best))
 
     async def stop(self) -> None:
-        """End this listen: drop any utterance in progress and give its recognizers back."""
+        """End this listen: drop any utterance in progress (its recognizers go back to the pool)."""
         self._endpointer = None
         self._listener = None
+        self._heard = []
         if self._decode is not None and not self._decode.done():
             self._decode.cancel()
             await asyncio.gather(self._decode, return_exceptions=True)
-        utterance, self._utterance = self._utterance, None
-        if utterance is not None:
-            await utterance.give_back(self)
 
     async def aclose(self) -> None:
         await self.stop()

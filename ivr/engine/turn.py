@@ -31,7 +31,7 @@ class TurnAction(enum.Enum):
     """`Turn.result` holds the caller's input."""
 
 
-DECODE_TIMEOUT_S = 3.0
+DECODE_TIMEOUT_S = 8.0
 
 
 class _Phase(enum.Enum):

@@ -83,7 +83,14 @@ async def test_speech_after_a_prompt_longer_than_the_no_input_timeout_is_heard()
         ears.frame(speech[start : start + 160])
         await clock.advance(0.02)
     assert any(isinstance(e, SpeechStarted) for e in events)
+    assert pool.lent == [], "no recognizer is held while the caller is still talking"
+    for _ in range(60):  # the caller falls silent: the utterance ends and is decoded
+        ears.frame(silence)
+        await clock.advance(0.02)
+    for _ in range(10):
+        await asyncio.sleep(0)
     assert pool.session.fed > 0
+    assert any(isinstance(e, Heard) for e in events)
 
 
 async def _say(ears: Ears, clock: FakeClock) -> None:
