@@ -82,13 +82,15 @@ def pct(values: Sequence[float], q: float) -> float:
 
 
 async def one_call(
-    pool: DecodePool, models: SpeechModels, case: Case, audio: npt.NDArray[np.int16], barrier: asyncio.Barrier
+    pool: DecodePool, models: SpeechModels, case: Case, audio: npt.NDArray[np.int16], barrier: asyncio.Barrier,
+    *, streaming: bool = True,
 ) -> float:
+    """Latency from end of speech to intent. Streaming: the decoder kept up while the caller talked.
+    Not streaming (the engine's path, `ivr/engine/ears.py`): the whole utterance is decoded after it ended."""
     session = await pool.open_session(models, case.dialect)
     await session.set_phrases(case.phrases)
-    # The utterance and its trailing silence but the last frame: decoded while the caller "talks".
     audio = np.concatenate([audio, np.zeros(int(TRAILING_S * 8000), np.int16)])
-    last = len(audio) - 160
+    last = len(audio) - 160 if streaming else 0
     latencies = []
     try:
         for i in range(0, last, 160):
@@ -96,7 +98,8 @@ async def one_call(
         await session.wait_decoded()
         await barrier.wait()  # every call reaches its end of speech at the same instant
         t0 = time.perf_counter()
-        session.feed(audio[last:])
+        for i in range(last, len(audio), 160):
+            session.feed(audio[i : i + 160])
         result = await session.finish()
         case.classifier.classify(result.text)
         latencies.append(time.perf_counter() - t0)
@@ -105,10 +108,13 @@ async def one_call(
     return latencies[0]
 
 
-async def concurrent_round(pool: DecodePool, models: SpeechModels, case: Case, n: int) -> list[float]:
+async def concurrent_round(
+    pool: DecodePool, models: SpeechModels, case: Case, n: int, *, streaming: bool = True
+) -> list[float]:
     barrier = asyncio.Barrier(n)
     audios = [load(case.wavs[i % len(case.wavs)]) for i in range(n)]
-    return list(await asyncio.gather(*(one_call(pool, models, case, a, barrier) for a in audios)))
+    return list(await asyncio.gather(*(one_call(pool, models, case, a, barrier, streaming=streaming)
+                                       for a in audios)))
 
 
 def single_call_rtf(models: SpeechModels, case: Case) -> tuple[float, float, str]:
@@ -188,14 +194,16 @@ async def run() -> list[str]:
         models = SpeechModels.load([case.spec])
         rtf, batch_p95, heard = single_call_rtf(models, case)
         heard_lines.append(f"- {case.label}: {heard}")
-        cells = [case.label, f"{rtf:.3f}", f"{batch_p95 * 1000:.0f}"]
-        async with DecodePool(max_workers=workers) as pool:
-            for n in CONCURRENCY:
-                lat: list[float] = []
-                for _ in range(ROUNDS if n < 50 else 1):
-                    lat += await concurrent_round(pool, models, case, n)
-                cells.append(f"{pct(lat, 0.5) * 1000:.0f} / {pct(lat, 0.95) * 1000:.0f}")
-        lines.append("| " + " | ".join(cells) + " |")
+        for streaming in (True, False):
+            label = case.label if streaming else f"{case.label}, decoded after end of speech (engine path)"
+            cells = [label, f"{rtf:.3f}", f"{batch_p95 * 1000:.0f}"]
+            async with DecodePool(max_workers=workers) as pool:
+                for n in CONCURRENCY:
+                    lat: list[float] = []
+                    for _ in range(ROUNDS if n < 50 else 1):
+                        lat += await concurrent_round(pool, models, case, n, streaming=streaming)
+                    cells.append(f"{pct(lat, 0.5) * 1000:.0f} / {pct(lat, 0.95) * 1000:.0f}")
+            lines.append("| " + " | ".join(cells) + " |")
     return lines + ["", "Sample transcripts:", *heard_lines]
 
 
