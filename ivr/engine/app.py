@@ -135,8 +135,12 @@ class Engine:
         app = create_app(
             store=self.store,
             live=self.live,
-            acd=getattr(self, "acd_view", None),
-            dispatcher=getattr(self, "dispatcher", None),
+            # Queues and agents reach the dashboard through the live view (fed by the ACD listener).
+            # Emergency dispatch is not wired yet: the web API's DispatchRequest (queue, agent count,
+            # from_regions) and the ACD's dispatch (region, queues, helper sites, until) disagree, so
+            # POST /api/dispatch answers 503 saying so rather than guessing a mapping.
+            acd=None,
+            dispatcher=None,
             dialects=DialectSetterAdapter(self.dialect_memory, set(self.dialects)),
             metrics=self.metrics,
             ready=lambda: self.ready,
