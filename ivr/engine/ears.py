@@ -5,15 +5,15 @@ call's dialect and the flow's alternates), so an English speaker who states thei
 Mandarin greeting is heard by the English recognizer. Decoding runs in the shared `DecodePool`;
 nothing here blocks the event loop.
 
-Recognizers are borrowed from the process's bounded pool only while an utterance is decoded,
-after the endpointer has found its end: a PocketSphinx decoder costs ~80 MB and ~0.3 s to build
-and decodes at ~1/25 of real time, so holding one per call (or per caller still talking) would
-need hundreds for a busy IVR, while decoding finished utterances needs a handful (measured: 200
-calls at 10 cps grew the engine to 11.6 GB with a decoder per call; holding decoders while
-callers talked recognized 12 of 166 needs). The price is latency: decoding starts at the end of
-speech instead of keeping up with it (~0.1 s for a 3 s need). What the decoder learned of the
-caller's channel (its cepstral mean) is kept per call and handed to the next decoder lent to the
-same call, so it still carries across turns.
+Recognizers are lent by the process's bounded pool (a PocketSphinx decoder costs ~80 MB and
+~0.3 s to build, so there cannot be one per call: 200 calls at 10 cps grew the engine to 11.6 GB
+that way). When the caller starts talking and the pool has places to spare, the utterance borrows
+its recognizers at once and they decode while the caller talks, so the verdict is ready a few
+tens of milliseconds after the end of speech. When the pool is busy, the utterance is kept and
+decoded after it ends, with recognizers that are held only for that decode (~0.1 s for a 3 s
+need): under overload callers wait a little longer, and memory stays bounded. What a recognizer
+learned of the caller's channel (its cepstral mean) is kept per call and handed to the next one
+lent to the same call, so it still carries across turns.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from ivr.call import ListenSpec, SpeechInput
 from ivr.clock import Clock
 from ivr.speech import DecodePool, SpeechModels
+from ivr.speech.errors import RecognizerError
 from ivr.speech.events import SpeechStarted, UtteranceEnded
 from ivr.speech.pool import DecodeSession
 from ivr.speech.recognizer import RecognitionResult
@@ -53,32 +54,76 @@ EarsListener = Callable[[EarsEvent], None]
 
 
 class _Utterance:
-    """Recognizers borrowed to decode one finished utterance, then given back."""
+    """One utterance's audio and the recognizers lent to decode it.
 
-    def __init__(self, audio: NDArray[np.int16]) -> None:
-        self.audio = audio
-        self.sessions: list[DecodeSession] = []
+    Streaming (`listen_along`): recognizers are borrowed when speech starts, fed what was heard so
+    far and then every frame as it arrives. Otherwise, or when borrowing failed, `decide` borrows
+    them after the end of speech and feeds the whole utterance at once.
+    """
 
-    async def decode(self, ears: Ears, languages: Sequence[str], phrases: tuple[str, ...]) -> list[object]:
+    def __init__(self, ears: Ears, first_audio: NDArray[np.int16]) -> None:
+        self._ears = ears
+        self._languages = tuple(ears.languages)
+        self._phrases = ears.phrases
+        self._audio: list[NDArray[np.int16]] = [first_audio]
+        self._sessions: list[DecodeSession] = []
+        self._streaming = False
+        self._borrowing: asyncio.Task[None] | None = None
+
+    def listen_along(self) -> None:
+        """Borrow recognizers now and decode while the caller is still talking."""
+        self._borrowing = asyncio.get_running_loop().create_task(self._borrow(), name="ears-borrow")
+
+    def add(self, frame: NDArray[np.int16]) -> None:
+        self._audio.append(frame)
+        if self._streaming:
+            for session in self._sessions:
+                session.feed(frame)
+
+    async def decide(self) -> list[object]:
+        """Every recognizer's final result for the utterance (an exception where one failed)."""
         try:
-            for language in languages:
-                session = await ears.pool.open_session(ears.models, language)
-                self.sessions.append(session)
-                await session.restore_acoustic_state(ears.acoustic.get(language))
-                await session.set_phrases(phrases)
-                for start in range(0, len(self.audio) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
-                    session.feed(self.audio[start : start + FRAME_SAMPLES])
-            return list(await asyncio.gather(*(s.finish() for s in self.sessions), return_exceptions=True))
+            if self._borrowing is not None:
+                try:
+                    await self._borrowing
+                except RecognizerError as exc:
+                    log.warning("streaming_decode_failed", error=str(exc))
+                    await self._give_back()
+            if not self._streaming:
+                await self._borrow()
+            return list(await asyncio.gather(*(s.finish() for s in self._sessions), return_exceptions=True))
         finally:
-            await self.give_back(ears)
+            await self.drop()
 
-    async def give_back(self, ears: Ears) -> None:
+    async def drop(self) -> None:
+        """Give the recognizers back (also when the listen ends before the utterance does)."""
+        if self._borrowing is not None and not self._borrowing.done():
+            self._borrowing.cancel()
+            await asyncio.gather(self._borrowing, return_exceptions=True)
+        await self._give_back()
+
+    async def _borrow(self) -> None:
+        ears = self._ears
+        for language in self._languages:
+            session = await ears.pool.open_session(ears.models, language)
+            self._sessions.append(session)
+            await session.restore_acoustic_state(ears.acoustic.get(language))
+            await session.set_phrases(self._phrases)
+        heard = np.concatenate(self._audio)
+        for session in self._sessions:
+            session.feed(heard)
+        self._streaming = True
+
+    async def _give_back(self) -> None:
         """Keep what each recognizer learned of the caller, then return it to the pool."""
-        sessions, self.sessions = self.sessions, []
+        self._streaming = False
+        sessions, self._sessions = self._sessions, []
         for session in sessions:
             try:
-                ears.acoustic[session.language] = await session.acoustic_state()
+                self._ears.acoustic[session.language] = await session.acoustic_state()
                 await session.reset()
+            except RecognizerError as exc:
+                log.warning("recognizer_reset_failed", language=session.language, error=str(exc))
             finally:
                 await session.aclose()
 
@@ -89,13 +134,13 @@ class Ears:
         self.models = models
         self.acoustic: dict[str, str | None] = {}
         """Per language: the caller's channel as the last recognizer lent to this call learned it."""
+        self.languages: list[str] = []
+        self.phrases: tuple[str, ...] = ()
         self._clock = clock
-        self._languages: list[str] = []
-        self._phrases: tuple[str, ...] = ()
         self._endpointer: Endpointer | None = None
         self._listener: EarsListener | None = None
-        self._heard: list[NDArray[np.int16]] = []
-        """The utterance so far (pre-roll included), while the caller speaks."""
+        self._utterance: _Utterance | None = None
+        """The utterance the caller is speaking now."""
         self._decode: asyncio.Task[None] | None = None
 
     def available(self, languages: Sequence[str]) -> list[str]:
@@ -105,10 +150,10 @@ class Ears:
 
     async def start(self, spec: ListenSpec, listener: EarsListener) -> bool:
         """Begin listening per `spec`; False when no requested language has a recognizer."""
-        self._languages = self.available(spec.languages)
-        if not self._languages:
+        self.languages = self.available(spec.languages)
+        if not self.languages:
             return False
-        self._phrases = spec.phrases
+        self.phrases = spec.phrases
         # The turn owns the no-input clock, which starts when the prompt ends; the endpointer only
         # finds where speech starts and ends, so its own no-input timeout must never fire (it
         # would stop listening while a long prompt is still playing).
@@ -122,33 +167,33 @@ class Ears:
         endpointer, listener = self._endpointer, self._listener
         if endpointer is None or listener is None or frame.shape != (FRAME_SAMPLES,):
             return
-        was_speaking = endpointer.in_speech
+        if self._utterance is not None:
+            self._utterance.add(frame)
         for event in endpointer.process(frame, self._clock.now()):
             if isinstance(event, SpeechStarted):
-                log.info("speech_started", languages=self._languages)
-                self._heard = [event.audio]
+                streaming = self.pool.can_stream(self.languages)
+                log.info("speech_started", languages=self.languages, streaming=streaming)
+                self._utterance = _Utterance(self, event.audio)
+                if streaming:
+                    self._utterance.listen_along()
                 listener(event)
             elif isinstance(event, UtteranceEnded):
                 listener(event)
-                self._heard = [event.audio]
                 self._finish()
-        if was_speaking and endpointer.in_speech:
-            self._heard.append(frame)
 
     def end_utterance(self) -> None:
-        """The turn cut an over-long utterance: decode what we have now."""
+        """The turn cut an over-long utterance: decide on what we have now."""
         if self._endpointer is not None and self._endpointer.in_speech:
             self._finish()
 
     def _finish(self) -> None:
         self._endpointer = None
-        audio = np.concatenate(self._heard) if self._heard else np.zeros(0, dtype=np.int16)
-        self._heard = []
-        utterance = _Utterance(audio)
-        self._decode = asyncio.get_running_loop().create_task(self._decide(utterance, self._listener))
+        utterance, self._utterance = self._utterance, None
+        if utterance is not None:
+            self._decode = asyncio.get_running_loop().create_task(self._decide(utterance, self._listener))
 
     async def _decide(self, utterance: _Utterance, listener: EarsListener | None) -> None:
-        results = await utterance.decode(self, self._languages, self._phrases)
+        results = await utterance.decide()
         best: SpeechInput | None = None
         for result in results:
             if isinstance(result, BaseException):
@@ -170,7 +215,9 @@ class Ears:
         """End this listen: drop any utterance in progress (its recognizers go back to the pool)."""
         self._endpointer = None
         self._listener = None
-        self._heard = []
+        utterance, self._utterance = self._utterance, None
+        if utterance is not None:
+            await utterance.drop()
         if self._decode is not None and not self._decode.done():
             self._decode.cancel()
             await asyncio.gather(self._decode, return_exceptions=True)

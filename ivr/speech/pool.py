@@ -47,10 +47,29 @@ class DecodePool:
         """Recognizers open at once per dialect (None: unbounded). Past it, an utterance waits for
         one to come back: under overload latency grows, memory does not."""
         self._open: dict[str, asyncio.Semaphore] = {}
+        self._lent: dict[str, int] = {}
+        """Recognizers of each dialect out on loan now."""
 
     @property
     def size(self) -> int:
         return self._size
+
+    def can_stream(self, dialects: Sequence[str]) -> bool:
+        """Whether a caller who starts talking now may hold recognizers of `dialects` while they talk.
+
+        Streaming hides decode time behind the caller's speech, but holds a recognizer for seconds
+        instead of the ~0.1 s a finished utterance takes; so the last `batch_reserve` places of each
+        dialect are kept for finished utterances, and under overload callers fall back to those.
+        """
+        if self._max_recognizers is None:
+            return True
+        free_needed = self.batch_reserve + 1
+        return all(self._max_recognizers - self._lent.get(d, 0) >= free_needed for d in dialects)
+
+    @property
+    def batch_reserve(self) -> int:
+        """Places per dialect that streaming leaves free for decoding finished utterances."""
+        return 0 if self._max_recognizers is None else max(1, self._max_recognizers // 8)
 
     async def run(self, fn: Callable[[], T]) -> T:
         """Run one blocking function on a worker."""
@@ -67,14 +86,33 @@ class DecodePool:
         if self._max_recognizers is not None:
             limit = self._open.setdefault(dialect, asyncio.Semaphore(self._max_recognizers))
             await limit.acquire()
+        self._lent[dialect] = self._lent.get(dialect, 0) + 1
         try:
             recognizer = await self.run(lambda: models.open(dialect))
         except BaseException:
-            if limit is not None:
-                limit.release()
+            self._returned(dialect)
             raise
-        release = models.release if limit is None else _releasing(models.release, limit)
-        return DecodeSession(self, recognizer, release=release)
+        return DecodeSession(self, recognizer, release=self._releasing(models.release, dialect))
+
+    def _releasing(
+        self, release: Callable[[EngineRecognizer], None], dialect: str
+    ) -> Callable[[EngineRecognizer], None]:
+        """`release`, then a free place for the next utterance (called on a worker thread)."""
+        loop = asyncio.get_running_loop()
+
+        def give_back(recognizer: EngineRecognizer) -> None:
+            try:
+                release(recognizer)
+            finally:
+                loop.call_soon_threadsafe(self._returned, dialect)
+
+        return give_back
+
+    def _returned(self, dialect: str) -> None:
+        self._lent[dialect] -= 1
+        limit = self._open.get(dialect)
+        if limit is not None:
+            limit.release()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -86,21 +124,6 @@ class DecodePool:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.close)
-
-
-def _releasing(
-    release: Callable[[EngineRecognizer], None], limit: asyncio.Semaphore
-) -> Callable[[EngineRecognizer], None]:
-    """`release`, then a free place for the next utterance (called on a worker thread)."""
-    loop = asyncio.get_running_loop()
-
-    def give_back(recognizer: EngineRecognizer) -> None:
-        try:
-            release(recognizer)
-        finally:
-            loop.call_soon_threadsafe(limit.release)
-
-    return give_back
 
 
 class DecodeSession:

@@ -52,8 +52,12 @@ class _Session:
 class _Pool:
     """Lends a new recognizer per utterance, as the process-wide pool does."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, spare: bool = False) -> None:
         self.lent: list[_Session] = []
+        self.spare = spare
+
+    def can_stream(self, dialects: Sequence[str]) -> bool:
+        return self.spare
 
     async def open_session(self, models: object, dialect: str) -> _Session:
         self.lent.append(_Session(state=f"cmn-after-{len(self.lent) + 1}"))
@@ -83,7 +87,7 @@ async def test_speech_after_a_prompt_longer_than_the_no_input_timeout_is_heard()
         ears.frame(speech[start : start + 160])
         await clock.advance(0.02)
     assert any(isinstance(e, SpeechStarted) for e in events)
-    assert pool.lent == [], "no recognizer is held while the caller is still talking"
+    assert pool.lent == [], "a busy pool lends no recognizer while the caller is still talking"
     for _ in range(60):  # the caller falls silent: the utterance ends and is decoded
         ears.frame(silence)
         await clock.advance(0.02)
@@ -120,3 +124,42 @@ async def test_recognizers_are_lent_per_utterance_and_the_callers_channel_carrie
     assert first.closed and second.closed, "each recognizer went back to the pool after its utterance"
     assert first.restored is None
     assert second.restored == "cmn-after-1", "the second turn starts from what the first learned"
+
+
+async def test_with_recognizers_to_spare_the_utterance_is_decoded_while_the_caller_talks() -> None:
+    clock = FakeClock()
+    pool = _Pool(spare=True)
+    ears = Ears(pool, _Models(), clock)  # type: ignore[arg-type]
+    events: list[EarsEvent] = []
+    assert await ears.start(ListenSpec(languages=("en",)), events.append)
+    speech = load_telephony(sorted(SPEECH.glob("*.wav"))[0])
+    for start in range(0, len(speech) - 160, 160):
+        ears.frame(speech[start : start + 160])
+        await clock.advance(0.02)
+    assert any(isinstance(e, SpeechStarted) for e in events)
+    assert len(pool.lent) == 1
+    fed_while_talking = pool.session.fed
+    assert fed_while_talking > 50, "frames went to the recognizer as they arrived"
+    silence = np.zeros(160, dtype=np.int16)
+    for _ in range(60):
+        ears.frame(silence)
+        await clock.advance(0.02)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert [type(e) for e in events].count(Heard) == 1
+    assert pool.session.closed, "the recognizer went back to the pool once the utterance was decided"
+    assert len(pool.lent) == 1, "the streaming recognizer decided the utterance; none was borrowed after"
+
+
+async def test_hanging_up_mid_sentence_gives_the_streaming_recognizer_back() -> None:
+    clock = FakeClock()
+    pool = _Pool(spare=True)
+    ears = Ears(pool, _Models(), clock)  # type: ignore[arg-type]
+    assert await ears.start(ListenSpec(languages=("en",)), lambda _e: None)
+    speech = load_telephony(sorted(SPEECH.glob("*.wav"))[0])
+    for start in range(0, len(speech) // 2, 160):
+        ears.frame(speech[start : start + 160])
+        await clock.advance(0.02)
+    assert len(pool.lent) == 1 and not pool.session.closed
+    await ears.aclose()
+    assert pool.session.closed

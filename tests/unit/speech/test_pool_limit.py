@@ -48,3 +48,22 @@ async def test_a_third_utterance_waits_for_one_of_two_recognizers() -> None:
         assert models.released == 4
     finally:
         pool.close()
+
+
+async def test_streaming_stops_short_of_the_places_kept_for_finished_utterances() -> None:
+    models = _Models()
+    pool = DecodePool(1, max_recognizers=8)
+    assert pool.batch_reserve == 1
+    try:
+        held = []
+        while pool.can_stream(["en"]):
+            held.append(await pool.open_session(models, "en"))  # type: ignore[arg-type]
+        assert len(held) == 7, "one place of eight is left for decoding finished utterances"
+        assert pool.can_stream(["ko"]), "each dialect has its own places"
+        assert not pool.can_stream(["ko", "en"]), "a listen in two languages needs places in both"
+        await held.pop().aclose()
+        assert pool.can_stream(["en"]), "a returned recognizer frees its place for streaming again"
+        for s in held:
+            await s.aclose()
+    finally:
+        pool.close()
