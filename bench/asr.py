@@ -236,7 +236,9 @@ async def run() -> list[str]:
         "while the caller talked. Batch = the whole utterance decoded only after it ended. Engine path = "
         "the calls' own Ears at real-time pace with the engine's default pool "
         f"({EngineConfig().asr_max_decoders} recognizers per dialect, {EngineConfig().asr_workers} workers): "
-        "end of speech declared by the endpointer → verdict + intent.",
+        "end of speech declared by the endpointer → verdict + intent. With 50 callers talking at once, more "
+        "than the pool lends: those past it are decoded after they end, waiting for a place (memory stays "
+        "bounded, latency grows).",
         "",
         "| engine | RTF (1 call) | batch p95 ms | p50 / p95 ms @1 | p50 / p95 ms @10 | p50 / p95 ms @50 |",
         "|---|---|---|---|---|---|",
