@@ -69,11 +69,12 @@ class EngineConfig:
     asr_models: dict[str, str] = field(default_factory=dict)
     """Dialect code → Vosk model path, for the production engine."""
     asr_workers: int = 2
-    asr_prewarm: int = 2
-    asr_max_decoders: int = 12
-    """Recognizers decoding at once per dialect (~80 MB each for PocketSphinx); more callers
-    speaking at the same instant wait for one, so overload costs latency, not memory."""
-    """PocketSphinx decoders per dialect built with every phrase bias before calls arrive."""
+    asr_prewarm: int = 4
+    """PocketSphinx recognizers per dialect built with every phrase bias before calls arrive."""
+    asr_max_decoders: int = 16
+    """Recognizers decoding at once per dialect (PocketSphinx: ~8 MB per phrase set it has
+    served). Callers who start talking while most are lent are decoded after they end, and past
+    the bound they wait for one: overload costs latency, not memory."""
     node_id: str = "node-1"
 
     def __post_init__(self) -> None:
