@@ -125,7 +125,7 @@ class Engine:
     async def _start_acd(self) -> QueueService | None:
         from ivr.engine.handoff import start_acd
 
-        handoff, self.registrar = await start_acd(self)
+        handoff, self.registrar, self.dispatcher = await start_acd(self)
         return handoff
 
 
@@ -136,11 +136,9 @@ class Engine:
             store=self.store,
             live=self.live,
             # Queues and agents reach the dashboard through the live view (fed by the ACD listener).
-            # Emergency dispatch is not wired yet: the web API's DispatchRequest (queue, agent count,
-            # from_regions) and the ACD's dispatch (region, queues, helper sites, until) disagree, so
-            # POST /api/dispatch answers 503 saying so rather than guessing a mapping.
             acd=None,
-            dispatcher=None,
+            # Emergency dispatch over the ACD (None without agents.yaml/queues.yaml: the API answers 503).
+            dispatcher=self.dispatcher,
             dialects=DialectSetterAdapter(self.dialect_memory, set(self.dialects)),
             metrics=self.metrics,
             ready=lambda: self.ready,

@@ -32,6 +32,7 @@ from ivr.acd import (
 from ivr.acd import load_config as load_acd_config
 from ivr.call import CallEnded, Prompt, QueueOutcomeKind, QueueRequest, QueueResult
 from ivr.config import AcdBackendKind, EngineConfig
+from ivr.engine.dispatch import AcdDispatcher
 from ivr.rtp import HoldMode, MediaParams, MediaSession
 from ivr.sip.calls import CallFailed
 from ivr.sip.leg import CallLeg
@@ -345,14 +346,16 @@ def acd_backend(cfg: EngineConfig) -> AcdBackend:
     return MemoryBackend(cfg.node_id)
 
 
-async def start_acd(engine: Engine) -> tuple[QueueHandoff | None, Registrar | None]:
-    """The ACD from config/agents.yaml and config/queues.yaml; without them, no queues (flows go on)."""
+async def start_acd(engine: Engine) -> tuple[QueueHandoff | None, Registrar | None, AcdDispatcher | None]:
+    """The ACD from config/agents.yaml and config/queues.yaml; without them, no queues (flows go on).
+    Also the web API's emergency dispatcher over it, recording the ACD's own changes in the store."""
     cfg = engine.config
     if not cfg.agents_file.exists() or not cfg.queues_file.exists():
         log.warning("acd_not_configured", agents=str(cfg.agents_file), queues=str(cfg.queues_file))
-        return None, None
+        return None, None, None
     acd_config = load_acd_config(cfg.agents_file, cfg.queues_file)
     acd = Acd(acd_config, acd_backend(cfg), EpochClock())
+    dispatcher = AcdDispatcher(acd, engine.store)  # before start: hears night hours already on
     await acd.start()
     handoff = QueueHandoff(engine, acd)
     acd.add_listener(handoff.publish_agents)
@@ -366,7 +369,7 @@ async def start_acd(engine: Engine) -> tuple[QueueHandoff | None, Registrar | No
         await acd.close()
 
     engine.closers.append(close)
-    return handoff, registrar
+    return handoff, registrar, dispatcher
 
 
 __all__ = ["AgentRegistrar", "QueueHandoff", "acd_backend", "start_acd", "x_ivr_headers"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -93,20 +94,40 @@ class CallDetail:
     in_progress: bool
 
 
+class DispatchAction(enum.Enum):
+    """What a dispatch log entry records."""
+
+    START = "start"
+    """Ops asked to lend helper sites' agents to a region's queues."""
+    END = "end"
+    """Ops asked to end a dispatch."""
+    EXPIRE = "expire"
+    """The ACD ended a dispatch whose `until` passed."""
+    NIGHT_START = "night_start"
+    """Night hours began: the night rule's helper sites serve its queues."""
+    NIGHT_END = "night_end"
+
+
 @dataclass(slots=True, frozen=True)
 class DispatchEntry:
-    """One emergency cross-region dispatch: who asked for agents where, and what happened."""
+    """One change (or refused attempt) of cross-region dispatch: who asked what, and what happened."""
 
     at: datetime
-    queue: str
-    """The queue that needs agents."""
-    from_regions: tuple[str, ...]
-    """Regions (sites) whose agents are lent; empty means any."""
-    agents_requested: int
-    agents_moved: int
-    reason: str
-    requested_by: str
+    action: DispatchAction
     accepted: bool
+    """False: refused (unknown site, queue or region, past `until`, unknown id...); `detail` says why."""
+    dispatch_id: str = ""
+    """The ACD's id of the dispatch ("" when a start was refused)."""
+    region: str = ""
+    """The region whose queues get help."""
+    queues: tuple[str, ...] = ()
+    """The queues helped (as asked, or as the ACD resolved them once accepted)."""
+    helper_sites: tuple[str, ...] = ()
+    """The sites whose agents are lent."""
+    until: datetime | None = None
+    """When the dispatch ends by itself; None: until ended."""
+    reason: str = ""
+    requested_by: str = ""
     detail: str = ""
 
 
@@ -308,19 +329,65 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 def dispatch_to_json(entry: DispatchEntry) -> dict[str, Any]:
     return {
         "at": _iso(entry.at),
-        "queue": entry.queue,
-        "from_regions": list(entry.from_regions),
-        "agents_requested": entry.agents_requested,
-        "agents_moved": entry.agents_moved,
+        "action": entry.action.value,
+        "accepted": entry.accepted,
+        "dispatch_id": entry.dispatch_id,
+        "region": entry.region,
+        "queues": list(entry.queues),
+        "helper_sites": list(entry.helper_sites),
+        "until": _iso(entry.until),
         "reason": entry.reason,
         "requested_by": entry.requested_by,
-        "accepted": entry.accepted,
         "detail": entry.detail,
     }
 
 
+DISPATCH_COLUMNS: tuple[str, ...] = (
+    "at",
+    "action",
+    "accepted",
+    "dispatch_id",
+    "region",
+    "queues",
+    "helper_sites",
+    "until_at",
+    "reason",
+    "requested_by",
+    "detail",
+)
+"""The dispatch_log columns `dispatch_params` fills and `dispatch_from_row` reads, in this order."""
+
+
 def dispatch_params(entry: DispatchEntry) -> dict[str, object]:
-    data = dispatch_to_json(entry)
-    data["at"] = utc(entry.at)
-    data["from_regions"] = json.dumps(list(entry.from_regions), ensure_ascii=False)
-    return data
+    """The entry as column values (times UTC, lists as JSON text)."""
+    return {
+        "at": utc(entry.at),
+        "action": entry.action.value,
+        "accepted": entry.accepted,
+        "dispatch_id": entry.dispatch_id,
+        "region": entry.region,
+        "queues": json.dumps(list(entry.queues), ensure_ascii=False),
+        "helper_sites": json.dumps(list(entry.helper_sites), ensure_ascii=False),
+        "until_at": None if entry.until is None else utc(entry.until),
+        "reason": entry.reason,
+        "requested_by": entry.requested_by,
+        "detail": entry.detail,
+    }
+
+
+def dispatch_from_row(row: Sequence[Any]) -> DispatchEntry:
+    """A `DispatchEntry` from a row of `DISPATCH_COLUMNS` (either backend)."""
+    data = dict(zip(DISPATCH_COLUMNS, row, strict=True))
+    return DispatchEntry(
+        at=ts_parse(data["at"]),
+        action=DispatchAction(data["action"]),
+        accepted=bool(data["accepted"]),
+        dispatch_id=str(data["dispatch_id"]),
+        region=str(data["region"]),
+        queues=tuple(str(q) for q in json_value(data["queues"])),
+        helper_sites=tuple(str(s) for s in json_value(data["helper_sites"])),
+        until=_opt_ts(data["until_at"]),
+        reason=str(data["reason"]),
+        requested_by=str(data["requested_by"]),
+        detail=str(data["detail"]),
+    )

@@ -26,6 +26,7 @@ from ivr.journey import CallRecord, JourneyEvent, Outcome
 from ivr.store.errors import MigrationError, StoreClosed
 from ivr.store.records import (
     CALL_COLUMNS,
+    DISPATCH_COLUMNS,
     EVENT_COLUMNS,
     CallDetail,
     CallPage,
@@ -34,14 +35,13 @@ from ivr.store.records import (
     DispatchEntry,
     check_score,
     decode_cursor,
+    dispatch_from_row,
     dispatch_params,
     encode_cursor,
     event_from_row,
     event_params,
-    json_value,
     record_from_row,
     record_params,
-    ts_parse,
     ts_text,
     utc,
 )
@@ -93,20 +93,8 @@ UPSERT_SURVEY = (
     "ON CONFLICT (call_id) DO UPDATE SET score = excluded.score, at = excluded.at"
 )
 SET_SCORE = "UPDATE calls SET survey_score = ? WHERE call_id = ?"
-_DISPATCH_COLS = (
-    "at",
-    "queue",
-    "from_regions",
-    "agents_requested",
-    "agents_moved",
-    "reason",
-    "requested_by",
-    "accepted",
-    "detail",
-)
-INSERT_DISPATCH = (
-    f"INSERT INTO dispatch_log ({', '.join(_DISPATCH_COLS)}) VALUES ({', '.join('?' * len(_DISPATCH_COLS))})"
-)
+_DISPATCH_COLS = ", ".join(DISPATCH_COLUMNS)
+INSERT_DISPATCH = f"INSERT INTO dispatch_log ({_DISPATCH_COLS}) VALUES ({', '.join('?' * len(DISPATCH_COLUMNS))})"
 RECOVER = (
     "UPDATE calls SET in_progress = ?, outcome = ?, "
     "ended_at = COALESCE("
@@ -208,7 +196,7 @@ class SqlStore:
 
     def log_dispatch(self, entry: DispatchEntry) -> None:
         params = dispatch_params(entry)
-        self._submit(OpKind.DISPATCH, "", tuple(self._enc(params[c]) for c in _DISPATCH_COLS))
+        self._submit(OpKind.DISPATCH, "", tuple(self._enc(params[c]) for c in DISPATCH_COLUMNS))
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Block until everything queued so far is committed; False if `timeout_s` passed first."""
@@ -378,24 +366,9 @@ class SqlStore:
         )
 
     def dispatches(self, limit: int = 50) -> list[DispatchEntry]:
-        """The latest emergency dispatches, newest first."""
-        rows = self._read(
-            f"SELECT {', '.join(_DISPATCH_COLS)} FROM dispatch_log ORDER BY id DESC LIMIT ?", [limit]
-        )
-        return [
-            DispatchEntry(
-                at=ts_parse(r[0]),
-                queue=str(r[1]),
-                from_regions=tuple(str(x) for x in json_value(r[2])),
-                agents_requested=int(r[3]),
-                agents_moved=int(r[4]),
-                reason=str(r[5]),
-                requested_by=str(r[6]),
-                accepted=bool(r[7]),
-                detail=str(r[8]),
-            )
-            for r in rows
-        ]
+        """The latest dispatch log entries (starts, ends, expiries, night hours, refusals), newest first."""
+        rows = self._read(f"SELECT {_DISPATCH_COLS} FROM dispatch_log ORDER BY id DESC LIMIT ?", [limit])
+        return [dispatch_from_row(r) for r in rows]
 
     def _read(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
         with self._read_lock:

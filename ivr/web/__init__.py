@@ -7,6 +7,7 @@ The engine builds a `LiveState` and an `EngineMetrics`, updates them as calls ru
 from __future__ import annotations
 
 from ivr.web.app import create_app
+from ivr.web.errors import UnknownDispatch, WebError
 from ivr.web.live import ChangeKind, LiveChange, LiveState
 from ivr.web.metrics import Counter, EngineMetrics, Gauge, Histogram, Metrics
 from ivr.web.sources import (
@@ -16,9 +17,11 @@ from ivr.web.sources import (
     CallStoreView,
     CurrentCall,
     DialectSetter,
+    DispatchChangeKind,
+    DispatchChangeView,
     Dispatcher,
     DispatchRequest,
-    DispatchResult,
+    DispatchView,
     FlowLoadStatus,
     FlowStatus,
     FlowView,
@@ -36,8 +39,10 @@ __all__ = [
     "Counter",
     "CurrentCall",
     "DialectSetter",
+    "DispatchChangeKind",
+    "DispatchChangeView",
     "DispatchRequest",
-    "DispatchResult",
+    "DispatchView",
     "Dispatcher",
     "EngineMetrics",
     "FlowLoadStatus",
@@ -51,5 +56,7 @@ __all__ = [
     "LiveView",
     "Metrics",
     "QueueView",
+    "UnknownDispatch",
+    "WebError",
     "create_app",
 ]

@@ -1,7 +1,8 @@
 """The JSON API handlers. Each reads its sources from `request.app[SOURCES]`; store reads run in a thread.
 
 Errors are JSON `{"error": "..."}` with a message naming the parameter at fault: 400 for bad input,
-404 for an unknown call or agent, 409 for a refused dispatch, 503 when a source is not wired.
+404 for an unknown call, agent or dispatch, 409 for a dispatch change the ACD refused (unknown region,
+queue or site; already ended), 503 when a source is not wired.
 """
 
 from __future__ import annotations
@@ -26,16 +27,19 @@ from ivr.store import (
     CSV_COLUMNS,
     BadQuery,
     CallQuery,
+    DispatchAction,
     DispatchEntry,
     StoreClosed,
     StoreError,
     Summary,
     detail_to_json,
+    dispatch_to_json,
     event_to_json,
     parse_time,
     record_to_csv_row,
     record_to_json,
 )
+from ivr.web.errors import UnknownDispatch
 from ivr.web.metrics import EngineMetrics
 from ivr.web.sources import (
     AcdView,
@@ -54,7 +58,11 @@ log = structlog.get_logger(__name__)
 CSV_PAGE = 1000
 _CALLER = re.compile(r"^\+?[0-9*#]{1,32}$")
 _DIALECT = re.compile(r"^[a-z]{2,8}([-_][a-z0-9]{1,8})*$")
-MAX_DISPATCH_AGENTS = 500
+MAX_DISPATCH_NAMES = 100
+MAX_DISPATCH_LOG = 1000
+DISPATCH_FLUSH_TIMEOUT_S = 2.0
+DISPATCH_FIELDS = ("region", "queues", "helper_sites", "until", "reason", "requested_by")
+_NO_DISPATCHER = "emergency dispatch is not available on this engine (no ACD configured)"
 
 
 @dataclass(slots=True)
@@ -257,58 +265,152 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _str_field(body: dict[str, Any], name: str, *, required: bool = False) -> str:
+def _str_field(body: dict[str, Any], name: str, *, required: bool = False, max_len: int = 200) -> str:
     value = body.get(name, "")
     if not isinstance(value, str) or (required and not value.strip()):
         raise BadQuery(f"field {name!r} must be a {'non-empty ' if required else ''}string")
+    if len(value) > max_len:
+        raise BadQuery(f"field {name!r} must be at most {max_len} characters, got {len(value)}")
     return value.strip()
 
 
+def _names_field(body: dict[str, Any], name: str, *, required: bool) -> tuple[str, ...]:
+    """A list of ids (sites, queues): non-empty strings, duplicates dropped, order kept."""
+    value = body.get(name)
+    if value is None and not required:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise BadQuery(f"field {name!r} must be a list of non-empty strings, got {value!r}")
+    if required and not value:
+        raise BadQuery(f"field {name!r} must name at least one site")
+    if len(value) > MAX_DISPATCH_NAMES:
+        raise BadQuery(f"field {name!r} names {len(value)} ids, at most {MAX_DISPATCH_NAMES} are allowed")
+    return tuple(dict.fromkeys(v.strip() for v in value))
+
+
+def _until_field(body: dict[str, Any]) -> datetime | None:
+    value = body.get("until")
+    if value is None:
+        return None
+    expected = "an ISO-8601 date-time with a time zone (2026-07-01T18:00:00+08:00) or null"
+    if not isinstance(value, str):
+        raise BadQuery(f"field 'until' must be {expected}, got {value!r}")
+    try:
+        until = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise BadQuery(f"field 'until' must be {expected}, got {value!r}") from exc
+    if until.tzinfo is None:
+        raise BadQuery(f"field 'until' needs a time zone (like +08:00 or Z), got {value!r}")
+    return until
+
+
 def dispatch_request(body: dict[str, Any]) -> DispatchRequest:
-    agents = body.get("agents")
-    if isinstance(agents, bool) or not isinstance(agents, int) or not 1 <= agents <= MAX_DISPATCH_AGENTS:
-        raise BadQuery(f"field 'agents' must be an integer 1..{MAX_DISPATCH_AGENTS}, got {agents!r}")
-    regions = body.get("from_regions", [])
-    if not isinstance(regions, list) or not all(isinstance(r, str) and r for r in regions):
-        raise BadQuery("field 'from_regions' must be a list of region names")
+    """The body of POST /api/dispatch, checked field by field (unknown fields are refused too)."""
+    unknown = sorted(set(body) - set(DISPATCH_FIELDS))
+    if unknown:
+        raise BadQuery(f"unknown field {unknown[0]!r} in dispatch request (fields: {', '.join(DISPATCH_FIELDS)})")
     return DispatchRequest(
-        queue=_str_field(body, "queue", required=True),
-        agents=agents,
-        from_regions=tuple(regions),
-        reason=_str_field(body, "reason"),
+        region=_str_field(body, "region", required=True),
+        helper_sites=_names_field(body, "helper_sites", required=True),
+        queues=_names_field(body, "queues", required=False),
+        until=_until_field(body),
+        reason=_str_field(body, "reason", max_len=1000),
         requested_by=_str_field(body, "requested_by"),
     )
 
 
-async def post_dispatch(request: web.Request) -> web.Response:
-    """Emergency cross-region dispatch; every attempt, refused or not, goes to the dispatch log."""
-    src = _sources(request)
-    dispatch = dispatch_request(await _json_body(request))
-    if src.dispatcher is None:
-        return json_error(503, "emergency dispatch is not available on this engine (no dispatcher wired)")
-    try:
-        result = await src.dispatcher.dispatch(dispatch)
-        accepted, moved, detail = result.accepted, result.agents_moved, result.detail
-    except IvrError as exc:
-        accepted, moved, detail = False, 0, str(exc)
-    src.store.log_dispatch(
-        DispatchEntry(
-            at=src.clock.wall(),
-            queue=dispatch.queue,
-            from_regions=dispatch.from_regions,
-            agents_requested=dispatch.agents,
-            agents_moved=moved,
-            reason=dispatch.reason,
-            requested_by=dispatch.requested_by,
-            accepted=accepted,
-            detail=detail,
-        )
-    )
+def _log_dispatch(src: WebSources, entry: DispatchEntry) -> None:
+    src.store.log_dispatch(entry)
     log.info(
-        "dispatch_requested", queue=dispatch.queue, agents=dispatch.agents, accepted=accepted, moved=moved
+        "dispatch_change_requested",
+        action=entry.action.value,
+        dispatch_id=entry.dispatch_id,
+        region=entry.region,
+        accepted=entry.accepted,
+        requested_by=entry.requested_by,
+        detail=entry.detail,
     )
-    body = {"accepted": accepted, "agents_moved": moved, "detail": detail, "queue": dispatch.queue}
-    return web.json_response(body, status=200 if accepted else 409)
+
+
+async def post_dispatch(request: web.Request) -> web.Response:
+    """Lend helper sites' agents to a region's queues; every attempt, refused or not, is logged."""
+    src = _sources(request)
+    asked = dispatch_request(await _json_body(request))
+    now = src.clock.wall()
+    entry = DispatchEntry(
+        at=now,
+        action=DispatchAction.START,
+        accepted=False,
+        region=asked.region,
+        queues=asked.queues,
+        helper_sites=asked.helper_sites,
+        until=asked.until,
+        reason=asked.reason,
+        requested_by=asked.requested_by,
+    )
+    status, message = 0, ""
+    if asked.until is not None and asked.until <= now:
+        status, message = 400, f"field 'until' ({asked.until.isoformat()}) is not in the future (now {now.isoformat()})"
+    elif src.dispatcher is None:
+        status, message = 503, _NO_DISPATCHER
+    else:
+        try:
+            view = await src.dispatcher.dispatch(asked)
+        except IvrError as exc:
+            status, message = 409, str(exc)
+        else:
+            _log_dispatch(src, view.log_entry(DispatchAction.START, now))
+            response = web.json_response(view.to_json(), status=201)
+            response.headers["Location"] = f"/api/dispatch/{view.dispatch_id}"
+            return response
+    _log_dispatch(src, replace(entry, detail=message))
+    return json_error(status, message)
+
+
+async def delete_dispatch(request: web.Request) -> web.Response:
+    """End a dispatch now (the borrowed agents go back to their own queues); logged, refused or not."""
+    src = _sources(request)
+    dispatch_id = request.match_info["dispatch_id"]
+    entry = DispatchEntry(at=src.clock.wall(), action=DispatchAction.END, accepted=False, dispatch_id=dispatch_id)
+    if src.dispatcher is None:
+        status, message = 503, _NO_DISPATCHER
+    else:
+        try:
+            view = await src.dispatcher.end_dispatch(dispatch_id)
+        except UnknownDispatch as exc:
+            status, message = 404, str(exc)
+        except IvrError as exc:
+            status, message = 409, str(exc)
+        else:
+            _log_dispatch(src, view.log_entry(DispatchAction.END, entry.at))
+            return web.json_response({**view.to_json(), "ended_at": entry.at.isoformat()})
+    _log_dispatch(src, replace(entry, detail=message))
+    return json_error(status, message)
+
+
+def _dispatches_written(store: CallStoreView, limit: int) -> list[DispatchEntry]:
+    """The latest log entries, including those this engine just queued (ops read their own writes)."""
+    if not store.flush(DISPATCH_FLUSH_TIMEOUT_S):
+        log.warning("dispatch_log_behind", timeout_s=DISPATCH_FLUSH_TIMEOUT_S)
+    return store.dispatches(limit)
+
+
+async def list_dispatches(request: web.Request) -> web.Response:
+    """Dispatches in force, the ACD's changes since start, and the recorded log (newest first)."""
+    src = _sources(request)
+    limit = _int_param(request, "limit", 50)
+    if not 1 <= limit <= MAX_DISPATCH_LOG:
+        raise BadQuery(f"limit must be 1..{MAX_DISPATCH_LOG}, got {limit}")
+    if src.dispatcher is None:
+        return json_error(503, _NO_DISPATCHER)
+    entries = await asyncio.to_thread(_dispatches_written, src.store, limit)
+    return web.json_response(
+        {
+            "active": [d.to_json() for d in src.dispatcher.active()],
+            "changes": [c.to_json() for c in src.dispatcher.changes()],
+            "log": [dispatch_to_json(e) for e in entries],
+        }
+    )
 
 
 async def put_dialect(request: web.Request) -> web.Response:

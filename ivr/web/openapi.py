@@ -6,8 +6,8 @@ from typing import Any
 
 from ivr import __version__
 from ivr.journey import Outcome
-from ivr.store import CSV_COLUMNS
-from ivr.web.sources import AgentState, FlowLoadStatus
+from ivr.store import CSV_COLUMNS, DispatchAction
+from ivr.web.sources import AgentState, DispatchChangeKind, FlowLoadStatus
 
 _S = dict[str, Any]
 
@@ -185,21 +185,83 @@ _SCHEMAS: _S = {
     ),
     "DispatchRequest": _obj(
         {
-            "queue": {**_STR, "description": "The queue that needs agents."},
-            "agents": {"type": "integer", "minimum": 1, "maximum": 500},
-            "from_regions": {
+            "region": {**_STR, "description": "The region whose queues need help.", "examples": ["south"]},
+            "queues": {
                 "type": "array",
                 "items": _STR,
-                "description": "Regions lending agents; [] = any.",
+                "description": "Queues of the region to help; omitted or [] = all of the region's queues.",
             },
+            "helper_sites": {
+                "type": "array",
+                "items": _STR,
+                "minItems": 1,
+                "description": "Sites whose agents may serve those queues.",
+                "examples": [["beijing"]],
+            },
+            "until": _nullable(
+                "string", format="date-time", description="When it ends by itself (with a time zone, in the "
+                "future); null or omitted = until ended by DELETE."
+            ),
             "reason": _STR,
             "requested_by": _STR,
         },
-        ("queue", "agents"),
+        ("region", "helper_sites"),
+    )
+    | {"additionalProperties": False},
+    "Dispatch": _obj(
+        {
+            "id": {**_STR, "description": "The ACD's dispatch id (\"night\" for the night rule)."},
+            "region": _STR,
+            "queues": {"type": "array", "items": _STR},
+            "helper_sites": {"type": "array", "items": _STR},
+            "since": _TIME,
+            "until": _nullable("string", format="date-time"),
+            "reason": _STR,
+            "requested_by": _STR,
+            "ended_at": {**_TIME, "description": "Only in the answer to DELETE."},
+        },
+        ("id", "region", "queues", "helper_sites", "since", "until"),
     ),
-    "DispatchResult": _obj(
-        {"accepted": {"type": "boolean"}, "agents_moved": _INT, "detail": _STR, "queue": _STR},
-        ("accepted", "agents_moved"),
+    "DispatchChange": _obj(
+        {
+            "change": {"type": "string", "enum": [k.value for k in DispatchChangeKind]},
+            "at": _TIME,
+            "dispatch": _ref("Dispatch"),
+        },
+        ("change", "at", "dispatch"),
+    ),
+    "DispatchLogEntry": _obj(
+        {
+            "at": _TIME,
+            "action": {"type": "string", "enum": [a.value for a in DispatchAction]},
+            "accepted": {"type": "boolean"},
+            "dispatch_id": _STR,
+            "region": _STR,
+            "queues": {"type": "array", "items": _STR},
+            "helper_sites": {"type": "array", "items": _STR},
+            "until": _nullable("string", format="date-time"),
+            "reason": _STR,
+            "requested_by": _STR,
+            "detail": {**_STR, "description": "Why it was refused."},
+        },
+        ("at", "action", "accepted"),
+    ),
+    "DispatchList": _obj(
+        {
+            "active": {"type": "array", "items": _ref("Dispatch"), "description": "In force now."},
+            "changes": {
+                "type": "array",
+                "items": _ref("DispatchChange"),
+                "description": "The ACD's changes since this engine started, oldest first.",
+            },
+            "log": {
+                "type": "array",
+                "items": _ref("DispatchLogEntry"),
+                "description": "The recorded dispatch log (requests accepted or refused, expiries, night "
+                "hours), newest first.",
+            },
+        },
+        ("active", "changes", "log"),
     ),
     "DialectUpdate": _obj({"dialect": {**_STR, "examples": ["yue"]}}, ("dialect",)),
     "Summary": _obj(
@@ -312,19 +374,39 @@ _PATHS: _S = {
         )
     },
     "/api/dispatch": {
+        "get": _op(
+            "Dispatches in force, the changes since start, and the recorded dispatch log.",
+            "actions",
+            {"200": _json("Dispatches", _ref("DispatchList")), "400": _ERROR, "503": _ERROR},
+            parameters=[_query("limit", "Log entries to return, 1..1000 (default 50).", _INT)],
+        ),
         "post": _op(
-            "Emergency cross-region dispatch of agents to a queue (logged, accepted or not).",
+            "Emergency cross-region dispatch: lend helper sites' agents to a region's queues "
+            "(logged, accepted or not).",
             "actions",
             {
-                "200": _json("Dispatched", _ref("DispatchResult")),
+                "201": _json("Dispatched", _ref("Dispatch")),
                 "400": _ERROR,
-                "409": _json("Refused", _ref("DispatchResult")),
+                "409": _json("Refused by the ACD (unknown region, queue or site)", _ref("Error")),
                 "503": _ERROR,
             },
             requestBody={
                 "required": True,
                 "content": {"application/json": {"schema": _ref("DispatchRequest")}},
             },
+        ),
+    },
+    "/api/dispatch/{dispatch_id}": {
+        "delete": _op(
+            "End a dispatch now: the helper sites' agents stop serving its queues (logged, accepted or not).",
+            "actions",
+            {
+                "200": _json("Ended", _ref("Dispatch")),
+                "404": _ERROR,
+                "409": _json("Refused (already ended or expired, or the night rule)", _ref("Error")),
+                "503": _ERROR,
+            },
+            parameters=[_path("dispatch_id", "The id POST /api/dispatch answered with.")],
         )
     },
     "/api/callers/{number}/dialect": {

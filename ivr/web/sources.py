@@ -2,7 +2,8 @@
 
 Views (`AcdView`, `FlowView`, `LiveView`) are cheap, in-memory and synchronous: called on the loop.
 `CallStoreView` reads block (a database): the app runs them with `asyncio.to_thread`.
-Actions (`Dispatcher`, `DialectSetter`) are async: the engine decides where the work runs.
+Actions (`Dispatcher`, `DialectSetter`) are async: the engine decides where the work runs
+(a dispatcher's `active`/`changes` reads are cheap views, called on the loop).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from ivr.store import CallDetail, CallPage, CallQuery, Committed, DispatchEntry, Summary
+from ivr.store import CallDetail, CallPage, CallQuery, Committed, DispatchAction, DispatchEntry, Summary
 
 
 class AgentState(enum.Enum):
@@ -171,20 +172,83 @@ class LiveSnapshot:
 
 @dataclass(slots=True, frozen=True)
 class DispatchRequest:
-    """Emergency cross-region dispatch: lend `agents` agents from `from_regions` to `queue`."""
+    """Emergency cross-region dispatch: agents of `helper_sites` may serve `queues` of `region`."""
 
-    queue: str
-    agents: int
-    from_regions: tuple[str, ...] = ()
+    region: str
+    helper_sites: tuple[str, ...]
+    queues: tuple[str, ...] = ()
+    """Empty: every queue of `region`."""
+    until: datetime | None = None
+    """When the dispatch ends by itself (timezone-aware); None: until ended."""
     reason: str = ""
     requested_by: str = ""
 
 
 @dataclass(slots=True, frozen=True)
-class DispatchResult:
-    accepted: bool
-    agents_moved: int = 0
-    detail: str = ""
+class DispatchView:
+    """A dispatch in force (or that was): the helper sites' agents serve the region's queues."""
+
+    dispatch_id: str
+    region: str
+    queues: tuple[str, ...]
+    """The queues helped (the region's queues resolved when none were named)."""
+    helper_sites: tuple[str, ...]
+    since: datetime
+    until: datetime | None = None
+    reason: str = ""
+    requested_by: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.dispatch_id,
+            "region": self.region,
+            "queues": list(self.queues),
+            "helper_sites": list(self.helper_sites),
+            "since": _iso(self.since),
+            "until": _iso(self.until),
+            "reason": self.reason,
+            "requested_by": self.requested_by,
+        }
+
+    def log_entry(
+        self, action: DispatchAction, at: datetime, *, accepted: bool = True, detail: str = ""
+    ) -> DispatchEntry:
+        """The dispatch log's entry for `action` done to this dispatch at `at`."""
+        return DispatchEntry(
+            at=at,
+            action=action,
+            accepted=accepted,
+            dispatch_id=self.dispatch_id,
+            region=self.region,
+            queues=self.queues,
+            helper_sites=self.helper_sites,
+            until=self.until,
+            reason=self.reason,
+            requested_by=self.requested_by,
+            detail=detail,
+        )
+
+
+class DispatchChangeKind(enum.Enum):
+    STARTED = "started"
+    ENDED = "ended"
+    EXPIRED = "expired"
+    """Its `until` passed."""
+    NIGHT_STARTED = "night_started"
+    """Night hours began: the night rule is a dispatch with id "night"."""
+    NIGHT_ENDED = "night_ended"
+
+
+@dataclass(slots=True, frozen=True)
+class DispatchChangeView:
+    """One change of who serves which queues, as the ACD applied it."""
+
+    kind: DispatchChangeKind
+    dispatch: DispatchView
+    at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"change": self.kind.value, "at": _iso(self.at), "dispatch": self.dispatch.to_json()}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -201,6 +265,12 @@ class CallStoreView(Protocol):
     def summary(self, since: datetime, until: datetime) -> Summary: ...
 
     def log_dispatch(self, entry: DispatchEntry) -> None: ...
+
+    def dispatches(self, limit: int = 50) -> list[DispatchEntry]: ...
+
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Block until every write queued so far is committed (False: `timeout_s` passed first)."""
+        ...
 
     def on_commit(self, listener: Callable[[Committed], None]) -> Callable[[], None]: ...
 
@@ -235,8 +305,23 @@ class FlowView(Protocol):
 
 
 class Dispatcher(Protocol):
-    async def dispatch(self, request: DispatchRequest) -> DispatchResult:
-        """Move agents; raise an `IvrError` naming what is wrong (unknown queue, region)."""
+    """Cross-region dispatch over the ACD. Actions raise an `IvrError` naming what is wrong (the API
+    answers 409 with its message), or `ivr.web.errors.UnknownDispatch` for an id never issued (404)."""
+
+    async def dispatch(self, request: DispatchRequest) -> DispatchView:
+        """Start lending; refused for an unknown region, queue or site, or no helper site."""
+        ...
+
+    async def end_dispatch(self, dispatch_id: str) -> DispatchView:
+        """End an active dispatch now; returns it. Refused if it already ended or expired."""
+        ...
+
+    def active(self) -> Sequence[DispatchView]:
+        """Dispatches in force now (not the night rule), oldest first."""
+        ...
+
+    def changes(self) -> Sequence[DispatchChangeView]:
+        """Every change since the engine started (starts, ends, expiries, night hours), oldest first."""
         ...
 
 

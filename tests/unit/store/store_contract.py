@@ -20,6 +20,7 @@ from ivr.store import (
     BadSurveyScore,
     CallQuery,
     Committed,
+    DispatchAction,
     DispatchEntry,
     SqlStore,
     StoreClosed,
@@ -344,13 +345,24 @@ class StoreContract:
         assert detail is not None and detail.in_progress
 
     def test_dispatch_log_round_trip(self, store: SqlStore) -> None:
-        entry = DispatchEntry(
-            at=T0, queue="claims", from_regions=("guangzhou", "shenzhen"), agents_requested=12,
-            agents_moved=10, reason="台风 typhoon surge", requested_by="ops-lead", accepted=True, detail="ok",
+        started = DispatchEntry(
+            at=T0, action=DispatchAction.START, accepted=True, dispatch_id="d1", region="south",
+            queues=("claims", "service"), helper_sites=("beijing", "上海"), until=T0 + timedelta(hours=6),
+            reason="台风 typhoon surge", requested_by="ops-lead", detail="ok",
         )  # fmt: skip
-        store.log_dispatch(entry)
+        refused = DispatchEntry(
+            at=T0 + timedelta(minutes=1), action=DispatchAction.START, accepted=False, region="south",
+            helper_sites=("atlantis",), requested_by="ops-lead", detail="dispatch names unknown helper site",
+        )  # fmt: skip
+        ended = DispatchEntry(
+            at=T0 + timedelta(hours=1), action=DispatchAction.END, accepted=True, dispatch_id="d1",
+            region="south", queues=("claims", "service"), helper_sites=("beijing", "上海"),
+        )  # fmt: skip
+        for entry in (started, refused, ended):
+            store.log_dispatch(entry)
         assert store.flush(5)
-        assert store.dispatches() == [entry]
+        assert store.dispatches() == [ended, refused, started]
+        assert store.dispatches(limit=1) == [ended]
 
     def test_schema_version_recorded(self, open_store: OpenStore) -> None:
         first = open_store()

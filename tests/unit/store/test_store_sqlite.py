@@ -10,7 +10,7 @@ from store_contract import T0, StoreContract, sample_calls, write_calls
 
 from ivr.clock import FakeClock
 from ivr.journey import CallRecord, Outcome
-from ivr.store import MigrationError, SqliteStore, Synchronous, sqlstore
+from ivr.store import DispatchAction, DispatchEntry, MigrationError, SqliteStore, Synchronous, sqlstore
 
 OpenStore = Callable[..., SqliteStore]
 
@@ -128,3 +128,34 @@ def test_interrupted_calls_count_in_the_summary_but_not_as_finished(open_store: 
     assert summary.finished == sum(
         1 for c in calls if c.finished and c.record.outcome is not Outcome.INTERRUPTED
     )
+
+
+def test_a_database_with_the_first_dispatch_log_opens_and_keeps_its_entries(tmp_path: Path) -> None:
+    """A running hotline upgrades in place: a file made by the first schema (dispatch by agent count
+    per queue) migrates to the dispatch-change log, its old entries kept."""
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path)
+    raw.executescript((sqlstore.MIGRATIONS_DIR / "sqlite" / "0001_initial.sql").read_text())
+    raw.execute(sqlstore.CREATE_SCHEMA_VERSION)
+    raw.execute("INSERT INTO schema_version VALUES (1, 'initial', '2026-01-01T00:00:00.000000+00:00')")
+    raw.execute(
+        "INSERT INTO dispatch_log (at, queue, from_regions, agents_requested, agents_moved, reason, "
+        "requested_by, accepted, detail) VALUES (?, 'claims', '[\"guangzhou\"]', 12, 10, '台风', 'ops', 1, 'ok')",
+        [T0.isoformat(timespec="microseconds")],
+    )
+    raw.commit()
+    raw.close()
+    store = SqliteStore(path, clock=FakeClock())
+    try:
+        assert store.schema_version == 2
+        (old,) = store.dispatches()
+        assert (old.action, old.queues, old.helper_sites, old.accepted) == (
+            DispatchAction.START, ("claims",), ("guangzhou",), True
+        )
+        assert (old.at, old.reason, old.requested_by, old.detail) == (T0, "台风", "ops", "ok; 10 of 12 agents moved")
+        new = DispatchEntry(T0 + timedelta(hours=1), DispatchAction.END, True, dispatch_id="d1", region="south")
+        store.log_dispatch(new)
+        assert store.flush(5)
+        assert store.dispatches() == [new, old]
+    finally:
+        store.close()

@@ -18,7 +18,7 @@ from ivr.web import EngineMetrics, LiveState, create_app
 def rig(tmp_path: Path) -> Iterator[Rig]:
     clock = FakeClock(wall_start=WALL)
     store = SqliteStore(tmp_path / "calls.db", clock=clock)
-    yield Rig(store, LiveState(), clock, EngineMetrics(), FakeDispatcher(), FakeDialects(), [True])
+    yield Rig(store, LiveState(), clock, EngineMetrics(), FakeDispatcher(clock), FakeDialects(), [True])
     store.close()
 
 

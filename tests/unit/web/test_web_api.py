@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -165,39 +166,155 @@ async def test_flows_show_load_errors(client: Client, rig: Rig) -> None:
     ]
 
 
-async def test_dispatch_is_done_and_logged_accepted_or_not(client: Client, rig: Rig) -> None:
-    ok = await client.post(
-        "/api/dispatch",
-        json={"queue": "claims", "agents": 10, "from_regions": ["guangzhou"], "reason": "台风"},
-    )
-    assert ok.status == 200 and (await ok.json())["agents_moved"] == 10
-    refused = await client.post("/api/dispatch", json={"queue": "claims", "agents": 80})
-    assert refused.status == 409 and "only 12 agents" in (await refused.json())["detail"]
-    unknown = await client.post("/api/dispatch", json={"queue": "nowhere", "agents": 1})
-    assert unknown.status == 409 and (await unknown.json())["detail"] == "unknown queue 'nowhere'"
-    assert rig.store.flush(5)
-    log = rig.store.dispatches()
-    assert [(e.queue, e.agents_requested, e.accepted) for e in log] == [
-        ("nowhere", 1, False), ("claims", 80, False), ("claims", 10, True),
+SOUTH_FOR_BEIJING = {
+    "region": "south", "queues": ["claims"], "helper_sites": ["beijing"],
+    "until": "2026-01-06T08:00:00+08:00", "reason": "台风 typhoon", "requested_by": "ops-lead",
+}  # fmt: skip
+
+
+async def dispatch_log(client: Client, rig: Rig) -> Any:
+    """GET /api/dispatch: it waits for the store's writer, so the requests just made are listed."""
+    return await get_json(client, "/api/dispatch")
+
+
+async def test_dispatch_starts_lists_and_ends_every_attempt_logged(client: Client, rig: Rig) -> None:
+    started = await client.post("/api/dispatch", json=SOUTH_FOR_BEIJING)
+    assert started.status == 201, await started.text()
+    record = await started.json()
+    assert record == {
+        "id": "d1", "region": "south", "queues": ["claims"], "helper_sites": ["beijing"],
+        "since": WALL.isoformat(), "until": "2026-01-06T08:00:00+08:00", "reason": "台风 typhoon",
+        "requested_by": "ops-lead",
+    }  # fmt: skip
+    assert started.headers["Location"] == "/api/dispatch/d1"
+    (asked,) = rig.dispatcher.requests
+    assert asked.until is not None and asked.until.utcoffset() == timedelta(hours=8)
+    whole_region = await client.post("/api/dispatch", json={"region": "north", "helper_sites": ["shanghai"]})
+    assert whole_region.status == 201
+    assert (await whole_region.json())["queues"] == ["general"]  # no queues named: all of the region's
+    listed = await dispatch_log(client, rig)
+    assert [d["id"] for d in listed["active"]] == ["d1", "d2"]
+    assert [(c["change"], c["dispatch"]["id"]) for c in listed["changes"]] == [("started", "d1"), ("started", "d2")]
+
+    ended = await client.delete("/api/dispatch/d1")
+    assert ended.status == 200, await ended.text()
+    assert (await ended.json())["id"] == "d1" and (await ended.json())["ended_at"] == WALL.isoformat()
+    again = await client.delete("/api/dispatch/d1")
+    assert again.status == 409 and (await again.json())["error"] == "dispatch 'd1' already ended"
+    unknown = await client.delete("/api/dispatch/d99")
+    assert unknown.status == 404 and (await unknown.json())["error"] == "no dispatch 'd99'"
+
+    listed = await dispatch_log(client, rig)
+    assert [d["id"] for d in listed["active"]] == ["d2"]
+    assert [c["change"] for c in listed["changes"]] == ["started", "started", "ended"]
+    assert [(e["action"], e["dispatch_id"], e["accepted"]) for e in listed["log"]] == [
+        ("end", "d99", False), ("end", "d1", False), ("end", "d1", True), ("start", "d2", True),
+        ("start", "d1", True),
     ]  # fmt: skip
-    assert log[2].from_regions == ("guangzhou",) and log[2].reason == "台风"
+    first_end, first_start = listed["log"][2], listed["log"][4]
+    assert first_start == {
+        "at": WALL.isoformat(), "action": "start", "accepted": True, "dispatch_id": "d1", "region": "south",
+        "queues": ["claims"], "helper_sites": ["beijing"], "until": "2026-01-06T00:00:00+00:00",
+        "reason": "台风 typhoon", "requested_by": "ops-lead", "detail": "",
+    }  # fmt: skip
+    assert (first_end["region"], first_end["helper_sites"], first_end["requested_by"]) == (
+        "south", ["beijing"], "ops-lead"
+    )
+    assert listed["log"][0]["detail"] == "no dispatch 'd99'"
+    limited = await get_json(client, "/api/dispatch?limit=2")
+    assert len(limited["log"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"region": "west"}, "dispatch names unknown region 'west'"),
+        ({"queues": ["claims", "nowhere"]}, "dispatch names unknown queue 'nowhere'"),
+        ({"helper_sites": ["beijing", "atlantis"]}, "dispatch names unknown helper site 'atlantis'"),
+    ],
+    ids=["region", "queue", "site"],
+)
+async def test_dispatch_the_acd_refuses_is_409_naming_the_unknown_and_logged(
+    client: Client, rig: Rig, change: dict[str, object], message: str
+) -> None:
+    resp = await client.post("/api/dispatch", json={**SOUTH_FOR_BEIJING, **change})
+    assert resp.status == 409
+    assert (await resp.json())["error"] == message
+    (entry,) = (await dispatch_log(client, rig))["log"]
+    assert (entry["action"], entry["accepted"], entry["detail"], entry["dispatch_id"]) == ("start", False, message, "")
+    assert entry["region"] == {**SOUTH_FOR_BEIJING, **change}["region"]
 
 
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"queue": "claims"}, "field 'agents' must be an integer 1..500, got None"),
-        ({"queue": "claims", "agents": 0}, "field 'agents' must be an integer 1..500"),
-        ({"queue": "", "agents": 2}, "field 'queue' must be a non-empty string"),
-        ({"queue": "claims", "agents": 2, "from_regions": "gz"}, "field 'from_regions' must be a list"),
+        ({}, "field 'region' must be a non-empty string"),
+        ({"region": " ", "helper_sites": ["beijing"]}, "field 'region' must be a non-empty string"),
+        ({"region": "south"}, "field 'helper_sites' must be a list of non-empty strings, got None"),
+        ({"region": "south", "helper_sites": []}, "field 'helper_sites' must name at least one site"),
+        ({"region": "south", "helper_sites": "beijing"}, "field 'helper_sites' must be a list of non-empty strings"),
+        ({"region": "south", "helper_sites": ["beijing", ""]}, "field 'helper_sites' must be a list"),
+        ({"region": "south", "helper_sites": ["beijing"], "queues": "claims"}, "field 'queues' must be a list"),
+        ({"region": "south", "helper_sites": ["beijing"], "queues": [3]}, "field 'queues' must be a list"),
+        ({"region": "south", "helper_sites": ["beijing"], "until": "tomorrow"},
+         "field 'until' must be an ISO-8601 date-time with a time zone"),
+        ({"region": "south", "helper_sites": ["beijing"], "until": 1767657600},
+         "field 'until' must be an ISO-8601 date-time with a time zone"),
+        ({"region": "south", "helper_sites": ["beijing"], "until": "2026-01-06T08:00:00"},
+         "field 'until' needs a time zone (like +08:00 or Z), got '2026-01-06T08:00:00'"),
+        ({"region": "south", "helper_sites": ["beijing"], "reason": 5}, "field 'reason' must be a string"),
+        ({"region": "south", "helper_sites": ["beijing"], "requested_by": "x" * 201},
+         "field 'requested_by' must be at most 200 characters"),
+        ({"queue": "claims", "agents": 10}, "unknown field 'agents' in dispatch request (fields: region, queues"),
         ([1, 2], "request body must be a JSON object"),
     ],
-)
-async def test_bad_dispatch_requests_are_400(client: Client, rig: Rig, body: object, message: str) -> None:
+    ids=[
+        "no-region", "blank-region", "no-helper-sites", "empty-helper-sites", "helper-sites-string",
+        "blank-helper-site", "queues-string", "queues-number", "until-words", "until-number", "until-naive",
+        "reason-number", "requested-by-long", "old-contract", "not-an-object",
+    ],
+)  # fmt: skip
+async def test_bad_dispatch_requests_are_400_naming_the_field(
+    client: Client, rig: Rig, body: object, message: str
+) -> None:
     resp = await client.post("/api/dispatch", json=body)
     assert resp.status == 400
     assert message in (await resp.json())["error"]
     assert rig.dispatcher.requests == []
+
+
+async def test_dispatch_until_in_the_past_is_400_and_logged_refused(client: Client, rig: Rig) -> None:
+    past = (WALL - timedelta(minutes=1)).isoformat()
+    resp = await client.post("/api/dispatch", json={**SOUTH_FOR_BEIJING, "until": past})
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert error.startswith(f"field 'until' ({past}) is not in the future")
+    assert rig.dispatcher.requests == []
+    (entry,) = (await dispatch_log(client, rig))["log"]
+    assert (entry["action"], entry["accepted"], entry["until"], entry["detail"]) == ("start", False, past, error)
+
+
+async def test_dispatch_log_limit_is_checked(client: Client) -> None:
+    for bad in ("0", "1001", "many"):
+        resp = await client.get(f"/api/dispatch?limit={bad}")
+        assert resp.status == 400 and "limit" in (await resp.json())["error"]
+
+
+async def test_dispatch_answers_match_the_openapi_schemas(client: Client, rig: Rig) -> None:
+    import jsonschema
+
+    schemas = (await get_json(client, "/api/openapi.json"))["components"]["schemas"]
+    jsonschema.validate(SOUTH_FOR_BEIJING, schemas["DispatchRequest"])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"queue": "claims", "agents": 3}, schemas["DispatchRequest"])
+    started = await (await client.post("/api/dispatch", json=SOUTH_FOR_BEIJING)).json()
+    jsonschema.validate(started, schemas["Dispatch"])
+    ended = await (await client.delete(f"/api/dispatch/{started['id']}")).json()
+    jsonschema.validate(ended, schemas["Dispatch"])
+    listed = await dispatch_log(client, rig)
+    resolver = {"$defs": schemas, **schemas["DispatchList"]}
+    text = json.dumps(resolver).replace("#/components/schemas/", "#/$defs/")
+    jsonschema.validate(listed, json.loads(text))
 
 
 async def test_set_caller_dialect(client: Client, rig: Rig) -> None:
@@ -213,16 +330,20 @@ async def test_set_caller_dialect(client: Client, rig: Rig) -> None:
 
 
 async def test_actions_without_a_wired_source_are_503(rig: Rig) -> None:
+    from aiohttp.test_utils import TestServer
+
     from ivr.web import create_app
 
     app = create_app(store=rig.store, live=rig.live, clock=rig.clock)
-    from aiohttp.test_utils import TestServer
-
     async with TestClient(TestServer(app, host="127.0.0.1")) as c:
-        resp = await c.post("/api/dispatch", json={"queue": "claims", "agents": 1})
-        assert resp.status == 503
+        resp = await c.post("/api/dispatch", json=SOUTH_FOR_BEIJING)
+        assert resp.status == 503 and "not available" in (await resp.json())["error"]
+        assert (await c.delete("/api/dispatch/d1")).status == 503
+        assert (await c.get("/api/dispatch")).status == 503
         resp = await c.put("/api/callers/1380/dialect", json={"dialect": "yue"})
         assert resp.status == 503
+    assert rig.store.flush(5)
+    assert [(e.action.value, e.accepted) for e in rig.store.dispatches()] == [("end", False), ("start", False)]
 
 
 async def test_healthz_follows_the_readiness_flag(client: Client, rig: Rig) -> None:

@@ -8,7 +8,15 @@ from datetime import UTC, datetime
 from ivr.clock import FakeClock
 from ivr.errors import IvrError
 from ivr.store import SqliteStore
-from ivr.web import DispatchRequest, DispatchResult, EngineMetrics, LiveState
+from ivr.web import (
+    DispatchChangeKind,
+    DispatchChangeView,
+    DispatchRequest,
+    DispatchView,
+    EngineMetrics,
+    LiveState,
+    UnknownDispatch,
+)
 
 WALL = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
 
@@ -17,17 +25,55 @@ class UnknownDialect(IvrError):
     pass
 
 
+class Refused(IvrError):
+    pass
+
+
+REGION_QUEUES = {"south": ("claims", "service"), "north": ("general",)}
+SITES = ("beijing", "shanghai", "guangzhou")
+
+
 @dataclass
 class FakeDispatcher:
-    requests: list[DispatchRequest] = field(default_factory=list)
+    """Keeps dispatches like the ACD does: ids d1, d2...; refuses unknown regions, queues and sites."""
 
-    async def dispatch(self, request: DispatchRequest) -> DispatchResult:
+    clock: FakeClock
+    requests: list[DispatchRequest] = field(default_factory=list)
+    live: dict[str, DispatchView] = field(default_factory=dict)
+    log: list[DispatchChangeView] = field(default_factory=list)
+
+    async def dispatch(self, request: DispatchRequest) -> DispatchView:
         self.requests.append(request)
-        if request.queue == "nowhere":
-            raise IvrError(f"unknown queue {request.queue!r}")
-        if request.agents > 50:
-            return DispatchResult(False, 0, "only 12 agents free in the regions asked")
-        return DispatchResult(True, request.agents, "moved")
+        if request.region not in REGION_QUEUES:
+            raise Refused(f"dispatch names unknown region {request.region!r}")
+        for name in request.queues:
+            if name not in REGION_QUEUES[request.region]:
+                raise Refused(f"dispatch names unknown queue {name!r}")
+        for site in request.helper_sites:
+            if site not in SITES:
+                raise Refused(f"dispatch names unknown helper site {site!r}")
+        view = DispatchView(
+            f"d{len(self.log) + 1}", request.region, request.queues or REGION_QUEUES[request.region],
+            request.helper_sites, self.clock.wall(), request.until, request.reason, request.requested_by,
+        )  # fmt: skip
+        self.live[view.dispatch_id] = view
+        self.log.append(DispatchChangeView(DispatchChangeKind.STARTED, view, self.clock.wall()))
+        return view
+
+    async def end_dispatch(self, dispatch_id: str) -> DispatchView:
+        view = self.live.pop(dispatch_id, None)
+        if view is None:
+            if any(c.dispatch.dispatch_id == dispatch_id for c in self.log):
+                raise Refused(f"dispatch {dispatch_id!r} already ended")
+            raise UnknownDispatch(f"no dispatch {dispatch_id!r}")
+        self.log.append(DispatchChangeView(DispatchChangeKind.ENDED, view, self.clock.wall()))
+        return view
+
+    def active(self) -> list[DispatchView]:
+        return list(self.live.values())
+
+    def changes(self) -> list[DispatchChangeView]:
+        return list(self.log)
 
 
 @dataclass
