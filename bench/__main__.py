@@ -16,7 +16,9 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
-ORDER = ("sip_parse", "sip_cps", "media", "media_calls", "asr", "nlu", "acd", "flow_steps", "tts", "store")
+ORDER = (
+    "sip_parse", "sip_cps", "media", "media_calls", "asr", "speech_load", "nlu", "acd", "flow_steps", "tts", "store",
+)
 TIMEOUT_S = 1800
 
 

@@ -88,7 +88,7 @@ class Figures:
 
 
 def start_engine(workdir: pathlib.Path, realtime: bool) -> tuple[subprocess.Popen[bytes], int, str]:
-    proc, sip = serve_flow(workdir, LOOP_FLOW)
+    proc, sip, _http = serve_flow(workdir, LOOP_FLOW)
     if not realtime:
         return proc, sip, "normal"
     try:  # the engine is the media sender here: give it what bench.media gives its sender

@@ -158,8 +158,9 @@ def _start_harness(workdir: pathlib.Path) -> Uas:
     return Uas("harness", proc, int(match.group(1)), "100", "`python -m ivr.sip.harness` (our SIP stack alone)")
 
 
-def serve_flow(workdir: pathlib.Path, flow_yaml: str) -> tuple[subprocess.Popen[bytes], int]:
-    """`ivr serve` on free loopback ports with `flow_yaml` as its only flow; (process, SIP port) once ready."""
+def serve_flow(workdir: pathlib.Path, flow_yaml: str) -> tuple[subprocess.Popen[bytes], int, int]:
+    """`ivr serve` on free loopback ports with `flow_yaml` as its only flow; (process, SIP port, HTTP port)
+    once ready."""
     flows = workdir / "flows"
     flows.mkdir()
     (flows / "bench.yaml").write_text(flow_yaml)
@@ -177,7 +178,7 @@ def serve_flow(workdir: pathlib.Path, flow_yaml: str) -> tuple[subprocess.Popen[
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=1) as response:
                 if response.status == 200:
-                    return proc, sip
+                    return proc, sip, http
         except OSError:
             time.sleep(0.2)
     proc.kill()
@@ -185,7 +186,7 @@ def serve_flow(workdir: pathlib.Path, flow_yaml: str) -> tuple[subprocess.Popen[
 
 
 def _start_engine(workdir: pathlib.Path) -> Uas:
-    proc, sip = serve_flow(workdir, BENCH_FLOW)
+    proc, sip, _http = serve_flow(workdir, BENCH_FLOW)
     return Uas("engine", proc, sip, "7000",
                "`ivr serve --flows TMP` (flow with a prompt: RTP session, flow run, record)")
 
