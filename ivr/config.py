@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 import pathlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,7 +69,11 @@ class EngineConfig:
     asr_engine: str = "pocketsphinx"
     asr_models: dict[str, str] = field(default_factory=dict)
     """Dialect code → Vosk model path, for the production engine."""
-    asr_workers: int = 2
+    asr_workers: int = 4
+    """Threads that run recognizer calls off the event loop (they mostly wait on decoder processes)."""
+    asr_processes: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    """Helper processes PocketSphinx decodes in, so decoding uses every core and never holds the
+    engine's GIL (0: decode in the engine's own process)."""
     asr_prewarm: int = 4
     """PocketSphinx recognizers per dialect built with every phrase bias before calls arrive."""
     asr_max_decoders: int = 16

@@ -94,6 +94,7 @@ class Engine:
         log.info("prompts_ready", rendered=report.rendered, from_cache=report.from_cache,
                  recordings=report.recordings, unavailable=len(report.unavailable))
         self.speech_models = await asyncio.to_thread(SpeechModels.load, speech_specs(cfg))
+        await asyncio.to_thread(self.speech_models.start_hosts, cfg.asr_processes)
         await asyncio.to_thread(self._prepare_speech)
         self.decode_pool = DecodePool(cfg.asr_workers, max_recognizers=cfg.asr_max_decoders)
         self.media = MediaEngine(host=cfg.sip_host, port_first=cfg.rtp_port_min, port_last=cfg.rtp_port_max)
@@ -283,6 +284,8 @@ class Engine:
             self.media.close()
         if hasattr(self, "decode_pool"):
             await asyncio.to_thread(self.decode_pool.close)
+        if hasattr(self, "speech_models"):
+            await asyncio.to_thread(self.speech_models.close)
         if hasattr(self, "prompts"):
             self.prompts.close()
         if hasattr(self, "store"):

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ivr.speech.errors import SpeechModelError
+from ivr.speech.hosts import DecoderHost, RemoteRecognizer
 from ivr.speech.pocketsphinx_engine import Bias, PocketSphinxModel, PocketSphinxRecognizer
-from ivr.speech.recognizer import EngineKind, EngineRecognizer
+from ivr.speech.recognizer import EngineKind, Recognizer
 from ivr.speech.vosk_engine import VoskModel, VoskRecognizer
 
 __all__ = ["ModelSpec", "SpeechModels"]
@@ -69,6 +70,31 @@ class SpeechModels:
         self._sphinx = dict(sphinx)
         self._free: dict[str, list[PocketSphinxRecognizer]] = {d: [] for d in sphinx}
         self._lock = threading.Lock()  # open/release run in decode worker threads
+        self._hosts: list[DecoderHost] = []
+        """Helper processes PocketSphinx decodes in (none: decode in this process)."""
+
+    def start_hosts(self, processes: int) -> None:
+        """Decode PocketSphinx dialects in `processes` helper processes from now on (blocking, ~1 s each)."""
+        specs = [spec for spec in self._specs.values() if spec.engine is EngineKind.POCKETSPHINX]
+        if processes <= 0 or not specs or self._hosts:
+            return
+        self._hosts = [DecoderHost(specs, f"ivr-decoder-{i + 1}") for i in range(processes)]
+        for host in self._hosts:
+            host.start()
+
+    def close(self) -> None:
+        """Stop the helper processes (recognizers still open in them fail from now on)."""
+        hosts, self._hosts = self._hosts, []
+        for host in hosts:
+            host.stop()
+
+    def _host(self) -> DecoderHost:
+        """The host with the fewest recognizers open, replaced first if it died (which takes a second:
+        a crash costs one utterance that second, while waiting for all hosts to die would halve
+        decoding capacity until then)."""
+        host = min(self._hosts, key=lambda h: 0 if not h.alive else h.open_recognizers)
+        host.ensure_started()
+        return host
 
     @classmethod
     def load(cls, specs: Iterable[ModelSpec]) -> SpeechModels:
@@ -102,11 +128,17 @@ class SpeechModels:
                 dialect, None, f"no speech model configured (have: {', '.join(self._specs)})"
             ) from None
 
-    def open(self, dialect: str) -> EngineRecognizer:
+    def open(self, dialect: str) -> Recognizer:
         """A recognizer for one call (blocking: may create a PocketSphinx decoder; call from a worker)."""
         spec = self.spec(dialect)
         if spec.engine is EngineKind.VOSK:
             return VoskRecognizer(self._vosk[dialect], language=dialect)
+        if self._hosts:
+            return self._host().open(dialect)
+        return self._open_local(dialect)
+
+    def _open_local(self, dialect: str) -> PocketSphinxRecognizer:
+        spec = self.spec(dialect)
         with self._lock:
             free = self._free[dialect]
             if free:
@@ -124,6 +156,11 @@ class SpeechModels:
         """
         if dialect not in self._specs:
             return
+        if self._hosts and self._specs[dialect].engine is EngineKind.POCKETSPHINX:
+            for host in self._hosts:
+                host.ensure_started()
+                host.prepare(dialect, phrases, -(-max(1, recognizers) // len(self._hosts)))
+            return
         opened = [self.open(dialect) for _ in range(max(1, recognizers))]
         try:
             for recognizer in opened:
@@ -132,9 +169,11 @@ class SpeechModels:
             for recognizer in opened:
                 self.release(recognizer)
 
-    def release(self, recognizer: EngineRecognizer) -> None:
+    def release(self, recognizer: Recognizer) -> None:
         """Give a call's recognizer back when the call ends (PocketSphinx decoders are reused)."""
-        if isinstance(recognizer, PocketSphinxRecognizer) and recognizer.language in self._free:
+        if isinstance(recognizer, RemoteRecognizer):
+            recognizer.host.release(recognizer)
+        elif isinstance(recognizer, PocketSphinxRecognizer) and recognizer.language in self._free:
             recognizer.reset()
             with self._lock:
                 self._free[recognizer.language].append(recognizer)

@@ -28,7 +28,7 @@ import structlog
 
 from ivr.speech.errors import RecognizerError
 from ivr.speech.models import SpeechModels
-from ivr.speech.recognizer import EngineRecognizer, RecognitionResult, Recognizer
+from ivr.speech.recognizer import RecognitionResult, Recognizer
 
 __all__ = ["DecodePool", "DecodeSession"]
 
@@ -95,12 +95,12 @@ class DecodePool:
         return DecodeSession(self, recognizer, release=self._releasing(models.release, dialect))
 
     def _releasing(
-        self, release: Callable[[EngineRecognizer], None], dialect: str
-    ) -> Callable[[EngineRecognizer], None]:
+        self, release: Callable[[Recognizer], None], dialect: str
+    ) -> Callable[[Recognizer], None]:
         """`release`, then a free place for the next utterance (called on a worker thread)."""
         loop = asyncio.get_running_loop()
 
-        def give_back(recognizer: EngineRecognizer) -> None:
+        def give_back(recognizer: Recognizer) -> None:
             try:
                 release(recognizer)
             finally:
@@ -134,7 +134,7 @@ class DecodeSession:
         pool: DecodePool,
         recognizer: Recognizer,
         *,
-        release: Callable[[EngineRecognizer], None] | None = None,
+        release: Callable[[Recognizer], None] | None = None,
     ) -> None:
         self._pool = pool
         self._recognizer = recognizer
@@ -199,7 +199,7 @@ class DecodeSession:
             await asyncio.shield(self._drain)
         release = self._release
         rec = self._recognizer
-        if release is not None and isinstance(rec, EngineRecognizer):
+        if release is not None:
             await self._ordered(lambda: release(rec))
         else:
             await self._ordered(rec.close)

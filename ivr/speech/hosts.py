@@ -1,0 +1,220 @@
+"""PocketSphinx decoding in helper processes, so it runs on every core and never stalls a call's media.
+
+PocketSphinx holds the GIL while it decodes: in the engine's process, ten callers talking at once
+took more than half the interpreter's time (py-spy: 54% in `process_raw`), so the event loop that
+paces every call's RTP waited on decoding, and decoding could use one core however many the
+machine has. A `DecoderHost` is a helper process holding PocketSphinx recognizers; the engine holds
+`RemoteRecognizer` proxies whose blocking methods send one command over a pipe and wait for the
+answer, with the GIL released, on a decode worker thread. A host that dies (a crash in the C
+decoder) fails only the utterances it was decoding, as `RecognizerError` (a no-match for the call);
+the next recognizer opened starts a new host, prepared with the same phrase biases.
+
+Vosk is not hosted: Kaldi releases the GIL while decoding, and its models (hundreds of MB) would be
+loaded once per process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import threading
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import structlog
+
+from ivr.speech.errors import RecognizerError, SpeechModelError
+from ivr.speech.recognizer import RecognitionResult
+
+__all__ = ["DecoderHost", "RemoteRecognizer"]
+
+log = structlog.get_logger(__name__)
+
+_STOP_TIMEOUT_S = 5.0
+
+
+class DecoderHost:
+    """One helper process holding recognizers of the given model specs; one command at a time."""
+
+    def __init__(self, specs: Sequence[Any], name: str) -> None:
+        self._specs = tuple(specs)
+        self._name = name
+        self._lock = threading.Lock()  # decode worker threads share the pipe
+        self._starting = threading.Lock()
+        self._ids = itertools.count(1)
+        self._prepared: dict[tuple[str, tuple[str, ...]], int] = {}
+        """Phrase biases built so far, built again in a replacement process."""
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self.open_recognizers = 0
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else int(self._process.pid)
+
+    def start(self) -> None:
+        """Start the process and load the models in it (blocking: about a second)."""
+        context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+        parent, child = context.Pipe()
+        process = context.Process(target=_serve, args=(child, self._specs), name=self._name, daemon=True)
+        process.start()
+        child.close()
+        self._process, self._conn = process, parent
+        self.open_recognizers = 0
+        self._request("ping")
+        for (dialect, phrases), count in self._prepared.items():
+            self._request("prepare", dialect, phrases, count)
+        log.info("decoder_host_started", host=self._name, pid=process.pid)
+
+    def ensure_started(self) -> None:
+        with self._starting:
+            if not self.alive:
+                self.stop()
+                self.start()
+
+    def prepare(self, dialect: str, phrases: Sequence[str], recognizers: int) -> None:
+        self._prepared[dialect, tuple(phrases)] = recognizers
+        self._request("prepare", dialect, tuple(phrases), recognizers)
+
+    def open(self, dialect: str) -> RemoteRecognizer:
+        rid = next(self._ids)
+        self._request("open", dialect, rid)
+        self.open_recognizers += 1
+        return RemoteRecognizer(self, rid, dialect, self.pid)
+
+    def release(self, recognizer: RemoteRecognizer) -> None:
+        """Give a recognizer back to the host's free list (nothing to do if the host has died since)."""
+        if recognizer.pid != self.pid or not self.alive:
+            return
+        self.open_recognizers -= 1
+        self._request("release", recognizer.rid)
+
+    def call(self, recognizer: RemoteRecognizer, method: str, *args: Any) -> Any:
+        if recognizer.pid != self.pid:
+            raise RecognizerError(f"decoder process {recognizer.pid} of {recognizer.language!r} is gone")
+        return self._request("call", recognizer.rid, method, *args)
+
+    def stop(self) -> None:
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        if process is None:
+            return
+        try:
+            if conn is not None and process.is_alive():
+                with self._lock:
+                    conn.send(("stop",))
+            process.join(_STOP_TIMEOUT_S)
+        except OSError:
+            pass
+        if process.is_alive():
+            process.kill()
+            process.join(_STOP_TIMEOUT_S)
+        if conn is not None:
+            conn.close()
+
+    def _request(self, *command: Any) -> Any:
+        conn = self._conn
+        if conn is None:
+            raise RecognizerError(f"decoder process {self._name} is not running")
+        with self._lock:
+            try:
+                conn.send(command)
+                ok, value = conn.recv()
+            except (EOFError, OSError) as exc:
+                code = self._process.exitcode if self._process is not None else None
+                log.error("decoder_host_died", host=self._name, pid=self.pid, exitcode=code)
+                raise RecognizerError(f"decoder process {self._name} died (exit code {code})") from exc
+        if ok:
+            return value
+        kind, message = value
+        if kind == "SpeechModelError":
+            raise SpeechModelError(command[1] if len(command) > 1 else "?", None, message)
+        raise RecognizerError(message)
+
+
+class RemoteRecognizer:
+    """A `Recognizer` living in a `DecoderHost` (blocking calls: run them through `DecodePool`)."""
+
+    def __init__(self, host: DecoderHost, rid: int, language: str, pid: int | None) -> None:
+        self.host = host
+        self.rid = rid
+        self.pid = pid
+        self._language = language
+
+    @property
+    def language(self) -> str:
+        return self._language
+
+    def set_phrases(self, phrases: Sequence[str]) -> None:
+        self.host.call(self, "set_phrases", tuple(phrases))
+
+    def accept(self, frame: npt.NDArray[np.int16]) -> None:
+        self.host.call(self, "accept", frame)
+
+    def partial(self) -> RecognitionResult:
+        result: RecognitionResult = self.host.call(self, "partial")
+        return result
+
+    def finish(self) -> RecognitionResult:
+        result: RecognitionResult = self.host.call(self, "finish")
+        return result
+
+    def reset(self) -> None:
+        self.host.call(self, "reset")
+
+    def acoustic_state(self) -> str | None:
+        state: str | None = self.host.call(self, "acoustic_state")
+        return state
+
+    def restore_acoustic_state(self, state: str | None) -> None:
+        self.host.call(self, "restore_acoustic_state", state)
+
+    def close(self) -> None:
+        self.host.release(self)
+
+
+_METHODS = frozenset(
+    {"set_phrases", "accept", "partial", "finish", "reset", "acoustic_state", "restore_acoustic_state"}
+)
+
+
+def _serve(conn: Connection, specs: tuple[Any, ...]) -> None:
+    """The host process: load the models, then answer commands until told to stop."""
+    from ivr.speech.models import SpeechModels
+
+    models = SpeechModels.load(specs)
+    recognizers: dict[int, Any] = {}
+    while True:
+        try:
+            command = conn.recv()
+        except EOFError:
+            return  # the engine is gone
+        op, args = command[0], command[1:]
+        if op == "stop":
+            return
+        try:
+            value: Any = None
+            if op == "ping":
+                pass
+            elif op == "prepare":
+                dialect, phrases, count = args
+                models.prepare(dialect, phrases, recognizers=count)
+            elif op == "open":
+                dialect, rid = args
+                recognizers[rid] = models.open(dialect)
+            elif op == "release":
+                models.release(recognizers.pop(args[0]))
+            elif op == "call" and args[1] in _METHODS:
+                value = getattr(recognizers[args[0]], args[1])(*args[2:])
+            else:
+                raise ValueError(f"unknown decoder host command {op!r}")
+            conn.send((True, value))
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the engine as an answer
+            conn.send((False, (type(exc).__name__, str(exc))))
