@@ -235,7 +235,8 @@ async def run() -> list[str]:
         "silence) → final result + intent, all calls ending at the same instant; the decoder kept up "
         "while the caller talked. Batch = the whole utterance decoded only after it ended. Engine path = "
         "the calls' own Ears at real-time pace with the engine's default pool "
-        f"({EngineConfig().asr_max_decoders} recognizers per dialect, {EngineConfig().asr_workers} workers): "
+        f"({EngineConfig().asr_max_decoders} recognizers per dialect, {EngineConfig().asr_workers} workers, "
+        f"PocketSphinx in {EngineConfig().asr_processes} decoder processes): "
         "end of speech declared by the endpointer → verdict + intent. With 50 callers talking at once, more "
         "than the pool lends: those past it are decoded after they end, waiting for a place (memory stays "
         "bounded, latency grows).",
@@ -257,6 +258,7 @@ async def run() -> list[str]:
                 cells.append(f"{pct(lat, 0.5) * 1000:.0f} / {pct(lat, 0.95) * 1000:.0f}")
             lines.append("| " + " | ".join(cells) + " |")
         engine = EngineConfig()
+        models.start_hosts(engine.asr_processes)  # as `ivr serve` does: PocketSphinx decodes in helper processes
         models.prepare(case.dialect, case.phrases, recognizers=engine.asr_prewarm)
         async with DecodePool(engine.asr_workers, max_recognizers=engine.asr_max_decoders) as pool:
             cells = [f"{case.label}, engine path (Ears, real-time frames)", f"{rtf:.3f}", f"{batch_p95 * 1000:.0f}"]
@@ -267,6 +269,7 @@ async def run() -> list[str]:
                     lat += await engine_round(pool, models, case, n)
                 cells.append(f"{pct(lat, 0.5) * 1000:.0f} / {pct(lat, 0.95) * 1000:.0f}")
             lines.append("| " + " | ".join(cells) + " |")
+        models.close()
     return lines + ["", "Sample transcripts:", *heard_lines]
 
 
