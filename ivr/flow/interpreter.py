@@ -9,6 +9,7 @@ answered, self-service completed).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Mapping
 
@@ -79,9 +80,11 @@ class Interpreter:
         structlog.contextvars.bind_contextvars(call_id=record.call_id, flow=flow.id)
         self.sink.call_started(record)
         rt.emit(StepKind.CALL_STARTED, {"flow": flow.id, "version": flow.version})
+        caller_gone = False
         try:
             await self._drive(rt)
         except CallEnded:
+            caller_gone = True
             rt.emit(StepKind.CALLER_HUNG_UP)
             rt.finish(Outcome.ABANDONED)
             log.info("caller_hung_up", node=rt.node_id)
@@ -93,6 +96,11 @@ class Interpreter:
             rt.emit(StepKind.CALL_FINISHED, {"outcome": record.outcome.value if record.outcome else ""})
             self.sink.call_finished(record)
             structlog.contextvars.unbind_contextvars("call_id", "flow")
+        if not caller_gone:
+            # Hang up only once the record is on its way to the store: a BYE can take its whole
+            # transaction timeout to be answered, and a crash meanwhile must not lose the record.
+            with contextlib.suppress(CallEnded):
+                await call.hangup()
         return record
 
     async def _drive(self, rt: CallRuntime) -> None:
@@ -120,7 +128,6 @@ class Interpreter:
                 return
         if rt.record.outcome is None:
             rt.finish(Outcome.SELF_SERVED)
-        await rt.call.hangup()
 
     async def _error_route(self, rt: CallRuntime, *, reason: str) -> None:
         """The flow's `on_error`: a human queue with the context, or a clear goodbye if none serves."""
@@ -140,4 +147,3 @@ class Interpreter:
             rt.emit(StepKind.ERROR, {"error": f"on_error failed: {exc}"}, breakpoint=True)
             rt.finish(Outcome.ERROR)
         rt.finish(Outcome.ERROR)
-        await rt.call.hangup()

@@ -45,6 +45,7 @@ from ivr.store.records import (
     ts_text,
     utc,
 )
+from ivr.store.recovery import fill_from_journey
 from ivr.store.reports import (
     BREAKPOINTS_SQL,
     MIX_SQL,
@@ -102,6 +103,8 @@ RECOVER = (
     f"breakpoint_node = CASE WHEN breakpoint_node <> '' THEN breakpoint_node ELSE {_FIRST_BREAKPOINT} END "
     "WHERE in_progress = ? AND node_id = ?"
 )
+_LEARNED = ("dialect", "transcript", "intent", "confidence", "path", "queue")
+FILL_LEARNED = f"UPDATE calls SET {', '.join(f'{c} = ?' for c in _LEARNED)} WHERE call_id = ?"
 CREATE_SCHEMA_VERSION = (
     "CREATE TABLE IF NOT EXISTS schema_version "
     "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
@@ -285,6 +288,15 @@ class SqlStore:
     def _recover(self) -> int:
         conn = self._wconn
         cur = conn.cursor()
+        cur.execute(self._q(f"SELECT {_COLS} FROM calls WHERE in_progress = ? AND node_id = ?"), (True, self.node_id))
+        for row in cur.fetchall():
+            started = record_from_row(row)
+            cur.execute(
+                self._q(f"SELECT {', '.join(EVENT_COLUMNS)} FROM journey_events WHERE call_id = ? ORDER BY seq"),
+                (started.call_id,),
+            )
+            learned = record_params(fill_from_journey(started, [event_from_row(e) for e in cur.fetchall()]))
+            cur.execute(self._q(FILL_LEARNED), (*(learned[c] for c in _LEARNED), started.call_id))
         cur.execute(self._q(RECOVER), (False, Outcome.INTERRUPTED.value, True, self.node_id))
         count = int(cur.rowcount)
         conn.commit()

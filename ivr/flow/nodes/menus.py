@@ -17,6 +17,8 @@ def _key_target(rt: CallRuntime, key: str, keys: Mapping[str, str], human_key: s
         return Goto(keys[key])
     if human_key is not None and key == human_key:
         rt.emit(StepKind.INTENT, {"intent": "human_key", "key": key})
+        if not rt.record.intent:  # a need already understood stays the record's intent
+            rt.record.intent = "human_key"
         return Goto(rt.human_target())
     return None
 

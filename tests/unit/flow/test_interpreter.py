@@ -58,6 +58,7 @@ async def test_key_zero_reaches_a_human(hotline: Flow) -> None:
     sim, _ = await run(hotline, Turn.keys("0"))
     assert sim.record.queue == "general" and sim.record.outcome is Outcome.TO_AGENT
     assert "need" in sim.record.path
+    assert sim.record.intent == "human_key", "the report's intent mix counts callers who asked for a human"
 
 
 async def test_classifier_routes_a_paraphrase(hotline: Flow) -> None:
@@ -392,3 +393,23 @@ def test_yes_no(text: str, answer: bool | None) -> None:
     from ivr.flow.nodes.listening import yes_no
 
     assert yes_no(SpeechInput(text, 1.0, "cmn")) is answer
+
+
+async def test_the_record_is_finished_before_the_engine_hangs_up() -> None:
+    """A BYE can wait its whole transaction timeout for an answer; the record must not wait with it,
+    whether the flow ends at a hangup node or through on_error."""
+    from ivr.testing.simcall import Action, ActionKind
+
+    endings = (
+        "nodes:\n  start: {type: hangup}\n",
+        "nodes:\n  start: {type: set, values: {x: \"int('abc')\"}, next: bye}\n  bye: {type: hangup}\n",
+    )
+    for nodes in endings:
+        sim, _ = await run(small(nodes))
+        order = [
+            "hung_up" if isinstance(item, Action) else "finished"
+            for item in sim.timeline
+            if (isinstance(item, Action) and item.kind is ActionKind.HUNG_UP)
+            or getattr(item, "kind", None) == StepKind.CALL_FINISHED.value
+        ]
+        assert order == ["finished", "hung_up"], nodes

@@ -335,6 +335,29 @@ class StoreContract:
         assert reopened.get_call(calls[0].record.call_id).record.outcome is Outcome.SELF_SERVED  # type: ignore[union-attr]
         assert open_store().recovered == 0
 
+    def test_an_interrupted_record_keeps_what_its_journey_learned(self, open_store: OpenStore) -> None:
+        store = open_store()
+        store.call_started(CallRecord("cut-1", "13800138000", "95519", T0))
+        steps = [
+            ("need", "node_entered", {}),
+            ("need", "input", {"speech": "I want to file a claim", "confidence": 0.44, "language": "en"}),
+            ("need", "variable_set", {"name": "dialect", "value": "en"}),
+            ("need", "intent", {"intent": "claim", "confidence": 0.93, "source": "classifier"}),
+            ("queue_claims", "node_entered", {}),
+            ("queue_claims", "enqueued", {"queue": "claims", "priority": 5}),
+        ]
+        for seq, (node, kind, data) in enumerate(steps):
+            store.journey_event(JourneyEvent("cut-1", seq, T0 + timedelta(seconds=seq), node, kind, data))
+        assert store.flush(5)
+        store.close()  # as after a kill -9: started, never finished
+        detail = open_store().get_call("cut-1")
+        assert detail is not None and detail.record.outcome is Outcome.INTERRUPTED
+        record = detail.record
+        assert (record.intent, record.queue, record.dialect) == ("claim", "claims", "en")
+        assert record.confidence == pytest.approx(0.93)
+        assert record.transcript == "I want to file a claim"
+        assert record.path == ["need", "queue_claims"]
+
     def test_reopen_leaves_other_nodes_calls_running(self, open_store: OpenStore) -> None:
         store = open_store(node_id="node-a")
         store.call_started(CallRecord("a-1", "1", "2", T0))
