@@ -50,6 +50,7 @@ from ivr.acd.events import (
     CommandRejected,
     DispatchChanged,
     DispatchRecord,
+    NodeLost,
     Offer,
     OfferFailed,
     OfferKind,
@@ -176,6 +177,7 @@ class Acd:
         self._timer_idle = asyncio.Event()
         """Set while the timer task sleeps on the distributor's current next deadline."""
         self._tasks: list[asyncio.Task[None]] = []
+        self._requeues: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
         self._closing = False
 
@@ -229,16 +231,8 @@ class Acd:
         if call_id in self._tickets:
             raise AcdError(f"call {call_id!r} is already queued on node {self.node_id!r}")
         self._tickets[call_id] = ticket
-        command = Enqueue(
-            call_id=call_id,
-            queue=request.queue,
-            priority=request.priority,
-            skills=dict(request.skills),
-            dialect=request.dialect,
-            context=dict(request.context),
-        )
         try:
-            events = await self._send(command)
+            events = await self._send(_enqueue_command(call_id, request))
             self._raise_rejected(events)
         except BaseException:
             self._tickets.pop(call_id, None)
@@ -425,11 +419,16 @@ class Acd:
                     listener(event)
                 except Exception:  # a broken dashboard must not stop the queues
                     log.error("acd_listener_failed", event=type(event).__name__, exc_info=True)
+        rejoining = self._lost_here(events)
         for call_id, updates in per_ticket.items():
+            if call_id in rejoining:
+                continue  # this node is alive after all: the caller is put back, not dropped
             ticket = self._tickets[call_id]
             ticket._deliver(updates)
             if ticket.result is not None:
                 del self._tickets[call_id]
+        for call_id in rejoining:
+            self._rejoin(self._tickets[call_id])
         if entry.node == self.node_id:
             future = self._pending.pop(entry.cid, None)
             if future is not None and not future.done():
@@ -437,6 +436,36 @@ class Acd:
         if self.core.next_deadline() != self._armed:
             self._timer_idle.clear()
             self._wake.set()
+
+    def _lost_here(self, events: list[AcdEvent]) -> set[str]:
+        """Callers of this node that the others dropped because its lease ran out.
+
+        A node that stalls past its lease (a long GIL pause, a frozen VM) is declared dead by
+        every copy of the log, its own included; but if it is applying the log, it is alive, and
+        so are its callers' calls: they must be queued again, not told the queue dropped them.
+        """
+        return {
+            call_id
+            for event in events
+            if isinstance(event, NodeLost) and event.node == self.node_id
+            for call_id in event.call_ids
+            if call_id in self._tickets
+        }
+
+    def _rejoin(self, ticket: QueueTicket) -> None:
+        log.warning("acd_lease_lost_caller_requeued", node=self.node_id, call_id=ticket.call_id)
+        task = asyncio.get_running_loop().create_task(self._requeue(ticket), name=f"acd-requeue-{ticket.call_id}")
+        self._requeues.add(task)
+        task.add_done_callback(self._requeues.discard)
+
+    async def _requeue(self, ticket: QueueTicket) -> None:
+        try:
+            await self._send(_enqueue_command(ticket.call_id, ticket.request))
+        except Exception as exc:  # the caller must still reach a fallback
+            log.error("acd_requeue_failed", call_id=ticket.call_id, error=str(exc))
+            if self._tickets.pop(ticket.call_id, None) is not None:
+                ticket._deliver([CallerLeft(ticket.call_id, self.node_id,
+                                            QueueResult(QueueOutcomeKind.UNAVAILABLE, ticket.queue))])
 
     async def _timer_loop(self) -> None:
         while True:
@@ -463,6 +492,17 @@ class Acd:
         while True:
             await self.clock.sleep_until(self.clock.now() + period)
             await self._send(Heartbeat())
+
+
+def _enqueue_command(call_id: str, request: QueueRequest) -> Enqueue:
+    return Enqueue(
+        call_id=call_id,
+        queue=request.queue,
+        priority=request.priority,
+        skills=dict(request.skills),
+        dialect=request.dialect,
+        context=dict(request.context),
+    )
 
 
 async def run_clock(clock: FakeClock, seconds: float, *nodes: Acd) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import structlog
 
@@ -84,3 +86,31 @@ async def test_a_failed_node_sends_waiting_callers_to_a_fallback(simple: AcdConf
         assert not isinstance(result, tuple) and result.kind is QueueOutcomeKind.UNAVAILABLE
     finally:
         await acd.close()
+
+
+async def test_a_node_that_stalls_past_its_lease_queues_its_callers_again(simple: AcdConfig) -> None:
+    """The other node declares the stalled one dead and drops its callers; the stalled node, which is
+    alive after all, puts them back rather than telling callers still on the line the queue dropped them."""
+    from ivr.acd import MemoryLog
+
+    clock, shared = FakeClock(), MemoryLog()
+    async with Acd(simple, MemoryBackend("a", shared), clock) as a, Acd(simple, MemoryBackend("b", shared), clock) as b:
+        await b.agent_login("a1", "sip:a1@x")
+        await b.agent_pause("a1", "meeting")  # someone is logged in, nobody is free: the caller waits
+        ticket = await a.enqueue(QueueRequest("general", priority=2, context={"intent": "claim"}), "c1")
+        assert ticket.result is None and ticket.position() == 1
+        for task in a._tasks:  # node a stalls: its timers send nothing for longer than its lease
+            if task.get_name() != "acd-apply-a":
+                task.cancel()
+        with structlog.testing.capture_logs() as logs:
+            await run_clock(clock, simple.lease_s + 5.0, b)
+            for _ in range(20):  # node a catches up with the log and queues its caller again
+                await asyncio.sleep(0)
+            await b.settled()
+        assert any(e["event"] == "acd_lease_lost_caller_requeued" for e in logs)
+        assert ticket.result is None, "the caller is still waiting, not dropped"
+        assert a.core.position("c1") == 1 and b.core.position("c1") == 1, "both nodes see the caller queued again"
+        assert b.core.callers["c1"].priority == 2 and b.core.callers["c1"].context == {"intent": "claim"}
+        await b.agent_resume("a1")
+        offers = await ticket.wait_for_offer()
+        assert isinstance(offers, tuple) and offers[0].call_id == "c1"
