@@ -5,6 +5,7 @@
 
   var SVG = "http://www.w3.org/2000/svg";
   var SUMMARY_MIN_INTERVAL_MS = 3000;
+  var DISPATCH_REFRESH_MS = 15000;
   var COLORS = ["#1f6feb", "#0f9d8f", "#e39b12", "#7a5af8", "#d64545", "#1e9e57", "#0ea5e9", "#b4531f"];
   var AGENT_STATES = [
     ["available", "空闲 Available", "#1e9e57"],
@@ -308,6 +309,185 @@
     summaryTimer = setTimeout(loadSummary, wait);
   }
 
+  /* --- emergency dispatch (GET/POST/DELETE /api/dispatch; no SSE event, so polled) ---------------- */
+
+  var DISPATCH_LOG_ROWS = 8;
+  var DISPATCH_ACTIONS = {
+    start: "发起 Start", end: "结束 End", expire: "到期 Expired",
+    night_start: "夜间开始 Night began", night_end: "夜间结束 Night ended"
+  };
+  var dispatchBusy = false, dispatchAgain = false;
+
+  function joined(names) { return names && names.length ? names.join(", ") : "–"; }
+
+  function splitNames(text) {
+    return text.split(/[,，、\s]+/).map(function (s) { return s.trim(); }).filter(Boolean);
+  }
+
+  function pad2(n) { return String(n).padStart(2, "0"); }
+
+  /* A datetime-local value ("2026-07-01T18:00") as ISO-8601 with this browser's offset at that date. */
+  function localIso(value) {
+    var d = new Date(value);
+    if (isNaN(d.getTime())) return value;
+    var off = -d.getTimezoneOffset(), sign = off < 0 ? "-" : "+", a = Math.abs(off);
+    return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate()) + "T" + pad2(d.getHours()) +
+      ":" + pad2(d.getMinutes()) + ":" + pad2(d.getSeconds()) + sign + pad2(Math.floor(a / 60)) + ":" + pad2(a % 60);
+  }
+
+  function when(iso) {
+    if (!iso) return "–";
+    var d = new Date(iso);
+    var time = d.toLocaleTimeString("zh-CN", { hour12: false });
+    return d.toDateString() === new Date().toDateString() ? time : d.toLocaleDateString("zh-CN") + " " + time;
+  }
+
+  /* The API's `{"error": "..."}` message, or the status when the body is not that. */
+  function apiError(response) {
+    return response.json().then(
+      function (body) { return body && typeof body.error === "string" ? body.error : "HTTP " + response.status; },
+      function () { return "HTTP " + response.status; }
+    );
+  }
+
+  function showDispatchError(message) {
+    var box = $("dispatch-error");
+    box.textContent = message || "";
+    box.hidden = !message;
+  }
+
+  function renderDispatchActive(active) {
+    var body = $("dispatch-active").tBodies[0];
+    clear(body);
+    var ops = active.filter(function (d) { return d.id !== "night"; }).length;
+    $("dispatch-count").textContent = ops ? "进行中 " + ops + " active" : "";
+    if (!active.length) return emptyRow(body, "暂无调度 No dispatch in force", 7);
+    active.forEach(function (d) {
+      var night = d.id === "night";
+      var tr = h("tr", night ? "night" : "");
+      tr.dataset.id = d.id;
+      var region = h("td");
+      if (night) region.appendChild(h("span", "pill night", "夜间规则 Night rule"));
+      else {
+        region.appendChild(h("span", "region", d.region));
+        region.appendChild(h("span", "did", d.id));
+      }
+      tr.appendChild(region);
+      tr.appendChild(h("td", "", joined(d.helper_sites)));
+      tr.appendChild(h("td", "queues", joined(d.queues)));
+      tr.appendChild(h("td", "", d.until ? when(d.until) : night ? "夜间结束 night's end" : "至结束 until ended"));
+      var rc = h("td", "reason"); rc.innerHTML = d.reason; tr.appendChild(rc);
+      tr.appendChild(h("td", "", d.requested_by || "–"));
+      var act = h("td", "num");
+      if (night) act.appendChild(h("span", "muted", "按排班 scheduled"));
+      else {
+        var button = h("button", "btn end", "结束 End");
+        button.type = "button";
+        button.addEventListener("click", function () { endDispatch(d.id, button); });
+        act.appendChild(button);
+      }
+      tr.appendChild(act);
+      body.appendChild(tr);
+    });
+  }
+
+  /* What a log entry did: a refusal's reason, or the dispatch id, region ← helper sites, reason, note. */
+  function dispatchDetail(e) {
+    if (!e.accepted) return e.detail || "–";
+    var parts = [], where = e.region && e.region !== "*" ? e.region : "";
+    if (e.dispatch_id && e.dispatch_id !== "night") parts.push(e.dispatch_id);
+    if (e.action === "start" || e.action === "night_start") where += (where ? " ← " : "") + joined(e.helper_sites);
+    if (where) parts.push(where);
+    if (e.action === "start" && e.reason) parts.push(e.reason);
+    if (e.detail) parts.push(e.detail);
+    return parts.join(" · ") || "–";
+  }
+
+  function renderDispatchLog(entries) {
+    var body = $("dispatch-log").tBodies[0];
+    clear(body);
+    if (!entries.length) return emptyRow(body, "暂无记录 No changes recorded", 4);
+    entries.slice(0, DISPATCH_LOG_ROWS).forEach(function (e) {
+      var tr = h("tr", e.accepted ? "" : "refused");
+      tr.appendChild(h("td", "", when(e.at)));
+      tr.appendChild(h("td", "", DISPATCH_ACTIONS[e.action] || e.action));
+      var result = h("td");
+      result.appendChild(h("span", "badge " + (e.accepted ? "ok" : "fail"), e.accepted ? "已执行 Accepted" : "被拒 Refused"));
+      tr.appendChild(result);
+      tr.appendChild(h("td", "detail", dispatchDetail(e)));
+      body.appendChild(tr);
+    });
+  }
+
+  function dispatchAvailable(yes, message) {
+    $("dispatch-fields").disabled = !yes;
+    var note = $("dispatch-note");
+    note.textContent = yes ? "" : "应急调度不可用 Emergency dispatch unavailable: " + message;
+    note.hidden = yes;
+  }
+
+  function loadDispatch() {
+    if (dispatchBusy) { dispatchAgain = true; return Promise.resolve(); }
+    dispatchBusy = true;
+    return fetch("/api/dispatch?limit=" + DISPATCH_LOG_ROWS)
+      .then(function (r) {
+        if (!r.ok) return apiError(r).then(function (m) { dispatchAvailable(false, m); });
+        return r.json().then(function (data) {
+          dispatchAvailable(true);
+          renderDispatchActive(data.active || []);
+          renderDispatchLog(data.log || []);
+        });
+      })
+      .catch(function (e) { console.warn(e); })
+      .then(function () {
+        dispatchBusy = false;
+        if (dispatchAgain) { dispatchAgain = false; loadDispatch(); }
+      });
+  }
+
+  function endDispatch(id, button) {
+    button.disabled = true;
+    showDispatchError("");
+    fetch("/api/dispatch/" + encodeURIComponent(id), { method: "DELETE" })
+      .then(function (r) { return r.ok ? null : apiError(r); })
+      .catch(function (e) { return String(e); })
+      .then(function (message) {
+        if (message) showDispatchError(message);
+        loadDispatch();
+      });
+  }
+
+  function startDispatch(event) {
+    event.preventDefault();
+    var until = $("dispatch-until").value;
+    var body = {
+      region: $("dispatch-region").value.trim(),
+      helper_sites: splitNames($("dispatch-sites").value),
+      until: until ? localIso(until) : null,
+      reason: $("dispatch-reason").value.trim(),
+      requested_by: $("dispatch-by").value.trim()
+    };
+    var queues = splitNames($("dispatch-queues").value);
+    if (queues.length) body.queues = queues;
+    var submit = $("dispatch-submit");
+    submit.disabled = true;
+    showDispatchError("");
+    fetch("/api/dispatch", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
+    })
+      .then(function (r) {
+        if (!r.ok) return apiError(r);
+        $("dispatch-form").reset();
+        return null;
+      })
+      .catch(function (e) { return String(e); })
+      .then(function (message) {
+        submit.disabled = false;
+        if (message) showDispatchError(message);
+        loadDispatch();
+      });
+  }
+
   /* --- wiring --------------------------------------------------------------------------------- */
 
   function connect() {
@@ -317,6 +497,7 @@
       conn.className = "conn conn-on";
       text.textContent = "实时 Live";
       scheduleSummary();
+      loadDispatch();
     });
     source.addEventListener("error", function () {
       conn.className = "conn conn-off";
@@ -333,6 +514,9 @@
   tick();
   setInterval(tick, 1000);
   setInterval(scheduleSummary, 60000);
+  setInterval(loadDispatch, DISPATCH_REFRESH_MS);
+  $("dispatch-form").addEventListener("submit", startDispatch);
   loadSummary();
+  loadDispatch();
   connect();
 })();
