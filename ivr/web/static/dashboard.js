@@ -376,7 +376,7 @@
       tr.appendChild(h("td", "", joined(d.helper_sites)));
       tr.appendChild(h("td", "queues", joined(d.queues)));
       tr.appendChild(h("td", "", d.until ? when(d.until) : night ? "夜间结束 night's end" : "至结束 until ended"));
-      var rc = h("td", "reason"); rc.innerHTML = d.reason; tr.appendChild(rc);
+      tr.appendChild(h("td", "reason", d.reason || "–"));
       tr.appendChild(h("td", "", d.requested_by || "–"));
       var act = h("td", "num");
       if (night) act.appendChild(h("span", "muted", "按排班 scheduled"));
