@@ -187,6 +187,9 @@ class ListeningNode(Node):
 
     WAITS: ClassVar[bool] = True
     prompt: PromptId
+    lead_in: tuple[PromptId, ...] = ()
+    """Prompts played just before `prompt` the first time, in the same listen (a welcome, say):
+    a caller who starts talking over them is heard, and need not wait and say it again."""
     no_input: Retry = Retry()
     no_match: Retry = Retry()
     on_fail: NodeId | None = None

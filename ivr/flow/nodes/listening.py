@@ -33,8 +33,12 @@ async def listen_loop(
     """Prompt and listen until `interpret` understands or a counter reaches its limit (then `fail`)."""
     no_input = no_match = 0
     prompt_id = node.prompt
+    lead_in = node.lead_in
     while True:
-        result = await rt.call.listen(spec, [rt.prompt(prompt_id)])
+        result = await rt.call.listen(spec, [*(rt.prompt(p) for p in lead_in), rt.prompt(prompt_id)])
+        for played in lead_in:
+            rt.emit(StepKind.PROMPT_PLAYED, {"prompt": played, "dialect": rt.dialect})
+        lead_in = ()
         rt.note_input(result, prompt_id)
         if isinstance(result, NoInput):
             no_input += 1

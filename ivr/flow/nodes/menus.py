@@ -16,9 +16,9 @@ def _key_target(rt: CallRuntime, key: str, keys: Mapping[str, str], human_key: s
     if key in keys:
         return Goto(keys[key])
     if human_key is not None and key == human_key:
+        # The journey says the caller asked for a human; the record's intent stays the caller's
+        # need, so reports (intent mix, "need captured") do not count a key press as one.
         rt.emit(StepKind.INTENT, {"intent": "human_key", "key": key})
-        if not rt.record.intent:  # a need already understood stays the record's intent
-            rt.record.intent = "human_key"
         return Goto(rt.human_target())
     return None
 

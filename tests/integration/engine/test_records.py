@@ -197,7 +197,7 @@ def journey(placed: Placed, number: str) -> list[dict[str, Any]]:
     return list(placed.details[number]["journey"])
 
 
-WALK_IN = ["lookup", "greeting", "is_elderly", "need"]
+WALK_IN = ["lookup", "is_elderly", "need"]
 """A caller the demo back end does not know, up to the open question."""
 POLICY_BY_KEYS = [*WALK_IN, "policy_query", "fetch_policy"]
 
@@ -244,7 +244,7 @@ def test_abandoned_while_queued(placed: Placed) -> None:
     assert rec["outcome"] == "abandoned"
     assert (rec["queue"], rec["agent_id"]) == ("elderly", "")
     assert rec["survey_score"] is None
-    assert rec["path"] == "lookup remember_dialect greeting is_elderly elderly_menu green_channel queue_elderly".split()
+    assert rec["path"] == "lookup remember_dialect is_elderly elderly_menu green_channel queue_elderly".split()
     assert placed.reports[ABANDONED].hangup_by != "far_end", "the caller hung up, the engine did not"
 
 

@@ -58,7 +58,8 @@ async def test_key_zero_reaches_a_human(hotline: Flow) -> None:
     sim, _ = await run(hotline, Turn.keys("0"))
     assert sim.record.queue == "general" and sim.record.outcome is Outcome.TO_AGENT
     assert "need" in sim.record.path
-    assert sim.record.intent == "human_key", "the report's intent mix counts callers who asked for a human"
+    assert sim.record.intent == "", "a key press is no need: reports do not count it as one"
+    assert any(e.kind == StepKind.INTENT.value and e.data["intent"] == "human_key" for e in sim.events)
 
 
 async def test_classifier_routes_a_paraphrase(hotline: Flow) -> None:
@@ -413,3 +414,15 @@ async def test_the_record_is_finished_before_the_engine_hangs_up() -> None:
             or getattr(item, "kind", None) == StepKind.CALL_FINISHED.value
         ]
         assert order == ["finished", "hung_up"], nodes
+
+
+async def test_the_welcome_is_the_open_questions_lead_in_and_is_not_repeated(hotline: Flow) -> None:
+    """One listen covers the welcome and the open question (a caller may speak over the welcome);
+    the re-prompt after silence does not welcome the caller again."""
+    sim, _ = await run(hotline, Turn.silence(), Turn.say("我要报案"))
+    assert sim.call.prompt_ids[:3] == ["greeting", "ask_need", "ask_need_silence"]
+    assert sim.call.prompt_ids.count("greeting") == 1
+    assert sim.record.queue == "claims"
+    played = [e.data["prompt"] for e in sim.events if e.kind == StepKind.PROMPT_PLAYED.value]
+    assert played[:3] == ["greeting", "ask_need", "ask_need_silence"]
+    assert "greeting" not in sim.record.path, "the welcome is no node of its own"

@@ -68,7 +68,7 @@ def test_published_json_schema_accepts_the_hotline_and_rejects_a_typo() -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
     data = yaml_to_json(HOTLINE.read_text(encoding="utf-8"))
     jsonschema.validate(data, schema)
-    data["nodes"]["greeting"]["promt"] = data["nodes"]["greeting"].pop("prompt")
+    data["nodes"]["need"]["promt"] = data["nodes"]["need"].pop("prompt")
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(data, schema)
 
