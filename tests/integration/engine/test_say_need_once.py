@@ -58,6 +58,20 @@ async def test_speech_barges_in_on_the_open_question(engine: RunningEngine, call
     assert heard["data"]["speech"] and "claim" in heard["data"]["speech"]
 
 
+async def test_a_need_said_over_the_welcome_is_heard_at_once(engine: RunningEngine, caller: TestCaller) -> None:
+    """Callers who know what they want do not wait for the question: the welcome is its lead-in."""
+    report = await caller.call(engine.uri, [Pause(2.0), Say("I want to file a claim")],
+                               from_number="13700000105", linger_s=12.0)
+    detail = engine.call_detail(report.call_id)
+    journey = detail["journey"]
+    heard = next(e for e in journey if e["kind"] == "input")
+    greeting_s = engine.prompt_duration_s("greeting", "cmn")
+    assert _at(heard) - _at(journey[0]) < greeting_s, "heard before the welcome would have ended"
+    assert (detail["record"]["intent"], detail["record"]["queue"]) == ("claim", "claims")
+    played = [e["data"]["prompt"] for e in journey if e["kind"] == "prompt_played"]
+    assert played.count("greeting") == 1
+
+
 def _at(event: dict[str, object]) -> float:
     return datetime.datetime.fromisoformat(str(event["at"])).timestamp()
 
