@@ -5,9 +5,9 @@ call's dialect and the flow's alternates), so an English speaker who states thei
 Mandarin greeting is heard by the English recognizer. Decoding runs in the shared `DecodePool`;
 nothing here blocks the event loop.
 
-Recognizers are lent by the process's bounded pool (a PocketSphinx decoder costs ~80 MB and
-~0.3 s to build, so there cannot be one per call: 200 calls at 10 cps grew the engine to 11.6 GB
-that way). When the caller starts talking and the pool has places to spare, the utterance borrows
+Recognizers are lent by the process's bounded pool rather than held per call (a decoder per call
+grew the engine to 11.6 GB at 10 cps when a PocketSphinx decoder cost ~80 MB; Vosk recognizers
+are not small either). When the caller starts talking and the pool has places to spare, the utterance borrows
 its recognizers at once and they decode while the caller talks, so the verdict is ready a few
 tens of milliseconds after the end of speech. When the pool is busy, the utterance is kept and
 decoded after it ends, with recognizers that are held only for that decode (~0.1 s for a 3 s

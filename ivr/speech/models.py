@@ -3,7 +3,8 @@
 `SpeechModels.load(specs)` is called when the engine starts. A missing engine or model folder is a
 `SpeechModelError` naming the dialect and path there and then, never a crash in the middle of a
 call. Each Vosk model folder is loaded once per process however many dialects use it; PocketSphinx
-decoders (a quarter second each to create) are kept on a free list and handed to one call at a time.
+recognizers are kept on a free list and handed to one utterance at a time, in decoder processes
+when `start_hosts` was called (the engine does), else in this process.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Decoding off the event loop: a bounded worker pool shared by every call.
 
-Recognizers are blocking C code. `DecodePool` owns a fixed-size `ThreadPoolExecutor` (Vosk's Kaldi
-releases the GIL, so threads decode calls in parallel; PocketSphinx holds it, so there threads only
-keep the loop free, and decode work of a 20 ms frame is a millisecond or two). Each call gets a
+Recognizers are blocking calls. `DecodePool` owns a fixed-size `ThreadPoolExecutor`: Vosk's Kaldi
+releases the GIL, so threads decode calls in parallel; PocketSphinx holds it, so it decodes in
+decoder processes (`ivr.speech.hosts`) and a thread only waits on the pipe. Each call gets a
 `DecodeSession`:
 
 * `feed(frame)` never blocks the caller: frames are buffered and drained by at most one job at a
