@@ -115,8 +115,16 @@ class AcdDispatcher:
         last = history[-1]
         return AcdError(f"dispatch {dispatch_id!r} already {last.change.value} at {last.at.isoformat()}")
 
+    def _records_for_cluster(self) -> bool:
+        """Every node applies the same change; one records it: the live node first by name (all
+        copies of the log agree on which nodes are live), so a shared store holds it once."""
+        me = self._acd.node_id
+        return min(self._acd.core.nodes, default=me) >= me
+
     def _on_acd_event(self, event: AcdEvent) -> None:
         if not isinstance(event, DispatchChanged) or event.change not in _ACD_ACTIONS or event.at < self._since:
+            return
+        if not self._records_for_cluster():
             return
         assert self._record_to is not None
         change, record = event.change, event.record

@@ -158,3 +158,18 @@ async def test_a_node_joining_a_shared_log_does_not_record_its_history_again() -
             ]  # the replayed history is known...
     assert later_log.entries == []  # ...but was recorded by the node that saw it happen
     assert [e.action for e in first_log.entries] == [DispatchAction.EXPIRE]
+
+
+async def test_an_expiry_seen_by_two_live_nodes_is_recorded_once() -> None:
+    clock = FakeClock(wall_start=DAY)
+    shared, config = MemoryLog(), parse_config(AGENTS, QUEUES)
+    a, b = Acd(config, MemoryBackend("a", shared), clock), Acd(config, MemoryBackend("b", shared), clock)
+    logs = {"a": FakeLog(), "b": FakeLog()}
+    dispatchers = {"a": AcdDispatcher(a, logs["a"]), "b": AcdDispatcher(b, logs["b"])}
+    async with a, b:
+        until = DAY + timedelta(minutes=5)
+        await dispatchers["b"].dispatch(DispatchRequest("south", ("beijing",), until=until))
+        await run_clock(clock, 600.0, a, b)
+        assert [c.kind for c in dispatchers["b"].changes()][-1] is DispatchChangeKind.EXPIRED
+    assert [e.action for e in logs["a"].entries] == [DispatchAction.EXPIRE]
+    assert logs["b"].entries == [], "the other live node leaves the record to the first"
