@@ -20,6 +20,9 @@ class Outcome(enum.Enum):
     ABANDONED = "abandoned"
     CALLBACK = "callback"
     TRANSFERRED = "transferred"
+    UNSERVED = "unserved"
+    """The caller was sent to a queue that could not take them (full, nobody able to serve) and the
+    flow ended without a human: not self-service, or containment would count them as contained."""
     ERROR = "error"
     INTERRUPTED = "interrupted"
     """The engine stopped (crash, kill) while the call was in progress; set on restart."""

@@ -126,8 +126,7 @@ class Interpreter:
                 rt.breakpoint(StepKind.ERROR, "exception", {"error": f"{type(exc).__name__}: {exc}"})
                 await self._error_route(rt, reason=str(exc))
                 return
-        if rt.record.outcome is None:
-            rt.finish(Outcome.SELF_SERVED)
+        rt.finish_without_human()
 
     async def _error_route(self, rt: CallRuntime, *, reason: str) -> None:
         """The flow's `on_error`: a human queue with the context, or a clear goodbye if none serves."""

@@ -88,6 +88,11 @@ class CallRuntime:
         if self.record.outcome is None:
             self.record.outcome = outcome
 
+    def finish_without_human(self) -> None:
+        """The flow ends here: self-served, unless the caller was sent to a queue that could not take
+        them (an answered, abandoned or callback queue result has set the outcome already)."""
+        self.finish(Outcome.UNSERVED if self.record.queue else Outcome.SELF_SERVED)
+
     # -- variables ----------------------------------------------------------------------------
 
     @property

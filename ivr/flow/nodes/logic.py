@@ -20,7 +20,6 @@ from ivr.flow.model import (
     Weekday,
 )
 from ivr.flow.runtime import CallRuntime
-from ivr.journey import Outcome
 
 MAX_SUBFLOW_DEPTH = 16
 _WEEKDAYS = list(Weekday)
@@ -89,6 +88,6 @@ async def run_return(node: ReturnNode, rt: CallRuntime) -> str | None:
 async def run_hangup(node: HangupNode, rt: CallRuntime) -> str | None:
     if node.prompt is not None:
         await rt.play([node.prompt])
-    rt.finish(Outcome.SELF_SERVED)
+    rt.finish_without_human()
     rt.emit(StepKind.HANGUP)
     return None  # the interpreter hangs up once the record is written

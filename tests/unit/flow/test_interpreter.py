@@ -216,6 +216,20 @@ async def test_queue_callback_and_unavailable_outcomes(hotline: Flow) -> None:
     assert [q.queue for q in sim.requests] == ["claims", "general"]
 
 
+async def test_a_caller_no_queue_could_take_is_unserved_not_self_served(hotline: Flow) -> None:
+    """Claims and then general cannot take the caller: the busy goodbye ends the call. Counting it
+    as self-service would inflate containment with callers who wanted a human and got none."""
+    nobody = {"claims": QueueOutcomeKind.UNAVAILABLE, "general": QueueOutcomeKind.UNAVAILABLE}
+    sim, _ = await run(hotline, Turn.say("我要报案"), queues=nobody)
+    assert sim.call.prompt_ids[-1] == "busy"
+    assert sim.record.outcome is Outcome.UNSERVED
+    full = {"claims": QueueOutcomeKind.UNAVAILABLE, "general": QueueOutcomeKind.OVERFLOWED}
+    sim, _ = await run(hotline, Turn.say("我要报案"), queues=full)
+    assert sim.record.outcome is Outcome.UNSERVED, "the flow ran out of places to send the caller"
+    sim, _ = await run(hotline, Turn.say("我要报案"), queues={"claims": QueueOutcomeKind.UNAVAILABLE})
+    assert sim.record.outcome is Outcome.TO_AGENT, "answered in the second queue"
+
+
 async def test_customer_lookup_failure_is_not_a_breakpoint(hotline: Flow) -> None:
     sim, _ = await run(hotline, Turn.keys("0"), routes={"/api/customers/13800138000": OSError("down")})
     assert sim.record.breakpoint_node == ""
