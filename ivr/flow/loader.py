@@ -107,7 +107,11 @@ def load_text(
     if spec is None or any(p.severity is Severity.ERROR for p in problems):
         return LoadResult(None, problems)
     digest = hashlib.sha256(data if data is not None else text.encode()).hexdigest()[:12]
-    classifier = _train(spec, classifier_factory) if classifier_factory is not None else None
+    try:
+        classifier = _train(spec, classifier_factory) if classifier_factory is not None else None
+    except ValueError as exc:  # the factory's IntentTrainingError: the phrases cannot train it
+        refused = Problem(path, _line_of(text, "intents:"), 1, f"intents cannot train the classifier: {exc}")
+        return LoadResult(None, (*problems, refused))
     flow = Flow(
         spec=spec,
         path=path,
@@ -117,6 +121,14 @@ def load_text(
         warnings=tuple(str(p) for p in problems),
     )
     return LoadResult(flow, problems)
+
+
+def _line_of(text: str, key: str) -> int:
+    """1-based line of a top-level `key` (1 when absent)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.startswith(key):
+            return number
+    return 1
 
 
 def check_file(

@@ -143,3 +143,19 @@ def test_mutated_hotline_gives_problems_never_exceptions(text: str) -> None:
         assert problem.message
     if result.flow is None:
         assert result.errors, "a refused flow must say why"
+
+
+def test_phrases_that_cannot_train_the_classifier_are_refused_with_a_location() -> None:
+    """Filler-only phrases leave an intent with nothing to learn: a problem at the intents, never
+    an exception out of the loader (which would stop a hot reload or the engine's start)."""
+    broken = HOTLINE.read_text(encoding="utf-8").split("\n")
+    start = next(i for i, line in enumerate(broken) if line.startswith("  complaint:"))
+    end = next(i for i in range(start + 1, len(broken)) if broken[i].startswith("  agent:"))
+    broken[start:end] = ["  complaint:", "    label: {cmn: 投诉}", "    phrases:", "      cmn: [您好, 嗯]"]
+    result = load_text("\n".join(broken), "bad.yaml")
+    assert result.flow is None
+    (problem,) = [p for p in result.problems if "classifier" in p.message]
+    assert problem.path == "bad.yaml" and problem.line == next(
+        i for i, line in enumerate(broken, start=1) if line.startswith("intents:")
+    )
+    assert "complaint" in problem.message
