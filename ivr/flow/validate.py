@@ -257,6 +257,11 @@ class Checker:
         for intent, words in node.keywords.items():
             if not words:
                 self.error((*base, "keywords", intent), f"{name} keywords for '{intent}' are empty")
+            elif node.intents and intent not in node.intents:
+                self.warn(
+                    (*base, "keywords", intent),
+                    f"{name} has keywords for '{intent}', which it maps to no node: they are ignored",
+                )
 
     # -- graph --------------------------------------------------------------------------------
 

@@ -159,3 +159,14 @@ def test_phrases_that_cannot_train_the_classifier_are_refused_with_a_location() 
         i for i, line in enumerate(broken, start=1) if line.startswith("intents:")
     )
     assert "complaint" in problem.message
+
+
+def test_keywords_for_an_intent_the_node_does_not_map_are_a_warning() -> None:
+    text = (ROOT / "tests" / "data" / "flows" / "broken" / "ask_unknown_intent.yaml").read_text(encoding="utf-8")
+    unmapped = "intents: {agent: agent}\n    keywords: {claim: [报案]}"
+    text = text.replace("intents: {clam: claims, agent: agent}", unmapped)
+    result = load_text(text, "kw.yaml", classifier_factory=None)
+    assert result.flow is not None, [str(p) for p in result.problems]
+    assert [p.message for p in result.warnings if "keywords" in p.message] == [
+        "node 'need' has keywords for 'claim', which it maps to no node: they are ignored"
+    ]
