@@ -191,6 +191,17 @@ class Checker:
                 self.error((*base, "timeout_s"), f"{name} timeout_s must be more than 0")
         if isinstance(node, MenuNode) and not node.keys:
             self.error(base, f"{name} has no keys")
+        if (
+            isinstance(node, MenuNode | AskNode)
+            and node.human_key is not None
+            and node.human_key not in node.keys
+            and self.spec.human is None
+        ):
+            self.warn(
+                base,
+                f"{name} sends key {node.human_key} to a human, but the flow has no 'human' node: the caller "
+                "would hear the on_error apology (add `human: NODE`, or `human_key: null`)",
+            )
         if isinstance(node, AskNode):
             self.check_ask(node, base)
         if isinstance(node, CollectNode):

@@ -170,3 +170,14 @@ def test_keywords_for_an_intent_the_node_does_not_map_are_a_warning() -> None:
     assert [p.message for p in result.warnings if "keywords" in p.message] == [
         "node 'need' has keywords for 'claim', which it maps to no node: they are ignored"
     ]
+
+
+def test_a_human_key_without_a_human_node_is_a_warning() -> None:
+    text = (ROOT / "tests" / "data" / "flows" / "broken" / "ask_unknown_intent.yaml").read_text(encoding="utf-8")
+    text = text.replace("intents: {clam: claims, agent: agent}", "intents: {claim: claims, agent: agent}")
+    result = load_text(text, "human.yaml", classifier_factory=None)
+    assert result.flow is not None and result.flow.spec.human is None
+    warned = [p for p in result.warnings if "no 'human' node" in p.message]
+    assert {p.message.split()[1] for p in warned} == {"'menu'", "'need'"}
+    with_human = load_text(text.replace("nodes:\n", "human: agent\nnodes:\n", 1), "human.yaml", classifier_factory=None)
+    assert not [p for p in with_human.warnings if "no 'human' node" in p.message]
