@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pathlib
 import sys
 from collections.abc import Callable, Sequence
 
@@ -100,13 +101,19 @@ def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = sub.add_parser("validate", help="check flow files; prints path:line:col: message per problem")
     p.add_argument("files", nargs="+", metavar="FILE", help="flow YAML files")
     p.add_argument("--warnings", action="store_true", help="also list warnings (dialect fallbacks...)")
+    p.add_argument("--dialects", default="dialects", metavar="DIR",
+                   help="dialect packs whose fallbacks the engine uses (default: dialects, when present)")
     p.set_defaults(handler=_validate)
 
 
 def _validate(args: argparse.Namespace) -> int:
     from ivr.flow.commands import validate_files
+    from ivr.flow.model import DEFAULT_FALLBACKS
+    from ivr.voice.dialects import load_dialects
 
-    return validate_files(args.files, warnings=args.warnings)
+    packs = pathlib.Path(args.dialects)
+    fallbacks = load_dialects(packs).fallbacks() if packs.is_dir() else DEFAULT_FALLBACKS
+    return validate_files(args.files, warnings=args.warnings, fallbacks=fallbacks)
 
 
 def _add_schema(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

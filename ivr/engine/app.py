@@ -82,8 +82,7 @@ class Engine:
         self.dialect_memory: DialectMemory = SqliteDialectMemory(cfg.db_path)
         self.sink = EngineJourneySink(self.store, self.live, self.metrics, self.dialect_memory)
         self.dialects = load_dialects(cfg.dialects_dir)
-        fallbacks = {code: self.dialects.chain(code)[1:] for code in self.dialects}
-        self.registry = FlowRegistry(cfg.flows_dir, clock=self.clock, fallbacks=fallbacks)
+        self.registry = FlowRegistry(cfg.flows_dir, clock=self.clock, fallbacks=self.dialects.fallbacks())
         for result in self.registry.load_all():
             self._on_reload(result)
         self.prompts = PromptLibrary(

@@ -6,19 +6,28 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from ivr.flow.errors import FlowLoadError
 from ivr.flow.loader import check_file, load_flow
+from ivr.flow.model import DEFAULT_FALLBACKS
 
 
-def validate_files(paths: Sequence[str], *, warnings: bool = False, out: TextIO = sys.stdout) -> int:
-    """Print `path:line:col: message` for every problem; 0 when every file is valid."""
+def validate_files(
+    paths: Sequence[str],
+    *,
+    warnings: bool = False,
+    fallbacks: Mapping[str, tuple[str, ...]] = DEFAULT_FALLBACKS,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Print `path:line:col: message` for every problem; 0 when every file is valid. `fallbacks`:
+    the dialect packs' fallback chains, as the engine loads flows with them."""
     failed = False
     for path in paths:
-        result = check_file(path)  # trains the classifier too: phrases that cannot train it are an error
+        # Trains the classifier too: phrases that cannot train it are an error.
+        result = check_file(path, fallbacks=fallbacks)
         for problem in result.errors:
             print(problem, file=out)
         if warnings:

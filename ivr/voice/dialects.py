@@ -88,6 +88,10 @@ class DialectSet(Mapping[str, DialectPack]):
     def __len__(self) -> int:
         return len(self._packs)
 
+    def fallbacks(self) -> dict[str, tuple[str, ...]]:
+        """Dialect → the dialects whose text stands in for it, in order: what flows are checked with."""
+        return {code: self.chain(code)[1:] for code in self._packs}
+
     def chain(self, code: str) -> tuple[str, ...]:
         """`code` then its fallbacks, depth first, each once: nan → cmn. Unknown codes fall to the default."""
         out: list[str] = []

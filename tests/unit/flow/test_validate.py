@@ -181,3 +181,17 @@ def test_a_human_key_without_a_human_node_is_a_warning() -> None:
     assert {p.message.split()[1] for p in warned} == {"'menu'", "'need'"}
     with_human = load_text(text.replace("nodes:\n", "human: agent\nnodes:\n", 1), "human.yaml", classifier_factory=None)
     assert not [p for p in with_human.warnings if "no 'human' node" in p.message]
+
+
+def test_validate_checks_with_the_dialect_packs_fallbacks_as_the_engine_loads() -> None:
+    """dialects/en.yaml lets Mandarin text stand in for missing English, as the engine does; with
+    the built-in chains (no packs) a missing English text has no stand-in and is an error."""
+    from ivr.voice.dialects import load_dialects
+
+    path = str(ROOT / "tests" / "data" / "flows" / "broken" / "missing_dialect_text.yaml")
+    packs = load_dialects(ROOT / "dialects").fallbacks()
+    assert packs["en"] == ("cmn",)
+    out = io.StringIO()
+    assert validate_files([path], warnings=True, fallbacks=packs, out=out) == 0
+    assert "prompt 'menu' has no en text; falls back to 'cmn'" in out.getvalue()
+    assert validate_files([path], out=io.StringIO()) == 1
