@@ -193,7 +193,10 @@ class Ears:
             self._decode = asyncio.get_running_loop().create_task(self._decide(utterance, self._listener))
 
     async def _decide(self, utterance: _Utterance, listener: EarsListener | None) -> None:
-        results = await utterance.decide()
+        try:
+            results = await utterance.decide()
+        except RecognizerError as exc:  # no recognizer could be had (a decoder process failing to
+            results = [exc]  # start): the caller hears a no-match at once, not a decode timeout
         best: SpeechInput | None = None
         for result in results:
             if isinstance(result, BaseException):

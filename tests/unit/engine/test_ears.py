@@ -163,3 +163,18 @@ async def test_hanging_up_mid_sentence_gives_the_streaming_recognizer_back() -> 
     assert len(pool.lent) == 1 and not pool.session.closed
     await ears.aclose()
     assert pool.session.closed
+
+
+async def test_when_no_recognizer_can_be_had_the_turn_hears_a_no_match_at_once() -> None:
+    from ivr.speech.errors import RecognizerError
+
+    class _BrokenPool(_Pool):
+        async def open_session(self, models: object, dialect: str) -> _Session:
+            raise RecognizerError("decoder process ivr-decoder-1 died (exit code -9)")
+
+    clock = FakeClock()
+    ears = Ears(_BrokenPool(spare=True), _Models(), clock)  # type: ignore[arg-type]
+    events: list[EarsEvent] = []
+    assert await ears.start(ListenSpec(languages=("en",)), events.append)
+    await _say(ears, clock)
+    assert [e for e in events if isinstance(e, Heard)] == [Heard(None)]
