@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -64,6 +65,9 @@ from ivr.call import QueueOutcomeKind, QueueRequest, QueueResult
 from ivr.clock import Clock, FakeClock
 
 log = structlog.get_logger(__name__)
+
+HELD_REASON = "on a call (node lease lost)"
+"""Pause reason of an agent still talking on a call the ACD ended when this node's lease ran out."""
 
 TicketUpdate = OfferMade | OfferWithdrawn | OfferFailed | CallerMoved | SitesWidened | CallbackSuggested | CallerLeft
 Listener = Callable[[AcdEvent], None]
@@ -177,7 +181,12 @@ class Acd:
         self._timer_idle = asyncio.Event()
         """Set while the timer task sleeps on the distributor's current next deadline."""
         self._tasks: list[asyncio.Task[None]] = []
-        self._requeues: set[asyncio.Task[None]] = set()
+        self._requeues: set[asyncio.Task[Any]] = set()
+        """Commands sent on the node's own behalf (re-queueing, holding agents), kept referenced."""
+        self._bridged: dict[str, str] = {}
+        """This node's calls bridged to an agent now: call id → agent id."""
+        self._held: dict[str, str] = {}
+        """Bridged calls whose agent is paused because a lost lease ended the call in the ACD."""
         self._failure: BaseException | None = None
         self._closing = False
 
@@ -245,7 +254,10 @@ class Acd:
     async def ring_answered(self, offer: Offer) -> bool:
         """The agent answered. False: the offer was withdrawn first (hang the agent leg up)."""
         events = await self._send(RingAnswered(offer.offer_id))
-        return not any(isinstance(e, CommandRejected) for e in events)
+        answered = not any(isinstance(e, CommandRejected) for e in events)
+        if answered:
+            self._bridged[offer.call_id] = offer.agent_id
+        return answered
 
     async def ring_failed(self, offer: Offer, reason: RingFailure = RingFailure.NO_ANSWER) -> None:
         """The agent did not answer (or was busy, rejected, unreachable); a withdrawn offer is ignored."""
@@ -253,6 +265,11 @@ class Acd:
 
     async def call_ended(self, agent_id: str, call_id: str | None = None) -> None:
         """The agent's call ended (either side hung up): the agent goes to wrap-up."""
+        if call_id is not None:
+            self._bridged.pop(call_id, None)
+            if self._held.pop(call_id, None) is not None:
+                await self._release_held(agent_id)
+                return
         self._raise_rejected(await self._send(CallEnded(agent_id, call_id)), lost_races=False)
 
     async def abandon(self, call_id: str) -> None:
@@ -429,6 +446,7 @@ class Acd:
                 del self._tickets[call_id]
         for call_id in rejoining:
             self._rejoin(self._tickets[call_id])
+        self._hold_bridged_agents(events)
         if entry.node == self.node_id:
             future = self._pending.pop(entry.cid, None)
             if future is not None and not future.done():
@@ -452,11 +470,32 @@ class Acd:
             if call_id in self._tickets
         }
 
-    def _rejoin(self, ticket: QueueTicket) -> None:
-        log.warning("acd_lease_lost_caller_requeued", node=self.node_id, call_id=ticket.call_id)
-        task = asyncio.get_running_loop().create_task(self._requeue(ticket), name=f"acd-requeue-{ticket.call_id}")
+    def _hold_bridged_agents(self, events: list[AcdEvent]) -> None:
+        """The lost lease also ended this node's bridged calls in the ACD, though the agents are still
+        talking on them: pause those agents until their bridge ends, so none is offered a second
+        call meanwhile (`call_ended` then resumes them)."""
+        for event in events:
+            if not isinstance(event, NodeLost) or event.node != self.node_id:
+                continue
+            for call_id in event.call_ids:
+                agent_id = self._bridged.get(call_id)
+                if agent_id is not None and call_id not in self._held:
+                    self._held[call_id] = agent_id
+                    log.warning("acd_lease_lost_agent_held", node=self.node_id, call_id=call_id, agent_id=agent_id)
+                    self._in_background(self._send(AgentPause(agent_id, HELD_REASON)), f"acd-hold-{agent_id}")
+
+    async def _release_held(self, agent_id: str) -> None:
+        if agent_id in self.core.agents and self.core.agent_view(agent_id).pause_reason == HELD_REASON:
+            self._raise_rejected(await self._send(AgentResume(agent_id)), lost_races=False)
+
+    def _in_background(self, work: Coroutine[Any, Any, object], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
         self._requeues.add(task)
         task.add_done_callback(self._requeues.discard)
+
+    def _rejoin(self, ticket: QueueTicket) -> None:
+        log.warning("acd_lease_lost_caller_requeued", node=self.node_id, call_id=ticket.call_id)
+        self._in_background(self._requeue(ticket), f"acd-requeue-{ticket.call_id}")
 
     async def _requeue(self, ticket: QueueTicket) -> None:
         try:

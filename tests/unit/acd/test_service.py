@@ -114,3 +114,35 @@ async def test_a_node_that_stalls_past_its_lease_queues_its_callers_again(simple
         await b.agent_resume("a1")
         offers = await ticket.wait_for_offer()
         assert isinstance(offers, tuple) and offers[0].call_id == "c1"
+
+
+async def test_an_agent_still_talking_on_a_stalled_nodes_call_is_offered_nothing_until_it_ends(
+    simple: AcdConfig,
+) -> None:
+    """The lost lease ends the stalled node's bridged call in every copy of the ACD, but the agent is
+    still talking on it: they must not be offered a second call until the bridge really ends."""
+    from ivr.acd import MemoryLog
+    from ivr.acd.service import HELD_REASON
+
+    clock, shared = FakeClock(), MemoryLog()
+    async with Acd(simple, MemoryBackend("a", shared), clock) as a, Acd(simple, MemoryBackend("b", shared), clock) as b:
+        await b.agent_login("a1", "sip:a1@x")
+        ticket = await a.enqueue(QueueRequest("general"), "c1")
+        (offer,) = await ticket.wait_for_offer()
+        assert await a.ring_answered(offer)
+        for task in a._tasks:  # node a stalls past its lease, its bridge to agent a1 still up
+            if task.get_name() != "acd-apply-a":
+                task.cancel()
+        with structlog.testing.capture_logs() as logs:
+            await run_clock(clock, simple.lease_s + 5.0, b)
+            for _ in range(20):
+                await asyncio.sleep(0)
+            await b.settled()
+        assert any(e["event"] == "acd_lease_lost_agent_held" for e in logs)
+        assert b.agent("a1").pause_reason == HELD_REASON
+        waiting = await b.enqueue(QueueRequest("general"), "c2")
+        await run_clock(clock, 60.0, b)
+        assert waiting.result is None and not b.core.offers, "a1 is still on c1: no second call"
+        await a.call_ended("a1", "c1")  # the bridge ends: a1 is free again and takes c2
+        (second,) = await waiting.wait_for_offer()
+        assert second.agent_id == "a1" and second.call_id == "c2"
