@@ -110,7 +110,8 @@ def load_text(
     try:
         classifier = _train(spec, classifier_factory) if classifier_factory is not None else None
     except ValueError as exc:  # the factory's IntentTrainingError: the phrases cannot train it
-        refused = Problem(path, _line_of(text, "intents:"), 1, f"intents cannot train the classifier: {exc}")
+        at = conv.key_marks.get(("intents",), Mark(1, 1))
+        refused = Problem(path, at.line, at.col, f"intents cannot train the classifier: {exc}")
         return LoadResult(None, (*problems, refused))
     flow = Flow(
         spec=spec,
@@ -121,14 +122,6 @@ def load_text(
         warnings=tuple(str(p) for p in problems),
     )
     return LoadResult(flow, problems)
-
-
-def _line_of(text: str, key: str) -> int:
-    """1-based line of a top-level `key` (1 when absent)."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.startswith(key):
-            return number
-    return 1
 
 
 def check_file(
