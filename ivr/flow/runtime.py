@@ -142,8 +142,10 @@ class CallRuntime:
         if result.outcome.value != "completed":
             self.emit(StepKind.INPUT, {"barge_in": result.outcome.value})
 
-    def note_input(self, result: CallerInput, prompt_id: str) -> None:
-        self.emit(StepKind.PROMPT_PLAYED, {"prompt": prompt_id, "dialect": self.dialect})
+    def note_input(self, result: CallerInput, *prompt_ids: str) -> None:
+        """Record the prompts the listen played (in order) and what the caller answered."""
+        for prompt_id in prompt_ids:
+            self.emit(StepKind.PROMPT_PLAYED, {"prompt": prompt_id, "dialect": self.dialect})
         if isinstance(result, SpeechInput):
             self.utterances.append(result.text)
             self.record.transcript = " | ".join(self.utterances)

@@ -36,10 +36,8 @@ async def listen_loop(
     lead_in = node.lead_in
     while True:
         result = await rt.call.listen(spec, [*(rt.prompt(p) for p in lead_in), rt.prompt(prompt_id)])
-        for played in lead_in:
-            rt.emit(StepKind.PROMPT_PLAYED, {"prompt": played, "dialect": rt.dialect})
+        rt.note_input(result, *lead_in, prompt_id)
         lead_in = ()
-        rt.note_input(result, prompt_id)
         if isinstance(result, NoInput):
             no_input += 1
             if no_input >= node.no_input.max:
