@@ -181,7 +181,7 @@ class Acd:
         self._timer_idle = asyncio.Event()
         """Set while the timer task sleeps on the distributor's current next deadline."""
         self._tasks: list[asyncio.Task[None]] = []
-        self._requeues: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
         """Commands sent on the node's own behalf (re-queueing, holding agents), kept referenced."""
         self._bridged: dict[str, str] = {}
         """This node's calls bridged to an agent now: call id → agent id."""
@@ -436,7 +436,8 @@ class Acd:
                     listener(event)
                 except Exception:  # a broken dashboard must not stop the queues
                     log.error("acd_listener_failed", event=type(event).__name__, exc_info=True)
-        rejoining = self._lost_here(events)
+        lost_here = self._lost_here(events)
+        rejoining = {call_id for call_id in lost_here if call_id in self._tickets}
         for call_id, updates in per_ticket.items():
             if call_id in rejoining:
                 continue  # this node is alive after all: the caller is put back, not dropped
@@ -446,7 +447,8 @@ class Acd:
                 del self._tickets[call_id]
         for call_id in rejoining:
             self._rejoin(self._tickets[call_id])
-        self._hold_bridged_agents(events)
+        for call_id in lost_here:
+            self._hold_bridged_agent(call_id)
         if entry.node == self.node_id:
             future = self._pending.pop(entry.cid, None)
             if future is not None and not future.done():
@@ -455,34 +457,30 @@ class Acd:
             self._timer_idle.clear()
             self._wake.set()
 
-    def _lost_here(self, events: list[AcdEvent]) -> set[str]:
-        """Callers of this node that the others dropped because its lease ran out.
+    def _lost_here(self, events: list[AcdEvent]) -> list[str]:
+        """This node's calls that every copy of the log dropped because its lease ran out.
 
         A node that stalls past its lease (a long GIL pause, a frozen VM) is declared dead by
         every copy of the log, its own included; but if it is applying the log, it is alive, and
-        so are its callers' calls: they must be queued again, not told the queue dropped them.
+        so are its calls: waiting callers must be queued again, not told the queue dropped them,
+        and agents still talking on its bridges must not be offered another call.
         """
-        return {
+        return [
             call_id
             for event in events
             if isinstance(event, NodeLost) and event.node == self.node_id
             for call_id in event.call_ids
-            if call_id in self._tickets
-        }
+        ]
 
-    def _hold_bridged_agents(self, events: list[AcdEvent]) -> None:
-        """The lost lease also ended this node's bridged calls in the ACD, though the agents are still
-        talking on them: pause those agents until their bridge ends, so none is offered a second
-        call meanwhile (`call_ended` then resumes them)."""
-        for event in events:
-            if not isinstance(event, NodeLost) or event.node != self.node_id:
-                continue
-            for call_id in event.call_ids:
-                agent_id = self._bridged.get(call_id)
-                if agent_id is not None and call_id not in self._held:
-                    self._held[call_id] = agent_id
-                    log.warning("acd_lease_lost_agent_held", node=self.node_id, call_id=call_id, agent_id=agent_id)
-                    self._in_background(self._send(AgentPause(agent_id, HELD_REASON)), f"acd-hold-{agent_id}")
+    def _hold_bridged_agent(self, call_id: str) -> None:
+        """Pause the agent of a bridged call the lost lease ended in the ACD (though they are still
+        talking on it) until the bridge ends: `call_ended` then resumes them."""
+        agent_id = self._bridged.get(call_id)
+        if agent_id is None or call_id in self._held:
+            return
+        self._held[call_id] = agent_id
+        log.warning("acd_lease_lost_agent_held", node=self.node_id, call_id=call_id, agent_id=agent_id)
+        self._in_background(self._send(AgentPause(agent_id, HELD_REASON)), f"acd-hold-{agent_id}")
 
     async def _release_held(self, agent_id: str) -> None:
         if agent_id in self.core.agents and self.core.agent_view(agent_id).pause_reason == HELD_REASON:
@@ -490,8 +488,8 @@ class Acd:
 
     def _in_background(self, work: Coroutine[Any, Any, object], name: str) -> None:
         task = asyncio.get_running_loop().create_task(work, name=name)
-        self._requeues.add(task)
-        task.add_done_callback(self._requeues.discard)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _rejoin(self, ticket: QueueTicket) -> None:
         log.warning("acd_lease_lost_caller_requeued", node=self.node_id, call_id=ticket.call_id)
