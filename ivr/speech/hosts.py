@@ -61,6 +61,11 @@ class DecoderHost:
 
     def start(self) -> None:
         """Start the process and load the models in it (blocking: about a second)."""
+        self.spawn()
+        self.wait_ready()
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it (several hosts then load their models at once)."""
         context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
         parent, child = context.Pipe()
         process = context.Process(target=_serve, args=(child, self._specs), name=self._name, daemon=True)
@@ -68,10 +73,13 @@ class DecoderHost:
         child.close()
         self._process, self._conn = process, parent
         self.open_recognizers = 0
+
+    def wait_ready(self) -> None:
+        """Wait until the spawned process has loaded its models, then rebuild its phrase biases."""
         self._request("ping")
         for (dialect, phrases), count in self._prepared.items():
             self._request("prepare", dialect, phrases, count)
-        log.info("decoder_host_started", host=self._name, pid=process.pid)
+        log.info("decoder_host_started", host=self._name, pid=self.pid)
 
     def ensure_started(self) -> None:
         with self._starting:

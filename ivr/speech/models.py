@@ -81,7 +81,9 @@ class SpeechModels:
             return
         self._hosts = [DecoderHost(specs, f"ivr-decoder-{i + 1}") for i in range(processes)]
         for host in self._hosts:
-            host.start()
+            host.spawn()
+        for host in self._hosts:
+            host.wait_ready()
 
     def close(self) -> None:
         """Stop the helper processes (recognizers still open in them fail from now on)."""
