@@ -4,12 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-unit lint bench clean
+.PHONY: install system-deps run test test-unit lint bench clean
 
 install: $(STAMP)
+
+# System packages first: `python3 -m venv` itself needs Debian's python3-venv.
+system-deps:
 	@scripts/install-system-deps.sh
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml | system-deps
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -20,10 +23,12 @@ run: install
 	$(BIN)/ivr serve
 
 # Pytest's exit code 5 ("no tests collected") is a failure here, as every other non-zero code is.
+# IVR_REQUIRE_PEERS=1: a skipped test (a peer program not found) fails the run, with its reason (-rs).
 # Three workers, one test file each at a time: live-call tests mostly wait on audio, so they overlap well.
 TEST_WORKERS ?= 3
 test: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=15 tests; rc=$$?; \
+	IVR_REQUIRE_PEERS=1 $(BIN)/python -m pytest -q -rs -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile \
+	  --durations=15 tests; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 test-unit: install

@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from ivr.acd import Acd, AcdBackend, MemoryBackend, RedisBackend, parse_config  # noqa: E402
 from ivr.acd.config import AcdConfig  # noqa: E402
-from ivr.acd.redis_server import local_redis_server, redis_server_path  # noqa: E402
-from ivr.acd.service import EpochClock  # noqa: E402
 from ivr.call import QueueRequest  # noqa: E402
+from ivr.clock import LoopClock  # noqa: E402
+from ivr.testing.redis_server import local_redis_server, redis_server_path  # noqa: E402
 
 AGENTS = 200
 WAITING = 1000
@@ -70,7 +70,7 @@ async def _timed(samples: list[float], action: Callable[[], Awaitable[None]]) ->
 async def agent_free_to_offer(backend: AcdBackend) -> list[float]:
     """All agents busy, WAITING callers queued; end a call, time until the next offer."""
     samples: list[float] = []
-    async with Acd(bench_config(), backend, EpochClock()) as acd:
+    async with Acd(bench_config(), backend, LoopClock()) as acd:
         for i in range(AGENTS):
             await acd.agent_login(f"b{i:03d}", f"sip:b{i:03d}@10.0.0.{i % 250}")
         tickets = {}
@@ -103,7 +103,7 @@ async def agent_free_to_offer(backend: AcdBackend) -> list[float]:
 async def enqueue_to_offer(backend: AcdBackend) -> list[float]:
     """WAITING callers nobody can serve; time a new caller's enqueue until its offer."""
     samples: list[float] = []
-    async with Acd(bench_config(), backend, EpochClock()) as acd:
+    async with Acd(bench_config(), backend, LoopClock()) as acd:
         for i in range(AGENTS):
             await acd.agent_login(f"b{i:03d}", f"sip:b{i:03d}@10.0.0.{i % 250}")
         for n in range(WAITING):

@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 from ivr.call import QueueOutcomeKind  # noqa: E402
 from ivr.flow import HttpReply, load_flow, load_text  # noqa: E402
-from ivr.flow.simulate import simulate  # noqa: E402
 from ivr.logconfig import configure_logging  # noqa: E402
 from ivr.testing import Turn  # noqa: E402
+from ivr.testing.flowsim import simulate  # noqa: E402
 
 HOTLINE = ROOT / "flows" / "hotline.yaml"
 LOADS = 30

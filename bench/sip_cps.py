@@ -1,7 +1,7 @@
 """SIP calls per second: SIPp drives INVITE -> 200 -> ACK -> BYE (no media) at rising rates against three
 UASes on loopback, one after the other in the same run:
 
-* `harness`: `python -m ivr.sip.harness`, our UserAgent answering every call (the SIP stack alone);
+* `harness`: `python -m ivr.testing.sipharness`, our UserAgent answering every call (the SIP stack alone);
 * `engine`: the real `ivr serve` (uvloop), dialed number 7000 served by a minimal flow in a temp flows
   dir (`--flows`): a prompt that SIPp's BYE cuts short after 200 ms, so each call also opens an RTP
   session, starts a flow, plays media and writes its record to SQLite;
@@ -147,7 +147,7 @@ request_route {{
 
 
 def _start_harness(workdir: pathlib.Path) -> Uas:
-    proc = subprocess.Popen([sys.executable, "-m", "ivr.sip.harness", "--port", "0"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "ivr.testing.sipharness", "--port", "0"], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -155,7 +155,7 @@ def _start_harness(workdir: pathlib.Path) -> Uas:
     if match is None:
         proc.kill()
         raise RuntimeError(f"harness did not start: {line!r}")
-    return Uas("harness", proc, int(match.group(1)), "100", "`python -m ivr.sip.harness` (our SIP stack alone)")
+    return Uas("harness", proc, int(match.group(1)), "100", "`python -m ivr.testing.sipharness` (our SIP stack alone)")
 
 
 def serve_flow(workdir: pathlib.Path, flow_yaml: str) -> tuple[subprocess.Popen[bytes], int, int]:

@@ -18,8 +18,10 @@ from collections.abc import Callable
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ivr.sip.builders import build_response  # noqa: E402
 from ivr.sip.digest import DigestChallenge, make_authorization, verify_authorization  # noqa: E402
-from ivr.sip.message import Request, Response, build_response, parse_message  # noqa: E402
+from ivr.sip.message import Request, Response  # noqa: E402
+from ivr.sip.parser import parse_message  # noqa: E402
 from ivr.sip.sdp import SessionDescription, answer_offer  # noqa: E402
 
 SDP = (

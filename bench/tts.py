@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 import structlog  # noqa: E402
 
 from ivr.call import Prompt  # noqa: E402
-from ivr.voice import EspeakNgEngine, PromptLibrary, RenderCache, load_dialects, load_flow_prompts  # noqa: E402
+from ivr.engine.flowprompts import load_flow_prompts  # noqa: E402
+from ivr.voice import EspeakNgEngine, PromptLibrary, RenderCache, load_dialects  # noqa: E402
 
 
 def _ms(values: list[float]) -> str:

@@ -1,8 +1,9 @@
 """The Call protocol: the one seam between telephony and call flows.
 
-The flow interpreter runs against `Call` and never imports SIP; `ivr.sip` provides the real
-implementation (a SIP dialog with RTP media) and `ivr.testing` a simulated one. Both sides import
-only this module, so everything a flow can ask of a call, and everything a call can answer, is here.
+The flow interpreter runs against `Call` and never imports SIP; `ivr.engine.sipcall.SipCall` is the
+real implementation (a SIP dialog with RTP media) and `ivr.testing.simcall` a simulated one. Both
+sides import only this module, so everything a flow can ask of a call, and everything a call can
+answer, is here.
 
 Every awaitable method raises `CallEnded` once the caller has hung up, so a flow needs no polling
 to notice an abandoned call.

@@ -1,8 +1,9 @@
 """The `ivr` command: parses arguments, configures logging, calls one library function per subcommand.
 
 No logic lives here that a test would need. Exit codes as linters use them: 0 ok, 1 checked and found
-wanting (or a runtime failure), 2 usage error. Library imports are inside the handlers so
-`ivr --help` stays instant.
+wanting (or a runtime failure), 2 usage error (a bad flag or a bad config value). Errors go to stderr.
+Library imports are inside the handlers so `ivr --help` stays instant. The global options
+(`--log-level`, `--log-json`) are accepted before or after the subcommand.
 """
 
 from __future__ import annotations
@@ -12,27 +13,227 @@ import os
 import pathlib
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ivr import __version__
+
+if TYPE_CHECKING:
+    from ivr.config import EngineConfig, LoadedConfig
+    from ivr.store.retention import RenderPurger
 
 Handler = Callable[[argparse.Namespace], int]
 QUIET_COMMANDS = frozenset({"call", "scenario", "load", "simulate", "test-flows", "validate", "nlu", "asr", "prompts"})
 
 
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    """The options every command that reads the engine config takes (serve, config, purge...)."""
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="engine config YAML (see docs/CONFIG.md); its relative paths are relative to FILE")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="set any config key (repeatable; beats the file and IVR_<KEY> variables)")
+
+
+def _add_site_options(p: argparse.ArgumentParser) -> None:
+    """serve's address and storage flags: each overrides its config key only when given."""
+    p.add_argument("--flows", default=None, metavar="DIR", help="folder of flow YAML files (key flows_dir)")
+    p.add_argument("--sip", default=None, metavar="HOST:PORT", help="SIP listen address (keys sip_host, sip_port)")
+    p.add_argument("--http", default=None, metavar="HOST:PORT",
+                   help="dashboard/API listen address (keys http_host, http_port)")
+    p.add_argument("--db", default=None, metavar="PATH|URL",
+                   help="SQLite file or postgresql:// URL for records, journeys, caller dialects (key db)")
+
+
 def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("serve", help="answer calls: SIP, media, flows, queues and the dashboard")
-    p.add_argument("--flows", default="flows", help="folder of flow YAML files (default: flows)")
-    p.add_argument("--sip", default="127.0.0.1:5060", help="SIP listen address HOST:PORT")
-    p.add_argument("--http", default="127.0.0.1:8080", help="dashboard/API listen address HOST:PORT")
-    p.add_argument("--db", default="var/ivr.db", help="SQLite database for call records")
-    p.add_argument("--config", default=None, help="engine config YAML (agents, trunks, dialect models)")
+    p = sub.add_parser("serve", help="answer calls: SIP, media, flows, queues and the dashboard",
+                       description="Run the engine. Settings: flags > IVR_<KEY> environment > --config file > "
+                                   "defaults (the demo hotline). SIGTERM drains calls in progress.")
+    _add_site_options(p)
+    _add_config_options(p)
     p.set_defaults(handler=_serve)
 
 
+_PATH_FLAGS = {"flows": "flows_dir", "dialects": "dialects_dir", "prompts": "prompts_dir",
+               "cache": "prompt_cache_dir", "db": "db"}
+"""Flags that set one config key each, as `--flag` → key."""
+
+
+def _flag_settings(args: argparse.Namespace) -> dict[str, tuple[object, str]]:
+    """Config keys given on the command line: key → (value, the flag that gave it)."""
+    from ivr.config import parse_hostport
+    from ivr.errors import ConfigError
+
+    flags: dict[str, tuple[object, str]] = {}
+    for text in getattr(args, "settings", None) or []:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {text!r}: expected KEY=VALUE")
+        flags[key.strip()] = (value, f"--set {key.strip()}")
+    for flag, key in _PATH_FLAGS.items():
+        if getattr(args, flag, None) is not None:
+            flags[key] = (getattr(args, flag), f"--{flag}")
+    for flag, default_port in (("sip", 5060), ("http", 8080)):
+        text = getattr(args, flag, None)
+        if text is not None:
+            host, port = parse_hostport(text, default_port=default_port)
+            flags[f"{flag}_host"], flags[f"{flag}_port"] = (host, f"--{flag}"), (port, f"--{flag}")
+    if getattr(args, "log_level", None) is not None:
+        flags["log_level"] = (args.log_level, "--log-level")
+    if getattr(args, "log_json", None) is not None:
+        flags["log_json"] = (args.log_json, "--log-json")
+    return flags
+
+
+def _loaded_config(args: argparse.Namespace) -> LoadedConfig:
+    """The effective config for this command line; logging reconfigured by its log settings."""
+    from ivr.config import resolve_config
+    from ivr.logconfig import configure_logging
+
+    path = getattr(args, "config", None)
+    loaded = resolve_config(pathlib.Path(path) if path else None, flags=_flag_settings(args))
+    config = loaded.config
+    level = config.log_level
+    if args.command in QUIET_COMMANDS and loaded.sources["log_level"].kind == "default":
+        level = "error"
+    configure_logging(level, json=config.log_json, log_pii=config.log_pii)
+    return loaded
+
+
 def _serve(args: argparse.Namespace) -> int:
+    config = _loaded_config(args).config  # a bad setting is reported before the engine's imports
     from ivr.engine import serve_main
 
-    return serve_main(args)
+    return serve_main(config)
+
+
+def _add_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("config", help="show or check the effective engine config")
+    actions = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    show = actions.add_parser("show", help="every key's effective value (secrets masked) and where it came from")
+    show.add_argument("--json", action="store_true", help="print a JSON object key → {value, source}")
+    check = actions.add_parser("check", help="type-check the config and the files it names; exit 1 if wrong")
+    for a in (show, check):
+        _add_site_options(a)
+        _add_config_options(a)
+    show.set_defaults(handler=_config_show)
+    check.set_defaults(handler=_config_check)
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    from ivr.config import describe
+
+    rows = describe(_loaded_config(args))
+    if args.json:
+        import json
+
+        print(json.dumps({k: {"value": v, "source": src} for k, v, src in rows}, ensure_ascii=False, indent=2))
+        return 0
+    width = max(len(k) for k, _, _ in rows)
+    value_width = min(60, max(len(v) for _, v, _ in rows))
+    for key, value, source in rows:
+        print(f"{key:<{width}}  {value:<{value_width}}  {source}")
+    return 0
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    from ivr.config import check_paths
+    from ivr.errors import ConfigError
+
+    try:
+        loaded = _loaded_config(args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    problems = check_paths(loaded)
+    try:  # the API tokens' own rules (names, roles, digests) live with the API
+        from ivr.web.access import parse_token_specs
+
+        parse_token_specs(loaded.config.api_tokens)
+    except ConfigError as exc:
+        problems.append(f"{loaded.sources['api_tokens'].where or 'default'}: {exc}")
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 1
+    where = f" ({loaded.path})" if loaded.path else ""
+    print(f"config ok{where}")
+    return 0
+
+
+def _add_init(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("init", help="write a starter site: ivr.yaml, flows, dialects, prompts, agents, a service unit",
+                       description="Write a site folder `ivr serve --config DIR/ivr.yaml` runs from anywhere.")
+    p.add_argument("dir", metavar="DIR", help="folder to create (may exist if empty)")
+    p.add_argument("--force", action="store_true", help="write into a folder that has files (never overwrites)")
+    p.set_defaults(handler=_init)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from ivr.starter import write_site
+
+    site = write_site(pathlib.Path(args.dir), force=args.force)
+    print(f"wrote {site.config}\nrun:  ivr serve --config {site.config}")
+    return 0
+
+
+def _add_token(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("token", help="make HTTP API tokens")
+    actions = p.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    new = actions.add_parser("new", help="print a new token and the api_tokens entry (hashed) that admits it",
+                             description="Print a fresh token (give it to the client) and the `api_tokens` "
+                                         "entry to add to the config; the config keeps only its SHA-256.")
+    new.add_argument("name", help="who uses it (shown in the access log and as requested_by)")
+    new.add_argument("--role", choices=["viewer", "supervisor", "admin"], default="viewer",
+                     help="viewer: dashboards, reports; supervisor: + records, dispatch; admin: + tokens")
+    new.set_defaults(handler=_token_new)
+
+
+def _token_new(args: argparse.Namespace) -> int:
+    import json
+
+    from ivr.web import Role, new_token_spec
+
+    token, spec = new_token_spec(args.name, Role(args.role))
+    print(token)
+    print(f"# add to api_tokens in the config:\n  - {json.dumps(spec)}", file=sys.stderr)
+    return 0
+
+
+def _add_purge(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("purge", help="delete call records, journeys and caller dialects older than an age",
+                       description="Delete what retention would (finished calls, their journeys and surveys, "
+                                   "caller dialect memories, caller-specific prompt renders) older than --older-than.")
+    p.add_argument("--older-than", required=True, metavar="AGE", help="30d, 12h, 2w (a bare number is days)")
+    p.add_argument("--db", default=None, metavar="PATH|URL", help="database (default: the config's db)")
+    _add_config_options(p)
+    p.set_defaults(handler=_purge)
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from ivr.store import open_store
+    from ivr.store.retention import parse_age, purge_all
+
+    age = parse_age(args.older_than)
+    config = _loaded_config(args).config
+    before = datetime.now(UTC) - age
+    store = open_store(config.db, node_id=config.node_id)
+    try:
+        counts = purge_all(store, before, _render_purgers(config))
+    finally:
+        store.close()
+    print(f"purged before {before.isoformat(timespec='seconds')}: {counts.calls} calls, "
+          f"{counts.journey_events} journey events, {counts.surveys} surveys, "
+          f"{counts.caller_dialects} caller dialects, {counts.renders} caller-specific renders")
+    return 0
+
+
+def _render_purgers(config: EngineConfig) -> list[RenderPurger]:
+    """The prompt cache's caller-specific TTS renders (names, amounts) are caller data too."""
+    from ivr.voice import purge_personal_renders
+
+    cache = config.prompt_cache_dir
+    return [lambda before: purge_personal_renders(cache, before)]
 
 
 def _add_nlu(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -76,33 +277,37 @@ def _add_prompts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         ("check", _prompts_check, "per dialect: recorded / synthesized / fallback; exit 1 if one is missing"),
     ):
         a = actions.add_parser(name, help=text)
-        a.add_argument("--flows", default="flows", help="folder of flow YAML files (default: flows)")
-        a.add_argument("--dialects", default="dialects", help="folder of dialect packs (default: dialects)")
-        a.add_argument("--prompts", default="prompts", help="folder of recorded prompts (default: prompts)")
-        a.add_argument("--cache", default="var/prompt-cache", help="render cache (default: var/prompt-cache)")
+        a.add_argument("--flows", default=None, help="folder of flow YAML files (default: the config's flows_dir)")
+        a.add_argument("--dialects", default=None, help="folder of dialect packs (default: dialects_dir)")
+        a.add_argument("--prompts", default=None, help="folder of recorded prompts (default: prompts_dir)")
+        a.add_argument("--cache", default=None, help="render cache (default: prompt_cache_dir)")
+        _add_config_options(a)
         if name == "build":
             a.add_argument("--quiet", action="store_true", help="no progress bar or summary, errors only")
         a.set_defaults(handler=handler)
 
 
 def _prompts_build(args: argparse.Namespace) -> int:
-    from ivr.voice import run_build
+    from ivr.engine.flowprompts import run_build
 
-    return run_build(args.flows, args.dialects, args.prompts, args.cache, quiet=args.quiet)
+    c = _loaded_config(args).config
+    return run_build(c.flows_dir, c.dialects_dir, c.prompts_dir, c.prompt_cache_dir, quiet=args.quiet)
 
 
 def _prompts_check(args: argparse.Namespace) -> int:
-    from ivr.voice import run_check
+    from ivr.engine.flowprompts import run_check
 
-    return run_check(args.flows, args.dialects, args.prompts, args.cache)
+    c = _loaded_config(args).config
+    return run_check(c.flows_dir, c.dialects_dir, c.prompts_dir, c.prompt_cache_dir)
 
 
 def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("validate", help="check flow files; prints path:line:col: message per problem")
     p.add_argument("files", nargs="+", metavar="FILE", help="flow YAML files")
     p.add_argument("--warnings", action="store_true", help="also list warnings (dialect fallbacks...)")
-    p.add_argument("--dialects", default="dialects", metavar="DIR",
-                   help="dialect packs whose fallbacks the engine uses (default: dialects, when present)")
+    p.add_argument("--dialects", default=None, metavar="DIR",
+                   help="dialect packs whose fallbacks the engine uses (default: the config's dialects_dir)")
+    _add_config_options(p)
     p.set_defaults(handler=_validate)
 
 
@@ -111,7 +316,7 @@ def _validate(args: argparse.Namespace) -> int:
     from ivr.flow.model import DEFAULT_FALLBACKS
     from ivr.voice.dialects import load_dialects
 
-    packs = pathlib.Path(args.dialects)
+    packs = _loaded_config(args).config.dialects_dir
     fallbacks = load_dialects(packs).fallbacks() if packs.is_dir() else DEFAULT_FALLBACKS
     return validate_files(args.files, warnings=args.warnings, fallbacks=fallbacks)
 
@@ -144,7 +349,7 @@ def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from ivr.flow.commands import simulate_call
+    from ivr.testing.flowcommands import simulate_call
 
     return simulate_call(args.flow, args.turns, caller=args.caller, time=args.time, backend=args.backend,
                          as_json=args.json)
@@ -157,7 +362,7 @@ def _add_test_flows(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _test_flows(args: argparse.Namespace) -> int:
-    from ivr.flow.commands import run_flow_tests
+    from ivr.testing.flowcommands import run_flow_tests
 
     return run_flow_tests(args.files)
 
@@ -182,7 +387,7 @@ def _add_demo_backend(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _demo_backend(args: argparse.Namespace) -> int:
-    from ivr.flow.commands import serve_demo_backend
+    from ivr.testing.flowcommands import serve_demo_backend
 
     host, _, port = args.listen.rpartition(":")
     return serve_demo_backend(host or "127.0.0.1", int(port))
@@ -192,7 +397,9 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p = sub.add_parser("report", help="print today's figures: containment, NPS, service level, breakpoints...")
     p.add_argument("--since", default="1d", help="start: a span back (90m, 2h, 1d, 1w), 'today' or ISO-8601")
     p.add_argument("--until", default=None, help="end (default: now); same forms as --since")
-    p.add_argument("--db", default="var/ivr.db", help="SQLite file or postgresql:// URL (default: var/ivr.db)")
+    p.add_argument("--db", default=None, metavar="PATH|URL",
+                   help="SQLite file or postgresql:// URL (default: the config's db, var/ivr.db)")
+    _add_config_options(p)
     p.set_defaults(handler=_report)
 
 
@@ -201,7 +408,8 @@ def _report(args: argparse.Namespace) -> int:
 
     from ivr.report import report_main
 
-    return report_main(args.since, args.until, args.db, now=datetime.now().astimezone())
+    db = _loaded_config(args).config.db
+    return report_main(args.since, args.until, db, now=datetime.now().astimezone())
 
 
 
@@ -318,19 +526,45 @@ COMMANDS: tuple[Adder, ...] = (
     _add_call,
     _add_scenario,
     _add_load,
+    _add_config,
+    _add_init,
+    _add_purge,
+    _add_token,
 )
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """The options accepted anywhere on the command line. A subcommand's copy has no default
+    (SUPPRESS), so it only sets the value when given there and never erases one given before it."""
+    default: object = None if top else argparse.SUPPRESS
+    parser.add_argument("--log-level", default=default, choices=["debug", "info", "warning", "error"],
+                        help="log level (default: info; the config key log_level)")
+    parser.add_argument("--log-json", action="store_true", default=default,
+                        help="JSON log lines even on a terminal (the config key log_json)")
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                found += [child, *_subparsers(child)]
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ivr", description="Telephony IVR engine for a customer hotline."
+        prog="ivr", description="Telephony IVR engine for a customer hotline.",
+        epilog="Exit codes: 0 ok, 1 checked and found wanting or failed, 2 usage error. "
+               "Settings: docs/CONFIG.md.",
     )
     parser.add_argument("--version", action="version", version=f"ivr {__version__}")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    parser.add_argument("--log-json", action="store_true", default=None, help="force JSON log lines")
+    _add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
+    for child in _subparsers(parser):
+        _add_global_options(child, top=False)
     return parser
 
 
@@ -341,14 +575,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
+    from ivr.errors import ConfigError, IvrError
     from ivr.logconfig import configure_logging
 
-    level = args.log_level
-    if args.command in QUIET_COMMANDS and level == "info":
+    level = args.log_level or "info"
+    if args.command in QUIET_COMMANDS and args.log_level is None:
         level = "error"  # their own output is the report; engine chatter would bury it
     configure_logging(level, json=args.log_json)
     try:
         return handler(args)
+    except ConfigError as exc:  # a bad flag value or config setting: a usage error
+        print(f"ivr {args.command}: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except IvrError as exc:  # a runtime failure the library explained (database unreachable...)
+        print(f"ivr {args.command}: {exc}", file=sys.stderr, flush=True)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `ivr schema | head`: the reader left; no traceback, as other CLIs

@@ -1,21 +1,45 @@
-"""Engine configuration: the embedded defaults, optionally overridden by a YAML file.
+"""Engine configuration: embedded defaults, a YAML file, `IVR_<KEY>` environment variables and flags.
 
-`make run` needs no file at all: every field has the demo hotline's default. A config file is
-turned into this typed object once, here; nothing past this module reads raw YAML.
+Precedence, highest first: command-line flags (only those given) > environment > file > defaults.
+Every source is turned into the one typed `EngineConfig` here, checked against the field's type, and
+each value remembers where it came from (`ivr config show`). A wrong value in a file is reported as
+`file:line: message`, like `ivr validate`; several wrong values are all reported at once.
+
+Paths in a config file are relative to that file; paths from the environment or a flag are relative
+to the working directory. The defaults serve the demo hotline from the data shipped in the package
+(`ivr/demo/`), so `ivr serve` works from any directory; the engine's state (`var/`) is kept in the
+working directory unless the config says where.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import os
 import pathlib
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from ivr.errors import ConfigError
+
+DEMO_DIR = pathlib.Path(__file__).resolve().parent / "demo"
+"""The demo site shipped with the package: flows/, dialects/, prompts/, config/ (in a checkout,
+links to the repository's own folders, so `make run` and the package serve the same files)."""
+
+ENV_PREFIX = "IVR_"
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def demo_path(name: str) -> pathlib.Path:
+    """A folder or file of the shipped demo site, absolute."""
+    return (DEMO_DIR / name).resolve()
 
 
 def parse_hostport(text: str, *, default_port: int) -> tuple[str, int]:
@@ -43,15 +67,28 @@ class AcdBackendKind(enum.StrEnum):
     REDIS = "redis"
 
 
+class SettingError(ConfigError):
+    """One setting is wrong; `key` names it so the loader can say which file line holds it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+PATH = {"path": True}
+"""Field metadata: a `str` setting that is a file path unless it is a URL (relative paths resolved)."""
+
+
 @dataclass(slots=True, frozen=True)
 class EngineConfig:
-    flows_dir: pathlib.Path = pathlib.Path("flows")
-    dialects_dir: pathlib.Path = pathlib.Path("dialects")
-    prompts_dir: pathlib.Path = pathlib.Path("prompts")
+    flows_dir: pathlib.Path = field(default_factory=lambda: demo_path("flows"))
+    dialects_dir: pathlib.Path = field(default_factory=lambda: demo_path("dialects"))
+    prompts_dir: pathlib.Path = field(default_factory=lambda: demo_path("prompts"))
     prompt_cache_dir: pathlib.Path = pathlib.Path("var/prompt-cache")
-    agents_file: pathlib.Path = pathlib.Path("config/agents.yaml")
-    queues_file: pathlib.Path = pathlib.Path("config/queues.yaml")
-    db_path: pathlib.Path = pathlib.Path("var/ivr.db")
+    agents_file: pathlib.Path = field(default_factory=lambda: demo_path("config/agents.yaml"))
+    queues_file: pathlib.Path = field(default_factory=lambda: demo_path("config/queues.yaml"))
+    db: str = field(default="var/ivr.db", metadata=PATH)
+    """Call records, journeys, caller dialects, dispatch log: a SQLite file or a `postgresql://` URL."""
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060
     http_host: str = "127.0.0.1"
@@ -61,14 +98,15 @@ class EngineConfig:
     max_calls: int = 1200
     """Concurrent calls beyond which new INVITEs get 503 with Retry-After."""
     drain_timeout_s: float = 600.0
+    """How long SIGTERM waits for calls in progress; the service manager's stop timeout must be longer."""
     acd_backend: AcdBackendKind = AcdBackendKind.MEMORY
     redis_url: str = "redis://127.0.0.1:6379/0"
     """The shared ACD log when `acd_backend` is redis (every node of a cluster names the same one)."""
     callback_uri_template: str = "sip:{number}@{sip_host}"
     """Where a callback dials the caller: `{number}` is the number left, `{sip_host}` ours (a trunk or SBC)."""
     asr_engine: str = "pocketsphinx"
-    asr_models: dict[str, str] = field(default_factory=dict)
-    """Dialect code → Vosk model path, for the production engine."""
+    asr_models: dict[str, Any] = field(default_factory=dict)
+    """Dialect code → Vosk model path (or a mapping: engine, model), for the production engine."""
     asr_workers: int = 4
     """Threads that run recognizer calls off the event loop (they mostly wait on decoder processes)."""
     asr_processes: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
@@ -81,52 +119,356 @@ class EngineConfig:
     served). Callers who start talking while most are lent are decoded after they end, and past
     the bound they wait for one: overload costs latency, not memory."""
     node_id: str = "node-1"
+    log_level: str = "info"
+    log_json: bool | None = None
+    """JSON log lines (None: JSON unless stderr is a terminal)."""
+    log_pii: bool = False
+    """Log caller numbers, transcripts and data-dip URLs in clear (off: masked, omitted, redacted)."""
+    retention_days: int = 180
+    """Records, journeys and caller dialects older than this are purged (0: keep forever)."""
+    api_tokens: tuple[dict[str, str], ...] = ()
+    """HTTP API tokens, each `{name, role: viewer|supervisor|admin, sha256: <hex of the token's SHA-256>}`
+    (checked by `ivr.web.access.parse_token_specs`). `IVR_API_TOKEN` adds one admin token."""
+    http_allowed_hosts: tuple[str, ...] = ()
+    """Host names the HTTP API answers to besides loopback and `http_host` (DNS-rebinding guard; "*": any)."""
+    demo_backend: bool = True
+    """Serve the demo hotline's data back end (policies, customers) in-process and point the flows'
+    `backend_url` at it; off: flows use their own `backend_url`."""
 
     def __post_init__(self) -> None:
         try:
             object.__setattr__(self, "acd_backend", AcdBackendKind(self.acd_backend))
         except ValueError:
             known = ", ".join(k.value for k in AcdBackendKind)
-            raise ConfigError(f"acd_backend {self.acd_backend!r} is not one of: {known}") from None
+            raise SettingError("acd_backend", f"acd_backend {self.acd_backend!r} is not one of: {known}") from None
+        for key in ("sip_port", "http_port", "rtp_port_min", "rtp_port_max"):
+            if not 0 <= getattr(self, key) <= 65535:
+                raise SettingError(key, f"{key} {getattr(self, key)} is not a port (0..65535)")
+        if self.rtp_port_min > self.rtp_port_max:
+            raise SettingError("rtp_port_max", f"rtp_port_max {self.rtp_port_max} is below rtp_port_min")
+        for key in ("max_calls", "asr_workers", "asr_max_decoders"):
+            if getattr(self, key) < 1:
+                raise SettingError(key, f"{key} must be at least 1")
+        for key in ("drain_timeout_s", "retention_days", "asr_processes", "asr_prewarm"):
+            if getattr(self, key) < 0:
+                raise SettingError(key, f"{key} must not be negative")
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            raise SettingError("log_level", f"log_level {self.log_level!r} is not one of: debug, info, warning, error")
+        if "://" in self.db and not self.db.startswith(URL_SCHEMES):
+            raise SettingError("db", f"db {mask_url(self.db)!r}: expected a file path or a postgresql:// URL")
         if "{number}" not in self.callback_uri_template:
-            raise ConfigError(f"callback_uri_template {self.callback_uri_template!r} has no {{number}} in it")
+            raise SettingError(
+                "callback_uri_template", f"callback_uri_template {self.callback_uri_template!r} has no {{number}} in it"
+            )
         try:
             self.callback_uri("0")
         except (KeyError, IndexError, ValueError) as exc:
-            raise ConfigError(
+            raise SettingError(
+                "callback_uri_template",
                 f"callback_uri_template {self.callback_uri_template!r}: bad placeholder {exc} "
-                "(expected {number} and {sip_host})"
+                "(expected {number} and {sip_host})",
             ) from None
 
     def callback_uri(self, number: str) -> str:
         """The SIP URI a callback to `number` dials."""
         return self.callback_uri_template.format(number=number, sip_host=self.sip_host)
 
+    @property
+    def db_is_url(self) -> bool:
+        return self.db.startswith(URL_SCHEMES)
+
     def replace(self, **changes: Any) -> EngineConfig:
         return dataclasses.replace(self, **changes)
 
 
-_PATH_FIELDS = {f.name for f in dataclasses.fields(EngineConfig) if f.type in ("pathlib.Path",)}
+def config_keys() -> list[str]:
+    """Every setting's name, in declaration order."""
+    return [f.name for f in dataclasses.fields(EngineConfig)]
 
 
-def load_config(path: pathlib.Path | None) -> EngineConfig:
-    """The defaults, with the keys of `path` (if given) applied; unknown keys are an error."""
-    config = EngineConfig()
-    if path is None:
-        return config
+# --- typed conversion -------------------------------------------------------------------------------
+
+_NUMBERS: dict[type, tuple[type | tuple[type, ...], str]] = {
+    int: (int, "a whole number"),
+    float: ((int, float), "a number"),
+}
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _convert(tp: Any, value: object, *, from_text: bool, base: pathlib.Path) -> object:
+    """`value` as type `tp`, or ValueError with the reason. `from_text`: an environment variable's
+    string, parsed the way a YAML value would have been typed."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if type(None) in options and (value is None or (from_text and value in ("", "null", "none"))):
+            return None
+        reasons = []
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return _convert(option, value, from_text=from_text, base=base)
+            except ValueError as exc:
+                reasons.append(str(exc))
+        raise ValueError("; ".join(reasons))
+    if tp is bool:
+        if from_text and isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"expected true or false, got {value!r}")
+    if tp in _NUMBERS:
+        accepted, what = _NUMBERS[tp]
+        if from_text and isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return tp(value)
+        if isinstance(value, accepted) and not isinstance(value, bool):  # YAML `true` is no port number
+            return tp(value)
+        raise ValueError(f"expected {what}, got {value!r} ({_type_name(value)})")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)  # `node_id: 7`
+        raise ValueError(f"expected a string, got {value!r} ({_type_name(value)})")
+    if tp is pathlib.Path:
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"expected a path, got {value!r} ({_type_name(value)})")
+        return base / pathlib.Path(value).expanduser()
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            known = ", ".join(str(m.value) for m in tp)
+            raise ValueError(f"{value!r} is not one of: {known}") from None
+    if origin in (dict, Mapping) or tp in (dict, Mapping):
+        if from_text and isinstance(value, str):
+            value = _yaml_text(value)
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ValueError(f"expected a mapping, got {value!r} ({_type_name(value)})")
+        return value
+    if origin in (list, tuple, Sequence) or tp in (list, tuple):
+        if from_text and isinstance(value, str):
+            parsed = _yaml_text(value) if value.lstrip().startswith("[") else [
+                item.strip() for item in value.split(",") if item.strip()
+            ]
+            value = parsed
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list, got {value!r} ({_type_name(value)})")
+        args = typing.get_args(tp)
+        item_type = args[0] if args else Any
+        items = [value_ if item_type is Any else _convert(item_type, value_, from_text=from_text, base=base)
+                 for value_ in value]
+        return tuple(items) if origin is tuple or tp is tuple else items
+    if from_text and isinstance(value, str):
+        return _yaml_text(value)  # a type this loader does not know: the field's own checks judge it
+    return value
+
+
+def _yaml_text(text: str) -> object:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
-    known = {f.name for f in dataclasses.fields(EngineConfig)}
-    changes: dict[str, Any] = {}
-    for key, value in raw.items():
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not valid YAML: {exc}") from None
+
+
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(EngineConfig)
+
+
+def _coerce(key: str, value: object, *, from_text: bool, base: pathlib.Path) -> object:
+    fld = next(f for f in dataclasses.fields(EngineConfig) if f.name == key)
+    converted = _convert(_field_types()[key], value, from_text=from_text, base=base)
+    if fld.metadata.get("path") and isinstance(converted, str) and "://" not in converted:
+        converted = str(base / pathlib.Path(converted).expanduser()) if converted else converted
+    return converted
+
+
+# --- sources ----------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, frozen=True)
+class Source:
+    """Where one setting's value came from, for `ivr config show` and error messages."""
+
+    kind: str
+    """`default`, `file`, `env` or `flag`."""
+    where: str = ""
+    """The file and line, the variable's name or the flag."""
+
+    def __str__(self) -> str:
+        return self.kind if not self.where else f"{self.kind} {self.where}"
+
+
+DEFAULT = Source("default")
+
+
+@dataclass(slots=True, frozen=True)
+class LoadedConfig:
+    config: EngineConfig
+    sources: Mapping[str, Source]
+    path: pathlib.Path | None = None
+
+
+def _read_file(path: pathlib.Path) -> tuple[dict[str, object], dict[str, int]]:
+    """The file's top-level mapping and the line of each key's value."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            raw = loader.construct_document(node) if node is not None else {}
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"{mark.line + 1}:" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}:{line} YAML syntax error: {problem}") from None
+    if raw is None:
+        return {}, {}
+    if not isinstance(raw, dict) or not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{path}:1: expected a mapping of settings at the top level")
+    lines = {str(k.value): v.start_mark.line + 1 for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+    return {str(k): v for k, v in raw.items()}, lines
+
+
+def resolve_config(
+    path: pathlib.Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, tuple[object, str]] | None = None,
+    cwd: pathlib.Path | None = None,
+) -> LoadedConfig:
+    """The effective config: defaults < file < `IVR_<KEY>` in `env` < `flags` (key → (value, flag)).
+
+    Raises ConfigError naming every wrong setting with its file line, variable or flag."""
+    env = os.environ if env is None else env
+    here = cwd or pathlib.Path.cwd()
+    known = config_keys()
+    values: dict[str, object] = {}
+    sources: dict[str, Source] = {}
+    errors: list[str] = []
+
+    if path is not None:
+        raw, lines = _read_file(path)
+        base = (here / path).parent
+        for key, value in raw.items():
+            at = f"{path}:{lines.get(key, 1)}"
+            if key not in known:
+                errors.append(f"{at}: unknown setting {key!r}{_suggest(key, known)}")
+                continue
+            try:
+                values[key] = _coerce(key, value, from_text=False, base=base)
+                sources[key] = Source("file", at)
+            except ValueError as exc:
+                errors.append(f"{at}: {key}: {exc}")
+    for key in known:
+        name = ENV_PREFIX + key.upper()
+        if name in env:
+            try:
+                values[key] = _coerce(key, env[name], from_text=True, base=here)
+                sources[key] = Source("env", name)
+            except ValueError as exc:
+                errors.append(f"{name}: {key}: {exc}")
+    for key, (value, flag) in (flags or {}).items():
         if key not in known:
-            raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
-        changes[key] = pathlib.Path(value) if key in _PATH_FIELDS else value
+            errors.append(f"{flag}: unknown setting {key!r}{_suggest(key, known)}")
+            continue
+        try:
+            values[key] = _coerce(key, value, from_text=isinstance(value, str), base=here)
+            sources[key] = Source("flag", flag)
+        except ValueError as exc:
+            errors.append(f"{flag}: {key}: {exc}")
+    if errors:
+        raise ConfigError("\n".join(errors))
     try:
-        return config.replace(**changes)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        config = EngineConfig(**values)  # type: ignore[arg-type]
+    except SettingError as exc:
+        source = sources.get(exc.key, DEFAULT)
+        raise ConfigError(f"{source.where or 'default'}: {exc}") from None
+    return LoadedConfig(config, {k: sources.get(k, DEFAULT) for k in known}, path)
+
+
+def load_config(path: pathlib.Path | None, *, env: Mapping[str, str] | None = None) -> EngineConfig:
+    """The defaults, with the keys of `path` (if given) and the environment applied."""
+    return resolve_config(path, env=env).config
+
+
+def _suggest(key: str, known: Sequence[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else " (see docs/CONFIG.md)"
+
+
+# --- showing ----------------------------------------------------------------------------------------
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@/\s]+)(?=@)", re.I)
+_SECRET_NAME = re.compile(r"password|secret|token", re.I)
+
+
+def mask_url(text: str) -> str:
+    """`postgresql://ivr:s3cret@db/ivr` → `postgresql://ivr:***@db/ivr`."""
+    return _URL_PASSWORD.sub(lambda m: m.group("head") + "***", text)
+
+
+def shown_value(key: str, value: object) -> str:
+    """A setting's value as `ivr config show` prints it: secrets masked, paths as text."""
+    secret = _SECRET_NAME.search(key) is not None
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, pathlib.Path):
+        return str(value)
+    if secret and value not in (None, "", [], {}, ()):
+        return "***"
+    if isinstance(value, str):
+        return mask_url(value)
+    if isinstance(value, dict | list | tuple):
+        return mask_url(yaml.safe_dump(_plain(value), default_flow_style=True, allow_unicode=True).strip())
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, pathlib.Path | enum.Enum):
+        return str(value.value if isinstance(value, enum.Enum) else value)
+    return value
+
+
+def describe(loaded: LoadedConfig) -> list[tuple[str, str, str]]:
+    """(key, shown value, source) for every setting, in declaration order."""
+    return [
+        (key, shown_value(key, getattr(loaded.config, key)), str(loaded.sources[key])) for key in config_keys()
+    ]
+
+
+CREATED_PATHS = frozenset({"prompt_cache_dir"})
+"""Path settings the engine creates when missing; every other path setting must exist."""
+
+
+def check_paths(loaded: LoadedConfig) -> list[str]:
+    """`where: key: problem` for each file or folder the config names that is not there."""
+    problems = []
+    for key in config_keys():
+        value = getattr(loaded.config, key)
+        if key in CREATED_PATHS or not isinstance(value, pathlib.Path) or value.exists():
+            continue
+        where = loaded.sources[key].where or "default"
+        problems.append(f"{where}: {key}: {value} does not exist")
+    if not loaded.config.db_is_url:
+        folder = pathlib.Path(loaded.config.db).parent
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if existing is not None and not os.access(existing, os.W_OK):
+            problems.append(f"{loaded.sources['db'].where or 'default'}: db: cannot create {loaded.config.db}")
+    return problems

@@ -86,21 +86,24 @@ def render_summary(summary: Summary) -> Group:
 
 
 def report_main(
-    since: str, until: str | None, db: str, *, now: datetime, console: Console | None = None
+    since: str, until: str | None, db: str, *, now: datetime, console: Console | None = None,
+    err: Console | None = None,
 ) -> int:
-    """Print the summary for `[since, until)` from the store at `db` (a path or postgresql:// URL)."""
+    """Print the summary for `[since, until)` from the store at `db` (a path or postgresql:// URL);
+    errors go to `err` (stderr)."""
     console = console or Console()
+    err = err or Console(stderr=True)
     try:
         start = parse_time(since, now)
         end = parse_time(until, now) if until else now
         if end <= start:
-            console.print(
+            err.print(
                 f"[red]error:[/] --until ({end.isoformat()}) must be after --since ({start.isoformat()})"
             )
             return 2
         store = open_store(db, read_only=True)
     except StoreError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {exc}")
         return 2
     try:
         console.print(render_summary(store.summary(start, end)))

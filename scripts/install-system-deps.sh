@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the engine and its tests use, when missing.
+# Installs the Debian packages the engine and its tests use, when missing (python3-venv too: `make` runs
+# this before it makes the virtualenv).
 # As root it runs apt-get; otherwise it prints the exact command to run and fails.
 set -euo pipefail
-packages=(espeak-ng sip-tester baresip redis-server chromium chromium-driver festival festvox-kallpc16k
-          graphviz sox postgresql kamailio fonts-wqy-microhei)
+packages=(python3-venv espeak-ng sip-tester baresip redis-server chromium chromium-driver festival festvox-kallpc16k
+          graphviz sox postgresql kamailio linphone-cli fonts-wqy-microhei)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

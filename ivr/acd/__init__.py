@@ -24,7 +24,6 @@ from ivr.acd.errors import (
 from ivr.acd.events import (
     AcdEvent,
     DispatchChanged,
-    DispatchRecord,
     Offer,
     OfferKind,
     RingFailure,
@@ -32,7 +31,7 @@ from ivr.acd.events import (
 )
 from ivr.acd.memory import MemoryBackend, MemoryLog
 from ivr.acd.redis_backend import RedisBackend
-from ivr.acd.service import Acd, EpochClock, QueueTicket, TicketUpdate, run_clock
+from ivr.acd.service import Acd, QueueTicket, TicketUpdate, run_clock
 from ivr.acd.strategy import Strategy
 
 __all__ = [
@@ -48,9 +47,7 @@ __all__ = [
     "AgentView",
     "BackendError",
     "DispatchChanged",
-    "DispatchRecord",
     "Distributor",
-    "EpochClock",
     "IllegalTransition",
     "MemoryBackend",
     "MemoryLog",

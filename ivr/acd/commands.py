@@ -9,26 +9,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from ivr.acd.errors import BackendError
 from ivr.acd.events import RingFailure
+from ivr.call import QueueRequest
+from ivr.dispatching import DispatchRequest
 
 
 @dataclass(slots=True, frozen=True)
 class Enqueue:
     call_id: str
-    queue: str
-    priority: int = 0
-    skills: Mapping[str, int] = field(default_factory=dict)
-    dialect: str = "cmn"
-    context: Mapping[str, str] = field(default_factory=dict)
+    request: QueueRequest
+    """The flow's request as it made it: the ACD keeps it, and every offer for the caller carries it."""
 
 
 @dataclass(slots=True, frozen=True)
 class Abandon:
+    """The caller's leg ended (BYE, CANCEL, timeout) or the call layer gave up on the queue: the
+    caller is withdrawn wherever they are, and every agent ringing for them stops at once."""
+
     call_id: str
 
 
@@ -50,7 +52,9 @@ class RingFailed:
 
 
 @dataclass(slots=True, frozen=True)
-class CallEnded:
+class AgentCallEnded:
+    """A bridged call ended (either side hung up): the agent goes to wrap-up."""
+
     agent_id: str
     call_id: str | None = None
     """None: the agent's only call (an agent with several calls must name one)."""
@@ -80,13 +84,7 @@ class AgentResume:
 
 @dataclass(slots=True, frozen=True)
 class StartDispatch:
-    region: str
-    queues: tuple[str, ...] = ()
-    """Empty: every queue of `region`."""
-    helper_sites: tuple[str, ...] = ()
-    until: datetime | None = None
-    reason: str = ""
-    by: str = ""
+    request: DispatchRequest
 
 
 @dataclass(slots=True, frozen=True)
@@ -110,7 +108,7 @@ Command = (
     | RequestCallback
     | RingAnswered
     | RingFailed
-    | CallEnded
+    | AgentCallEnded
     | AgentLogin
     | AgentLogout
     | AgentPause
@@ -129,7 +127,7 @@ _TYPES: dict[str, type[Any]] = {
         RequestCallback,
         RingAnswered,
         RingFailed,
-        CallEnded,
+        AgentCallEnded,
         AgentLogin,
         AgentLogout,
         AgentPause,
@@ -157,7 +155,16 @@ class LogEntry:
     """The backend's position of the entry (Redis stream id; a counter in memory)."""
 
 
+_NESTED: dict[tuple[type[Any], str], type[Any]] = {
+    (Enqueue, "request"): QueueRequest,
+    (StartDispatch, "request"): DispatchRequest,
+}
+"""Command fields holding a request record, encoded as a JSON object."""
+
+
 def _encode_value(value: object) -> object:
+    if isinstance(value, QueueRequest | DispatchRequest):
+        return {f.name: _encode_value(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, RingFailure):
         return value.value
     if isinstance(value, datetime):
@@ -169,7 +176,10 @@ def _encode_value(value: object) -> object:
     return value
 
 
-def _decode_field(name: str, value: Any) -> Any:
+def _decode_field(cls: type[Any], name: str, value: Any) -> Any:
+    nested = _NESTED.get((cls, name))
+    if nested is not None:
+        return nested(**{k: _decode_field(nested, k, v) for k, v in value.items()})
     if name == "until":
         return None if value is None else datetime.fromisoformat(value)
     if isinstance(value, list):
@@ -200,7 +210,7 @@ def decode_entry(text: str | bytes, entry_id: str) -> LogEntry:
     try:
         data = json.loads(text)
         cls = _TYPES[data["type"]]
-        body = {k: _decode_field(k, v) for k, v in data["command"].items()}
+        body = {k: _decode_field(cls, k, v) for k, v in data["command"].items()}
         if cls is RingFailed:
             body["reason"] = RingFailure(body.get("reason", RingFailure.NO_ANSWER.value))
         command = cls(**body)

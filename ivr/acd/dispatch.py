@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from ivr.acd.commands import StartDispatch
 from ivr.acd.config import AcdConfig, NightRule
 from ivr.acd.errors import AcdError, UnknownQueue, UnknownSite
-from ivr.acd.events import DispatchChange, DispatchChanged, DispatchRecord
+from ivr.dispatching import Dispatch, DispatchChange, DispatchChanged, DispatchRequest
 
 NIGHT_ID = "night"
 
@@ -43,39 +42,51 @@ class DispatchBook:
 
     def __init__(self, config: AcdConfig) -> None:
         self._config = config
-        self.active: dict[str, DispatchRecord] = {}
+        self.active: dict[str, Dispatch] = {}
         self.log: list[DispatchChanged] = []
         self.night_on = False
         self._count = 0
         self._borrowed: dict[str, frozenset[str]] = {}
 
+    @property
+    def count(self) -> int:
+        """Dispatches started so far (the next one's id is d<count + 1>)."""
+        return self._count
+
+    def load(
+        self, active: dict[str, Dispatch], log: list[DispatchChanged], *, night_on: bool, count: int
+    ) -> None:
+        """Take the state a snapshot saved (see `ivr.acd.snapshot`)."""
+        self.active, self.log, self.night_on, self._count = active, log, night_on, count
+        self._recompute()
+
     def borrowed_sites(self, queue_id: str) -> frozenset[str]:
         """Sites whose agents may serve `queue_id` now besides its home sites."""
         return self._borrowed.get(queue_id, frozenset())
 
-    def _night_record(self, wall: datetime) -> DispatchRecord:
+    def _night_record(self, wall: datetime) -> Dispatch:
         rule = self._config.night
         assert rule is not None
-        return DispatchRecord(NIGHT_ID, "*", rule.queues, rule.helper_sites, wall, None, "night hours")
+        return Dispatch(NIGHT_ID, "*", rule.queues, rule.helper_sites, wall, None, "night hours")
 
     def _recompute(self) -> None:
         borrowed: dict[str, set[str]] = {}
         records = list(self.active.values())
         if self.night_on and self._config.night is not None:
             rule = self._config.night
-            records.append(DispatchRecord(NIGHT_ID, "*", rule.queues, rule.helper_sites, datetime.min, None))
+            records.append(Dispatch(NIGHT_ID, "*", rule.queues, rule.helper_sites, datetime.min, None))
         for record in records:
             for queue in record.queues:
                 borrowed.setdefault(queue, set()).update(record.helper_sites)
         self._borrowed = {q: frozenset(s) for q, s in borrowed.items()}
 
-    def _record(self, change: DispatchChange, record: DispatchRecord, wall: datetime) -> DispatchChanged:
+    def _record(self, change: DispatchChange, record: Dispatch, wall: datetime) -> DispatchChanged:
         event = DispatchChanged(change, record, wall)
         self.log.append(event)
         self._recompute()
         return event
 
-    def validate(self, cmd: StartDispatch) -> tuple[str, ...]:
+    def validate(self, cmd: DispatchRequest) -> tuple[str, ...]:
         """The queues the dispatch covers; raises naming the unknown region, queue or site."""
         config = self._config
         regions = {s.region for s in config.sites.values()} | {q.region for q in config.queues.values()}
@@ -94,18 +105,18 @@ class DispatchBook:
             raise AcdError(f"region {cmd.region!r} has no queue to dispatch agents to")
         return queues
 
-    def start(self, cmd: StartDispatch, wall: datetime) -> DispatchChanged:
+    def start(self, cmd: DispatchRequest, wall: datetime) -> DispatchChanged:
         queues = self.validate(cmd)
         self._count += 1
-        record = DispatchRecord(
+        record = Dispatch(
             dispatch_id=f"d{self._count}",
             region=cmd.region,
             queues=queues,
             helper_sites=cmd.helper_sites,
-            started_at=wall,
+            since=wall,
             until=cmd.until,
             reason=cmd.reason,
-            by=cmd.by,
+            requested_by=cmd.requested_by,
         )
         self.active[record.dispatch_id] = record
         return self._record(DispatchChange.STARTED, record, wall)

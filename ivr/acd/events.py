@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
-from ivr.call import QueueResult
+from ivr.call import QueueRequest, QueueResult
+from ivr.dispatching import DispatchChange, DispatchChanged
+
+__all__ = ["DispatchChange", "DispatchChanged"]  # re-exported: the ACD reports dispatch changes as these
 
 
 class OfferKind(enum.Enum):
@@ -54,14 +57,6 @@ class RejectReason(enum.Enum):
     STALE_OFFER = "stale_offer"
 
 
-class DispatchChange(enum.Enum):
-    STARTED = "started"
-    ENDED = "ended"
-    EXPIRED = "expired"
-    NIGHT_STARTED = "night_started"
-    NIGHT_ENDED = "night_ended"
-
-
 @dataclass(slots=True, frozen=True)
 class Offer:
     """Ring `agent_id` at `contact` for `call_id`; the engine answers with ring_answered/ring_failed."""
@@ -78,13 +73,24 @@ class Offer:
     ring_timeout_s: float
     deadline: float
     """ACD time at which an unanswered offer is withdrawn and counted as a miss."""
-    priority: int = 0
-    dialect: str = "cmn"
-    context: Mapping[str, str] = field(default_factory=dict)
-    """What the agent sees (intent, transcript, breakpoint...): put in X-IVR headers by the engine."""
+    request: QueueRequest
+    """The flow's request, unchanged (its `queue` is where the caller first asked to go)."""
     callback_number: str | None = None
     wait_s: float = 0.0
     """Seconds the caller had waited when the offer was made."""
+
+    @property
+    def priority(self) -> int:
+        return self.request.priority
+
+    @property
+    def dialect(self) -> str:
+        return self.request.dialect
+
+    @property
+    def context(self) -> Mapping[str, str]:
+        """What the agent sees (intent, transcript, breakpoint...): put in X-IVR headers by the engine."""
+        return self.request.context
 
 
 @dataclass(slots=True, frozen=True)
@@ -182,27 +188,6 @@ class AgentChanged:
     wall: datetime
     status_since: float
     state_since: float
-
-
-@dataclass(slots=True, frozen=True)
-class DispatchRecord:
-    """Agents of `helper_sites` may serve `queues` (of `region`) until `until` (None: until ended)."""
-
-    dispatch_id: str
-    region: str
-    queues: tuple[str, ...]
-    helper_sites: tuple[str, ...]
-    started_at: datetime
-    until: datetime | None
-    reason: str = ""
-    by: str = ""
-
-
-@dataclass(slots=True, frozen=True)
-class DispatchChanged:
-    change: DispatchChange
-    record: DispatchRecord
-    at: datetime
 
 
 @dataclass(slots=True, frozen=True)

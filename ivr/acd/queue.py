@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ivr.acd.config import QueueConfig
 from ivr.acd.events import Offer
+from ivr.call import QueueRequest
 
 RECENT_CALLS = 20
 """Handle times remembered per queue for the estimated wait."""
@@ -26,16 +27,15 @@ class Caller:
 
     call_id: str
     queue: str
+    """The queue the caller is in now (`request.queue` until an overflow moves it)."""
     node: str
-    priority: int
+    request: QueueRequest
+    """What the flow asked for, unchanged: priority, skills, dialect, context for the agent."""
     seq: int
     """Arrival number across the whole ACD: the tie-break after priority."""
     enqueued_at: float
     queue_entered_at: float
     """When the caller entered its current queue (max wait counts from here)."""
-    skills: Mapping[str, int] = field(default_factory=dict)
-    dialect: str = "cmn"
-    context: Mapping[str, str] = field(default_factory=dict)
     callback_number: str | None = None
     extra_sites: tuple[str, ...] = ()
     """Sites added by a `site:` overflow."""
@@ -44,6 +44,18 @@ class Caller:
     missed_until: dict[str, float] = field(default_factory=dict)
     """Agents that missed this caller, and until when they are skipped for it."""
     max_wait_handled: bool = False
+
+    @property
+    def priority(self) -> int:
+        return self.request.priority
+
+    @property
+    def skills(self) -> Mapping[str, int]:
+        return self.request.skills
+
+    @property
+    def dialect(self) -> str:
+        return self.request.dialect
 
     @property
     def key(self) -> OrderKey:

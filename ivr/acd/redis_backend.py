@@ -5,23 +5,97 @@ Every node appends its commands with XADD (Redis orders concurrent appends: that
 update) and applies the whole stream, in order, to its own distributor, so all nodes hold the same
 state and make the same decisions. A node that dies loses nothing that is in Redis: the other nodes
 stop seeing its heartbeats, and when its lease runs out they drop its callers (their calls died
-with it) and move its callbacks to a live node. A node that starts late replays the stream.
+with it) and move its callbacks to a live node.
+
+The stream is bounded: `<key>:snapshot` (a hash: position, state, trimmed) holds the latest
+snapshot, and saving one trims the stream to the previous snapshot's position, so a node that is
+a little behind still reads on while the stream stays about two snapshot periods long. A new node
+starts from the snapshot. Each read is one script that also returns the trim point and the log's
+epoch (`<key>:epoch`, a token set when the log is created): a reader behind the trim point gets
+`LogTrimmed`, and a reader whose epoch is gone or changed (Redis restarted empty) gets `LogReset`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
+from ivr.acd.backend import LogReset, LogTrimmed, Snapshot
 from ivr.acd.commands import LogEntry, decode_entry, encode_entry
 from ivr.acd.errors import BackendError
 
 _FIELD = "e"
+
+# KEYS: stream, snapshot hash, epoch. ARGV: after ("" for the start), count.
+_READ = """
+local trimmed = redis.call('HGET', KEYS[2], 'trimmed')
+local epoch = redis.call('GET', KEYS[3])
+local start = '-'
+if ARGV[1] ~= '' then start = '(' .. ARGV[1] end
+local items = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', tonumber(ARGV[2]))
+local last = ''
+if #items == 0 then
+  local tail = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  if #tail > 0 then last = tail[1][1] end
+end
+return {epoch or '', trimmed or '', items, last}
+"""
+
+_ID_LESS = """
+local function id_less(a, b)
+  local am, as = string.match(a, '(%d+)-(%d+)')
+  local bm, bs = string.match(b, '(%d+)-(%d+)')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+"""
+
+# KEYS: stream, snapshot hash. ARGV: position, state. Keeps only a later snapshot; trims the
+# stream to the snapshot it replaces.
+_SAVE = _ID_LESS + """
+local previous = redis.call('HGET', KEYS[2], 'position')
+if previous and not id_less(previous, ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[2], 'position', ARGV[1], 'state', ARGV[2])
+if previous then
+  redis.call('XTRIM', KEYS[1], 'MINID', previous)
+  redis.call('HSET', KEYS[2], 'trimmed', previous)
+end
+return 1
+"""
+
+# KEYS: stream, snapshot hash, epoch. ARGV: the epoch the caller knew, new epoch, state.
+_RESEED = """
+local epoch = redis.call('GET', KEYS[3])
+if epoch and epoch ~= ARGV[1] then return 0 end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local position = '0-0'
+if #last > 0 then position = last[1][1] end
+redis.call('SET', KEYS[3], ARGV[2])
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'position', position, 'state', ARGV[3], 'trimmed', position)
+return 1
+"""
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _field(fields: list[bytes]) -> bytes:
+    return dict(zip(fields[::2], fields[1::2], strict=True))[_FIELD.encode()]
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 class RedisBackend:
@@ -31,10 +105,17 @@ class RedisBackend:
         self._url = url
         self._node_id = node_id
         self.stream = f"{key}:log"
+        self.snapshot_key = f"{key}:snapshot"
+        self.epoch_key = f"{key}:epoch"
         self._batch = batch
         self._block_ms = block_ms
         self._writer: aioredis.Redis | None = None
         self._reader: aioredis.Redis | None = None
+        self._epoch = ""
+        """The log's epoch this node's state belongs to ("" before open)."""
+        self._shas: dict[str, str] = {}
+        self._verify = True
+        """Read through the checking script next (at start, after an error, behind a snapshot)."""
 
     @property
     def node_id(self) -> str:
@@ -53,7 +134,8 @@ class RedisBackend:
             self._url, socket_timeout=self._block_ms / 1000 + 5, retry=Retry(NoBackoff(), 0)
         )
         try:
-            await self._writer.ping()
+            await self._writer.set(self.epoch_key, secrets.token_hex(8), nx=True)
+            self._epoch = _text(await self._writer.get(self.epoch_key))
         except (RedisError, OSError) as exc:
             raise BackendError(f"redis at {self._url}: {exc}") from exc
 
@@ -63,29 +145,116 @@ class RedisBackend:
                 await client.aclose()
         self._writer = self._reader = None
 
-    async def append(self, entry: LogEntry) -> None:
-        if self._writer is None:
+    def _client(self, client: aioredis.Redis | None) -> aioredis.Redis:
+        if client is None:
             raise BackendError(f"redis backend of node {self._node_id!r} is not open")
+        return client
+
+    def _failed(self, what: str, exc: BaseException) -> BackendError:
+        return BackendError(f"redis at {self._url}: {what}: {exc}")
+
+    async def append(self, entry: LogEntry) -> None:
         try:
-            await self._writer.xadd(self.stream, {_FIELD: encode_entry(entry)})
+            await self._client(self._writer).xadd(self.stream, {_FIELD: encode_entry(entry)})
         except (RedisError, OSError) as exc:
-            raise BackendError(f"redis at {self._url}: append to {self.stream}: {exc}") from exc
+            raise self._failed(f"append to {self.stream}", exc) from exc
 
     async def read(self, after: str | None) -> list[LogEntry]:
-        if self._reader is None:
-            raise BackendError(f"redis backend of node {self._node_id!r} is not open")
-        reply: Any = None
-        while not reply:  # a long poll: XREAD returns at the first new entry, or empty after block_ms
+        reader = self._client(self._reader)
+        while True:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise asyncio.CancelledError  # the client swallowed our cancellation
             try:
-                reply = await self._reader.xread({self.stream: after or "0-0"}, count=self._batch, block=self._block_ms)
+                if self._verify:
+                    entries = await self._read_checked(reader, after)
+                    self._verify = False
+                    if entries:
+                        return entries
+                entries = await self._read_fast(reader, after)
             except (RedisError, OSError) as exc:
-                raise BackendError(f"redis at {self._url}: read {self.stream}: {exc}") from exc
-        entries: list[LogEntry] = []
-        for _stream, items in reply or []:
-            for raw_id, fields in items:
-                entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
-                entries.append(decode_entry(fields[_FIELD.encode()], entry_id))
-        return entries
+                self._verify = True  # after an outage the log may have lost or reset entries
+                raise self._failed(f"read {self.stream}", exc) from exc
+            if entries:
+                return entries
+
+    async def _read_fast(self, reader: aioredis.Redis, after: str | None) -> list[LogEntry]:
+        """One round trip: the epoch, the latest snapshot's position and a long-polling XREAD.
+
+        Its entries are the successors of `after` when `after` is at or past the latest snapshot:
+        only a snapshot saved after that one could trim beyond `after`, and that takes a snapshot
+        period of entries first. Behind the latest snapshot, the next read goes through the script."""
+        pipe = reader.pipeline(transaction=False)
+        pipe.get(self.epoch_key)
+        pipe.hget(self.snapshot_key, "position")
+        pipe.xread({self.stream: after or "0-0"}, count=self._batch, block=self._block_ms)
+        epoch, position, reply = await pipe.execute()
+        if _text(epoch) != self._epoch:
+            raise LogReset(f"redis at {self._url}: the ACD log was reset (epoch {_text(epoch) or 'gone'})")
+        if position is not None and (not after or _id_key(after) < _id_key(_text(position))):
+            self._verify = True
+            return []
+        return [
+            decode_entry(fields[_FIELD.encode()], _text(raw_id))
+            for _stream, items in reply or []
+            for raw_id, fields in items
+        ]
+
+    async def _read_checked(self, reader: aioredis.Redis, after: str | None) -> list[LogEntry]:
+        """Entries after `after`, with the checks that no entry was trimmed or lost before them."""
+        keys = (self.stream, self.snapshot_key, self.epoch_key)
+        epoch, trimmed, items, last = await self._script(reader, _READ, keys, (after or "", self._batch))
+        epoch, trimmed, last = _text(epoch), _text(trimmed), _text(last)
+        if epoch != self._epoch:
+            raise LogReset(f"redis at {self._url}: the ACD log was reset (epoch {epoch or 'gone'})")
+        if after and last and _id_key(last) < _id_key(after):
+            raise LogReset(f"redis at {self._url}: the ACD log lost its entries after {last} (had {after})")
+        if trimmed and (not after or _id_key(after) < _id_key(trimmed)):
+            raise LogTrimmed(f"redis at {self._url}: entries after {after} were trimmed (to {trimmed})")
+        # From a script, an entry's fields come as a flat [name, value, ...] list.
+        return [decode_entry(_field(fields), _text(raw_id)) for raw_id, fields in items]
+
+    async def _script(self, client: aioredis.Redis, source: str, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        """Run a Lua script by its SHA (loaded again if Redis restarted and forgot it)."""
+        sha = self._shas.get(source)
+        if sha is not None:
+            try:
+                return await client.evalsha(sha, len(keys), *keys, *args)
+            except NoScriptError:
+                pass
+        self._shas[source] = await client.script_load(source)
+        return await client.evalsha(self._shas[source], len(keys), *keys, *args)
+
+    async def latest_snapshot(self) -> Snapshot | None:
+        try:
+            saved = await self._client(self._writer).hmget(self.snapshot_key, ["position", "state"])
+        except (RedisError, OSError) as exc:
+            raise self._failed(f"read {self.snapshot_key}", exc) from exc
+        position, state = saved
+        if position is None or state is None:
+            return None
+        return Snapshot(_text(position), _text(state))
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        keys = (self.stream, self.snapshot_key)
+        try:
+            await self._script(self._client(self._writer), _SAVE, keys, (snapshot.position, snapshot.state))
+        except (RedisError, OSError) as exc:
+            raise self._failed(f"save {self.snapshot_key}", exc) from exc
+
+    async def reseed(self, state: str) -> bool:
+        new_epoch = secrets.token_hex(8)
+        keys = (self.stream, self.snapshot_key, self.epoch_key)
+        try:
+            won = await self._script(self._client(self._writer), _RESEED, keys, (self._epoch, new_epoch, state))
+            self._epoch = _text(await self._client(self._writer).get(self.epoch_key))
+        except (RedisError, OSError) as exc:
+            raise self._failed(f"reseed {self.snapshot_key}", exc) from exc
+        return bool(won)
+
+    async def stream_length(self) -> int:
+        """Entries kept in the stream now (it is bounded by the snapshots' trimming)."""
+        try:
+            return int(await self._client(self._writer).xlen(self.stream))
+        except (RedisError, OSError) as exc:
+            raise self._failed(f"length of {self.stream}", exc) from exc

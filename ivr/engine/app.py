@@ -1,49 +1,71 @@
 """The engine: builds every part from the config, answers calls with flows, drains on SIGTERM.
 
 This is the application layer over the libraries: SIP user agent, media engine, flow registry,
-prompt library, speech models, ACD, store and web app are created here and joined by small
-adapters, so each library stays ignorant of the others.
+prompt library, speech models, ACD, store and web app are created here, in `start`, as typed fields,
+and joined by small adapters (`calls`, `legs`, `dialer`, `handoff`, `agents`, `events`), so each
+library stays ignorant of the others. Every part registers its shutdown as it is built, so `close`
+undoes exactly what `start` did, in reverse, however far it got.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
+import contextlib
 import pathlib
+import secrets
 import signal
-from collections.abc import Awaitable, Callable, Mapping
+import sys
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import structlog
 
+from ivr.acd import Acd
+from ivr.acd import load_config as load_acd_config
 from ivr.call import Call
-from ivr.clock import LoopClock
-from ivr.config import EngineConfig, load_config, parse_hostport
+from ivr.clock import Clock, LoopClock
+from ivr.config import EngineConfig
+from ivr.demo_backend import DemoBackend
+from ivr.engine.agents import AgentDesk, AgentRegistrar, acd_backend
+from ivr.engine.calls import FlowCalls
+from ivr.engine.dialer import SipLegs
+from ivr.engine.dispatch import AcdDispatcher
 from ivr.engine.ears import Ears
-from ivr.engine.journeys import EngineJourneySink
-from ivr.engine.sipcall import QueueService, SipCall
+from ivr.engine.events import CallEvents
+from ivr.engine.flowprompts import FlowPrompts
+from ivr.engine.handoff import QueueHandoff
+from ivr.engine.processors import (
+    DialectMemoryProcessor,
+    LiveViewProcessor,
+    LogProcessor,
+    MetricsProcessor,
+    StoreProcessor,
+)
 from ivr.errors import ConfigError, IvrError
 from ivr.flow import FlowRegistry, Interpreter, ReloadResult
 from ivr.flow.expr import Value
 from ivr.flow.model import AskNode
 from ivr.flow.nodes.menus import ask_inputs
-from ivr.rtp import MediaEngine, MediaParams
+from ivr.rtp import MediaEngine
 from ivr.sip.calls import IncomingCall
-from ivr.sip.sdp import SessionDescription, answer_offer, negotiated_codec
 from ivr.sip.transport import SipTransport
 from ivr.sip.useragent import UserAgent
 from ivr.speech import DecodePool, SpeechModels
 from ivr.speech.models import ModelSpec
 from ivr.speech.recognizer import EngineKind
-from ivr.store import SqliteStore
+from ivr.store import SqlStore, open_store
+from ivr.store.dialects import open_dialect_memory
+from ivr.store.retention import run_retention
 from ivr.voice import (
     DialectMemory,
+    DialectSet,
     EspeakNgEngine,
-    FlowPrompts,
     PromptLibrary,
     RenderCache,
-    SqliteDialectMemory,
     load_dialects,
+    purge_personal_renders,
 )
 from ivr.web import EngineMetrics, LiveState, create_app
 from ivr.web.sources import FlowLoadStatus, FlowStatus
@@ -59,78 +81,140 @@ def speech_specs(config: EngineConfig) -> list[ModelSpec]:
     return list(specs.values())
 
 
+@dataclass(slots=True, frozen=True)
+class AgentQueues:
+    """The ACD (from config/agents.yaml and queues.yaml) and what the engine hangs off it."""
+
+    acd: Acd
+    registrar: AgentRegistrar
+    dispatcher: AcdDispatcher
+    desk: AgentDesk
+
+
 class Engine:
-    def __init__(self, config: EngineConfig) -> None:
+    store: SqlStore
+    dialect_memory: DialectMemory
+    events: CallEvents
+    dialects: DialectSet
+    registry: FlowRegistry
+    prompts: PromptLibrary
+    speech_models: SpeechModels
+    decode_pool: DecodePool
+    media: MediaEngine
+    interpreter: Interpreter
+    demo_backend: DemoBackend | None
+    agent_queues: AgentQueues | None
+    ua: UserAgent
+    legs: SipLegs
+    handoff: QueueHandoff | None
+    calls: FlowCalls
+
+    def __init__(self, config: EngineConfig, clock: Clock | None = None) -> None:
         self.config = config
-        self.clock = LoopClock()
+        self.clock: Clock = clock or LoopClock()
         self.live = LiveState()
         self.metrics = EngineMetrics()
         self.ready = False
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._call_tasks: set[asyncio.Task[object]] = set()
-        self.closers: list[Callable[[], Awaitable[None]]] = []
-        """Shutdown steps registered by optional parts (the ACD), run in reverse order."""
-        self._session_seq = int.from_bytes(os.urandom(3), "big")
+        self._parts = contextlib.AsyncExitStack()
+        """Every part's shutdown, pushed as the part is built: `close` runs them in reverse."""
 
     # -- start-up ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        cfg = self.config
-        cfg.db_path.parent.mkdir(parents=True, exist_ok=True)
-        self.store = SqliteStore(cfg.db_path, node_id=cfg.node_id)
-        self.dialect_memory: DialectMemory = SqliteDialectMemory(cfg.db_path)
-        self.sink = EngineJourneySink(self.store, self.live, self.metrics, self.dialect_memory)
+        cfg, parts = self.config, self._parts
+        self.store = open_store(cfg.db, node_id=cfg.node_id)  # a path or postgresql:// URL
+        parts.push_async_callback(asyncio.to_thread, self.store.close)
+        self.dialect_memory = open_dialect_memory(cfg.db)
+        self.events = CallEvents([
+            StoreProcessor(self.store), LiveViewProcessor(self.live), MetricsProcessor(self.metrics),
+            DialectMemoryProcessor(self.dialect_memory), LogProcessor(),
+        ])
         self.dialects = load_dialects(cfg.dialects_dir)
         self.registry = FlowRegistry(cfg.flows_dir, clock=self.clock, fallbacks=self.dialects.fallbacks())
         for result in self.registry.load_all():
             self._on_reload(result)
-        self.prompts = PromptLibrary(
-            self.dialects, EspeakNgEngine(), RenderCache(cfg.prompt_cache_dir), cfg.prompts_dir
-        )
-        flows = [FlowPrompts.of(flow) for flow in self.registry.flows()]
-        report = await asyncio.to_thread(self.prompts.build, flows)
-        log.info("prompts_ready", rendered=report.rendered, from_cache=report.from_cache,
-                 recordings=report.recordings, unavailable=len(report.unavailable))
-        self.speech_models = await asyncio.to_thread(SpeechModels.load, speech_specs(cfg))
-        await asyncio.to_thread(self.speech_models.start_hosts, cfg.asr_processes)
-        await asyncio.to_thread(self._prepare_speech)
-        self.decode_pool = DecodePool(cfg.asr_workers, max_recognizers=cfg.asr_max_decoders)
-        self.media = MediaEngine(host=cfg.sip_host, port_first=cfg.rtp_port_min, port_last=cfg.rtp_port_max)
-        self.interpreter = Interpreter(sink=self.sink, clock=self.clock)
-        self.flow_variables: dict[str, Value] = {}
-        await self._start_demo_backend()
-        self.queues: QueueService | None = await self._start_acd()
-        transport = await SipTransport.open(cfg.sip_host, cfg.sip_port)
+        await self._start_speech_and_prompts()
+        self.media = MediaEngine(host=cfg.sip_host, port_first=cfg.rtp_port_min, port_last=cfg.rtp_port_max,
+                                 clock=self.clock)
+        parts.callback(self.media.close)
+        self.interpreter = Interpreter(sink=self.events, clock=self.clock)
+        parts.push_async_callback(self.interpreter.aclose)
+        flow_variables: dict[str, Value] = {}
+        self.demo_backend = DemoBackend() if cfg.demo_backend else None
+        if self.demo_backend is not None:
+            # The demo hotline's data dips go to a small back end served in-process (policies, customers).
+            flow_variables["backend_url"] = await self.demo_backend.start()
+            parts.push_async_callback(self.demo_backend.stop)
+        self.agent_queues = await self._start_acd()
+        transport = await SipTransport.open(cfg.sip_host, cfg.sip_port, clock=self.clock)
+        parts.push_async_callback(transport.close)
         self.ua = UserAgent(
             transport,
             self.clock,
             on_incoming_call=self._on_incoming_call,
             accept_number=lambda dialed: self.registry.flow_for_number(dialed) is not None,
             max_calls=cfg.max_calls,
-            registrar=self.registrar,
+            registrar=self.agent_queues.registrar if self.agent_queues else None,
+        )
+        parts.push_async_callback(self.ua.close)
+        self.legs = SipLegs(self.ua, self.media, self.prompts, self.clock, cfg.sip_host)
+        parts.push_async_callback(self.legs.aclose)
+        self.handoff = None
+        if self.agent_queues is not None:
+            self.handoff = QueueHandoff(self.agent_queues.acd, self.legs, self.events, self.clock, cfg.callback_uri)
+            self._spawn(self.handoff.run_callbacks(), "acd-callbacks")
+        self.calls = FlowCalls(
+            registry=self.registry, interpreter=self.interpreter, legs=self.legs,
+            ears=lambda: Ears(self.decode_pool, self.speech_models, self.clock), queues=self.handoff,
+            events=self.events, dialect_memory=self.dialect_memory, flow_variables=flow_variables, clock=self.clock,
         )
         await self._start_web()
-        self._tasks.append(asyncio.create_task(self._watch_flows(), name="flow-watch"))
+        self._spawn(self._watch_flows(), "flow-watch")
+        self._spawn(self._retention(), "retention")
         self.ready = True
         log.info("engine_ready", sip=f"{cfg.sip_host}:{cfg.sip_port}", http=f"{cfg.http_host}:{cfg.http_port}")
 
-    async def _start_demo_backend(self) -> None:
-        """The demo hotline's data dips go to a small back end served in-process (policies, customers)."""
-        from ivr.demo_backend import DemoBackend
+    async def _start_speech_and_prompts(self) -> None:
+        cfg, parts = self.config, self._parts
+        self.prompts = PromptLibrary(
+            self.dialects, EspeakNgEngine(), RenderCache(cfg.prompt_cache_dir), cfg.prompts_dir
+        )
+        parts.callback(self.prompts.close)
+        flows = [FlowPrompts.of(flow) for flow in self.registry.flows()]
+        report = await asyncio.to_thread(self.prompts.build, flows)
+        log.info("prompts_ready", rendered=report.rendered, from_cache=report.from_cache,
+                 recordings=report.recordings, unavailable=len(report.unavailable))
+        self.speech_models = await asyncio.to_thread(SpeechModels.load, speech_specs(cfg))
+        parts.push_async_callback(asyncio.to_thread, self.speech_models.close)
+        await asyncio.to_thread(self.speech_models.start_hosts, cfg.asr_processes)
+        await asyncio.to_thread(self._prepare_speech)
+        self.decode_pool = DecodePool(cfg.asr_workers, max_recognizers=cfg.asr_max_decoders)
+        parts.push_async_callback(asyncio.to_thread, self.decode_pool.close)
 
-        self.demo_backend = DemoBackend()
-        self.flow_variables["backend_url"] = await self.demo_backend.start()
-
-    async def _start_acd(self) -> QueueService | None:
-        from ivr.engine.handoff import start_acd
-
-        handoff, self.registrar, self.dispatcher = await start_acd(self)
-        return handoff
-
+    async def _start_acd(self) -> AgentQueues | None:
+        """The ACD from config/agents.yaml and config/queues.yaml; without them, no queues (flows go on).
+        Also the web API's emergency dispatcher over it, recording the ACD's own changes in the store."""
+        cfg = self.config
+        if not cfg.agents_file.exists() or not cfg.queues_file.exists():
+            log.warning("acd_not_configured", agents=str(cfg.agents_file), queues=str(cfg.queues_file))
+            return None
+        acd_config = load_acd_config(cfg.agents_file, cfg.queues_file)
+        acd = Acd(acd_config, acd_backend(cfg), self.clock)
+        dispatcher = AcdDispatcher(acd, self.store)  # before start: hears night hours already on
+        await acd.start()
+        self._parts.push_async_callback(acd.close)
+        desk = AgentDesk(acd, self.live, self.clock)
+        acd.add_listener(desk.publish)
+        desk.publish()
+        registrar = AgentRegistrar(acd_config, desk.registration_changed, secrets.token_bytes(16))
+        return AgentQueues(acd, registrar, dispatcher, desk)
 
     async def _start_web(self) -> None:
         from aiohttp import web
+
+        from ivr.web import server_access
 
         app = create_app(
             store=self.store,
@@ -138,15 +222,32 @@ class Engine:
             # Queues and agents reach the dashboard through the live view (fed by the ACD listener).
             acd=None,
             # Emergency dispatch over the ACD (None without agents.yaml/queues.yaml: the API answers 503).
-            dispatcher=self.dispatcher,
+            dispatcher=self.agent_queues.dispatcher if self.agent_queues else None,
             dialects=DialectSetterAdapter(self.dialect_memory, set(self.dialects)),
             metrics=self.metrics,
             ready=lambda: self.ready,
+            # Tokens: config api_tokens, IVR_API_TOKEN, or var/api-token made at first start (ivr.web.access).
+            access=server_access(self.config),
+            draining=lambda: self.ua.draining,
         )
-        self.web_runner = web.AppRunner(app, access_log=None)
-        await self.web_runner.setup()
-        site = web.TCPSite(self.web_runner, self.config.http_host, self.config.http_port)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._parts.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, self.config.http_host, self.config.http_port)
         await site.start()
+
+    async def _retention(self) -> None:
+        """Purge what is older than the retention period: records and journeys, and the TTS renders
+        of caller-specific texts (names, amounts), which are personal data too."""
+        cache_dir = self.config.prompt_cache_dir
+
+        def purge_renders(before: datetime) -> int:
+            return purge_personal_renders(cache_dir, before)
+
+        await run_retention(self.store, self.config.retention_days, self.clock, render_purgers=[purge_renders])
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(work, name=name))
 
     def _prepare_speech(self) -> None:
         """Build every open question's phrase bias now, so no call waits for it (blocking)."""
@@ -171,7 +272,8 @@ class Engine:
                 FlowStatus(
                     flow_id=status.flow_id or pathlib.Path(status.path).stem,
                     version=status.version,
-                    status=FlowLoadStatus.FAILED if status.errors else FlowLoadStatus.LOADED,
+                    status=FlowLoadStatus.REFUSED if status.refused
+                    else FlowLoadStatus.FAILED if status.errors else FlowLoadStatus.LOADED,
                     loaded_at=status.loaded_at,
                     errors=status.errors,
                     path=status.path,
@@ -194,73 +296,20 @@ class Engine:
     # -- calls ------------------------------------------------------------------------------------
 
     async def _on_incoming_call(self, incoming: IncomingCall) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._call_tasks.add(task)
-        task.add_done_callback(self._call_tasks.discard)
-        flow = self.registry.flow_for_number(incoming.dialed)
-        if flow is None:  # removed between admission and now
-            incoming.reject(404)
-            return
-        offer = SessionDescription.parse(incoming.offer)
-        media = await self.media.open_session(call_id=incoming.call_id)
-        try:
-            self._session_seq += 1
-            answer = answer_offer(
-                offer, local_address=self.config.sip_host, local_port=media.local_port,
-                session_id=self._session_seq,
-            )
-            negotiated = negotiated_codec(answer)
-            remote = negotiated_codec(offer)
-            incoming.ring()
-            leg = incoming.answer(answer.serialize())
-            media.start(
-                MediaParams(
-                    remote=(remote.remote_address, remote.remote_port),
-                    payload_type=negotiated.payload_type,
-                    telephone_event_pt=negotiated.dtmf_payload_type,
-                )
-            )
-            call = SipCall(
-                leg=leg, media=media, caller=incoming.caller, dialed=incoming.dialed,
-                prompts=self.prompts, ears=Ears(self.decode_pool, self.speech_models, self.clock),
-                queues=self.queues, clock=self.clock,
-            )
-            await self._run_flow(flow, call)
-        finally:
-            self.media.release(media)
-
-    async def _run_flow(self, flow: object, call: SipCall) -> None:
-        from ivr.flow import Flow
-
-        assert isinstance(flow, Flow)
-        variables: dict[str, Value] = dict(self.flow_variables)
-        remembered = self.dialect_memory.get(call.caller)
-        if remembered:
-            variables["remembered_dialect"] = remembered
-            if remembered in flow.spec.dialects:
-                # The caller is greeted in it even when the flow never reaches a node that reads
-                # `remembered_dialect` (a caller the back end does not know, a failed lookup).
-                variables["dialect"] = remembered
-        dialect = str(variables.get("dialect") or flow.spec.default_dialect)
-        self.live.call_started(call.call_id, call.caller, call.dialed, self.clock.wall(), dialect=dialect,
-                               flow_id=flow.id)
-        self.metrics.calls_total.inc()
-        try:
-            await self.interpreter.run(flow, call, variables=variables)
-        finally:
-            self.live.call_ended(call.call_id)
-            await call.aclose()
+        await self.calls(incoming)
 
     # -- shut-down --------------------------------------------------------------------------------
 
     async def drain(self) -> None:
         """No new calls (503); wait for the calls in progress, up to the drain timeout."""
-        log.info("engine_draining", calls=len(self._call_tasks))
+        calls = self.calls.in_progress
+        log.info("engine_draining", calls=len(calls))
         self.ua.drain()
-        if self._call_tasks:
-            await asyncio.wait(set(self._call_tasks), timeout=self.config.drain_timeout_s)
-        log.info("engine_drained", calls_left=len(self._call_tasks))
+        if calls:
+            with contextlib.suppress(TimeoutError):
+                async with self.clock.timeout(self.config.drain_timeout_s):
+                    await asyncio.wait(set(calls))
+        log.info("engine_drained", calls_left=len(calls))
 
     async def close(self) -> None:
         self.ready = False
@@ -268,27 +317,7 @@ class Engine:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if hasattr(self, "ua"):
-            await self.ua.close()
-            await self.ua.transport.close()
-        for closer in reversed(self.closers):
-            await closer()
-        if hasattr(self, "web_runner"):
-            await self.web_runner.cleanup()
-        if hasattr(self, "demo_backend"):
-            await self.demo_backend.stop()
-        if hasattr(self, "interpreter"):
-            await self.interpreter.aclose()
-        if hasattr(self, "media"):
-            self.media.close()
-        if hasattr(self, "decode_pool"):
-            await asyncio.to_thread(self.decode_pool.close)
-        if hasattr(self, "speech_models"):
-            await asyncio.to_thread(self.speech_models.close)
-        if hasattr(self, "prompts"):
-            self.prompts.close()
-        if hasattr(self, "store"):
-            await asyncio.to_thread(self.store.close)
+        await self._parts.aclose()
 
 
 class DialectSetterAdapter:
@@ -319,18 +348,8 @@ async def serve(config: EngineConfig) -> int:
     return 0
 
 
-def serve_main(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(pathlib.Path(args.config) if args.config else None)
-        sip_host, sip_port = parse_hostport(args.sip, default_port=5060)
-        http_host, http_port = parse_hostport(args.http, default_port=8080)
-        config = config.replace(
-            flows_dir=pathlib.Path(args.flows), db_path=pathlib.Path(args.db),
-            sip_host=sip_host, sip_port=sip_port, http_host=http_host, http_port=http_port,
-        )
-    except IvrError as exc:
-        print(f"ivr serve: {exc}", flush=True)
-        return 2
+def serve_main(config: EngineConfig) -> int:
+    """Run the engine with `config` (resolved by `ivr.cli` from flags, environment and file)."""
     import uvloop
 
     try:
@@ -338,7 +357,7 @@ def serve_main(args: argparse.Namespace) -> int:
             return runner.run(serve(config))
     except (IvrError, OSError) as exc:
         log.error("engine_failed", error=str(exc))
-        print(f"ivr serve: {exc}", flush=True)
+        print(f"ivr serve: {exc}", file=sys.stderr, flush=True)
         return 1
 
 

@@ -12,49 +12,25 @@ from typing import Protocol
 
 import structlog
 
-from ivr.acd import Acd, AcdError, AcdEvent, BackendError, DispatchChanged, DispatchRecord
+from ivr.acd import Acd, AcdError, AcdEvent, BackendError
 from ivr.acd.dispatch import NIGHT_ID
-from ivr.acd.events import DispatchChange
-from ivr.store import DispatchAction, DispatchEntry
-from ivr.web import DispatchChangeKind, DispatchChangeView, DispatchRequest, DispatchView, UnknownDispatch
+from ivr.dispatching import Dispatch, DispatchChange, DispatchChanged, DispatchEntry, DispatchRequest
+from ivr.web import UnknownDispatch
 
 log = structlog.get_logger(__name__)
 
-_KINDS = {change: DispatchChangeKind(change.value) for change in DispatchChange}
-_ACD_ACTIONS = {
-    DispatchChange.EXPIRED: DispatchAction.EXPIRE,
-    DispatchChange.NIGHT_STARTED: DispatchAction.NIGHT_START,
-    DispatchChange.NIGHT_ENDED: DispatchAction.NIGHT_END,
-}
-"""Changes the ACD makes by itself (STARTED and ENDED come from requests the web layer records)."""
 _DETAILS = {
     DispatchChange.EXPIRED: "its 'until' passed",
     DispatchChange.NIGHT_STARTED: "night hours began",
     DispatchChange.NIGHT_ENDED: "night hours ended",
 }
+"""Changes the ACD makes by itself (STARTED and ENDED come from requests the web layer records)."""
 
 
 class DispatchLog(Protocol):
     """Where the ACD's own changes are recorded (`ivr.store.SqlStore` satisfies it)."""
 
     def log_dispatch(self, entry: DispatchEntry) -> None: ...
-
-
-def dispatch_view(record: DispatchRecord) -> DispatchView:
-    return DispatchView(
-        dispatch_id=record.dispatch_id,
-        region=record.region,
-        queues=record.queues,
-        helper_sites=record.helper_sites,
-        since=record.started_at,
-        until=record.until,
-        reason=record.reason,
-        requested_by=record.by,
-    )
-
-
-def change_view(change: DispatchChanged) -> DispatchChangeView:
-    return DispatchChangeView(_KINDS[change.change], dispatch_view(change.record), change.at)
 
 
 class AcdDispatcher:
@@ -70,18 +46,10 @@ class AcdDispatcher:
         if record_to is not None:
             acd.add_listener(self._on_acd_event)
 
-    async def dispatch(self, request: DispatchRequest) -> DispatchView:
-        record = await self._acd.dispatch(
-            request.region,
-            request.queues,
-            request.helper_sites,
-            request.until,
-            reason=request.reason,
-            by=request.requested_by,
-        )
-        return dispatch_view(record)
+    async def dispatch(self, request: DispatchRequest) -> Dispatch:
+        return await self._acd.dispatch(request)
 
-    async def end_dispatch(self, dispatch_id: str) -> DispatchView:
+    async def end_dispatch(self, dispatch_id: str) -> Dispatch:
         try:
             await self._acd.end_dispatch(dispatch_id)
         except BackendError:
@@ -89,21 +57,20 @@ class AcdDispatcher:
         except AcdError as exc:
             # The command went through the ACD's log, so this node now knows every change before it.
             raise self._why_not_active(dispatch_id) from exc
-        ended = self._history(dispatch_id)[-1]
-        return dispatch_view(ended.record)
+        return self._history(dispatch_id)[-1].dispatch
 
-    def active(self) -> list[DispatchView]:
-        views = [dispatch_view(r) for r in self._acd.active_dispatches()]
+    def active(self) -> list[Dispatch]:
+        views = self._acd.active_dispatches()
         night = self._history(NIGHT_ID)
-        if night and night[-1].change is DispatchChange.NIGHT_STARTED:
-            views.append(dispatch_view(night[-1].record))
+        if night and night[-1].kind is DispatchChange.NIGHT_STARTED:
+            views.append(night[-1].dispatch)
         return views
 
-    def changes(self) -> list[DispatchChangeView]:
-        return [change_view(c) for c in self._acd.dispatch_log()]
+    def changes(self) -> list[DispatchChanged]:
+        return self._acd.dispatch_log()
 
     def _history(self, dispatch_id: str) -> list[DispatchChanged]:
-        return [c for c in self._acd.dispatch_log() if c.record.dispatch_id == dispatch_id]
+        return [c for c in self._acd.dispatch_log() if c.dispatch.dispatch_id == dispatch_id]
 
     def _why_not_active(self, dispatch_id: str) -> Exception:
         history = self._history(dispatch_id)
@@ -113,7 +80,7 @@ class AcdDispatcher:
         if dispatch_id == NIGHT_ID:
             return AcdError(f"dispatch {NIGHT_ID!r} is the night-hours rule of queues.yaml: it cannot be ended here")
         last = history[-1]
-        return AcdError(f"dispatch {dispatch_id!r} already {last.change.value} at {last.at.isoformat()}")
+        return AcdError(f"dispatch {dispatch_id!r} already {last.kind.past_tense} at {last.at.isoformat()}")
 
     def _records_for_cluster(self) -> bool:
         """Every node applies the same change; one records it: the live node first by name (all
@@ -122,15 +89,14 @@ class AcdDispatcher:
         return min(self._acd.core.nodes, default=me) >= me
 
     def _on_acd_event(self, event: AcdEvent) -> None:
-        if not isinstance(event, DispatchChanged) or event.change not in _ACD_ACTIONS or event.at < self._since:
+        if not isinstance(event, DispatchChanged) or event.kind not in _DETAILS or event.at < self._since:
             return
         if not self._records_for_cluster():
             return
         assert self._record_to is not None
-        change, record = event.change, event.record
-        entry = dispatch_view(record).log_entry(_ACD_ACTIONS[change], event.at, detail=_DETAILS[change])
-        self._record_to.log_dispatch(entry)
-        log.info("dispatch_changed", change=change.value, dispatch_id=record.dispatch_id, region=record.region)
+        change, dispatch = event.kind, event.dispatch
+        self._record_to.log_dispatch(dispatch.log_entry(change, event.at, detail=_DETAILS[change]))
+        log.info("dispatch_changed", change=change.past_tense, dispatch_id=dispatch.dispatch_id, region=dispatch.region)
 
 
-__all__ = ["AcdDispatcher", "DispatchLog", "change_view", "dispatch_view"]
+__all__ = ["AcdDispatcher", "DispatchLog"]

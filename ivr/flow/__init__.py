@@ -17,7 +17,7 @@ from ivr.flow.expr import Expression
 from ivr.flow.interpreter import Interpreter
 from ivr.flow.loader import LoadResult, check_file, load_flow, load_text
 from ivr.flow.model import DEFAULT_FALLBACKS, Flow, FlowSpec, Node, NodeType
-from ivr.flow.registry import FlowRegistry, FlowStatus, ReloadResult
+from ivr.flow.registry import FlowRegistry, FlowStatus, ReloadResult, flow_key
 from ivr.flow.runtime import HttpClient, HttpReply
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "StepKind",
     "Expression",
     "check_file",
+    "flow_key",
     "load_flow",
     "load_text",
 ]

@@ -15,12 +15,19 @@ Grammar (lowest precedence first)::
 Values are text, whole numbers, numbers, booleans, null and lists. A variable that was never set is
 null. Comparisons do not chain; `<` and friends need two numbers or two texts. A handful of pure
 functions is available (see `FUNCTIONS`); an unknown name is refused at load with a suggestion.
+
+Every value is bounded (`MAX_ABS_INT`, `MAX_TEXT_CHARS`, `MAX_LIST_ITEMS`, `MAX_ROUND_DIGITS`): an
+expression runs on the event loop that serves every call, and Python's integers grow without limit
+(`round(5, -10**21)` computes a number with 10^21 digits and never returns; `n * n` in a loop doubles
+its digits each time round). Beyond a bound, evaluation raises `EvaluationError`, which the
+interpreter turns into the flow's error route like any failed node.
 """
 
 from __future__ import annotations
 
 import difflib
 import enum
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +38,12 @@ Value = str | int | float | bool | None | tuple["Value", ...]
 MAX_SOURCE_CHARS = 500
 MAX_DEPTH = 40
 MAX_TEXT_CHARS = 10_000
+MAX_ABS_INT = 10**18
+"""Whole numbers beyond ±10^18 are refused: larger than any amount, policy or ID number a flow holds."""
+MAX_LIST_ITEMS = 256
+"""Items in a list, counting those of nested lists (`[l, l]` in a loop would double each time)."""
+MAX_ROUND_DIGITS = 15
+"""`round(x, digits)` takes digits in -15..15: a double has no more significant digits than that."""
 
 
 class TokenKind(enum.Enum):
@@ -207,7 +220,10 @@ def _choose(cond: Value, a: Value, b: Value) -> Value:
 
 
 def _round(v: Value, digits: Value = 0) -> Value:
-    return round(_number(v, "round"), int(_number(digits, "round")))
+    places = _number(digits, "round")
+    if not -MAX_ROUND_DIGITS <= places <= MAX_ROUND_DIGITS:
+        raise EvaluationError(f"round() digits must be between -{MAX_ROUND_DIGITS} and {MAX_ROUND_DIGITS}")
+    return round(_number(v, "round"), int(places))
 
 
 @dataclass(slots=True, frozen=True)
@@ -362,7 +378,10 @@ class _Parser:
         tok = self._tok
         if tok.kind is TokenKind.NUMBER:
             self._advance()
-            return Literal(float(tok.text) if "." in tok.text else int(tok.text))
+            try:
+                return Literal(bounded(float(tok.text) if "." in tok.text else int(tok.text)))
+            except (EvaluationError, ValueError) as exc:
+                raise ExpressionError(str(exc), tok.offset) from None
         if tok.kind is TokenKind.STRING:
             self._advance()
             return Literal(tok.text)
@@ -410,7 +429,13 @@ class _Parser:
         if not fn.min_args <= len(args) <= fn.max_args:
             want = str(fn.min_args) if fn.min_args == fn.max_args else f"{fn.min_args} to {fn.max_args}"
             raise ExpressionError(f"{tok.text}() takes {want} argument(s), got {len(args)}", tok.offset)
-        return Call(tok.text, args)
+        call = Call(tok.text, args)
+        if tok.text == "round" and not _names(call):  # constant digits out of bounds: refused at load
+            try:
+                evaluate(call, {})
+            except (EvaluationError, OverflowError, ValueError, TypeError) as exc:
+                raise ExpressionError(str(exc), tok.offset) from None
+        return call
 
     def _items(self, close: str) -> tuple[ExprNode, ...]:
         items: list[ExprNode] = []
@@ -523,7 +548,38 @@ _ARITH: Mapping[str, Callable[[float, float], Value]] = {
 }
 
 
+def _items(v: Value, budget: int) -> int:
+    """Items in `v` counting nested lists, stopping once past `budget` (shared sublists count each time)."""
+    if not isinstance(v, tuple):
+        return 0
+    total = len(v)
+    for x in v:
+        if total > budget:
+            break
+        total += _items(x, budget - total)
+    return total
+
+
+def bounded(v: Value) -> Value:
+    """`v` if it is within the bounds every value keeps, else `EvaluationError`."""
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int):
+        if not -MAX_ABS_INT <= v <= MAX_ABS_INT:
+            raise EvaluationError(f"number beyond ±10^{len(str(MAX_ABS_INT)) - 1}")
+    elif isinstance(v, float):
+        if not math.isfinite(v):
+            raise EvaluationError("number out of range")
+    elif isinstance(v, str):
+        if len(v) > MAX_TEXT_CHARS:
+            raise EvaluationError(f"text longer than {MAX_TEXT_CHARS} characters")
+    elif _items(v, MAX_LIST_ITEMS) > MAX_LIST_ITEMS:
+        raise EvaluationError(f"list of more than {MAX_LIST_ITEMS} items")
+    return v
+
+
 def evaluate(node: ExprNode, variables: Mapping[str, Value]) -> Value:
+    """The value of `node`; each computed value is checked by `bounded` before it goes further."""
     if isinstance(node, Literal):
         return node.value
     if isinstance(node, Var):
@@ -539,11 +595,39 @@ def evaluate(node: ExprNode, variables: Mapping[str, Value]) -> Value:
             return truthy(left) and truthy(evaluate(node.right, variables))
         if node.op == "or":
             return truthy(left) or truthy(evaluate(node.right, variables))
-        return _binary(node.op, left, evaluate(node.right, variables))
+        return bounded(_binary(node.op, left, evaluate(node.right, variables)))
     if isinstance(node, ListLit):
-        return tuple(evaluate(item, variables) for item in node.items)
+        return bounded(tuple(evaluate(item, variables) for item in node.items))
     args = [evaluate(a, variables) for a in node.args]
-    return FUNCTIONS[node.function].impl(*args)
+    return bounded(FUNCTIONS[node.function].impl(*args))
+
+
+def growth(node: ExprNode, name: str) -> str | None:
+    """How an expression assigned to `name` can grow it without bound each time it runs, or None.
+
+    Seen: `name` multiplied (`n * 2`, `n * n`), added to itself (`n + n`) or to a text literal
+    (`s + 'x'`), or put inside a list (`[l, 1]`). A counter (`n + 1`) grows too slowly to matter.
+    """
+    if isinstance(node, ListLit) and any(name in _names(item) for item in node.items):
+        return "a list that holds it"
+    if isinstance(node, Binary):
+        left, right = name in _names(node.left), name in _names(node.right)
+        if node.op == "*" and (left or right):
+            return "'*'"
+        if node.op == "+" and (
+            (left and right)
+            or (left and isinstance(node.right, Literal) and isinstance(node.right.value, str))
+            or (right and isinstance(node.left, Literal) and isinstance(node.left.value, str))
+        ):
+            return "'+'"
+    children: Sequence[ExprNode] = ()
+    if isinstance(node, Unary):
+        children = (node.operand,)
+    elif isinstance(node, Binary):
+        children = (node.left, node.right)
+    elif isinstance(node, Call | ListLit):
+        children = node.args if isinstance(node, Call) else node.items
+    return next((how for c in children if (how := growth(c, name)) is not None), None)
 
 
 def _names(node: ExprNode) -> set[str]:
@@ -577,7 +661,7 @@ class Expression:
             return evaluate(self.root, variables)
         except EvaluationError as exc:
             raise EvaluationError(f"expression '{self.source}': {exc}") from None
-        except (OverflowError, ValueError, TypeError) as exc:
+        except (OverflowError, ValueError, TypeError, RecursionError) as exc:
             raise EvaluationError(f"expression '{self.source}': {exc}") from None
 
     def variables(self) -> frozenset[str]:

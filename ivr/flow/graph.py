@@ -69,10 +69,20 @@ def edges(spec: FlowSpec) -> list[Edge]:
     return [e for node in spec.nodes.values() for e in node_edges(spec, node)]
 
 
-def reachable(spec: FlowSpec, start: str) -> set[str]:
-    adjacency: dict[str, list[str]] = {}
+def adjacency(spec: FlowSpec) -> dict[str, list[str]]:
+    """Node id → the ids of the nodes it can go to."""
+    out: dict[str, list[str]] = {}
     for e in edges(spec):
-        adjacency.setdefault(e.source, []).append(e.target)
+        out.setdefault(e.source, []).append(e.target)
+    return out
+
+
+def reachable(spec: FlowSpec, start: str) -> set[str]:
+    return reach(adjacency(spec), start)
+
+
+def reach(adjacency: Mapping[str, list[str]], start: str) -> set[str]:
+    """`start` and every node a path leads to from it."""
     seen = {start}
     todo = [start]
     while todo:

@@ -52,15 +52,33 @@ def _compose(conv: Converter, text: str) -> yaml.Node | None:
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Mark(mark.line + 1, mark.column + 1) if mark is not None else Mark(1, 1)
-        what = exc.problem or exc.context or "not valid YAML"
+        where, what = _syntax_error(exc)
         conv.problem(where, f"YAML syntax error: {what}")
     except yaml.YAMLError as exc:
         conv.problem(Mark(1, 1), f"YAML syntax error: {exc}")
     except RecursionError:
         conv.problem(Mark(1, 1), "YAML nested too deeply")
     return None
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError) -> tuple[Mark, str]:
+    """Where to place a YAML syntax error, and its words, naming both places the parser knows.
+
+    The parser detects an unclosed `[`, `{` or quote only where it gives up, often many lines on;
+    its `context_mark` is where the construct opened, which is where the fix goes: the error is
+    placed there and names the line of detection. Other errors are placed where they are detected
+    (a block mapping's context is its first line, far from the stray indent that broke it).
+    """
+    problem, context = exc.problem_mark, exc.context_mark
+    detected = Mark(problem.line + 1, problem.column + 1) if problem is not None else None
+    opened = Mark(context.line + 1, context.column + 1) if context is not None else None
+    what = exc.problem or exc.context or "not valid YAML"
+    if opened is None or detected is None or opened == detected:
+        return detected or opened or Mark(1, 1), what
+    construct = (exc.context or "").removeprefix("while ").removeprefix("parsing ").removeprefix("scanning ")
+    if opened.line < detected.line and ("flow" in construct or "quoted" in construct):
+        return opened, f"{construct} opened here is not closed: {what} at line {detected.line}, column {detected.col}"
+    return detected, f"{what} ({construct} from line {opened.line}, column {opened.col})"
 
 
 def parse_spec(

@@ -3,13 +3,19 @@
 A changed file that loads is swapped in atomically for new calls; a broken one is refused (logged
 with its line numbers, kept in `status()`), and the previous version keeps serving. Calls in
 progress hold their own `Flow` object, so a reload never changes a running call.
+
+A file is known by one name everywhere: its resolved path (`flow_key`). The command line gives the
+folder relative (`--flows flows`, what `make run` uses), the file watcher reports absolute paths,
+the folder may be a symlink and editors save by writing a temporary file and renaming it over the
+old one: all of these are the same file, so an edit replaces the version it edits instead of
+posing as a second file that claims the same flow id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +30,21 @@ from ivr.flow.model import DEFAULT_FALLBACKS, Flow
 log = structlog.get_logger(__name__)
 
 FLOW_SUFFIXES = (".yaml", ".yml")
+
+REMOVE_GRACE_S = 1.0
+"""How long a served file may be missing before it is unloaded: an editor that saves by renaming
+the old file away and writing a new one (vim's default) leaves a moment with no file at all."""
+
+
+def flow_key(path: str | Path) -> str:
+    """The one identity of a flow file: its absolute path with every symlink resolved."""
+    return str(Path(path).resolve())
+
+
+def is_flow_file(path: str | Path) -> bool:
+    """A `.yaml`/`.yml` file that is not hidden (editors write their temporary files hidden)."""
+    p = Path(path)
+    return p.suffix in FLOW_SUFFIXES and not p.name.startswith(".")
 
 
 @dataclass(slots=True, frozen=True)
@@ -45,6 +66,11 @@ class FlowStatus:
     def serving(self) -> bool:
         return bool(self.flow_id)
 
+    @property
+    def refused(self) -> bool:
+        """The latest edit was refused while an earlier version of the file keeps serving."""
+        return self.serving and bool(self.errors)
+
 
 @dataclass(slots=True, frozen=True)
 class ReloadResult:
@@ -53,6 +79,8 @@ class ReloadResult:
     """A new version is in service."""
     errors: tuple[str, ...] = ()
     removed: bool = False
+    still_serving: str = ""
+    """For a refused edit: the version of this file that keeps serving ("" if none)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -74,6 +102,7 @@ class FlowRegistry:
         classifier_factory: ClassifierFactory | None = default_factory,
     ) -> None:
         self.folder = Path(folder)
+        """The folder as given (relative to the working directory, maybe a symlink)."""
         self._clock = clock
         self._fallbacks = fallbacks
         self._factory = classifier_factory
@@ -97,31 +126,22 @@ class FlowRegistry:
     def _files(self) -> list[Path]:
         if not self.folder.is_dir():
             return []
-        return sorted(p for p in self.folder.iterdir() if p.suffix in FLOW_SUFFIXES and p.is_file())
+        return sorted(p for p in self.folder.iterdir() if is_flow_file(p) and p.is_file())
 
     def load_all(self) -> list[ReloadResult]:
         return [self.reload_path(p) for p in self._files()]
 
     def reload_path(self, path: str | Path) -> ReloadResult:
         """Load (or unload, if gone) one file and swap it in if it is valid."""
-        p = Path(path)
-        key = str(p)
-        if not p.exists():
+        key = flow_key(path)
+        if not Path(key).exists():
             return self._remove(key)
-        result = check_file(p, fallbacks=self._fallbacks, classifier_factory=self._factory)
+        result = check_file(key, fallbacks=self._fallbacks, classifier_factory=self._factory)
         errors = tuple(str(x) for x in result.problems if x.severity is Severity.ERROR)
         flow = result.flow
-        if flow is None:
-            self._errors[key] = errors
-            log.warning(
-                "flow_refused", path=key, errors=list(errors), still_serving=key in self._state.by_path
-            )
-            return ReloadResult(key, False, errors)
-        clash = self._number_clash(key, flow)
-        if clash:
-            self._errors[key] = (clash,)
-            log.warning("flow_refused", path=key, errors=[clash], still_serving=key in self._state.by_path)
-            return ReloadResult(key, False, (clash,))
+        clash = self._clash(key, flow) if flow is not None else None
+        if flow is None or clash is not None:
+            return self._refuse(key, errors if clash is None else (clash,))
         old = self._state.by_path.get(key)
         if old is not None and old.digest == flow.digest:
             self._errors.pop(key, None)
@@ -132,6 +152,14 @@ class FlowRegistry:
         log.info("flow_loaded", path=key, flow=flow.id, version=flow.version, numbers=list(flow.spec.numbers))
         return ReloadResult(key, True)
 
+    def _refuse(self, key: str, errors: tuple[str, ...]) -> ReloadResult:
+        self._errors[key] = errors
+        serving = self._state.by_path.get(key)
+        still = serving.version if serving is not None else ""
+        log.warning("flow_refused", path=key, errors=list(errors), still_serving=bool(still),
+                    serving_version=still or None)  # fmt: skip
+        return ReloadResult(key, False, errors, still_serving=still)
+
     def _remove(self, key: str) -> ReloadResult:
         self._errors.pop(key, None)
         if key not in self._state.by_path:
@@ -141,15 +169,16 @@ class FlowRegistry:
         log.info("flow_removed", path=key)
         return ReloadResult(key, False, removed=True)
 
-    def _number_clash(self, key: str, flow: Flow) -> str | None:
+    def _clash(self, key: str, flow: Flow) -> str | None:
+        """Another file already serves this flow id or one of its numbers: both files are named."""
         for other_key, other in self._state.by_path.items():
             if other_key == key:
                 continue
             if other.id == flow.id:
-                return f"{key}:1:1: flow id '{flow.id}' is already served by {other_key}"
+                return f"{key}:1:1: flow id '{flow.id}' is already served by another file, {other_key}"
             shared = set(other.spec.numbers) & set(flow.spec.numbers)
             if shared:
-                return f"{key}:1:1: number {sorted(shared)[0]} is already answered by {other_key}"
+                return f"{key}:1:1: number {sorted(shared)[0]} is already answered by another file, {other_key}"
         return None
 
     def _swap(self, by_path: Mapping[str, Flow]) -> None:
@@ -177,15 +206,58 @@ class FlowRegistry:
             )
         return out
 
+    def apply_changes(self, paths: Iterable[str]) -> tuple[list[ReloadResult], list[str]]:
+        """Reload each flow file among `paths` once; served files found missing are returned, not
+        unloaded (the caller unloads them if still missing after `REMOVE_GRACE_S`)."""
+        results: list[ReloadResult] = []
+        missing: list[str] = []
+        root = flow_key(self.folder)  # files in subfolders (flows/tests/) are not flows
+        for key in sorted({flow_key(p) for p in paths if is_flow_file(p) and flow_key(Path(p).parent) == root}):
+            if key in self._state.by_path and not Path(key).exists():
+                missing.append(key)
+            else:
+                results.append(self.reload_path(key))
+        return results, missing
+
+    def _remove_if_gone(self, key: str) -> ReloadResult | None:
+        return None if Path(key).exists() else self.reload_path(key)
+
     async def watch(
         self, *, stop: asyncio.Event | None = None, on_reload: asyncio.Queue[ReloadResult] | None = None
     ) -> None:
-        """Reload files as they change until `stop` is set (watchfiles.awatch; no polling here)."""
+        """Reload files as they change until `stop` is set (watchfiles.awatch; no polling here).
+
+        The resolved folder is watched, so a symlinked folder reports the files it really holds.
+        Each batch of changes is reduced to the files it touches (by `flow_key`) and each is reloaded
+        once, from what is on disk now, whatever the events said: a rename over the file reads as
+        "deleted" then "added" and both mean "read it again". A served file found missing is
+        unloaded only if still missing `REMOVE_GRACE_S` later.
+        """
         import watchfiles
 
         self.folder.mkdir(parents=True, exist_ok=True)
-        async for changes in watchfiles.awatch(self.folder, stop_event=stop, debounce=200, step=50):
-            for path in sorted({p for _, p in changes if Path(p).suffix in FLOW_SUFFIXES}):
-                result = self.reload_path(path)
-                if on_reload is not None:
-                    on_reload.put_nowait(result)
+        root = Path(flow_key(self.folder))
+        pending: set[asyncio.Task[None]] = set()
+
+        def report(result: ReloadResult) -> None:
+            if on_reload is not None:
+                on_reload.put_nowait(result)
+
+        async def remove_later(key: str) -> None:
+            await self._clock.sleep_until(self._clock.now() + REMOVE_GRACE_S)
+            result = self._remove_if_gone(key)
+            if result is not None:
+                report(result)
+
+        try:
+            async for changes in watchfiles.awatch(root, stop_event=stop, debounce=200, step=50, recursive=False):
+                results, missing = self.apply_changes(p for _, p in changes)
+                for result in results:
+                    report(result)
+                for key in missing:
+                    task = asyncio.create_task(remove_later(key), name=f"flow-remove-{Path(key).name}")
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+        finally:
+            for task in pending:
+                task.cancel()

@@ -11,6 +11,7 @@ import structlog
 
 from ivr.call import Call, CallerInput, DigitsInput, NoInput, Prompt, SpeechInput
 from ivr.clock import Clock
+from ivr.fallback import fallback_chain
 from ivr.flow.events import StepKind
 from ivr.flow.expr import Value, format_value
 from ivr.flow.model import Flow, ListeningNode, Node
@@ -105,22 +106,11 @@ class CallRuntime:
         self.variables[name] = value
         self.emit(StepKind.VARIABLE_SET, {"name": name, "value": format_value(value)})
 
-    def text_vars(self) -> dict[str, str]:
-        return {k: format_value(v) for k, v in self.variables.items()}
-
     # -- prompts ------------------------------------------------------------------------------
 
     def text_for(self, texts: Mapping[str, str], dialect: str) -> str:
-        """The text in `dialect`, else along its fallback chain, else the flow's default dialect."""
-        order = [dialect]
-        todo = list(self.flow.fallbacks.get(dialect, ()))
-        while todo:
-            d = todo.pop(0)
-            if d not in order:
-                order.append(d)
-                todo.extend(self.flow.fallbacks.get(d, ()))
-        order.append(self.flow.spec.default_dialect)
-        for d in order:
+        """The text in `dialect`, else along its fallback chain (the validator made sure one has it)."""
+        for d in fallback_chain(dialect, self.flow.fallbacks, self.flow.spec.default_dialect):
             if d in texts:
                 return texts[d]
         return next(iter(texts.values()), "")

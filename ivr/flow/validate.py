@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from ivr.fallback import fallback_chain
 from ivr.flow.errors import Severity
-from ivr.flow.graph import edges, reachable
+from ivr.flow.expr import growth
+from ivr.flow.graph import adjacency, edges, reach, reachable
 from ivr.flow.model import (
     AskNode,
     BranchNode,
@@ -21,6 +23,7 @@ from ivr.flow.model import (
     Ref,
     ReturnNode,
     ScheduleNode,
+    SetNode,
     SubflowNode,
 )
 from ivr.flow.schema import Converter, Mark, Path, context, did_you_mean
@@ -154,17 +157,8 @@ class Checker:
                 )
 
     def fallback_for(self, dialect: str, texts: Mapping[str, str]) -> str | None:
-        seen = {dialect}
-        todo = list(self.fallbacks.get(dialect, (self.spec.default_dialect,)))
-        while todo:
-            candidate = todo.pop(0)
-            if candidate in seen:
-                continue
-            seen.add(candidate)
-            if candidate in texts:
-                return candidate
-            todo.extend(self.fallbacks.get(candidate, ()))
-        return None
+        chain = fallback_chain(dialect, self.fallbacks, self.spec.default_dialect)
+        return next((d for d in chain[1:] if d in texts), None)
 
     def check_intents(self) -> None:
         for name, intent in self.spec.intents.items():
@@ -290,6 +284,7 @@ class Checker:
                     ("nodes", node_id), f"node '{node_id}' is unreachable from the start node '{start}'"
                 )
         self.check_busy_loops()
+        self.check_growth()
 
     def check_busy_loops(self) -> None:
         """A cycle through nodes none of which waits for the caller would spin forever."""
@@ -302,6 +297,25 @@ class Checker:
         for cycle in _cycles(adjacency):
             loop = " → ".join([*cycle, cycle[0]])
             self.error(("nodes", cycle[0]), f"loop never waits for input: {loop}")
+
+
+    def check_growth(self) -> None:
+        """A `set` that feeds a variable into itself (`n: n * n`) on a loop grows it every time round."""
+        graph: dict[str, list[str]] | None = None
+        for node in self.spec.nodes.values():
+            if not isinstance(node, SetNode):
+                continue
+            for name, expression in node.values.items():
+                how = growth(expression.root, name)
+                if how is None:
+                    continue
+                graph = graph if graph is not None else adjacency(self.spec)
+                if any(node.id in reach(graph, w) for w in graph.get(node.id, ())):
+                    self.warn(
+                        ("nodes", node.id, "values", name),
+                        f"node '{node.id}' grows '{name}' from itself with {how} each time its loop comes "
+                        "round: past the bounds of a value the call goes to on_error",
+                    )
 
 
 def _cycles(adjacency: Mapping[str, list[str]]) -> list[list[str]]:

@@ -1,12 +1,14 @@
 """The media engine of a process: one scheduler (media clock), one port range, every open session.
 
 The call layer keeps one `MediaEngine` and asks it for a `MediaSession` per call leg; the
-session's `local_port` goes into the SDP answer or offer.
+session's `local_port` goes into the SDP answer or offer. `counters` are the process's media totals
+for `/metrics` (read them at scrape time). Time and sockets are injected: `clock` (the scheduler's
+too, unless one is given) and `network` (`UdpNetwork` by default; `ivr.testing.rtpprobe.MemoryNetwork`
+in tests), so a `FakeClock` drives a call's media with no real waiting and no sockets.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import socket
 
@@ -16,15 +18,18 @@ from ivr.clock import Clock, LoopClock
 from ivr.media.g711 import G711Codec
 from ivr.media.tones import music_on_hold
 from ivr.rtp.errors import PortsExhausted
+from ivr.rtp.health import MediaCounters
 from ivr.rtp.jitter import JitterConfig
+from ivr.rtp.net import DatagramNetwork, DatagramPort, UdpNetwork
 from ivr.rtp.outbound import EncodedAudio
 from ivr.rtp.ports import PortAllocator
 from ivr.rtp.scheduler import MediaScheduler
-from ivr.rtp.session import MediaSession, _Endpoint
+from ivr.rtp.session import MediaSession
 
 log = structlog.get_logger(__name__)
 
-_SOCKET_BUFFER_BYTES = 256 * 1024
+SEND_FAILURE_S = 5.0
+"""A session that could not send one packet for this long reports `MediaFailed(SEND_FAILED)`."""
 
 
 class MediaEngine:
@@ -39,11 +44,17 @@ class MediaEngine:
         jitter_config: JitterConfig | None = None,
         idle_silence: bool = True,
         cname: str | None = None,
+        network: DatagramNetwork | None = None,
+        send_failure_s: float = SEND_FAILURE_S,
     ) -> None:
         self.host = host
         self.ports = PortAllocator(port_first, port_last)
-        self.clock: Clock = clock or LoopClock()
-        self.scheduler = scheduler or MediaScheduler()
+        self.clock: Clock = clock or (scheduler.time if scheduler is not None else LoopClock())
+        self.scheduler = scheduler or MediaScheduler(self.clock)
+        self.network: DatagramNetwork = network or UdpNetwork()
+        self.send_failure_s = send_failure_s
+        self.counters = MediaCounters()
+        """Totals over every session, for `/metrics` (see `ivr.rtp.health.MediaCounters`)."""
         self.jitter_config = jitter_config or JitterConfig()
         self.idle_silence = idle_silence
         """Send comfort silence when nothing plays (see `ivr.rtp.outbound`)."""
@@ -56,54 +67,32 @@ class MediaEngine:
         return list(self._sessions.values())
 
     async def open_session(self, *, call_id: str | None = None) -> MediaSession:
-        """Bind an even RTP port and the RTCP port above it; `PortsExhausted` if the range is full."""
-        loop = asyncio.get_running_loop()
+        """Bind a random even RTP port and the RTCP port above it; `PortsExhausted` if the range is full."""
         for _ in range(self.ports.capacity):
             port = self.ports.acquire()
             try:
-                rtp, rtp_endpoint = await self._bind(loop, port)
+                rtp = await self.network.bind(self.host, port)
             except OSError as exc:
                 self.ports.release(port)
                 if exc.errno != errno.EADDRINUSE:
                     raise
                 continue
             try:
-                rtcp, rtcp_endpoint = await self._bind(loop, port + 1)
+                rtcp = await self.network.bind(self.host, port + 1)
             except OSError as exc:
                 rtp.close()
                 self.ports.release(port)
                 if exc.errno != errno.EADDRINUSE:
                     raise
                 continue
-            session = MediaSession(
-                self,
-                local=(self.host, port),
-                rtp=rtp,
-                rtcp=rtcp,
-                rtp_endpoint=rtp_endpoint,
-                rtcp_endpoint=rtcp_endpoint,
-                call_id=call_id,
-            )
-            self._sessions[port] = session
-            log.info("rtp_session_opened", call_id=call_id, local_port=port)
-            return session
+            return self._opened(port, rtp, rtcp, call_id)
         raise PortsExhausted(f"every RTP port pair in {self.ports.first}-{self.ports.last} is taken")
 
-    async def _bind(
-        self, loop: asyncio.AbstractEventLoop, port: int
-    ) -> tuple[asyncio.DatagramTransport, _Endpoint]:
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER_BYTES)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER_BYTES)
-            sock.bind((self.host, port))
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
-        endpoint = _Endpoint(lambda data, addr: None)
-        transport, _ = await loop.create_datagram_endpoint(lambda: endpoint, sock=sock)
-        return transport, endpoint
+    def _opened(self, port: int, rtp: DatagramPort, rtcp: DatagramPort, call_id: str | None) -> MediaSession:
+        session = MediaSession(self, local=(self.host, port), rtp=rtp, rtcp=rtcp, call_id=call_id)
+        self._sessions[port] = session
+        log.info("rtp_session_opened", call_id=call_id, local_port=port)
+        return session
 
     def release(self, session: MediaSession) -> None:
         """Close a session and free its ports: the same as `session.close()`. Idempotent."""

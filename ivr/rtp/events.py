@@ -50,3 +50,25 @@ class HoldMode(enum.Enum):
     """Send nothing while held."""
     MUSIC = "music"
     """Loop the music-on-hold clip while held."""
+
+
+class MediaFailure(enum.Enum):
+    """Why a call's media cannot go on (the call layer ends the call, giving this as the reason)."""
+
+    SEND_FAILED = "send_failed"
+    """No packet could be sent for `MediaEngine.send_failure_s` (every send refused by the socket)."""
+    NO_MEDIA = "no_media"
+    """The offer's address cannot be reached and no packet from the caller came to latch to."""
+    SOCKET_CLOSED = "socket_closed"
+    """The session's socket was closed under it (not by `close()`)."""
+
+
+@dataclass(slots=True, frozen=True)
+class MediaFailed:
+    """A session's media failed for good; it is reported once, and prompts in progress fail."""
+
+    reason: MediaFailure
+    detail: str
+    """One sentence for the record and the BYE's Reason text (the last error, the address offered)."""
+    at: float
+    """Monotonic time (the session clock) of the failure."""

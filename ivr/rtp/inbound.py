@@ -6,9 +6,10 @@ decoded 160-sample frames that became ready in order (losses concealed with sile
 gaps from silence suppression filled with silence). Decoding and the jitter buffer run only while
 someone wants audio (`want_audio`), so an idle call costs one header unpack per packet.
 
-Symmetric RTP (latching): we send to the address packets actually come from, not the one in the
-SDP, which behind NAT is unreachable. The first valid packet latches; another source is accepted
-only after the latched one has been silent for `relatch_after_s` (the NAT rebound the port).
+Sources: a `SourceGate` decides which addresses the stream accepts (the SDP's, or in NAT mode the
+one it latches to once; see `ivr.rtp.gate`); a packet from anyone else is dropped and counted.
+Datagrams over `MAX_DATAGRAM_BYTES` are dropped unread: a 64 KB packet would be 8 s of audio fed to
+the recognizer in one go (issue 15).
 """
 
 from __future__ import annotations
@@ -21,15 +22,20 @@ from numpy.typing import NDArray
 
 from ivr.media.g711 import G711Codec
 from ivr.media.goertzel import DtmfDetector
+from ivr.rtp.address import Address
 from ivr.rtp.dtmf import TelephoneEventReceiver
 from ivr.rtp.errors import RtpParseError
 from ivr.rtp.events import DtmfSource
+from ivr.rtp.gate import Admission, SourceGate
+from ivr.rtp.health import MediaCounters
 from ivr.rtp.jitter import JitterBuffer, JitterConfig, PlayoutFrame
 from ivr.rtp.packet import RtpPacket, ts_delta
 from ivr.rtp.rtcp import ReceptionStats
 
-Address = tuple[str, int]
 FRAME_SAMPLES = 160
+MAX_DATAGRAM_BYTES = 1472
+"""The UDP payload of one 1500-byte Ethernet frame: 180 ms of G.711 with a full RTP header. Bigger
+RTP or RTCP datagrams are not a phone's (20-60 ms packets) and are dropped."""
 _FAST_HEADER = struct.Struct("!BBHII")
 _EMPTY = np.zeros(0, dtype=np.int16)
 _MAX_FILLED_GAP_SAMPLES = 8000
@@ -51,15 +57,7 @@ class Received:
     frames: list[NDArray[np.int16]] = field(default_factory=list)
     keys: list[tuple[str, DtmfSource]] = field(default_factory=list)
     latched: Address | None = None
-    """Set when this packet moved the send target to a new source address."""
-
-
-@dataclass(slots=True)
-class InboundCounters:
-    received: int = 0
-    malformed: int = 0
-    wrong_source: int = 0
-    unknown_payload_type: int = 0
+    """Set on the stream's first packet: the source it is now latched to."""
 
 
 class InboundStream:
@@ -69,31 +67,37 @@ class InboundStream:
         *,
         telephone_event_pt: int | None,
         inband_dtmf: bool,
-        symmetric: bool = True,
-        relatch_after_s: float = 1.0,
+        gate: SourceGate,
         jitter: JitterConfig | None = None,
+        counters: MediaCounters | None = None,
     ) -> None:
         self.codec = codec
         self.telephone_event_pt = telephone_event_pt
-        self.symmetric = symmetric
-        self.relatch_after_s = relatch_after_s
+        self.gate = gate
+        """Which sources are accepted; replaced when a re-INVITE names another address."""
         self.want_audio = inband_dtmf
-        self.source: Address | None = None
-        """The latched source address (the send target when symmetric)."""
         self.remote_ssrc: int | None = None
         self.stats = ReceptionStats()
-        self.counters = InboundCounters()
+        self.counters = counters if counters is not None else MediaCounters()
+        """Shared with the engine's other sessions (the totals `/metrics` reads)."""
         self.events = TelephoneEventReceiver()
         self.detector = DtmfDetector() if inband_dtmf else None
         self.jitter = JitterBuffer(jitter or JitterConfig())
         self._jitter_config = jitter or JitterConfig()
-        self._last_from_source = 0.0
         self._next_ts: int | None = None
         """Timestamp the next audio packet should carry (the last one's plus its samples)."""
         self._frame_samples = FRAME_SAMPLES
         self._leftover = _EMPTY
 
+    @property
+    def source(self) -> Address | None:
+        """The source the stream is latched to (where its packets come from), None before the first."""
+        return self.gate.source
+
     def receive(self, data: bytes, source: Address, now: float) -> Received | None:
+        if len(data) > MAX_DATAGRAM_BYTES:
+            self.counters.oversize += 1
+            return None
         packet = self._parse(data)
         if packet is None:
             return None
@@ -103,16 +107,16 @@ class InboundStream:
         if not is_event and pt != self.codec.payload_type:
             self.counters.unknown_payload_type += 1
             return None
-        latched = self._latch(source, now)
-        if latched is False:
+        admission = self.gate.admit(source, now)
+        if admission is Admission.REFUSED:
             self.counters.wrong_source += 1
             return None
         self.counters.received += 1
         if packet.ssrc != self.remote_ssrc:
             self.remote_ssrc = packet.ssrc
         self.stats.update(packet.sequence_number, packet.timestamp, now, timing=not is_event)
-        if isinstance(latched, tuple):
-            packet.latched = latched
+        if admission is Admission.LATCHED:
+            packet.latched = source
         if is_event:
             try:
                 digit = self.events.receive(packet.timestamp, packet.marker, packet.payload, now)
@@ -150,19 +154,6 @@ class InboundStream:
             self.counters.malformed += 1
             return None
         return Received(p.payload_type, p.marker, p.sequence_number, p.timestamp, p.ssrc, p.payload, False)
-
-    def _latch(self, source: Address, now: float) -> Address | bool:
-        """True to accept from the latched source, an address when (re)latching, False to drop."""
-        if source == self.source:
-            self._last_from_source = now
-            return True
-        if not self.symmetric and self.source is not None:
-            return True
-        if self.source is None or now - self._last_from_source > self.relatch_after_s:
-            self.source = source
-            self._last_from_source = now
-            return source
-        return False
 
     def _play_out(self, packet: Received, now: float) -> None:
         frames = self.jitter.pop(now)

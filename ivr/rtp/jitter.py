@@ -93,10 +93,6 @@ class JitterBuffer:
         wanted = max(cfg.min_delay_s, 3.0 * self._jitter_s) + self._late_frames * FRAME_S
         return min(cfg.max_delay_s, wanted)
 
-    @property
-    def jitter_s(self) -> float:
-        return self._jitter_s
-
     def __len__(self) -> int:
         return len(self._held)
 

@@ -215,22 +215,35 @@ def _parse_sdes(body: bytes, count: int) -> tuple[tuple[int, str], ...]:
 
 _MAX_DROPOUT = 3000
 _MAX_MISORDER = 100
+_SEEN_WINDOW = 64
+"""Sequence numbers remembered below the highest, to tell a duplicate from a late packet."""
+_SEEN_MASK = (1 << _SEEN_WINDOW) - 1
 
 
 @dataclass(slots=True)
 class ReceptionStats:
-    """Receive-side counters for one remote source (RFC 3550 A.1, A.3, A.8)."""
+    """Receive-side counters for one remote source (RFC 3550 A.1, A.3, A.8).
+
+    A.3 counts duplicates as received, so its cumulative loss goes negative with them: RFC 4733
+    senders repeat an event's end packet (linphone with the same sequence number three times), and
+    "lost: -2" was reported for a call with no loss at all (issue 24). A packet whose sequence number
+    was already received (within the last 64) is counted in `duplicates`, not `received`, and `lost`
+    never goes below zero.
+    """
 
     clock_rate_hz: int = 8000
     base_seq: int = -1
     max_seq: int = 0
     cycles: int = 0
     received: int = 0
+    duplicates: int = 0
     jitter: float = 0.0
     """Interarrival jitter estimate in timestamp units."""
     _expected_prior: int = 0
     _received_prior: int = 0
     _last_transit: float | None = field(default=None, repr=False)
+    _seen: int = field(default=0, repr=False)
+    """Bit i set: the packet `i` below the highest sequence number was received."""
     last_sr_ntp_middle: int = 0
     last_sr_arrival: float | None = None
     """Monotonic time the last SR from this source arrived (for DLSR)."""
@@ -247,8 +260,16 @@ class ReceptionStats:
             if seq < self.max_seq:
                 self.cycles += 1 << 16
             self.max_seq = seq
+            self._seen = ((self._seen << delta) | 1) & _SEEN_MASK
         elif delta > 0 or delta < -_MAX_MISORDER:
             self._restart(seq)
+            self._seen = 1
+        else:  # the highest again, or one below it: a duplicate or a late packet
+            bit = 1 << -delta if -delta < _SEEN_WINDOW else 0
+            if self._seen & bit:
+                self.duplicates += 1
+                return
+            self._seen |= bit
         self.received += 1
         if not timing:
             return
@@ -262,6 +283,7 @@ class ReceptionStats:
     def _restart(self, seq: int) -> None:
         self.base_seq, self.max_seq, self.cycles, self.received = seq, seq, 0, 0
         self._expected_prior = self._received_prior = 0
+        self._seen = 0
         self._last_transit = None
 
     @property
@@ -274,7 +296,7 @@ class ReceptionStats:
 
     @property
     def lost(self) -> int:
-        return self.expected - self.received
+        return max(0, self.expected - self.received)
 
     def sender_report_received(self, ntp: int, arrival_s: float) -> None:
         self.last_sr_ntp_middle = ntp_middle(ntp)

@@ -5,27 +5,33 @@ every time, so sleep error never accumulates. When the loop falls behind, the ov
 back to back (each session sends its frames in a short burst the far end's jitter buffer absorbs);
 beyond `max_burst` the oldest are skipped (counted), so a long stall does not become a flood.
 
-`MediaScheduler` is the asyncio adapter: it arms one `loop.call_at` for the next deadline and on
-each tick calls every registered sender with the tick number; a sender's cost is its own
-callback (a frame lookup and a `sendto`). It also spreads periodic reports (RTCP, every 5 s) over
-the ticks: each open session sits in one of `report_every_ticks` buckets and one bucket runs per tick.
+`MediaScheduler` is the adapter: it reads and arms the injected `Clock` (one `clock.call_at` for the
+next deadline; the loop's own timer in production, a `FakeClock` in tests, so one driven clock runs a
+whole call) and on each tick calls every registered sender with the tick number; a sender's cost is
+its own callback (a frame lookup and a `sendto`). It also spreads periodic reports (RTCP, every 5 s)
+over the ticks: each open session sits in one of `report_every_ticks` buckets and one bucket runs per tick.
+
+A sender that raises keeps its place: a send error is a fact about one packet, never about the call
+(a sender dropped on its first error left a call silent for good, issue 24). Senders handle their own
+send errors; what reaches the scheduler is a bug, logged at most once per `error_log_every_s` per sender.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import structlog
 
+from ivr.clock import Clock, LoopClock, TimerHandle
+
 log = structlog.get_logger(__name__)
 
 TickCallback = Callable[[int], None]
 """Called with the tick number: the media time in periods since the clock started."""
 ReportCallback = Callable[[float], None]
-"""Called with the loop time, every `report_every_ticks` ticks."""
+"""Called with the clock's time, every `report_every_ticks` ticks."""
 
 
 @dataclass(slots=True)
@@ -59,36 +65,41 @@ class TickClock:
 
 
 class MediaScheduler:
-    """Drives every session's sending from one timer on the event loop."""
+    """Drives every session's sending from one timer on the injected clock."""
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop | None = None,
+        clock: Clock | None = None,
         *,
         period_s: float = 0.02,
         max_burst: int = 5,
         report_every_ticks: int = 250,
+        error_log_every_s: float = 5.0,
     ) -> None:
-        self._loop = loop
+        self._time: Clock = clock or LoopClock()
         self._period_s = period_s
         self._max_burst = max_burst
+        self._error_log_every_s = error_log_every_s
         self._senders: dict[Hashable, TickCallback] = {}
         self._snapshot: tuple[tuple[Hashable, TickCallback], ...] | None = None
         self._buckets: list[dict[Hashable, ReportCallback]] = [{} for _ in range(report_every_ticks)]
         self._bucket_of: dict[Hashable, int] = {}
         self._clock: TickClock | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: TimerHandle | None = None
+        self._errors_logged_at: dict[Hashable, float] = {}
+        self.callback_errors = 0
+        """Exceptions raised by senders and reporters (bugs: send errors are handled by the sessions)."""
         self.max_lateness_s = 0.0
         """Largest delay seen between a tick's deadline and its run (for metrics and benchmarks)."""
 
     @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        return self._loop
+    def time(self) -> Clock:
+        """The clock the ticks are read from and armed on."""
+        return self._time
 
     @property
     def clock(self) -> TickClock | None:
+        """The tick arithmetic while the media clock runs (None when idle)."""
         return self._clock
 
     @property
@@ -126,6 +137,7 @@ class MediaScheduler:
         index = self._bucket_of.pop(key, None)
         if index is not None:
             self._buckets[index].pop(key, None)
+        self._errors_logged_at.pop(key, None)
         self._stop_if_idle()
 
     def close(self) -> None:
@@ -138,7 +150,7 @@ class MediaScheduler:
 
     def _ensure_running(self) -> None:
         if self._clock is None:
-            self._clock = TickClock(self.loop.time(), self._period_s, self._max_burst)
+            self._clock = TickClock(self._time.now(), self._period_s, self._max_burst)
             self._arm()
 
     def _stop_if_idle(self) -> None:
@@ -150,13 +162,13 @@ class MediaScheduler:
 
     def _arm(self) -> None:
         assert self._clock is not None
-        self._timer = self.loop.call_at(self._clock.deadline(), self._on_timer)
+        self._timer = self._time.call_at(self._clock.deadline(), self._on_timer)
 
     def _on_timer(self) -> None:
         clock = self._clock
         if clock is None:
             return
-        now = self.loop.time()
+        now = self._time.now()
         lateness = now - clock.deadline()
         if lateness > self.max_lateness_s:
             self.max_lateness_s = lateness
@@ -169,14 +181,21 @@ class MediaScheduler:
                 try:
                     callback(tick)
                 except Exception:  # one broken session must not silence every other call
-                    log.exception("media_tick_failed", sender=str(key))
-                    self.remove_sender(key)
+                    self._callback_failed("media_tick_failed", key, now)
             bucket = buckets[tick % len(buckets)]
             if bucket:
                 for key, report in tuple(bucket.items()):
                     try:
                         report(now)
                     except Exception:
-                        log.exception("media_report_failed", reporter=str(key))
+                        self._callback_failed("media_report_failed", key, now)
         if self._clock is clock:
             self._arm()
+
+    def _callback_failed(self, event: str, key: Hashable, now: float) -> None:
+        """Count a callback's exception; log it with its traceback at most once per interval per key."""
+        self.callback_errors += 1
+        logged_at = self._errors_logged_at.get(key)
+        if logged_at is None or now - logged_at >= self._error_log_every_s:
+            self._errors_logged_at[key] = now
+            log.exception(event, key=str(key), errors_total=self.callback_errors)

@@ -5,6 +5,7 @@ Other packages import from here; the modules inside are this package's business.
 
 from __future__ import annotations
 
+from ivr.sip.builders import build_error_response, build_response
 from ivr.sip.calls import CallFailed, IncomingCall, OutgoingCall
 from ivr.sip.core import Credentials
 from ivr.sip.digest import (
@@ -15,28 +16,21 @@ from ivr.sip.digest import (
     make_authorization,
     verify_authorization,
 )
+from ivr.sip.endpoint import SipEndpoint
 from ivr.sip.errors import AuthError, SdpError, SdpNegotiationError, SipError, SipParseError, TransactionError
 from ivr.sip.events import (
     ByeReceived,
-    DtmfReceived,
+    DtmfInfoReceived,
     InfoReceived,
     ReferReceived,
     ReinviteReceived,
     TransferNotified,
 )
+from ivr.sip.framing import StreamFramer
 from ivr.sip.headers import CSeq, Headers, NameAddr, Via, canonical_name
 from ivr.sip.leg import CallLeg, ReinviteFailed
-from ivr.sip.message import (
-    Request,
-    Response,
-    StreamFramer,
-    build_error_response,
-    build_response,
-    new_branch,
-    new_call_id,
-    new_tag,
-    parse_message,
-)
+from ivr.sip.message import Request, Response, new_branch, new_call_id, new_tag
+from ivr.sip.parser import parse_message
 from ivr.sip.registrar import Binding, Registrar
 from ivr.sip.sdp import (
     Direction,
@@ -56,7 +50,7 @@ __all__ = [
     "CallFailed",
     "CallLeg",
     "Credentials",
-    "DtmfReceived",
+    "DtmfInfoReceived",
     "IncomingCall",
     "InfoReceived",
     "OutgoingCall",
@@ -65,6 +59,7 @@ __all__ = [
     "ReinviteReceived",
     "Binding",
     "Registrar",
+    "SipEndpoint",
     "SipTransport",
     "TransferNotified",
     "TransportKind",

@@ -12,14 +12,16 @@ from collections.abc import Iterable
 import structlog
 
 from ivr.call import CallEnded
-from ivr.sip.core import ALLOWED_METHODS, Credentials, SipCore
-from ivr.sip.dialog import Dialog, DialogInput
+from ivr.sip.core import Credentials, SipCore
+from ivr.sip.dialog import Dialog
+from ivr.sip.endpoint import SDP
 from ivr.sip.errors import SipError
-from ivr.sip.events import Address
-from ivr.sip.headers import ALLOW, CONTACT, CSEQ, MAX_FORWARDS, ROUTE, SUPPORTED, TO, VIA
-from ivr.sip.leg import SDP, CallLeg
+from ivr.sip.events import Address, CallOffered
+from ivr.sip.headers import CONTACT, CSEQ, MAX_FORWARDS, ROUTE, TO, VIA
+from ivr.sip.leg import CallLeg
 from ivr.sip.message import Headers, Request, Response
-from ivr.sip.transaction import ServerTransaction, TxState
+from ivr.sip.sdp import SessionDescription
+from ivr.sip.transaction import TxState
 
 log = structlog.get_logger(__name__)
 
@@ -36,13 +38,13 @@ class CallFailed(SipError):
 class IncomingCall:
     """An INVITE we received and have not answered yet (100 Trying is already sent)."""
 
-    def __init__(self, core: SipCore, request: Request, transaction: ServerTransaction, source: Address,
-                 local_tag: str) -> None:
+    def __init__(self, core: SipCore, offered: CallOffered) -> None:
         self.core = core
-        self.request = request
-        self.transaction = transaction
-        self.source = source
-        self.local_tag = local_tag
+        self.offered = offered
+        self.request = offered.request
+        self.transaction = offered.transaction
+        self.source = offered.source
+        self.local_tag = offered.local_tag
         self.cancelled = asyncio.Event()
         """Set when the caller sent CANCEL (we answered 487) before we answered."""
         self.leg: CallLeg | None = None
@@ -65,8 +67,16 @@ class IncomingCall:
 
     @property
     def offer(self) -> bytes:
-        """The caller's SDP offer (empty when the caller wants us to offer)."""
+        """The caller's SDP offer as bytes (empty when the caller wants us to offer); prefer `offer_sdp`."""
         return self.request.body
+
+    @property
+    def offer_sdp(self) -> SessionDescription | None:
+        """The caller's SDP offer, parsed once by the endpoint (None when the caller wants us to offer).
+
+        Shared with the endpoint's event: read it, do not change it in place.
+        """
+        return self.offered.offer
 
     def header(self, name: str) -> str | None:
         return self.request.headers.get(name)
@@ -94,23 +104,16 @@ class IncomingCall:
     def answer(self, sdp_answer: bytes, headers: Iterable[tuple[str, str]] = ()) -> CallLeg:
         """Send 200 OK with our SDP; the returned leg retransmits it until the caller's ACK."""
         self._check_open()
-        contact = self.core.contact()
-        dialog = Dialog.as_uas(self.request, self.local_tag, contact)
-        extra = [(CONTACT, contact), (ALLOW, ALLOWED_METHODS), (SUPPORTED, "replaces"), *headers]
-        response = self.core.respond(self.transaction, 200, to_tag=self.local_tag, headers=extra,
-                                     body=sdp_answer, content_type=SDP)
+        dialog = self.core.answer(self.offered, sdp_answer, headers)
         self.final_status = 200
-        dialog.move(DialogInput.SUCCESS)
         leg = CallLeg(self.core, dialog, local_sdp=sdp_answer, remote_sdp=self.request.body)
         self.core.legs[dialog.key] = leg
-        leg.start_ok_retransmission(response, self.transaction.remote)
         self.leg = leg
         return leg
 
     def on_cancel(self) -> None:
-        """The layer matched a CANCEL to our INVITE: answer 487 and tell the application."""
-        if not self.finished:
-            self.reject(487)
+        """The endpoint matched a CANCEL to our INVITE and answered it 487: tell the application."""
+        self.final_status = 487
         self.cancelled.set()
 
     def _check_open(self) -> None:
@@ -192,14 +195,13 @@ class OutgoingCall:
 
     def _on_success(self, response: Response) -> None:
         if self._leg is not None:
-            self._leg.on_stray_ok(response)
-            return
+            return  # a 2xx of another fork: only the first one makes the call
         dialog = Dialog.as_uac(self.invite, response, self.core.contact())
         leg = CallLeg(self.core, dialog, local_sdp=self.invite.body, remote_sdp=response.body)
         self._leg = leg
         self.core.legs[dialog.key] = leg
-        ack = dialog.ack(self.invite.cseq.seq, self.core.via())
-        leg.remember_ack(ack, self.core.destination(dialog.next_hop()))
+        self.core.endpoint.add_dialog(dialog)
+        self.core.send_ack(dialog, dialog.ack(self.invite.cseq.seq, self.core.via()))
         if not self._result.done():
             self._result.set_result(leg)
 

@@ -1,9 +1,10 @@
-"""The user agent core's plumbing, shared by calls, legs and registrations.
+"""The user agent's plumbing, shared by calls, legs and registrations (the async façade over the endpoint).
 
-`SipCore` wraps a `SipTransport` with what every TU-level object needs: send a request and get its
-responses (a timeout arrives as a synthesized 408), answer a server transaction, build Via/Contact,
-keep the table of live call legs by dialog key, and retry a request with digest credentials after a
-401/407. It holds no call logic; `UserAgent` dispatches transport events into it.
+`SipCore` wraps a `SipTransport` and its pure `SipEndpoint` with what every TU-level object needs: send a
+request and get its responses (a timeout arrives as a synthesized 408, a transport failure as a 503),
+answer a server transaction, build Via/Contact, keep the table of live call legs by dialog key, and
+retry a request with digest credentials after a 401/407. Each call drives the endpoint at the adapter's
+`now` and flushes what it queued. It holds no call logic; `UserAgent` dispatches endpoint events into it.
 """
 
 from __future__ import annotations
@@ -17,25 +18,20 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from ivr.clock import Clock
-from ivr.sip.dialog import DialogKey, address_of
+from ivr.sip.builders import build_response
+from ivr.sip.dialog import Dialog, DialogKey, address_of
 from ivr.sip.digest import DigestChallenge, make_authorization
 from ivr.sip.errors import AuthError, SipParseError
-from ivr.sip.events import Address
+from ivr.sip.events import Address, CallOffered
 from ivr.sip.headers import (
-    ACCEPT,
-    ALLOW,
     AUTHORIZATION,
-    CONTACT,
     CSEQ,
     PROXY_AUTHENTICATE,
     PROXY_AUTHORIZATION,
-    SERVER,
-    SUPPORTED,
-    USER_AGENT,
     VIA,
     WWW_AUTHENTICATE,
 )
-from ivr.sip.message import Request, Response, build_response, new_branch
+from ivr.sip.message import Request, Response
 from ivr.sip.transaction import ClientTransaction, ServerTransaction
 from ivr.sip.transport import SipTransport
 from ivr.sip.uri import SipUri
@@ -45,7 +41,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-ALLOWED_METHODS = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY, UPDATE, REGISTER"
 ResponseHandler = Callable[[Response], None]
 
 
@@ -62,6 +57,8 @@ class SipCore:
 
     def __init__(self, transport: SipTransport, clock: Clock, *, user_agent: str = "ivr") -> None:
         self.transport = transport
+        self.endpoint = transport.endpoint
+        self.endpoint.user_agent = user_agent
         self.clock = clock
         self.user_agent = user_agent
         self.legs: dict[DialogKey, CallLeg] = {}
@@ -69,7 +66,7 @@ class SipCore:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
-        """Run a background coroutine (a NOTIFY, a BYE after ACK timeout) that nobody awaits."""
+        """Run a background coroutine (a NOTIFY, a registration refresh) that nobody awaits."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -89,14 +86,14 @@ class SipCore:
     # -- identity -------------------------------------------------------------------------------------
 
     def via(self) -> str:
-        return self.transport.via(new_branch())
+        return self.endpoint.via()
 
     def contact(self, user: str | None = None) -> str:
-        return self.transport.contact(user)
+        return self.endpoint.contact(user)
 
     @property
     def host(self) -> str:
-        return self.transport.local_address[0]
+        return self.endpoint.local_address[0]
 
     def destination(self, uri: SipUri) -> Address:
         return address_of(uri)
@@ -106,11 +103,12 @@ class SipCore:
     def send(self, request: Request, destination: Address, handler: ResponseHandler) -> ClientTransaction:
         """Send `request` in a new client transaction; `handler` sees every response it passes up.
 
-        A timeout is delivered as a 408 built from the request, so handlers have one path.
+        A timeout is delivered as a 408 and a transport failure as a 503 built from the request
+        (RFC 3261 8.1.3.1), so handlers have one path.
         """
-        request.headers.set(USER_AGENT, self.user_agent)
-        tx = self.transport.send_request(request, destination)
+        tx = self.endpoint.send_request(request, destination, self.transport.now())
         self._handlers[tx] = handler
+        self.transport.flush()
         return tx
 
     def send_and_wait(self, request: Request, destination: Address) -> asyncio.Future[Response]:
@@ -125,36 +123,43 @@ class SipCore:
         return future
 
     def on_response(self, response: Response, transaction: ClientTransaction) -> bool:
-        """Pass a response to its handler; False when none waits (e.g. a retransmitted 2xx)."""
+        """Pass a response to its handler; False when none waits."""
         handler = self._handlers.get(transaction)
         if handler is None:
             return False
         if response.status >= 200:
-            del self._handlers[transaction]  # later 2xx copies go to the leg via its dialog key
+            del self._handlers[transaction]
         handler(response)
         return True
 
-    def on_timeout(self, transaction: ClientTransaction) -> None:
+    def on_failure(self, transaction: ClientTransaction, status: int, reason: str) -> None:
+        """The transaction timed out (408) or its transport failed (503): its handler gets that response."""
         handler = self._handlers.pop(transaction, None)
         if handler is not None:
-            handler(build_response(transaction.request, 408, "Request Timeout (no response)"))
+            handler(build_response(transaction.request, status, reason))
 
-    def forget(self, transaction: ClientTransaction) -> None:
-        self._handlers.pop(transaction, None)
+    def send_ack(self, dialog: Dialog, ack: Request) -> None:
+        """ACK a 2xx of our (re-)INVITE in `dialog`; the endpoint re-sends it for each copy of the 2xx."""
+        self.endpoint.send_ack(dialog.key, ack, address_of(dialog.next_hop()))
+        self.transport.flush()
 
     # -- server side ----------------------------------------------------------------------------------
 
     def respond(self, transaction: ServerTransaction, status: int, reason: str | None = None, *,
                 to_tag: str | None = None, headers: Iterable[tuple[str, str]] = (), body: bytes = b"",
                 content_type: str | None = None) -> Response:
-        extra = list(headers)
-        if status == 405 or (transaction.method == "OPTIONS" and status == 200):
-            extra += [(ALLOW, ALLOWED_METHODS), (ACCEPT, "application/sdp"), (SUPPORTED, "replaces")]
-        extra.append((SERVER, self.user_agent))
-        response = build_response(transaction.request, status, reason, to_tag=to_tag, headers=extra,
-                                  body=body, content_type=content_type)
-        self.transport.send_response(transaction, response)
+        response = self.endpoint.respond(transaction, status, reason, now=self.transport.now(), to_tag=to_tag,
+                                         headers=headers, body=body, content_type=content_type)
+        self.transport.flush()
         return response
+
+    def answer(self, offered: CallOffered, sdp: bytes, headers: Iterable[tuple[str, str]]) -> Dialog:
+        dialog = self.endpoint.answer(offered, sdp, now=self.transport.now(), headers=headers)
+        self.transport.flush()
+        return dialog
+
+    def end_dialog(self, dialog: Dialog) -> None:
+        self.endpoint.end_dialog(dialog.key)
 
     # -- digest ---------------------------------------------------------------------------------------
 
@@ -177,11 +182,3 @@ class SipCore:
         retry.headers.set(CSEQ, f"{request.cseq.seq + 1} {request.method}")
         retry.headers.set(PROXY_AUTHORIZATION if proxy else AUTHORIZATION, str(creds))
         return retry
-
-
-def contact_uri(request: Request) -> SipUri | None:
-    """The first Contact URI of a request, or None."""
-    contacts = request.headers.get_all(CONTACT)
-    if not contacts or contacts[0].strip() == "*":
-        return None
-    return request.contact[0].uri

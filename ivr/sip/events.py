@@ -1,22 +1,29 @@
 """Events the SIP protocol layers hand upward: past-tense facts, small frozen dataclasses.
 
-Two families:
+Three families:
 
-* transaction-layer events (`TransactionLayer.receive_datagram`, `handle_timer`) that the user agent core
+* transaction-layer events (`TransactionLayer.receive_datagram`, `handle_timer`) that the endpoint
   consumes: a request or response arrived, a transaction timed out, an INVITE was cancelled...
+* endpoint events (`SipEndpoint.next_event()`) for the user agent: a call was offered, cancelled,
+  confirmed by its ACK, a dialog got a request or ended; client-transaction responses pass through.
 * dialog events a `CallLeg` queues for the application: the peer hung up, sent digits, re-INVITEd,
   asked us to transfer, reported transfer progress.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ivr.sip.message import Request, Response
 
 if TYPE_CHECKING:
+    from ivr.sip.sdp import SessionDescription
     from ivr.sip.transaction import ClientTransaction, ServerTransaction
+
+DialogKey = tuple[str, str, str]
+"""(Call-ID, local tag, remote tag)."""
 
 Address = tuple[str, int]
 """(host, port) of a peer or of a local socket."""
@@ -80,8 +87,93 @@ class AckTimedOut:
     cseq: int
 
 
+@dataclass(slots=True, frozen=True)
+class TransportFailed:
+    """The transport could not deliver a client transaction's request (RFC 3261 17.1.4): a refused TCP connect."""
+
+    transaction: ClientTransaction
+
+
 LayerEvent = (
-    RequestReceived | ResponseReceived | TransactionTimedOut | InviteCancelled | MessageRejected | AckTimedOut
+    RequestReceived
+    | ResponseReceived
+    | TransactionTimedOut
+    | TransportFailed
+    | InviteCancelled
+    | MessageRejected
+    | AckTimedOut
+)
+
+
+# --- endpoint -> user agent --------------------------------------------------------------------------
+
+
+@dataclass(slots=True, frozen=True)
+class CallOffered:
+    """A new INVITE passed admission (100 Trying is sent): ring it, answer it or reject it."""
+
+    request: Request
+    transaction: ServerTransaction
+    source: Address
+    local_tag: str
+    """The To tag every response to this INVITE carries."""
+    offer: SessionDescription | None
+    """The caller's SDP, parsed once here (None when the INVITE has no body: we offer in the 200)."""
+
+
+@dataclass(slots=True, frozen=True)
+class CallCancelled:
+    """The caller CANCELed a call we had not answered; the endpoint answered 200 (CANCEL) and 487 (INVITE)."""
+
+    transaction: ServerTransaction
+
+
+class DialogEndReason(enum.Enum):
+    """Why the endpoint ended a dialog on its own."""
+
+    REMOTE_BYE = "remote_bye"
+    """The peer sent BYE (answered 200 by the endpoint)."""
+    NO_ACK = "no_ack"
+    """Our 2xx got no ACK for 64*T1 (RFC 3261 13.3.1.4); the endpoint sent BYE."""
+
+
+@dataclass(slots=True, frozen=True)
+class AckReceived:
+    """The ACK to our 2xx arrived: its retransmission stopped (the ACK may carry the SDP answer)."""
+
+    key: DialogKey
+    ack: Request
+
+
+@dataclass(slots=True, frozen=True)
+class DialogRequestReceived:
+    """An in-dialog request (not BYE) that passed the dialog's CSeq and glare checks; answer it."""
+
+    key: DialogKey
+    request: Request
+    transaction: ServerTransaction
+
+
+@dataclass(slots=True, frozen=True)
+class DialogEnded:
+    """The endpoint ended a dialog: the peer's BYE (already answered 200), or no ACK to our 2xx."""
+
+    key: DialogKey
+    reason: DialogEndReason
+    bye: Request | None
+    """The peer's BYE, when it was one."""
+
+
+EndpointEvent = (
+    CallOffered
+    | CallCancelled
+    | AckReceived
+    | DialogRequestReceived
+    | DialogEnded
+    | ResponseReceived
+    | TransactionTimedOut
+    | TransportFailed
+    | MessageRejected
 )
 
 
@@ -108,8 +200,8 @@ class ReinviteReceived:
 
 
 @dataclass(slots=True, frozen=True)
-class DtmfReceived:
-    """A key arrived in a SIP INFO (application/dtmf-relay or application/dtmf)."""
+class DtmfInfoReceived:
+    """A key arrived in a SIP INFO (application/dtmf-relay or application/dtmf); RTP keys are `ivr.rtp`'s."""
 
     digit: str
     duration_ms: int
@@ -145,4 +237,4 @@ class TransferNotified:
     """True for a final status or a terminated subscription."""
 
 
-DialogEvent = ByeReceived | ReinviteReceived | DtmfReceived | InfoReceived | ReferReceived | TransferNotified
+DialogEvent = ByeReceived | ReinviteReceived | DtmfInfoReceived | InfoReceived | ReferReceived | TransferNotified

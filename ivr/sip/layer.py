@@ -12,7 +12,8 @@ What it does on its own, so the TU never sees it:
 * answers CANCEL: 200 and an `InviteCancelled` event when it matches a pending INVITE, 481 when not;
 * stamps `received`/`rport` on the top Via of requests (RFC 3261 18.2.1, RFC 3581), while responses go
   back to the address the request came from;
-* answers unparseable requests with the parse error's status and reason, and drops bad responses.
+* answers unparseable requests with the parse error's status and reason, and drops bad responses;
+* drops new requests beyond `max_server_transactions` live server transactions.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import heapq
 import itertools
 from typing import Protocol
 
+from ivr.sip.builders import build_error_response, build_response
 from ivr.sip.errors import SipParseError
 from ivr.sip.events import (
     Address,
@@ -31,7 +33,8 @@ from ivr.sip.events import (
     ResponseReceived,
 )
 from ivr.sip.headers import VIA
-from ivr.sip.message import Request, Response, build_error_response, build_response, parse_message
+from ivr.sip.message import Request, Response
+from ivr.sip.parser import parse_message
 from ivr.sip.transaction import (
     DEFAULT_TIMERS,
     ClientTransaction,
@@ -62,12 +65,18 @@ class Timed(Protocol):
 class TransactionLayer:
     """All transactions of one transport, keyed per RFC 3261 17.1.3 / 17.2.3."""
 
-    __slots__ = ("reliable", "timers", "_clients", "_servers", "_heap", "_armed", "_order", "_outbox")
+    __slots__ = ("reliable", "timers", "max_server_transactions", "dropped_over_capacity", "_clients", "_servers",
+                 "_heap", "_armed", "_order", "_outbox")
 
-    def __init__(self, *, reliable: bool = False, timers: TimerConfig = DEFAULT_TIMERS) -> None:
+    def __init__(self, *, reliable: bool = False, timers: TimerConfig = DEFAULT_TIMERS,
+                 max_server_transactions: int | None = None) -> None:
         self.reliable = reliable
         """True over TCP: no retransmissions, wait states end at once."""
         self.timers = timers
+        self.max_server_transactions = max_server_transactions
+        """Beyond this many live server transactions a new request is dropped (issue #15: each one lives up to
+        32 s, so a flood of fresh INVITEs would otherwise grow memory without bound)."""
+        self.dropped_over_capacity = 0
         self._clients: dict[TransactionKey, ClientTransaction] = {}
         self._servers: dict[TransactionKey, ServerTransaction] = {}
         self._heap: list[tuple[float, int, Timed]] = []
@@ -116,10 +125,19 @@ class TransactionLayer:
         self._settle(tx, now)
         return tx
 
-    def send_response(self, transaction: ServerTransaction, response: Response, now: float) -> None:
-        """Send the TU's response through its server transaction."""
-        transaction.send_response(response, now)
+    def send_response(self, transaction: ServerTransaction, response: Response, now: float,
+                      data: bytes | None = None) -> None:
+        """Send the TU's response through its server transaction (`data`: its bytes, if already serialized)."""
+        transaction.send_response(response, now, data)
         self._settle(transaction, now)
+
+    def transport_failed(self, destination: Address, now: float) -> list[LayerEvent]:
+        """The transport cannot reach `destination` (a refused TCP connect): fail its client transactions now."""
+        events: list[LayerEvent] = []
+        for tx in [tx for tx in self._clients.values() if tx.remote == destination]:
+            events.extend(tx.transport_failed())
+            self._settle(tx, now)
+        return events
 
     def send_stateless(self, message: Request | Response, destination: Address) -> bytes:
         """Send outside any transaction (ACK to a 2xx, a 2xx retransmission); returns the bytes."""
@@ -148,14 +166,6 @@ class TransactionLayer:
         while heap and self._armed.get(heap[0][2]) != heap[0][0]:
             heapq.heappop(heap)
         return heap[0][0] if heap else None
-
-    # -- lookups --------------------------------------------------------------------------------------
-
-    def server_transaction(self, key: TransactionKey) -> ServerTransaction | None:
-        return self._servers.get(key)
-
-    def client_transaction(self, key: TransactionKey) -> ClientTransaction | None:
-        return self._clients.get(key)
 
     def __len__(self) -> int:
         """Live transactions (client + server)."""
@@ -201,6 +211,10 @@ class TransactionLayer:
             return events
         if request.method == "ACK":
             return [RequestReceived(request, source, None)]
+        cap = self.max_server_transactions
+        if cap is not None and len(self._servers) >= cap:
+            self.dropped_over_capacity += 1
+            return []  # silently, like a lost datagram: the peer retransmits once we have room
         tx = new_server_transaction(request, source, now, reliable=self.reliable, timers=self.timers)
         self._servers[key] = tx
         if request.method == "INVITE":

@@ -1,10 +1,10 @@
 """A call leg: one confirmed INVITE dialog as the application sees it (asyncio).
 
-The leg owns a pure `Dialog` and drives it: it answers the peer's in-dialog requests (BYE, re-INVITE,
-INFO, REFER, NOTIFY, OPTIONS, UPDATE) and queues what happened as dialog events (`next_event()`), and
-it sends ours (`bye()`, `reinvite()`, `hold()`, `info()`, `send_dtmf()`, `refer()`, `notify_refer()`).
-Our 2xx to an INVITE is retransmitted until the ACK (RFC 3261 13.3.1.4); the ACK to a peer's 2xx is
-re-sent for each copy of that 2xx.
+The leg drives a `Dialog` that sits in the `SipEndpoint`'s table: it answers the peer's in-dialog requests
+(re-INVITE, INFO, REFER, NOTIFY, OPTIONS, UPDATE) and queues what happened as dialog events
+(`next_event()`), and it sends ours (`bye()`, `reinvite()`, `hold()`, `info()`, `send_dtmf()`, `refer()`,
+`notify_refer()`). The endpoint does the rest below it: CSeq order and glare, the peer's BYE, our 2xx
+retransmitted until its ACK (and BYE without one), our ACK re-sent for each copy of the peer's 2xx.
 
 SDP is opaque here except for hold detection and direction changes, both through `ivr.sip.sdp`.
 """
@@ -19,42 +19,26 @@ import structlog
 
 from ivr.call import CallEnded, TransferResult
 from ivr.sip.core import SipCore
-from ivr.sip.dialog import (
-    Dialog,
-    DialogInput,
-    OkRetransmission,
-    dtmf_relay_body,
-    parse_dtmf_info,
-    parse_sipfrag,
-    sipfrag_body,
-)
+from ivr.sip.dialog import Dialog, dtmf_relay_body, parse_dtmf_info, parse_sipfrag, sipfrag_body
+from ivr.sip.endpoint import SDP
 from ivr.sip.errors import SdpError, SipError
 from ivr.sip.events import (
     ByeReceived,
+    DialogEndReason,
     DialogEvent,
-    DtmfReceived,
+    DtmfInfoReceived,
     InfoReceived,
     ReferReceived,
     ReinviteReceived,
     TransferNotified,
 )
-from ivr.sip.headers import (
-    CONTACT,
-    CONTENT_TYPE,
-    EVENT,
-    REASON,
-    REFER_TO,
-    REFERRED_BY,
-    RETRY_AFTER,
-    SUBSCRIPTION_STATE,
-)
+from ivr.sip.headers import CONTACT, CONTENT_TYPE, EVENT, REASON, REFER_TO, REFERRED_BY, SUBSCRIPTION_STATE
 from ivr.sip.message import Request, Response
 from ivr.sip.sdp import Direction, SessionDescription
 from ivr.sip.transaction import ServerTransaction
 
 log = structlog.get_logger(__name__)
 
-SDP = "application/sdp"
 SIPFRAG = "message/sipfrag;version=2.0"
 OfferHandler = Callable[[bytes], bytes]
 """Answers a peer's SDP offer in a re-INVITE (raise SdpNegotiationError for 488)."""
@@ -83,8 +67,6 @@ class CallLeg:
         self.end_reason: str | None = None
         self._events: asyncio.Queue[DialogEvent | None] = asyncio.Queue()  # None: the call ended
         self._ended = asyncio.Event()
-        self._ok_job: OkRetransmission | None = None
-        self._ack: tuple[bytes, tuple[str, int]] | None = None
         self._refer_waiter: asyncio.Future[TransferResult] | None = None
 
     def __repr__(self) -> str:
@@ -106,7 +88,7 @@ class CallLeg:
         return self.end_reason or "ended"
 
     async def next_event(self) -> DialogEvent:
-        """The next thing the peer did: ByeReceived, DtmfReceived, ReinviteReceived, ReferReceived...
+        """The next thing the peer did: ByeReceived, DtmfInfoReceived, ReinviteReceived, ReferReceived...
 
         Raises CallEnded once the call is over and every event before the end has been taken.
         """
@@ -136,7 +118,7 @@ class CallLeg:
         headers = [(REASON, reason)] if reason else []
         request = self.dialog.new_request("BYE", self.core.via(), headers=headers)
         self._finish("local_bye")
-        await self.core.send_and_wait(request, self._next_hop())
+        await self.core.send_and_wait(request, self.core.destination(self.dialog.next_hop()))
 
     async def reinvite(self, sdp: bytes) -> bytes:
         """Send a re-INVITE offering `sdp`; return the peer's answer. Retries once after 491 glare."""
@@ -157,10 +139,10 @@ class CallLeg:
 
     async def hold(self) -> bytes:
         """Put the peer on hold (our SDP becomes sendonly)."""
-        return await self.reinvite(self._with_direction(self.local_sdp, Direction.SENDONLY))
+        return await self.reinvite(_with_direction(self.local_sdp, Direction.SENDONLY))
 
     async def unhold(self) -> bytes:
-        return await self.reinvite(self._with_direction(self.local_sdp, Direction.SENDRECV))
+        return await self.reinvite(_with_direction(self.local_sdp, Direction.SENDRECV))
 
     async def info(self, body: bytes, content_type: str) -> int:
         """Send an INFO; returns the final status."""
@@ -199,43 +181,25 @@ class CallLeg:
         state = "terminated;reason=noresource" if final else "active;expires=60"
         await self._send_notify(status, reason, state)
 
-    # -- what the user agent core calls ---------------------------------------------------------------
-
-    def start_ok_retransmission(self, response: Response, destination: tuple[str, int]) -> None:
-        self._stop_ok()
-        self._ok_job = self.core.transport.retransmit_ok(response, destination, self.call_id,
-                                                         response.cseq.seq)
+    # -- what the user agent calls ------------------------------------------------------------------
 
     def on_ack(self, ack: Request) -> None:
-        job = self._ok_job
-        if job is not None and ack.cseq.seq == job.cseq:
-            self._stop_ok()
-            if ack.body and ack.content_type == SDP:
-                self.remote_sdp = ack.body  # we offered in the 2xx, the peer answered in the ACK
+        """The ACK to our 2xx arrived (the endpoint matched it and stopped retransmitting)."""
+        if ack.body and ack.content_type == SDP:
+            self.remote_sdp = ack.body  # we offered in the 2xx, the peer answered in the ACK
 
-    def on_ack_timeout(self) -> None:
-        """64*T1 without an ACK for our 2xx: the session ends with a BYE (13.3.1.4)."""
-        self._ok_job = None
-        log.info("sip_ack_timed_out", call_id=self.call_id)
-        self.core.spawn(self.bye("no ACK"))
-
-    def on_stray_ok(self, response: Response) -> None:
-        """A copy of the peer's 2xx to our INVITE: our ACK was lost, send it again."""
-        if self._ack is not None and response.cseq.seq == self.dialog.local_seq:
-            self.core.transport.send_bytes(*self._ack)
-
-    def remember_ack(self, ack: Request, destination: tuple[str, int]) -> None:
-        self._ack = (self.core.transport.send_stateless(ack, destination), destination)
+    def on_ended(self, reason: DialogEndReason, bye: Request | None) -> None:
+        """The endpoint ended the dialog: the peer's BYE (answered), or no ACK for our 2xx (BYE sent)."""
+        if reason is DialogEndReason.REMOTE_BYE:
+            self._events.put_nowait(ByeReceived(bye.headers.get(REASON) if bye is not None else None))
+        else:
+            log.info("sip_ack_timed_out", call_id=self.call_id)
+        self._finish(reason.value)
 
     def on_request(self, request: Request, tx: ServerTransaction) -> None:
-        """A request the peer sent in this dialog."""
-        refusal = self.dialog.check_request(request)
-        if refusal is not None:
-            headers = [(RETRY_AFTER, str(random.randint(1, 10)))] if refusal == 500 else []
-            self.core.respond(tx, refusal, headers=headers)
-            return
+        """A request the peer sent in this dialog (the endpoint already vetted its CSeq and glare)."""
         handlers = {
-            "BYE": self._on_bye, "INVITE": self._on_invite, "UPDATE": self._on_update, "INFO": self._on_info,
+            "INVITE": self._on_invite, "UPDATE": self._on_update, "INFO": self._on_info,
             "OPTIONS": self._on_options, "REFER": self._on_refer, "NOTIFY": self._on_notify,
         }
         handler = handlers.get(request.method)
@@ -246,11 +210,6 @@ class CallLeg:
 
     # -- in-dialog requests from the peer -------------------------------------------------------------
 
-    def _on_bye(self, request: Request, tx: ServerTransaction) -> None:
-        self.core.respond(tx, 200)
-        self._events.put_nowait(ByeReceived(request.headers.get(REASON)))
-        self._finish("remote_bye")
-
     def _on_invite(self, request: Request, tx: ServerTransaction) -> None:
         offer = request.body
         try:
@@ -259,10 +218,8 @@ class CallLeg:
             self.dialog.reinvite_answered()
             self.core.respond(tx, exc.status_hint if offer else 400, str(exc))
             return
-        response = self.core.respond(tx, 200, headers=[(CONTACT, self.dialog.local_contact)],
-                                     body=answer, content_type=SDP)
+        self.core.respond(tx, 200, headers=[(CONTACT, self.dialog.local_contact)], body=answer, content_type=SDP)
         self.dialog.reinvite_answered()
-        self.start_ok_retransmission(response, tx.remote)
         if offer:
             self.remote_sdp = offer
         self.local_sdp = answer
@@ -287,7 +244,7 @@ class CallLeg:
         content_type = request.headers.get(CONTENT_TYPE) or ""
         dtmf = parse_dtmf_info(content_type, request.body)
         if dtmf is not None:
-            self._events.put_nowait(DtmfReceived(dtmf[0], dtmf[1]))
+            self._events.put_nowait(DtmfInfoReceived(dtmf[0], dtmf[1]))
         elif request.body:
             self._events.put_nowait(InfoReceived(content_type, request.body))
 
@@ -325,11 +282,8 @@ class CallLeg:
 
     # -- internals ------------------------------------------------------------------------------------
 
-    def _next_hop(self) -> tuple[str, int]:
-        return self.core.destination(self.dialog.next_hop())
-
     async def _request(self, request: Request) -> Response:
-        response = await self.core.send_and_wait(request, self._next_hop())
+        response = await self.core.send_and_wait(request, self.core.destination(self.dialog.next_hop()))
         self.dialog.receive_response(response, request.method)
         if self.dialog.terminated and not self.ended:
             self._finish(f"remote_gone_{response.status}")
@@ -338,8 +292,7 @@ class CallLeg:
     async def _invite_and_ack(self, request: Request) -> Response:
         response = await self._request(request)
         if 200 <= response.status < 300:
-            ack = self.dialog.ack(request.cseq.seq, self.core.via())
-            self.remember_ack(ack, self._next_hop())
+            self.core.send_ack(self.dialog, self.dialog.ack(request.cseq.seq, self.core.via()))
         return response
 
     async def _send_notify(self, status: int, reason: str, state: str) -> None:
@@ -354,30 +307,13 @@ class CallLeg:
     def _answer(self, offer: bytes) -> bytes:
         if self.offer_handler is not None:
             return self.offer_handler(offer)
-        return self._with_direction(self.local_sdp, _direction(offer).mirrored())
-
-    def _with_direction(self, sdp: bytes, direction: Direction) -> bytes:
-        """Our SDP with every stream set to `direction` and the origin version bumped (RFC 3264 8)."""
-        session = SessionDescription.parse(sdp)
-        for media in session.media:
-            media.direction = direction
-        session.direction = None
-        version = int(session.session_version) if session.session_version.isdigit() else 0
-        session.session_version = str(version + 1)
-        return session.serialize()
-
-    def _stop_ok(self) -> None:
-        if self._ok_job is not None:
-            self.core.transport.ok_acked(self._ok_job)
-            self._ok_job = None
+        return _with_direction(self.local_sdp, _direction(offer).mirrored())
 
     def _finish(self, reason: str) -> None:
         if self.ended:
             return
         self.end_reason = reason
-        self._stop_ok()
-        if not self.dialog.terminated:
-            self.dialog.move(DialogInput.BYE)
+        self.core.end_dialog(self.dialog)
         self.core.legs.pop(self.dialog.key, None)
         self._ended.set()
         self._events.put_nowait(None)
@@ -402,3 +338,14 @@ def _direction(sdp: bytes) -> Direction:
 def _is_hold(sdp: bytes) -> bool:
     """True when the peer's SDP asks us not to send (sendonly/inactive, or c=0.0.0.0)."""
     return bool(sdp) and not _direction(sdp).receives
+
+
+def _with_direction(sdp: bytes, direction: Direction) -> bytes:
+    """Our SDP with every stream set to `direction` and the origin version bumped (RFC 3264 8)."""
+    session = SessionDescription.parse(sdp)
+    for media in session.media:
+        media.direction = direction
+    session.direction = None
+    version = int(session.session_version) if session.session_version.isdigit() else 0
+    session.session_version = str(version + 1)
+    return session.serialize()

@@ -3,11 +3,17 @@
     registrar = Registrar("ivr.local", {"agent7": "s3cret"}, nonce_secret=b"...")
     response = registrar.handle(register_request, now)     # 401 challenge, 200, 423, 403, 400, 500
     registrar.lookup("agent7", now)                         # -> [Binding(contact=sip:agent7@10.0.0.9...)]
+    registrar.binding_for(uri, now)                         # the binding to call `uri` through (its Path)
 
 Every REGISTER must carry digest credentials (RFC 2617/7616) for a configured user, who may only
 register their own address-of-record. Bindings expire at `now + expires`; `Expires: 0` (or a
 contact's `expires=0`) removes one, `Contact: *` with `Expires: 0` removes all. An expiry shorter
 than `min_expires_s` gets 423 Interval Too Brief with Min-Expires; longer than `max_expires_s` is cut.
+
+Path (RFC 3327): a REGISTER relayed by a proxy (Kamailio's `add_path()`) carries the proxies that must
+stay between us and the phone. The Path is stored with each binding and is the route set of every
+request we send to that contact (`Binding.route_set`); the 200 echoes it when the phone said
+`Supported: path` (5.3: never to a phone that did not), and always says `Supported: path` itself.
 """
 
 from __future__ import annotations
@@ -15,10 +21,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ivr.sip.builders import build_response
 from ivr.sip.digest import DigestCredentials, NonceIssuer, NonceStatus, verify_authorization
 from ivr.sip.errors import AuthError, SipParseError
-from ivr.sip.headers import AUTHORIZATION, CONTACT, MIN_EXPIRES, WWW_AUTHENTICATE
-from ivr.sip.message import NameAddr, Request, Response, build_response, new_tag
+from ivr.sip.headers import AUTHORIZATION, CONTACT, MIN_EXPIRES, PATH, SUPPORTED, WWW_AUTHENTICATE
+from ivr.sip.message import NameAddr, Request, Response, new_tag
 from ivr.sip.uri import SipUri
 
 
@@ -31,9 +38,21 @@ class Binding:
     expires_at: float
     call_id: str
     cseq: int
+    path: tuple[str, ...] = ()
+    """The Path header values of the REGISTER, in order (RFC 3327): the proxies to reach `contact` through."""
 
     def expires_in(self, now: float) -> int:
         return max(0, int(self.expires_at - now + 0.5))
+
+    @property
+    def route_set(self) -> list[str]:
+        """Route header values for a request to this contact (the Path, first hop first)."""
+        return list(self.path)
+
+    @property
+    def next_hop(self) -> SipUri:
+        """Where a request to this contact is sent: the first Path entry, else the contact itself."""
+        return NameAddr.parse(self.path[0], header=PATH).uri if self.path else self.contact
 
 
 class Registrar:
@@ -57,6 +76,22 @@ class Registrar:
         self._expire(user, now)
         bindings = list(self._bindings.get(user, {}).values())
         return sorted(bindings, key=lambda b: b.expires_at, reverse=True)
+
+    def binding_for(self, uri: SipUri, now: float) -> Binding | None:
+        """The binding to reach `uri` through: the one whose contact it is, else its user's freshest one."""
+        if not uri.user:
+            return None
+        bindings = self.lookup(uri.user, now)
+        wanted = str(uri)
+        for binding in bindings:
+            if str(binding.contact) == wanted:
+                return binding
+        if not bindings:
+            for user in list(self._bindings):
+                for binding in self.lookup(user, now):
+                    if str(binding.contact) == wanted:
+                        return binding
+        return bindings[0] if bindings else None
 
     def users_online(self, now: float) -> list[str]:
         return [user for user in list(self._bindings) if self.lookup(user, now)]
@@ -111,6 +146,7 @@ class Registrar:
                 return self._reply(request, 400, "Contact * needs Expires: 0 and no other contact")
             current.clear()
             return self._ok(request, user, now)
+        path = tuple(request.headers.get_all(PATH))
         changes: list[tuple[str, SipUri, int]] = []
         for contact in request.contact:
             expires = _contact_expires(contact, header_expires, self.default_expires_s)
@@ -125,14 +161,17 @@ class Registrar:
             if expires == 0:
                 current.pop(key, None)
             else:
-                current[key] = Binding(user, uri, now + expires, call_id, cseq)
+                current[key] = Binding(user, uri, now + expires, call_id, cseq, path)
         return self._ok(request, user, now)
 
     def _ok(self, request: Request, user: str, now: float) -> Response:
-        contacts = [(CONTACT, f"<{b.contact}>;expires={b.expires_in(now)}") for b in self.lookup(user, now)]
+        headers = [(CONTACT, f"<{b.contact}>;expires={b.expires_in(now)}") for b in self.lookup(user, now)]
         if not self._bindings.get(user):
             self._bindings.pop(user, None)
-        return self._reply(request, 200, None, contacts)
+        if "path" in (ext.lower() for ext in request.headers.get_all(SUPPORTED)):
+            headers += [(PATH, value) for value in request.headers.get_all(PATH)]
+        headers.append((SUPPORTED, "path"))
+        return self._reply(request, 200, None, headers)
 
     def _reply(self, request: Request, status: int, reason: str | None,
                headers: list[tuple[str, str]] | None = None) -> Response:

@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ivr.sip.errors import TransactionError
-from ivr.sip.events import Address, LayerEvent, RequestReceived, ResponseReceived, TransactionTimedOut
+from ivr.sip.events import (
+    Address,
+    LayerEvent,
+    RequestReceived,
+    ResponseReceived,
+    TransactionTimedOut,
+    TransportFailed,
+)
 from ivr.sip.headers import CALL_ID, CSEQ, FROM, MAX_FORWARDS, ROUTE, TO, VIA
 from ivr.sip.message import Headers, Request, Response
 
@@ -166,12 +173,12 @@ class Transaction:
         return events
 
     def transport_failed(self) -> list[LayerEvent]:
-        """The transport could not deliver our message (RFC 3261 17.1.4 / 17.2.4)."""
+        """The transport could not deliver our message (RFC 3261 17.1.4 / 17.2.4), e.g. a refused TCP connect."""
         if self.state is S.TERMINATED:
             return []
         self._move(I.TRANSPORT_ERROR)
         self._terminate()
-        return [TransactionTimedOut(self)]  # type: ignore[arg-type]
+        return [TransportFailed(self)]  # type: ignore[arg-type]
 
     # -- internals ------------------------------------------------------------------------------------
 
@@ -377,11 +384,12 @@ class ServerTransaction(Transaction):
             self._outbox.append(self._last_response)
         return []
 
-    def send_response(self, response: Response, now: float) -> list[LayerEvent]:
-        """Send the TU's response; raises TransactionError if this state cannot send it."""
+    def send_response(self, response: Response, now: float, data: bytes | None = None) -> list[LayerEvent]:
+        """Send the TU's response (`data`: its bytes, when the caller serialized it already, so a 2xx
+        retransmitted by the UAS core is serialized once); raises TransactionError if this state cannot."""
         before = self.state
         self._move(_status_input(response.status, sent=True))
-        self._last_response = response.serialize()
+        self._last_response = response.serialize() if data is None else data
         self.last_status = response.status
         if self.to_tag is None and response.status > 100:
             self.to_tag = response.to.tag

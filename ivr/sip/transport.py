@@ -1,43 +1,44 @@
 """The asyncio adapter for SIP: the only module here that opens sockets or arms timers.
 
 `SipTransport` is thin, in the manner of aioquic's asyncio protocol: on each datagram (or framed TCP
-message) it calls into the pure `TransactionLayer`, hands the resulting events to one handler (the
-user agent), sends whatever the layer queued, and re-arms a single `loop.call_at` for the layer's
-nearest deadline. No timer per retransmission, no polling.
+message) it calls into the pure `SipEndpoint`, hands the endpoint's events to one handler (the user
+agent), sends whatever the endpoint queued, and re-arms a single timer for the endpoint's nearest
+deadline. No timer per retransmission, no polling.
+
+Time is the loop's (`loop.call_at`) unless a `Clock` is given: then `now` is `clock.now()` and the one
+timer sleeps on `clock.sleep_until`, so with `ivr.clock.FakeClock` every SIP timer moves only when the
+test advances the clock. `SipTransport.attach(...)` makes one with no socket at all: what it sends goes to
+a callable, what it receives is fed to `deliver` (see `ivr.testing.sipharness.MemoryNetwork`).
 
 UDP answers go to the address the request came from (RFC 3581), so SIPp or a trunk is answered
 directly. TCP frames by Content-Length (`StreamFramer`), keeps one connection per peer address and
-opens one on demand for requests we originate.
+opens one on demand for requests we originate; a refused connect fails its transactions at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import structlog
 
-from ivr.sip.dialog import OkRetransmission
+from ivr.clock import Clock
+from ivr.sip.endpoint import SipEndpoint, TransportKind
 from ivr.sip.errors import SipParseError
-from ivr.sip.events import Address, LayerEvent, MessageRejected
-from ivr.sip.layer import TransactionLayer
-from ivr.sip.message import Request, Response, StreamFramer
-from ivr.sip.transaction import DEFAULT_TIMERS, ClientTransaction, ServerTransaction, TimerConfig
+from ivr.sip.events import Address, EndpointEvent, MessageRejected
+from ivr.sip.framing import StreamFramer
+from ivr.sip.transaction import DEFAULT_TIMERS, TimerConfig
+
+__all__ = ["SipTransport", "TransportKind", "UDP_BUFFER_BYTES", "run"]
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 UDP_BUFFER_BYTES = 4 * 1024 * 1024
-EventHandler = Callable[[LayerEvent], None]
-
-
-class TransportKind(enum.Enum):
-    UDP = "UDP"
-    TCP = "TCP"
+EventHandler = Callable[[EndpointEvent], None]
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
@@ -50,29 +51,30 @@ def run(main: Coroutine[Any, Any, T]) -> T:
 
 
 class SipTransport:
-    """One listening socket (UDP) or listener (TCP) with its transaction layer and its one timer."""
+    """One listening socket (UDP) or listener (TCP) with its SIP endpoint and its one timer."""
 
     def __init__(self, kind: TransportKind, loop: asyncio.AbstractEventLoop, *,
-                 timers: TimerConfig = DEFAULT_TIMERS) -> None:
+                 timers: TimerConfig = DEFAULT_TIMERS, clock: Clock | None = None) -> None:
         self.kind = kind
-        self.layer = TransactionLayer(reliable=kind is TransportKind.TCP, timers=timers)
-        self.local_address: Address = ("127.0.0.1", 0)
+        self.endpoint = SipEndpoint(transport=kind, timers=timers)
         self._loop = loop
+        self._clock = clock
         self._handler: EventHandler = _ignore
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | asyncio.Task[None] | None = None
         self._timer_at = 0.0
         self._udp: asyncio.DatagramTransport | None = None
         self._server: asyncio.base_events.Server | None = None
+        self._sink: Callable[[bytes, Address], None] | None = None
         self._connections: dict[Address, _TcpConnection] = {}
         self._connecting: dict[Address, list[bytes]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, host: str = "127.0.0.1", port: int = 0, *, kind: TransportKind = TransportKind.UDP,
-                   timers: TimerConfig = DEFAULT_TIMERS) -> SipTransport:
+                   timers: TimerConfig = DEFAULT_TIMERS, clock: Clock | None = None) -> SipTransport:
         """Bind `host:port` (port 0: an ephemeral port; read `local_address`)."""
         loop = asyncio.get_running_loop()
-        self = cls(kind, loop, timers=timers)
+        self = cls(kind, loop, timers=timers, clock=clock)
         if kind is TransportKind.UDP:
             udp, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), local_addr=(host, port))
             self._udp = udp
@@ -83,69 +85,38 @@ class SipTransport:
         else:
             self._server = await loop.create_server(lambda: _TcpConnection(self, None), host, port)
             sockname = self._server.sockets[0].getsockname()
-        self.local_address = (sockname[0], sockname[1])
+        self.endpoint.local_address = (sockname[0], sockname[1])
         log.info("sip_transport_listening", transport=kind.value, host=sockname[0], port=sockname[1])
         return self
 
+    @classmethod
+    def attach(cls, local_address: Address, send: Callable[[bytes, Address], None], *, clock: Clock,
+               kind: TransportKind = TransportKind.UDP, timers: TimerConfig = DEFAULT_TIMERS) -> SipTransport:
+        """A transport with no socket: datagrams go to `send`, arrive through `deliver`, time is `clock`'s."""
+        self = cls(kind, asyncio.get_running_loop(), timers=timers, clock=clock)
+        self.endpoint.local_address = local_address
+        self._sink = send
+        return self
+
     # -- what the user agent calls --------------------------------------------------------------------
+
+    @property
+    def local_address(self) -> Address:
+        return self.endpoint.local_address
 
     @property
     def reliable(self) -> bool:
         return self.kind is TransportKind.TCP
 
     def set_handler(self, handler: EventHandler) -> None:
-        """Where layer events go (the user agent's dispatcher); called synchronously, must not block."""
+        """Where endpoint events go (the user agent's dispatcher); called synchronously, must not block."""
         self._handler = handler
 
     def now(self) -> float:
-        return self._loop.time()
-
-    def via(self, branch: str) -> str:
-        host, port = self.local_address
-        return f"SIP/2.0/{self.kind.value} {host}:{port};branch={branch};rport"
-
-    def contact(self, user: str | None = None) -> str:
-        host, port = self.local_address
-        userpart = f"{user}@" if user else ""
-        transport = ";transport=tcp" if self.kind is TransportKind.TCP else ""
-        return f"<sip:{userpart}{host}:{port}{transport}>"
-
-    def send_request(self, request: Request, destination: Address) -> ClientTransaction:
-        tx = self.layer.send_request(request, destination, self._loop.time())
-        self._flush()
-        return tx
-
-    def send_response(self, transaction: ServerTransaction, response: Response) -> None:
-        self.layer.send_response(transaction, response, self._loop.time())
-        self._flush()
-
-    def send_stateless(self, message: Request | Response, destination: Address) -> bytes:
-        data = self.layer.send_stateless(message, destination)
-        self._flush()
-        return data
-
-    def send_bytes(self, data: bytes, destination: Address) -> None:
-        self.layer.send_bytes(data, destination)
-        self._flush()
-
-    def retransmit_ok(self, response: Response, destination: Address, call_id: str, cseq: int
-                      ) -> OkRetransmission:
-        """Start the UAS core's 2xx retransmission; call `ok_acked` when the ACK arrives."""
-        job = OkRetransmission(response.serialize(), destination, call_id, cseq, self._loop.time(),
-                               self.layer.timers)
-        self.layer.add_timed(job, self._loop.time())
-        self._flush()
-        return job
-
-    def ok_acked(self, job: OkRetransmission) -> None:
-        job.ack_received()
-        self.layer.refresh(job, self._loop.time())
-        self._flush()
+        return self._clock.now() if self._clock is not None else self._loop.time()
 
     async def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._cancel_timer()
         for task in list(self._tasks):
             task.cancel()
         for conn in list(self._connections.values()):
@@ -161,18 +132,22 @@ class SipTransport:
 
     def deliver(self, data: bytes, source: Address) -> None:
         """One datagram / framed message arrived."""
-        events = self.layer.receive_datagram(data, source, self._loop.time())
-        self._dispatch(events)
-        self._flush()
+        self.endpoint.receive_datagram(data, source, self.now())
+        self._dispatch()
+        self.flush()
 
     def _on_timer(self) -> None:
         self._timer = None
-        events = self.layer.handle_timer(self._loop.time())
-        self._dispatch(events)
-        self._flush()
+        self.endpoint.handle_timer(self.now())
+        self._dispatch()
+        self.flush()
 
-    def _dispatch(self, events: list[LayerEvent]) -> None:
-        for event in events:
+    async def _sleep_then_fire(self, clock: Clock, deadline: float) -> None:
+        await clock.sleep_until(deadline)
+        self._on_timer()
+
+    def _dispatch(self) -> None:
+        for event in self.endpoint.events():
             if isinstance(event, MessageRejected):
                 log.info("sip_message_rejected", source=f"{event.source[0]}:{event.source[1]}",
                          reason=event.reason, status=event.status)
@@ -181,21 +156,33 @@ class SipTransport:
             except Exception:  # the endpoint boundary: one bad event must not stop every call
                 log.exception("sip_event_handler_failed", event=type(event).__name__)
 
-    def _flush(self) -> None:
-        for data, destination in self.layer.datagrams_to_send():
+    def flush(self) -> None:
+        """Send what the endpoint queued and re-arm the one timer (call after driving the endpoint)."""
+        for data, destination in self.endpoint.datagrams_to_send():
             self._send(data, destination)
-        deadline = self.layer.next_deadline()
+        deadline = self.endpoint.next_deadline()
         if deadline is None:
             return
         if self._timer is None or deadline < self._timer_at:
-            if self._timer is not None:
-                self._timer.cancel()
+            self._cancel_timer()
             self._timer_at = deadline
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+            clock = self._clock
+            if clock is None:
+                self._timer = self._loop.call_at(deadline, self._on_timer)
+            else:
+                self._timer = self._loop.create_task(self._sleep_then_fire(clock, deadline), name="sip-timer")
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _send(self, data: bytes, destination: Address) -> None:
         if self._udp is not None:
             self._udp.sendto(data, destination)
+            return
+        if self._sink is not None:
+            self._sink(data, destination)
             return
         conn = self._connections.get(destination)
         if conn is not None:
@@ -214,6 +201,9 @@ class SipTransport:
         except OSError as exc:
             log.warning("sip_tcp_connect_failed", peer=f"{destination[0]}:{destination[1]}", error=str(exc))
             self._connecting.pop(destination, None)
+            self.endpoint.transport_failed(destination, self.now())
+            self._dispatch()
+            self.flush()
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -230,7 +220,7 @@ class SipTransport:
             del self._connections[peer]
 
 
-def _ignore(event: LayerEvent) -> None:
+def _ignore(event: EndpointEvent) -> None:
     return None
 
 

@@ -1,13 +1,8 @@
-"""Read a flow file's `intents:` section into typed phrases (until `ivr.flow` exposes its loader).
+"""A flow's intents as the speech tools (`ivr nlu`, `ivr asr`) use them, read by `ivr.flow`'s loader.
 
-Accepted shapes, per intent::
-
-    intents:
-      claim:
-        phrases: {cmn: [我要理赔, ...], en: [I want to file a claim, ...]}
-        keywords: {cmn: [理赔], en: [claim]}     # or a plain list
-      agent: {phrases: [转人工, talk to an agent]}   # one list, language unknown ("*")
-      loan: {cmn: [...], en: [...]}                  # languages directly under the intent
+There is one parser of flow files, the flow loader: a flow `ivr nlu` can score is exactly a flow the
+engine serves. Phrases come from the flow's `intents:` (by dialect); keywords from its `ask` nodes
+(they name no language, so they are listed under `ANY_LANGUAGE`).
 """
 
 from __future__ import annotations
@@ -15,9 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from ivr.speech.errors import IntentSourceError
 from ivr.speech.intent import IntentClassifier
@@ -25,9 +17,6 @@ from ivr.speech.intent import IntentClassifier
 __all__ = ["ANY_LANGUAGE", "FlowIntents", "load_flow_intents"]
 
 ANY_LANGUAGE = "*"
-_META_KEYS = frozenset(
-    {"phrases", "keywords", "examples", "description", "queue", "skills", "prompt", "label"}
-)
 
 
 @dataclass(slots=True, frozen=True)
@@ -51,12 +40,12 @@ class FlowIntents:
         return {i: _pick(by_lang, languages) for i, by_lang in self.keywords.items()}
 
     def recognizer_phrases(self, language: str) -> tuple[str, ...]:
-        """Everything a caller of `language` might say: the bias list for its recognizer."""
+        """The phrases of `language`: the bias list its recognizer gets in a call (as the engine's
+        open question builds it; keywords name no language, so they stay out of every bias)."""
         out: dict[str, None] = {}
-        for table in (self.phrases, self.keywords):
-            for by_lang in table.values():
-                for p in (*by_lang.get(language, ()), *by_lang.get(ANY_LANGUAGE, ())):
-                    out.setdefault(p, None)
+        for by_lang in self.phrases.values():
+            for p in (*by_lang.get(language, ()), *by_lang.get(ANY_LANGUAGE, ())):
+                out.setdefault(p, None)
         return tuple(out)
 
     def train(self, languages: Sequence[str] | None = None) -> IntentClassifier:
@@ -71,50 +60,27 @@ def _pick(by_lang: Mapping[str, tuple[str, ...]], languages: Sequence[str] | Non
 
 
 def load_flow_intents(path: Path | str) -> FlowIntents:
-    """Parse the `intents:` section of a flow YAML file; errors name the file and the intent."""
-    p = Path(path)
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise IntentSourceError(f"{p}: cannot read flow file: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise IntentSourceError(f"{p}: not valid YAML: {exc}") from exc
-    return parse_intents(doc.get("intents") if isinstance(doc, Mapping) else None, source=str(p))
+    """The intents of the flow at `path`; a flow the loader refuses, or one with no intents, is an
+    `IntentSourceError` naming the file and its problems (`path:line:col: message`)."""
+    # Imported here: `ivr.flow` trains its classifier from this package, so the flow side is only
+    # reached when a speech tool reads a flow file, never when the engine loads this package.
+    from ivr.flow import check_file
+    from ivr.flow.model import AskNode
 
-
-def parse_intents(raw: Any, *, source: str) -> FlowIntents:
-    if not isinstance(raw, Mapping) or not raw:
-        raise IntentSourceError(f"{source}: no `intents:` mapping with at least one intent")
-    phrases: dict[str, dict[str, tuple[str, ...]]] = {}
-    keywords: dict[str, dict[str, tuple[str, ...]]] = {}
-    for name, body in raw.items():
-        where = f"{source}: intent {name!r}"
-        if isinstance(body, Mapping):
-            if "phrases" in body or "examples" in body:
-                phrase_part = body.get("phrases", body.get("examples"))
-            else:
-                phrase_part = {k: v for k, v in body.items() if k not in _META_KEYS}
-            phrases[str(name)] = _by_language(phrase_part, where)
-            keywords[str(name)] = _by_language(body.get("keywords") or {}, where + " keywords")
-        else:
-            phrases[str(name)] = _by_language(body, where)
-            keywords[str(name)] = {}
-        if not any(phrases[str(name)].values()):
-            raise IntentSourceError(f"{where}: has no training phrases")
-    return FlowIntents(source=source, phrases=phrases, keywords=keywords)
-
-
-def _by_language(part: Any, where: str) -> dict[str, tuple[str, ...]]:
-    if isinstance(part, Mapping):
-        return {str(lang): _strings(v, f"{where} [{lang}]") for lang, v in part.items()}
-    return {ANY_LANGUAGE: _strings(part, where)}
-
-
-def _strings(value: Any, where: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if not isinstance(value, Sequence) or not all(isinstance(v, (str, int, float)) for v in value):
-        raise IntentSourceError(f"{where}: expected a list of phrases, got {type(value).__name__}")
-    return tuple(str(v) for v in value if str(v).strip())
+    result = check_file(path, classifier_factory=None)
+    if result.flow is None:
+        problems = "; ".join(str(p) for p in result.errors[:5])
+        raise IntentSourceError(f"{path}: the flow loader refused it: {problems}")
+    spec = result.flow.spec
+    if not spec.intents:
+        raise IntentSourceError(f"{path}: no `intents:` mapping with at least one intent")
+    keywords: dict[str, dict[str, tuple[str, ...]]] = {name: {} for name in spec.intents}
+    for node in spec.nodes.values():
+        if isinstance(node, AskNode):
+            for name, words in node.keywords.items():
+                if name not in keywords:
+                    continue  # the validator warns: keywords for an intent the node does not map
+                known = keywords[name].get(ANY_LANGUAGE, ())
+                keywords[name][ANY_LANGUAGE] = (*known, *(w for w in words if w not in known))
+    phrases = {name: dict(intent.phrases) for name, intent in spec.intents.items()}
+    return FlowIntents(source=str(path), phrases=phrases, keywords=keywords)

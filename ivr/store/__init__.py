@@ -6,7 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ivr.clock import Clock
-from ivr.store.errors import BadQuery, BadSurveyScore, MigrationError, StoreClosed, StoreError
+from ivr.store.errors import (
+    BadQuery,
+    BadSurveyScore,
+    DatabaseUnreachable,
+    MigrationError,
+    StoreClosed,
+    StoreError,
+)
 from ivr.store.records import (
     CSV_COLUMNS,
     CallDetail,
@@ -35,6 +42,7 @@ __all__ = [
     "CallPage",
     "CallQuery",
     "Committed",
+    "DatabaseUnreachable",
     "DispatchAction",
     "DispatchEntry",
     "MigrationError",
@@ -61,7 +69,12 @@ def open_store(
     SQLite file path. `read_only` (for reports) neither migrates nor marks calls interrupted."""
     text = str(target)
     if text.startswith(("postgresql://", "postgres://")):
-        from ivr.store.postgres import PostgresStore
+        import psycopg
 
-        return PostgresStore(text, clock=clock, node_id=node_id, read_only=read_only)
+        from ivr.store.postgres import PostgresStore, unreachable
+
+        try:
+            return PostgresStore(text, clock=clock, node_id=node_id, read_only=read_only)
+        except psycopg.OperationalError as exc:
+            raise unreachable(text, exc) from None
     return SqliteStore(text, clock=clock, node_id=node_id or "local", read_only=read_only)

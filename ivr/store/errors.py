@@ -13,6 +13,10 @@ class MigrationError(StoreError):
     """A schema migration file is malformed or failed to apply; the message names the file."""
 
 
+class DatabaseUnreachable(StoreError):
+    """The configured database cannot be reached at start-up; the message names it (password masked)."""
+
+
 class StoreClosed(StoreError):
     """A write or read was attempted after `close()`."""
 

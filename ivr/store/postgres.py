@@ -13,11 +13,19 @@ from typing import Any
 import psycopg
 
 from ivr.clock import Clock
-from ivr.store.errors import MigrationError
+from ivr.store.errors import DatabaseUnreachable, MigrationError
 from ivr.store.sqlstore import CREATE_SCHEMA_VERSION, Migration, SqlStore, check_version, version_row
 
 MIGRATION_LOCK_KEY = 0x1B5_70BE
 """The advisory lock key that serializes migrations across nodes."""
+
+
+def unreachable(dsn: str, exc: BaseException) -> DatabaseUnreachable:
+    """The start-up error for a database that refused or never answered: which one, and libpq's reason."""
+    from ivr.config import mask_url
+
+    reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+    return DatabaseUnreachable(f"cannot connect to the database {mask_url(dsn)}: {reason}")
 
 
 class PostgresStore(SqlStore):

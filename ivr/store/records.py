@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import enum
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ivr.dispatching import DispatchChange
+from ivr.dispatching import DispatchEntry as DispatchEntry  # re-exported: the store keeps these
 from ivr.journey import CallRecord, JourneyEvent, Outcome
 from ivr.store.errors import BadQuery, BadSurveyScore
 
@@ -94,41 +95,8 @@ class CallDetail:
     in_progress: bool
 
 
-class DispatchAction(enum.Enum):
-    """What a dispatch log entry records."""
-
-    START = "start"
-    """Ops asked to lend helper sites' agents to a region's queues."""
-    END = "end"
-    """Ops asked to end a dispatch."""
-    EXPIRE = "expire"
-    """The ACD ended a dispatch whose `until` passed."""
-    NIGHT_START = "night_start"
-    """Night hours began: the night rule's helper sites serve its queues."""
-    NIGHT_END = "night_end"
-
-
-@dataclass(slots=True, frozen=True)
-class DispatchEntry:
-    """One change (or refused attempt) of cross-region dispatch: who asked what, and what happened."""
-
-    at: datetime
-    action: DispatchAction
-    accepted: bool
-    """False: refused (unknown site, queue or region, past `until`, unknown id...); `detail` says why."""
-    dispatch_id: str = ""
-    """The ACD's id of the dispatch ("" when a start was refused)."""
-    region: str = ""
-    """The region whose queues get help."""
-    queues: tuple[str, ...] = ()
-    """The queues helped (as asked, or as the ACD resolved them once accepted)."""
-    helper_sites: tuple[str, ...] = ()
-    """The sites whose agents are lent."""
-    until: datetime | None = None
-    """When the dispatch ends by itself; None: until ended."""
-    reason: str = ""
-    requested_by: str = ""
-    detail: str = ""
+DispatchAction = DispatchChange
+"""What a dispatch log entry records: the one dispatch enum (ivr.dispatching); its values are the log's words."""
 
 
 @dataclass(slots=True, frozen=True)

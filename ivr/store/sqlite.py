@@ -83,6 +83,10 @@ class SqliteStore(SqlStore):
         # SQLite matches a partial index (`WHERE breakpoint = 1`) only on the same literal, not TRUE.
         return sql.replace("= TRUE", "= 1")
 
+    # `caller_dialects.updated_at` is SQLite's CURRENT_TIMESTAMP ("YYYY-MM-DD HH:MM:SS"), not our ISO
+    # text: compare both as datetime() values, not as text.
+    _dialect_before = "datetime(updated_at) < datetime(?)"
+
     def _enc(self, value: object) -> object:
         return ts_text(value) if isinstance(value, datetime) else value
 

@@ -54,6 +54,7 @@ from ivr.store.reports import (
     Summary,
     summary_from_rows,
 )
+from ivr.store.retention import PurgeCounts, purge_statements
 from ivr.store.writer import Op, OpKind, SingleWriter
 
 log = structlog.get_logger(__name__)
@@ -304,6 +305,29 @@ class SqlStore:
             log.warning("store_calls_interrupted", count=count, node_id=self.node_id)
         return count
 
+    # --- retention (blocking) -------------------------------------------------------------------
+
+    def purge(self, before: datetime) -> PurgeCounts:
+        """Delete finished calls started before `before` with their journeys and surveys, and caller
+        dialects not updated since; one transaction on its own connection (the writer keeps going)."""
+        self._live_writer()
+        self.flush()
+        deleted: dict[str, int] = {}
+        conn = self._connect()
+        try:
+            cur = conn.cursor()
+            for kind, sql in purge_statements(self._dialect_before):
+                cur.execute(self._q(sql), (self._enc(utc(before)),))
+                deleted[kind] = max(0, int(cur.rowcount))
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+        log.info("store_purged", before=ts_text(before), **deleted)
+        return PurgeCounts(**deleted)
+
     # --- reads (blocking; run them in a thread from async code) ---------------------------------
 
     def list_calls(self, query: CallQuery) -> CallPage:
@@ -421,6 +445,9 @@ class SqlStore:
     def _q(self, sql: str) -> str:
         """SQL text in the backend's placeholder style (written with `?`)."""
         return sql
+
+    _dialect_before: ClassVar[str] = "updated_at < ?"
+    """SQL true when a caller dialect's `updated_at` is earlier than the `?` parameter."""
 
     def _enc(self, value: object) -> object:
         """A parameter value in the backend's representation (times)."""

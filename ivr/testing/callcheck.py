@@ -19,6 +19,7 @@ import aiohttp
 
 from ivr.media import write_wav
 from ivr.testing.caller import AwaitPrompt, CallReport, Keys, PlayFile, Say, Step, TestCaller
+from ivr.web import bearer_headers, client_token
 
 RECORD_FETCH_ATTEMPTS = 20
 RECORD_FETCH_BACKOFF_S = 0.25
@@ -70,7 +71,9 @@ async def fetch_record(api: str, call_id: str) -> tuple[Mapping[str, Any] | None
     """The finished record and journey of `call_id` (the engine commits it as the call ends)."""
     url = f"{api.rstrip('/')}/api/calls/{urllib.parse.quote(call_id, safe='')}"
     last = ""
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+    # The API wants a token: IVR_API_TOKEN, else the one `ivr serve` wrote to var/api-token at first start.
+    headers = bearer_headers(client_token())
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5), headers=headers) as http:
         for attempt in range(RECORD_FETCH_ATTEMPTS):
             try:
                 async with http.get(url) as response:
@@ -79,6 +82,9 @@ async def fetch_record(api: str, call_id: str) -> tuple[Mapping[str, Any] | None
                         if not body.get("in_progress"):
                             return body["record"], list(body.get("journey", [])), ""
                         last = "the call is still in progress"
+                    elif response.status in (401, 403):
+                        detail = (await response.json(content_type=None) or {}).get("error", "")
+                        return None, [], f"HTTP {response.status} from {url}: {detail} (set IVR_API_TOKEN)"
                     else:
                         last = f"HTTP {response.status} from {url}"
             except (aiohttp.ClientError, TimeoutError) as exc:

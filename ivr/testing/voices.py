@@ -3,13 +3,15 @@
 English uses Festival's diphone voice (`text2wave`, Debian `festival` + `festvox-kallpc16k`): it
 sounds far more like a person to an acoustic model trained on people than espeak-ng's formant
 voice. Other languages use espeak-ng. Renders are cached by text and voice for the process.
+
+English never falls back to espeak-ng: a caller whose voice changed with the machine's packages would
+turn a recognition test's result into a fact about the machine, so a missing Festival is an error.
 """
 
 from __future__ import annotations
 
 import functools
 import pathlib
-import shutil
 import subprocess
 import tempfile
 
@@ -18,6 +20,7 @@ from numpy.typing import NDArray
 
 from ivr.errors import IvrError
 from ivr.media import load_telephony
+from ivr.testing.peers import ESPEAK_NG, FESTIVAL, Peer
 
 
 class CallerVoiceError(IvrError):
@@ -37,20 +40,26 @@ def script_language(text: str) -> str:
     return "en"
 
 
+def _require(peer: Peer) -> str:
+    found = peer.path
+    if found is None:
+        raise CallerVoiceError(f"no voice for the test caller: {peer.reason}")
+    return found
+
+
 @functools.lru_cache(maxsize=256)
 def speak(text: str, language: str | None = None) -> NDArray[np.int16]:
     """`text` spoken in `language` (guessed from the script when None), as 8 kHz int16 mono."""
     language = language or script_language(text)
     with tempfile.TemporaryDirectory(prefix="ivr-caller-") as tmp:
         out = pathlib.Path(tmp) / "say.wav"
-        if language == "en" and shutil.which("text2wave"):
-            command = ["text2wave", "-eval", "(voice_kal_diphone)", "-o", str(out)]
-            stdin: str | None = text
-        elif shutil.which("espeak-ng"):
-            voice = ESPEAK_VOICES.get(language, language)
-            command, stdin = ["espeak-ng", "-v", voice, "-s", "150", "-w", str(out), text], None
+        command: list[str]
+        stdin: str | None
+        if language == "en":
+            command, stdin = [_require(FESTIVAL), "-eval", "(voice_kal_diphone)", "-o", str(out)], text
         else:
-            raise CallerVoiceError("no TTS for the test caller: apt install festival festvox-kallpc16k espeak-ng")
+            voice = ESPEAK_VOICES.get(language, language)
+            command, stdin = [_require(ESPEAK_NG), "-v", voice, "-s", "150", "-w", str(out), text], None
         proc = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60, check=False)
         if proc.returncode != 0 or not out.exists():
             raise CallerVoiceError(f"{command[0]} failed for {text!r}: {proc.stderr.strip()[:200]}")

@@ -1,12 +1,13 @@
 """Dialect prompts: packs, resolution with fallback chains, TTS, render cache, spoken numbers.
 
 The call layer builds one `PromptLibrary` before serving and asks it `await audio_for(prompt)`;
-see `render.py`. `ivr prompts build` / `ivr prompts check` are `check.run_build` / `check.run_check`.
+see `render.py`. `ivr prompts build` / `ivr prompts check` are `check.run_build` / `check.run_check`,
+given the flows by `ivr.engine.flowprompts` (this package never imports `ivr.flow`).
 """
 
 from __future__ import annotations
 
-from ivr.voice.cache import DEFAULT_CACHE_DIR, RenderCache, render_key
+from ivr.voice.cache import DEFAULT_CACHE_DIR, RenderCache, purge_personal_renders, render_key
 from ivr.voice.check import CheckReport, CheckRow, check_prompts, run_build, run_check
 from ivr.voice.compare import AudioMatch, audio_similarity
 from ivr.voice.dialects import DialectPack, DialectSet, TtsSettings, load_dialect_pack, load_dialects
@@ -18,7 +19,7 @@ from ivr.voice.errors import (
     TtsError,
     VoiceError,
 )
-from ivr.voice.flowprompts import FlowPrompts, load_flow_prompts
+from ivr.voice.flowprompts import FlowPrompts
 from ivr.voice.memory import DialectMemory, MemoryDialectMemory, SqliteDialectMemory, remembered_dialect
 from ivr.voice.render import BuildReport, PromptLibrary, ResolvedPrompt, split_template
 from ivr.voice.resolve import PromptSource, Resolution, Resolver, SkipReason, scan_recordings
@@ -61,7 +62,7 @@ __all__ = [
     "kind_for",
     "load_dialect_pack",
     "load_dialects",
-    "load_flow_prompts",
+    "purge_personal_renders",
     "remembered_dialect",
     "render_key",
     "run_build",

@@ -9,6 +9,7 @@ entry points: they load, call the library and print with rich.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from rich.table import Table
 from ivr.voice.cache import DEFAULT_CACHE_DIR, RenderCache
 from ivr.voice.dialects import DialectSet, load_dialects
 from ivr.voice.errors import PromptUnavailable, TtsError, VoiceError
-from ivr.voice.flowprompts import FlowPrompts, load_flow_prompts
+from ivr.voice.flowprompts import FlowPrompts
 from ivr.voice.render import PromptLibrary, resolve_flows
 from ivr.voice.resolve import PromptSource, Resolution, Resolver
 from ivr.voice.tts import EspeakNgEngine, TtsEngine
@@ -144,11 +145,16 @@ def print_check(report: CheckReport, dialects: DialectSet, console: Console) -> 
 # ---------------------------------------------------------------------------------------------- CLI
 
 
+LoadFlows = Callable[[Path], tuple[FlowPrompts, ...]]
+"""Reads a flows folder into `FlowPrompts`, raising `VoiceError` (`ivr.engine.flowprompts` loads
+them with the flow loader; this package does not read flow files)."""
+
+
 def _load(
-    flows_dir: Path, dialects_dir: Path, err: Console
+    flows_dir: Path, dialects_dir: Path, err: Console, load_flows: LoadFlows
 ) -> tuple[DialectSet, tuple[FlowPrompts, ...]] | None:
     try:
-        return load_dialects(dialects_dir), load_flow_prompts(flows_dir)
+        return load_dialects(dialects_dir), load_flows(flows_dir)
     except VoiceError as exc:
         err.print(str(exc), markup=False, highlight=False)
         return None
@@ -156,11 +162,11 @@ def _load(
 
 def run_build(
     flows: str | Path, dialects: str | Path, prompts: str | Path, cache: str | Path = DEFAULT_CACHE_DIR,
-    *, quiet: bool = False,
+    *, load_flows: LoadFlows, quiet: bool = False,
 ) -> int:  # fmt: skip
     """Render every prompt the flows need for every dialect they serve. Exit 0, or 1 on failure."""
     out, err = Console(quiet=quiet, soft_wrap=True), Console(stderr=True, soft_wrap=True)
-    loaded = _load(Path(flows), Path(dialects), err)
+    loaded = _load(Path(flows), Path(dialects), err, load_flows)
     if loaded is None:
         return 1
     packs, flow_prompts = loaded
@@ -190,11 +196,12 @@ def run_build(
 
 
 def run_check(
-    flows: str | Path, dialects: str | Path, prompts: str | Path, cache: str | Path = DEFAULT_CACHE_DIR
+    flows: str | Path, dialects: str | Path, prompts: str | Path, cache: str | Path = DEFAULT_CACHE_DIR,
+    *, load_flows: LoadFlows,
 ) -> int:  # fmt: skip
     """Print how each prompt is served per dialect; exit 1 when a flow needs a prompt nobody can supply."""
     out, err = Console(), Console(stderr=True, soft_wrap=True)
-    loaded = _load(Path(flows), Path(dialects), err)
+    loaded = _load(Path(flows), Path(dialects), err, load_flows)
     if loaded is None:
         return 1
     packs, flow_prompts = loaded

@@ -28,6 +28,7 @@ from typing import TypeVar
 
 import yaml
 
+from ivr.fallback import fallback_chain
 from ivr.voice.errors import DialectLoadError
 from ivr.voice.speak import Numerals, NumeralStyle
 
@@ -94,20 +95,7 @@ class DialectSet(Mapping[str, DialectPack]):
 
     def chain(self, code: str) -> tuple[str, ...]:
         """`code` then its fallbacks, depth first, each once: nan → cmn. Unknown codes fall to the default."""
-        out: list[str] = []
-
-        def walk(c: str) -> None:
-            if c in out:
-                return
-            out.append(c)
-            pack = self._packs.get(c)
-            for nxt in pack.fallback if pack else ():
-                walk(nxt)
-
-        walk(code)
-        if code not in self._packs and self.default not in out:
-            walk(self.default)
-        return tuple(out)
+        return fallback_chain(code, {c: pack.fallback for c, pack in self._packs.items()}, self.default)
 
     def without_voices(self, missing: set[str]) -> DialectSet:
         """The same packs, those whose TTS voice is in `missing` turned into recordings-only packs."""

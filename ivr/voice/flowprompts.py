@@ -1,7 +1,7 @@
 """What the flows ask of the prompt layer: their prompt texts by id and dialect, and their dialects.
 
-The one place where `ivr.voice` meets `ivr.flow`: flows are loaded (and validated) by `ivr.flow`'s
-loader and reduced to `FlowPrompts`, so the rest of this package never sees a flow model.
+This package never sees a flow model and never imports `ivr.flow`: the engine reduces each loaded
+flow to a `FlowPrompts` (`ivr.engine.flowprompts`), and tests build them directly.
 """
 
 from __future__ import annotations
@@ -9,9 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from ivr.flow import Flow, FlowLoadError, load_flow
-from ivr.voice.errors import FlowPromptsError
 
 
 @dataclass(slots=True, frozen=True)
@@ -24,26 +21,3 @@ class FlowPrompts:
     """Dialects the flow serves; empty means every loaded dialect pack."""
     texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Prompt id → dialect code → text (with `{placeholders}`)."""
-
-    @classmethod
-    def of(cls, flow: Flow) -> FlowPrompts:
-        """The prompts of a flow loaded by `ivr.flow` (what the engine serves)."""
-        spec = flow.spec
-        return cls(spec.id, Path(flow.path), tuple(spec.dialects), spec.prompts)
-
-
-def load_flow_prompts(flows_dir: Path) -> tuple[FlowPrompts, ...]:
-    """Every `*.yaml`/`*.yml` flow directly in `flows_dir` (subfolders such as `tests/` hold no flows).
-
-    A flow `ivr.flow` refuses is a `FlowPromptsError` listing its problems as `path:line:col: message`.
-    """
-    if not flows_dir.is_dir():
-        raise FlowPromptsError(f"{flows_dir}: no such flows folder")
-    out: list[FlowPrompts] = []
-    for path in sorted([*flows_dir.glob("*.yaml"), *flows_dir.glob("*.yml")]):
-        try:
-            flow = load_flow(path, classifier_factory=None)
-        except FlowLoadError as exc:
-            raise FlowPromptsError("\n".join(str(p) for p in exc.problems) or str(exc)) from None
-        out.append(FlowPrompts.of(flow))
-    return tuple(out)

@@ -109,6 +109,8 @@ class RenderJob:
     text: str
     voice: str
     rate_wpm: int
+    personal: bool = False
+    """A caller's own words (a name, an amount): cached apart, purged by `RenderCache.purge_personal`."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -296,17 +298,17 @@ class PromptLibrary:
         )
         return [self._job(part, tts) for part in fixed]
 
-    def _job(self, text: str, tts: TtsSettings) -> RenderJob:
+    def _job(self, text: str, tts: TtsSettings, *, personal: bool = False) -> RenderJob:
         return RenderJob(render_key(text, tts.voice, tts.rate_wpm, self._engine.engine_id), text, tts.voice,
-                         tts.rate_wpm)  # fmt: skip
+                         tts.rate_wpm, personal)  # fmt: skip
 
     def _render_sync(self, job: RenderJob) -> Audio:
         """Disk cache or TTS (then stored). Runs in the pool."""
-        cached = self._cache.load(job.key)
+        cached = self._cache.load(job.key, personal=job.personal)
         if cached is not None:
             return cached
         audio = self._engine.synthesize(job.text, job.voice, job.rate_wpm)
-        self._cache.store(job.key, audio)
+        self._cache.store(job.key, audio, personal=job.personal)
         return audio
 
     # -- serving (during calls) --------------------------------------------------------------------
@@ -370,7 +372,7 @@ class PromptLibrary:
                 spoken = self._speak(prompt.prompt_id, seg, prompt.variables, resolution.numerals)
                 if not spoken:
                     continue
-                job = self._job(spoken, resolution.tts)
+                job = self._job(spoken, resolution.tts, personal=True)
                 hit = self._variable_hit(job.key)
                 audio = hit if hit is not None else await self._render(job, fixed=False)
                 words.append(spoken)

@@ -1,18 +1,31 @@
-"""The ops web layer: dashboard, JSON API (OpenAPI-documented), Server-Sent Events, /healthz, /metrics.
+"""The ops web layer: dashboard, JSON API (OpenAPI-documented), Server-Sent Events, /healthz, /readyz, /metrics.
 
 The engine builds a `LiveState` and an `EngineMetrics`, updates them as calls run, and serves
-`create_app(store=..., live=..., ...)`; every data source is a small Protocol from `ivr.web.sources`.
+`create_app(store=..., live=..., access=server_access(config), ...)`; every data source is a small
+Protocol from `ivr.web.sources`. Every data route needs a bearer token (`ivr.web.access`, `ivr.web.guard`);
+local clients find theirs with `client_token()`.
 """
 
 from __future__ import annotations
 
+from ivr.web.access import (
+    TOKEN_ENV,
+    TOKEN_FILE,
+    ApiAccess,
+    ApiToken,
+    Role,
+    bearer_headers,
+    client_token,
+    new_token_spec,
+    server_access,
+)
 from ivr.web.app import create_app
 from ivr.web.errors import UnknownDispatch, WebError
 from ivr.web.live import ChangeKind, LiveChange, LiveState
 from ivr.web.metrics import Counter, EngineMetrics, Gauge, Histogram, Metrics
 from ivr.web.sources import (
     AcdView,
-    AgentState,
+    AgentPresence,
     AgentView,
     CallStoreView,
     CurrentCall,
@@ -31,8 +44,12 @@ from ivr.web.sources import (
 )
 
 __all__ = [
+    "TOKEN_ENV",
+    "TOKEN_FILE",
     "AcdView",
-    "AgentState",
+    "ApiAccess",
+    "ApiToken",
+    "AgentPresence",
     "AgentView",
     "CallStoreView",
     "ChangeKind",
@@ -57,6 +74,11 @@ __all__ = [
     "Metrics",
     "QueueView",
     "UnknownDispatch",
+    "Role",
     "WebError",
+    "bearer_headers",
+    "client_token",
     "create_app",
+    "new_token_spec",
+    "server_access",
 ]

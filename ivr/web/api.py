@@ -40,10 +40,11 @@ from ivr.store import (
     record_to_json,
 )
 from ivr.web.errors import UnknownDispatch
+from ivr.web.guard import identity
 from ivr.web.metrics import EngineMetrics
 from ivr.web.sources import (
     AcdView,
-    AgentState,
+    AgentPresence,
     CallStoreView,
     DialectSetter,
     Dispatcher,
@@ -75,10 +76,13 @@ class WebSources:
     flows: FlowView
     metrics: EngineMetrics
     ready: Callable[[], bool]
+    """The engine has started: SIP is listening (/readyz; `draining` overrides it)."""
     clock: Clock
     hub: SseHub
     dispatcher: Dispatcher | None = None
     dialects: DialectSetter | None = None
+    draining: Callable[[], bool] = lambda: False
+    """The engine is draining (SIGTERM): /readyz says so, so a load balancer stops sending calls."""
     summary_cache_s: float = 2.0
     _summaries: dict[tuple[str, str], tuple[float, asyncio.Task[Summary]]] = field(default_factory=dict)
 
@@ -130,7 +134,12 @@ def _int_param(request: web.Request, name: str, default: int) -> int:
 
 def _time_param(request: web.Request, name: str, now: datetime) -> datetime | None:
     text = request.query.get(name)
-    return None if not text else parse_time(text, now)
+    if not text:
+        return None
+    try:
+        return parse_time(text, now)
+    except OverflowError:  # `99999999d` is a valid span, but not a date there ever was
+        raise BadQuery(f"{name} {text!r} reaches beyond the dates this server can represent") from None
 
 
 def call_query(request: web.Request, now: datetime) -> CallQuery:
@@ -185,6 +194,15 @@ async def get_call(request: web.Request) -> web.Response:
     return web.json_response(detail_to_json(detail))
 
 
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(cell: str) -> str:
+    """A cell a spreadsheet will not run: one starting like a formula (`=HYPERLINK(..)`, `+86...`,
+    `@SUM`, a tab or CR) gets a leading apostrophe, as OWASP's CSV-injection advice says."""
+    return "'" + cell if cell.startswith(CSV_FORMULA_START) else cell
+
+
 async def calls_csv(request: web.Request) -> web.StreamResponse:
     """Every call matching the filters, as CSV (UTF-8 with BOM so spreadsheets read Chinese)."""
     src = _sources(request)
@@ -202,7 +220,7 @@ async def calls_csv(request: web.Request) -> web.StreamResponse:
     writer.writerow(CSV_COLUMNS)
     while True:
         page = await asyncio.to_thread(src.store.list_calls, query)
-        writer.writerows(record_to_csv_row(r) for r in page.records)
+        writer.writerows([csv_safe(cell) for cell in record_to_csv_row(r)] for r in page.records)
         await response.write(buffer.getvalue().encode("utf-8"))
         buffer.seek(0)
         buffer.truncate()
@@ -223,7 +241,7 @@ async def list_queues(request: web.Request) -> web.Response:
 
 async def list_agents(request: web.Request) -> web.Response:
     agents = _sources(request).acd.agents()
-    by_state = {s.value: 0 for s in AgentState}
+    by_state = {s.value: 0 for s in AgentPresence}
     for agent in agents:
         by_state[agent.state.value] += 1
     return web.json_response({"agents": [a.to_json() for a in agents], "by_state": by_state})
@@ -255,7 +273,7 @@ async def list_flows(request: web.Request) -> web.Response:
 # --- actions ---------------------------------------------------------------------------------------
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -265,7 +283,7 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _str_field(body: dict[str, Any], name: str, *, required: bool = False, max_len: int = 200) -> str:
+def str_field(body: dict[str, Any], name: str, *, required: bool = False, max_len: int = 200) -> str:
     value = body.get(name, "")
     if not isinstance(value, str) or (required and not value.strip()):
         raise BadQuery(f"field {name!r} must be a {'non-empty ' if required else ''}string")
@@ -304,18 +322,19 @@ def _until_field(body: dict[str, Any]) -> datetime | None:
     return until
 
 
-def dispatch_request(body: dict[str, Any]) -> DispatchRequest:
-    """The body of POST /api/dispatch, checked field by field (unknown fields are refused too)."""
+def dispatch_request(body: dict[str, Any], requested_by: str) -> DispatchRequest:
+    """The body of POST /api/dispatch, checked field by field (unknown fields are refused too).
+    `requested_by` is the authenticated token's name: one in the body (older clients) is ignored."""
     unknown = sorted(set(body) - set(DISPATCH_FIELDS))
     if unknown:
         raise BadQuery(f"unknown field {unknown[0]!r} in dispatch request (fields: {', '.join(DISPATCH_FIELDS)})")
     return DispatchRequest(
-        region=_str_field(body, "region", required=True),
+        region=str_field(body, "region", required=True),
         helper_sites=_names_field(body, "helper_sites", required=True),
         queues=_names_field(body, "queues", required=False),
         until=_until_field(body),
-        reason=_str_field(body, "reason", max_len=1000),
-        requested_by=_str_field(body, "requested_by"),
+        reason=str_field(body, "reason", max_len=1000),
+        requested_by=requested_by,
     )
 
 
@@ -335,7 +354,7 @@ def _log_dispatch(src: WebSources, entry: DispatchEntry) -> None:
 async def post_dispatch(request: web.Request) -> web.Response:
     """Lend helper sites' agents to a region's queues; every attempt, refused or not, is logged."""
     src = _sources(request)
-    asked = dispatch_request(await _json_body(request))
+    asked = dispatch_request(await json_body(request), identity(request).name)
     now = src.clock.wall()
     entry = DispatchEntry(
         at=now,
@@ -371,7 +390,10 @@ async def delete_dispatch(request: web.Request) -> web.Response:
     """End a dispatch now (the borrowed agents go back to their own queues); logged, refused or not."""
     src = _sources(request)
     dispatch_id = request.match_info["dispatch_id"]
-    entry = DispatchEntry(at=src.clock.wall(), action=DispatchAction.END, accepted=False, dispatch_id=dispatch_id)
+    by = identity(request).name
+    entry = DispatchEntry(
+        at=src.clock.wall(), action=DispatchAction.END, accepted=False, dispatch_id=dispatch_id, requested_by=by
+    )
     if src.dispatcher is None:
         status, message = 503, _NO_DISPATCHER
     else:
@@ -382,7 +404,7 @@ async def delete_dispatch(request: web.Request) -> web.Response:
         except IvrError as exc:
             status, message = 409, str(exc)
         else:
-            _log_dispatch(src, view.log_entry(DispatchAction.END, entry.at))
+            _log_dispatch(src, replace(view.log_entry(DispatchAction.END, entry.at), requested_by=by))
             return web.json_response({**view.to_json(), "ended_at": entry.at.isoformat()})
     _log_dispatch(src, replace(entry, detail=message))
     return json_error(status, message)
@@ -418,7 +440,7 @@ async def put_dialect(request: web.Request) -> web.Response:
     caller = request.match_info["number"]
     if not _CALLER.match(caller):
         return json_error(400, f"caller number {caller!r} must be 1-32 digits (optionally +, *, #)")
-    dialect = _str_field(await _json_body(request), "dialect", required=True)
+    dialect = str_field(await json_body(request), "dialect", required=True)
     if not _DIALECT.match(dialect):
         return json_error(400, f"dialect {dialect!r} must be a code like cmn, yue, hak, nan")
     if src.dialects is None:
@@ -427,7 +449,7 @@ async def put_dialect(request: web.Request) -> web.Response:
         await src.dialects.set_dialect(caller, dialect)
     except IvrError as exc:
         return json_error(400, str(exc))
-    log.info("caller_dialect_set", caller=caller, dialect=dialect)
+    log.info("caller_dialect_set", caller=caller, dialect=dialect, by=identity(request).name)
     return web.json_response({"caller": caller, "dialect": dialect})
 
 
@@ -458,10 +480,19 @@ async def _cached_summary(src: WebSources, key: tuple[str, str], since: datetime
     return await asyncio.shield(cached[1])
 
 
-async def healthz(request: web.Request) -> web.Response:
-    if _sources(request).ready():
-        return web.json_response({"status": "ready"})
-    return web.json_response({"status": "starting"}, status=503)
+async def healthz(_request: web.Request) -> web.Response:
+    """Alive: the process answers HTTP (a service manager restarts it when this stops answering)."""
+    return web.json_response({"status": "alive"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready for calls: 503 while starting or draining, so a load balancer sends calls elsewhere."""
+    src = _sources(request)
+    if not src.ready():
+        return web.json_response({"status": "starting"}, status=503)
+    if src.draining():  # asked only once started: before, the engine has nothing to drain
+        return web.json_response({"status": "draining"}, status=503)
+    return web.json_response({"status": "ready"})
 
 
 async def metrics(request: web.Request) -> web.Response:

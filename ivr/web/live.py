@@ -18,7 +18,7 @@ from datetime import datetime
 import structlog
 
 from ivr.web.sources import (
-    AgentState,
+    AgentPresence,
     AgentView,
     CurrentCall,
     FlowStatus,
@@ -66,7 +66,7 @@ class _Call:
 @dataclass(slots=True)
 class _Agent:
     agent_id: str
-    state: AgentState
+    state: AgentPresence
     since: datetime
     name: str = ""
     queues: tuple[str, ...] = ()
@@ -149,7 +149,7 @@ class LiveState:
     def agent_changed(
         self,
         agent_id: str,
-        state: AgentState,
+        state: AgentPresence,
         at: datetime,
         *,
         name: str | None = None,
@@ -168,7 +168,7 @@ class LiveState:
             self._known_queues.update(agent.queues)
         if region is not None:
             agent.region = region
-        if state in (AgentState.AVAILABLE, AgentState.LOGGED_OUT, AgentState.ON_BREAK):
+        if state in (AgentPresence.AVAILABLE, AgentPresence.LOGGED_OUT, AgentPresence.ON_BREAK):
             agent.call_id = None
         self._changed(ChangeKind.AGENT, agent_id)
 
@@ -212,7 +212,7 @@ class LiveState:
     def snapshot(self, at: datetime) -> LiveSnapshot:
         in_queue = sum(1 for c in self._calls.values() if c.queue and not c.agent_id)
         with_agent = sum(1 for c in self._calls.values() if c.agent_id)
-        by_state = dict.fromkeys(AgentState, 0)
+        by_state = dict.fromkeys(AgentPresence, 0)
         for agent in self._agents.values():
             by_state[agent.state] += 1
         recent = sorted(self._calls.values(), key=lambda c: c.started_at, reverse=True)[:RECENT_CALLS]
@@ -245,8 +245,8 @@ class LiveState:
                     queue=name,
                     waiting=len(calls),
                     longest_wait_s=0.0 if oldest is None else max(0.0, (at - oldest).total_seconds()),
-                    agents_available=sum(1 for a in serving if a.state is AgentState.AVAILABLE),
-                    agents_in_call=sum(1 for a in serving if a.state is AgentState.IN_CALL),
+                    agents_available=sum(1 for a in serving if a.state is AgentPresence.AVAILABLE),
+                    agents_in_call=sum(1 for a in serving if a.state is AgentPresence.IN_CALL),
                 )
             )
         return views

@@ -11,8 +11,12 @@ time by collectors, so there is one source of truth for them.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import platform
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
+
+from ivr import __version__
+from ivr.web.process import ProcessSample, sample_process
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -232,6 +236,12 @@ class EngineMetrics:
     - `rtp_packets_late_total`: RTP counts packets too late for the jitter buffer.
     - `flow_reloads_total{result}`: the flow loader (`ok` / `failed`).
     - `errors_total{kind}`: anyone, with a short snake_case kind (`sip_parse`, `flow_runtime`, `http`...).
+    - `calls_ended_total{outcome}`: the engine, as each call's record is finished (`Outcome` values).
+    - `sip_requests_total{method,direction}`, `sip_responses_total{method,code,direction}`: totals the
+      SIP layer keeps, copied in at scrape time with `set_counts` by a collector the engine registers
+      (direction `in`: received, `out`: sent).
+    - `process_*`: this process's CPU, memory, descriptors and start time, read at scrape (`ivr.web.process`).
+    - `ivr_build_info{version,python}`: always 1; the labels say what is running.
     """
 
     def __init__(self, registry: Metrics | None = None) -> None:
@@ -258,6 +268,47 @@ class EngineMetrics:
         )
         self.flow_reloads = r.counter("ivr_flow_reloads_total", "Flow (re)loads by result.", ["result"])
         self.errors = r.counter("ivr_errors_total", "Errors by kind.", ["kind"])
+        self.calls_ended = r.counter("ivr_calls_ended_total", "Calls ended, by outcome.", ["outcome"])
+        self.sip_requests = r.counter(
+            "ivr_sip_requests_total", "SIP requests by method; direction in: received, out: sent.",
+            ["method", "direction"],
+        )  # fmt: skip
+        self.sip_responses = r.counter(
+            "ivr_sip_responses_total", "SIP responses by request method and status code; direction in: received, "
+            "out: sent.", ["method", "code", "direction"],
+        )  # fmt: skip
+        self.build_info = r.gauge("ivr_build_info", "What is running: always 1.", ["version", "python"])
+        self.build_info.labels(__version__, platform.python_version()).set(1)
+        self._process = ProcessMetrics(r)
+
+    @staticmethod
+    def set_counts(counter: Counter, totals: Mapping[tuple[str, ...], float]) -> None:
+        """Copy totals another layer keeps (label values → count) into `counter`, before a scrape."""
+        for labels, total in totals.items():
+            counter.labels(*labels).value = float(total)
 
     def render(self) -> str:
         return self.registry.render()
+
+
+class ProcessMetrics:
+    """The Prometheus clients' standard `process_*` metrics, refreshed before each scrape."""
+
+    def __init__(self, registry: Metrics, sample: Callable[[], ProcessSample] = sample_process) -> None:
+        self._sample = sample
+        self.cpu = registry.counter("process_cpu_seconds_total", "User and system CPU time spent, seconds.")
+        self.resident = registry.gauge("process_resident_memory_bytes", "Resident memory size, bytes.")
+        self.virtual = registry.gauge("process_virtual_memory_bytes", "Virtual memory size, bytes.")
+        self.open_fds = registry.gauge("process_open_fds", "Open file descriptors.")
+        self.max_fds = registry.gauge("process_max_fds", "The limit of open file descriptors.")
+        self.start_time = registry.gauge("process_start_time_seconds", "Start time of the process, Unix seconds.")
+        registry.add_collector(self.collect)
+
+    def collect(self) -> None:
+        s = self._sample()
+        self.cpu.labels().value = s.cpu_seconds
+        self.max_fds.set(s.max_fds)
+        for gauge, value in ((self.resident, s.resident_bytes), (self.virtual, s.virtual_bytes),
+                             (self.open_fds, s.open_fds), (self.start_time, s.start_time_s)):  # fmt: skip
+            if value is not None:
+                gauge.set(value)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ivr import __version__
 from ivr.journey import Outcome
 from ivr.store import CSV_COLUMNS, DispatchAction
-from ivr.web.sources import AgentState, DispatchChangeKind, FlowLoadStatus
+from ivr.web.access import Role, TokenSource
+from ivr.web.sources import AgentPresence, DispatchChangeKind, FlowLoadStatus
 
 _S = dict[str, Any]
 
@@ -33,6 +35,8 @@ _NUM: _S = {"type": "number"}
 _TIME: _S = {"type": "string", "format": "date-time"}
 _RATIO: _S = _nullable("number", minimum=0, maximum=1, description="null when the denominator is 0")
 _COUNTS: _S = {"type": "object", "additionalProperties": _INT}
+_ROLE: _S = {"type": "string", "enum": [r.value for r in Role]}
+_STATUS: _S = {"type": "object", "properties": {"status": _STR}, "required": ["status"]}
 
 
 def _query(name: str, description: str, schema: _S | None = None) -> _S:
@@ -72,6 +76,10 @@ _FILTERS = [
 
 _SCHEMAS: _S = {
     "Error": _obj({"error": _STR}, ("error",)),
+    "TokenInfo": _obj(
+        {"name": _STR, "role": _ROLE, "source": {"type": "string", "enum": [t.value for t in TokenSource]}},
+        ("name", "role", "source"),
+    ),
     "CallRecord": _obj(
         {
             "call_id": _STR,
@@ -139,7 +147,7 @@ _SCHEMAS: _S = {
         {
             "agent_id": _STR,
             "name": _STR,
-            "state": {"type": "string", "enum": [s.value for s in AgentState]},
+            "state": {"type": "string", "enum": [s.value for s in AgentPresence]},
             "since": _nullable("string", format="date-time"),
             "queues": {"type": "array", "items": _STR},
             "region": _STR,
@@ -203,7 +211,11 @@ _SCHEMAS: _S = {
                 "future); null or omitted = until ended by DELETE."
             ),
             "reason": _STR,
-            "requested_by": _STR,
+            "requested_by": {
+                **_STR,
+                "deprecated": True,
+                "description": "Ignored: the dispatch is recorded as requested by the token's name.",
+            },
         },
         ("region", "helper_sites"),
     )
@@ -224,7 +236,7 @@ _SCHEMAS: _S = {
     ),
     "DispatchChange": _obj(
         {
-            "change": {"type": "string", "enum": [k.value for k in DispatchChangeKind]},
+            "change": {"type": "string", "enum": [k.past_tense for k in DispatchChangeKind]},
             "at": _TIME,
             "dispatch": _ref("Dispatch"),
         },
@@ -454,13 +466,48 @@ _PATHS: _S = {
         )
     },
     "/healthz": {
+        "get": _op("Liveness: 200 while the process answers HTTP.", "meta", {"200": _json("Alive", _STATUS)})
+    },
+    "/readyz": {
         "get": _op(
-            "Readiness: 200 once SIP is listening, 503 before.",
+            "Readiness for calls: 200 once SIP is listening, 503 while starting or draining.",
             "meta",
+            {"200": _json("Ready", _STATUS), "503": _json("Starting or draining", _STATUS)},
+        )
+    },
+    "/api/whoami": {
+        "get": _op(
+            "The name and role of the token sent.",
+            "meta",
+            {"200": _json("The token's holder", _obj({"name": _STR, "role": _ROLE}, ("name", "role")))},
+        )
+    },
+    "/api/tokens": {
+        "get": _op(
+            "API tokens: names, roles and where each comes from (never the tokens).",
+            "admin",
+            {"200": _json("Tokens", _obj({"tokens": {"type": "array", "items": _ref("TokenInfo")}}))},
+        ),
+        "post": _op(
+            "Issue a token; the answer is the only time it is shown (the server keeps its SHA-256).",
+            "admin",
             {
-                "200": _json("Ready", _obj({"status": _STR})),
-                "503": _json("Not ready", _obj({"status": _STR})),
+                "201": _json("Issued", _obj({"name": _STR, "role": _ROLE, "token": _STR})),
+                "400": _ERROR,
+                "409": _json("A token with that name exists", _ref("Error")),
             },
+            requestBody={
+                "required": True,
+                "content": {"application/json": {"schema": _obj({"name": _STR, "role": _ROLE}, ("name", "role"))}},
+            },
+        ),
+    },
+    "/api/tokens/{name}": {
+        "delete": _op(
+            "Revoke a token issued through the API (config and environment tokens are changed there).",
+            "admin",
+            {"200": _json("Revoked", _ref("TokenInfo")), "404": _ERROR, "409": _ERROR},
+            parameters=[_path("name", "The token's name.")],
         )
     },
     "/metrics": {
@@ -473,7 +520,33 @@ _PATHS: _S = {
 }
 
 
-def build_spec() -> dict[str, Any]:
+_AUTH_ERRORS: _S = {
+    "401": _json("No token, or not a valid one", _ref("Error")),
+    "403": _json("The token's role is too weak for this route", _ref("Error")),
+}
+
+
+def _secured(roles: Mapping[tuple[str, str], Role | None]) -> _S:
+    """The paths with each operation's security requirement and the role it needs, from the route table."""
+    paths: _S = {}
+    for path, item in _PATHS.items():
+        paths[path] = {}
+        for method, op in item.items():
+            role = roles.get((method.upper(), path))
+            if role is None:
+                paths[path][method] = {**op, "security": []}
+                continue
+            paths[path][method] = {
+                **op,
+                "description": f"Needs a {role.value} token (or a stronger one).",
+                "security": [{"bearer": []}],
+                "responses": {**op["responses"], **_AUTH_ERRORS},
+            }
+    return paths
+
+
+def build_spec(roles: Mapping[tuple[str, str], Role | None]) -> dict[str, Any]:
+    """The document; `roles` is the app's route table ((METHOD, path) → role, None: open)."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -483,6 +556,16 @@ def build_spec() -> dict[str, Any]:
             "(emergency dispatch, caller dialect) for the hotline's ops staff.",
         },
         "servers": [{"url": "/"}],
-        "paths": _PATHS,
-        "components": {"schemas": _SCHEMAS},
+        "paths": _secured(roles),
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "Roles: viewer (dashboards, reports) < supervisor (+ call records, dispatch, "
+                    "callers) < admin (+ tokens). IVR_API_TOKEN, or var/api-token written at first start.",
+                }
+            },
+        },
     }

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from ivr.store import CallDetail, CallPage, CallQuery, Committed, DispatchAction, DispatchEntry, Summary
+from ivr.dispatching import Dispatch, DispatchChange, DispatchChanged
+from ivr.dispatching import DispatchRequest as DispatchRequest  # re-exported: the API takes these
+from ivr.store import CallDetail, CallPage, CallQuery, Committed, DispatchEntry, Summary
 
 
-class AgentState(enum.Enum):
+class AgentPresence(enum.Enum):
     """An agent's state as ops see it (the ACD maps its own status/state onto these)."""
 
     LOGGED_OUT = "logged_out"
@@ -32,7 +34,9 @@ class FlowLoadStatus(enum.Enum):
     LOADED = "loaded"
     """The current file is in service."""
     FAILED = "failed"
-    """The last (re)load was refused; the previous version, if any, keeps serving calls."""
+    """The file was refused and no version of it is in service."""
+    REFUSED = "refused"
+    """The latest edit was refused (see `errors`); `version`, loaded earlier, keeps serving calls."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -77,7 +81,7 @@ class QueueView:
 @dataclass(slots=True, frozen=True)
 class AgentView:
     agent_id: str
-    state: AgentState
+    state: AgentPresence
     name: str = ""
     since: datetime | None = None
     queues: tuple[str, ...] = ()
@@ -152,7 +156,7 @@ class LiveSnapshot:
     in_queue: int
     with_agent: int
     queues: tuple[QueueView, ...]
-    agents_by_state: Mapping[AgentState, int]
+    agents_by_state: Mapping[AgentPresence, int]
     flows: tuple[FlowStatus, ...]
     recent: tuple[LiveCall, ...] = ()
     """The newest calls in progress (a bounded list), for the live table."""
@@ -164,91 +168,17 @@ class LiveSnapshot:
             "in_queue": self.in_queue,
             "with_agent": self.with_agent,
             "queues": [q.to_json() for q in self.queues],
-            "agents_by_state": {s.value: self.agents_by_state.get(s, 0) for s in AgentState},
+            "agents_by_state": {s.value: self.agents_by_state.get(s, 0) for s in AgentPresence},
             "flows": [f.to_json() for f in self.flows],
             "recent": [c.to_json() for c in self.recent],
         }
 
 
-@dataclass(slots=True, frozen=True)
-class DispatchRequest:
-    """Emergency cross-region dispatch: agents of `helper_sites` may serve `queues` of `region`."""
-
-    region: str
-    helper_sites: tuple[str, ...]
-    queues: tuple[str, ...] = ()
-    """Empty: every queue of `region`."""
-    until: datetime | None = None
-    """When the dispatch ends by itself (timezone-aware); None: until ended."""
-    reason: str = ""
-    requested_by: str = ""
-
-
-@dataclass(slots=True, frozen=True)
-class DispatchView:
-    """A dispatch in force (or that was): the helper sites' agents serve the region's queues."""
-
-    dispatch_id: str
-    region: str
-    queues: tuple[str, ...]
-    """The queues helped (the region's queues resolved when none were named)."""
-    helper_sites: tuple[str, ...]
-    since: datetime
-    until: datetime | None = None
-    reason: str = ""
-    requested_by: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.dispatch_id,
-            "region": self.region,
-            "queues": list(self.queues),
-            "helper_sites": list(self.helper_sites),
-            "since": _iso(self.since),
-            "until": _iso(self.until),
-            "reason": self.reason,
-            "requested_by": self.requested_by,
-        }
-
-    def log_entry(
-        self, action: DispatchAction, at: datetime, *, accepted: bool = True, detail: str = ""
-    ) -> DispatchEntry:
-        """The dispatch log's entry for `action` done to this dispatch at `at`."""
-        return DispatchEntry(
-            at=at,
-            action=action,
-            accepted=accepted,
-            dispatch_id=self.dispatch_id,
-            region=self.region,
-            queues=self.queues,
-            helper_sites=self.helper_sites,
-            until=self.until,
-            reason=self.reason,
-            requested_by=self.requested_by,
-            detail=detail,
-        )
-
-
-class DispatchChangeKind(enum.Enum):
-    STARTED = "started"
-    ENDED = "ended"
-    EXPIRED = "expired"
-    """Its `until` passed."""
-    NIGHT_STARTED = "night_started"
-    """Night hours began: the night rule is a dispatch with id "night"."""
-    NIGHT_ENDED = "night_ended"
-
-
-@dataclass(slots=True, frozen=True)
-class DispatchChangeView:
-    """One change of who serves which queues, as the ACD applied it."""
-
-    kind: DispatchChangeKind
-    dispatch: DispatchView
-    at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {"change": self.kind.value, "at": _iso(self.at), "dispatch": self.dispatch.to_json()}
+# Emergency dispatch is one contract shared with the ACD and the store (ivr.dispatching); the web
+# names below are the same types.
+DispatchView = Dispatch
+DispatchChangeKind = DispatchChange
+DispatchChangeView = DispatchChanged
 
 
 def _iso(value: datetime | None) -> str | None:

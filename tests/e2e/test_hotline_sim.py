@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ivr.flow.commands import run_flow_tests, simulate_call, validate_files
-from ivr.flow.flowtest import run_files
+from ivr.flow.commands import validate_files
+from ivr.testing.flowcommands import run_flow_tests, simulate_call
+from ivr.testing.flowtest import run_files
 
 pytestmark = pytest.mark.e2e
 

@@ -1,11 +1,16 @@
 /* Hotline operations dashboard: live numbers over SSE, today's figures from /api/reports/summary,
-   charts drawn as inline SVG. No libraries, no build step. Data is inserted as text, never as HTML. */
+   charts drawn as inline SVG. No libraries, no build step. Data is inserted as text, never as HTML.
+   Every API call carries the API token in an Authorization header. The token is asked for once and
+   kept in this tab's sessionStorage: never in a URL or a cookie. EventSource cannot send a header, so
+   the event stream is read with fetch and parsed here. */
 (function () {
   "use strict";
 
   var SVG = "http://www.w3.org/2000/svg";
   var SUMMARY_MIN_INTERVAL_MS = 3000;
   var DISPATCH_REFRESH_MS = 15000;
+  var RECONNECT_MS = 2000;
+  var TOKEN_KEY = "ivr.apiToken";
   var COLORS = ["#1f6feb", "#0f9d8f", "#e39b12", "#7a5af8", "#d64545", "#1e9e57", "#0ea5e9", "#b4531f"];
   var AGENT_STATES = [
     ["available", "空闲 Available", "#1e9e57"],
@@ -66,6 +71,101 @@
     return Math.floor(v / 60) + "m" + String(Math.round(v % 60)).padStart(2, "0") + "s";
   }
   function num(v) { return v === null || v === undefined ? "–" : Number(v).toLocaleString("zh-CN"); }
+
+  /* --- the API token ------------------------------------------------------------------------ */
+
+  var token = null, me = null, running = false;
+
+  function withToken(headers) {
+    var out = {};
+    Object.keys(headers || {}).forEach(function (k) { out[k] = headers[k]; });
+    out.Authorization = "Bearer " + token;
+    return out;
+  }
+
+  /* fetch with the token; a 401 (a wrong or revoked token) asks for a token again. */
+  function api(path, opts) {
+    opts = opts || {};
+    if (!token) return Promise.reject(new Error("signed out"));
+    var init = { method: opts.method || "GET", headers: withToken(opts.headers), cache: "no-store" };
+    if (opts.body !== undefined) init.body = opts.body;
+    if (opts.signal) init.signal = opts.signal;
+    return fetch(path, init).then(function (r) {
+      if (r.status === 401) {
+        signOut("令牌无效或已撤销 The token is not valid (any more)");
+        throw new Error("unauthorized");
+      }
+      return r;
+    });
+  }
+
+  function showLogin(message) {
+    $("login").hidden = false;
+    var box = $("login-error");
+    box.textContent = message || "";
+    box.hidden = !message;
+    $("login-token").focus();
+  }
+
+  function signOut(message) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    token = null;
+    me = null;
+    stopStream();
+    $("who").hidden = true;
+    $("signout").hidden = true;
+    showLogin(message);
+  }
+
+  /* Check a token with /api/whoami before keeping it. */
+  function signIn(candidate, quiet) {
+    var submit = $("login-submit");
+    submit.disabled = true;
+    return fetch("/api/whoami", { headers: { Authorization: "Bearer " + candidate }, cache: "no-store" })
+      .then(function (r) {
+        if (r.status === 401) throw new Error("令牌无效 This is not a valid token");
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.json();
+      })
+      .then(function (who) {
+        token = candidate;
+        sessionStorage.setItem(TOKEN_KEY, candidate);
+        $("login-token").value = "";
+        $("login").hidden = true;
+        signedIn(who);
+      })
+      .catch(function (e) {
+        if (quiet) sessionStorage.removeItem(TOKEN_KEY);
+        showLogin(quiet ? "" : e.message);
+      })
+      .then(function () { submit.disabled = false; });
+  }
+
+  function loginSubmitted(event) {
+    event.preventDefault();
+    var candidate = $("login-token").value.trim();
+    if (!candidate) { showLogin("请输入令牌 Enter a token"); return; }
+    signIn(candidate, false);
+  }
+
+  function canAct() { return me !== null && me.role !== "viewer"; }
+
+  function signedIn(who) {
+    me = who;
+    var badge = $("who");
+    badge.textContent = who.name + " · " + who.role;
+    badge.hidden = false;
+    $("signout").hidden = false;
+    $("dispatch-by").textContent = who.name;
+    if (!running) {
+      running = true;
+      setInterval(function () { if (token) scheduleSummary(); }, 60000);
+      setInterval(function () { if (token) loadDispatch(); }, DISPATCH_REFRESH_MS);
+    }
+    loadSummary();
+    loadDispatch();
+    connect();
+  }
 
   /* --- charts ------------------------------------------------------------------------------ */
 
@@ -222,7 +322,9 @@
       li.appendChild(h("span", "name", f.flow_id));
       li.appendChild(h("span", "ver", f.version ? "v" + f.version : "未投产 not in service"));
       var ok = f.status === "loaded";
-      li.appendChild(h("span", "badge " + (ok ? "ok" : "fail"), ok ? "运行中 Loaded" : "加载失败 Load failed"));
+      var badge = ok ? "运行中 Loaded" : f.status === "refused"
+        ? "修改被拒，旧版本继续服务 Edit refused, v" + f.version + " still serving" : "加载失败 Load failed";
+      li.appendChild(h("span", "badge " + (ok ? "ok" : "fail"), badge));
       (f.errors || []).slice(0, 3).forEach(function (e) { li.appendChild(h("span", "err", e)); });
       list.appendChild(li);
     });
@@ -296,7 +398,7 @@
     lastSummary = Date.now();
     var since = todayStart();
     $("today-range").textContent = "自 since " + since.toLocaleDateString("zh-CN") + " 00:00";
-    fetch("/api/reports/summary?since=" + encodeURIComponent(since.toISOString()))
+    api("/api/reports/summary?since=" + encodeURIComponent(since.toISOString()))
       .then(function (r) { if (!r.ok) throw new Error("summary " + r.status); return r.json(); })
       .then(renderSummary)
       .catch(function (e) { console.warn(e); })
@@ -383,6 +485,7 @@
       else {
         var button = h("button", "btn end", "结束 End");
         button.type = "button";
+        button.disabled = !canAct();
         button.addEventListener("click", function () { endDispatch(d.id, button); });
         act.appendChild(button);
       }
@@ -429,11 +532,12 @@
   function loadDispatch() {
     if (dispatchBusy) { dispatchAgain = true; return Promise.resolve(); }
     dispatchBusy = true;
-    return fetch("/api/dispatch?limit=" + DISPATCH_LOG_ROWS)
+    return api("/api/dispatch?limit=" + DISPATCH_LOG_ROWS)
       .then(function (r) {
         if (!r.ok) return apiError(r).then(function (m) { dispatchAvailable(false, m); });
         return r.json().then(function (data) {
-          dispatchAvailable(true);
+          if (canAct()) dispatchAvailable(true);
+          else dispatchAvailable(false, "需要主管令牌 a supervisor's token is needed to start or end one");
           renderDispatchActive(data.active || []);
           renderDispatchLog(data.log || []);
         });
@@ -448,7 +552,7 @@
   function endDispatch(id, button) {
     button.disabled = true;
     showDispatchError("");
-    fetch("/api/dispatch/" + encodeURIComponent(id), { method: "DELETE" })
+    api("/api/dispatch/" + encodeURIComponent(id), { method: "DELETE" })
       .then(function (r) { return r.ok ? null : apiError(r); })
       .catch(function (e) { return String(e); })
       .then(function (message) {
@@ -464,15 +568,14 @@
       region: $("dispatch-region").value.trim(),
       helper_sites: splitNames($("dispatch-sites").value),
       until: until ? localIso(until) : null,
-      reason: $("dispatch-reason").value.trim(),
-      requested_by: $("dispatch-by").value.trim()
+      reason: $("dispatch-reason").value.trim()
     };
     var queues = splitNames($("dispatch-queues").value);
     if (queues.length) body.queues = queues;
     var submit = $("dispatch-submit");
     submit.disabled = true;
     showDispatchError("");
-    fetch("/api/dispatch", {
+    api("/api/dispatch", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
     })
       .then(function (r) {
@@ -488,24 +591,66 @@
       });
   }
 
-  /* --- wiring --------------------------------------------------------------------------------- */
+  /* --- live updates: the event stream, read with fetch so it can carry the token ---------------- */
+
+  var stream = null;  // the AbortController of the stream being read
+
+  function stopStream() {
+    if (stream) { stream.abort(); stream = null; }
+  }
+
+  function onEvent(block) {
+    var name = "message", data = [];
+    block.split("\n").forEach(function (line) {
+      if (line.indexOf("event:") === 0) name = line.slice(6).trim();
+      else if (line.indexOf("data:") === 0) data.push(line.slice(5).replace(/^ /, ""));
+    });
+    if (!data.length) return;
+    if (name === "live") renderLive(JSON.parse(data.join("\n")));
+    else if (name === "calls") scheduleSummary();
+  }
+
+  function readEvents(reader) {
+    var decoder = new TextDecoder(), buffer = "";
+    function pump() {
+      return reader.read().then(function (chunk) {
+        if (chunk.done) return null;
+        buffer += decoder.decode(chunk.value, { stream: true });
+        var end = buffer.indexOf("\n\n");
+        while (end >= 0) {
+          onEvent(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+          end = buffer.indexOf("\n\n");
+        }
+        return pump();
+      });
+    }
+    return pump();
+  }
 
   function connect() {
-    var conn = $("conn"), text = $("conn-text");
-    var source = new EventSource("/api/events");
-    source.addEventListener("open", function () {
-      conn.className = "conn conn-on";
-      text.textContent = "实时 Live";
-      scheduleSummary();
-      loadDispatch();
-    });
-    source.addEventListener("error", function () {
-      conn.className = "conn conn-off";
-      text.textContent = "重连中 Reconnecting";
-    });
-    source.addEventListener("live", function (e) { renderLive(JSON.parse(e.data)); });
-    source.addEventListener("calls", function () { scheduleSummary(); });
+    if (!token || stream) return;
+    var controller = new AbortController(), conn = $("conn"), text = $("conn-text");
+    stream = controller;
+    api("/api/events", { headers: { Accept: "text/event-stream" }, signal: controller.signal })
+      .then(function (r) {
+        if (!r.ok || !r.body) throw new Error("events: HTTP " + r.status);
+        conn.className = "conn conn-on";
+        text.textContent = "实时 Live";
+        scheduleSummary();
+        loadDispatch();
+        return readEvents(r.body.getReader());
+      })
+      .catch(function (e) { if (!controller.signal.aborted) console.warn(e); })
+      .then(function () {
+        if (stream === controller) stream = null;
+        conn.className = "conn conn-off";
+        text.textContent = token ? "重连中 Reconnecting" : "未登录 Signed out";
+        if (!controller.signal.aborted && token) setTimeout(connect, RECONNECT_MS);
+      });
   }
+
+  /* --- wiring --------------------------------------------------------------------------------- */
 
   function tick() {
     $("clock").textContent = new Date().toLocaleTimeString("zh-CN", { hour12: false });
@@ -513,10 +658,10 @@
 
   tick();
   setInterval(tick, 1000);
-  setInterval(scheduleSummary, 60000);
-  setInterval(loadDispatch, DISPATCH_REFRESH_MS);
   $("dispatch-form").addEventListener("submit", startDispatch);
-  loadSummary();
-  loadDispatch();
-  connect();
+  $("login-form").addEventListener("submit", loginSubmitted);
+  $("signout").addEventListener("click", function () { signOut(""); });
+  var kept = sessionStorage.getItem(TOKEN_KEY);
+  if (kept) signIn(kept, true);
+  else showLogin("");
 })();

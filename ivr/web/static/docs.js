@@ -14,7 +14,14 @@
     var t = Array.isArray(s.type) ? s.type.join(" | ") : s.type || "object";
     return s.enum ? t + " (" + s.enum.filter(function (x) { return x !== null; }).join(", ") + ")" : t;
   }
-  fetch("/api/openapi.json").then(function (r) { return r.json(); }).then(function (spec) {
+  /* The document needs a token like every API route: the one the dashboard kept in this tab. */
+  var token = sessionStorage.getItem("ivr.apiToken");
+  var headers = token ? { Authorization: "Bearer " + token } : {};
+  fetch("/api/openapi.json", { headers: headers, cache: "no-store" }).then(function (r) {
+    if (r.status === 401) throw new Error("请先在看板登录 Sign in on the dashboard (/) first: this page uses its token");
+    if (!r.ok) throw new Error("HTTP " + r.status);
+    return r.json();
+  }).then(function (spec) {
     document.getElementById("title").textContent = spec.info.title + " " + spec.info.version;
     document.getElementById("description").textContent = spec.info.description;
     var ops = document.getElementById("ops");
@@ -58,5 +65,7 @@
       d.appendChild(h("pre", "schema", JSON.stringify(spec.components.schemas[name], null, 2)));
       schemas.appendChild(d);
     });
+  }).catch(function (e) {
+    document.getElementById("description").textContent = e.message;
   });
 })();

@@ -18,6 +18,7 @@ from ivr.acd.config import AcdConfig
 from ivr.acd.events import DispatchChange, OfferKind
 from ivr.call import QueueOutcomeKind, QueueRequest
 from ivr.clock import FakeClock
+from ivr.dispatching import DispatchRequest
 
 pytestmark = pytest.mark.integration
 
@@ -119,14 +120,15 @@ async def test_ring_all_race_has_one_winner(nodes: NodeFactory, demo_config: Acd
     acd = await nodes("A")
     for agent_id in ("a1001", "a1003", "a2001"):
         await acd.agent_login(agent_id, f"sip:{agent_id}@10.0.0.1")
-    await acd.dispatch("north", ["north-service"], ["shanghai"], reason="drill", by="ops")
+    await acd.dispatch(DispatchRequest("north", ("shanghai",), ("north-service",), reason="drill", requested_by="ops"))
     ticket = await acd.enqueue(QueueRequest("north-service"), "c1")
     (offer,) = await ticket.wait_for_offer()  # fewest-calls: one agent at a time
     assert offer.agent_id in ("a1001", "a1003", "a2001")
     assert await acd.ring_answered(offer)
     assert not await acd.ring_answered(offer)  # a duplicate 200 OK changes nothing
     log = acd.dispatch_log()
-    assert [(e.change, e.record.reason, e.record.by) for e in log] == [(DispatchChange.STARTED, "drill", "ops")]
+    changes = [(e.kind, e.dispatch.reason, e.dispatch.requested_by) for e in log]
+    assert changes == [(DispatchChange.STARTED, "drill", "ops")]
 
 
 async def test_dispatch_lends_agents_of_other_sites(nodes: NodeFactory, clock: FakeClock) -> None:
@@ -138,12 +140,13 @@ async def test_dispatch_lends_agents_of_other_sites(nodes: NodeFactory, clock: F
     await acd.agent_pause("a3002", "evacuated")
     ticket = await acd.enqueue(QueueRequest("south-service"), "c1")
     assert ticket.result is None and ticket.position() == 1
-    record = await acd.dispatch("south", helper_sites=["beijing"], until=DAY + timedelta(hours=1), reason="typhoon")
+    typhoon = DispatchRequest("south", ("beijing",), until=DAY + timedelta(hours=1), reason="typhoon")
+    record = await acd.dispatch(typhoon)
     assert "south-service" in record.queues
     (offer,) = await ticket.wait_for_offer()
     assert offer.agent_id == "a1001"
     await run_clock(clock, 3600.0, acd)
-    assert [e.change for e in acd.dispatch_log()] == [DispatchChange.STARTED, DispatchChange.EXPIRED]
+    assert [e.kind for e in acd.dispatch_log()] == [DispatchChange.STARTED, DispatchChange.EXPIRED]
     assert acd.active_dispatches() == []
 
 

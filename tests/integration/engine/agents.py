@@ -257,6 +257,38 @@ async def wait_for_log(engine: RunningEngine, event: str, timeout_s: float = 60.
     raise AssertionError(f"engine logged no {count} x {event} {match} in {timeout_s} s:\n{tail}")
 
 
+async def until_agent_on_call(engine: RunningEngine, agent_id: str, call_id: str,
+                              timeout_s: float = 15.0) -> dict[str, Any]:
+    """The agent's screen-pop (`/api/agents/<id>/current`) once the ACD has them in call `call_id`."""
+    pop: dict[str, Any] = {}
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                pop = await asyncio.to_thread(engine.get, f"/api/agents/{agent_id}/current")
+                if pop["agent"]["state"] == "in_call" and (pop["call"] or {}).get("call_id") == call_id:
+                    return pop
+                await asyncio.sleep(0.1)  # another process's state: nothing to await but its API
+    except TimeoutError:
+        raise AssertionError(f"agent {agent_id} not in call {call_id} within {timeout_s} s: {pop}") from None
+
+
+async def until_recorded(agent: BaresipAgent, seconds: float, timeout_s: float = 20.0) -> None:
+    """Wait until the agent's phone has recorded `seconds` of its current call (baresip's sndfile dump of
+    what it decodes grows by 16 kB a second of 8 kHz 16-bit audio; its header is only written at close)."""
+    wanted = 44 + int(seconds * RATE_HZ) * 2
+    size = 0
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                dumps = sorted(agent.folder.glob("dump-*-dec.wav"), key=lambda p: p.stat().st_mtime)
+                size = dumps[-1].stat().st_size if dumps else 0
+                if size >= wanted:
+                    return
+                await asyncio.sleep(0.1)  # another process's file: nothing to await but its size
+    except TimeoutError:
+        raise AssertionError(f"agent {agent.spec.agent_id} recorded {size} bytes, not {seconds} s") from None
+
+
 SIPP_CALLER_KEYS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <!-- A caller keying its way to a human: INVITE -> 200 -> ACK; key 0 by SIP INFO during the greeting,

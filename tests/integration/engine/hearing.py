@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ivr.call import Prompt
+from ivr.engine.flowprompts import load_flow_prompts
 from ivr.voice import (
     EspeakNgEngine,
     PromptLibrary,
@@ -23,7 +24,6 @@ from ivr.voice import (
     ResolvedPrompt,
     audio_similarity,
     load_dialects,
-    load_flow_prompts,
 )
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]

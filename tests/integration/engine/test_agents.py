@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from ivr.acd.redis_server import local_redis_server, redis_server_path
-from ivr.rtp.probe import dominant_frequency_hz
-from ivr.sip.harness import start as start_harness
+from ivr.testing import peers
 from ivr.testing.caller import AwaitPrompt, CallReport, Keys, Pause, PlayFile, Say, Step, TestCaller
+from ivr.testing.redis_server import local_redis_server
+from ivr.testing.rtpprobe import dominant_frequency_hz
+from ivr.testing.sipharness import start as start_harness
 from tests.integration.engine.agents import (
     AgentSpec,
     BaresipAgent,
@@ -33,6 +34,8 @@ from tests.integration.engine.agents import (
     running_engine,
     sipp_caller_scenario,
     tone,
+    until_agent_on_call,
+    until_recorded,
     wait_for_log,
     write_engine_config,
     write_wav,
@@ -125,9 +128,8 @@ async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
                     task = asyncio.create_task(caller.call(engine.uri, steps, from_number="13700000301",
                                                            linger_s=0.0, max_duration_s=110.0))
                     bridged = (await wait_for_log(engine, "call_bridged", 100.0))[0]
-                    await asyncio.sleep(1.0)  # the agent is on the call: look at their screen
-                    screen_pop = await asyncio.to_thread(engine.get, "/api/agents/a2/current")
-                    await asyncio.sleep(4.0)  # both sides talk through the bridge
+                    screen_pop = await until_agent_on_call(engine, "a2", bridged["call_id"])
+                    await until_recorded(second, 4.0)  # both sides talk through the bridge
                     await hang_up(caller, bridged["call_id"])
                     async with asyncio.timeout(15):
                         report = await task
@@ -319,7 +321,7 @@ async def test_elderly_caller_jumps_ahead_of_callers_who_waited_longer(tmp_path:
 # --- 7: two nodes sharing the ACD through Redis ----------------------------------------------------
 
 
-@pytest.mark.skipif(redis_server_path() is None, reason="redis-server not installed (apt install redis-server)")
+@pytest.mark.skipif(peers.REDIS_SERVER.missing, reason=peers.REDIS_SERVER.reason)
 async def test_caller_on_node_a_is_answered_by_an_agent_registered_on_node_b(tmp_path: pathlib.Path) -> None:
     agent_spec = AgentSpec("a1", {"general": 2})
     with local_redis_server() as redis_url:

@@ -41,7 +41,7 @@ def put_dialect(engine: RunningEngine, number: str, dialect: str) -> dict[str, s
     request = urllib.request.Request(
         f"{engine.api}/api/callers/{urllib.parse.quote(number)}/dialect",
         data=json.dumps({"dialect": dialect}).encode(), method="PUT",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **engine.headers},
     )  # fmt: skip
     with urllib.request.urlopen(request, timeout=5) as response:
         return dict(json.loads(response.read()))

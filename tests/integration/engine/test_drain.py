@@ -9,6 +9,7 @@ import signal
 import pytest
 
 from ivr.testing.caller import Pause, TestCaller
+from tests.integration.engine.agents import wait_for_log
 from tests.integration.engine.conftest import start_engine, stop_engine
 
 pytestmark = pytest.mark.integration
@@ -27,7 +28,7 @@ async def test_sigterm_refuses_new_calls_and_lets_the_current_one_finish(tmp_pat
                 break
             await asyncio.sleep(0.1)
         engine.process.send_signal(signal.SIGTERM)
-        await asyncio.sleep(0.5)
+        await wait_for_log(engine, "engine_draining", 10.0)
         refused = await second.call(engine.uri, [], from_number="13700000302", linger_s=0.0)
         assert refused.status == 503
         finished = await in_progress

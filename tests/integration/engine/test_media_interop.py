@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 
 from ivr.media import load_telephony, read_wav, silence, tone, write_wav
-from ivr.rtp.probe import dominant_frequency_hz
+from ivr.testing import peers
 from ivr.testing.caller import DtmfMethod, Keys, Pause, TestCaller, audio_segments
+from ivr.testing.rtpprobe import dominant_frequency_hz
 from tests.integration.engine.conftest import RunningEngine
 from tests.integration.engine.testflows import engine_serving
 from tests.integration.sip.sip_peers import baresip, needs_baresip, needs_sipp, run_sipp
@@ -152,7 +153,7 @@ def digits_input(detail: dict[str, Any]) -> list[str]:
 
 # -- keys ----------------------------------------------------------------------------------------
 
-PCAPS = pathlib.Path("/usr/share/sip-tester")
+PCAPS = pathlib.Path(peers.SIPP_PCAPS.path or "/usr/share/sip-tester")
 
 
 def key_actions(keys: str, gap_ms: int = 400) -> str:
@@ -172,8 +173,8 @@ async def test_sipp_rfc2833_captures_are_the_digits_collected(
     """SIPp's own RFC 2833 captures, one key each; "5" twice replays the very same capture, which the
     engine must still count as two presses (same RTP timestamp, a new marker-bit start). The
     captures come from one stream with rising sequence numbers, in the order 1-9, *, #, 0."""
-    if not (PCAPS / "dtmf_2833_1.pcap").exists():
-        pytest.skip("SIPp's DTMF captures are missing (apt install sip-tester)")
+    if peers.SIPP_PCAPS.missing:
+        pytest.skip(peers.SIPP_PCAPS.reason)
     caller = "13700000201"  # the From user in the scenario
     text = (HERE / "scenarios" / "uac_rfc2833_keys.xml").read_text().replace("__KEYS__", key_actions("1559#"))
     scenario_file = tmp_path / "uac_rfc2833_keys.xml"
@@ -252,8 +253,9 @@ async def test_a_key_pressed_during_a_prompt_stops_its_audio(
     """The caller hears the prompt stop right after their key, not play on to its end.
 
     Measured on the caller's own recording (which starts when the call is answered): the tone's
-    end is compared with the moment the key was sent. The bound is loose (0.4 s: jitter buffers on
-    both sides and the key's own 20 ms packets), the point is the behaviour, not our speed.
+    end is compared with the moment the key was sent. The bound is loose (at most 1.5 s: jitter buffers
+    on both sides, the key's own 20 ms packets, and a loaded machine), the point is the behaviour, not
+    our speed: the tone is 3 s longer than that.
     """
     press_after_s = 2.5
     report = await caller.call(uri(interop_engine, BARGE_NUMBER), [Pause(press_after_s), Keys("5")],
@@ -266,5 +268,5 @@ async def test_a_key_pressed_during_a_prompt_stops_its_audio(
     start, end = segments[0]
     assert start < pressed, "the prompt had not started when the key was pressed"
     assert end < start + LONG_TONE_S - 3.0, f"the prompt played on: heard {start:.2f}-{end:.2f} s"
-    assert -0.1 <= end - pressed <= 0.4, f"prompt ended {end - pressed:+.2f} s after the key"
+    assert -0.1 <= end - pressed <= 1.5, f"prompt ended {end - pressed:+.2f} s after the key"
     assert interop_engine.call_detail(report.call_id)["record"]["variables"]["entered"] == "5"

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import shutil
 import zoneinfo
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import pytest
 import pytest_asyncio
 
 from ivr.demo_backend import CUSTOMERS, FAILING_POLICY, POLICIES
+from ivr.testing import peers
 from ivr.testing.caller import AwaitPrompt, CallReport, Keys, Pause, Say, Step, TestCaller
 from tests.integration.engine.agents import (
     AgentSpec,
@@ -165,8 +165,8 @@ async def place_all(phone: Phone) -> dict[str, tuple[str, CallReport]]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def placed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Placed]:
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng not installed (apt install espeak-ng)")
+    if peers.ESPEAK_NG.missing:
+        pytest.skip(peers.ESPEAK_NG.reason)
     tmp = tmp_path_factory.mktemp("records")
     config = write_engine_config(tmp, [GENERAL_AGENT, SERVICE_AGENT])
     talk = np.zeros(int(8000 * AGENT_TALK_S), dtype=np.int16)  # baresip hangs up at the end of its file

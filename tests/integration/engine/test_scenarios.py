@@ -9,22 +9,28 @@ from __future__ import annotations
 
 import os
 import pathlib
-import shutil
 
 import pytest
 
+from ivr.testing import peers
 from ivr.testing.caller import TestCaller
 from ivr.testing.scenario import load_many, render_failures, run_scenarios
 from tests.integration.engine.conftest import ROOT, RunningEngine
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("text2wave") is None and shutil.which("espeak-ng") is None,
-                       reason="no caller voice: apt install festival festvox-kallpc16k espeak-ng"),
+    pytest.mark.skipif(peers.FESTIVAL.missing, reason=peers.FESTIVAL.reason),  # English callers
+    pytest.mark.skipif(peers.ESPEAK_NG.missing, reason=peers.ESPEAK_NG.reason),  # Chinese callers
     pytest.mark.timeout(400),
 ]
 
 FILES = sorted((ROOT / "tests" / "scenarios").glob("*.yaml"))
+MIN_FILES = 10
+"""The demo set holds more: a glob finding fewer means a moved folder, and must fail, not pass on nothing."""
+
+
+def test_the_demo_scenario_files_are_found() -> None:
+    assert len(FILES) >= MIN_FILES, f"only {len(FILES)} scenario files under tests/scenarios"
 
 
 async def test_every_demo_scenario_passes(engine: RunningEngine) -> None:

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ivr.sip.harness import Harness, start
+from ivr.testing.sipharness import Harness, start
 
 
 @pytest.fixture

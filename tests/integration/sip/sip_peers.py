@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pathlib
-import shutil
 import socket
 import wave
 from collections.abc import AsyncIterator, Sequence
@@ -13,13 +12,13 @@ from dataclasses import dataclass
 
 import pytest
 
+from ivr.testing import peers
+
 SCENARIOS = pathlib.Path(__file__).resolve().parent / "scenarios"
 HOST = "127.0.0.1"
 
-needs_sipp = pytest.mark.skipif(shutil.which("sipp") is None,
-                                reason="sipp not installed (apt install sip-tester)")
-needs_baresip = pytest.mark.skipif(shutil.which("baresip") is None,
-                                   reason="baresip not installed (apt install baresip)")
+needs_sipp = pytest.mark.skipif(peers.SIPP.missing, reason=peers.SIPP.reason)
+needs_baresip = pytest.mark.skipif(peers.BARESIP.missing, reason=peers.BARESIP.reason)
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:

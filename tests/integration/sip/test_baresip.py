@@ -9,7 +9,7 @@ import pytest
 from sip_peers import HOST, baresip, needs_baresip
 
 from ivr.sip.events import ByeReceived
-from ivr.sip.harness import Harness
+from ivr.testing.sipharness import Harness
 
 pytestmark = [pytest.mark.integration, needs_baresip]
 

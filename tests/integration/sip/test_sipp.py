@@ -11,9 +11,9 @@ from sip_peers import HOST, free_port, needs_sipp, run_sipp, scenario, sipp_uas
 
 from ivr.sip.calls import CallFailed
 from ivr.sip.core import Credentials
-from ivr.sip.events import ByeReceived, DtmfReceived, ReinviteReceived
-from ivr.sip.harness import CallLog, Harness, start
+from ivr.sip.events import ByeReceived, DtmfInfoReceived, ReinviteReceived
 from ivr.sip.transport import TransportKind
+from ivr.testing.sipharness import CallLog, Harness, start
 
 pytestmark = [pytest.mark.integration, needs_sipp]
 
@@ -48,11 +48,12 @@ async def test_options_is_answered_200_with_allow(harness: Harness, tmp_path: pa
 async def test_2xx_is_retransmitted_until_the_ack(harness: Harness, tmp_path: pathlib.Path) -> None:
     result = await run_sipp(scenario("uac_lost_ack.xml", tmp_path), harness.port, tmp_path)
     assert result.returncode == 0, result.explain()
-    # SIPp's final screen: "200 <---------- messages retrans ..."; the ACK came 1.2 s after the 200,
-    # so exactly one retransmission (T1 = 0.5 s) happened and the next one (1.5 s) was stopped.
+    # SIPp's final screen: "200 <---------- messages retrans ..."; the ACK leaves 1.2 s after the 200, so
+    # the 200 was retransmitted at least once (T1 = 0.5 s); at most three times (0.5, 1.5, 3.5 s) even
+    # when a loaded machine holds SIPp's ACK back by up to 2 s, and it stopped once the ACK came.
     ok_line = re.search(r"200 <-+\s+(\d+)\s+(\d+)", result.stdout)
     assert ok_line is not None, result.stdout[-2000:]
-    assert (int(ok_line.group(1)), int(ok_line.group(2))) == (1, 1)
+    assert int(ok_line.group(1)) == 1 and 1 <= int(ok_line.group(2)) <= 3, ok_line.group(0)
     (log,) = await finished(harness)
     assert log.answered and log.end_reason == "remote_bye"
 
@@ -103,7 +104,7 @@ async def test_hold_reinvite_and_info_digit_reach_the_application(harness: Harne
     reinvite, dtmf, bye = log.events
     assert isinstance(reinvite, ReinviteReceived) and reinvite.held
     assert b"a=recvonly" in reinvite.answer
-    assert dtmf == DtmfReceived("5", 160)
+    assert dtmf == DtmfInfoReceived("5", 160)
     assert isinstance(bye, ByeReceived)
 
 
@@ -145,9 +146,9 @@ async def test_softphone_registers_with_digest_and_deregisters(harness: Harness,
 
 async def test_wrong_password_never_binds(harness: Harness, tmp_path: pathlib.Path) -> None:
     assert harness.registrar is not None
-    result = await run_sipp(scenario("register_auth.xml", tmp_path), harness.port, tmp_path, service="agent7",
-                            extra=["-au", "agent7", "-ap", "wrong"], timeout_s=15)
-    assert result.returncode != 0
+    result = await run_sipp(scenario("register_wrong_password.xml", tmp_path), harness.port, tmp_path,
+                            service="agent7", extra=["-au", "agent7", "-ap", "wrong"], timeout_s=15)
+    assert result.returncode == 0, result.explain()  # challenged again, never bound, never refused outright
     assert harness.registrar.lookup("agent7", harness.ua.clock.now()) == []
 
 

@@ -12,9 +12,9 @@ from ivr.call import CallEnded
 from ivr.sip.calls import CallFailed, IncomingCall
 from ivr.sip.core import Credentials
 from ivr.sip.events import ByeReceived, ReferReceived, TransferNotified
-from ivr.sip.harness import Harness, start
 from ivr.sip.leg import CallLeg, ReinviteFailed
 from ivr.sip.registration import RegistrationFailed
+from ivr.testing.sipharness import Harness, start
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ import pytest
 import structlog
 
 from ivr.clock import FakeClock
+from ivr.testing import peers
 
-PG_BIN = Path(os.environ.get("IVR_PG_BIN", "/usr/lib/postgresql/15/bin"))
 _db_numbers = itertools.count()
 
 
@@ -39,15 +39,17 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 
 @pytest.fixture(scope="session")
 def postgres_dsn() -> Iterator[str]:
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip(f"PostgreSQL not found at {PG_BIN} (apt install postgresql)")
+    found = peers.POSTGRESQL.path  # Debian's newest /usr/lib/postgresql/*/bin, or $IVR_pg_bin
+    if found is None:
+        pytest.skip(peers.POSTGRESQL.reason)
+    pg_bin = Path(found)
     base = Path(tempfile.mkdtemp(prefix="ivr-pg-"))
     if os.geteuid() == 0:
         shutil.chown(base, "postgres")
     data, port = base / "data", _free_port()
     subprocess.run(
         _as_postgres(
-            [str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "ivr", "-E", "UTF8", "--no-sync"]
+            [str(pg_bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "ivr", "-E", "UTF8", "--no-sync"]
         ),
         check=True,
         capture_output=True,
@@ -55,7 +57,7 @@ def postgres_dsn() -> Iterator[str]:
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
     subprocess.run(
         _as_postgres(
-            [str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"]
+            [str(pg_bin / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"]
         ),
         check=True,
         capture_output=True,
@@ -64,7 +66,7 @@ def postgres_dsn() -> Iterator[str]:
         yield f"postgresql://ivr@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run(
-            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            _as_postgres([str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
             capture_output=True,
         )
         shutil.rmtree(base, ignore_errors=True)

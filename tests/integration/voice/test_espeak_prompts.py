@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from ivr.call import Prompt
+from ivr.engine.flowprompts import load_flow_prompts
 from ivr.media.wav import load_telephony
+from ivr.testing import peers
 from ivr.voice import (
     DialectSet,
     EspeakNgEngine,
@@ -21,7 +23,6 @@ from ivr.voice import (
     RenderCache,
     audio_similarity,
     load_dialects,
-    load_flow_prompts,
 )
 from ivr.voice.audio import load_prompt_audio
 
@@ -30,9 +31,7 @@ DEMO_FLOWS = ROOT / "tests" / "unit" / "voice" / "data" / "flows"
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(
-        shutil.which("espeak-ng") is None, reason="espeak-ng not installed (apt install espeak-ng)"
-    ),
+    pytest.mark.skipif(peers.ESPEAK_NG.missing, reason=peers.ESPEAK_NG.reason),
 ]
 
 
@@ -58,9 +57,10 @@ def espeak(tmp_path: pathlib.Path, voice: str, rate: int, text: str) -> np.ndarr
 
 def test_every_shipped_voice_is_installed(dialects: DialectSet) -> None:
     installed = EspeakNgEngine().voices()
-    for pack in dialects.values():
-        if pack.tts is not None:
-            assert pack.tts.voice in installed, f"{pack.tts.where}: {pack.tts.voice}"
+    shipped = {pack.tts.voice: pack.tts.where for pack in dialects.values() if pack.tts is not None}
+    assert shipped, "no dialect pack names a TTS voice: nothing was checked"
+    missing = {voice: where for voice, where in shipped.items() if voice not in installed}
+    assert not missing, missing
 
 
 async def test_cantonese_prompt_is_the_espeak_yue_render(

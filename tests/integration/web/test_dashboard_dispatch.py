@@ -17,13 +17,16 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Dialog, Page, async_playwright, expect
 
-from ivr.acd import Acd, AcdConfig, EpochClock, MemoryBackend, load_config
+from ivr.acd import Acd, AcdConfig, MemoryBackend, load_config
+from ivr.clock import LoopClock
 from ivr.engine.dispatch import AcdDispatcher
 from ivr.store import SqliteStore
+from ivr.testing import peers
 from ivr.web import LiveState, create_app
+from tests.integration.web.conftest import ACCESS, SUPERVISOR_TOKEN, sign_in
 
 ROOT = Path(__file__).resolve().parents[3]
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = peers.CHROMIUM
 ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -35,7 +38,7 @@ XSS = "<img src=x onerror=alert(1)>"
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium not installed (apt install chromium)"),
+    pytest.mark.skipif(CHROMIUM.missing, reason=CHROMIUM.reason),
 ]
 
 
@@ -51,7 +54,9 @@ def night_around_now() -> AcdConfig:
 
 @asynccontextmanager
 async def serving(store: SqliteStore, dispatcher: AcdDispatcher | None) -> AsyncIterator[str]:
-    app = create_app(store=store, live=LiveState(), dispatcher=dispatcher, sse_debounce_s=0.1, summary_cache_s=0.0)
+    app = create_app(
+        store=store, live=LiveState(), dispatcher=dispatcher, access=ACCESS, sse_debounce_s=0.1, summary_cache_s=0.0
+    )
     runner = web.AppRunner(app)
     await runner.setup()
     try:
@@ -68,7 +73,7 @@ async def dashboard(url: str) -> AsyncIterator[tuple[Page, list[str]]]:
     """The dashboard open in headless Chromium, in Beijing time (so `until` needs a +08:00 offset);
     yields the page and the page errors and dialogs seen (an injected `onerror=alert` would add one)."""
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=ARGS)
         try:
             page = await browser.new_page(viewport={"width": 1440, "height": 1100}, timezone_id=TZ)
             problems: list[str] = []
@@ -80,6 +85,7 @@ async def dashboard(url: str) -> AsyncIterator[tuple[Page, list[str]]]:
 
             page.on("dialog", on_dialog)
             await page.goto(url)
+            await sign_in(page, SUPERVISOR_TOKEN)
             yield page, problems
         finally:
             await browser.close()
@@ -94,7 +100,7 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
 
 @pytest.fixture
 async def dispatcher(store: SqliteStore) -> AsyncIterator[AcdDispatcher]:
-    acd = Acd(night_around_now(), MemoryBackend(), EpochClock())
+    acd = Acd(night_around_now(), MemoryBackend(), LoopClock())
     dispatcher = AcdDispatcher(acd, store)  # before start, as the engine does: hears the night rule
     async with acd:
         yield dispatcher
@@ -122,13 +128,12 @@ async def test_dispatch_card_starts_refuses_and_ends_dispatches(store: SqliteSto
         await page.fill("#dispatch-queues", "south-service")
         await page.fill("#dispatch-until", until.strftime("%Y-%m-%dT%H:%M"))
         await page.fill("#dispatch-reason", "台风 typhoon " + XSS)
-        await page.fill("#dispatch-by", "值班长 duty lead")
         await page.click("#dispatch-submit")
         started = active.locator("tr[data-id=d1]")
         await expect(started).to_contain_text("south", timeout=WAIT_MS)
         await expect(started).to_contain_text("beijing, shanghai")
         await expect(started).to_contain_text("south-service")
-        await expect(started).to_contain_text("值班长 duty lead")
+        await expect(started).to_contain_text("duty-lead")  # requested_by: the token's name
         await expect(started.locator("button")).to_have_text("结束 End")
         await expect(page.locator("#dispatch-region")).to_have_value("")  # the form cleared
         await expect(error).to_be_hidden()

@@ -9,6 +9,7 @@ from ivr.acd.commands import AgentLogin, Command, Enqueue, Tick
 from ivr.acd.config import AcdConfig, parse_config
 from ivr.acd.distributor import Distributor
 from ivr.acd.events import AcdEvent, Offer, OfferMade
+from ivr.call import QueueRequest
 
 # 10:00 in Beijing (UTC+8): daytime, the night rule is off.
 DAY = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
@@ -66,7 +67,7 @@ class Harness:
             self.do(AgentLogin(a, f"sip:{a}@10.0.0.1"))
 
     def enqueue(self, call_id: str, queue: str = "general", **kw: object) -> list[AcdEvent]:
-        return self.do(Enqueue(call_id, queue, **kw))  # type: ignore[arg-type]
+        return self.do(Enqueue(call_id, QueueRequest(queue, **kw)))  # type: ignore[arg-type]
 
 
 def offers(events: Sequence[AcdEvent]) -> list[Offer]:

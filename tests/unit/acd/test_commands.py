@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ivr.acd.commands import (
+    AgentCallEnded,
     AgentLogin,
     AgentPause,
-    CallEnded,
     Command,
     Enqueue,
     LogEntry,
@@ -22,31 +22,39 @@ from ivr.acd.commands import (
 )
 from ivr.acd.errors import BackendError
 from ivr.acd.events import RingFailure
+from ivr.call import QueueRequest
+from ivr.dispatching import DispatchRequest
 
 text = st.text(min_size=1, max_size=12)
 commands: st.SearchStrategy[Command] = st.one_of(
     st.builds(
         Enqueue,
         text,
-        text,
-        st.integers(-5, 99),
-        st.dictionaries(text, st.integers(1, 5), max_size=3),
-        text,
-        st.dictionaries(text, text, max_size=3),
+        st.builds(
+            QueueRequest,
+            text,
+            st.integers(-5, 99),
+            st.dictionaries(text, st.integers(1, 5), max_size=3),
+            text,
+            st.dictionaries(text, text, max_size=3),
+        ),
     ),
     st.builds(RingFailed, text, st.sampled_from(list(RingFailure))),
     st.builds(AgentPause, text, st.sampled_from(["no_answer", "lunch", "培训"])),
-    st.builds(CallEnded, text, st.none() | text),
+    st.builds(AgentCallEnded, text, st.none() | text),
     st.builds(AgentLogin, text, text),
     st.builds(RequestCallback, text, text),
     st.builds(
         StartDispatch,
-        text,
-        st.lists(text, max_size=3).map(tuple),
-        st.lists(text, max_size=3).map(tuple),
-        st.none() | st.datetimes(timezones=st.just(UTC)),
-        text,
-        text,
+        st.builds(
+            DispatchRequest,
+            text,
+            st.lists(text, max_size=3).map(tuple),
+            st.lists(text, max_size=3).map(tuple),
+            st.none() | st.datetimes(timezones=st.just(UTC)),
+            text,
+            text,
+        ),
     ),
     st.just(Tick()),
 )

@@ -8,10 +8,10 @@ import pytest
 from ivr.acd.agent import AgentState, AgentStatus
 from ivr.acd.commands import (
     Abandon,
+    AgentCallEnded,
     AgentLogout,
     AgentPause,
     AgentResume,
-    CallEnded,
     EndDispatch,
     Enqueue,
     Heartbeat,
@@ -34,7 +34,8 @@ from ivr.acd.events import (
     SitesWidened,
     WithdrawReason,
 )
-from ivr.call import QueueOutcomeKind
+from ivr.call import QueueOutcomeKind, QueueRequest
+from ivr.dispatching import DispatchRequest
 
 from .conftest import DAY, Harness, agent, agents_yaml, config, offers
 
@@ -60,7 +61,7 @@ def test_served_by_priority_then_arrival(simple) -> None:  # type: ignore[no-unt
     served = []
     call = "c0"
     for _ in range(5):
-        (offer,) = offers(h.do(CallEnded("a1", call)))
+        (offer,) = offers(h.do(AgentCallEnded("a1", call)))
         h.do(RingAnswered(offer.offer_id))
         served.append(call := offer.call_id)
     assert served == ["c3", "c4", "c1", "c2", "c5"]
@@ -137,14 +138,14 @@ def test_strategy_order(strategy: str, expected: list[str]) -> None:
     if strategy == "longest-idle":  # a1 took a call recently: a2 has waited longest
         busy(h, "a1", "warm")
         h.at(3.0)
-        h.do(CallEnded("a1"))
+        h.do(AgentCallEnded("a1"))
     got = []
     for i in range(4):
         h.at(10.0 + i)
         (offer,) = offers(h.enqueue(f"c{i}"))
         h.do(RingAnswered(offer.offer_id))
         h.at(20.0 + i)
-        h.do(CallEnded(offer.agent_id))
+        h.do(AgentCallEnded(offer.agent_id))
         got.append(offer.agent_id)
     assert got == expected
 
@@ -154,7 +155,7 @@ def test_random_strategy_draws_from_injected_seeded_rng() -> None:
     picks = []
     for _ in range(2):
         h = Harness(cfg)
-        h.core.rng = random.Random(7)
+        h.core.state.rng = random.Random(7)
         h.login(*(f"a{i}" for i in range(6)))
         picks.append([offers(h.enqueue(f"c{i}"))[0].agent_id for i in range(6)])
     assert picks[0] == picks[1]
@@ -208,7 +209,7 @@ def test_wrap_up_holds_the_agent_then_frees_it() -> None:
     busy(h, "a1", "c1")
     h.enqueue("c2")
     h.at(60.0)
-    assert offers(h.do(CallEnded("a1"))) == []
+    assert offers(h.do(AgentCallEnded("a1"))) == []
     assert h.core.agents["a1"].state is AgentState.WRAP_UP
     assert h.core.next_deadline() == 75.0
     (offer,) = offers(h.at(75.0))
@@ -226,9 +227,9 @@ def test_multi_line_agent_takes_second_call_only_after_answering_first() -> None
     h.do(RingAnswered(o2.offer_id))
     assert offers(h.enqueue("c3")) == []
     assert h.core.agents["a1"].connected_calls() == ["c1", "c2"]
-    rejected = h.do(CallEnded("a1"))  # which call? the agent has two
+    rejected = h.do(AgentCallEnded("a1"))  # which call? the agent has two
     assert isinstance(rejected[0], CommandRejected)
-    (o3,) = offers(h.do(CallEnded("a1", "c1")))
+    (o3,) = offers(h.do(AgentCallEnded("a1", "c1")))
     assert o3.call_id == "c3"
 
 
@@ -307,11 +308,11 @@ def test_callback_keeps_place_and_rings_agent_first(simple) -> None:  # type: ig
     result = left(events, "c1").result
     assert (result.kind, result.callback_number) == (QueueOutcomeKind.CALLBACK, "13800138000")
     assert (h.core.position("c1"), h.core.position("c2")) == (1, 2)
-    (offer,) = offers(h.do(CallEnded("a1")))
+    (offer,) = offers(h.do(AgentCallEnded("a1")))
     assert (offer.kind, offer.call_id, offer.callback_number) == (OfferKind.CALLBACK, "c1", "13800138000")
     h.do(RingAnswered(offer.offer_id))
     assert h.core.agents["a1"].state is AgentState.IN_CALL and h.core.position("c1") is None
-    (nxt,) = offers(h.do(CallEnded("a1", "c1")))
+    (nxt,) = offers(h.do(AgentCallEnded("a1", "c1")))
     assert nxt.call_id == "c2"
 
 
@@ -323,7 +324,7 @@ def test_queue_estimated_wait_uses_recent_handle_times(simple) -> None:  # type:
     h.enqueue("c2")
     assert h.core.estimated_wait_s("c2") == 2 * 180.0  # the configured guess: no call measured yet
     h.at(100.0)
-    h.do(CallEnded("a1"))  # handle 100 s (wrap-up 0); c1 is now ringing
+    h.do(AgentCallEnded("a1"))  # handle 100 s (wrap-up 0); c1 is now ringing
     assert h.core.estimated_wait_s("c1") == 0.0
     assert h.core.estimated_wait_s("c2") == 2 * 100.0
 
@@ -337,22 +338,22 @@ def test_dispatch_lends_helper_sites_until_expiry() -> None:
     h.login("n1")
     assert offers(h.enqueue("c1", "south-q")) == []
     until = DAY + timedelta(hours=2)
-    events = h.do(StartDispatch("south", (), ("north",), until, "typhoon", "ops"))
+    events = h.do(StartDispatch(DispatchRequest("south", ("north",), (), until, "typhoon", "ops")))
     (offer,) = offers(events)
     assert offer.agent_id == "n1"
     h.do(RingAnswered(offer.offer_id))
     h.enqueue("c2", "south-q")
     assert h.core.next_deadline() == 7200.0
     h.at(7200.0)
-    h.do(CallEnded("n1"))
+    h.do(AgentCallEnded("n1"))
     assert h.core.agents["n1"].state is AgentState.IDLE and h.core.position("c2") == 1  # lending is over
-    log = [(c.change, c.record.reason) for c in h.core.dispatch_log()]
+    log = [(c.kind, c.dispatch.reason) for c in h.core.dispatch_log()]
     assert log == [(DispatchChange.STARTED, "typhoon"), (DispatchChange.EXPIRED, "typhoon")]
-    bad = h.do(StartDispatch("atlantis", (), ("north",)))
+    bad = h.do(StartDispatch(DispatchRequest("atlantis", ("north",))))
     assert isinstance(bad[0], CommandRejected) and "unknown region 'atlantis'" in bad[0].message
-    rec = h.do(StartDispatch("south", ("south-q",), ("north",)))
-    h.do(EndDispatch(h.core.dispatch_log()[-1].record.dispatch_id))
-    assert rec and h.core.dispatch_log()[-1].change is DispatchChange.ENDED
+    rec = h.do(StartDispatch(DispatchRequest("south", ("north",), ("south-q",))))
+    h.do(EndDispatch(h.core.dispatch_log()[-1].dispatch.dispatch_id))
+    assert rec and h.core.dispatch_log()[-1].kind is DispatchChange.ENDED
 
 
 def test_night_rule_switches_central_sites_on_and_off() -> None:
@@ -368,11 +369,11 @@ def test_night_rule_switches_central_sites_on_and_off() -> None:
     assert h.core.next_deadline() == 3600.0
     (offer,) = offers(h.at(3600.0))
     assert offer.agent_id == "n1"
-    assert h.core.dispatch_log()[-1].change is DispatchChange.NIGHT_STARTED
+    assert h.core.dispatch_log()[-1].kind is DispatchChange.NIGHT_STARTED
     h.do(Abandon("c1"))
     assert h.core.next_deadline() == 3600.0 + 10 * 3600
     h.at(3600.0 + 10 * 3600)
-    assert h.core.dispatch_log()[-1].change is DispatchChange.NIGHT_ENDED
+    assert h.core.dispatch_log()[-1].kind is DispatchChange.NIGHT_ENDED
     h.enqueue("c2", "south-q")
     assert h.core.position("c2") == 1 and not h.core.offers
 
@@ -381,8 +382,8 @@ def test_dead_node_loses_its_callers_and_hands_over_callbacks(simple) -> None:  
     h = Harness(simple, lease_s=15.0)
     h.login("a1")
     busy(h, "a1", "c0")
-    h.do(Enqueue("b1", "general"), node="n2")
-    h.do(Enqueue("b2", "general"), node="n2")
+    h.do(Enqueue("b1", QueueRequest("general")), node="n2")
+    h.do(Enqueue("b2", QueueRequest("general")), node="n2")
     h.do(RequestCallback("b2", "13900000000"), node="n2")
     h.enqueue("a2")
     assert h.core.position("a2") == 3

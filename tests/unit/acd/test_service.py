@@ -99,7 +99,7 @@ async def test_a_node_that_stalls_past_its_lease_queues_its_callers_again(simple
         await b.agent_pause("a1", "meeting")  # someone is logged in, nobody is free: the caller waits
         ticket = await a.enqueue(QueueRequest("general", priority=2, context={"intent": "claim"}), "c1")
         assert ticket.result is None and ticket.position() == 1
-        for task in a._tasks:  # node a stalls: its timers send nothing for longer than its lease
+        for task in a.replica.tasks:  # node a stalls: its timers send nothing for longer than its lease
             if task.get_name() != "acd-apply-a":
                 task.cancel()
         with structlog.testing.capture_logs() as logs:
@@ -110,7 +110,7 @@ async def test_a_node_that_stalls_past_its_lease_queues_its_callers_again(simple
         assert any(e["event"] == "acd_lease_lost_caller_requeued" for e in logs)
         assert ticket.result is None, "the caller is still waiting, not dropped"
         assert a.core.position("c1") == 1 and b.core.position("c1") == 1, "both nodes see the caller queued again"
-        assert b.core.callers["c1"].priority == 2 and b.core.callers["c1"].context == {"intent": "claim"}
+        assert b.core.callers["c1"].priority == 2 and b.core.callers["c1"].request.context == {"intent": "claim"}
         await b.agent_resume("a1")
         offers = await ticket.wait_for_offer()
         assert isinstance(offers, tuple) and offers[0].call_id == "c1"
@@ -130,7 +130,7 @@ async def test_an_agent_still_talking_on_a_stalled_nodes_call_is_offered_nothing
         ticket = await a.enqueue(QueueRequest("general"), "c1")
         (offer,) = await ticket.wait_for_offer()
         assert await a.ring_answered(offer)
-        for task in a._tasks:  # node a stalls past its lease, its bridge to agent a1 still up
+        for task in a.replica.tasks:  # node a stalls past its lease, its bridge to agent a1 still up
             if task.get_name() != "acd-apply-a":
                 task.cancel()
         with structlog.testing.capture_logs() as logs:

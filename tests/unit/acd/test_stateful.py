@@ -27,11 +27,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from ivr.acd.agent import Agent, AgentState, AgentStatus, LegState
 from ivr.acd.commands import (
     Abandon,
+    AgentCallEnded,
     AgentLogin,
     AgentLogout,
     AgentPause,
     AgentResume,
-    CallEnded,
     Command,
     EndDispatch,
     Enqueue,
@@ -44,15 +44,20 @@ from ivr.acd.commands import (
 from ivr.acd.config import AcdConfig
 from ivr.acd.distributor import Distributor
 from ivr.acd.events import AcdEvent, OfferMade, RingFailure
+from ivr.acd.matching import Matcher
 from ivr.acd.queue import Caller
+from ivr.acd.snapshot import decode_state
+from ivr.acd.state import AcdState
+from ivr.call import QueueRequest
+from ivr.dispatching import DispatchRequest
 
 from .conftest import DAY, agent, agents_yaml, config
 
 
-class CheckedDistributor(Distributor):
+class CheckedMatcher(Matcher):
     """Checks, at the moment of every offer, that the agent may take it and nobody is skipped."""
 
-    def _offer(self, caller: Caller, agent: Agent, out: list[AcdEvent]) -> None:
+    def offer(self, caller: Caller, agent: Agent, out: list[AcdEvent]) -> None:
         assert agent.can_take_call(), f"offer to {agent.agent_id} in {agent.status}/{agent.state}"
         assert len(agent.legs) < agent.config.max_calls
         assert not agent.ringing_calls(), f"{agent.agent_id} would ring for two callers"
@@ -63,7 +68,13 @@ class CheckedDistributor(Distributor):
                 f"{agent.agent_id} offered {caller.call_id} {caller.key} "
                 f"while {other.call_id} {other.key} waited ahead of it"
             )
-        super()._offer(caller, agent, out)
+        super().offer(caller, agent, out)
+
+
+class CheckedDistributor(Distributor):
+    def __init__(self, config: AcdConfig, *, state: AcdState | None = None) -> None:
+        super().__init__(config, state=state)
+        self.matcher = CheckedMatcher(self.state)
 
 
 RICH = config(
@@ -124,7 +135,7 @@ class AcdMachine(RuleBasedStateMachine):
         queue = data.draw(st.sampled_from(self.queue_ids))
         self.calls += 1
         skills = {} if skill is None else {skill: level}
-        self.apply(Enqueue(f"c{self.calls}", queue, priority, skills, dialect))
+        self.apply(Enqueue(f"c{self.calls}", QueueRequest(queue, priority, skills, dialect)))
 
     @precondition(lambda self: self.core.callers or self.core.connected)
     @rule(data=st.data())
@@ -170,14 +181,23 @@ class AcdMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def hangup(self, data: st.DataObject) -> None:
         call_id = data.draw(st.sampled_from(sorted(self.core.connected)))
-        self.apply(CallEnded(self.core.connected[call_id].agent_id, call_id))
+        self.apply(AgentCallEnded(self.core.connected[call_id].agent_id, call_id))
 
     @rule(start=st.booleans())
     def dispatch(self, start: bool) -> None:
         if start:
-            self.apply(StartDispatch("south", (), ("north",), DAY + timedelta(seconds=self.now + 50)))
+            self.apply(StartDispatch(DispatchRequest("south", ("north",), (), DAY + timedelta(seconds=self.now + 50))))
         elif self.core.dispatch.active:
             self.apply(EndDispatch(next(iter(self.core.dispatch.active))))
+
+    @rule()
+    def snapshot_and_restore(self) -> None:
+        """A node starting from a snapshot holds exactly the state of one that applied the whole
+        log: carry on with the restored copy (every later step and invariant runs on it)."""
+        text = self.core.snapshot()
+        restored = CheckedDistributor(self.cfg, state=decode_state(text, self.cfg, lease_s=None))
+        assert restored.snapshot() == text
+        self.core = restored
 
     # --- time ---------------------------------------------------------------------------------
 
@@ -214,7 +234,7 @@ class AcdMachine(RuleBasedStateMachine):
                     assert (a.agent_id, call_id) in ringing_offer
                 else:
                     assert core.connected[call_id].agent_id == a.agent_id
-            assert (a.agent_id in core._free) == a.can_take_call()
+            assert (a.agent_id in core.state.free) == a.can_take_call()
         for offer in core.offers.values():
             assert core.agents[offer.agent_id].legs.get(offer.call_id) is LegState.RINGING
             assert offer.offer_id in core.callers[offer.call_id].offers
@@ -255,7 +275,7 @@ class UniformAcdMachine(AcdMachine):
     @rule(priority=st.sampled_from([0, 0, 0, 5, 9]))
     def enqueue(self, priority: int) -> None:  # type: ignore[override]
         self.calls += 1
-        self.apply(Enqueue(f"c{self.calls}", "q", priority))
+        self.apply(Enqueue(f"c{self.calls}", QueueRequest("q", priority)))
 
     @precondition(lambda self: self.core.offers)
     @rule()

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ivr.flow.errors import EvaluationError, ExpressionError
-from ivr.flow.expr import Expression
+from ivr.flow.expr import Expression, growth
 
 VARS = {"dialect": "en", "n": 3, "elderly": True, "caller": "13900000001", "score": 9.5, "empty": ""}
 
@@ -111,3 +113,59 @@ def test_arbitrary_text_parses_or_raises_expression_error(text: str) -> None:
         expr.evaluate(VARS)
     except EvaluationError:
         pass
+
+
+# -- bounds (issue 15): an expression can neither freeze the loop nor grow without limit -------------
+
+
+@pytest.mark.parametrize(
+    ("source", "variables", "message"),
+    [
+        ("round(5, d)", {"d": -(10**21)}, "round() digits must be between -15 and 15"),
+        ("round(5, d)", {"d": 16}, "round() digits must be between -15 and 15"),
+        ("n * n", {"n": 10**10}, "number beyond ±10^18"),
+        ("n + 1", {"n": 10**18}, "number beyond ±10^18"),
+        ("int(t)", {"t": "9" * 30}, "number beyond ±10^18"),
+        ("x * 10.0", {"x": 1e308}, "number out of range"),
+        ("[l, l]", {"l": tuple(range(200))}, "list of more than 256 items"),
+        ("s + s", {"s": "x" * 6000}, "text longer than 10000 characters"),
+    ],
+    ids=["round-huge-digits", "round-17-digits", "square", "sum", "int-text", "float-inf", "list", "text"],
+)
+def test_values_beyond_the_bounds_are_evaluation_errors(
+    source: str, variables: dict[str, object], message: str
+) -> None:
+    with pytest.raises(EvaluationError) as info:
+        Expression.parse(source).evaluate(variables)  # type: ignore[arg-type]
+    assert str(info.value) == f"expression '{source}': {message}"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("round(5, -1000000000000000000000)", "number beyond ±10^18"),
+        ("round(5, -20)", "round() digits must be between -15 and 15"),
+        ("n == 99999999999999999999", "number beyond ±10^18"),
+    ],
+)
+def test_constant_values_beyond_the_bounds_are_refused_at_load(source: str, message: str) -> None:
+    with pytest.raises(ExpressionError, match=re.escape(message)):
+        Expression.parse(source)
+
+
+@pytest.mark.parametrize(
+    ("source", "grows"),
+    [("n * n", "'*'"), ("2 * n", "'*'"), ("n + n", "'+'"), ("s + 'x'", "'+'"), ("[s, 1]", "a list that holds it"),
+     ("default(n, 1) * 3", "'*'"), ("n + 1", None), ("m * m", None), ("len(s) + 1", None)],
+)
+def test_growth_names_how_a_variable_feeds_itself(source: str, grows: str | None) -> None:
+    name = "s" if "s" in source else "n"
+    assert growth(Expression.parse(source).root, name) == grows
+
+
+def test_squaring_in_a_loop_stops_within_a_few_rounds() -> None:
+    square, n = Expression.parse("n * n"), 2
+    with pytest.raises(EvaluationError, match="beyond"):
+        for _ in range(64):
+            n = square.evaluate({"n": n})  # type: ignore[assignment]
+    assert n <= 10**18

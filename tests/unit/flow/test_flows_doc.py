@@ -33,12 +33,12 @@ import yaml
 from ivr.demo_backend import CUSTOMERS, FAILING_POLICY, POLICIES
 from ivr.flow import model
 from ivr.flow.expr import FUNCTIONS
-from ivr.flow.flowtest import Case, check_case, read_test_file
 from ivr.flow.loader import load_flow, load_text
 from ivr.flow.model import NODE_TYPES, FlowSpec, NodeType
 from ivr.flow.runtime import HttpReply
 from ivr.flow.schema import Converter, field_type, yaml_fields
-from ivr.flow.simulate import parse_time, simulate
+from ivr.testing.flowsim import parse_time, simulate
+from ivr.testing.flowtest import Case, check_case, read_test_file
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "FLOWS.md"

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import pytest
@@ -9,6 +8,7 @@ import pytest
 from ivr.flow.commands import draw_graph
 from ivr.flow.graph import edges
 from ivr.flow.loader import check_file
+from ivr.testing import peers
 
 from .conftest import HOTLINE
 
@@ -23,7 +23,7 @@ def test_edges_carry_keys_intents_and_outcomes() -> None:
     assert ("hours", "night_service", "closed") in labelled
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz not installed (apt install graphviz)")
+@pytest.mark.skipif(peers.DOT.missing, reason=peers.DOT.reason)
 def test_graph_svg_names_every_node(tmp_path: Path) -> None:
     out = tmp_path / "hotline.svg"
     assert draw_graph(str(HOTLINE), str(out), out=io.StringIO()) == 0

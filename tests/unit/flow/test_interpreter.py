@@ -10,9 +10,9 @@ from structlog.testing import capture_logs
 from ivr.call import QueueOutcomeKind
 from ivr.flow import Flow, HttpReply, load_text
 from ivr.flow.events import StepKind
-from ivr.flow.simulate import Simulation, simulate
 from ivr.journey import Outcome
 from ivr.testing import Turn
+from ivr.testing.flowsim import Simulation, simulate
 
 from .conftest import CUSTOMER, ELDERLY, POLICY, StubHttp
 
@@ -440,3 +440,33 @@ async def test_the_welcome_is_the_open_questions_lead_in_and_is_not_repeated(hot
     played = [e.data["prompt"] for e in sim.events if e.kind == StepKind.PROMPT_PLAYED.value]
     assert played[:3] == ["greeting", "ask_need", "ask_need_silence"]
     assert "greeting" not in sim.record.path, "the welcome is no node of its own"
+
+
+GROWING = """variables: {n: 3, d: -1000000000000000000000}
+nodes:
+  start: {type: set, values: {n: "n * n"}, next: menu}
+  menu: {type: menu, prompt: hi, keys: {"1": start, "2": rounding}}
+  rounding: {type: set, values: {r: "round(5, d)"}, next: bye}
+  bye: {type: hangup}
+"""
+
+
+async def test_a_value_growing_in_a_loop_goes_to_on_error_and_validate_warns() -> None:
+    """`n * n` each time round: past ±10^18 the node fails and the caller reaches a human."""
+    flow = small(GROWING)
+    assert [w.split(": ", 1)[1] for w in flow.warnings if "grows" in w] == [
+        "warning: node 'start' grows 'n' from itself with '*' each time its loop comes round: past the bounds of a "
+        "value the call goes to on_error"
+    ]
+    sim, _ = await run(flow, *[Turn.keys("1")] * 10)
+    assert sim.record.breakpoint_node == "start" and sim.record.queue == "general"
+    error = next(e for e in sim.events if e.kind == StepKind.ERROR.value)
+    assert "number beyond ±10^18" in error.data["error"]
+    assert sim.record.path.count("start") == 6, "9, 81, 6561, 43046721, 1853020188851841, then too big"
+
+
+async def test_round_with_huge_digits_goes_to_on_error_at_once() -> None:
+    sim, _ = await run(small(GROWING), Turn.keys("2"))
+    assert sim.record.breakpoint_node == "rounding" and sim.record.queue == "general"
+    error = next(e for e in sim.events if e.kind == StepKind.ERROR.value)
+    assert "round() digits must be between -15 and 15" in error.data["error"]

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from structlog.testing import capture_logs
+
 from ivr.call import CallerInput, ListenSpec, Prompt
-from ivr.clock import FakeClock
-from ivr.flow import FlowRegistry, Interpreter
+from ivr.clock import FakeClock, LoopClock
+from ivr.flow import FlowRegistry, Interpreter, ReloadResult
 from ivr.journey import MemoryJourneySink
 from ivr.testing import SimCall, Turn
 
@@ -29,6 +34,10 @@ nodes:
 
 def write(path: Path, version: str, text: str) -> None:
     path.write_text(FLOW.format(version=version, text=text), encoding="utf-8")
+
+
+def broken(path: Path) -> None:
+    path.write_text(path.read_text().replace('"1": bye', '"1": byee'), encoding="utf-8")
 
 
 def registry(folder: Path) -> FlowRegistry:
@@ -95,13 +104,17 @@ def test_broken_edit_is_refused_and_the_old_version_keeps_serving(tmp_path: Path
     reg = registry(tmp_path)
     reg.load_all()
     old = reg.flow_for_number("95519")
-    path.write_text(path.read_text().replace('"1": bye', '"1": byee'), encoding="utf-8")
-    result = reg.reload_path(path)
-    assert not result.loaded
+    assert old is not None
+    broken(path)
+    with capture_logs() as logs:
+        result = reg.reload_path(path)
+    assert not result.loaded and result.still_serving == old.version
     assert result.errors == (f"{path}:12:17: node 'start' goes to unknown node 'byee' (did you mean 'bye'?)",)
     assert reg.flow_for_number("95519") is old
     (status,) = reg.status()
-    assert status.serving and status.version == old.version and status.errors == result.errors
+    assert status.refused and status.version == old.version and status.errors == result.errors
+    (refused,) = [e for e in logs if e["event"] == "flow_refused"]
+    assert refused["still_serving"] is True and refused["serving_version"] == old.version
 
     write(path, "3", "按1")
     assert reg.reload_path(path).loaded
@@ -161,3 +174,143 @@ async def test_watcher_reloads_a_changed_file(tmp_path: Path) -> None:
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=5)
+
+
+# -- one identity per file (issue 23) -----------------------------------------------------------
+
+
+def test_relative_absolute_and_symlinked_spellings_are_one_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    (site / "real-flows").mkdir(parents=True)
+    (site / "flows").symlink_to("real-flows")
+    write(site / "real-flows" / "mini.yaml", "1", "按1")
+    monkeypatch.chdir(site)
+    reg = registry(Path("flows"))  # as `make run` gives it: relative, here through a symlink
+    assert [r.loaded for r in reg.load_all()] == [True]
+    real = str((site / "real-flows" / "mini.yaml").resolve())
+    assert reg.status()[0].path == real
+    for spelling in ("flows/mini.yaml", str(site / "flows" / "mini.yaml"), real, "./flows/../flows/mini.yaml"):
+        write(site / "real-flows" / "mini.yaml", spelling, "按1")
+        result = reg.reload_path(spelling)
+        assert result.loaded and result.errors == () and result.path == real, spelling
+    assert [s.path for s in reg.status()] == [real]
+
+
+def test_a_new_broken_file_is_refused_and_not_serving(tmp_path: Path) -> None:
+    path = tmp_path / "mini.yaml"
+    write(path, "1", "按1")
+    broken(path)
+    reg = registry(tmp_path)
+    with capture_logs() as logs:
+        (result,) = reg.load_all()
+    assert result.still_serving == "" and [e["still_serving"] for e in logs] == [False]
+    (status,) = reg.status()
+    assert not status.serving and not status.refused
+
+
+def test_two_files_claiming_one_flow_id_are_refused_naming_both(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    write(first, "1", "按1")
+    second.write_text(FLOW.format(version="2", text="x").replace('"95519"', '"95500"'), encoding="utf-8")
+    reg = registry(tmp_path)
+    assert [r.loaded for r in reg.load_all()] == [True, False]
+    (error,) = reg.status()[1].errors
+    assert error == f"{second}:1:1: flow id 'mini' is already served by another file, {first}"
+
+
+def test_hidden_editor_files_are_not_flows(tmp_path: Path) -> None:
+    write(tmp_path / "mini.yaml", "1", "按1")
+    write(tmp_path / ".mini.yaml.swp.yaml", "2", "按1")
+    reg = registry(tmp_path)
+    assert [r.path for r in reg.load_all()] == [str(tmp_path / "mini.yaml")]
+
+
+async def watch_until(reg: FlowRegistry, edit: Callable[[int], None], wanted: Callable[[ReloadResult], bool]) -> None:
+    """Run the watcher, edit (again, in case it was not watching yet) until a wanted reload comes."""
+    stop = asyncio.Event()
+    changes: asyncio.Queue[ReloadResult] = asyncio.Queue()
+    task = asyncio.create_task(reg.watch(stop=stop, on_reload=changes))
+    try:
+        for attempt in range(5):
+            edit(attempt)
+            try:
+                while True:
+                    result = await asyncio.wait_for(changes.get(), timeout=1)
+                    if wanted(result):
+                        return
+            except TimeoutError:
+                continue
+        raise AssertionError("the watcher never reported the edit")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+
+
+async def test_watcher_takes_a_rename_over_save_in_a_relative_symlinked_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "flows").symlink_to("real")
+    write(tmp_path / "real" / "mini.yaml", "1", "按1")
+    monkeypatch.chdir(tmp_path)
+    reg = FlowRegistry("flows", clock=LoopClock(), classifier_factory=None)
+    reg.load_all()
+
+    def save_by_rename(attempt: int) -> None:  # as VS Code and vim do: a new file renamed over the old
+        temp = tmp_path / "flows" / f".mini.yaml.{attempt}.tmp"
+        write(temp, f"2.{attempt}", "新版本")
+        os.replace(temp, tmp_path / "flows" / "mini.yaml")
+
+    await watch_until(reg, save_by_rename, lambda r: r.loaded)
+    flow = reg.flow_for_number("95519")
+    assert flow is not None and flow.spec.version.startswith("2.") and flow.spec.prompts["menu"]["cmn"] == "新版本"
+    assert [s.path for s in reg.status()] == [str((tmp_path / "real" / "mini.yaml").resolve())]
+    assert reg.status()[0].errors == ()
+
+
+async def test_watcher_keeps_a_file_that_is_briefly_missing_while_saved(tmp_path: Path) -> None:
+    path = tmp_path / "mini.yaml"
+    write(path, "1", "按1")
+    reg = FlowRegistry(tmp_path, clock=LoopClock(), classifier_factory=None)
+    reg.load_all()
+    old = reg.flow_for_number("95519")
+
+    def vim_save(attempt: int) -> None:  # rename the old file to a backup, then write the new one
+        os.replace(path, tmp_path / "mini.yaml~")
+        write(path, f"3.{attempt}", "按1")
+
+    await watch_until(reg, vim_save, lambda r: r.loaded)
+    new = reg.flow_for_number("95519")
+    assert new is not None and new is not old and new.spec.version.startswith("3.")
+
+
+async def test_a_deleted_file_is_unloaded_after_the_grace(tmp_path: Path) -> None:
+    path = tmp_path / "mini.yaml"
+    write(path, "1", "按1")
+    reg = FlowRegistry(tmp_path, clock=LoopClock(), classifier_factory=None)
+    reg.load_all()
+
+    def delete(attempt: int) -> None:
+        write(path, "1", "按1")
+        path.unlink()
+
+    await watch_until(reg, delete, lambda r: r.removed)
+    assert reg.flow_for_number("95519") is None
+
+
+def test_changes_reload_each_file_once_and_leave_a_missing_served_file_to_the_grace(tmp_path: Path) -> None:
+    path = tmp_path / "mini.yaml"
+    write(path, "1", "按1")
+    (tmp_path / "tests").mkdir()
+    write(tmp_path / "tests" / "cases.yaml", "1", "not a flow folder")
+    reg = registry(tmp_path)
+    reg.load_all()
+    write(path, "2", "按1")
+    results, missing = reg.apply_changes([str(path), f"{tmp_path}/./mini.yaml", str(tmp_path / "tests" / "cases.yaml")])
+    assert [(r.path, r.loaded) for r in results] == [(str(path), True)] and missing == []
+    path.unlink()
+    results, missing = reg.apply_changes([str(path)])
+    assert results == [] and missing == [str(path)]
+    assert reg.flow_for_number("95519") is not None, "still served until the grace has passed"

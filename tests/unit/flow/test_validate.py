@@ -195,3 +195,37 @@ def test_validate_checks_with_the_dialect_packs_fallbacks_as_the_engine_loads() 
     assert validate_files([path], warnings=True, fallbacks=packs, out=out) == 0
     assert "prompt 'menu' has no en text; falls back to 'cmn'" in out.getvalue()
     assert validate_files([path], out=io.StringIO()) == 1
+
+
+UNCLOSED_AT_3 = "id: f\nnodes:\n  start: {type: hangup, prompt: [bye\n  other:\n    type: hangup\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            UNCLOSED_AT_3,
+            "f.yaml:3:33: YAML syntax error: a flow sequence opened here is not closed: "
+            "expected ',' or ']', but got ':' at line 4, column 8",
+        ),
+        (
+            "id: f\nprompts: {bye: {cmn: 再见}\nnodes: {}\n",
+            "f.yaml:2:10: YAML syntax error: a flow mapping opened here is not closed: "
+            "expected ',' or '}', but got '<scalar>' at line 3, column 1",
+        ),
+        (
+            "id: f\ndescription: 'no end\nnodes: {}\n",
+            "f.yaml:2:14: YAML syntax error: a quoted scalar opened here is not closed: "
+            "found unexpected end of stream at line 4, column 1",
+        ),
+        (
+            "id: f\nnodes:\n  - x\n bad: 1\n",
+            "f.yaml:4:2: YAML syntax error: expected <block end>, but found '<block mapping start>' "
+            "(a block mapping from line 1, column 1)",
+        ),
+    ],
+    ids=["unclosed-bracket", "unclosed-brace", "unclosed-quote", "bad-indent"],
+)
+def test_yaml_syntax_error_names_where_the_construct_opened_and_where_it_broke(text: str, expected: str) -> None:
+    (problem,) = load_text(text, "f.yaml", classifier_factory=None).problems
+    assert str(problem) == expected

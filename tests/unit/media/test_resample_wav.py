@@ -12,7 +12,7 @@ from ivr.media.goertzel import DtmfDetector
 from ivr.media.resample import from_telephony, resample, to_telephony
 from ivr.media.tones import tone
 from ivr.media.wav import load_telephony, read_wav, write_wav
-from ivr.rtp.probe import dominant_frequency_hz
+from ivr.testing.rtpprobe import dominant_frequency_hz
 
 
 def _keys(audio: np.ndarray) -> str:

@@ -13,7 +13,7 @@ from ivr.media.tones import (
     ringback,
     tone,
 )
-from ivr.rtp.probe import dominant_frequency_hz, level_dbfs
+from ivr.testing.rtpprobe import dominant_frequency_hz, level_dbfs
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,7 @@ import pathlib
 import struct
 from dataclasses import dataclass
 
-SIPP_DIRS = (
-    pathlib.Path("/usr/share/sip-tester"),
-    pathlib.Path("/usr/share/sipp"),
-    pathlib.Path("/usr/local/share/sipp/pcap"),
-)
+from ivr.testing import peers
 
 
 @dataclass(frozen=True)
@@ -51,7 +47,5 @@ def read_udp(path: pathlib.Path) -> list[UdpDatagram]:
 
 
 def sipp_pcap(name: str) -> pathlib.Path | None:
-    for folder in SIPP_DIRS:
-        if (folder / name).exists():
-            return folder / name
-    return None
+    folder = peers.SIPP_PCAPS.path
+    return pathlib.Path(folder, name) if folder is not None and pathlib.Path(folder, name).exists() else None

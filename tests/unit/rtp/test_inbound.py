@@ -6,17 +6,22 @@ from ivr.media.g711 import PCMA, PCMU
 from ivr.media.tones import dtmf_sequence, tone
 from ivr.rtp.dtmf import TelephoneEventSender
 from ivr.rtp.events import DtmfSource
-from ivr.rtp.inbound import InboundStream, Received
+from ivr.rtp.gate import SourceGate
+from ivr.rtp.inbound import MAX_DATAGRAM_BYTES, InboundStream, Received
 from ivr.rtp.packet import RtpPacket
 
 PEER = ("192.0.2.10", 4000)
-NAT = ("198.51.100.7", 61000)
+"""The address and port the SDP named."""
+NAT = ("192.0.2.10", 61000)
+"""The same host behind a NAT that rewrote the port."""
+STRANGER = ("203.0.113.66", 4000)
 
 
-def stream(**kwargs: object) -> InboundStream:
+def stream(symmetric: bool = True, **kwargs: object) -> InboundStream:
     options: dict[str, object] = {"telephone_event_pt": 101, "inband_dtmf": False}
     options.update(kwargs)
-    return InboundStream(PCMU, **options)  # type: ignore[arg-type]
+    gate = SourceGate.opened(PEER, 0.0, symmetric=symmetric, peer_host="198.51.100.7")
+    return InboundStream(PCMU, gate=gate, **options)  # type: ignore[arg-type]
 
 
 def audio_packets(pcm: np.ndarray, *, codec=PCMU, ptime_samples: int = 160, seq0: int = 0, ts0: int = 0):  # type: ignore[no-untyped-def]
@@ -38,25 +43,34 @@ def receive_all(
     return results
 
 
-def test_first_packet_latches_and_others_are_dropped_until_the_source_goes_quiet() -> None:
+def test_nat_mode_latches_once_to_the_sdp_host_and_never_moves() -> None:
     inbound = stream()
     data = audio_packets(np.zeros(800, np.int16))
-    first = inbound.receive(data[0], NAT, 0.0)
+    assert inbound.receive(data[0], STRANGER, 0.0) is None  # first, but from a stranger: refused
+    first = inbound.receive(data[1], NAT, 0.02)
     assert first is not None and first.latched == NAT
-    assert inbound.receive(data[1], PEER, 0.02) is None  # someone else, while the latched source is live
-    assert inbound.counters.wrong_source == 1
-    again = inbound.receive(data[2], NAT, 0.04)
+    assert inbound.receive(data[2], PEER, 0.04) is None  # even the SDP's own port, once latched elsewhere
+    again = inbound.receive(data[3], NAT, 0.06)
     assert again is not None and again.latched is None
-    moved = inbound.receive(data[3], ("198.51.100.7", 61002), 1.5)  # NAT rebound after 1.46 s of silence
-    assert moved is not None and moved.latched == ("198.51.100.7", 61002)
+    assert inbound.receive(data[4], ("192.0.2.10", 61002), 9.0) is None  # after silence: no re-latch
+    assert inbound.counters.wrong_source == 3
+    assert inbound.counters.received == 2
 
 
-def test_non_symmetric_mode_accepts_any_source_without_relatching() -> None:
+def test_strict_mode_accepts_only_the_sdp_address_and_port() -> None:
     inbound = stream(symmetric=False)
     data = audio_packets(np.zeros(480, np.int16))
-    assert inbound.receive(data[0], NAT, 0.0) is not None
+    assert inbound.receive(data[0], NAT, 0.0) is None
     got = inbound.receive(data[1], PEER, 0.02)
-    assert got is not None and got.latched is None
+    assert got is not None and got.latched == PEER
+    assert inbound.counters.wrong_source == 1
+
+
+def test_oversized_datagrams_are_dropped_unread_and_counted() -> None:
+    inbound = stream()
+    big = RtpPacket(0, 1, 0, 42, bytes(MAX_DATAGRAM_BYTES)).serialize()
+    assert inbound.receive(big, PEER, 0.0) is None
+    assert inbound.counters.oversize == 1 and inbound.source is None
 
 
 def test_unknown_payload_types_and_garbage_are_counted_not_raised() -> None:

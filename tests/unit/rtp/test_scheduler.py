@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+
 from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
+from structlog.testing import capture_logs
 
+from ivr.clock import Clock, FakeClock
 from ivr.rtp.scheduler import MediaScheduler, TickClock
 
 
@@ -42,15 +45,16 @@ def test_a_long_stall_skips_the_oldest_ticks() -> None:
     assert clock.ran == 6
 
 
-class FakeLoop:
-    """Just enough of an event loop to drive `MediaScheduler`: time() and call_at()."""
+class StepClock:
+    """Just enough of a `Clock` to drive `MediaScheduler` by hand, waking timers late on purpose:
+    now() and call_at(). (`FakeClock` fires every timer exactly on time.)"""
 
     def __init__(self) -> None:
-        self.now = 10.0
+        self.time = 10.0
         self.timers: list[tuple[float, Callable[[], None], bool]] = []
 
-    def time(self) -> float:
-        return self.now
+    def now(self) -> float:
+        return self.time
 
     def call_at(self, when: float, callback: Callable[[], None]) -> Any:
         entry = [when, callback, False]
@@ -72,13 +76,13 @@ class FakeLoop:
                 return
             when, callback, _ = pending[0]
             self.timers.remove(pending[0])
-            self.now = when + lateness
+            self.time = when + lateness
             callback()
 
 
-def make_scheduler(**kwargs: Any) -> tuple[MediaScheduler, FakeLoop]:
-    loop = FakeLoop()
-    return MediaScheduler(cast(asyncio.AbstractEventLoop, loop), **kwargs), loop
+def make_scheduler(**kwargs: Any) -> tuple[MediaScheduler, StepClock]:
+    clock = StepClock()
+    return MediaScheduler(cast(Clock, clock), **kwargs), clock
 
 
 def test_one_timer_drives_every_sender_each_tick() -> None:
@@ -126,18 +130,23 @@ def test_reports_are_spread_over_the_interval() -> None:
     assert len(first_times) == 10  # two reporters per bucket, ten buckets, ten different ticks
 
 
-def test_a_failing_sender_is_dropped_and_the_others_keep_going() -> None:
-    scheduler, loop = make_scheduler()
+def test_a_failing_sender_keeps_its_place_and_is_logged_sparingly() -> None:
+    scheduler, loop = make_scheduler(error_log_every_s=1.0)
     good: list[int] = []
+    broken_ticks: list[int] = []
 
     def broken(tick: int) -> None:
-        raise RuntimeError("boom")
+        broken_ticks.append(tick)
+        if tick < 60:
+            raise RuntimeError("boom")
 
     scheduler.add_sender("broken", broken)
     scheduler.add_sender("good", good.append)
-    loop.run_until(10.04)
-    assert good == [0, 1, 2]
-    assert not scheduler.has_sender("broken")
+    with capture_logs() as logs:
+        loop.run_until(10.0 + 0.02 * 70)
+    assert good == broken_ticks == list(range(71))  # one bad tick never silences a call for good
+    assert scheduler.has_sender("broken") and scheduler.callback_errors == 60
+    assert [entry["event"] for entry in logs] == ["media_tick_failed", "media_tick_failed"]  # at 0 s and 1 s
 
 
 def test_senders_added_mid_run_start_at_the_next_tick() -> None:
@@ -150,3 +159,19 @@ def test_senders_added_mid_run_start_at_the_next_tick() -> None:
     loop.run_until(10.08)
     assert first == [0, 1, 2, 3, 4]
     assert late == [3, 4]
+
+
+async def test_the_media_clock_runs_on_a_driven_fake_clock() -> None:
+    clock = FakeClock(start=100.0)
+    ticks: list[int] = []
+    reports: list[float] = []
+    scheduler = MediaScheduler(clock, report_every_ticks=25)
+    scheduler.add_sender("a", ticks.append)
+    scheduler.add_reporter("a", reports.append)
+    await asyncio.sleep(0)  # tick 0 is due at once: it runs on the loop's next round, as with loop.call_at
+    await clock.advance(1.0)
+    assert ticks == list(range(51))  # ticks at 100.00, 100.02 ... 101.00, none late
+    assert reports == pytest.approx([100.0, 100.5, 101.0])
+    assert scheduler.max_lateness_s == 0.0
+    scheduler.close()
+    assert clock.next_deadline() is None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ivr.sip.message import Request, Response, build_response, parse_message
+from ivr.sip.builders import build_response
+from ivr.sip.message import Request, Response
+from ivr.sip.parser import parse_message
 
 PEER = ("127.0.0.1", 5062)
 ME = ("127.0.0.1", 5060)

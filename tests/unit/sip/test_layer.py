@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from proto_samples import PEER, first_line, parse, request, response
 
+from ivr.sip.builders import build_response
 from ivr.sip.dialog import OkRetransmission
 from ivr.sip.events import (
     AckTimedOut,
@@ -17,7 +18,7 @@ from ivr.sip.events import (
     TransactionTimedOut,
 )
 from ivr.sip.layer import TransactionLayer
-from ivr.sip.message import Response, build_response
+from ivr.sip.message import Response
 from ivr.sip.transaction import TxState
 
 

@@ -8,20 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ivr.sip.builders import build_error_response, build_response
 from ivr.sip.errors import SipParseError
+from ivr.sip.framing import StreamFramer
 from ivr.sip.headers import _CANONICAL, CSeq, Headers, NameAddr, Via, canonical_name
-from ivr.sip.message import (
-    MAX_MESSAGE_SIZE,
-    Request,
-    Response,
-    StreamFramer,
-    build_error_response,
-    build_response,
-    new_branch,
-    new_call_id,
-    new_tag,
-    parse_message,
-)
+from ivr.sip.message import MAX_MESSAGE_SIZE, Request, Response, new_branch, new_call_id, new_tag
+from ivr.sip.parser import parse_message
 from ivr.sip.uri import SipUri
 
 INVITE = (

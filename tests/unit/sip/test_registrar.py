@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from ivr.sip.digest import DigestChallenge, make_authorization
-from ivr.sip.message import Request, Response, parse_message
+from ivr.sip.message import Request, Response
+from ivr.sip.parser import parse_message
 from ivr.sip.registrar import Registrar
+from ivr.sip.uri import SipUri
 
 USERS = {"agent7": "s3cret", "agent8": "other"}
 CONTACT = "<sip:agent7@127.0.0.1:5072>"
@@ -17,7 +19,8 @@ def registrar() -> Registrar:
 
 
 def register(user: str = "agent7", *, contact: str | None = CONTACT, expires: int | None = 300, cseq: int = 1,
-             call_id: str = "reg-1", authorization: str | None = None) -> Request:
+             call_id: str = "reg-1", authorization: str | None = None,
+             extra: tuple[str, ...] = ()) -> Request:
     lines = [
         "REGISTER sip:127.0.0.1:5060 SIP/2.0",
         f"Via: SIP/2.0/UDP 127.0.0.1:5072;branch=z9hG4bK-r{cseq}-{call_id}",
@@ -33,6 +36,7 @@ def register(user: str = "agent7", *, contact: str | None = CONTACT, expires: in
         lines.append(f"Expires: {expires}")
     if authorization is not None:
         lines.append(f"Authorization: {authorization}")
+    lines.extend(extra)
     lines.append("Content-Length: 0")
     message = parse_message(("\r\n".join(lines) + "\r\n\r\n").encode())
     assert isinstance(message, Request)
@@ -47,9 +51,10 @@ def authorize(reg: Registrar, request: Request, now: float, *, username: str = "
     challenge = DigestChallenge.parse(challenge_response.headers.get("WWW-Authenticate") or "")
     creds = make_authorization(challenge, method="REGISTER", uri=str(request.uri), username=username,
                                password=password, cnonce="c0ffee")
+    extra = tuple(f"{name}: {value}" for name, value in request.headers.items() if name in ("Path", "Supported"))
     retry = register(request.to.uri.user or "", contact=request.headers.get("Contact"),
                      expires=request.expires, cseq=request.cseq.seq + 1, call_id=request.call_id,
-                     authorization=str(creds))
+                     authorization=str(creds), extra=extra)
     return reg.handle(retry, now)
 
 
@@ -171,3 +176,41 @@ def test_users_online_lists_users_with_live_bindings() -> None:
     authorize(reg, register(expires=100), now=0.0)
     assert reg.users_online(now=50.0) == ["agent7"]
     assert reg.users_online(now=150.0) == []
+
+
+PROXY_PATH = ("Path: <sip:127.0.0.1:5080;lr>", "Path: <sip:10.0.0.1;lr>")
+
+
+def test_path_is_stored_with_the_binding_and_is_its_route_set() -> None:
+    reg = registrar()
+    response = authorize(reg, register(extra=("Supported: path", *PROXY_PATH)), now=0.0)
+    assert response.status == 200
+    assert response.headers.get_all("Path") == ["<sip:127.0.0.1:5080;lr>", "<sip:10.0.0.1;lr>"]
+    assert "path" in response.headers.get_all("Supported")
+    (binding,) = reg.lookup("agent7", now=1.0)
+    assert binding.route_set == ["<sip:127.0.0.1:5080;lr>", "<sip:10.0.0.1;lr>"]
+    assert (binding.next_hop.host, binding.next_hop.port) == ("127.0.0.1", 5080)
+
+
+def test_path_is_not_echoed_to_a_phone_that_does_not_support_it_but_still_routes() -> None:
+    reg = registrar()
+    response = authorize(reg, register(extra=PROXY_PATH), now=0.0)
+    assert response.status == 200 and response.headers.get_all("Path") == []
+    assert response.headers.get_all("Supported") == ["path"]
+    (binding,) = reg.lookup("agent7", now=1.0)
+    assert binding.route_set == ["<sip:127.0.0.1:5080;lr>", "<sip:10.0.0.1;lr>"]
+
+
+def test_binding_without_path_is_reached_directly() -> None:
+    reg = registrar()
+    authorize(reg, register(), now=0.0)
+    binding = reg.binding_for(SipUri.parse("sip:agent7@127.0.0.1:5072"), now=1.0)
+    assert binding is not None and binding.route_set == [] and binding.next_hop == binding.contact
+
+
+def test_binding_for_finds_a_contact_whose_user_is_not_the_aor() -> None:
+    reg = registrar()
+    authorize(reg, register(contact="<sip:phone-1@127.0.0.1:5072>", extra=PROXY_PATH), now=0.0)
+    binding = reg.binding_for(SipUri.parse("sip:phone-1@127.0.0.1:5072"), now=1.0)
+    assert binding is not None and binding.user == "agent7" and len(binding.route_set) == 2
+    assert reg.binding_for(SipUri.parse("sip:nobody@127.0.0.1"), now=1.0) is None

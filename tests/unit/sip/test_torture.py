@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from ivr.sip.builders import build_error_response
 from ivr.sip.digest import DigestCredentials
 from ivr.sip.errors import AuthError, SipParseError
-from ivr.sip.message import Request, Response, build_error_response, parse_message
+from ivr.sip.message import Request, Response
+from ivr.sip.parser import parse_message
 from ivr.sip.sdp import SessionDescription
 from ivr.sip.uri import SipUri, unescape
 

@@ -407,3 +407,37 @@ class StoreContract:
             store.call_started(CallRecord("x", "1", "2", T0))
         with pytest.raises(StoreClosed):
             store.get_call("x")
+
+    def test_purge_deletes_old_finished_calls_their_journeys_surveys_and_caller_dialects(
+        self, store: SqlStore
+    ) -> None:
+        old, recent = T0 - timedelta(days=40), T0 - timedelta(days=2)
+        for call_id, started, finished in (("old", old, True), ("old-live", old, False), ("new", recent, True)):
+            record = CallRecord(call_id, "13800138000", "95519", started, ended_at=started + timedelta(minutes=2),
+                                outcome=Outcome.SELF_SERVED)
+            store.call_started(record)
+            store.journey_event(JourneyEvent(call_id, 0, started, "greet", "entered", {}))
+            if finished:
+                store.call_finished(record)
+                store.record_survey(call_id, 9)
+        assert store.flush(5)
+        conn = store._connect()
+        for caller, at in (("13800000001", old), ("13800000002", recent)):
+            conn.cursor().execute(
+                store._q("INSERT INTO caller_dialects (caller, dialect, updated_at) VALUES (?, 'yue', ?)"),
+                (caller, store._enc(at)),
+            )
+        conn.commit()
+        conn.close()
+
+        counts = store.purge(T0 - timedelta(days=30))
+
+        assert (counts.calls, counts.journey_events, counts.surveys, counts.caller_dialects) == (1, 1, 1, 1)
+        assert store.get_call("old") is None
+        kept = store.get_call("new")
+        assert kept is not None and kept.journey and kept.record.survey_score == 9
+        live = store.get_call("old-live")
+        assert live is not None and live.in_progress, "a call in progress is never purged"
+        rows = store._read("SELECT caller FROM caller_dialects", [])
+        assert [r[0] for r in rows] == ["13800000002"]
+        assert store.purge(T0 - timedelta(days=30)).calls == 0

@@ -79,4 +79,4 @@ def test_report_usage_errors(
         assert main(["report", "--db", str(tmp_path / "calls.db"), *argv]) == rc
     finally:
         structlog.reset_defaults()  # main() configured logging onto the captured stream
-    assert message in capsys.readouterr().out
+    assert message in capsys.readouterr().err

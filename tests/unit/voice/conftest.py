@@ -6,8 +6,9 @@ import shutil
 import pytest
 from voice_fakes import FakeEngine
 
+from ivr.engine.flowprompts import load_flow_prompts
 from ivr.voice import DialectSet, load_dialects
-from ivr.voice.flowprompts import FlowPrompts, load_flow_prompts
+from ivr.voice.flowprompts import FlowPrompts
 
 DATA = pathlib.Path(__file__).parent / "data"
 ROOT = pathlib.Path(__file__).resolve().parents[3]

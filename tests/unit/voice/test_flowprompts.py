@@ -4,8 +4,9 @@ import pathlib
 
 import pytest
 
+from ivr.engine.flowprompts import FlowPrompts, load_flow_prompts
 from ivr.flow import load_flow
-from ivr.voice import FlowPrompts, FlowPromptsError, load_flow_prompts
+from ivr.voice import FlowPromptsError
 
 DEMO = pathlib.Path(__file__).parent / "data" / "flows" / "demo.yaml"
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import os
 import pathlib
 import threading
 
@@ -16,6 +18,7 @@ from ivr.voice import (
     PromptSource,
     PromptUnavailable,
     RenderCache,
+    purge_personal_renders,
     render_key,
     split_template,
 )
@@ -294,3 +297,21 @@ async def test_a_recording_added_later_is_used_after_the_next_build(
     after = await library.audio_for(Prompt("transfer_agent", "", "nan"))
     assert (before.source, before.dialect_used) == (PromptSource.SYNTHESIZED, "cmn")
     assert (after.source, after.dialect_used) == (PromptSource.RECORDED, "nan")
+
+
+async def test_a_callers_own_data_is_rendered_apart_and_purged_with_the_retention(
+    library: PromptLibrary, demo_flows: tuple[FlowPrompts, ...], tmp_path: pathlib.Path
+) -> None:
+    """Issue 15: renders of a caller's policy number, amount and date are personal data."""
+    library.build(demo_flows)
+    cache = tmp_path / "cache"
+    fixed = set(cache.glob("??/*.wav"))
+    first = await library.audio_for(Prompt("policy_balance", "", "cmn", VARS))
+    personal = sorted((cache / "personal").glob("??/*.wav"))
+    assert len(personal) == 3 and {p.stem for p in personal} == set(first.cache_keys) - {p.stem for p in fixed}
+    assert set(cache.glob("??/*.wav")) == fixed, "no caller data among the flows' fixed prompts"
+    old = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    os.utime(personal[0], (old.timestamp(), old.timestamp()))
+    assert purge_personal_renders(cache, old + dt.timedelta(days=1)) == 1
+    assert sorted((cache / "personal").glob("??/*.wav")) == personal[1:]
+    assert set(cache.glob("??/*.wav")) == fixed

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from ivr.web import AgentState, ChangeKind, FlowLoadStatus, FlowStatus, LiveChange, LiveState
+from ivr.web import AgentPresence, ChangeKind, FlowLoadStatus, FlowStatus, LiveChange, LiveState
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
@@ -15,7 +15,7 @@ def at(seconds: float) -> datetime:
 
 def test_a_call_moves_from_ivr_to_queue_to_agent_and_away() -> None:
     live = LiveState()
-    live.agent_changed("a1", AgentState.AVAILABLE, at(0), name="王芳", queues=["claims"])
+    live.agent_changed("a1", AgentPresence.AVAILABLE, at(0), name="王芳", queues=["claims"])
     live.call_started("c1", "13800000000", "95500", at(0), dialect="yue")
     live.call_progressed("c1", node="ask_need")
     snap = live.snapshot(at(1))
@@ -30,10 +30,10 @@ def test_a_call_moves_from_ivr_to_queue_to_agent_and_away() -> None:
     assert snap.queues[0].agents_available == 1
 
     live.call_answered("c1", "a1", at(30))
-    live.agent_changed("a1", AgentState.IN_CALL, at(30))
+    live.agent_changed("a1", AgentPresence.IN_CALL, at(30))
     snap = live.snapshot(at(40))
     assert (snap.in_ivr, snap.in_queue, snap.with_agent) == (0, 0, 1)
-    assert snap.agents_by_state[AgentState.IN_CALL] == 1
+    assert snap.agents_by_state[AgentPresence.IN_CALL] == 1
     current = live.current_call("a1", at(40))
     assert current is not None
     assert current.call_id == "c1" and current.wait_s == 20.0 and current.context["intent"] == "claim_status"
@@ -66,7 +66,7 @@ def test_listeners_hear_each_change_and_a_failing_listener_is_contained() -> Non
     unsubscribe = live.on_change(heard.append)
     with structlog.testing.capture_logs() as logs:
         live.call_started("c1", "1", "2", T0)
-        live.agent_changed("a1", AgentState.ON_BREAK, T0)
+        live.agent_changed("a1", AgentPresence.ON_BREAK, T0)
         live.flow_status(FlowStatus("hotline", "v1", FlowLoadStatus.LOADED, T0))
     assert heard == [
         LiveChange(ChangeKind.CALL, "c1"),
@@ -95,11 +95,11 @@ def test_a_failed_reload_keeps_the_version_in_service() -> None:
 
 def test_agent_state_since_changes_only_on_a_new_state() -> None:
     live = LiveState()
-    live.agent_changed("a1", AgentState.AVAILABLE, at(0))
-    live.agent_changed("a1", AgentState.AVAILABLE, at(5), region="guangzhou")
+    live.agent_changed("a1", AgentPresence.AVAILABLE, at(0))
+    live.agent_changed("a1", AgentPresence.AVAILABLE, at(5), region="guangzhou")
     agent = live.agent("a1")
     assert agent is not None and agent.since == at(0) and agent.region == "guangzhou"
-    live.agent_changed("a1", AgentState.WRAP_UP, at(9))
+    live.agent_changed("a1", AgentPresence.WRAP_UP, at(9))
     assert live.agent("a1").since == at(9)  # type: ignore[union-attr]
     live.agent_removed("a1")
     assert live.agent("a1") is None and live.agents() == []

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import os
+import resource
+from pathlib import Path
+
 import pytest
 
 from ivr.web import EngineMetrics, Metrics
+from ivr.web.process import sample_process
 
 
 def test_counter_gauge_histogram_exposition() -> None:
@@ -75,3 +80,51 @@ def test_engine_metrics_names() -> None:
         "ivr_asr_latency_seconds", "ivr_rtp_packets_late_total", "ivr_flow_reloads_total", "ivr_errors_total",
     ):  # fmt: skip
         assert f"# TYPE {name} " in text
+
+
+def test_totals_kept_elsewhere_are_copied_in_before_a_scrape() -> None:
+    m = EngineMetrics()
+    sip = {("INVITE", "in"): 3, ("BYE", "out"): 1}
+    m.registry.add_collector(lambda: m.set_counts(m.sip_requests, sip))
+    assert 'ivr_sip_requests_total{method="INVITE",direction="in"} 3' in m.render().splitlines()
+    sip[("INVITE", "in")] = 5
+    m.set_counts(m.sip_responses, {("INVITE", "200", "out"): 2})
+    lines = m.render().splitlines()
+    assert 'ivr_sip_requests_total{method="INVITE",direction="in"} 5' in lines
+    assert 'ivr_sip_responses_total{method="INVITE",code="200",direction="out"} 2' in lines
+
+
+def test_build_info_and_calls_by_outcome() -> None:
+    import platform
+
+    from ivr import __version__
+
+    m = EngineMetrics()
+    m.calls_ended.labels("self-served").inc()
+    lines = m.render().splitlines()
+    assert f'ivr_build_info{{version="{__version__}",python="{platform.python_version()}"}} 1' in lines
+    assert 'ivr_calls_ended_total{outcome="self-served"} 1' in lines
+
+
+def test_process_figures_from_a_proc_tree(tmp_path: Path) -> None:
+    proc = tmp_path / "self"
+    (proc / "fd").mkdir(parents=True)
+    for fd in range(7):
+        (proc / "fd" / str(fd)).touch()
+    (proc / "statm").write_text("2500 1200 300 1 0 900 0\n")
+    # The command name may hold ") (": fields are counted from the last ')'. starttime (field 22) = 500 ticks.
+    rest = ["S"] + ["0"] * 18 + ["500"] + ["0"] * 30
+    (proc / "stat").write_text(f"4242 (ivr) (serve) {' '.join(rest)}\n")
+    (tmp_path / "stat").write_text("cpu  1 2 3\nbtime 1767225600\nprocesses 9\n")
+    sample = sample_process(proc, tmp_path / "stat")
+    page = resource.getpagesize()
+    assert (sample.resident_bytes, sample.virtual_bytes, sample.open_fds) == (1200 * page, 2500 * page, 7)
+    assert sample.start_time_s == 1767225600 + 500 / os.sysconf("SC_CLK_TCK")
+    assert sample.cpu_seconds >= 0 and sample.max_fds > 0
+
+
+def test_process_figures_without_proc_keep_what_is_known(tmp_path: Path) -> None:
+    sample = sample_process(tmp_path / "missing", tmp_path / "stat")
+    assert sample.resident_bytes is None and sample.open_fds is None and sample.max_fds > 0
+    lines = EngineMetrics().render().splitlines()
+    assert any(line.startswith("process_resident_memory_bytes ") for line in lines)  # this machine has /proc

@@ -9,16 +9,28 @@ from ivr.clock import FakeClock
 from ivr.errors import IvrError
 from ivr.store import SqliteStore
 from ivr.web import (
+    ApiAccess,
     DispatchChangeKind,
     DispatchChangeView,
     DispatchRequest,
     DispatchView,
     EngineMetrics,
     LiveState,
+    Role,
     UnknownDispatch,
 )
 
 WALL = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
+
+VIEWER, SUPERVISOR, ADMIN = "ivr_test-viewer-token", "ivr_test-supervisor-token", "ivr_test-admin-token"
+ACCESS = ApiAccess.for_tokens(
+    (VIEWER, "wall-screen", Role.VIEWER), (SUPERVISOR, "shift-lead", Role.SUPERVISOR), (ADMIN, "ops-lead", Role.ADMIN)
+)
+"""One token per role; the admin's name, "ops-lead", is what the dispatch log records as requested_by."""
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 class UnknownDialect(IvrError):
@@ -96,3 +108,4 @@ class Rig:
     dispatcher: FakeDispatcher
     dialects: FakeDialects
     ready: list[bool]
+    draining: list[bool]

@@ -21,7 +21,7 @@ from ivr.flow.errors import FlowLoadError, Problem
 from ivr.flow.loader import load_flow
 from ivr.flow.model import Flow, no_map
 from ivr.flow.schema import INVALID, Converter, Mark
-from ivr.flow.simulate import DEFAULT_TIME, UNREACHABLE_BACKEND, Simulation, parse_time, simulate
+from ivr.testing.flowsim import DEFAULT_TIME, UNREACHABLE_BACKEND, Simulation, parse_time, simulate
 from ivr.testing.simcall import ActionKind, Turn, TurnKind
 
 

@@ -1,6 +1,6 @@
 """A UserAgent with a trivial application, for interop tests and the calls/s benchmark.
 
-    python -m ivr.sip.harness --port 0 [--tcp] [--users agent7:s3cret,...] [--max-calls N]
+    python -m ivr.testing.sipharness --port 0 [--tcp] [--users agent7:s3cret,...] [--max-calls N]
 
 prints `listening UDP 127.0.0.1 PORT` once bound, then serves until SIGINT/SIGTERM. The application
 answers every call with an SDP answer (no media is sent) and waits for the caller's BYE, except
@@ -14,6 +14,10 @@ by dialed number:
 
 Every finished call is put on `EchoApplication.finished` with what the application saw, every dialog
 event on `EchoApplication.events`.
+
+`MemoryNetwork` wires user agents together with no socket and no real time: each `transport(address)` is
+a `SipTransport.attach(...)` whose datagrams are delivered to the transport bound at the destination
+(on the next loop turn), and every SIP timer runs on the network's clock (a `FakeClock` in tests).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from dataclasses import dataclass, field
 from ivr.call import CallEnded
 from ivr.clock import Clock, LoopClock
 from ivr.sip.calls import IncomingCall
-from ivr.sip.events import ByeReceived, DialogEvent
+from ivr.sip.events import Address, ByeReceived, DialogEvent
 from ivr.sip.leg import CallLeg
 from ivr.sip.registrar import Registrar
 from ivr.sip.sdp import SessionDescription, answer_offer
@@ -67,11 +71,11 @@ class EchoApplication:
     def accept_number(dialed: str) -> bool:
         return not dialed.startswith("unknown")
 
-    def answer_sdp(self, offer: bytes) -> bytes:
+    def answer_sdp(self, offer: bytes | SessionDescription) -> bytes:
         """Our SDP answer to `offer` (raises SdpNegotiationError -> 488 when nothing fits)."""
         port = next(self._ports)
-        answer = answer_offer(SessionDescription.parse(offer), local_address=self.media_address,
-                              local_port=port, session_id=port)
+        session = offer if isinstance(offer, SessionDescription) else SessionDescription.parse(offer)
+        answer = answer_offer(session, local_address=self.media_address, local_port=port, session_id=port)
         return answer.serialize()
 
     async def __call__(self, call: IncomingCall) -> None:
@@ -91,7 +95,7 @@ class EchoApplication:
             call.ring()
         if dialed.startswith("slow"):
             await self.clock.sleep_until(self.clock.now() + 3600)
-        leg = call.answer(self.answer_sdp(call.offer))
+        leg = call.answer(self.answer_sdp(call.offer_sdp or call.offer))
         record.answered, record.leg = True, leg
         self.answered.put_nowait(record)
         if dialed.startswith("hangup"):
@@ -107,6 +111,48 @@ class EchoApplication:
         except CallEnded:
             pass
         record.end_reason = leg.end_reason
+
+
+class MemoryNetwork:
+    """SIP transports joined in memory, timed by one clock: whole calls with no socket and no waiting."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._bound: dict[Address, SipTransport] = {}
+        self.unrouted: list[tuple[bytes, Address]] = []
+        """Datagrams sent to an address nobody is bound to (dropped, like UDP)."""
+
+    def transport(self, address: Address) -> SipTransport:
+        """A transport bound at `address` on this network."""
+
+        def send(data: bytes, destination: Address) -> None:
+            self._send(address, data, destination)
+
+        transport = SipTransport.attach(address, send, clock=self.clock)
+        self._bound[address] = transport
+        return transport
+
+    def inject(self, data: bytes, source: Address, destination: Address) -> None:
+        """Deliver raw bytes as if `source` had sent them (a test playing a peer by hand)."""
+        self._send(source, data, destination)
+
+    def _send(self, source: Address, data: bytes, destination: Address) -> None:
+        peer = self._bound.get(destination)
+        if peer is None:
+            self.unrouted.append((data, destination))
+            return
+        asyncio.get_running_loop().call_soon(peer.deliver, data, source)
+
+
+def attach_harness(network: MemoryNetwork, address: Address, *, users: Mapping[str, str] | None = None,
+                   max_calls: int | None = None) -> Harness:
+    """The echo application on a `MemoryNetwork` transport at `address` (no socket; the network's clock)."""
+    transport = network.transport(address)
+    app = EchoApplication(network.clock, media_address=address[0])
+    registrar = Registrar(address[0], users, nonce_secret=b"harness") if users else None
+    ua = UserAgent(transport, network.clock, app, accept_number=app.accept_number, max_calls=max_calls,
+                   registrar=registrar)
+    return Harness(transport, ua, app, registrar)
 
 
 @dataclass(slots=True)
@@ -153,7 +199,8 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ivr.sip.harness", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ivr.testing.sipharness",
+                                     description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
     parser.add_argument("--tcp", action="store_true")

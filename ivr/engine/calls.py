@@ -1,0 +1,88 @@
+"""Answering calls: each INVITE gets its number's flow, a `SipCall`, and runs to the end of the flow."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+
+import structlog
+
+from ivr.clock import Clock
+from ivr.engine.dialer import SipLegs
+from ivr.engine.ears import Ears
+from ivr.engine.events import CallAnswered, CallEvents, CallFinished
+from ivr.engine.handoff import QueueService
+from ivr.engine.sipcall import SipCall
+from ivr.flow import Flow, FlowRegistry, Interpreter
+from ivr.flow.expr import Value
+from ivr.sip.calls import IncomingCall
+from ivr.voice import DialectMemory
+
+log = structlog.get_logger(__name__)
+
+
+class FlowCalls:
+    """The user agent's `on_incoming_call`: answer, run the flow, release (one task per call)."""
+
+    def __init__(
+        self,
+        *,
+        registry: FlowRegistry,
+        interpreter: Interpreter,
+        legs: SipLegs,
+        ears: Callable[[], Ears | None],
+        queues: QueueService | None,
+        events: CallEvents,
+        dialect_memory: DialectMemory,
+        flow_variables: Mapping[str, Value],
+        clock: Clock,
+    ) -> None:
+        self._registry = registry
+        self._interpreter = interpreter
+        self._legs = legs
+        self._ears = ears
+        self._queues = queues
+        self._events = events
+        self._dialect_memory = dialect_memory
+        self._flow_variables = dict(flow_variables)
+        self._clock = clock
+        self.in_progress: set[asyncio.Task[object]] = set()
+        """The calls' tasks, for the drain to wait on."""
+
+    async def __call__(self, incoming: IncomingCall) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.in_progress.add(task)
+        task.add_done_callback(self.in_progress.discard)
+        flow = self._registry.flow_for_number(incoming.dialed)
+        if flow is None:  # removed between admission and now
+            incoming.reject(404)
+            return
+        leg = await self._legs.answer(incoming)
+        if leg is None:
+            return
+        call = SipCall(leg=leg, caller=incoming.caller, dialed=incoming.dialed, ears=self._ears(),
+                       queues=self._queues, clock=self._clock)
+        try:
+            await self._run_flow(flow, call)
+        finally:
+            await call.aclose()
+
+    async def _run_flow(self, flow: Flow, call: SipCall) -> None:
+        variables: dict[str, Value] = dict(self._flow_variables)
+        remembered = self._dialect_memory.get(call.caller)
+        if remembered:
+            variables["remembered_dialect"] = remembered
+            if remembered in flow.spec.dialects:
+                # The caller is greeted in it even when the flow never reaches a node that reads
+                # `remembered_dialect` (a caller the back end does not know, a failed lookup).
+                variables["dialect"] = remembered
+        dialect = str(variables.get("dialect") or flow.spec.default_dialect)
+        self._events.emit(CallAnswered(call.call_id, call.caller, call.dialed, flow.id, dialect, self._clock.wall()))
+        try:
+            await self._interpreter.run(flow, call, variables=variables)
+        finally:
+            self._events.emit(CallFinished(call.call_id))
+
+
+__all__ = ["FlowCalls"]

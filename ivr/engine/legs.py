@@ -1,0 +1,239 @@
+"""A call leg as the application layer uses it: prompts, music on hold, bridging, keys and hang-up.
+
+`MediaLeg` is the narrow seam between the engine's call logic (the flow's `SipCall`, the queue
+handoff) and SIP + RTP: whoever holds a leg plays to it, holds it, bridges it to another leg, reads
+its keys and learns that it ended, and never touches the SIP dialog or the media session below.
+`SipMediaLeg` is the real one: a SIP `CallLeg` and its `MediaSession`.
+
+Each leg has exactly one reader of its signalling (a watcher task: INFO keys join the RTP key
+stream, BYE ends the leg) and one reader of its keys at a time (`take_keys`): keys nobody reads are
+kept as type-ahead for the next reader that asks for them. So a key is never delivered twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol, TypeVar
+
+import structlog
+
+from ivr.call import CallEnded, PlaybackOutcome, PlaybackResult, Prompt, TransferResult
+from ivr.rtp import DtmfReceived, DtmfSource, HoldMode, MediaSession, PlayOutcome
+from ivr.sip.events import ByeReceived, ReinviteReceived
+from ivr.sip.events import DtmfInfoReceived as SipDtmf
+from ivr.sip.leg import CallLeg
+from ivr.voice import PromptLibrary
+
+log = structlog.get_logger(__name__)
+
+KeyReader = Callable[[str], None]
+"""Takes one key the caller pressed (`0`-`9`, `*`, `#`, `A`-`D`)."""
+
+T = TypeVar("T")
+
+_PLAY_OUTCOMES = {
+    PlayOutcome.COMPLETED: PlaybackOutcome.COMPLETED,
+    PlayOutcome.INTERRUPTED_BY_DIGIT: PlaybackOutcome.INTERRUPTED_BY_DIGIT,
+    PlayOutcome.STOPPED: PlaybackOutcome.INTERRUPTED_BY_SPEECH,
+}
+
+
+class MediaLeg(Protocol):
+    """One party of a call as the engine's call logic sees it."""
+
+    @property
+    def call_id(self) -> str: ...
+
+    @property
+    def ended(self) -> bool: ...
+
+    async def wait_ended(self) -> None:
+        """Return once the leg is over (the party hung up, or we did)."""
+        ...
+
+    async def play(self, prompts: Sequence[Prompt], *, barge_in: bool = False) -> PlaybackResult:
+        """Speak the prompts; raises CallEnded if the party hangs up meanwhile."""
+        ...
+
+    def hold(self) -> None:
+        """Music on hold until `unhold`, `play` after `unhold`, or `bridge`."""
+        ...
+
+    def unhold(self) -> None:
+        """Stop the music on hold (nothing if not held)."""
+        ...
+
+    def bridge(self, other: MediaLeg) -> None:
+        """Relay audio and keys between this leg and `other` until `unbridge`."""
+        ...
+
+    def unbridge(self) -> None: ...
+
+    def take_keys(self, reader: KeyReader, *, typeahead: bool = False) -> AbstractContextManager[None]:
+        """Within the block, every key goes to `reader` and nowhere else. With `typeahead`, keys pressed
+        while nobody read them go to `reader` first; without, they are dropped (they were pressed for
+        what came before)."""
+        ...
+
+    async def hangup(self) -> None:
+        """End the leg from our side (idempotent)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Hang up if still up and release what the leg holds (idempotent)."""
+        ...
+
+
+class SipMediaLeg:
+    """A SIP call leg with its RTP media session: the real `MediaLeg`."""
+
+    def __init__(
+        self,
+        leg: CallLeg,
+        media: MediaSession,
+        prompts: PromptLibrary,
+        release: Callable[[MediaSession], None],
+    ) -> None:
+        self._leg = leg
+        self._media = media
+        self._prompts = prompts
+        self._release = release
+        self._ended = asyncio.Event()
+        self._readers: list[KeyReader] = []
+        self._typeahead: list[str] = []
+        self._closed = False
+        self._unsubscribe_keys = media.on_dtmf(self._on_key)
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(), name=f"leg-{leg.call_id}")
+
+    @property
+    def call_id(self) -> str:
+        return self._leg.call_id
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    @property
+    def has_typeahead(self) -> bool:
+        return bool(self._typeahead)
+
+    async def wait_ended(self) -> None:
+        await self._ended.wait()
+
+    # -- signalling ------------------------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """The one reader of the dialog's events."""
+        try:
+            while True:
+                event = await self._leg.next_event()
+                if isinstance(event, SipDtmf):
+                    self._media.signal_dtmf(event.digit, DtmfSource.INFO)
+                elif isinstance(event, ByeReceived):
+                    break
+                elif isinstance(event, ReinviteReceived):
+                    log.info("reinvite_received", held=event.held)
+        except CallEnded:
+            pass
+        finally:
+            self._ended.set()
+
+    def _on_key(self, event: DtmfReceived) -> None:
+        if self._readers:
+            self._readers[-1](event.digit)
+        else:
+            self._typeahead.append(event.digit)
+
+    @contextmanager
+    def take_keys(self, reader: KeyReader, *, typeahead: bool = False) -> Iterator[None]:
+        pending, self._typeahead = self._typeahead, []
+        if typeahead:
+            for digit in pending:
+                reader(digit)
+        self._readers.append(reader)
+        try:
+            yield
+        finally:
+            self._readers.remove(reader)
+
+    def _check_alive(self) -> None:
+        if self.ended:
+            raise CallEnded(f"call {self.call_id} ended")
+
+    async def _until_ended(self, awaitable: asyncio.Future[T]) -> T:
+        """Await `awaitable`, or cancel it and raise CallEnded as soon as the leg ends."""
+        ended = asyncio.ensure_future(self._ended.wait())
+        try:
+            done, _ = await asyncio.wait((awaitable, ended), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+        if awaitable not in done:
+            awaitable.cancel()
+            raise CallEnded(f"call {self.call_id} ended")
+        return awaitable.result()
+
+    # -- media -----------------------------------------------------------------------------------------
+
+    async def play(self, prompts: Sequence[Prompt], *, barge_in: bool = False) -> PlaybackResult:
+        self._check_alive()
+        played_s = 0.0
+        for prompt in prompts:
+            if barge_in and self._typeahead:
+                return PlaybackResult(PlaybackOutcome.INTERRUPTED_BY_DIGIT, played_s)
+            resolved = await self._prompts.audio_for(prompt)
+            log.info("prompt_played", prompt=prompt.prompt_id, dialect=resolved.dialect_used,
+                     source=resolved.source.value, duration_s=round(resolved.duration_s, 2))
+            result = await self._until_ended(asyncio.ensure_future(self._media.play(resolved.audio, barge_in=barge_in)))
+            played_s += result.played_s
+            outcome = _PLAY_OUTCOMES[result.outcome]
+            if outcome is not PlaybackOutcome.COMPLETED:
+                return PlaybackResult(outcome, played_s)
+        return PlaybackResult(PlaybackOutcome.COMPLETED, played_s)
+
+    def hold(self) -> None:
+        self._media.hold(HoldMode.MUSIC)
+
+    def unhold(self) -> None:
+        if self._media.held is not None:
+            self._media.unhold()
+
+    def bridge(self, other: MediaLeg) -> None:
+        if not isinstance(other, SipMediaLeg):
+            raise TypeError(f"cannot bridge a SIP leg to {type(other).__name__}")
+        self._media.bridge(other._media)
+
+    def unbridge(self) -> None:
+        self._media.unbridge()
+
+    def add_audio_consumer(self, consumer: Callable[..., None]) -> Callable[[], None]:
+        """Every received audio frame also goes to `consumer` (the speech ears), until the returned call."""
+        return self._media.add_audio_consumer(consumer)
+
+    # -- ending ----------------------------------------------------------------------------------------
+
+    async def refer(self, target: str) -> TransferResult:
+        self._check_alive()
+        return await self._leg.refer(target)
+
+    async def hangup(self) -> None:
+        if not self._leg.ended:
+            await self._leg.bye()
+        self._ended.set()
+
+    async def aclose(self) -> None:
+        """Hang up if still up, stop reading the leg, and release its media session (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._unsubscribe_keys()
+        self._watcher.cancel()
+        await asyncio.gather(self._watcher, return_exceptions=True)
+        try:
+            await self.hangup()
+        finally:
+            self._release(self._media)
+
+
+__all__ = ["KeyReader", "MediaLeg", "SipMediaLeg"]

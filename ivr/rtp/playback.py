@@ -1,0 +1,129 @@
+"""What a session plays: the prompt in progress, the keys being sent, and why either ended.
+
+The packets themselves come from the session's `OutboundStream` on the media clock; this part turns
+them into awaitables. A prompt always ends: completed, stopped, interrupted by a key (barge-in),
+closed, failed with the session's media (`MediaFailedError`), or, should the media clock stop driving
+the session, `PlaybackStalled` once its deadline has passed (issue 24: a prompt whose sender was gone
+never finished, and the caller never reached the queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ivr.clock import Clock
+from ivr.media.g711 import G711Codec
+from ivr.media.tones import dtmf_tone, silence
+from ivr.rtp.dtmf import TelephoneEventSender, event_code
+from ivr.rtp.errors import MediaStateError, PlaybackStalled
+from ivr.rtp.events import PlayOutcome, PlayResult
+from ivr.rtp.outbound import EncodedAudio, OutboundStream
+
+FRAME_S = 0.02
+STALL_GRACE_S = 2.0
+"""A prompt may take this long (plus a quarter of its length) beyond its duration: a loaded machine
+runs ticks late and skips some, a stalled one not at all."""
+
+
+def encode_for(codec: G711Codec, audio: NDArray[np.int16] | EncodedAudio) -> EncodedAudio:
+    """Audio as payloads for `codec` (already encoded audio passes through if it fits)."""
+    if isinstance(audio, EncodedAudio):
+        if audio.codec is codec:
+            return audio
+        raise MediaStateError(f"audio encoded as {audio.codec.name} cannot play on a {codec.name} session")
+    return EncodedAudio(codec, codec.encode_frames(audio))
+
+
+class Playback:
+    def __init__(self, clock: Clock, name: str) -> None:
+        self._clock = clock
+        self._name = name
+        """How errors name the session ("media session on port N")."""
+        self._future: asyncio.Future[PlayResult] | None = None
+        self._stop_reason = PlayOutcome.STOPPED
+        self._barge_in = False
+        self._pending_keys: list[asyncio.Future[None]] = []
+        self._failure: MediaStateError | None = None
+
+    @property
+    def barge_in(self) -> bool:
+        """A prompt is playing that a key stops."""
+        return self._barge_in and self._future is not None
+
+    async def play(self, outbound: OutboundStream, clip: EncodedAudio, *, barge_in: bool) -> PlayResult:
+        self._raise_if_failed()
+        future: asyncio.Future[PlayResult] = asyncio.get_running_loop().create_future()
+
+        def finished(sent: int, completed: bool) -> None:
+            if self._future is future:
+                self._future = None
+                self._barge_in = False
+            if not future.done():
+                outcome = PlayOutcome.COMPLETED if completed else self._stop_reason
+                future.set_result(PlayResult(outcome, round(sent * FRAME_S, 3)))
+
+        self._stop_reason = PlayOutcome.STOPPED
+        outbound.play(clip.frames, finished)
+        self._future = future
+        self._barge_in = barge_in
+        limit_s = clip.duration_s * 1.25 + STALL_GRACE_S
+        try:
+            async with self._clock.timeout(limit_s):
+                return await future
+        except TimeoutError:
+            raise PlaybackStalled(
+                f"{self._name}: a {clip.duration_s:.1f} s prompt did not finish in {limit_s:.1f} s "
+                "(the media clock is not sending for this session)"
+            ) from None
+        finally:
+            if self._future is future:  # our task was cancelled or stalled: silence the prompt
+                self.stop(outbound, PlayOutcome.STOPPED)
+
+    def stop(self, outbound: OutboundStream | None, reason: PlayOutcome) -> None:
+        if outbound is not None and outbound.playing:
+            self._stop_reason = reason
+            outbound.stop_clip()
+
+    async def send_dtmf(self, outbound: OutboundStream, digit: str, duration_ms: int) -> None:
+        """Queue a key on `outbound` (RFC 4733 events when negotiated, else the tone) and wait until sent."""
+        self._raise_if_failed()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def sent() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        if outbound.sends_events:
+            outbound.send_key(TelephoneEventSender(digit, duration_ms), (), sent)
+        else:
+            event_code(digit)
+            tone = np.concatenate([dtmf_tone(digit, duration_ms / 1000.0), silence(0.06)])
+            outbound.send_key(None, outbound.codec.encode_frames(tone), sent)
+        self._pending_keys.append(future)
+        try:
+            await future
+        finally:
+            self._pending_keys.remove(future)
+
+    def fail(self, outbound: OutboundStream | None, error: MediaStateError) -> None:
+        """The media failed: what plays raises `error`, and so does every later `play` or key."""
+        self._failure = self._failure or error
+        future = self._future
+        if future is not None and not future.done():
+            future.set_exception(copy.copy(error))
+        self.close(outbound, error)
+
+    def close(self, outbound: OutboundStream | None, error: MediaStateError) -> None:
+        """The session closes: the prompt returns CLOSED, keys not yet sent raise `error`."""
+        self.stop(outbound, PlayOutcome.CLOSED)
+        for key in self._pending_keys:
+            if not key.done():
+                key.set_exception(copy.copy(error))
+
+    def _raise_if_failed(self) -> None:
+        if self._failure is not None:
+            raise copy.copy(self._failure)

@@ -1,0 +1,113 @@
+"""The async user agent over a `MemoryNetwork` on a `FakeClock`: whole calls with no socket and no waiting.
+
+This is the recipe the engine's whole-call test follows (see /work/notes/CONTRACTS.md, SIP entries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ivr.clock import FakeClock
+from ivr.sip.calls import CallFailed
+from ivr.sip.events import ByeReceived
+from ivr.sip.message import Request
+from ivr.sip.parser import parse_message
+from ivr.sip.registrar import Binding
+from ivr.sip.uri import SipUri
+from ivr.testing.sipharness import MemoryNetwork, attach_harness
+
+OFFER = (
+    b"v=0\r\no=caller 1 1 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n"
+    b"m=audio 41000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+)
+CALLER, CALLEE = ("10.0.0.5", 5060), ("10.0.0.9", 5060)
+
+
+async def settle() -> None:
+    """Let the loop run what the network queued (deliveries are call_soon; nothing waits on time)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_invite_answer_bye_between_two_user_agents_on_a_fake_clock() -> None:
+    clock = FakeClock()
+    network = MemoryNetwork(clock)
+    caller, callee = attach_harness(network, CALLER), attach_harness(network, CALLEE)
+    call = caller.ua.invite("sip:100@10.0.0.9:5060", OFFER)
+    await settle()
+    leg = await asyncio.wait_for(call.answered(), 1)  # the wait_for only guards a broken test
+    record = callee.app.answered.get_nowait()
+    assert record.leg is not None and b"m=audio" in leg.remote_sdp
+    await clock.advance(5.0)  # the ACK arrived: no 2xx retransmission, nothing times out
+    assert not leg.ended and not record.leg.ended
+    await leg.bye()
+    await settle()
+    finished = callee.app.finished.get_nowait()
+    assert [type(e) for e in finished.events] == [ByeReceived] and finished.end_reason == "remote_bye"
+    assert callee.ua.endpoint.active_calls == 0 and network.unrouted == []
+
+
+async def test_timer_b_fires_on_the_fake_clock_for_an_unreachable_callee() -> None:
+    clock = FakeClock()
+    network = MemoryNetwork(clock)
+    caller = attach_harness(network, CALLER)
+    call = caller.ua.invite("sip:100@10.0.0.77:5060", OFFER)
+    await settle()
+    assert len(network.unrouted) == 1
+    await clock.advance(3.5)
+    assert len(network.unrouted) == 4  # Timer A: retransmitted at 0.5, 1.5 and 3.5 s
+    await clock.advance(32.0)
+    await settle()
+    with pytest.raises(CallFailed) as failed:
+        await asyncio.wait_for(call.answered(), 1)
+    assert failed.value.status == 408
+
+
+async def test_caller_cancel_while_ringing_gets_487_on_a_fake_clock() -> None:
+    clock = FakeClock()
+    network = MemoryNetwork(clock)
+    caller, callee = attach_harness(network, CALLER), attach_harness(network, CALLEE)
+    call = caller.ua.invite("sip:slow1@10.0.0.9:5060", OFFER)
+    await settle()
+    assert call.ringing.is_set()
+    await call.cancel()
+    await settle()
+    record = callee.app.finished.get_nowait()
+    assert record.cancelled and not record.answered
+    assert call.final_status == 487
+
+
+PROXY = ("10.0.0.1", 5060)
+
+
+async def test_an_agent_registered_through_a_proxy_is_invited_through_its_path() -> None:
+    clock = FakeClock()
+    network = MemoryNetwork(clock)
+    engine = attach_harness(network, CALLER, users={"agent7": "s3cret"})
+    proxy = network.transport(PROXY)  # a bare endpoint playing the proxy: we only look at what reaches it
+    seen: list[bytes] = []
+    proxy.deliver = lambda data, source: seen.append(data)  # type: ignore[method-assign]
+    assert engine.registrar is not None
+    binding = Binding("agent7", SipUri.parse("sip:agent7@192.168.1.20:5062"), 3600.0, "reg", 1,
+                      ("<sip:10.0.0.1:5060;lr>",))
+    engine.registrar._bindings["agent7"] = {str(binding.contact): binding}
+    engine.ua.invite("sip:agent7@192.168.1.20:5062", OFFER)
+    await settle()
+    (data,) = seen
+    invite = parse_message(data)
+    assert isinstance(invite, Request)
+    assert str(invite.uri) == "sip:agent7@192.168.1.20:5062"  # loose routing: the contact stays the R-URI
+    assert invite.headers.get_all("Route") == ["<sip:10.0.0.1:5060;lr>"]
+
+
+async def test_an_explicit_route_sends_the_invite_to_its_first_hop() -> None:
+    clock = FakeClock()
+    network = MemoryNetwork(clock)
+    engine = attach_harness(network, CALLER)
+    engine.ua.invite("sip:100@10.0.0.9:5060", OFFER, route=["<sip:10.0.0.77;lr>", "<sip:10.0.0.78;lr>"])
+    await settle()
+    ((data, destination),) = network.unrouted
+    assert destination == ("10.0.0.77", 5060)
+    assert parse_message(data).headers.get_all("Route") == ["<sip:10.0.0.77;lr>", "<sip:10.0.0.78;lr>"]
