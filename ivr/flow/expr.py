@@ -16,32 +16,24 @@ Values are text, whole numbers, numbers, booleans, null and lists. A variable th
 null. Comparisons do not chain; `<` and friends need two numbers or two texts. A handful of pure
 functions is available (see `FUNCTIONS`); an unknown name is refused at load with a suggestion.
 
-Every value is bounded (`MAX_ABS_INT`, `MAX_TEXT_CHARS`, `MAX_LIST_ITEMS`, `MAX_ROUND_DIGITS`): an
-expression runs on the event loop that serves every call, and Python's integers grow without limit
-(`round(5, -10**21)` computes a number with 10^21 digits and never returns; `n * n` in a loop doubles
-its digits each time round). Beyond a bound, evaluation raises `EvaluationError`, which the
-interpreter turns into the flow's error route like any failed node.
+Every value computed is checked by `values.bounded` (see there why), and `round()` digits are kept
+within `MAX_ROUND_DIGITS`; a constant out of bounds is refused at load.
 """
 
 from __future__ import annotations
 
 import difflib
 import enum
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ivr.flow.errors import EvaluationError, ExpressionError
+from ivr.flow.values import Value, bounded, format_value, truthy, type_name
 
-Value = str | int | float | bool | None | tuple["Value", ...]
+__all__ = ["Expression", "Value", "evaluate", "format_value", "growth", "tokenize", "truthy"]
 
 MAX_SOURCE_CHARS = 500
 MAX_DEPTH = 40
-MAX_TEXT_CHARS = 10_000
-MAX_ABS_INT = 10**18
-"""Whole numbers beyond ±10^18 are refused: larger than any amount, policy or ID number a flow holds."""
-MAX_LIST_ITEMS = 256
-"""Items in a list, counting those of nested lists (`[l, l]` in a loop would double each time)."""
 MAX_ROUND_DIGITS = 15
 """`round(x, digits)` takes digits in -15..15: a double has no more significant digits than that."""
 
@@ -168,24 +160,24 @@ ExprNode = Literal | Var | Unary | Binary | Call | ListLit
 def _text(v: Value, fn: str) -> str:
     if isinstance(v, str):
         return v
-    raise EvaluationError(f"{fn}() needs text, got {_type_name(v)}")
+    raise EvaluationError(f"{fn}() needs text, got {type_name(v)}")
 
 
 def _number(v: Value, fn: str) -> int | float:
     if isinstance(v, int | float) and not isinstance(v, bool):
         return v
-    raise EvaluationError(f"{fn}() needs a number, got {_type_name(v)}")
+    raise EvaluationError(f"{fn}() needs a number, got {type_name(v)}")
 
 
 def _len(v: Value) -> Value:
     if isinstance(v, str | tuple):
         return len(v)
-    raise EvaluationError(f"len() needs text or a list, got {_type_name(v)}")
+    raise EvaluationError(f"len() needs text or a list, got {type_name(v)}")
 
 
 def _int(v: Value) -> Value:
     if isinstance(v, bool) or v is None or isinstance(v, tuple):
-        raise EvaluationError(f"int() cannot convert {_type_name(v)}")
+        raise EvaluationError(f"int() cannot convert {type_name(v)}")
     try:
         return int(float(v)) if isinstance(v, str) and "." in v else int(v)
     except ValueError:
@@ -194,7 +186,7 @@ def _int(v: Value) -> Value:
 
 def _float(v: Value) -> Value:
     if isinstance(v, bool) or v is None or isinstance(v, tuple):
-        raise EvaluationError(f"float() cannot convert {_type_name(v)}")
+        raise EvaluationError(f"float() cannot convert {type_name(v)}")
     try:
         return float(v)
     except ValueError:
@@ -462,41 +454,12 @@ def _describe(tok: Token) -> str:
 # --- evaluation ------------------------------------------------------------------------------
 
 
-def _type_name(v: Value) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, int | float):
-        return "a number"
-    if isinstance(v, str):
-        return "text"
-    return "a list"
-
-
-def truthy(v: Value) -> bool:
-    return bool(v)
-
-
-def format_value(v: Value) -> str:
-    """How a value reads in a prompt, a URL or the call record."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    if isinstance(v, tuple):
-        return ", ".join(format_value(x) for x in v)
-    return str(v)
-
-
 def _kind(v: Value) -> str:
     if isinstance(v, bool):
         return "bool"
     if isinstance(v, int | float):
         return "number"
-    return _type_name(v)
+    return type_name(v)
 
 
 def _equal(a: Value, b: Value) -> bool:
@@ -514,19 +477,17 @@ def _binary(op: str, a: Value, b: Value) -> Value:
         elif isinstance(b, tuple):
             found = any(_equal(a, x) for x in b)
         else:
-            raise EvaluationError(f"'{op}' needs text or a list on its right, got {_type_name(b)}")
+            raise EvaluationError(f"'{op}' needs text or a list on its right, got {type_name(b)}")
         return found if op == "in" else not found
     if op == "+" and isinstance(a, str) and isinstance(b, str):
-        if len(a) + len(b) > MAX_TEXT_CHARS:
-            raise EvaluationError(f"text longer than {MAX_TEXT_CHARS} characters")
-        return a + b
+        return a + b  # `bounded` checks the length: both parts are within it, so this is small
     both_numbers = _kind(a) == "number" and _kind(b) == "number"
     if op in ("<", "<=", ">", ">="):
         if not (both_numbers or (isinstance(a, str) and isinstance(b, str))):
-            raise EvaluationError(f"cannot compare {_type_name(a)} with {_type_name(b)} using '{op}'")
+            raise EvaluationError(f"cannot compare {type_name(a)} with {type_name(b)} using '{op}'")
         return _ORDER[op](a, b)
     if not both_numbers:
-        raise EvaluationError(f"'{op}' needs two numbers, got {_type_name(a)} and {_type_name(b)}")
+        raise EvaluationError(f"'{op}' needs two numbers, got {type_name(a)} and {type_name(b)}")
     assert isinstance(a, int | float) and isinstance(b, int | float)
     if op in ("/", "%") and b == 0:
         raise EvaluationError("division by zero")
@@ -546,36 +507,6 @@ _ARITH: Mapping[str, Callable[[float, float], Value]] = {
     "/": lambda a, b: a / b,
     "%": lambda a, b: a % b,
 }
-
-
-def _items(v: Value, budget: int) -> int:
-    """Items in `v` counting nested lists, stopping once past `budget` (shared sublists count each time)."""
-    if not isinstance(v, tuple):
-        return 0
-    total = len(v)
-    for x in v:
-        if total > budget:
-            break
-        total += _items(x, budget - total)
-    return total
-
-
-def bounded(v: Value) -> Value:
-    """`v` if it is within the bounds every value keeps, else `EvaluationError`."""
-    if isinstance(v, bool) or v is None:
-        return v
-    if isinstance(v, int):
-        if not -MAX_ABS_INT <= v <= MAX_ABS_INT:
-            raise EvaluationError(f"number beyond ±10^{len(str(MAX_ABS_INT)) - 1}")
-    elif isinstance(v, float):
-        if not math.isfinite(v):
-            raise EvaluationError("number out of range")
-    elif isinstance(v, str):
-        if len(v) > MAX_TEXT_CHARS:
-            raise EvaluationError(f"text longer than {MAX_TEXT_CHARS} characters")
-    elif _items(v, MAX_LIST_ITEMS) > MAX_LIST_ITEMS:
-        raise EvaluationError(f"list of more than {MAX_LIST_ITEMS} items")
-    return v
 
 
 def evaluate(node: ExprNode, variables: Mapping[str, Value]) -> Value:

@@ -212,12 +212,22 @@ class FlowRegistry:
         results: list[ReloadResult] = []
         missing: list[str] = []
         root = flow_key(self.folder)  # files in subfolders (flows/tests/) are not flows
-        for key in sorted({flow_key(p) for p in paths if is_flow_file(p) and flow_key(Path(p).parent) == root}):
+        known = self._known()
+        keys = {flow_key(p) for p in paths if is_flow_file(p)}
+        for key in sorted(k for k in keys if Path(k).parent == Path(root) or k in known):
             if key in self._state.by_path and not Path(key).exists():
                 missing.append(key)
             else:
                 results.append(self.reload_path(key))
         return results, missing
+
+    def _known(self) -> set[str]:
+        return set(self._state.by_path) | set(self._errors)
+
+    def watched_folders(self) -> list[Path]:
+        """The resolved flows folder, and the folder of each file a symlink in it points to."""
+        root = Path(flow_key(self.folder))
+        return [root, *sorted({Path(k).parent for k in self._known()} - {root})]
 
     def _remove_if_gone(self, key: str) -> ReloadResult | None:
         return None if Path(key).exists() else self.reload_path(key)
@@ -227,7 +237,8 @@ class FlowRegistry:
     ) -> None:
         """Reload files as they change until `stop` is set (watchfiles.awatch; no polling here).
 
-        The resolved folder is watched, so a symlinked folder reports the files it really holds.
+        The resolved folder is watched, so a symlinked folder reports the files it really holds, and
+        so is the folder of each file a symlink in it points to (known when the watch starts).
         Each batch of changes is reduced to the files it touches (by `flow_key`) and each is reloaded
         once, from what is on disk now, whatever the events said: a rename over the file reads as
         "deleted" then "added" and both mean "read it again". A served file found missing is
@@ -236,7 +247,7 @@ class FlowRegistry:
         import watchfiles
 
         self.folder.mkdir(parents=True, exist_ok=True)
-        root = Path(flow_key(self.folder))
+        folders = self.watched_folders()
         pending: set[asyncio.Task[None]] = set()
 
         def report(result: ReloadResult) -> None:
@@ -250,7 +261,9 @@ class FlowRegistry:
                 report(result)
 
         try:
-            async for changes in watchfiles.awatch(root, stop_event=stop, debounce=200, step=50, recursive=False):
+            async for changes in watchfiles.awatch(
+                *folders, stop_event=stop, debounce=200, step=50, recursive=False
+            ):
                 results, missing = self.apply_changes(p for _, p in changes)
                 for result in results:
                     report(result)

@@ -314,3 +314,16 @@ def test_changes_reload_each_file_once_and_leave_a_missing_served_file_to_the_gr
     results, missing = reg.apply_changes([str(path)])
     assert results == [] and missing == [str(path)]
     assert reg.flow_for_number("95519") is not None, "still served until the grace has passed"
+
+
+async def test_watcher_follows_a_flow_file_that_is_a_symlink(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "flows").mkdir()
+    target = tmp_path / "elsewhere" / "mini.yaml"
+    write(target, "1", "按1")
+    (tmp_path / "flows" / "mini.yaml").symlink_to(target)
+    reg = FlowRegistry(tmp_path / "flows", clock=LoopClock(), classifier_factory=None)
+    reg.load_all()
+    assert reg.watched_folders() == [tmp_path / "flows", tmp_path / "elsewhere"]
+    await watch_until(reg, lambda attempt: write(target, f"4.{attempt}", "按1"), lambda r: r.loaded)
+    assert [s.path for s in reg.status()] == [str(target)]
