@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import ipaddress
 import os
 import pathlib
 import re
@@ -23,11 +24,14 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from ivr.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ivr.sip.edge import EdgePolicy
 
 DEMO_DIR = pathlib.Path(__file__).resolve().parent / "demo"
 """The demo site shipped with the package: flows/, dialects/, prompts/, config/ (in a checkout,
@@ -75,7 +79,7 @@ class SettingError(ConfigError):
         self.key = key
 
 
-PATH = {"path": True}
+PATH_OR_URL = {"path": True}
 """Field metadata: a `str` setting that is a file path unless it is a URL (relative paths resolved)."""
 
 
@@ -87,7 +91,7 @@ class EngineConfig:
     prompt_cache_dir: pathlib.Path = pathlib.Path("var/prompt-cache")
     agents_file: pathlib.Path = field(default_factory=lambda: demo_path("config/agents.yaml"))
     queues_file: pathlib.Path = field(default_factory=lambda: demo_path("config/queues.yaml"))
-    db: str = field(default="var/ivr.db", metadata=PATH)
+    db: str = field(default="var/ivr.db", metadata=PATH_OR_URL)
     """Call records, journeys, caller dialects, dispatch log: a SQLite file or a `postgresql://` URL."""
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060
@@ -95,6 +99,9 @@ class EngineConfig:
     http_port: int = 8080
     rtp_port_min: int = 20000
     rtp_port_max: int = 30000
+    rtp_symmetric: bool = True
+    """NAT mode (symmetric RTP): media is latched once, in the first 2 s, to a packet from the SDP's or
+    the signalling peer's IP. False (strict): only the exact address:port the SDP named is accepted."""
     max_calls: int = 1200
     """Concurrent calls beyond which new INVITEs get 503 with Retry-After."""
     drain_timeout_s: float = 600.0
@@ -134,6 +141,21 @@ class EngineConfig:
     demo_backend: bool = True
     """Serve the demo hotline's data back end (policies, customers) in-process and point the flows'
     `backend_url` at it; off: flows use their own `backend_url`."""
+    trunks: tuple[str, ...] = ("127.0.0.0/8", "::1")
+    """Addresses or CIDRs allowed to send INVITEs: trunks, SBCs, the Kamailio proxy (loopback for the
+    demo). Others get `untrusted_invites`; an empty list admits everyone. Trusted sources are also
+    exempt from the per-source request limit (a trunk carries every caller's signalling)."""
+    untrusted_invites: str = "silence"
+    """What an INVITE from an untrusted source gets: `silence` (dropped: scanners learn nothing) or
+    `forbidden` (403)."""
+    sip_requests_per_s: float = 50.0
+    """Per untrusted source: SIP requests a second allowed on average; beyond, dropped silently and counted."""
+    sip_burst: float = 100.0
+    """Per untrusted source: requests allowed at once before the rate applies."""
+    max_calls_per_source: int | None = None
+    """Calls up at once from one source address (None: no limit); beyond, 503."""
+    max_server_transactions: int | None = 5000
+    """Live server transactions (each lives up to 32 s) before new requests are dropped (None: no cap)."""
 
     def __post_init__(self) -> None:
         try:
@@ -152,6 +174,17 @@ class EngineConfig:
         for key in ("drain_timeout_s", "retention_days", "asr_processes", "asr_prewarm"):
             if getattr(self, key) < 0:
                 raise SettingError(key, f"{key} must not be negative")
+        if self.untrusted_invites not in ("silence", "forbidden"):
+            raise SettingError("untrusted_invites", f"untrusted_invites {self.untrusted_invites!r} is not one of: "
+                                                    "silence, forbidden")
+        for entry in self.trunks:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise SettingError("trunks", f"trunks: {entry!r} is not an address or CIDR") from None
+        for key in ("sip_requests_per_s", "sip_burst"):
+            if getattr(self, key) <= 0:
+                raise SettingError(key, f"{key} must be above 0")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise SettingError("log_level", f"log_level {self.log_level!r} is not one of: debug, info, warning, error")
         if "://" in self.db and not self.db.startswith(URL_SCHEMES):
@@ -172,6 +205,16 @@ class EngineConfig:
     def callback_uri(self, number: str) -> str:
         """The SIP URI a callback to `number` dials."""
         return self.callback_uri_template.format(number=number, sip_host=self.sip_host)
+
+    def edge_policy(self) -> EdgePolicy:
+        """The SIP edge these settings describe (`ivr.sip.edge`): trusted sources and per-source limits."""
+        from ivr.sip.edge import EdgePolicy, EdgeVerdict
+
+        return EdgePolicy(
+            trusted=self.trunks, untrusted_invite=EdgeVerdict(self.untrusted_invites),
+            requests_per_s=self.sip_requests_per_s, burst=self.sip_burst,
+            max_calls_per_source=self.max_calls_per_source, max_server_transactions=self.max_server_transactions,
+        )
 
     @property
     def db_is_url(self) -> bool:
@@ -328,10 +371,15 @@ def _read_file(path: pathlib.Path) -> tuple[dict[str, object], dict[str, int]]:
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f"{mark.line + 1}:" if mark is not None else ""
+        # An unclosed `[` is detected lines later: name where the construct opened, as `ivr validate` does.
+        opened, mark = getattr(exc, "context_mark", None), getattr(exc, "problem_mark", None)
+        first = opened or mark
+        line = f"{first.line + 1}:" if first is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}:{line} YAML syntax error: {problem}") from None
+        context = getattr(exc, "context", None)
+        detected = f" (detected at line {mark.line + 1})" if opened is not None and mark is not None else ""
+        raise ConfigError(f"{path}:{line} YAML syntax error: {f'{context}: ' if context else ''}{problem}{detected}"
+                          ) from None
     if raw is None:
         return {}, {}
     if not isinstance(raw, dict) or not isinstance(node, yaml.MappingNode):

@@ -12,6 +12,7 @@ import logging
 import sys
 import threading
 from types import TracebackType
+from typing import TextIO, cast
 
 import structlog
 
@@ -44,7 +45,7 @@ def configure_logging(level: str = "info", *, json: bool | None = None, log_pii:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _CurrentStderr())),
         cache_logger_on_first_use=True,
     )
     _route_stdlib(shared, renderer, numeric_level)
@@ -61,7 +62,7 @@ def _route_stdlib(shared: list[structlog.typing.Processor], renderer: structlog.
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_CurrentStderr())
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(formatter)
     root = logging.getLogger()
@@ -72,6 +73,18 @@ def _route_stdlib(shared: list[structlog.typing.Processor], renderer: structlog.
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_thread_uncaught
+
+
+class _CurrentStderr:
+    """Whatever `sys.stderr` is when a line is written, not when logging was configured: loggers are
+    cached on first use, and a stream swapped since (pytest's capture, closed after its test) must not
+    be written to forever after."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:

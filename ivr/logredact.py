@@ -4,8 +4,8 @@ With `log_pii: false` (the default) caller numbers are masked to their last 4 di
 said is left out, and URLs (data dips carry caller and policy numbers in their paths and queries)
 keep only scheme, host and port. It judges entries by key, because a log line's keys are the
 contract (`caller`, `number`, `transcript`, `url`...), and masks URLs inside any text (error messages
-quote the URL they failed on). `call_id` and other identifiers are never touched; an `event` (a stdlib record's message) only has
-its URLs cut.
+quote the URL they failed on). `call_id` and other identifiers are never touched; an `event` (a stdlib
+record's message) only has its URLs cut.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 NUMBER_KEYS = frozenset({
     "caller", "number", "from_number", "caller_number", "callback_number", "to", "from", "from_uri", "to_uri",
-    "contact", "remote_uri", "identity", "pai", "ani",
+    "contact", "remote_uri", "identity", "pai", "ani", "target",
 })
 """Keys whose values are (or contain) a caller's number."""
 TRANSCRIPT_KEYS = frozenset({"transcript", "text", "utterance", "heard", "said", "hypothesis", "words", "speech"})
@@ -66,4 +66,6 @@ def redact_pii(_logger: object, _method: str, event_dict: MutableMapping[str, An
             )
         elif isinstance(value, str):
             event_dict[key] = redact_text(value)
+        elif isinstance(value, dict):  # a journey step's data, a request's headers...
+            event_dict[key] = redact_pii(_logger, _method, dict(value))
     return event_dict

@@ -12,7 +12,7 @@ from rich.console import Console, Group
 from rich.table import Table
 
 from ivr.store import Summary, open_store, parse_time
-from ivr.store.errors import StoreError
+from ivr.store.errors import DatabaseUnreachable, StoreError
 
 
 def _pct(value: float | None) -> str:
@@ -102,6 +102,9 @@ def report_main(
             )
             return 2
         store = open_store(db, read_only=True)
+    except DatabaseUnreachable as exc:  # a runtime failure, not a usage error
+        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        return 1
     except StoreError as exc:
         err.print(f"[red]error:[/] {exc}")
         return 2

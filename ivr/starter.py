@@ -37,6 +37,7 @@ sip_host: 127.0.0.1             # 0.0.0.0 to answer on every interface
 sip_port: 5060
 http_host: 127.0.0.1
 http_port: 8080
+trunks: [127.0.0.0/8, "::1"]    # who may send INVITEs: add your SBC / SIP proxy addresses (CIDRs)
 node_id: {node_id}
 drain_timeout_s: {drain_s}            # below TimeoutStopSec of ivr.service ({stop_s} s)
 retention_days: 180

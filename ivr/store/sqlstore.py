@@ -167,6 +167,8 @@ class SqlStore:
         except StoreClosed:
             raise
         except Exception as exc:
+            if self.is_transient(exc):  # unreachable, not "not ours": open_store says which database
+                raise
             raise MigrationError(f"{self!r}: not a call-record database ({exc})") from exc
         migrations = load_migrations(self.dialect)
         if check_version(version, migrations, repr(self)):

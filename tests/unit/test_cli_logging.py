@@ -49,6 +49,7 @@ def test_pii_is_redacted_by_default(capsys: pytest.CaptureFixture[str]) -> None:
     structlog.get_logger().info(
         "invite_received", caller="13800138000", to="sip:+8613900000001@10.0.0.1:5060", call_id="a1234567890b",
         transcript="我要报案 保单 P12345678", url="http://dips.internal:8090/api/customers/13800138000?lang=yue",
+        data={"text": "my policy is P12345678", "number": "13900000001"},
     )
     logging.getLogger("aiohttp.client").warning("GET %s failed", "https://u:p@dips.internal/api/policies/P1?c=1")
     first, second = lines(capsys)
@@ -57,6 +58,7 @@ def test_pii_is_redacted_by_default(capsys: pytest.CaptureFixture[str]) -> None:
     assert first["transcript"] == "[omitted]"
     assert first["url"] == "http://dips.internal:8090/…"
     assert first["call_id"] == "a1234567890b"
+    assert first["data"] == {"text": "[omitted]", "number": "*******0001"}
     assert second["event"] == "GET https://dips.internal/… failed"
 
 

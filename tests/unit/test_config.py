@@ -91,10 +91,12 @@ def test_a_range_check_names_the_line_of_the_value(tmp_path: pathlib.Path) -> No
         resolve_config(path, env={})
 
 
-def test_a_yaml_syntax_error_names_its_line(tmp_path: pathlib.Path) -> None:
-    path = write(tmp_path, "sip_port: 5060\nasr_models: {yue: [\n")
-    with pytest.raises(ConfigError, match=rf"^{path}:\d+: YAML syntax error"):
+def test_a_yaml_syntax_error_names_the_line_where_the_construct_opened(tmp_path: pathlib.Path) -> None:
+    path = write(tmp_path, "sip_port: 5060\ntrunks: [10.0.0.1,\n\n\nhttp_port: 80\n")
+    with pytest.raises(ConfigError) as caught:
         resolve_config(path, env={})
+    assert str(caught.value).startswith(f"{path}:2: YAML syntax error: while parsing a flow sequence: ")
+    assert str(caught.value).endswith("(detected at line 6)")  # the end of the file
 
 
 def test_a_top_level_list_is_refused(tmp_path: pathlib.Path) -> None:
@@ -151,3 +153,13 @@ def test_check_paths_names_a_missing_folder_with_its_line(tmp_path: pathlib.Path
         f"{path}:2: flows_dir: {tmp_path / 'nowhere'} does not exist"
     ]
     assert check_paths(resolve_config(None, env={})) == []
+
+
+def test_trunks_are_addresses_or_cidrs_and_make_the_sip_edge_policy(tmp_path: pathlib.Path) -> None:
+    path = write(tmp_path, "trunks: [192.0.2.10, 10.20.0.0/24, '2001:db8::/32']\nuntrusted_invites: forbidden\n")
+    policy = resolve_config(path, env={}).config.edge_policy()
+    assert policy.trusted == ("192.0.2.10", "10.20.0.0/24", "2001:db8::/32")
+    assert policy.untrusted_invite.value == "forbidden"
+    with pytest.raises(ConfigError, match=rf"^{path}:1: trunks: 'sbc.example' is not an address or CIDR"):
+        resolve_config(write(tmp_path, "trunks: [sbc.example]\n"), env={})
+    assert resolve_config(None, env={"IVR_TRUNKS": "10.0.0.1, 10.0.0.2"}).config.trunks == ("10.0.0.1", "10.0.0.2")

@@ -101,6 +101,9 @@ def test_init_then_serve_from_another_directory_answers_a_call(installed: Path, 
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert any(e.get("event") == "engine_ready" for e in lines)
     assert all(line.startswith("{") for line in log.read_text().splitlines() if line.strip()), "plain-text log line"
+    invites = [e for e in lines if e.get("event") == "invite_received"]
+    assert [e["caller"] for e in invites] == ["*******9902"], "log_pii defaults to false: numbers masked"
+    assert CALLER not in log.read_text()
     with sqlite3.connect(site / "var" / "ivr.db") as db:
         rows = db.execute("SELECT flow_id, in_progress FROM calls WHERE caller = ?", (CALLER,)).fetchall()
     assert rows == [("hotline", 0)]

@@ -53,6 +53,12 @@ def test_a_real_calls_record_is_kept_in_postgresql(
     assert not (tmp_path / "ivr.db").exists(), "the --db URL replaced the default file"
     assert not list(tmp_path.glob("postgresql*")), "a URL must never become a SQLite path"
 
+    purge = subprocess.run([sys.executable, "-m", "ivr.cli", "purge", "--older-than", "0d", "--db", fresh_database],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert purge.returncode == 0 and "1 calls" in purge.stdout, purge.stdout + purge.stderr
+    assert psql(fresh_database, f"SELECT count(*) FROM calls WHERE caller = '{CALLER}'") == [["0"]]
+    assert psql(fresh_database, f"SELECT count(*) FROM journey_events WHERE call_id = '{call_id}'") == [["0"]]
+
 
 def test_an_unreachable_database_stops_start_up_with_exit_1(tmp_path: Path) -> None:
     with socket.socket() as sock:

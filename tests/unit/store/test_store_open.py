@@ -46,3 +46,16 @@ def test_a_path_opens_sqlite_with_its_dialect_memory(tmp_path: Path) -> None:
         memory.close()
     finally:
         store.close()
+
+
+def test_report_against_an_unreachable_database_exits_1_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    import structlog
+
+    from ivr.cli import main
+
+    try:
+        assert main(["report", "--db", f"postgresql://ivr@127.0.0.1:{closed_port()}/ivr"]) == 1
+    finally:
+        structlog.reset_defaults()
+    out, err = capsys.readouterr()
+    assert out == "" and "cannot connect to the database" in err
