@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from ivr.clock import Clock
 from ivr.rtp.events import DtmfReceived
+from ivr.rtp.inbound import InboundStream
 
 AudioConsumer = Callable[[NDArray[np.int16]], None]
 DtmfListener = Callable[[DtmfReceived], None]
@@ -27,12 +28,12 @@ class Listeners:
         self,
         clock: Clock,
         logger: structlog.typing.FilteringBoundLogger,
-        want_audio: Callable[[bool], None],
+        inbound: Callable[[], InboundStream | None],
     ) -> None:
         self._clock = clock
         self._log = logger
-        self._want_audio = want_audio
-        """Told whether anyone consumes audio (decoding runs only then)."""
+        self._inbound = inbound
+        """The stream to tell whether anyone consumes audio (it decodes only then)."""
         self.consumers: list[AudioConsumer] = []
         self._dtmf: list[DtmfListener] = []
         self._closers: list[Callable[[], object]] = []
@@ -40,14 +41,18 @@ class Listeners:
 
     def add_audio_consumer(self, consumer: AudioConsumer) -> Callable[[], None]:
         self.consumers.append(consumer)
-        self._want_audio(True)
+        self._want_audio()
         return lambda: self.remove_audio_consumer(consumer)
 
     def remove_audio_consumer(self, consumer: AudioConsumer) -> None:
         if consumer in self.consumers:
             self.consumers.remove(consumer)
-        if not self.consumers:
-            self._want_audio(False)
+        self._want_audio()
+
+    def _want_audio(self) -> None:
+        inbound = self._inbound()
+        if inbound is not None:
+            inbound.set_want_audio(bool(self.consumers))
 
     def deliver(self, frames: list[NDArray[np.int16]]) -> None:
         for consumer in tuple(self.consumers):
@@ -64,6 +69,7 @@ class Listeners:
         return lambda: self._dtmf.remove(listener) if listener in self._dtmf else None
 
     def emit_dtmf(self, event: DtmfReceived) -> None:
+        self._log.info("dtmf_received", digit=event.digit, source=event.source.value)
         for listener in tuple(self._dtmf):
             listener(event)
 

@@ -49,10 +49,10 @@ class Playback:
         self._pending_keys: list[asyncio.Future[None]] = []
         self._failure: MediaStateError | None = None
 
-    @property
-    def barge_in(self) -> bool:
-        """A prompt is playing that a key stops."""
-        return self._barge_in and self._future is not None
+    def barge_in(self, outbound: OutboundStream | None) -> None:
+        """A key was pressed: it stops the prompt playing if that prompt allows barge-in."""
+        if self._barge_in and self._future is not None:
+            self.stop(outbound, PlayOutcome.INTERRUPTED_BY_DIGIT)
 
     async def play(self, outbound: OutboundStream, clip: EncodedAudio, *, barge_in: bool) -> PlayResult:
         self._raise_if_failed()

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 from ivr.media.bridge import Bridge, Forward, RelayedPacket
 from ivr.media.g711 import G711Codec
 from ivr.rtp.outbound import OutboundStream
+from ivr.rtp.scheduler import SenderSlot
 
 if TYPE_CHECKING:
     from ivr.rtp.session import MediaSession
 
 
 class RelayLeg:
-    __slots__ = ("session", "bridge", "forward", "_outbound", "_send", "_tick", "_pause", "_resume")
+    __slots__ = ("session", "bridge", "forward", "_outbound", "_send", "_tick", "_slot", "_stop")
 
     def __init__(
         self,
@@ -27,8 +28,8 @@ class RelayLeg:
         outbound: Callable[[], OutboundStream | None],
         send: Callable[[bytes], None],
         tick: Callable[[], int],
-        pause: Callable[[], None],
-        resume: Callable[[], None],
+        slot: SenderSlot,
+        stop: Callable[[], None],
     ) -> None:
         self.session = session
         self.bridge: Bridge | None = None
@@ -37,16 +38,18 @@ class RelayLeg:
         self._outbound = outbound
         self._send = send
         self._tick = tick
-        self._pause = pause
-        """Take the session's own sending off the media clock (and stop its prompt)."""
-        self._resume = resume
+        self._slot = slot
+        """The session's own sending on the media clock: left while bridged."""
+        self._stop = stop
+        """Stop the session's prompt."""
 
     @property
     def codec(self) -> G711Codec:
         return self.session.codec
 
     def start_relay(self, forward: Forward, bridge: Bridge) -> None:
-        self._pause()
+        self._stop()
+        self._slot.leave()
         self.bridge = bridge
         self.forward = forward
 
@@ -56,7 +59,7 @@ class RelayLeg:
         outbound = self._outbound()
         if outbound is not None and not self.session.closed:
             outbound.end_relay()
-            self._resume()
+            self._slot.take()
 
     def send_relayed(self, packet: RelayedPacket) -> None:
         outbound = self._outbound()

@@ -8,6 +8,8 @@ the rest are dropped and counted. Send errors are counted only: RTCP failing nev
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
 
 from ivr.clock import Clock
@@ -29,6 +31,9 @@ from ivr.rtp.rtcp import (
     round_trip_s,
 )
 
+Streams = Callable[[], tuple[InboundStream, OutboundStream] | None]
+"""The session's streams once started (None before)."""
+
 
 class RtcpChannel:
     def __init__(
@@ -39,7 +44,15 @@ class RtcpChannel:
         cname: str,
         counters: MediaCounters,
         logger: structlog.typing.FilteringBoundLogger,
+        *,
+        streams: Streams,
+        may_send: Callable[[], bool],
+        tick: Callable[[], int],
     ) -> None:
+        self._streams = streams
+        self._may_send = may_send
+        """Whether the peer is confirmed (RTCP, like RTP, waits for the ACK or the peer's first packet)."""
+        self._tick = tick
         self._port = port
         self._local_host = local_host
         self._clock = clock
@@ -70,13 +83,19 @@ class RtcpChannel:
         gate.latch_until = max(gate.latch_until, now + LATCH_WINDOW_S)
         self.target = (rtp_source[0], rtp_source[1] + 1)
 
-    def report(self, now: float, inbound: InboundStream, outbound: OutboundStream, tick: int) -> None:
-        """The periodic report (SR when we sent since the last one, else RR)."""
-        self._send(self.build(now, inbound, outbound, tick))
+    def on_report(self, now: float) -> None:
+        """The periodic report (SR when we sent since the last one, else RR): the media clock calls it."""
+        streams = self._streams()
+        if streams is not None and self._may_send():
+            self._send(self._build(now, *streams))
 
-    def build(
-        self, now: float, inbound: InboundStream, outbound: OutboundStream, tick: int, *, goodbye: bool = False
-    ) -> bytes:
+    def goodbye(self) -> None:
+        """The last report, with BYE (the session closes)."""
+        streams = self._streams()
+        if streams is not None and self._may_send():
+            self._send(self._build(self._clock.now(), *streams, goodbye=True))
+
+    def _build(self, now: float, inbound: InboundStream, outbound: OutboundStream, *, goodbye: bool = False) -> bytes:
         block = None
         if inbound.remote_ssrc is not None and inbound.stats.received:
             block = inbound.stats.report_block(inbound.remote_ssrc, now)
@@ -84,15 +103,12 @@ class RtcpChannel:
         if outbound.packets_sent > self._packets_at_last_report:  # we sent since the last report: SR
             sender = (
                 ntp_timestamp(self._clock.wall().timestamp()),
-                outbound.timestamp_at(tick),
+                outbound.timestamp_at(self._tick()),
                 outbound.packets_sent,
                 outbound.octets_sent,
             )
         self._packets_at_last_report = outbound.packets_sent
         return compound_report(outbound.ssrc, self._cname, sender, block, goodbye=goodbye)
-
-    def send_goodbye(self, data: bytes) -> None:
-        self._send(data)
 
     def _send(self, data: bytes) -> None:
         if self.target is None:
@@ -108,7 +124,21 @@ class RtcpChannel:
         if note.log:
             self._log.warning("rtcp_send_failed", error=str(exc), target=self.target, not_logged=note.suppressed)
 
-    def admit(self, data: bytes, source: Address, now: float) -> bool:
+    def on_datagram(self, data: bytes, source: Address) -> None:
+        """A datagram on the RTCP port."""
+        streams = self._streams()
+        if streams is not None and self._admit(data, source, self._clock.now()):
+            self._read(data, source, *streams)
+
+    def on_muxed(self, data: bytes, source: Address, gate: SourceGate) -> None:
+        """An RTCP packet on the RTP port (RFC 5761 rtcp-mux): admitted by the RTP stream's `gate`."""
+        streams = self._streams()
+        if streams is not None and gate.accepts(source) and len(data) <= MAX_DATAGRAM_BYTES:
+            self._read(data, source, *streams)
+        else:
+            self._counters.rtcp_dropped += 1
+
+    def _admit(self, data: bytes, source: Address, now: float) -> bool:
         """Whether a datagram on the RTCP port is the peer's report (latching in NAT mode)."""
         gate = self.gate
         admission = gate.admit(source, now) if gate is not None and len(data) <= MAX_DATAGRAM_BYTES else None
@@ -119,7 +149,7 @@ class RtcpChannel:
             self.target = source
         return True
 
-    def receive(self, data: bytes, source: Address, inbound: InboundStream, outbound: OutboundStream) -> None:
+    def _read(self, data: bytes, source: Address, inbound: InboundStream, outbound: OutboundStream) -> None:
         """Read an admitted report: the peer's SR (for our DLSR) and its blocks about us (RTT)."""
         try:
             packets = parse_rtcp(data)

@@ -199,3 +199,24 @@ class MediaScheduler:
         if logged_at is None or now - logged_at >= self._error_log_every_s:
             self._errors_logged_at[key] = now
             log.exception(event, key=str(key), errors_total=self.callback_errors)
+
+
+class SenderSlot:
+    """One sender's place on the media clock, taken and left as its owner starts and stops sending
+    (a session: left while held silent or bridged, taken again after)."""
+
+    __slots__ = ("_scheduler", "_callback")
+
+    def __init__(self, scheduler: MediaScheduler, callback: TickCallback) -> None:
+        self._scheduler = scheduler
+        self._callback = callback
+
+    @property
+    def taken(self) -> bool:
+        return self._scheduler.has_sender(self)
+
+    def take(self) -> None:
+        self._scheduler.add_sender(self, self._callback)
+
+    def leave(self) -> None:
+        self._scheduler.remove_sender(self)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import structlog
 
 from ivr.clock import Clock
-from ivr.rtp.address import Address, can_reach
+from ivr.rtp.address import Address, can_reach, is_unspecified
 from ivr.rtp.events import MediaFailure
 from ivr.rtp.gate import SourceGate
 from ivr.rtp.health import MediaCounters, SendHealth
@@ -121,8 +121,10 @@ class SendPath:
 
     def check_waiting(self) -> None:
         """Nothing to send to yet: an unreachable offer fails once its latch window is over."""
-        gate = self._gate
+        gate, remote = self._gate, self._remote
         if self.target is not None or gate is None or gate.source is not None or self._gave_up:
+            return
+        if remote is None or is_unspecified(remote[0]):  # c=0.0.0.0: on hold (RFC 3264 8.4), not broken
             return
         if self._clock.now() > gate.latch_until:
             self._gave_up = True

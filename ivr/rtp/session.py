@@ -18,7 +18,6 @@ and the call layer ends the call with the reason.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -33,9 +32,10 @@ from ivr.rtp.address import Address
 from ivr.rtp.dtmf import event_code
 from ivr.rtp.errors import MediaFailedError, MediaStateError
 from ivr.rtp.events import DtmfReceived, DtmfSource, HoldMode, MediaFailed, MediaFailure, PlayOutcome, PlayResult
+from ivr.rtp.failure import FailureListener, FailureSignal
 from ivr.rtp.gate import SourceGate
 from ivr.rtp.health import SendHealth
-from ivr.rtp.inbound import MAX_DATAGRAM_BYTES, InboundStream
+from ivr.rtp.inbound import InboundStream
 from ivr.rtp.listeners import AudioConsumer, DtmfListener, DtmfStream, Listeners
 from ivr.rtp.net import DatagramPort
 from ivr.rtp.outbound import EncodedAudio, OutboundStream
@@ -44,6 +44,7 @@ from ivr.rtp.params import MediaParams
 from ivr.rtp.playback import Playback, encode_for
 from ivr.rtp.relay import RelayLeg
 from ivr.rtp.reports import RtcpChannel
+from ivr.rtp.scheduler import SenderSlot
 from ivr.rtp.sending import SendPath
 
 if TYPE_CHECKING:
@@ -52,9 +53,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 __all__ = ["AudioConsumer", "DtmfListener", "DtmfStream", "MediaParams", "MediaSession"]
-
-FailureListener = Callable[[MediaFailed], None]
-
 
 class MediaSession:
     """The media of one call leg. Build with `MediaEngine.open_session()`."""
@@ -68,27 +66,37 @@ class MediaSession:
         self.local = local
         self.local_port = local[1]
         self.call_id = call_id
-        self._key = object()
         self._log = log.bind(call_id=call_id, local_port=local[1])
         self._params: MediaParams | None = None
         self.inbound: InboundStream | None = None
         self.outbound: OutboundStream | None = None
         self.held: HoldMode | None = None
         self.closed = False
+        self._failures = FailureSignal()
         self.failure: MediaFailed | None = None
         """Set once the media failed for good (see `wait_failed`)."""
-        self._failure_listeners: list[FailureListener] = []
         self._path = SendPath(
             rtp, local[0], self._clock, engine.counters, SendHealth(engine.send_failure_s), self._fail, self._log
         )
-        self._reports = RtcpChannel(rtcp, local[0], self._clock, engine.cname, engine.counters, self._log)
-        self._playback = Playback(self._clock, f"media session on port {self.local_port}")
-        self._listeners = Listeners(self._clock, self._log, self._want_audio)
-        self._relay = RelayLeg(
-            self, lambda: self.outbound, self._path.send, self._scheduler.current_tick, self._pause, self._resume
+        self._reports = RtcpChannel(
+            rtcp, local[0], self._clock, engine.cname, engine.counters, self._log,
+            streams=lambda: (self.inbound, self.outbound) if self.inbound and self.outbound else None,
+            may_send=lambda: self._path.confirmed,
+            tick=self._scheduler.current_tick,
         )
-        rtp.attach(self._on_rtp, self._path.error, self._socket_lost)
-        rtcp.attach(self._on_rtcp, self._reports.error, self._socket_lost)
+        self._playback = Playback(self._clock, f"media session on port {self.local_port}")
+        self._listeners = Listeners(self._clock, self._log, lambda: self.inbound)
+        self._listeners.on_dtmf(lambda _: self._playback.barge_in(self.outbound))  # first: stop, then tell
+        self._slot = SenderSlot(self._scheduler, self._on_tick)
+        self._relay = RelayLeg(
+            self, lambda: self.outbound, self._path.send, self._scheduler.current_tick, self._slot, self.stop
+        )
+
+        def socket_lost() -> None:
+            self._fail(MediaFailure.SOCKET_CLOSED, f"the media socket on port {self.local_port} was closed")
+
+        rtp.attach(self._on_rtp, self._path.error, socket_lost)
+        rtcp.attach(self._reports.on_datagram, self._reports.error, socket_lost)
         self._ports = (rtp, rtcp)
 
     # ------------------------------------------------------------------ set-up
@@ -150,8 +158,8 @@ class MediaSession:
         if self.held is HoldMode.MUSIC:
             self.outbound.set_loop(self._engine.hold_music(codec).frames)
         if self.held is not HoldMode.SILENT and self._relay.bridge is None:
-            self._scheduler.add_sender(self._key, self._on_tick)
-        self._scheduler.add_reporter(self._key, self._on_report)
+            self._slot.take()
+        self._scheduler.add_reporter(self._slot, self._reports.on_report)
         target = self._path.aim(params, gate)
         self._log.info(
             "rtp_session_started",
@@ -188,17 +196,14 @@ class MediaSession:
         if inbound is None:
             return
         if is_rtcp(data):  # RFC 5761 rtcp-mux peers
-            if inbound.gate.accepts(source) and len(data) <= MAX_DATAGRAM_BYTES:
-                self._reports.receive(data, source, inbound, self.outbound)  # type: ignore[arg-type]
-            else:
-                self._engine.counters.rtcp_dropped += 1
+            self._reports.on_muxed(data, source, inbound.gate)
             return
         now = self._clock.now()
         received = inbound.receive(data, source, now)
         if received is None:
             return
-        if received.latched is not None:
-            self._latched(received.latched)
+        if received.latched is not None:  # the caller's first packet: it confirms the peer, shows where it is
+            self._retarget(received.latched, now)
         forward = self._relay.forward
         if forward is not None:
             forward(
@@ -207,77 +212,39 @@ class MediaSession:
         if received.frames:
             self._listeners.deliver(received.frames)
         for digit, source_kind in received.keys:
-            self._emit_dtmf(DtmfReceived(digit, source_kind, now))
+            self._listeners.emit_dtmf(DtmfReceived(digit, source_kind, now))
 
-    def _latched(self, source: Address) -> None:
-        """The caller's first packet: it confirms the peer and, in NAT mode, where to send."""
+    def _retarget(self, source: Address, now: float) -> None:
         params, inbound = self._params, self.inbound
         assert params is not None and inbound is not None
         before = self._path.target
         target = self._path.aim(params, inbound.gate)
         if params.symmetric:
-            self._reports.follow(source, self._clock.now())
+            self._reports.follow(source, now)
         if target != before:
             self._log.info("rtp_remote_latched", remote=target, signalled=params.remote)
-
-    def _on_rtcp(self, data: bytes, source: Address) -> None:
-        inbound, outbound = self.inbound, self.outbound
-        if inbound is not None and outbound is not None and self._reports.admit(data, source, self._clock.now()):
-            self._reports.receive(data, source, inbound, outbound)
-
-    def _on_report(self, now: float) -> None:
-        if self.inbound is not None and self.outbound is not None and self._path.confirmed:
-            self._reports.report(now, self.inbound, self.outbound, self._scheduler.current_tick())
-        if self._path.send_to is None:  # not sending (held silent, say): still give up on an unreachable offer
-            self._path.check_waiting()
 
     # ------------------------------------------------------------------ failure
 
     def _fail(self, reason: MediaFailure, detail: str) -> None:
-        if self.failure is not None or self.closed:
+        if self.closed or self.failure is not None:
             return
-        self.failure = event = MediaFailed(reason, detail, self._clock.now())
         self._engine.counters.media_failures += 1
         self._log.warning("media_failed", reason=reason.value, detail=detail)
         error = MediaFailedError(f"media session on port {self.local_port}: {detail}", reason)
         self._playback.fail(self.outbound, error)
-        for listener in tuple(self._failure_listeners):
-            listener(event)
-
-    def _socket_lost(self) -> None:
-        self._fail(MediaFailure.SOCKET_CLOSED, f"the media socket on port {self.local_port} was closed")
+        self.failure = MediaFailed(reason, detail, self._clock.now())
+        self._failures.fail(self.failure)
 
     def on_media_failed(self, listener: FailureListener) -> Callable[[], None]:
         """Call `listener` (once) when the media fails; returns an unsubscriber."""
-        self._failure_listeners.append(listener)
-        return lambda: self._failure_listeners.remove(listener) if listener in self._failure_listeners else None
+        return self._failures.on_failed(listener)
 
     async def wait_failed(self) -> MediaFailed:
         """Wait until the media fails (forever if it never does; `MediaStateError` if the session closes)."""
-        if self.failure is not None:
-            return self.failure
-        future: asyncio.Future[MediaFailed] = asyncio.get_running_loop().create_future()
-
-        def failed(event: MediaFailed) -> None:
-            if not future.done():
-                future.set_result(event)
-
-        def closed() -> None:
-            if not future.done():
-                future.set_exception(MediaStateError(f"media session on port {self.local_port} closed"))
-
-        unsubscribe, forget = self.on_media_failed(failed), self._listeners.on_close(closed)
-        try:
-            return await future
-        finally:
-            unsubscribe()
-            forget()
+        return await self._failures.wait()
 
     # ------------------------------------------------------------------ hearing
-
-    def _want_audio(self, wanted: bool) -> None:
-        if self.inbound is not None:
-            self.inbound.set_want_audio(wanted)
 
     def add_audio_consumer(self, consumer: AudioConsumer) -> Callable[[], None]:
         """Deliver every received 160-sample int16 frame (8 kHz) to `consumer`; returns an unsubscriber."""
@@ -294,13 +261,7 @@ class MediaSession:
     def signal_dtmf(self, digit: str, source: DtmfSource = DtmfSource.INFO) -> None:
         """A key learnt outside RTP (the SIP layer's INFO handler) joins the same event stream."""
         event_code(digit)
-        self._emit_dtmf(DtmfReceived(digit.upper(), source, self._clock.now()))
-
-    def _emit_dtmf(self, event: DtmfReceived) -> None:
-        self._log.info("dtmf_received", digit=event.digit, source=event.source.value)
-        if self._playback.barge_in:
-            self._playback.stop(self.outbound, PlayOutcome.INTERRUPTED_BY_DIGIT)
-        self._listeners.emit_dtmf(event)
+        self._listeners.emit_dtmf(DtmfReceived(digit.upper(), source, self._clock.now()))
 
     async def record(self, max_s: float, silence_s: float, *, silence_dbfs: float = -45.0) -> NDArray[np.int16]:
         """Received audio until `silence_s` of continuous silence or `max_s` in all (8 kHz int16)."""
@@ -336,7 +297,7 @@ class MediaSession:
         self._check_open()
         _, outbound = self._streams()
         event_code(digit)
-        if not self._scheduler.has_sender(self._key):
+        if not self._slot.taken:
             raise MediaStateError(f"media session on port {self.local_port} is not sending (held or bridged)")
         await self._playback.send_dtmf(outbound, digit, duration_ms)
 
@@ -350,9 +311,9 @@ class MediaSession:
         self.held = mode
         if mode is HoldMode.MUSIC:
             outbound.set_loop(self._engine.hold_music(outbound.codec).frames)
-            self._scheduler.add_sender(self._key, self._on_tick)
+            self._slot.take()
         else:
-            self._scheduler.remove_sender(self._key)
+            self._slot.leave()
 
     def unhold(self) -> None:
         self._check_open()
@@ -362,7 +323,7 @@ class MediaSession:
         self.held = None
         outbound.set_loop(())
         outbound.resume()
-        self._scheduler.add_sender(self._key, self._on_tick)
+        self._slot.take()
 
     # ------------------------------------------------------------------ bridging
 
@@ -392,13 +353,6 @@ class MediaSession:
         assert isinstance(other, RelayLeg)
         return other.session
 
-    def _pause(self) -> None:
-        self.stop()
-        self._scheduler.remove_sender(self._key)
-
-    def _resume(self) -> None:
-        self._scheduler.add_sender(self._key, self._on_tick)
-
     # ------------------------------------------------------------------ teardown
 
     def close(self) -> None:
@@ -408,14 +362,11 @@ class MediaSession:
         self._playback.close(self.outbound, MediaStateError(f"media session on port {self.local_port} closed"))
         self.unbridge()
         self.closed = True
-        self._scheduler.remove_sender(self._key)
-        self._scheduler.remove_reporter(self._key)
-        if self.inbound is not None and self.outbound is not None and self._path.confirmed:
-            goodbye = self._reports.build(
-                self._clock.now(), self.inbound, self.outbound, self._scheduler.current_tick(), goodbye=True
-            )
-            self._reports.send_goodbye(goodbye)
+        self._slot.leave()
+        self._scheduler.remove_reporter(self._slot)
+        self._reports.goodbye()
         self._listeners.close()
+        self._failures.close(MediaStateError(f"media session on port {self.local_port} closed"))
         for port in self._ports:
             port.close()
         self._engine._forget(self)

@@ -85,15 +85,15 @@ async def linphonec(
     folder: pathlib.Path, *, number: str, keys: KeyMethod, sip_port: int, rtp_port: int, ipv6: bool
 ) -> AsyncIterator[Linphone]:
     """A linphonec calling as `number`, ready to `call`: files for sound, SIP on `sip_port`."""
-    folder.mkdir(parents=True, exist_ok=True)
     rc = folder / "linphonerc"
-    rc.write_text(
+    text = (
         f"[sip]\ncontact=sip:{number}@127.0.0.1\nsip_tcp_port=-1\nsip_tls_port=-1\n{_RC_KEYS[keys]}"
         f"[rtp]\naudio_rtp_port={rtp_port}\n"
     )
+    await asyncio.to_thread(rc.write_text, text)
     log = folder / "linphone.log"
     process = await asyncio.create_subprocess_exec(
-        LINPHONEC.path or "linphonec", "-c", str(rc), "-d", "6", "-l", str(log),
+        LINPHONEC.require(), "-c", str(rc), "-d", "6", "-l", str(log),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         cwd=folder,
     )

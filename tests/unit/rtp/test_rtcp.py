@@ -145,3 +145,17 @@ def test_compound_report_is_sr_or_rr_then_sdes_then_bye() -> None:
     assert packets[1] == SourceDescription(((5, "ivr@x"),))
     receiver = parse_rtcp(compound_report(5, "ivr@x", None, None))
     assert receiver == [ReceiverReport(5, ()), SourceDescription(((5, "ivr@x"),))]
+
+
+def test_duplicates_are_not_counted_as_received_so_loss_never_goes_negative() -> None:
+    stats = ReceptionStats()
+    for seq in [65534, 65535, 0, 0, 0, 1, 65535, 3]:  # RFC 4733 end packets repeated, a wrap, one lost
+        stats.update(seq, 0, 0.0, timing=False)
+    assert (stats.received, stats.duplicates, stats.expected, stats.lost) == (5, 3, 6, 1)
+
+
+def test_a_late_packet_is_not_a_duplicate() -> None:
+    stats = ReceptionStats()
+    for seq in [10, 12, 11]:
+        stats.update(seq, 0, 0.0, timing=False)
+    assert (stats.received, stats.duplicates, stats.lost) == (3, 0, 0)

@@ -141,6 +141,13 @@ async def test_an_unreachable_offer_with_no_packets_fails_with_no_media_after_th
     assert "fd00::2" in ours.failure.detail and engine.counters.send_errors == 0
 
 
+async def test_an_offer_on_hold_sends_nothing_and_is_not_a_failure(engine: MediaEngine, clock: FakeClock) -> None:
+    ours = await engine.open_session()
+    ours.start(MediaParams(remote=("0.0.0.0", 4000)))
+    await clock.advance(5.0)
+    assert ours.remote is None and ours.failure is None and engine.counters.send_errors == 0
+
+
 async def test_nothing_is_sent_before_the_ack_or_the_callers_first_packet(
     engine: MediaEngine, clock: FakeClock, net: MemoryNetwork
 ) -> None:
