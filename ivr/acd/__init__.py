@@ -3,13 +3,18 @@
 Independent of SIP: it deals in agent ids, contacts (strings) and call ids. The call layer uses
 `Acd` (enqueue -> `QueueTicket`, then ring_answered / ring_failed / call_ended / abandon /
 request_callback); the SIP registrar calls `agent_login`; the web API calls `dispatch`.
-`Distributor` is the pure core underneath, fed commands with the time.
+
+Layers, pure first: `Distributor` (distributor.py) applies commands with the time to one `AcdState`
+(state.py) through its parts: matching.py, overflow.py, staffing.py, leases.py, dispatch.py;
+snapshot.py turns the state into JSON and back. `Replica` (replica.py) keeps a node's distributor in
+step with the backend's log (memory.py, redis_backend.py); `TicketDesk` (tickets.py) is the
+caller's side; `Acd` (service.py) is the facade. Dispatch types come from `ivr.dispatching`.
 """
 
 from __future__ import annotations
 
 from ivr.acd.agent import AgentState, AgentStatus
-from ivr.acd.backend import AcdBackend
+from ivr.acd.backend import AcdBackend, LogReset, LogTrimmed, Snapshot, StoreUnreachable
 from ivr.acd.config import AcdConfig, AgentConfig, QueueConfig, SiteConfig, load_config, parse_config
 from ivr.acd.distributor import AgentView, Distributor, QueueStats
 from ivr.acd.errors import (
@@ -41,6 +46,10 @@ __all__ = [
     "AcdConfigError",
     "AcdError",
     "AcdEvent",
+    "LogReset",
+    "LogTrimmed",
+    "Snapshot",
+    "StoreUnreachable",
     "AgentConfig",
     "AgentState",
     "AgentStatus",

@@ -30,6 +30,10 @@ class Snapshot:
     state: str
 
 
+class StoreUnreachable(BackendError):
+    """The log's store did not answer (Redis down or restarting): try again later."""
+
+
 class LogTrimmed(BackendError):
     """Entries after the reader's position were dropped: start over from the latest snapshot."""
 

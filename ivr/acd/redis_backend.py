@@ -26,7 +26,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
-from ivr.acd.backend import LogReset, LogTrimmed, Snapshot
+from ivr.acd.backend import LogReset, LogTrimmed, Snapshot, StoreUnreachable
 from ivr.acd.commands import LogEntry, decode_entry, encode_entry
 from ivr.acd.errors import BackendError
 
@@ -56,13 +56,14 @@ local function id_less(a, b)
 end
 """
 
-# KEYS: stream, snapshot hash. ARGV: position, state. Keeps only a later snapshot; trims the
-# stream to the snapshot it replaces.
+# KEYS: stream, snapshot hash. ARGV: position, state, read batch. Keeps only a later snapshot;
+# trims the stream to the snapshot it replaces, if at least a read batch of entries stays after it.
 _SAVE = _ID_LESS + """
 local previous = redis.call('HGET', KEYS[2], 'position')
 if previous and not id_less(previous, ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[2], 'position', ARGV[1], 'state', ARGV[2])
-if previous then
+local batch = tonumber(ARGV[3])
+if previous and #redis.call('XRANGE', KEYS[1], previous, '+', 'COUNT', batch) >= batch then
   redis.call('XTRIM', KEYS[1], 'MINID', previous)
   redis.call('HSET', KEYS[2], 'trimmed', previous)
 end
@@ -115,7 +116,7 @@ class RedisBackend:
         """The log's epoch this node's state belongs to ("" before open)."""
         self._shas: dict[str, str] = {}
         self._verify = True
-        """Read through the checking script next (at start, after an error, behind a snapshot)."""
+        """Read through the checking script next (at start, after an error, after a full batch)."""
 
     @property
     def node_id(self) -> str:
@@ -150,8 +151,8 @@ class RedisBackend:
             raise BackendError(f"redis backend of node {self._node_id!r} is not open")
         return client
 
-    def _failed(self, what: str, exc: BaseException) -> BackendError:
-        return BackendError(f"redis at {self._url}: {what}: {exc}")
+    def _failed(self, what: str, exc: BaseException) -> StoreUnreachable:
+        return StoreUnreachable(f"redis at {self._url}: {what}: {exc}")
 
     async def append(self, entry: LogEntry) -> None:
         try:
@@ -179,26 +180,23 @@ class RedisBackend:
                 return entries
 
     async def _read_fast(self, reader: aioredis.Redis, after: str | None) -> list[LogEntry]:
-        """One round trip: the epoch, the latest snapshot's position and a long-polling XREAD.
+        """A long-polling XREAD, one round trip, as cheap as before the log was bounded.
 
-        Its entries are the successors of `after` when `after` is at or past the latest snapshot:
-        only a snapshot saved after that one could trim beyond `after`, and that takes a snapshot
-        period of entries first. Behind the latest snapshot, the next read goes through the script."""
-        pipe = reader.pipeline(transaction=False)
-        pipe.get(self.epoch_key)
-        pipe.hget(self.snapshot_key, "position")
-        pipe.xread({self.stream: after or "0-0"}, count=self._batch, block=self._block_ms)
-        epoch, position, reply = await pipe.execute()
-        if _text(epoch) != self._epoch:
-            raise LogReset(f"redis at {self._url}: the ACD log was reset (epoch {_text(epoch) or 'gone'})")
-        if position is not None and (not after or _id_key(after) < _id_key(_text(position))):
-            self._verify = True
-            return []
-        return [
+        Fewer than a batch of entries are the successors of `after`: saving a snapshot trims only
+        when at least a batch of entries stays after the trim point (`_SAVE`), so a reader behind
+        the trim point would get a full batch. A full batch, then, is read again through the
+        checking script; a reset Redis drops the connection, and the error sends the next read
+        through the script too."""
+        reply: Any = await reader.xread({self.stream: after or "0-0"}, count=self._batch, block=self._block_ms)
+        entries = [
             decode_entry(fields[_FIELD.encode()], _text(raw_id))
             for _stream, items in reply or []
             for raw_id, fields in items
         ]
+        if len(entries) >= self._batch:
+            self._verify = True
+            return []
+        return entries
 
     async def _read_checked(self, reader: aioredis.Redis, after: str | None) -> list[LogEntry]:
         """Entries after `after`, with the checks that no entry was trimmed or lost before them."""
@@ -238,7 +236,8 @@ class RedisBackend:
     async def save_snapshot(self, snapshot: Snapshot) -> None:
         keys = (self.stream, self.snapshot_key)
         try:
-            await self._script(self._client(self._writer), _SAVE, keys, (snapshot.position, snapshot.state))
+            args = (snapshot.position, snapshot.state, self._batch)
+            await self._script(self._client(self._writer), _SAVE, keys, args)
         except (RedisError, OSError) as exc:
             raise self._failed(f"save {self.snapshot_key}", exc) from exc
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import structlog
 
-from ivr.acd.backend import AcdBackend, LogReset, LogTrimmed, Snapshot
+from ivr.acd.backend import AcdBackend, LogReset, LogTrimmed, Snapshot, StoreUnreachable
 from ivr.acd.commands import Command, Enqueue, Heartbeat, LogEntry, Tick
 from ivr.acd.config import AcdConfig
 from ivr.acd.distributor import Distributor
@@ -127,14 +127,13 @@ class Replica:
 
     async def close(self) -> None:
         self._closing = True
-        for task in [*self.tasks, *self._background]:
+        tasks = [*self.tasks, *self._background]
+        for task in tasks:
             task.cancel()
         await self.backend.close()  # also ends a read the backend may be blocked in
-        for task in [*self.tasks, *self._background]:
-            try:
-                await task
-            except (asyncio.CancelledError, BackendError):
-                pass
+        for task, outcome in zip(tasks, await asyncio.gather(*tasks, return_exceptions=True), strict=True):
+            if isinstance(outcome, Exception) and not isinstance(outcome, BackendError):
+                log.warning("acd_task_failed_at_close", node=self.node_id, task=task.get_name(), error=repr(outcome))
         self.tasks = []
 
     async def settled(self) -> None:
@@ -215,16 +214,8 @@ class Replica:
             while True:
                 try:
                     entries = await self.backend.read(self.after)
-                except LogTrimmed as exc:
-                    log.warning("acd_fell_behind_trimmed_log", node=self.node_id, error=str(exc))
-                    await self._start_over(reseed=False)
-                    continue
-                except LogReset as exc:
-                    log.warning("acd_log_reset", node=self.node_id, error=str(exc))
-                    await self._start_over(reseed=True)
-                    continue
                 except BackendError as exc:
-                    await self._outage(exc)
+                    await self._recover(exc)
                     continue
                 for entry in entries:
                     self.after = entry.entry_id
@@ -241,7 +232,22 @@ class Replica:
                     future.set_exception(BackendError(f"ACD node {self.node_id!r} stopped: {exc}"))
             self._on_failure(exc)
 
-    async def _outage(self, exc: BackendError) -> None:
+    async def _recover(self, exc: BackendError) -> None:
+        """A read failed: start over from a snapshot if the log was trimmed past this node or lost
+        entries; wait for the store to come back if it is unreachable; else the node stops."""
+        if isinstance(exc, LogTrimmed | LogReset):
+            reset = isinstance(exc, LogReset)
+            log.warning("acd_log_reset" if reset else "acd_fell_behind_trimmed_log", node=self.node_id, error=str(exc))
+            try:
+                await self._start_over(reseed=reset)
+                return
+            except BackendError as again:
+                exc = again
+        if not isinstance(exc, StoreUnreachable):
+            raise exc
+        await self._outage(exc)
+
+    async def _outage(self, exc: StoreUnreachable) -> None:
         """The store cannot be reached: keep trying for `outage_s` (callers keep waiting), then
         read on; the next read says whether the log is whole (LogReset otherwise)."""
         if self._closing:

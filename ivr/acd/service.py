@@ -90,9 +90,9 @@ class Acd:
             config,
             backend,
             clock,
-            on_events=self._route,
-            on_start_over=self._started_over,
-            on_failure=self._failed,
+            on_events=lambda events: self.desk.route(events),
+            on_start_over=lambda old, enqueueing: self.desk.started_over(old, enqueueing),
+            on_failure=lambda _exc: self.desk.fail_all(),
             snapshot_every=snapshot_every,
             outage_s=outage_s,
         )
@@ -265,15 +265,6 @@ class Acd:
                     raise error(event.message)
                 if not lost_races:
                     raise AcdError(event.message)
-
-    def _route(self, events: list[AcdEvent]) -> None:
-        self.desk.route(events)
-
-    def _started_over(self, old: Distributor, enqueueing: set[str]) -> None:
-        self.desk.started_over(old, enqueueing)
-
-    def _failed(self, exc: BaseException) -> None:
-        self.desk.fail_all()
 
 
 async def run_clock(clock: SteppedClock, seconds: float, *nodes: Acd) -> None:

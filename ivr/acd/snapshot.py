@@ -72,9 +72,14 @@ def _offer(o: Offer) -> list[Any]:
     ]
 
 
-def _load_offer(v: list[Any]) -> Offer:
+def _load_request(v: list[Any], names: list[str]) -> QueueRequest:
+    """By name: a snapshot written before QueueRequest gained a (defaulted) field still loads."""
+    return QueueRequest(**dict(zip(names, v, strict=True)))
+
+
+def _load_offer(v: list[Any], names: list[str]) -> Offer:
     return Offer(
-        v[0], OfferKind(v[1]), v[2], v[3], v[4], v[5], v[6], v[7], v[8], QueueRequest(*v[9]), v[10], v[11]
+        v[0], OfferKind(v[1]), v[2], v[3], v[4], v[5], v[6], v[7], v[8], _load_request(v[9], names), v[10], v[11]
     )
 
 
@@ -85,9 +90,9 @@ def _caller(c: Caller) -> list[Any]:
     ]
 
 
-def _load_caller(v: list[Any], offers: dict[str, Offer]) -> Caller:
+def _load_caller(v: list[Any], offers: dict[str, Offer], names: list[str]) -> Caller:
     return Caller(
-        v[0], v[1], v[2], QueueRequest(*v[3]), v[4], v[5], v[6], v[7], tuple(v[8]),
+        v[0], v[1], v[2], _load_request(v[3], names), v[4], v[5], v[6], v[7], tuple(v[8]),
         {offer_id: offers[offer_id] for offer_id in v[9]}, v[10], v[11],
     )
 
@@ -109,6 +114,7 @@ def encode_state(state: AcdState) -> str:
     body = {
         "version": VERSION,
         "config": state.config_digest,
+        "request_fields": _REQUEST_FIELDS,
         "rng": state.rng.getstate(),
         "now": state.now,
         "wall": _time(state.wall),
@@ -155,8 +161,9 @@ def decode_state(text: str | bytes, config: AcdConfig, *, lease_s: float | None)
         state.nodes, state.applied = body["nodes"], body["applied"]
         state.agents = {a: _load_agent(config, a, v) for a, v in body["agents"].items()}
         state.free = dict.fromkeys(body["free"])
-        state.offers = {v[0]: _load_offer(v) for v in body["offers"]}
-        state.callers = {v[0]: _load_caller(v, state.offers) for v in body["callers"]}
+        names = body["request_fields"]
+        state.offers = {v[0]: _load_offer(v, names) for v in body["offers"]}
+        state.callers = {v[0]: _load_caller(v, state.offers, names) for v in body["callers"]}
         state.connected = {v[0]: Connected(v[0], v[1], v[2], v[3], OfferKind(v[4])) for v in body["connected"]}
         for q, (recent, last_agent, answered, abandoned, overflowed) in body["queues"].items():
             qs = state.queues[q]

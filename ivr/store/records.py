@@ -67,6 +67,8 @@ class CallQuery:
     """True: only calls still running; False: only finished ones."""
     dialect: str | None = None
     caller: str | None = None
+    node_id: str | None = None
+    """Only calls taken by this engine node (a cluster shares one database)."""
     limit: int = 50
     offset: int = 0
     cursor: str | None = None
@@ -86,6 +88,8 @@ class CallPage:
     records: list[CallRecord]
     next_cursor: str | None
     """Pass as `cursor` for the next (older) page; None on the last page."""
+    nodes: dict[str, str] = field(default_factory=dict)
+    """The engine node that took each call (call_id → node_id): in a cluster every node lists all calls."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -239,11 +243,14 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else utc(value).isoformat()
 
 
-def record_to_json(record: CallRecord) -> dict[str, Any]:
-    """The API's JSON object for a call record (times as ISO-8601 UTC, outcome as its value)."""
+def record_to_json(record: CallRecord, *, node: str | None = None) -> dict[str, Any]:
+    """The API's JSON object for a call record (times as ISO-8601 UTC, outcome as its value), with
+    `node_id` when the `node` that took it is given (`CallPage.nodes`)."""
     fields = _record_fields(record)
     for name in ("started_at", "answered_at", "ended_at"):
         fields[name] = _iso(fields[name])
+    if node is not None:
+        fields["node_id"] = node
     return fields
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from ivr.acd import Acd, RedisBackend, load_config
+from ivr.acd.commands import LogEntry
 from ivr.acd.config import AcdConfig
 from ivr.call import QueueRequest
 from ivr.clock import LoopClock
@@ -120,3 +121,40 @@ async def test_callers_keep_their_place_when_redis_is_killed_and_restarted(
         offers = await asyncio.wait_for(tickets[head].wait_for_offer(), 5.0)
         assert isinstance(offers, tuple) and offers[0].call_id == head
         await b.enqueue(QueueRequest("general"), "after-restart")  # and new callers are taken
+
+
+class StalledRedisBackend(RedisBackend):
+    """A node whose reads can be held back (a frozen VM, a long pause) while the others go on."""
+
+    def __init__(self, url: str, *, node_id: str, key: str) -> None:
+        super().__init__(url, node_id=node_id, key=key)
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def read(self, after: str | None) -> list[LogEntry]:
+        await self.gate.wait()
+        return await super().read(after)
+
+
+async def test_a_node_behind_the_trimmed_stream_starts_over_from_the_snapshot(
+    demo_config: AcdConfig, redis_url: str
+) -> None:
+    key = f"behind{next(_keys)}"
+    slow = StalledRedisBackend(redis_url, node_id="B", key=key)
+    async with node(demo_config, redis_url, "A", key) as a, Acd(
+        demo_config, slow, LoopClock(), snapshot_every=SNAPSHOT_EVERY
+    ) as b:
+        await a.agent_login("a1001", "sip:a1001@10.1.0.1")
+        await a.agent_pause("a1001", "meeting")
+        mine = await b.enqueue(QueueRequest("general", priority=7), "mine")
+        slow.gate.clear()  # B stops reading (well within its lease) while A fills the stream
+        for batch in range(40):
+            calls = [f"c{batch}-{n}" for n in range(40)]
+            await asyncio.gather(*(a.enqueue(QueueRequest("general"), c) for c in calls))
+            await asyncio.gather(*(a.abandon(c) for c in calls))
+        slow.gate.set()
+        await a.enqueue(QueueRequest("general"), "last")
+        await until(lambda: b.core.position("last") is not None, 10.0, "node B caught up")
+        assert b.replica.resyncs == 1, "B started over from the snapshot instead of reading past the trim"
+        assert b.core.snapshot() == a.core.snapshot()
+        assert mine.result is None and b.core.position("mine") == 1

@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ivr.acd import Acd, BackendError, MemoryBackend, MemoryLog, run_clock
+from ivr.acd import Acd, BackendError, MemoryBackend, MemoryLog, Snapshot, StoreUnreachable, run_clock
 from ivr.acd.commands import AgentLogin, Enqueue, LogEntry
 from ivr.acd.config import AcdConfig
 from ivr.acd.distributor import Distributor
-from ivr.call import QueueRequest
+from ivr.call import QueueOutcomeKind, QueueRequest
 from ivr.clock import FakeClock
 
 from .conftest import DAY, agent, agents_yaml, config
@@ -96,3 +96,57 @@ async def test_a_node_behind_the_trimmed_log_starts_over_from_the_snapshot(simpl
         assert b.replica.resyncs == 1
         assert b.core.snapshot() == a.core.snapshot(), "b holds the same state as a after starting over"
         assert ticket.result is None and b.core.position("mine") == 1, "b's own caller kept its place"
+
+
+class FlakyBackend(MemoryBackend):
+    """A store that can go away (reads and snapshot probes fail) and come back."""
+
+    def __init__(self) -> None:
+        super().__init__("a")
+        self.down = False
+        self.wake = asyncio.Event()
+
+    async def read(self, after: str | None) -> list[LogEntry]:
+        if self.down:
+            raise StoreUnreachable("store down")
+        reading = asyncio.ensure_future(super().read(after))
+        woken = asyncio.ensure_future(self.wake.wait())
+        done, _ = await asyncio.wait({reading, woken}, return_when=asyncio.FIRST_COMPLETED)
+        woken.cancel()
+        if reading in done:
+            return reading.result()
+        reading.cancel()
+        raise StoreUnreachable("store went away")
+
+    async def latest_snapshot(self) -> Snapshot | None:
+        if self.down:
+            raise StoreUnreachable("store down")
+        return await super().latest_snapshot()
+
+
+@pytest.mark.parametrize(("outage_s", "kept"), [(5.0, True), (60.0, False)], ids=["short", "past-outage_s"])
+async def test_callers_wait_through_a_store_outage_shorter_than_outage_s(
+    simple: AcdConfig, outage_s: float, kept: bool
+) -> None:
+    clock, backend = FakeClock(), FlakyBackend()
+    async with Acd(simple, backend, clock, outage_s=30.0) as acd:
+        await acd.agent_login("a1", "sip:a1@x")
+        await acd.agent_pause("a1")
+        ticket = await acd.enqueue(QueueRequest("general", priority=4), "c1")
+        backend.down = True
+        backend.wake.set()
+        for _ in range(int(outage_s)):  # the node retries every second at most: step through them
+            await clock.advance(1.0)
+            for _ in range(10):
+                await asyncio.sleep(0)
+        backend.down = False
+        backend.wake.clear()
+        await clock.advance(1.0)
+        await acd.settled()
+        if kept:
+            assert ticket.result is None and acd.core.position("c1") == 1
+            await acd.agent_resume("a1")
+            offers = await ticket.wait_for_offer()
+            assert isinstance(offers, tuple) and offers[0].call_id == "c1"
+        else:
+            assert ticket.result is not None and ticket.result.kind is QueueOutcomeKind.UNAVAILABLE
