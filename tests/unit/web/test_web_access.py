@@ -114,3 +114,16 @@ def test_a_new_token_spec_admits_its_token(tmp_path: Path) -> None:
 )
 def test_host_policy(bind: str, extra: tuple[str, ...], host: str, allowed: bool) -> None:
     assert HostPolicy.for_server(bind, extra).allows_host(host) is allowed
+
+
+def test_tokens_and_host_names_from_a_config_file(tmp_path: Path) -> None:
+    from ivr.config import load_config
+
+    config = tmp_path / "ivr.yaml"
+    config.write_text(
+        f"api_tokens:\n  - {{name: wall, role: viewer, sha256: {DIGEST}}}\nhttp_allowed_hosts: [ivr.example.com]\n"
+    )
+    access = server_access(load_config(config, env={}), {}, tmp_path / "api-token")
+    token = access.book.authenticate("s3cret")
+    assert token is not None and token.role is Role.VIEWER
+    assert access.hosts.allows_host("ivr.example.com:443") and not access.hosts.allows_host("other.example.com")
