@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps run test test-unit lint bench clean
+.PHONY: install system-deps run cluster test test-unit lint bench clean
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml | system-deps
 run: install
 	$(BIN)/ivr prompts build
 	$(BIN)/ivr serve
+
+# Three engine nodes behind Kamailio with Redis and PostgreSQL, on loopback (docs/CLUSTER.md); Ctrl-C stops it.
+cluster: install
+	scripts/cluster.sh
 
 # Pytest's exit code 5 ("no tests collected") is a failure here, as every other non-zero code is.
 # IVR_REQUIRE_PEERS=1: a skipped test (a peer program not found) fails the run, with its reason (-rs).

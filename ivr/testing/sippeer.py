@@ -14,7 +14,10 @@ from dataclasses import dataclass
 
 __all__ = ["SippMessage", "parse_message_log", "read_message_log"]
 
-_SEPARATOR = re.compile(r"^-{20,} (\d{4}-\d\d-\d\d)\s+(\d\d:\d\d:\d\d\.\d+).*$", re.MULTILINE)
+_SEPARATOR = re.compile(r"-{20,} (\d{4}-\d\d-\d\d)\s+(\d\d:\d\d:\d\d\.\d+)[^\n]*$", re.MULTILINE)
+# Under `-lost`, SIPp notes a dropped message as "UDP message lost (recv)." with no line end, so the next
+# separator may start mid-line: the separator is not anchored, and the note is taken out of the text.
+_LOST_NOTE = re.compile(r"\w+ message lost \((?:recv|send)\)\.?")
 _DIRECTION = re.compile(r"^(\w+) message (sent|received)\b.*?:\s*$", re.MULTILINE)
 
 
@@ -73,7 +76,7 @@ class SippMessage:
 def parse_message_log(log: str) -> list[SippMessage]:
     """The messages of a `-trace_msg` log, oldest first."""
     messages = []
-    parts = _SEPARATOR.split(log.replace("\r\n", "\n"))
+    parts = _SEPARATOR.split(_LOST_NOTE.sub("", log.replace("\r\n", "\n")))
     # split() with two groups: [before, date, time, chunk, date, time, chunk, ...]
     for day, clock, chunk in zip(parts[1::3], parts[2::3], parts[3::3], strict=True):
         match = _DIRECTION.search(chunk)

@@ -100,10 +100,12 @@ def engine_for_protocols(tmp: pathlib.Path, agents: list[AgentSpec],
         (flows / f"{stem}.yaml").write_text(text, encoding="utf-8")
     config = write_engine_config(tmp, agents, queues, prompts_dir=str(tmp / "prompts"), **settings)
     running = start_engine(tmp, "--config", str(config), "--flows", str(flows))
-    status = {f["path"]: (f["status"], f["errors"]) for f in running.get("/api/flows")["flows"]}
-    if not all(s == "loaded" for s, _ in status.values()):
+    try:
+        status = {f["path"]: (f["status"], f["errors"]) for f in running.get("/api/flows")["flows"]}
+        assert all(s == "loaded" for s, _ in status.values()), f"a protocol test flow did not load: {status}"
+    except BaseException:
         stop_engine(running)
-        raise AssertionError(f"a protocol test flow did not load: {status}")
+        raise
     return running
 
 
@@ -156,6 +158,7 @@ async def finished_call(engine: RunningEngine, caller_number: str, timeout_s: fl
         while True:
             calls = (await asyncio.to_thread(engine.get, f"/api/calls?caller={caller_number}"))["calls"]
             if calls:
-                detail: dict[str, Any] = await asyncio.to_thread(engine.call_detail, calls[0]["call_id"])
+                detail: dict[str, Any] = await asyncio.to_thread(engine.call_detail, calls[0]["call_id"],
+                                                                 attempts=int(timeout_s / 0.25))
                 return detail
             await asyncio.sleep(0.25)

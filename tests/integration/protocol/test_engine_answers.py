@@ -95,9 +95,6 @@ async def test_hold_and_resume_by_reinvite_get_recvonly_then_sendrecv(engine: Ru
     assert not (await finished_call(engine, caller))["in_progress"]
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug (ENGINE, ivr/engine/dialer.py SipLegs.answer): an INVITE without "
-                   "SDP is refused 488 instead of answered with our offer in the 200 and the caller's answer taken "
-                   "from the ACK (RFC 3261 13.2.1, 13.3.1.4); see CONTRACTS.md TESTS -> ENGINE")
 async def test_late_offer_answer_in_the_ack_is_used(engine: RunningEngine, tmp_path: pathlib.Path) -> None:
     """A key sent as RFC 2833 events after a late offer is heard only if the engine took the ACK's answer."""
     caller = "13700000703"

@@ -157,7 +157,8 @@ module_app menu.so
 @contextlib.asynccontextmanager
 async def baresip(tmp_path: pathlib.Path, *, commands: Sequence[str] = (), auto_answer: bool = False,
                   talk_s: float = 1.0, quit_after_s: int = 20, say: bytes | None = None,
-                  record: bool = False) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
+                  record: bool = False, config_extra: str = "", account_params: str = "",
+                  ) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
     """Run baresip with a throw-away config dir; yields (its SIP port, the process); killed on exit.
 
     No sound card: it plays into a WAV file (`heard.wav`) and "speaks" from another: `say` (8 kHz
@@ -178,9 +179,10 @@ async def baresip(tmp_path: pathlib.Path, *, commands: Sequence[str] = (), auto_
     config = BARESIP_CONFIG.format(host=HOST, port=port, tmp=tmp_path, rtp_low=rtp, rtp_high=rtp + 10)
     if record:
         config += f"module sndfile.so\nsnd_path {tmp_path}\n"
+    config += config_extra  # e.g. TLS certificate lines, `module srtp.so`
     (conf / "config").write_text(config)
     answermode = ";answermode=auto" if auto_answer else ""
-    (conf / "accounts").write_text(f"<sip:baresip@{HOST}:{port}>;regint=0{answermode}\n")
+    (conf / "accounts").write_text(f"<sip:baresip@{HOST}:{port}>;regint=0{answermode}{account_params}\n")
     (conf / "contacts").write_text("")
     args = ["baresip", "-f", str(conf), "-t", str(quit_after_s)]
     for command in commands:
