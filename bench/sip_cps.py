@@ -158,9 +158,9 @@ def _start_harness(workdir: pathlib.Path) -> Uas:
     return Uas("harness", proc, int(match.group(1)), "100", "`python -m ivr.testing.sipharness` (our SIP stack alone)")
 
 
-def serve_flow(workdir: pathlib.Path, flow_yaml: str) -> tuple[subprocess.Popen[bytes], int, int]:
-    """`ivr serve` on free loopback ports with `flow_yaml` as its only flow; (process, SIP port, HTTP port)
-    once ready."""
+def serve_flow(workdir: pathlib.Path, flow_yaml: str, *extra: str) -> tuple[subprocess.Popen[bytes], int, int]:
+    """`ivr serve` on free loopback ports with `flow_yaml` as its only flow (`extra`: more serve arguments,
+    e.g. `--set trunks=...`); (process, SIP port, HTTP port) once ready."""
     flows = workdir / "flows"
     flows.mkdir()
     (flows / "bench.yaml").write_text(flow_yaml)
@@ -168,7 +168,7 @@ def serve_flow(workdir: pathlib.Path, flow_yaml: str) -> tuple[subprocess.Popen[
     log = (workdir / "engine.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "ivr.cli", "--log-level", "warning", "--log-json", "serve", "--flows", str(flows),
-         "--sip", f"127.0.0.1:{sip}", "--http", f"127.0.0.1:{http}", "--db", str(workdir / "ivr.db")],
+         "--sip", f"127.0.0.1:{sip}", "--http", f"127.0.0.1:{http}", "--db", str(workdir / "ivr.db"), *extra],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 120

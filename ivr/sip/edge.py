@@ -28,6 +28,9 @@ import enum
 import ipaddress
 from dataclasses import dataclass, field
 
+from ivr.sip.errors import SipParseError
+from ivr.sip.parser import parse_message
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -123,6 +126,21 @@ class SipEdge:
             return False
         bucket.tokens -= 1.0
         return True
+
+    def admit_datagram_bytes(self, data: bytes, host: str, now: float) -> bool:
+        """The edge's say before the endpoint parses: `host`'s token bucket, and silence for a new INVITE from an
+        untrusted source (only an INVITE-looking datagram from one is parsed here, to see its To tag)."""
+        if not self.admit_datagram(host, now):
+            return False
+        if data[:7] != b"INVITE " or self.policy.untrusted_invite is not EdgeVerdict.SILENCE or self.trusted(host):
+            return True
+        try:
+            in_dialog = parse_message(data).to.tag is not None
+        except SipParseError:
+            return True  # the transaction layer answers bad bytes as usual
+        if not in_dialog:
+            self.counters.untrusted_invites += 1
+        return in_dialog
 
     def admit_invite(self, host: str, live_calls_from_source: int) -> EdgeVerdict | None:
         """None to let a new INVITE from `host` through, else what to do with it."""

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from ivr.sip.builders import build_response
 from ivr.sip.dialog import Dialog, DialogInput, OkRetransmission, address_of
 from ivr.sip.edge import EdgeVerdict, SipEdge
-from ivr.sip.errors import SdpError, SipParseError
+from ivr.sip.errors import SdpError
 from ivr.sip.events import (
     AckReceived,
     AckTimedOut,
@@ -69,7 +69,6 @@ from ivr.sip.headers import (
 )
 from ivr.sip.layer import TransactionLayer
 from ivr.sip.message import Request, Response, new_branch, new_tag
-from ivr.sip.parser import parse_message
 from ivr.sip.registrar import Registrar
 from ivr.sip.sdp import SessionDescription
 from ivr.sip.transaction import DEFAULT_TIMERS, ClientTransaction, ServerTransaction, TimerConfig, TxState
@@ -78,10 +77,16 @@ SDP = "application/sdp"
 
 
 class TransportKind(enum.Enum):
-    """What carries the messages: UDP (we retransmit) or TCP (reliable: no retransmissions)."""
+    """What carries the messages: UDP (we retransmit) or TCP/TLS (reliable: no retransmissions)."""
 
     UDP = "UDP"
     TCP = "TCP"
+    TLS = "TLS"
+
+
+def format_hostport(host: str, port: int) -> str:
+    """host:port as Via and Contact write it: an IPv6 address in brackets (RFC 3261 25.1)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 ALLOWED_METHODS = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY, UPDATE, REGISTER"
@@ -147,7 +152,7 @@ class SipEndpoint:
     def receive_datagram(self, data: bytes, source: Address, now: float) -> None:
         """One datagram (or one framed TCP message) arrived from `source`."""
         edge = self.edge
-        if edge is not None and not self._edge_admits(edge, data, source[0], now):
+        if edge is not None and not edge.admit_datagram_bytes(data, source[0], now):
             return
         self._absorb(self.layer.receive_datagram(data, source, now), now)
 
@@ -180,14 +185,12 @@ class SipEndpoint:
     # -- identity -------------------------------------------------------------------------------------
 
     def via(self) -> str:
-        host, port = self.local_address
-        return f"SIP/2.0/{self.transport.value} {host}:{port};branch={new_branch()};rport"
+        return f"SIP/2.0/{self.transport.value} {format_hostport(*self.local_address)};branch={new_branch()};rport"
 
     def contact(self, user: str | None = None) -> str:
-        host, port = self.local_address
         userpart = f"{user}@" if user else ""
         transport = f";transport={self.transport.value.lower()}" if self.transport is not TransportKind.UDP else ""
-        return f"<sip:{userpart}{host}:{port}{transport}>"
+        return f"<sip:{userpart}{format_hostport(*self.local_address)}{transport}>"
 
     @property
     def active_calls(self) -> int:
@@ -210,7 +213,7 @@ class SipEndpoint:
         extra.append((SERVER, self.user_agent))
         response = build_response(transaction.request, status, reason, to_tag=to_tag, headers=extra,
                                   body=body, content_type=content_type)
-        self._send_response(transaction, response, now)
+        self._send_response(transaction, response, now, to_tag)
         return response
 
     def answer(self, offered: CallOffered, sdp: bytes, *, now: float,
@@ -258,19 +261,22 @@ class SipEndpoint:
 
     # -- internals ------------------------------------------------------------------------------------
 
-    def _send_response(self, transaction: ServerTransaction, response: Response, now: float) -> None:
+    def _send_response(self, transaction: ServerTransaction, response: Response, now: float,
+                       to_tag: str | None = None) -> None:
+        # Identities come from the request (parsed and cached when it arrived), never by parsing the response back.
+        request = transaction.request
+        tag = to_tag or request.to.tag or ""
         data = response.serialize()
-        self.layer.send_response(transaction, response, now, data)
+        self.layer.send_response(transaction, response, now, data, tag)
         status = response.status
         if status >= 200 and self._offered.pop(transaction, None) is not None and status >= 300:
-            self._release(response.call_id)
+            self._release(request.call_id)
         if transaction.method == "INVITE" and 200 <= status < 300:
-            key = (response.call_id, response.to.tag or "", response.from_.tag or "")
-            entry = self._dialogs.get(key)
+            entry = self._dialogs.get((request.call_id, tag, request.from_.tag or ""))
             if entry is not None:
                 if entry.ok is not None:
                     entry.ok.ack_received()
-                entry.ok = OkRetransmission(data, transaction.remote, response.call_id, response.cseq.seq, now,
+                entry.ok = OkRetransmission(data, transaction.remote, request.call_id, request.cseq.seq, now,
                                             self.layer.timers)
                 self.layer.add_timed(entry.ok, now)
 
@@ -306,8 +312,10 @@ class SipEndpoint:
             self._on_in_dialog(request, tx, (request.call_id, to_tag, request.from_.tag or ""), now)
         elif request.method == "INVITE":
             self._on_invite(request, tx, event.source, now)
-        elif request.method == "OPTIONS":
-            self.respond(tx, 200, now=now)
+        elif request.method == "OPTIONS":  # a load balancer's probe (Kamailio dispatcher): 503 takes us out
+            busy = self.draining or self.max_calls is not None and self.active_calls >= self.max_calls
+            self.respond(tx, 503 if busy else 200, "Draining" if self.draining else None, now=now,
+                         headers=[(RETRY_AFTER, str(self.retry_after_s))] if busy else [])
         elif request.method == "REGISTER" and self.registrar is not None:
             self._send_response(tx, self.registrar.handle(request, now), now)
         else:
@@ -400,19 +408,6 @@ class SipEndpoint:
             else:
                 del self._per_source[host]
 
-    def _edge_admits(self, edge: SipEdge, data: bytes, host: str, now: float) -> bool:
-        """The edge's say before parsing: the source's token bucket, and silence for untrusted new INVITEs."""
-        if not edge.admit_datagram(host, now):
-            return False
-        if data[:7] != b"INVITE " or edge.policy.untrusted_invite is not EdgeVerdict.SILENCE or edge.trusted(host):
-            return True
-        try:
-            in_dialog = parse_message(data).to.tag is not None
-        except SipParseError:
-            return True  # the layer answers bad bytes as usual
-        if not in_dialog:
-            edge.counters.untrusted_invites += 1
-        return in_dialog
 
     def _on_ack_timeout(self, event: AckTimedOut, now: float) -> None:
         for key, entry in list(self._dialogs.items()):

@@ -126,9 +126,9 @@ class TransactionLayer:
         return tx
 
     def send_response(self, transaction: ServerTransaction, response: Response, now: float,
-                      data: bytes | None = None) -> None:
-        """Send the TU's response through its server transaction (`data`: its bytes, if already serialized)."""
-        transaction.send_response(response, now, data)
+                      data: bytes | None = None, to_tag: str | None = None) -> None:
+        """Send the TU's response through its server transaction (see `ServerTransaction.send_response`)."""
+        transaction.send_response(response, now, data, to_tag)
         self._settle(transaction, now)
 
     def transport_failed(self, destination: Address, now: float) -> list[LayerEvent]:

@@ -67,6 +67,9 @@ class CallLeg:
         self.end_reason: str | None = None
         self._events: asyncio.Queue[DialogEvent | None] = asyncio.Queue()  # None: the call ended
         self._ended = asyncio.Event()
+        self._acked = asyncio.Event()
+        if not dialog.is_uas:
+            self._acked.set()  # a call we placed is confirmed by the 2xx we ACKed
         self._refer_waiter: asyncio.Future[TransferResult] | None = None
 
     def __repr__(self) -> str:
@@ -86,6 +89,18 @@ class CallLeg:
         """Return once the call is over (either side hung up); the reason, e.g. `remote_bye`."""
         await self._ended.wait()
         return self.end_reason or "ended"
+
+    async def confirmed(self) -> None:
+        """Return once the ACK to our 2xx arrived (`remote_sdp` then holds an answer the ACK carried), at once
+        for a call we placed; raises CallEnded if the dialog ended first (no ACK in time, or a BYE)."""
+        waits = [asyncio.ensure_future(self._acked.wait()), asyncio.ensure_future(self._ended.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        if not self._acked.is_set():
+            raise CallEnded(f"call {self.call_id} ended before the ACK: {self.end_reason}")
 
     async def next_event(self) -> DialogEvent:
         """The next thing the peer did: ByeReceived, DtmfInfoReceived, ReinviteReceived, ReferReceived...
@@ -187,6 +202,7 @@ class CallLeg:
         """The ACK to our 2xx arrived (the endpoint matched it and stopped retransmitting)."""
         if ack.body and ack.content_type == SDP:
             self.remote_sdp = ack.body  # we offered in the 2xx, the peer answered in the ACK
+        self._acked.set()
 
     def on_ended(self, reason: DialogEndReason, bye: Request | None) -> None:
         """The endpoint ended the dialog: the peer's BYE (answered), or no ACK for our 2xx (BYE sent)."""

@@ -64,29 +64,36 @@ class Registration:
             await self.register(0)
 
     async def register(self, expires_s: int) -> int:
-        """One REGISTER exchange (with digest and 423 retries); returns the granted seconds."""
+        """One REGISTER exchange (with digest and 423 retries); returns the granted seconds.
+
+        After a challenge every further REGISTER of the exchange (a 423 retry) answers the same challenge
+        with the next nonce-count (RFC 7616 3.4): a registrar that tracks nonce-counts refuses a copied one.
+        """
         request = self._request(expires_s)
-        tried_auth = False
+        challenge: Response | None = None
+        nc = 0
         for _ in range(4):
             response = await self.core.send_and_wait(request, self.destination)
             self._cseq = response.cseq.seq
-            if response.status in (401, 407) and not tried_auth:
-                retry = self.core.authorized_retry(request, response, self.credentials)
-                if retry is None:
-                    break
-                tried_auth = True
-                request = retry
-                self._cseq = request.cseq.seq
-                continue
-            if response.status == 423 and expires_s:
+            if response.status in (401, 407) and challenge is None:
+                challenge = response
+            elif response.status == 423 and expires_s:
                 expires_s = int(response.headers.get(MIN_EXPIRES) or expires_s * 2)
-                request = self._request(expires_s, request)
-                continue
-            if 200 <= response.status < 300:
+                request = self._request(expires_s)
+                if challenge is None:
+                    continue
+            elif 200 <= response.status < 300:
                 self.granted_s = self._granted(response, expires_s)
                 log.info("sip_registered", aor=str(self.aor), expires_s=self.granted_s)
                 return self.granted_s
-            break
+            else:
+                break
+            nc += 1
+            retry = self.core.authorized_retry(request, challenge, self.credentials, nc=nc)
+            if retry is None:
+                break
+            request = retry
+            self._cseq = request.cseq.seq
         self.granted_s = 0
         raise RegistrationFailed(response.status, response.reason)
 
@@ -101,7 +108,7 @@ class Registration:
                 log.warning("sip_registration_refresh_failed", aor=str(self.aor), status=exc.status)
                 await clock.sleep_until(clock.now() + 30)
 
-    def _request(self, expires_s: int, previous: Request | None = None) -> Request:
+    def _request(self, expires_s: int) -> Request:
         self._cseq += 1
         headers = Headers()
         headers.add(VIA, self.core.via())
@@ -112,11 +119,6 @@ class Registration:
         headers.add(CSEQ, f"{self._cseq} REGISTER")
         headers.add(CONTACT, self.core.contact(self.credentials.username))
         headers.add(EXPIRES, str(expires_s))
-        if previous is not None:
-            for name in ("Authorization", "Proxy-Authorization"):
-                value = previous.headers.get(name)
-                if value is not None:
-                    headers.add(name, value)
         return Request("REGISTER", self.registrar, headers)
 
     def _granted(self, response: Response, asked_s: int) -> int:

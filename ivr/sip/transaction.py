@@ -384,15 +384,20 @@ class ServerTransaction(Transaction):
             self._outbox.append(self._last_response)
         return []
 
-    def send_response(self, response: Response, now: float, data: bytes | None = None) -> list[LayerEvent]:
-        """Send the TU's response (`data`: its bytes, when the caller serialized it already, so a 2xx
-        retransmitted by the UAS core is serialized once); raises TransactionError if this state cannot."""
+    def send_response(self, response: Response, now: float, data: bytes | None = None,
+                      to_tag: str | None = None) -> list[LayerEvent]:
+        """Send the TU's response; raises TransactionError if this state cannot send it.
+
+        `data` is its bytes when the caller serialized it already (a 2xx the UAS core retransmits is
+        serialized once); `to_tag` its To tag when the caller knows it ("" for none), so the response
+        need not be parsed back.
+        """
         before = self.state
         self._move(_status_input(response.status, sent=True))
         self._last_response = response.serialize() if data is None else data
         self.last_status = response.status
         if self.to_tag is None and response.status > 100:
-            self.to_tag = response.to.tag
+            self.to_tag = (response.to.tag if to_tag is None else to_tag) or None
         self._outbox.append(self._last_response)
         self._on_sent(before, response.status, now)
         return []

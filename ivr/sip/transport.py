@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import structlog
 
@@ -68,13 +69,20 @@ class SipTransport:
         self._connections: dict[Address, _TcpConnection] = {}
         self._connecting: dict[Address, list[bytes]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._client_ssl: ssl_module.SSLContext | None = None
+        self._udp_v6 = False
+        """A dual-stack socket (bound to `::`): IPv4 peers must be addressed in their ::ffff: form."""
 
     @classmethod
     async def open(cls, host: str = "127.0.0.1", port: int = 0, *, kind: TransportKind = TransportKind.UDP,
-                   timers: TimerConfig = DEFAULT_TIMERS, clock: Clock | None = None) -> SipTransport:
-        """Bind `host:port` (port 0: an ephemeral port; read `local_address`)."""
+                   timers: TimerConfig = DEFAULT_TIMERS, clock: Clock | None = None,
+                   ssl: ssl_module.SSLContext | None = None,
+                   client_ssl: ssl_module.SSLContext | None = None) -> SipTransport:
+        """Bind `host:port` (port 0: an ephemeral port; read `local_address`). TLS (`ivr.sip.tls`): `ssl`
+        is the listener's server context, `client_ssl` that of connections we open."""
         loop = asyncio.get_running_loop()
         self = cls(kind, loop, timers=timers, clock=clock)
+        self._client_ssl = client_ssl
         if kind is TransportKind.UDP:
             udp, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), local_addr=(host, port))
             self._udp = udp
@@ -82,8 +90,9 @@ class SipTransport:
             for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):  # ride out bursts (capped by the kernel)
                 sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER_BYTES)
             sockname = udp.get_extra_info("sockname")
+            self._udp_v6 = sock.family == socket.AF_INET6
         else:
-            self._server = await loop.create_server(lambda: _TcpConnection(self, None), host, port)
+            self._server = await loop.create_server(lambda: _TcpConnection(self, None), host, port, ssl=ssl)
             sockname = self._server.sockets[0].getsockname()
         self.endpoint.local_address = (sockname[0], sockname[1])
         log.info("sip_transport_listening", transport=kind.value, host=sockname[0], port=sockname[1])
@@ -106,7 +115,7 @@ class SipTransport:
 
     @property
     def reliable(self) -> bool:
-        return self.kind is TransportKind.TCP
+        return self.kind is not TransportKind.UDP
 
     def set_handler(self, handler: EventHandler) -> None:
         """Where endpoint events go (the user agent's dispatcher); called synchronously, must not block."""
@@ -179,7 +188,9 @@ class SipTransport:
 
     def _send(self, data: bytes, destination: Address) -> None:
         if self._udp is not None:
-            self._udp.sendto(data, destination)
+            host, port = destination
+            v4_on_v6 = self._udp_v6 and ":" not in host
+            self._udp.sendto(data, (f"::ffff:{host}", port) if v4_on_v6 else destination)
             return
         if self._sink is not None:
             self._sink(data, destination)
@@ -197,8 +208,9 @@ class SipTransport:
 
     async def _connect(self, destination: Address) -> None:
         try:
-            await self._loop.create_connection(lambda: _TcpConnection(self, destination), *destination)
-        except OSError as exc:
+            await self._loop.create_connection(lambda: _TcpConnection(self, destination), *destination,
+                                               ssl=self._client_ssl)
+        except OSError as exc:  # ssl.SSLError (a failed handshake) is an OSError too
             log.warning("sip_tcp_connect_failed", peer=f"{destination[0]}:{destination[1]}", error=str(exc))
             self._connecting.pop(destination, None)
             self.endpoint.transport_failed(destination, self.now())
@@ -224,13 +236,21 @@ def _ignore(event: EndpointEvent) -> None:
     return None
 
 
+def _unmapped(host: str, port: int) -> Address:
+    """An IPv4 peer of a dual-stack socket (`::ffff:192.0.2.1`) as its IPv4 address: trust lists, Via
+    `received` and logs see one form of each address."""
+    if host.startswith("::ffff:") and "." in host:
+        host = host.removeprefix("::ffff:")
+    return host, port
+
+
 class _UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, owner: SipTransport) -> None:
         self._owner = owner
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         if len(data) > 4 and data[:4] != b"\r\n\r\n":  # skip keep-alive CRLFs
-            self._owner.deliver(data, (addr[0], addr[1]))
+            self._owner.deliver(data, _unmapped(addr[0], addr[1]))
 
     def error_received(self, exc: Exception) -> None:
         log.info("sip_udp_error", error=str(exc))
@@ -244,11 +264,11 @@ class _TcpConnection(asyncio.Protocol):
         self._framer = StreamFramer()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's TCP and TLS transports are not asyncio.Transport subclasses (they have its methods).
+        self._transport = cast(asyncio.Transport, transport)
         if self._peer is None:
             name = transport.get_extra_info("peername")
-            self._peer = (name[0], name[1])
+            self._peer = _unmapped(name[0], name[1])
         self._owner._connection_up(self._peer, self)
 
     def data_received(self, data: bytes) -> None:

@@ -37,7 +37,7 @@ from ivr.sip.calls import CallFailed, IncomingCall, OutgoingCall
 from ivr.sip.core import Credentials, SipCore
 from ivr.sip.dialog import address_of
 from ivr.sip.edge import SipEdge
-from ivr.sip.endpoint import SDP
+from ivr.sip.endpoint import SDP, format_hostport
 from ivr.sip.errors import SdpError, SipParseError
 from ivr.sip.events import (
     AckReceived,
@@ -249,7 +249,7 @@ class UserAgent:
         headers = Headers()
         headers.add(VIA, self.core.via())
         headers.add(MAX_FORWARDS, "70")
-        headers.add(FROM, f"{display}<sip:{from_user or self.user}@{host}:{port}>;tag={new_tag()}")
+        headers.add(FROM, f"{display}<sip:{from_user or self.user}@{format_hostport(host, port)}>;tag={new_tag()}")
         headers.add(TO, f"<{target}>")
         headers.add(CALL_ID, new_call_id(host))
         headers.add(CSEQ, f"1 {method}")

@@ -107,10 +107,10 @@ def test_old_style_hold_with_zero_address() -> None:
             OFFER.replace("RTP/AVP 18 8 0 96", "RTP/AVP 18 96"),
             "no common codec: SDP offers G729/8000, telephone-event/8000; we support PCMU, PCMA",
         ),
-        (OFFER.replace("m=audio 49170 RTP/AVP", "m=audio 49170 RTP/SAVP"), "no usable audio stream in SDP"),
+        (OFFER.replace("m=audio 49170 RTP/AVP", "m=audio 49170 UDP/TLS/RTP/SAVP"), "no usable audio stream in SDP"),
         (OFFER.replace("m=audio 49170", "m=audio 0"), "no usable audio stream in SDP"),
     ],
-    ids=["no-common-codec", "srtp-only", "audio-disabled"],
+    ids=["no-common-codec", "dtls-srtp-only", "audio-disabled"],
 )
 def test_nothing_usable_raises_negotiation_error(sdp: str, reason: str) -> None:
     with pytest.raises(SdpNegotiationError) as info:

@@ -9,6 +9,7 @@ import asyncio
 
 import pytest
 
+from ivr.call import CallEnded
 from ivr.clock import FakeClock
 from ivr.sip.calls import CallFailed
 from ivr.sip.events import ByeReceived
@@ -16,13 +17,20 @@ from ivr.sip.message import Request
 from ivr.sip.parser import parse_message
 from ivr.sip.registrar import Binding
 from ivr.sip.uri import SipUri
-from ivr.testing.sipharness import MemoryNetwork, attach_harness
+from ivr.testing.sipharness import Harness, MemoryNetwork, attach_harness
 
 OFFER = (
     b"v=0\r\no=caller 1 1 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n"
     b"m=audio 41000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
 )
 CALLER, CALLEE = ("10.0.0.5", 5060), ("10.0.0.9", 5060)
+
+
+def two_phones() -> tuple[FakeClock, MemoryNetwork, Harness, Harness]:
+    """A fake clock, a network on it, and the echo application at CALLER and at CALLEE."""
+    clock = FakeClock()
+    network = MemoryNetwork(clock)
+    return clock, network, attach_harness(network, CALLER), attach_harness(network, CALLEE)
 
 
 async def settle() -> None:
@@ -32,9 +40,7 @@ async def settle() -> None:
 
 
 async def test_invite_answer_bye_between_two_user_agents_on_a_fake_clock() -> None:
-    clock = FakeClock()
-    network = MemoryNetwork(clock)
-    caller, callee = attach_harness(network, CALLER), attach_harness(network, CALLEE)
+    clock, network, caller, callee = two_phones()
     call = caller.ua.invite("sip:100@10.0.0.9:5060", OFFER)
     await settle()
     leg = await asyncio.wait_for(call.answered(), 1)  # the wait_for only guards a broken test
@@ -66,9 +72,7 @@ async def test_timer_b_fires_on_the_fake_clock_for_an_unreachable_callee() -> No
 
 
 async def test_caller_cancel_while_ringing_gets_487_on_a_fake_clock() -> None:
-    clock = FakeClock()
-    network = MemoryNetwork(clock)
-    caller, callee = attach_harness(network, CALLER), attach_harness(network, CALLEE)
+    clock, network, caller, callee = two_phones()
     call = caller.ua.invite("sip:slow1@10.0.0.9:5060", OFFER)
     await settle()
     assert call.ringing.is_set()
@@ -111,3 +115,36 @@ async def test_an_explicit_route_sends_the_invite_to_its_first_hop() -> None:
     ((data, destination),) = network.unrouted
     assert destination == ("10.0.0.77", 5060)
     assert parse_message(data).headers.get_all("Route") == ["<sip:10.0.0.77;lr>", "<sip:10.0.0.78;lr>"]
+
+
+async def test_confirmed_returns_on_the_ack_and_raises_when_no_ack_comes() -> None:
+    clock, network, caller, callee = two_phones()
+    call = caller.ua.invite("sip:100@10.0.0.9:5060", OFFER)
+    await settle()
+    ours = await asyncio.wait_for(call.answered(), 1)
+    await asyncio.wait_for(ours.confirmed(), 1)  # a call we placed: confirmed by its 2xx
+    theirs = callee.app.answered.get_nowait().leg
+    assert theirs is not None
+    await asyncio.wait_for(theirs.confirmed(), 1)  # the ACK has arrived
+    await ours.bye()
+    await settle()
+
+    network.unrouted.clear()
+    silent = network.transport(("10.0.0.66", 5060))  # a caller that never ACKs
+    silent.deliver = lambda data, source: None  # type: ignore[method-assign]
+    invite = (
+        "INVITE sip:100@10.0.0.9:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.66:5060;branch=z9hG4bK-noack\r\n"
+        "From: <sip:x@10.0.0.66>;tag=n1\r\nTo: <sip:100@10.0.0.9>\r\nCall-ID: noack@x\r\nCSeq: 1 INVITE\r\n"
+        "Contact: <sip:x@10.0.0.66:5060>\r\nContent-Type: application/sdp\r\n"
+        f"Content-Length: {len(OFFER)}\r\n\r\n"
+    ).encode() + OFFER
+    network.inject(invite, ("10.0.0.66", 5060), CALLEE)
+    await settle()
+    leg = callee.app.answered.get_nowait().leg
+    assert leg is not None
+    waiting = asyncio.ensure_future(leg.confirmed())
+    await clock.advance(33.0)  # 64*T1 without an ACK: the endpoint sends BYE and ends the dialog
+    await settle()
+    with pytest.raises(CallEnded):
+        await asyncio.wait_for(waiting, 1)
+    assert leg.end_reason == "no_ack"
