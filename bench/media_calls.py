@@ -41,11 +41,11 @@ import structlog  # noqa: E402
 from bench.media import STOP, analyse, receiver  # noqa: E402
 from bench.sip_cps import _cpu_s, serve_flow  # noqa: E402
 from ivr.clock import LoopClock  # noqa: E402
-from ivr.sip.calls import CallFailed  # noqa: E402
-from ivr.sip.leg import CallLeg  # noqa: E402
 from ivr.sip.sdp import make_offer  # noqa: E402
 from ivr.sip.transport import SipTransport  # noqa: E402
-from ivr.sip.useragent import UserAgent  # noqa: E402
+from ivr.sipua.calls import CallFailed  # noqa: E402
+from ivr.sipua.leg import CallLeg  # noqa: E402
+from ivr.sipua.useragent import UserAgent  # noqa: E402
 
 LOOP_FLOW = """\
 id: media_calls

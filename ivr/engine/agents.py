@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Unpack
 
 import structlog
 
@@ -13,7 +14,7 @@ from ivr.acd import Acd, AcdBackend, AcdConfig, MemoryBackend, RedisBackend
 from ivr.clock import Clock
 from ivr.config import AcdBackendKind, EngineConfig
 from ivr.sip.message import Request, Response
-from ivr.sip.registrar import Registrar
+from ivr.sip.registrar import AGENT_REALM, Registrar, RegistrarOptions
 from ivr.web.live import LiveState
 from ivr.web.sources import AgentPresence
 
@@ -23,14 +24,15 @@ log = structlog.get_logger(__name__)
 class AgentRegistrar(Registrar):
     """The SIP registrar, telling the ACD when an agent's softphone registers or unregisters."""
 
-    def __init__(self, config: AcdConfig, on_change: Callable[[str, str | None], None], nonce_secret: bytes) -> None:
-        users = {a.sip.username: a.sip.password for a in config.agents.values()}
-        super().__init__("ivr", users, nonce_secret=nonce_secret)
+    def __init__(self, config: AcdConfig, on_change: Callable[[str, str | None], None], nonce_secret: bytes,
+                 **options: Unpack[RegistrarOptions]) -> None:
+        users = {a.sip.username: a.sip for a in config.agents.values()}
+        super().__init__(AGENT_REALM, users, nonce_secret=nonce_secret, **options)
         self._agent_of = {a.sip.username: a.agent_id for a in config.agents.values()}
         self._on_change = on_change
 
-    def handle(self, request: Request, now: float) -> Response:
-        response = super().handle(request, now)
+    def handle(self, request: Request, now: float, source: str | None = None) -> Response:
+        response = super().handle(request, now, source)
         user = request.to.uri.user or ""
         if response.status == 200 and user in self._agent_of:
             bindings = self.lookup(user, now)

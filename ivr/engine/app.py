@@ -22,9 +22,11 @@ from typing import Any
 
 import structlog
 
-from ivr.acd import Acd
+from ivr.acd import Acd, AcdEvent
 from ivr.acd import load_config as load_acd_config
+from ivr.acd.events import NodeLost
 from ivr.call import Call
+from ivr.callback_policy import CallbackPolicy
 from ivr.clock import Clock, LoopClock
 from ivr.config import EngineConfig
 from ivr.demo_backend import DemoBackend
@@ -36,6 +38,7 @@ from ivr.engine.ears import Ears
 from ivr.engine.events import CallEvents
 from ivr.engine.flowprompts import FlowPrompts
 from ivr.engine.handoff import QueueHandoff
+from ivr.engine.outbound import OutboundCalls, start_outbound
 from ivr.engine.processors import (
     DialectMemoryProcessor,
     LiveViewProcessor,
@@ -49,14 +52,16 @@ from ivr.flow.expr import Value
 from ivr.flow.model import AskNode
 from ivr.flow.nodes.menus import ask_inputs
 from ivr.rtp import MediaEngine
-from ivr.sip.calls import IncomingCall
-from ivr.sip.transport import SipTransport
-from ivr.sip.useragent import UserAgent
+from ivr.sip.edge import SipEdge
+from ivr.sip.listen import open_listeners
+from ivr.sip.sdes import SrtpPolicy
+from ivr.sipua.calls import IncomingCall
+from ivr.sipua.useragent import UserAgent
 from ivr.speech import DecodePool, SpeechModels
 from ivr.speech.models import ModelSpec
 from ivr.speech.recognizer import EngineKind
 from ivr.store import SqlStore, open_store
-from ivr.store.dialects import open_dialect_memory
+from ivr.store.dialects import ClosableDialectMemory, open_dialect_memory
 from ivr.store.retention import run_retention
 from ivr.voice import (
     DialectMemory,
@@ -68,6 +73,7 @@ from ivr.voice import (
     purge_personal_renders,
 )
 from ivr.web import EngineMetrics, LiveState, create_app
+from ivr.web.outbound import add_outbound_routes
 from ivr.web.sources import FlowLoadStatus, FlowStatus
 
 log = structlog.get_logger(__name__)
@@ -93,7 +99,7 @@ class AgentQueues:
 
 class Engine:
     store: SqlStore
-    dialect_memory: DialectMemory
+    dialect_memory: ClosableDialectMemory
     events: CallEvents
     dialects: DialectSet
     registry: FlowRegistry
@@ -105,9 +111,12 @@ class Engine:
     demo_backend: DemoBackend | None
     agent_queues: AgentQueues | None
     ua: UserAgent
+    uas: list[UserAgent]
+    edge: SipEdge
     legs: SipLegs
     handoff: QueueHandoff | None
     calls: FlowCalls
+    outbound: OutboundCalls | None
 
     def __init__(self, config: EngineConfig, clock: Clock | None = None) -> None:
         self.config = config
@@ -127,6 +136,7 @@ class Engine:
         self.store = open_store(cfg.db, node_id=cfg.node_id)  # a path or postgresql:// URL
         parts.push_async_callback(asyncio.to_thread, self.store.close)
         self.dialect_memory = open_dialect_memory(cfg.db)
+        parts.callback(self.dialect_memory.close)  # on this thread: a SQLite connection is bound to it
         self.events = CallEvents([
             StoreProcessor(self.store), LiveViewProcessor(self.live), MetricsProcessor(self.metrics),
             DialectMemoryProcessor(self.dialect_memory), LogProcessor(),
@@ -148,28 +158,44 @@ class Engine:
             flow_variables["backend_url"] = await self.demo_backend.start()
             parts.push_async_callback(self.demo_backend.stop)
         self.agent_queues = await self._start_acd()
-        transport = await SipTransport.open(cfg.sip_host, cfg.sip_port, clock=self.clock)
-        parts.push_async_callback(transport.close)
-        self.ua = UserAgent(
-            transport,
-            self.clock,
-            on_incoming_call=self._on_incoming_call,
-            accept_number=lambda dialed: self.registry.flow_for_number(dialed) is not None,
-            max_calls=cfg.max_calls,
-            registrar=self.agent_queues.registrar if self.agent_queues else None,
-        )
-        parts.push_async_callback(self.ua.close)
-        self.legs = SipLegs(self.ua, self.media, self.prompts, self.clock, cfg.sip_host)
+        # One user agent per listener (UDP sip_host:sip_port first, then `listen`: TCP, TLS), each writing
+        # the advertised address in Via/Contact; calls we place leave from the first (ivr.sip.listen).
+        self.edge = SipEdge(cfg.edge_policy())
+        self.uas = []
+        for transport in await open_listeners(
+            cfg.sip_listeners(), advertise=cfg.advertise_address, clock=self.clock, tls_certificate=cfg.tls_certificate,
+            tls_private_key=cfg.tls_private_key, tls_ca_file=cfg.tls_ca_file,
+        ):
+            parts.push_async_callback(transport.close)
+            self.uas.append(UserAgent(
+                transport,
+                self.clock,
+                on_incoming_call=self._on_incoming_call,
+                accept_number=lambda dialed: self.registry.flow_for_number(dialed) is not None,
+                max_calls=cfg.max_calls,
+                registrar=self.agent_queues.registrar if self.agent_queues else None,
+                edge=self.edge,
+            ))
+            parts.push_async_callback(self.uas[-1].close)
+        self.ua = self.uas[0]
+        self.legs = SipLegs(self.ua, self.media, self.prompts, self.clock, cfg.media_address(),
+                            symmetric=cfg.rtp_symmetric, srtp=SrtpPolicy(cfg.srtp))
         parts.push_async_callback(self.legs.aclose)
         self.handoff = None
         if self.agent_queues is not None:
-            self.handoff = QueueHandoff(self.agent_queues.acd, self.legs, self.events, self.clock, cfg.callback_uri)
+            self.handoff = QueueHandoff(self.agent_queues.acd, self.legs, self.events, self.clock, cfg.callback_uri,
+                                        CallbackPolicy(cfg.callback_rules()))
             self._spawn(self.handoff.run_callbacks(), "acd-callbacks")
         self.calls = FlowCalls(
             registry=self.registry, interpreter=self.interpreter, legs=self.legs,
             ears=lambda: Ears(self.decode_pool, self.speech_models, self.clock), queues=self.handoff,
             events=self.events, dialect_memory=self.dialect_memory, flow_variables=flow_variables, clock=self.clock,
+            trusted=self.edge.trusted,
         )
+        self.outbound = start_outbound(self, flow_variables)  # None unless `campaigns_dir` is configured
+        if self.outbound is not None:
+            parts.push_async_callback(self.outbound.aclose)
+            self._spawn(self.outbound.run(self.stopping), "outbound")
         await self._start_web()
         self._spawn(self._watch_flows(), "flow-watch")
         self._spawn(self._retention(), "retention")
@@ -205,11 +231,19 @@ class Engine:
         dispatcher = AcdDispatcher(acd, self.store)  # before start: hears night hours already on
         await acd.start()
         self._parts.push_async_callback(acd.close)
+        acd.add_listener(self._on_node_lost)
         desk = AgentDesk(acd, self.live, self.clock)
         acd.add_listener(desk.publish)
         desk.publish()
-        registrar = AgentRegistrar(acd_config, desk.registration_changed, secrets.token_bytes(16))
+        registrar = AgentRegistrar(acd_config, desk.registration_changed, secrets.token_bytes(16),
+                                   **cfg.registrar_options())
         return AgentQueues(acd, registrar, dispatcher, desk)
+
+    def _on_node_lost(self, event: AcdEvent) -> None:
+        """Another node of the cluster died: its heir (one node, so once) closes the calls it left in the
+        shared store as interrupted, as a restarted node does for its own."""
+        if isinstance(event, NodeLost) and event.heir == self.config.node_id:
+            self.store.node_lost(event.node)
 
     async def _start_web(self) -> None:
         from aiohttp import web
@@ -230,6 +264,8 @@ class Engine:
             access=server_access(self.config),
             draining=lambda: self.ua.draining,
         )
+        if self.outbound is not None:
+            add_outbound_routes(app, self.outbound)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._parts.push_async_callback(runner.cleanup)
@@ -302,14 +338,19 @@ class Engine:
 
     async def drain(self) -> None:
         """No new calls (503); wait for the calls in progress, up to the drain timeout."""
-        calls = self.calls.in_progress
-        log.info("engine_draining", calls=len(calls))
-        self.ua.drain()
-        if calls:
+        log.info("engine_draining", calls=len(self._calls_in_progress()))
+        for ua in self.uas:
+            ua.drain()
+        if calls := self._calls_in_progress():
             with contextlib.suppress(TimeoutError):
                 async with self.clock.timeout(self.config.drain_timeout_s):
-                    await asyncio.wait(set(calls))
-        log.info("engine_drained", calls_left=len(calls))
+                    await asyncio.wait(calls)
+        log.info("engine_drained", calls_left=len(self._calls_in_progress()))
+
+    def _calls_in_progress(self) -> set[asyncio.Task[Any]]:
+        """Answered calls and, with campaigns, the outbound calls placed."""
+        outbound = self.outbound.in_progress if self.outbound is not None else set()
+        return {*self.calls.in_progress, *outbound}
 
     async def close(self) -> None:
         self.ready = False

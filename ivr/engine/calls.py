@@ -15,7 +15,8 @@ from ivr.engine.handoff import QueueService
 from ivr.engine.sipcall import SipCall
 from ivr.flow import Flow, FlowRegistry, Interpreter
 from ivr.flow.expr import Value
-from ivr.sip.calls import IncomingCall
+from ivr.sip.identity import caller_identity
+from ivr.sipua.calls import IncomingCall
 from ivr.voice import DialectMemory
 
 log = structlog.get_logger(__name__)
@@ -36,7 +37,9 @@ class FlowCalls:
         dialect_memory: DialectMemory,
         flow_variables: Mapping[str, Value],
         clock: Clock,
+        trusted: Callable[[str], bool] = lambda host: False,
     ) -> None:
+        """`trusted(host)`: INVITEs from `host` come from a trunk whose P-Asserted-Identity we believe."""
         self._registry = registry
         self._interpreter = interpreter
         self._legs = legs
@@ -46,6 +49,7 @@ class FlowCalls:
         self._dialect_memory = dialect_memory
         self._flow_variables = dict(flow_variables)
         self._clock = clock
+        self._trusted = trusted
         self.in_progress: set[asyncio.Task[object]] = set()
         """The calls' tasks, for the drain to wait on."""
 
@@ -61,14 +65,16 @@ class FlowCalls:
         leg = await self._legs.answer(incoming)
         if leg is None:
             return
-        call = SipCall(leg=leg, caller=incoming.caller, dialed=incoming.dialed, ears=self._ears(),
+        # The caller's number: asserted by a trusted trunk, else From's (anyone can write any From).
+        identity = caller_identity(incoming.request, trusted=self._trusted(incoming.source[0]))
+        call = SipCall(leg=leg, caller=identity.number, dialed=incoming.dialed, ears=self._ears(),
                        queues=self._queues, clock=self._clock)
         try:
-            await self._run_flow(flow, call)
+            await self._run_flow(flow, call, verified=identity.verified)
         finally:
             await call.aclose()
 
-    async def _run_flow(self, flow: Flow, call: SipCall) -> None:
+    async def _run_flow(self, flow: Flow, call: SipCall, *, verified: bool) -> None:
         variables: dict[str, Value] = dict(self._flow_variables)
         remembered = self._dialect_memory.get(call.caller)
         if remembered:
@@ -78,7 +84,8 @@ class FlowCalls:
                 # `remembered_dialect` (a caller the back end does not know, a failed lookup).
                 variables["dialect"] = remembered
         dialect = str(variables.get("dialect") or flow.spec.default_dialect)
-        self._events.emit(CallAnswered(call.call_id, call.caller, call.dialed, flow.id, dialect, self._clock.wall()))
+        self._events.emit(CallAnswered(call.call_id, call.caller, call.dialed, flow.id, dialect, self._clock.wall(),
+                                       caller_verified=verified))
         try:
             await self._interpreter.run(flow, call, variables=variables)
         finally:

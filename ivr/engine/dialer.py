@@ -13,17 +13,21 @@ import asyncio
 import os
 import secrets
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
+from ivr.call import CallEnded
 from ivr.clock import Clock
 from ivr.engine.legs import MediaLeg, SipMediaLeg
 from ivr.errors import IvrError
-from ivr.rtp import MediaEngine, MediaParams, MediaSession
-from ivr.sip.calls import CallFailed, IncomingCall, OutgoingCall
+from ivr.rtp import MediaEngine, MediaParams, MediaSession, SrtpKeys, assess_offer
+from ivr.sip.errors import SdpError
+from ivr.sip.headers import WARNING
+from ivr.sip.sdes import SrtpPolicy, answer_sdes
 from ivr.sip.sdp import SessionDescription, answer_offer, make_offer, negotiated_codec
-from ivr.sip.useragent import UserAgent
+from ivr.sipua.calls import CallFailed, IncomingCall, OutgoingCall
+from ivr.sipua.useragent import UserAgent
 from ivr.voice import PromptLibrary
 
 log = structlog.get_logger(__name__)
@@ -54,41 +58,96 @@ class Dialer(Protocol):
 class SipLegs:
     """Answers incoming calls and dials outgoing ones, as `SipMediaLeg`s (the engine's `Dialer`)."""
 
-    def __init__(self, ua: UserAgent, media: MediaEngine, prompts: PromptLibrary, clock: Clock, host: str) -> None:
+    def __init__(
+        self, ua: UserAgent, media: MediaEngine, prompts: PromptLibrary, clock: Clock, host: str,
+        *, symmetric: bool = True, srtp: SrtpPolicy = SrtpPolicy.OFF,
+    ) -> None:
+        """`symmetric`: callers' media in NAT mode (latch to where their RTP comes from) rather than
+        strictly to the address their SDP names (then an offer we cannot reach is refused with 488)."""
         self._ua = ua
         self._media = media
         self._prompts = prompts
         self._clock = clock
         self._host = host
+        self._symmetric = symmetric
+        self._srtp = srtp
+        """SRTP (SDES) for calls we answer: off, optional or required (ivr.sip.sdes)."""
         self._session_seq = int.from_bytes(os.urandom(3), "big")
         self._giving_up: set[asyncio.Task[None]] = set()
 
     async def answer(self, incoming: IncomingCall) -> SipMediaLeg | None:
-        """Ring, answer with our SDP and start the media; None when the call was refused instead (488:
-        an INVITE without an offer, which would need our offer in the 200 and the answer in the ACK).
-        Raises SdpError for an offer we cannot take."""
+        """Ring, answer with our SDP and start the media; None when the call was refused or ended before
+        it was set up. Raises SdpError for an offer we cannot take."""
         offer = incoming.offer_sdp
         if offer is None:
-            log.info("call_refused", reason="no SDP offer in the INVITE")
-            incoming.reject(488)
+            return await self._answer_late_offer(incoming)
+        remote = negotiated_codec(offer)
+        refusal = assess_offer((remote.remote_address, remote.remote_port), self._host,
+                               symmetric=self._symmetric).refusal
+        if refusal is not None:  # strict media mode, and an address we cannot send to (RFC 3261 20.43)
+            log.info("call_refused", reason=refusal.text)
+            incoming.reject(refusal.status, headers=[(WARNING, refusal.warning(self._host))])
             return None
         media = await self._media.open_session(call_id=incoming.call_id)
         try:
-            self._session_seq += 1
             answer = answer_offer(offer, local_address=self._host, local_port=media.local_port,
-                                  session_id=self._session_seq)
+                                  session_id=self._next_session())
+            sdes = answer_sdes(offer, answer, self._srtp)  # RTP/SAVP: our a=crypto; a refusal is a 488
             negotiated = negotiated_codec(answer)
-            remote = negotiated_codec(offer)
             incoming.ring()
             leg = incoming.answer(answer.serialize())
             media.start(MediaParams(remote=(remote.remote_address, remote.remote_port),
                                     payload_type=negotiated.payload_type,
                                     telephone_event_pt=negotiated.dtmf_payload_type,
-                                    peer_host=incoming.source[0]))  # MEDIA: NAT mode may latch to it
+                                    symmetric=self._symmetric,
+                                    peer_host=incoming.source[0],  # NAT mode may latch to the INVITE's source
+                                    # Our 2xx may be spoofed: send once the ACK (or the caller's RTP) confirms it.
+                                    confirmed=False,
+                                    srtp=SrtpKeys(sdes.suite, sdes.local_key, sdes.remote_key) if sdes else None))
+        except BaseException:
+            self._media.release(media)
+            raise
+        return SipMediaLeg(leg, media, self._prompts, self._media.release, confirm_on_ack=True)
+
+    async def _answer_late_offer(self, incoming: IncomingCall) -> SipMediaLeg | None:
+        """An INVITE without SDP: our offer goes in the 200 and the caller's answer comes in the ACK
+        (RFC 3261 13.2.1, 13.3.1.4); the media starts once the ACK has brought it."""
+        if self._srtp is SrtpPolicy.REQUIRED:  # our offer would be plain RTP (no SDES offer of ours yet)
+            log.info("call_refused", reason="no SDP offer and SRTP is required")
+            incoming.reject(488)
+            return None
+        media = await self._media.open_session(call_id=incoming.call_id)
+        try:
+            offer = make_offer(local_address=self._host, local_port=media.local_port, session_id=self._next_session())
+            incoming.ring()
+            leg = incoming.answer(offer.serialize())
+            try:
+                await leg.confirmed()
+                self._start(media, leg.remote_sdp, symmetric=self._symmetric, peer_host=incoming.source[0])
+            except CallEnded:
+                log.info("call_ended_before_ack", call_id=incoming.call_id)
+                self._media.release(media)
+                return None
+            except SdpError as exc:
+                log.info("call_refused", reason=f"no usable SDP answer in the ACK: {exc}")
+                self._media.release(media)
+                await leg.bye()
+                return None
         except BaseException:
             self._media.release(media)
             raise
         return SipMediaLeg(leg, media, self._prompts, self._media.release)
+
+    def _next_session(self) -> int:
+        self._session_seq += 1
+        return self._session_seq
+
+    @staticmethod
+    def _start(media: MediaSession, remote_sdp: bytes, **params: Any) -> None:
+        """Start `media` toward the first codec both sides have, as the remote SDP names it."""
+        remote = negotiated_codec(SessionDescription.parse(remote_sdp))
+        media.start(MediaParams(remote=(remote.remote_address, remote.remote_port), payload_type=remote.payload_type,
+                                telephone_event_pt=remote.dtmf_payload_type, **params))
 
     async def dial(self, uri: str, *, timeout_s: float, label: str,
                    headers: Iterable[tuple[str, str]] = ()) -> SipMediaLeg:
@@ -107,9 +166,7 @@ class SipLegs:
         except asyncio.CancelledError:
             self._give_up(outgoing, media)
             raise
-        remote = negotiated_codec(SessionDescription.parse(leg.remote_sdp))
-        media.start(MediaParams(remote=(remote.remote_address, remote.remote_port),
-                                payload_type=remote.payload_type, telephone_event_pt=remote.dtmf_payload_type))
+        self._start(media, leg.remote_sdp)
         return SipMediaLeg(leg, media, self._prompts, self._media.release)
 
     def _give_up(self, outgoing: OutgoingCall, media: MediaSession) -> None:

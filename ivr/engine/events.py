@@ -27,6 +27,8 @@ class CallAnswered:
     dialect: str
     """The dialect the caller is greeted in (remembered from an earlier call, or the flow's default)."""
     at: datetime
+    caller_verified: bool = False
+    """A trusted trunk asserted the caller's number (P-Asserted-Identity); otherwise it is From's, unchecked."""
 
 
 @dataclass(slots=True, frozen=True)

@@ -24,6 +24,7 @@ import structlog
 
 from ivr.acd import Acd, Offer, QueueTicket, RingFailure
 from ivr.call import CallEnded, Prompt, QueueOutcomeKind, QueueRequest, QueueResult
+from ivr.callback_policy import CallbackPolicy, CallbackVerdict
 from ivr.clock import Clock
 from ivr.engine.dialer import Dialer, DialFailed
 from ivr.engine.events import AgentBridged, CallEvents, CallQueued, QueueLeft
@@ -74,9 +75,17 @@ class QueueHandoff:
     """The engine's `QueueService`: waits, announcements, callbacks, ringing agents, bridging."""
 
     def __init__(
-        self, acd: Acd, dialer: Dialer, events: CallEvents, clock: Clock, callback_uri: Callable[[str], str]
+        self,
+        acd: Acd,
+        dialer: Dialer,
+        events: CallEvents,
+        clock: Clock,
+        callback_uri: Callable[[str], str],
+        callback_policy: CallbackPolicy | None = None,
     ) -> None:
+        """`callback_policy`: which numbers may be called back, how often (default: `CallbackRules()`)."""
         self._acd = acd
+        self._callback_policy = callback_policy or CallbackPolicy()
         self._dialer = dialer
         self._events = events
         self._clock = clock
@@ -166,9 +175,17 @@ class QueueHandoff:
     async def _leave_callback(
         self, leg: MediaLeg, ticket: QueueTicket, dialect: str, number: str
     ) -> QueueResult | None:
+        # The number is From's unless a trunk asserted it: calling back anything anyone wrote there is
+        # toll fraud, so only numbers the rules allow, a bounded number of times a day.
+        day = self._clock.wall().date()
+        verdict = self._callback_policy.check(number, day)
+        if verdict is not CallbackVerdict.ALLOWED:
+            log.info("callback_refused", queue=ticket.queue, verdict=verdict.value)
+            return None
         place = await self._acd.request_callback(leg.call_id, number)
         if place is None:
             return None
+        self._callback_policy.record(number, day)
         leg.unhold()
         await leg.play([Prompt("callback_saved", "", dialect, {"number": number})])
         log.info("callback_registered", queue=ticket.queue, place=place)

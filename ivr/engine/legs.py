@@ -20,10 +20,10 @@ from typing import Protocol, TypeVar
 import structlog
 
 from ivr.call import CallEnded, PlaybackOutcome, PlaybackResult, Prompt, TransferResult
-from ivr.rtp import DtmfReceived, DtmfSource, HoldMode, MediaSession, PlayOutcome
+from ivr.rtp import DtmfReceived, DtmfSource, HoldMode, MediaFailed, MediaSession, PlayOutcome
 from ivr.sip.events import ByeReceived, ReinviteReceived
 from ivr.sip.events import DtmfInfoReceived as SipDtmf
-from ivr.sip.leg import CallLeg
+from ivr.sipua.leg import CallLeg
 from ivr.voice import PromptLibrary
 
 log = structlog.get_logger(__name__)
@@ -95,7 +95,10 @@ class SipMediaLeg:
         media: MediaSession,
         prompts: PromptLibrary,
         release: Callable[[MediaSession], None],
+        *,
+        confirm_on_ack: bool = False,
     ) -> None:
+        """`confirm_on_ack`: the media session waits for the ACK to our 2xx to confirm where to send."""
         self._leg = leg
         self._media = media
         self._prompts = prompts
@@ -104,7 +107,10 @@ class SipMediaLeg:
         self._readers: list[KeyReader] = []
         self._typeahead: list[str] = []
         self._closed = False
+        self._confirm_on_ack = confirm_on_ack
         self._unsubscribe_keys = media.on_dtmf(self._on_key)
+        self._unsubscribe_failure = media.on_media_failed(self._on_media_failed)
+        self._failing: asyncio.Task[None] | None = None
         self._watcher = asyncio.get_running_loop().create_task(self._watch(), name=f"leg-{leg.call_id}")
 
     @property
@@ -125,8 +131,11 @@ class SipMediaLeg:
     # -- signalling ------------------------------------------------------------------------------------
 
     async def _watch(self) -> None:
-        """The one reader of the dialog's events."""
+        """The one reader of the dialog's events (and of the ACK that confirms our answer)."""
         try:
+            if self._confirm_on_ack:
+                await self._leg.confirmed()
+                self._media.confirm()
             while True:
                 event = await self._leg.next_event()
                 if isinstance(event, SipDtmf):
@@ -139,6 +148,16 @@ class SipMediaLeg:
             pass
         finally:
             self._ended.set()
+
+    def _on_media_failed(self, failure: MediaFailed) -> None:
+        """Media that failed for good (nothing sent for seconds, no packet to latch to, socket gone) ends
+        the call: nobody could hear anybody. The BYE's Reason says why."""
+        if self.ended or self._failing is not None:
+            return
+        text = failure.detail.replace("\\", "\\\\").replace('"', '\\"')
+        self._failing = asyncio.get_running_loop().create_task(
+            self._hang_up(f'SIP;cause=500;text="{text}"'), name=f"media-failed-{self.call_id}"
+        )
 
     def _on_key(self, event: DtmfReceived) -> None:
         if self._readers:
@@ -218,8 +237,11 @@ class SipMediaLeg:
         return await self._leg.refer(target)
 
     async def hangup(self) -> None:
+        await self._hang_up()
+
+    async def _hang_up(self, reason: str | None = None) -> None:
         if not self._leg.ended:
-            await self._leg.bye()
+            await self._leg.bye(reason)
         self._ended.set()
 
     async def aclose(self) -> None:
@@ -228,8 +250,9 @@ class SipMediaLeg:
             return
         self._closed = True
         self._unsubscribe_keys()
+        self._unsubscribe_failure()
         self._watcher.cancel()
-        await asyncio.gather(self._watcher, return_exceptions=True)
+        await asyncio.gather(self._watcher, *filter(None, [self._failing]), return_exceptions=True)
         try:
             await self.hangup()
         finally:

@@ -107,7 +107,9 @@ class LogProcessor:
     """Log lines for the call facts no lower layer logs itself."""
 
     def __call__(self, event: CallEvent) -> None:
-        if isinstance(event, AgentBridged):
+        if isinstance(event, CallAnswered):
+            log.info("call_answered", flow=event.flow_id, dialect=event.dialect, caller_verified=event.caller_verified)
+        elif isinstance(event, AgentBridged):
             log.info("call_bridged", agent=event.agent_id, queue=event.queue)
         elif isinstance(event, QueueLeft):
             log.info("queue_left", queue=event.queue, outcome=event.kind.value, wait_s=round(event.wait_s, 2))

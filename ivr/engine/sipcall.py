@@ -105,6 +105,10 @@ class SipCall:
                     except TimeoutError:
                         actions = turn.handle_timer(self._clock.now())
                     else:
+                        if item is _PROMPT_DONE and prompt_task is not None and not prompt_task.cancelled():
+                            failure = prompt_task.exception()  # media failed, prompt missing: the flow's error route
+                            if failure is not None:
+                                raise failure
                         actions = self._feed_turn(turn, item)
                     for action in actions:
                         if action is TurnAction.STOP_PROMPT and prompt_task is not None:
@@ -120,6 +124,8 @@ class SipCall:
             gone.cancel()
             if prompt_task is not None and not prompt_task.done():
                 prompt_task.cancel()
+            elif prompt_task is not None and not prompt_task.cancelled():
+                prompt_task.exception()  # the caller answered before a failing prompt mattered
             if unsubscribe_audio is not None:
                 unsubscribe_audio()
             if hearing and ears is not None:

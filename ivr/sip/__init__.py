@@ -1,13 +1,15 @@
-"""Sans-I/O SIP: wire format (message, uri, headers, sdp, digest), transactions, dialogs, user agent.
+"""Sans-I/O SIP: wire format (message, uri, headers, sdp, digest), transactions, dialogs, the pure
+`SipEndpoint`, and the one I/O adapter (`SipTransport`: sockets and one timer).
 
+The user agent the application awaits (UserAgent, IncomingCall, OutgoingCall, CallLeg, Registration) is
+`ivr.sipua`, a layer above: it imports this package, never the reverse.
 Other packages import from here; the modules inside are this package's business.
 """
 
 from __future__ import annotations
 
-from ivr.sip.builders import build_error_response, build_response
-from ivr.sip.calls import CallFailed, IncomingCall, OutgoingCall
-from ivr.sip.core import Credentials
+from ivr.sip.authorize import Credentials, authorized_retry
+from ivr.sip.builders import build_cancel, build_error_response, build_response
 from ivr.sip.digest import (
     DigestChallenge,
     DigestCredentials,
@@ -28,7 +30,6 @@ from ivr.sip.events import (
 )
 from ivr.sip.framing import StreamFramer
 from ivr.sip.headers import CSeq, Headers, NameAddr, Via, canonical_name
-from ivr.sip.leg import CallLeg, ReinviteFailed
 from ivr.sip.message import Request, Response, new_branch, new_call_id, new_tag
 from ivr.sip.parser import parse_message
 from ivr.sip.registrar import Binding, Registrar
@@ -43,19 +44,13 @@ from ivr.sip.sdp import (
 )
 from ivr.sip.transport import SipTransport, TransportKind
 from ivr.sip.uri import SipUri
-from ivr.sip.useragent import UserAgent
 
 __all__ = [
     "ByeReceived",
-    "CallFailed",
-    "CallLeg",
     "Credentials",
     "DtmfInfoReceived",
-    "IncomingCall",
     "InfoReceived",
-    "OutgoingCall",
     "ReferReceived",
-    "ReinviteFailed",
     "ReinviteReceived",
     "Binding",
     "Registrar",
@@ -63,7 +58,6 @@ __all__ = [
     "SipTransport",
     "TransferNotified",
     "TransportKind",
-    "UserAgent",
     "AuthError",
     "CSeq",
     "DigestChallenge",
@@ -87,6 +81,8 @@ __all__ = [
     "TransactionError",
     "Via",
     "answer_offer",
+    "authorized_retry",
+    "build_cancel",
     "build_error_response",
     "build_response",
     "canonical_name",

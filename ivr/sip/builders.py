@@ -1,14 +1,15 @@
-"""Building responses (RFC 3261 section 8.2.6): to a parsed request, or to one that failed to parse."""
+"""Building responses (RFC 3261 section 8.2.6), to a parsed request or to one that failed to parse, and the
+CANCEL of an INVITE we sent (section 9.1)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from ivr.sip.errors import SipParseError
-from ivr.sip.headers import CALL_ID, CONTENT_TYPE, CSEQ, FROM, RECORD_ROUTE, TO, VIA, Headers
+from ivr.sip.headers import CALL_ID, CONTENT_TYPE, CSEQ, FROM, MAX_FORWARDS, RECORD_ROUTE, ROUTE, TO, VIA, Headers
 from ivr.sip.message import _NAME_ADDR, Request, Response
 
-__all__ = ["REASONS", "build_error_response", "build_response"]
+__all__ = ["REASONS", "build_cancel", "build_error_response", "build_response"]
 
 REASONS: dict[int, str] = {
     100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued", 183: "Session Progress",
@@ -94,3 +95,16 @@ def build_error_response(error: SipParseError, *, to_tag: str | None = None) -> 
     if VIA not in src:
         return None
     return Response(error.status_hint, error.reason, _copy_dialog_headers(src, to_tag))
+
+
+def build_cancel(invite: Request) -> Request:
+    """The CANCEL of `invite`: same Request-URI, Call-ID, From, To, CSeq number, top Via and Route (9.1)."""
+    headers = Headers()
+    headers.add(VIA, invite.headers.get_all(VIA)[0])
+    headers.add(MAX_FORWARDS, "70")
+    for name in (FROM, TO, CALL_ID):
+        headers.add(name, invite.headers.get(name) or "")
+    headers.add(CSEQ, f"{invite.cseq.seq} CANCEL")
+    for route in invite.headers.get_all(ROUTE):
+        headers.add(ROUTE, route)
+    return Request("CANCEL", invite.uri, headers)

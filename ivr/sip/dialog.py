@@ -3,7 +3,7 @@
 A `Dialog` holds what both ends agreed on: Call-ID, tags, CSeq counters, the route set from
 Record-Route, the remote target from Contact. It builds in-dialog requests (`new_request`, `ack`), checks
 the requests the peer sends (CSeq order, re-INVITE glare), and moves Early -> Confirmed -> Terminated by
-one transition table. It never sends anything: `ivr.sip.leg.CallLeg` drives it over a transport.
+one transition table. It never sends anything: the endpoint keeps it, `ivr.sipua.leg.CallLeg` drives it.
 
 Also here, because they are dialog usage rather than transactions: parsing DTMF carried in INFO,
 message/sipfrag bodies of NOTIFY (REFER progress), and the 2xx retransmission the UAS core runs until

@@ -24,12 +24,12 @@ from ivr.call import CallEnded
 from ivr.clock import Clock, LoopClock
 from ivr.media import dtmf_sequence, load_telephony
 from ivr.rtp import DtmfReceived, MediaEngine, MediaParams, MediaSession
-from ivr.sip.calls import CallFailed
 from ivr.sip.events import ByeReceived, ReferReceived, ReinviteReceived
-from ivr.sip.leg import CallLeg
 from ivr.sip.sdp import SessionDescription, make_offer, negotiated_codec
 from ivr.sip.transport import SipTransport
-from ivr.sip.useragent import UserAgent
+from ivr.sipua.calls import CallFailed
+from ivr.sipua.leg import CallLeg
+from ivr.sipua.useragent import UserAgent
 from ivr.testing.voices import speak
 
 log = structlog.get_logger(__name__)

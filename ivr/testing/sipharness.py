@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 
 from ivr.call import CallEnded
 from ivr.clock import Clock, LoopClock
-from ivr.sip.calls import IncomingCall
 from ivr.sip.events import Address, ByeReceived, DialogEvent
-from ivr.sip.leg import CallLeg
 from ivr.sip.registrar import Registrar
 from ivr.sip.sdp import SessionDescription, answer_offer
 from ivr.sip.transport import SipTransport, TransportKind, run
-from ivr.sip.useragent import UserAgent
+from ivr.sipua.calls import IncomingCall
+from ivr.sipua.leg import CallLeg
+from ivr.sipua.useragent import UserAgent
 
 
 @dataclass(slots=True)

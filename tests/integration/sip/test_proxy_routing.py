@@ -12,10 +12,10 @@ import socket
 
 import pytest
 
-from ivr.sip.calls import CallFailed
 from ivr.sip.message import Request, Response
 from ivr.sip.parser import parse_message
 from ivr.sip.transport import TransportKind
+from ivr.sipua.calls import CallFailed
 from ivr.testing.sipharness import Harness, start
 
 pytestmark = pytest.mark.integration

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ivr.call import CallEnded
-from ivr.sip.calls import CallFailed, IncomingCall
-from ivr.sip.core import Credentials
+from ivr.sip.authorize import Credentials
 from ivr.sip.events import ByeReceived, ReferReceived, TransferNotified
-from ivr.sip.leg import CallLeg, ReinviteFailed
-from ivr.sip.registration import RegistrationFailed
+from ivr.sipua.calls import CallFailed, IncomingCall
+from ivr.sipua.leg import CallLeg, ReinviteFailed
+from ivr.sipua.registration import RegistrationFailed
 from ivr.testing.sipharness import Harness, start
 
 pytestmark = pytest.mark.integration

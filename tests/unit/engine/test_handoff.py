@@ -127,3 +127,16 @@ async def test_the_waiting_caller_hears_the_position_every_announce_period(rig: 
     with pytest.raises(CallEnded):
         await serving
     assert not caller.held
+
+
+async def test_a_callback_to_a_number_the_rules_refuse_is_not_taken_and_the_caller_stays_queued(rig: Rig) -> None:
+    await agent_on_break(rig)
+    caller = FakeLeg("c1", rig.clock)
+    serving = asyncio.create_task(rig.handoff.serve(caller, request(), caller="+1 900 555 0100"))
+    await rig.clock.sleep(1.0)
+    caller.press("1")
+    await rig.clock.sleep(5.0)
+    assert not serving.done() and caller.played == [] and caller.held
+    caller.hang_up_by_party()
+    with pytest.raises(CallEnded):
+        await serving

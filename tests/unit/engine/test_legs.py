@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from ivr.call import CallEnded
 from ivr.engine.legs import SipMediaLeg
-from ivr.rtp import DtmfReceived, DtmfSource
+from ivr.rtp import DtmfReceived, DtmfSource, MediaFailed, MediaFailure
 from ivr.sip.events import ByeReceived, DialogEvent, DtmfInfoReceived
 
 
@@ -20,6 +20,8 @@ class StubDialog:
         self.events: asyncio.Queue[DialogEvent | None] = asyncio.Queue()
         self.ended = False
         self.byes = 0
+        self.acked = asyncio.Event()
+        self.reasons: list[str | None] = []
 
     async def next_event(self) -> DialogEvent:
         event = await self.events.get()
@@ -27,7 +29,11 @@ class StubDialog:
             raise CallEnded("over")
         return event
 
-    async def bye(self) -> None:
+    async def confirmed(self) -> None:
+        await self.acked.wait()
+
+    async def bye(self, reason: str | None = None) -> None:
+        self.reasons.append(reason)
         self.byes += 1
         self.ended = True
         self.events.put_nowait(None)
@@ -38,11 +44,20 @@ class StubMedia:
 
     def __init__(self) -> None:
         self.listeners: list[Callable[[DtmfReceived], None]] = []
+        self.failure_listeners: list[Callable[[MediaFailed], None]] = []
         self.released = False
+        self.confirmed = False
 
     def on_dtmf(self, listener: Callable[[DtmfReceived], None]) -> Callable[[], None]:
         self.listeners.append(listener)
         return lambda: self.listeners.remove(listener)
+
+    def confirm(self) -> None:
+        self.confirmed = True
+
+    def on_media_failed(self, listener: Callable[[MediaFailed], None]) -> Callable[[], None]:
+        self.failure_listeners.append(listener)
+        return lambda: self.failure_listeners.remove(listener)
 
     def signal_dtmf(self, digit: str, source: DtmfSource = DtmfSource.INFO) -> None:
         for listener in list(self.listeners):
@@ -57,13 +72,14 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-def new_leg() -> tuple[SipMediaLeg, StubDialog, StubMedia]:
+def new_leg(*, confirm_on_ack: bool = False) -> tuple[SipMediaLeg, StubDialog, StubMedia]:
     dialog, media = StubDialog(), StubMedia()
 
     def release(session: object) -> None:
         media.released = True
 
-    leg = SipMediaLeg(dialog, media, prompts=None, release=release)  # type: ignore[arg-type]
+    leg = SipMediaLeg(dialog, media, prompts=None, release=release,  # type: ignore[arg-type]
+                      confirm_on_ack=confirm_on_ack)
     return leg, dialog, media
 
 
@@ -111,3 +127,23 @@ async def test_info_keys_join_the_key_stream_and_a_bye_ends_the_leg_once() -> No
     await leg.aclose()
     await leg.aclose()
     assert dialog.byes == 0 and media.released and media.listeners == []
+
+
+async def test_media_that_fails_for_good_ends_the_leg_with_a_bye_saying_why() -> None:
+    leg, dialog, media = new_leg()
+    (listener,) = media.failure_listeners
+    listener(MediaFailed(MediaFailure.SEND_FAILED, 'no packet sent for 5 s ("EPERM")', 1.0))
+    await asyncio.wait_for(leg.wait_ended(), 1)  # the wait_for only guards a broken test
+    assert dialog.reasons == ['SIP;cause=500;text="no packet sent for 5 s (\\"EPERM\\")"']
+    await leg.aclose()
+    assert media.failure_listeners == [] and media.released
+
+
+async def test_an_answered_leg_confirms_its_media_when_the_ack_arrives() -> None:
+    leg, dialog, media = new_leg(confirm_on_ack=True)
+    await settle()
+    assert not media.confirmed
+    dialog.acked.set()
+    await settle()
+    assert media.confirmed
+    await leg.aclose()

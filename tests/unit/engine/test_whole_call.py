@@ -38,10 +38,10 @@ from ivr.engine.handoff import QueueHandoff
 from ivr.flow import FlowRegistry, Interpreter
 from ivr.journey import Outcome
 from ivr.rtp import MediaEngine, MediaParams, MediaSession
-from ivr.sip.calls import IncomingCall
 from ivr.sip.events import ByeReceived
 from ivr.sip.sdp import SessionDescription, answer_offer, make_offer, negotiated_codec
-from ivr.sip.useragent import UserAgent
+from ivr.sipua.calls import IncomingCall
+from ivr.sipua.useragent import UserAgent
 from ivr.testing import rtpprobe, sipharness
 from ivr.voice import PromptLibrary, RenderCache, load_dialects
 from ivr.web.live import LiveState

@@ -11,12 +11,12 @@ import pytest
 
 from ivr.call import CallEnded
 from ivr.clock import FakeClock
-from ivr.sip.calls import CallFailed
 from ivr.sip.events import ByeReceived
 from ivr.sip.message import Request
 from ivr.sip.parser import parse_message
 from ivr.sip.registrar import Binding
 from ivr.sip.uri import SipUri
+from ivr.sipua.calls import CallFailed
 from ivr.testing.sipharness import Harness, MemoryNetwork, attach_harness
 
 OFFER = (

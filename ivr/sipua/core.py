@@ -3,16 +3,14 @@
 `SipCore` wraps a `SipTransport` and its pure `SipEndpoint` with what every TU-level object needs: send a
 request and get its responses (a timeout arrives as a synthesized 408, a transport failure as a 503),
 answer a server transaction, build Via/Contact, keep the table of live call legs by dialog key, and
-retry a request with digest credentials after a 401/407. Each call drives the endpoint at the adapter's
-`now` and flushes what it queued. It holds no call logic; `UserAgent` dispatches endpoint events into it.
+spawn background tasks. Each call drives the endpoint at the adapter's `now` and flushes what it queued.
+It holds no call logic; `UserAgent` dispatches endpoint events into it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -20,36 +18,18 @@ import structlog
 from ivr.clock import Clock
 from ivr.sip.builders import build_response
 from ivr.sip.dialog import Dialog, DialogKey, address_of
-from ivr.sip.digest import DigestChallenge, make_authorization
-from ivr.sip.errors import AuthError, SipParseError
 from ivr.sip.events import Address, CallOffered
-from ivr.sip.headers import (
-    AUTHORIZATION,
-    CSEQ,
-    PROXY_AUTHENTICATE,
-    PROXY_AUTHORIZATION,
-    VIA,
-    WWW_AUTHENTICATE,
-)
 from ivr.sip.message import Request, Response
 from ivr.sip.transaction import ClientTransaction, ServerTransaction
 from ivr.sip.transport import SipTransport
 from ivr.sip.uri import SipUri
 
 if TYPE_CHECKING:
-    from ivr.sip.leg import CallLeg
+    from ivr.sipua.leg import CallLeg
 
 log = structlog.get_logger(__name__)
 
 ResponseHandler = Callable[[Response], None]
-
-
-@dataclass(slots=True, frozen=True)
-class Credentials:
-    """A digest username and password (for a trunk, or for calls that get challenged)."""
-
-    username: str
-    password: str
 
 
 class SipCore:
@@ -160,25 +140,3 @@ class SipCore:
 
     def end_dialog(self, dialog: Dialog) -> None:
         self.endpoint.end_dialog(dialog.key)
-
-    # -- digest ---------------------------------------------------------------------------------------
-
-    def authorized_retry(self, request: Request, challenge_response: Response, credentials: Credentials,
-                         nc: int = 1) -> Request | None:
-        """A copy of `request` answering the 401/407 challenge (new branch, CSeq+1), or None if impossible."""
-        proxy = challenge_response.status == 407
-        header = challenge_response.headers.get(PROXY_AUTHENTICATE if proxy else WWW_AUTHENTICATE)
-        if header is None:
-            return None
-        try:
-            challenge = DigestChallenge.parse(header)
-            creds = make_authorization(challenge, method=request.method, uri=str(request.uri),
-                                       username=credentials.username, password=credentials.password,
-                                       cnonce=secrets.token_hex(8), nc=nc)
-        except (AuthError, SipParseError):
-            return None
-        retry = Request(request.method, request.uri, request.headers.copy(), request.body)
-        retry.headers.set(VIA, self.via())
-        retry.headers.set(CSEQ, f"{request.cseq.seq + 1} {request.method}")
-        retry.headers.set(PROXY_AUTHORIZATION if proxy else AUTHORIZATION, str(creds))
-        return retry

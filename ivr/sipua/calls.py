@@ -12,16 +12,18 @@ from collections.abc import Iterable
 import structlog
 
 from ivr.call import CallEnded
-from ivr.sip.core import Credentials, SipCore
+from ivr.sip.authorize import Credentials, authorized_retry
+from ivr.sip.builders import build_cancel
 from ivr.sip.dialog import Dialog
 from ivr.sip.endpoint import SDP
 from ivr.sip.errors import SipError
 from ivr.sip.events import Address, CallOffered
-from ivr.sip.headers import CONTACT, CSEQ, MAX_FORWARDS, ROUTE, TO, VIA
-from ivr.sip.leg import CallLeg
-from ivr.sip.message import Headers, Request, Response
+from ivr.sip.headers import CONTACT
+from ivr.sip.message import Request, Response
 from ivr.sip.sdp import SessionDescription
 from ivr.sip.transaction import TxState
+from ivr.sipua.core import SipCore
+from ivr.sipua.leg import CallLeg
 
 log = structlog.get_logger(__name__)
 
@@ -182,7 +184,7 @@ class OutgoingCall:
         if status < 300:
             self._on_success(response)
         elif status in (401, 407) and self.credentials is not None and not self._auth_tried:
-            retry = self.core.authorized_retry(self.invite, response, self.credentials)
+            retry = authorized_retry(self.invite, response, self.credentials, via=self.core.via())
             if retry is not None:
                 self._auth_tried = True
                 self._provisional = False
@@ -211,17 +213,6 @@ class OutgoingCall:
             self._result.exception()  # mark retrieved: a caller that never awaits is not an error
 
     def _send_cancel(self) -> None:
-        """CANCEL: same Request-URI, Call-ID, From, To, CSeq number and top Via as the INVITE (9.1)."""
-        invite = self.invite
-        headers = Headers()
-        headers.add(VIA, invite.headers.get_all(VIA)[0])
-        headers.add(MAX_FORWARDS, "70")
-        for name in ("From", TO, "Call-ID"):
-            headers.add(name, invite.headers.get(name) or "")
-        headers.add(CSEQ, f"{invite.cseq.seq} CANCEL")
-        for route in invite.headers.get_all(ROUTE):
-            headers.add(ROUTE, route)
-        cancel = Request("CANCEL", invite.uri, headers)
-        self.core.send(cancel, self.destination, lambda response: None)
+        self.core.send(build_cancel(self.invite), self.destination, lambda response: None)
         self._cancel_sent = True  # one CANCEL per INVITE
         log.info("call_cancelled", call_id=self.call_id)

@@ -11,12 +11,13 @@ import asyncio
 
 import structlog
 
-from ivr.sip.core import Credentials, SipCore
+from ivr.sip.authorize import Credentials, authorized_retry
 from ivr.sip.errors import SipError
 from ivr.sip.events import Address
 from ivr.sip.headers import CALL_ID, CONTACT, CSEQ, EXPIRES, FROM, MAX_FORWARDS, MIN_EXPIRES, TO, VIA
 from ivr.sip.message import Headers, Request, Response, new_call_id, new_tag
 from ivr.sip.uri import SipUri
+from ivr.sipua.core import SipCore
 
 log = structlog.get_logger(__name__)
 
@@ -89,7 +90,7 @@ class Registration:
             else:
                 break
             nc += 1
-            retry = self.core.authorized_retry(request, challenge, self.credentials, nc=nc)
+            retry = authorized_retry(request, challenge, self.credentials, via=self.core.via(), nc=nc)
             if retry is None:
                 break
             request = retry

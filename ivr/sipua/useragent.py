@@ -33,8 +33,7 @@ import structlog
 
 from ivr.call import CallEnded
 from ivr.clock import Clock
-from ivr.sip.calls import CallFailed, IncomingCall, OutgoingCall
-from ivr.sip.core import Credentials, SipCore
+from ivr.sip.authorize import Credentials
 from ivr.sip.dialog import address_of
 from ivr.sip.edge import SipEdge
 from ivr.sip.endpoint import SDP, format_hostport
@@ -52,13 +51,15 @@ from ivr.sip.events import (
     TransportFailed,
 )
 from ivr.sip.headers import CALL_ID, CONTACT, CONTENT_TYPE, CSEQ, FROM, MAX_FORWARDS, ROUTE, TO, VIA, NameAddr
-from ivr.sip.leg import CallLeg
 from ivr.sip.message import Headers, Request, Response, new_call_id, new_tag
 from ivr.sip.registrar import Binding, Registrar
-from ivr.sip.registration import Registration
 from ivr.sip.transaction import ClientTransaction, ServerTransaction
 from ivr.sip.transport import SipTransport
 from ivr.sip.uri import SipUri
+from ivr.sipua.calls import CallFailed, IncomingCall, OutgoingCall
+from ivr.sipua.core import SipCore
+from ivr.sipua.leg import CallLeg
+from ivr.sipua.registration import Registration
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,7 @@ The leg drives a `Dialog` that sits in the `SipEndpoint`'s table: it answers the
 `notify_refer()`). The endpoint does the rest below it: CSeq order and glare, the peer's BYE, our 2xx
 retransmitted until its ACK (and BYE without one), our ACK re-sent for each copy of the peer's 2xx.
 
-SDP is opaque here except for hold detection and direction changes, both through `ivr.sip.sdp`.
+SDP is opaque here except for hold detection and direction changes, both through `ivr.sip.hold`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import Callable
 import structlog
 
 from ivr.call import CallEnded, TransferResult
-from ivr.sip.core import SipCore
 from ivr.sip.dialog import Dialog, dtmf_relay_body, parse_dtmf_info, parse_sipfrag, sipfrag_body
 from ivr.sip.endpoint import SDP
 from ivr.sip.errors import SdpError, SipError
@@ -33,9 +32,11 @@ from ivr.sip.events import (
     TransferNotified,
 )
 from ivr.sip.headers import CONTACT, CONTENT_TYPE, EVENT, REASON, REFER_TO, REFERRED_BY, SUBSCRIPTION_STATE
+from ivr.sip.hold import is_hold, offered_direction, with_direction
 from ivr.sip.message import Request, Response
-from ivr.sip.sdp import Direction, SessionDescription
+from ivr.sip.sdp import Direction
 from ivr.sip.transaction import ServerTransaction
+from ivr.sipua.core import SipCore
 
 log = structlog.get_logger(__name__)
 
@@ -154,10 +155,10 @@ class CallLeg:
 
     async def hold(self) -> bytes:
         """Put the peer on hold (our SDP becomes sendonly)."""
-        return await self.reinvite(_with_direction(self.local_sdp, Direction.SENDONLY))
+        return await self.reinvite(with_direction(self.local_sdp, Direction.SENDONLY))
 
     async def unhold(self) -> bytes:
-        return await self.reinvite(_with_direction(self.local_sdp, Direction.SENDRECV))
+        return await self.reinvite(with_direction(self.local_sdp, Direction.SENDRECV))
 
     async def info(self, body: bytes, content_type: str) -> int:
         """Send an INFO; returns the final status."""
@@ -239,7 +240,7 @@ class CallLeg:
         if offer:
             self.remote_sdp = offer
         self.local_sdp = answer
-        self._events.put_nowait(ReinviteReceived(offer, answer, _is_hold(offer)))
+        self._events.put_nowait(ReinviteReceived(offer, answer, is_hold(offer)))
 
     def _on_update(self, request: Request, tx: ServerTransaction) -> None:
         if not request.body:
@@ -253,7 +254,7 @@ class CallLeg:
         self.remote_sdp, self.local_sdp = request.body, answer
         self.core.respond(tx, 200, headers=[(CONTACT, self.dialog.local_contact)], body=answer,
                           content_type=SDP)
-        self._events.put_nowait(ReinviteReceived(request.body, answer, _is_hold(request.body)))
+        self._events.put_nowait(ReinviteReceived(request.body, answer, is_hold(request.body)))
 
     def _on_info(self, request: Request, tx: ServerTransaction) -> None:
         self.core.respond(tx, 200)
@@ -323,7 +324,7 @@ class CallLeg:
     def _answer(self, offer: bytes) -> bytes:
         if self.offer_handler is not None:
             return self.offer_handler(offer)
-        return _with_direction(self.local_sdp, _direction(offer).mirrored())
+        return with_direction(self.local_sdp, offered_direction(offer).mirrored())
 
     def _finish(self, reason: str) -> None:
         if self.ended:
@@ -337,31 +338,3 @@ class CallLeg:
         if waiter is not None and not waiter.done():
             waiter.set_result(TransferResult(accepted=False, status=0))
         log.info("call_leg_ended", call_id=self.call_id, reason=reason)
-
-
-def _direction(sdp: bytes) -> Direction:
-    """The direction of the first audio stream of `sdp` (a hold address counts), sendrecv if none."""
-    try:
-        session = SessionDescription.parse(sdp)
-    except SdpError:
-        return Direction.SENDRECV
-    for media in session.media:
-        if media.media == "audio" and media.port:
-            return session.effective_direction(media)
-    return Direction.SENDRECV
-
-
-def _is_hold(sdp: bytes) -> bool:
-    """True when the peer's SDP asks us not to send (sendonly/inactive, or c=0.0.0.0)."""
-    return bool(sdp) and not _direction(sdp).receives
-
-
-def _with_direction(sdp: bytes, direction: Direction) -> bytes:
-    """Our SDP with every stream set to `direction` and the origin version bumped (RFC 3264 8)."""
-    session = SessionDescription.parse(sdp)
-    for media in session.media:
-        media.direction = direction
-    session.direction = None
-    version = int(session.session_version) if session.session_version.isdigit() else 0
-    session.session_version = str(version + 1)
-    return session.serialize()
