@@ -17,7 +17,8 @@ import sys
 HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 ORDER = (
-    "sip_parse", "sip_cps", "media", "media_calls", "asr", "speech_load", "nlu", "acd", "flow_steps", "tts", "store",
+    "sip_parse", "sip_cps", "media", "media_calls", "tls", "asr", "speech_load", "nlu", "acd", "flow_steps", "tts",
+    "store", "cluster", "flood", "speech_eval",
 )
 TIMEOUT_S = 1800
 

@@ -16,13 +16,15 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ivr import __version__
+from ivr.outbound.cli import add_campaign
 
 if TYPE_CHECKING:
     from ivr.config import EngineConfig, LoadedConfig
     from ivr.store.retention import RenderPurger
 
 Handler = Callable[[argparse.Namespace], int]
-QUIET_COMMANDS = frozenset({"call", "scenario", "load", "simulate", "test-flows", "validate", "nlu", "asr", "prompts"})
+QUIET_COMMANDS = frozenset({"call", "scenario", "load", "simulate", "test-flows", "validate", "nlu", "asr", "prompts",
+                            "dialects"})
 
 
 def _add_config_options(p: argparse.ArgumentParser) -> None:
@@ -37,6 +39,8 @@ def _add_site_options(p: argparse.ArgumentParser) -> None:
     """serve's address and storage flags: each overrides its config key only when given."""
     p.add_argument("--flows", default=None, metavar="DIR", help="folder of flow YAML files (key flows_dir)")
     p.add_argument("--sip", default=None, metavar="HOST:PORT", help="SIP listen address (keys sip_host, sip_port)")
+    p.add_argument("--advertise", default=None, metavar="HOST",
+                   help="address peers reach us at, in Contact, Via and SDP (key advertise_address)")
     p.add_argument("--http", default=None, metavar="HOST:PORT",
                    help="dashboard/API listen address (keys http_host, http_port)")
     p.add_argument("--db", default=None, metavar="PATH|URL",
@@ -53,7 +57,7 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 _PATH_FLAGS = {"flows": "flows_dir", "dialects": "dialects_dir", "prompts": "prompts_dir",
-               "cache": "prompt_cache_dir", "db": "db"}
+               "cache": "prompt_cache_dir", "db": "db", "advertise": "advertise_address"}
 """Flags that set one config key each, as `--flag` → key."""
 
 
@@ -198,6 +202,37 @@ def _token_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_agents(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("agents", help="manage agents' SIP secrets in the agents file")
+    actions = p.add_subparsers(dest="agents_command", metavar="ACTION", required=True)
+    passwd = actions.add_parser("passwd", help="set an agent's SIP password: the file keeps only its HA1 digests",
+                                description="Ask for the new password (or read one line from stdin with "
+                                            "--stdin) and write ha1_md5/ha1_sha256 for the agent, removing "
+                                            "any clear-text password. The engine reads it at its next start.")
+    passwd.add_argument("agent_id", metavar="ID", help="the agent's id in the agents file")
+    passwd.add_argument("--stdin", action="store_true", help="read the password from stdin (no prompt)")
+    _add_config_options(passwd)
+    passwd.set_defaults(handler=_agents_passwd)
+
+
+def _agents_passwd(args: argparse.Namespace) -> int:
+    import getpass
+
+    from ivr.agent_passwords import set_agent_password
+
+    config = _loaded_config(args).config
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"new SIP password for {args.agent_id}: ")
+        if getpass.getpass("again: ") != password:
+            print("ivr agents passwd: the two passwords differ; nothing changed", file=sys.stderr)
+            return 1
+    username = set_agent_password(config.agents_file, config.queues_file, args.agent_id, password)
+    print(f"{config.agents_file}: agent {args.agent_id} (SIP user {username}) now has ha1_md5/ha1_sha256")
+    return 0
+
+
 def _add_purge(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("purge", help="delete call records, journeys and caller dialects older than an age",
                        description="Delete what retention would (finished calls, their journeys and surveys, "
@@ -266,7 +301,8 @@ def _asr(args: argparse.Namespace) -> int:
     from ivr.speech.commands import run_asr
 
     return run_asr(args.wav, engine=args.engine, dialect=args.dialect, model=args.model,
-                   phrases_file=args.phrases, out=print, err=lambda s: print(s, file=sys.stderr))
+                   phrases_file=args.phrases, out=print, err=lambda s: print(s, file=sys.stderr),
+                   configured=_loaded_config(args).config.asr_models)
 
 
 def _add_prompts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -285,6 +321,27 @@ def _add_prompts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         if name == "build":
             a.add_argument("--quiet", action="store_true", help="no progress bar or summary, errors only")
         a.set_defaults(handler=handler)
+
+
+def _add_dialects(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:  # SPEECH team
+    p = sub.add_parser("dialects", help="dialect packs: start a new one")
+    actions = p.add_subparsers(dest="dialects_command", metavar="ACTION", required=True)
+    a = actions.add_parser("new", help="write a recordings-only pack falling back to another; list prompts to record")
+    a.add_argument("code", help="dialect code of the new pack (e.g. cdo, hsn)")
+    a.add_argument("--from", dest="parent", required=True, help="the dialect that stands in until recorded (cmn)")
+    a.add_argument("--native", default=None, help="the dialect's name in itself")
+    a.add_argument("--cmn-name", default=None, help="the dialect's name in Mandarin")
+    _add_config_options(a)
+    a.set_defaults(handler=_dialects_new)
+
+
+def _dialects_new(args: argparse.Namespace) -> int:
+    from ivr.engine.flowprompts import load_flow_prompts
+    from ivr.voice.newpack import run_new
+
+    c = _loaded_config(args).config
+    return run_new(args.code, args.parent, c.flows_dir, c.dialects_dir, c.prompts_dir, load_flows=load_flow_prompts,
+                   name_native=args.native, name_cmn=args.cmn_name, err=lambda s: print(s, file=sys.stderr))
 
 
 def _prompts_build(args: argparse.Namespace) -> int:
@@ -513,9 +570,11 @@ def _load(args: argparse.Namespace) -> int:
 Adder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 COMMANDS: tuple[Adder, ...] = (
     _add_serve,
+    add_campaign,  # OUTBOUND: ivr campaign ... (ivr/outbound/cli.py)
     _add_nlu,
     _add_asr,
     _add_prompts,
+    _add_dialects,
     _add_validate,
     _add_schema,
     _add_simulate,
@@ -530,6 +589,7 @@ COMMANDS: tuple[Adder, ...] = (
     _add_init,
     _add_purge,
     _add_token,
+    _add_agents,  # SECURITY: ivr agents passwd ID
 )
 
 

@@ -31,7 +31,10 @@ import yaml
 from ivr.errors import ConfigError
 
 if TYPE_CHECKING:
+    from ivr.callback_policy import CallbackRules
     from ivr.sip.edge import EdgePolicy
+    from ivr.sip.listen import Listener
+    from ivr.sip.registrar import RegistrarOptions
 
 DEMO_DIR = pathlib.Path(__file__).resolve().parent / "demo"
 """The demo site shipped with the package: flows/, dialects/, prompts/, config/ (in a checkout,
@@ -95,6 +98,22 @@ class EngineConfig:
     """Call records, journeys, caller dialects, dispatch log: a SQLite file or a `postgresql://` URL."""
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060
+    advertise_address: str | None = None
+    """The address peers reach us at, written in Via, Contact and SDP `c=`/`o=` (None: `sip_host`, or
+    this host's own address when `sip_host` is a wildcard). Behind NAT: the public address."""
+    media_advertise_address: str | None = None
+    """SDP `c=`/`o=` address when media is reached elsewhere than signalling (None: `advertise_address`)."""
+    listen: tuple[str, ...] = ()
+    """SIP listeners besides UDP on `sip_host:sip_port`: `udp://`, `tcp://`, `tls://HOST:PORT`."""
+    tls_certificate: pathlib.Path | None = None
+    """PEM certificate chain of the `tls://` listeners."""
+    tls_private_key: pathlib.Path | None = None
+    """PEM private key of `tls_certificate`."""
+    tls_ca_file: pathlib.Path | None = None
+    """PEM CAs that TLS connections we open verify peers against (None: the system's trust store)."""
+    srtp: str = "off"
+    """SRTP (SDES keys) for calls we answer: `off` (RTP/SAVP offers get 488), `optional` (SRTP when
+    offered), `required` (plain RTP offers get 488). Use with TLS: the keys travel in the SDP."""
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     rtp_port_min: int = 20000
@@ -156,6 +175,21 @@ class EngineConfig:
     """Calls up at once from one source address (None: no limit); beyond, 503."""
     max_server_transactions: int | None = 5000
     """Live server transactions (each lives up to 32 s) before new requests are dropped (None: no cap)."""
+    sip_digest_algorithms: tuple[str, ...] = ("MD5", "SHA-256")
+    """Digest algorithms the agents' registrar offers, most preferred first (RFC 8760; SECURITY). MD5 first:
+    SIPp and older phones read only the first challenge; `[SHA-256, MD5]` when every phone does SHA-256."""
+    register_guesses_per_minute: int = 10
+    """Wrong REGISTER passwords checked per minute per source address and per agent; beyond, not checked."""
+    callback_numbers: tuple[str, ...] = (r"1[3-9]\d{9}", r"0[1-9]\d{9,10}")
+    """Regular expressions a callback number (national form) must match: mainland mobiles and landlines."""
+    callback_limit_per_number: int = 3
+    """Callbacks to one number per day."""
+    callback_limit_per_day: int = 1000
+    """Callbacks in all per day."""
+    campaigns_dir: pathlib.Path | None = None
+    """Outbound campaign files (`*.yaml`); None: no outbound dialling (OUTBOUND, issue 19)."""
+    outbound_db: pathlib.Path = pathlib.Path("var/outbound.db")
+    """SQLite file of the campaigns' targets and attempts (resumed after a restart)."""
 
     def __post_init__(self) -> None:
         try:
@@ -174,6 +208,8 @@ class EngineConfig:
         for key in ("drain_timeout_s", "retention_days", "asr_processes", "asr_prewarm"):
             if getattr(self, key) < 0:
                 raise SettingError(key, f"{key} must not be negative")
+        if self.srtp not in ("off", "optional", "required"):
+            raise SettingError("srtp", f"srtp {self.srtp!r} is not one of: off, optional, required")
         if self.untrusted_invites not in ("silence", "forbidden"):
             raise SettingError("untrusted_invites", f"untrusted_invites {self.untrusted_invites!r} is not one of: "
                                                     "silence, forbidden")
@@ -185,6 +221,8 @@ class EngineConfig:
         for key in ("sip_requests_per_s", "sip_burst"):
             if getattr(self, key) <= 0:
                 raise SettingError(key, f"{key} must be above 0")
+        self._check_addresses()
+        self._check_security()
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise SettingError("log_level", f"log_level {self.log_level!r} is not one of: debug, info, warning, error")
         if "://" in self.db and not self.db.startswith(URL_SCHEMES):
@@ -201,6 +239,66 @@ class EngineConfig:
                 f"callback_uri_template {self.callback_uri_template!r}: bad placeholder {exc} "
                 "(expected {number} and {sip_host})",
             ) from None
+
+    def _check_security(self) -> None:
+        """The registrar's and callbacks' keys (SECURITY, issue 15)."""
+        from ivr.sip.digest import ALGORITHMS
+
+        if not self.sip_digest_algorithms or not set(self.sip_digest_algorithms) <= set(ALGORITHMS):
+            raise SettingError("sip_digest_algorithms", f"sip_digest_algorithms {list(self.sip_digest_algorithms)}: "
+                                                        f"choose from {', '.join(ALGORITHMS)}")
+        for key in ("register_guesses_per_minute", "callback_limit_per_number", "callback_limit_per_day"):
+            if getattr(self, key) < 1:
+                raise SettingError(key, f"{key} must be at least 1")
+        for pattern in self.callback_numbers:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise SettingError("callback_numbers", f"callback_numbers: {pattern!r} is not a regex: {exc}") from None
+
+    def registrar_options(self) -> RegistrarOptions:
+        """Keyword arguments of `ivr.sip.registrar.Registrar` (and AgentRegistrar) from these settings."""
+        from ivr.sip.guesses import GuessLimits
+
+        return {"algorithms": self.sip_digest_algorithms,
+                "guess_limits": GuessLimits(limit=self.register_guesses_per_minute, window_s=60.0)}
+
+    def callback_rules(self) -> CallbackRules:
+        """The callback number policy (`ivr.callback_policy`) these settings describe."""
+        from ivr.callback_policy import CallbackRules
+
+        return CallbackRules(allowed=self.callback_numbers, per_number_per_day=self.callback_limit_per_number,
+                             per_day=self.callback_limit_per_day)
+
+    def _check_addresses(self) -> None:
+        from ivr.sip.endpoint import TransportKind
+        from ivr.sip.listen import is_wildcard
+
+        for key in ("advertise_address", "media_advertise_address"):
+            value = getattr(self, key)
+            if value is not None and (not value or is_wildcard(value)):
+                raise SettingError(key, f"{key} {value!r}: peers cannot send to that; name this host's address")
+        try:
+            listeners = self.sip_listeners()
+        except ConfigError as exc:
+            raise SettingError("listen", str(exc)) from None
+        if any(listener.kind is TransportKind.TLS for listener in listeners):
+            for key in ("tls_certificate", "tls_private_key"):
+                if getattr(self, key) is None:
+                    raise SettingError("listen", f"listen: a tls:// listener needs {key}")
+
+    def sip_listeners(self) -> list[Listener]:
+        """Where SIP is served: UDP on `sip_host:sip_port` first (calls we place leave from it), then `listen`."""
+        from ivr.sip.endpoint import TransportKind
+        from ivr.sip.listen import Listener, parse_listener
+
+        return [Listener(TransportKind.UDP, self.sip_host, self.sip_port), *map(parse_listener, self.listen)]
+
+    def media_address(self) -> str:
+        """The address our SDP offers and answers name for media (never a wildcard)."""
+        from ivr.sip.listen import advertised_host
+
+        return advertised_host(self.sip_host, self.media_advertise_address or self.advertise_address)
 
     def callback_uri(self, number: str) -> str:
         """The SIP URI a callback to `number` dials."""
@@ -501,7 +599,7 @@ def describe(loaded: LoadedConfig) -> list[tuple[str, str, str]]:
     ]
 
 
-CREATED_PATHS = frozenset({"prompt_cache_dir"})
+CREATED_PATHS = frozenset({"prompt_cache_dir", "outbound_db"})
 """Path settings the engine creates when missing; every other path setting must exist."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import enum
 import pathlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,10 @@ from ivr.acd.strategy import Strategy
 @dataclass(slots=True, frozen=True)
 class SipCredentials:
     username: str
-    password: str
+    password: str | None = None
+    """Clear text: the demo's way. Production files keep only the HA1 digests (`ivr agents passwd ID`)."""
+    ha1_md5: str | None = None
+    ha1_sha256: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -252,9 +256,15 @@ def _parse_agent(item: _Node, sites: Mapping[str, SiteConfig]) -> AgentConfig:
         if needed not in m:
             raise item.error(f"agent needs {needed!r}")
     agent_id = m["id"].text("agent id")
-    sip = m["sip"].mapping(f"agent {agent_id!r} sip", ("username", "password"))
-    if "username" not in sip or "password" not in sip:
-        raise m["sip"].error(f"agent {agent_id!r} sip needs 'username' and 'password'")
+    sip = m["sip"].mapping(f"agent {agent_id!r} sip", ("username", "password", "ha1_md5", "ha1_sha256"))
+    if "username" not in sip or not {"password", "ha1_md5", "ha1_sha256"} & set(sip):
+        raise m["sip"].error(f"agent {agent_id!r} sip needs 'username' and 'password' (or 'ha1_md5'/'ha1_sha256')")
+    secrets = {key: sip[key].text(f"agent {agent_id!r} sip {key}") if key in sip else None
+               for key in ("password", "ha1_md5", "ha1_sha256")}
+    for key, size in (("ha1_md5", 32), ("ha1_sha256", 64)):
+        value = secrets[key]
+        if value is not None and not re.fullmatch(f"[0-9a-fA-F]{{{size}}}", value):
+            raise sip[key].error(f"agent {agent_id!r} sip {key} must be {size} hex digits")
     site = m["site"].text(f"agent {agent_id!r} site")
     if site not in sites:
         raise m["site"].error(f"agent {agent_id!r} is at unknown site {site!r}{_suggest(site, sites)}")
@@ -268,10 +278,7 @@ def _parse_agent(item: _Node, sites: Mapping[str, SiteConfig]) -> AgentConfig:
     return AgentConfig(
         agent_id=agent_id,
         name=m["name"].text(f"agent {agent_id!r} name") if "name" in m else "",
-        sip=SipCredentials(
-            sip["username"].text(f"agent {agent_id!r} sip username"),
-            sip["password"].text(f"agent {agent_id!r} sip password"),
-        ),
+        sip=SipCredentials(sip["username"].text(f"agent {agent_id!r} sip username"), **secrets),
         site=site,
         skills=skills,
         dialects=dialects,

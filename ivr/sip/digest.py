@@ -3,7 +3,8 @@ with and without "-sess", qop=auth or none.
 
 The UAC side builds an Authorization from a WWW-/Proxy-Authenticate challenge
 (`make_authorization`); the registrar side issues stateless nonces bound to a secret and a time
-(`NonceIssuer`), spots stale ones, and checks the response (`verify_authorization`).
+(`NonceIssuer`), spots stale ones, checks the response (`verify_authorization`) and refuses a replayed
+nonce-count (`NonceLedger`: the only state, kept for accepted answers alone, so challenges cost nothing).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from ivr.sip.errors import AuthError, SipParseError
@@ -18,6 +21,8 @@ from ivr.sip.headers import AUTHORIZATION, WWW_AUTHENTICATE
 from ivr.sip.uri import show
 
 _HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+ALGORITHMS = ("MD5", "SHA-256")
+"""The algorithms a registrar can offer (RFC 8760 section 2.4: one challenge per algorithm)."""
 
 
 def _hasher(algorithm: str) -> tuple[str, bool]:
@@ -304,7 +309,9 @@ class NonceStatus(enum.Enum):
 
 
 class NonceIssuer:
-    """Stateless nonces ``<issued ms>.<HMAC(secret, issued ms)>``: any node with the secret checks them."""
+    """Stateless nonces ``<issued ms>.<salt>.<HMAC(secret, issued ms.salt)>``: any node with the secret
+    checks them. The random salt makes every nonce unique, even two issued in the same millisecond, so a
+    nonce-count ledger (`NonceLedger`) can tell one from another."""
 
     __slots__ = ("_secret", "lifetime_s")
 
@@ -317,16 +324,23 @@ class NonceIssuer:
     def _mac(self, stamp: str) -> str:
         return hmac.new(self._secret, stamp.encode(), hashlib.sha256).hexdigest()[:32]
 
+    def issued_at(self, nonce: str) -> float | None:
+        """When a nonce this issuer could have made says it was issued (None: not one of ours in form)."""
+        stamp = nonce.partition(".")[0]
+        digits = stamp[1:] if stamp.startswith("-") else stamp
+        return int(stamp) / 1000 if digits.isdigit() and len(digits) <= 18 else None
+
     def issue(self, now: float) -> str:
-        stamp = str(int(now * 1000))
-        return f"{stamp}.{self._mac(stamp)}"
+        body = f"{int(now * 1000)}.{secrets.token_hex(6)}"
+        return f"{body}.{self._mac(body)}"
 
     def check(self, nonce: str, now: float) -> NonceStatus:
-        stamp, dot, mac = nonce.partition(".")
+        body, dot, mac = nonce.rpartition(".")
+        stamp = body.partition(".")[0]
         digits = stamp[1:] if stamp.startswith("-") else stamp
         if not dot or not digits.isdigit() or len(digits) > 18:
             return NonceStatus.INVALID
-        if not hmac.compare_digest(mac, self._mac(stamp)):
+        if not hmac.compare_digest(mac, self._mac(body)):
             return NonceStatus.INVALID
         age_s = now - int(stamp) / 1000
         if age_s < -1.0:
@@ -345,3 +359,77 @@ class NonceIssuer:
         """A fresh qop=auth challenge for `realm`."""
         _hasher(algorithm)
         return DigestChallenge(realm, self.issue(now), algorithm, ("auth",), opaque, stale)
+
+
+class NonceLedger:
+    """The highest nonce-count accepted for each nonce still alive (RFC 7616 section 3.4: nc must grow).
+
+    Only answers that verified are recorded, so a flood of challenges or of wrong answers stores nothing.
+    The ledger is bounded: when it must forget a nonce to make room, every nonce issued up to that one's
+    time is refused from then on as stale (the phone retries on a fresh nonce without asking its user),
+    so forgetting never makes an old answer replayable.
+    """
+
+    __slots__ = ("_issuer", "_seen", "_floor", "max_nonces")
+
+    def __init__(self, issuer: NonceIssuer, *, max_nonces: int = 100_000) -> None:
+        self._issuer = issuer
+        self._seen: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        """nonce -> (highest nc accepted, issued at), oldest issued first."""
+        self._floor = float("-inf")
+        self.max_nonces = max_nonces
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def forgotten(self, nonce: str) -> bool:
+        """True for a nonce issued no later than one the ledger had to drop: refuse it as stale."""
+        issued = self._issuer.issued_at(nonce)
+        return issued is None or issued <= self._floor
+
+    def accept(self, nonce: str, nc: str | None, now: float) -> bool:
+        """Record an answer that verified; False when its nc is not above every nc seen for the nonce."""
+        self._expire(now)
+        count = _nc_value(nc)
+        issued = self._issuer.issued_at(nonce)
+        if count is None or issued is None or issued <= self._floor:
+            return False
+        seen = self._seen.get(nonce)
+        if seen is not None and count <= seen[0]:
+            return False
+        self._seen[nonce] = (count, issued)
+        if seen is None:
+            self._place(nonce, issued)
+        while len(self._seen) > self.max_nonces:
+            _, (_, dropped_issued) = self._seen.popitem(last=False)
+            self._floor = max(self._floor, dropped_issued)
+        return True
+
+    def _place(self, nonce: str, issued: float) -> None:
+        """Keep issue order: a nonce answered late moves back past the ones issued after it."""
+        later: list[str] = []
+        for other in reversed(list(self._seen)):
+            if other == nonce:
+                continue
+            if self._seen[other][1] <= issued:
+                break
+            later.append(other)
+        for other in reversed(later):
+            self._seen.move_to_end(other)
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self._issuer.lifetime_s - 1.0
+        while self._seen:
+            oldest, (_, issued) = next(iter(self._seen.items()))
+            if issued > horizon:
+                break
+            del self._seen[oldest]
+
+
+def _nc_value(nc: str | None) -> int | None:
+    if nc is None or len(nc) != 8:
+        return None
+    try:
+        return int(nc, 16)
+    except ValueError:
+        return None

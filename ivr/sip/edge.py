@@ -128,11 +128,13 @@ class SipEdge:
         return True
 
     def admit_datagram_bytes(self, data: bytes, host: str, now: float) -> bool:
-        """The edge's say before the endpoint parses: `host`'s token bucket, and silence for a new INVITE from an
-        untrusted source (only an INVITE-looking datagram from one is parsed here, to see its To tag)."""
+        """The edge's say before the endpoint parses: `host`'s token bucket, and silence for a new INVITE or
+        OPTIONS from an untrusted source (OPTIONS: a scanner's probe, e.g. SIPVicious svmap, learns nothing;
+        SECURITY). Only such a datagram from one is parsed here, to see its To tag."""
         if not self.admit_datagram(host, now):
             return False
-        if data[:7] != b"INVITE " or self.policy.untrusted_invite is not EdgeVerdict.SILENCE or self.trusted(host):
+        probe = data[:7] == b"INVITE " or data[:8] == b"OPTIONS "
+        if not probe or self.policy.untrusted_invite is not EdgeVerdict.SILENCE or self.trusted(host):
             return True
         try:
             in_dialog = parse_message(data).to.tag is not None

@@ -45,14 +45,14 @@ def answer(reg: Registrar, *, user: str = "agent7", username: str | None = None,
                                password=password, cnonce="c0ffee")
     if tamper:
         fields = {name: getattr(creds, name) for name in DigestCredentials.__dataclass_fields__}
-        creds = DigestCredentials(**(fields | tamper))  # type: ignore[arg-type]
+        creds = DigestCredentials(**(fields | tamper))
     retry = register(user, contact=contact, call_id=call_id, cseq=2, authorization=str(creds), extra=extra)
     return retry, reg.handle(retry, now, source)
 
 
-def test_challenge_offers_sha256_then_md5_on_one_nonce() -> None:
+def test_challenge_offers_md5_and_sha256_on_one_nonce() -> None:
     offered = challenges(registrar().handle(register(), 0.0))
-    assert [c.algorithm for c in offered] == ["SHA-256", "MD5"]
+    assert [c.algorithm for c in offered] == ["MD5", "SHA-256"]
     assert offered[0].nonce == offered[1].nonce and all(c.qop == ("auth",) for c in offered)
 
 
@@ -66,10 +66,13 @@ def test_baresip_is_challenged_with_md5_alone() -> None:
     assert [c.algorithm for c in challenges(response)] == ["MD5"]
 
 
-def test_algorithms_can_be_narrowed_to_sha256() -> None:
+def test_algorithms_can_be_reordered_and_narrowed() -> None:
+    assert [c.algorithm for c in challenges(registrar(algorithms=("SHA-256", "MD5")).handle(register(), 0.0))] == [
+        "SHA-256", "MD5"]
     reg = registrar(algorithms=("SHA-256",))
     assert [c.algorithm for c in challenges(reg.handle(register(), 0.0))] == ["SHA-256"]
-    forged = register(authorization='Digest username="agent7", realm="ivr.test", nonce="1.2.3", uri="sip:127.0.0.1:5060", '
+    forged = register(authorization='Digest username="agent7", realm="ivr.test", nonce="1.2.3", '
+                      'uri="sip:127.0.0.1:5060", '
                       'response="00", algorithm=MD5, qop=auth, nc=00000001, cnonce="c"')
     assert reg.handle(forged, 0.0).status == 400
 
