@@ -33,6 +33,7 @@ from ivr.rtp.ports import PortAllocator
 from ivr.rtp.rtcp import ReceiverReport, ReportBlock, SenderReport, parse_rtcp
 from ivr.rtp.scheduler import MediaScheduler, TickClock
 from ivr.rtp.session import MediaSession
+from ivr.rtp.srtp import SrtpKeys
 
 __all__ = [
     "LATCH_WINDOW_S",
@@ -67,6 +68,7 @@ __all__ = [
     "RtpPacket",
     "RtpParseError",
     "SenderReport",
+    "SrtpKeys",
     "TelephoneEvent",
     "TelephoneEventReceiver",
     "TelephoneEventSender",

@@ -30,6 +30,8 @@ class MediaCounters:
     """RTP/RTCP datagrams the socket refused to send."""
     media_failures: int = 0
     """Sessions that reported `MediaFailed` (the call layer ends those calls)."""
+    srtp_rejected: int = 0
+    """SRTP/SRTCP datagrams that failed authentication or replay checks, dropped unplayed."""
 
 
 @dataclass(slots=True, frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ivr.rtp.address import Address
+from ivr.rtp.srtp import SrtpKeys
 
 
 @dataclass(slots=True, frozen=True)
@@ -30,3 +31,5 @@ class MediaParams:
     """The peer's address is confirmed: a UAC got it in a 2xx. A UAS answering an INVITE passes False
     and calls `MediaSession.confirm()` when the ACK comes: until then (or the caller's first packet)
     nothing is sent, so a forged offer cannot aim our RTP at a third party (issue 15)."""
+    srtp: SrtpKeys | None = None
+    """SRTP keys (SDES) when the call's media is RTP/SAVP; None: plain RTP."""

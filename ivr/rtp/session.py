@@ -46,6 +46,7 @@ from ivr.rtp.relay import RelayLeg
 from ivr.rtp.reports import RtcpChannel
 from ivr.rtp.scheduler import SenderSlot
 from ivr.rtp.sending import SendPath
+from ivr.rtp.srtp import SecuredPort
 
 if TYPE_CHECKING:
     from ivr.rtp.engine import MediaEngine
@@ -72,6 +73,9 @@ class MediaSession:
         self.outbound: OutboundStream | None = None
         self.held: HoldMode | None = None
         self.closed = False
+        # SRTP sits between the session and its sockets: plain until `start` brings keys (ivr.rtp.srtp).
+        self._secured = (SecuredPort(rtp, engine.counters), SecuredPort(rtcp, engine.counters))
+        rtp, rtcp = self._secured
         self._failures = FailureSignal()
         self.failure: MediaFailed | None = None
         """Set once the media failed for good (see `wait_failed`)."""
@@ -120,6 +124,8 @@ class MediaSession:
         self._check_open()
         codec = codec_for_payload_type(params.payload_type)
         previous, self._params = self._params, params
+        for port in self._secured:
+            port.secure(params.srtp)
         now = self._clock.now()
         peer = (params.remote, params.symmetric, params.peer_host)
         new_peer = previous is None or peer != (previous.remote, previous.symmetric, previous.peer_host)
@@ -169,6 +175,7 @@ class MediaSession:
             telephone_event_pt=params.telephone_event_pt,
             inband_dtmf=inband,
             symmetric=params.symmetric,
+            srtp=params.srtp.suite if params.srtp is not None else None,
         )
 
     def confirm(self) -> None:

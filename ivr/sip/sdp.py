@@ -28,7 +28,7 @@ STATIC_PAYLOADS: dict[int, tuple[str, int]] = {
 TELEPHONE_EVENT = "telephone-event"
 DEFAULT_DTMF_PAYLOAD_TYPE = 101
 HOLD_ADDRESSES = frozenset({"0.0.0.0", "::"})
-_RTP_PROTOS = frozenset({"RTP/AVP"})
+_RTP_PROTOS = frozenset({"RTP/AVP", "RTP/SAVP"})  # SAVP: SRTP, keys by SDES (ivr.sip.sdes)
 
 
 class Direction(enum.Enum):

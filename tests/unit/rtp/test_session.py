@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from collections.abc import AsyncIterator
 
 import pytest
 from structlog.testing import capture_logs
@@ -26,23 +25,6 @@ from ivr.rtp import (
 from ivr.testing.rtpprobe import MediaProbe, MemoryNetwork, dominant_frequency_hz
 
 STRANGER = ("127.0.0.66", 40000)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(start=1000.0)
-
-
-@pytest.fixture
-def net() -> MemoryNetwork:
-    return MemoryNetwork()
-
-
-@pytest.fixture
-async def engine(clock: FakeClock, net: MemoryNetwork) -> AsyncIterator[MediaEngine]:
-    engine = MediaEngine(clock=clock, network=net, port_first=30000, port_last=30999)
-    yield engine
-    engine.close()
 
 
 async def pair(engine: MediaEngine, **ours: object) -> tuple[MediaSession, MediaSession]:
