@@ -6,7 +6,8 @@ It is a `JourneySink`: `call_started`, `journey_event`, `call_finished`, `record
 blocking calls on a separate read connection: the web layer runs them with `asyncio.to_thread`.
 
 On open: migrations are applied (`schema_version` + numbered files in `migrations/<dialect>/`), then
-calls this node left in progress (engine killed) are marked `interrupted`, their journeys kept.
+calls this node left in progress (engine killed) are marked `interrupted`, their journeys kept. In a
+cluster the survivor that inherits a dead node (its ACD lease expired) does the same for it: `node_lost`.
 """
 
 from __future__ import annotations
@@ -204,6 +205,12 @@ class SqlStore:
         params = dispatch_params(entry)
         self._submit(OpKind.DISPATCH, "", tuple(self._enc(params[c]) for c in DISPATCH_COLUMNS))
 
+    def node_lost(self, node_id: str) -> None:
+        """Another engine node of the cluster died (its ACD lease expired): close the calls it left in
+        progress as `interrupted`, as it would itself on restart. Queued like every write; idempotent,
+        and harmless if the node was alive after all (its own `call_finished` overwrites the outcome)."""
+        self._submit(OpKind.NODE_LOST, "", (node_id,))
+
     def flush(self, timeout_s: float | None = None) -> bool:
         """Block until everything queued so far is committed; False if `timeout_s` passed first."""
         return True if self._writer is None else self._writer.flush(timeout_s)
@@ -285,13 +292,25 @@ class SqlStore:
         elif op.kind is OpKind.SURVEY:
             cur.execute(q(UPSERT_SURVEY), op.params)
             cur.execute(q(SET_SCORE), (op.params[1], op.call_id))
+        elif op.kind is OpKind.NODE_LOST:
+            (node_id,) = op.params
+            count = self._interrupt(cur, str(node_id))
+            log.warning("store_node_calls_interrupted", count=count, node_id=node_id, by=self.node_id)
         else:
             cur.execute(q(INSERT_DISPATCH), op.params)
 
     def _recover(self) -> int:
         conn = self._wconn
-        cur = conn.cursor()
-        cur.execute(self._q(f"SELECT {_COLS} FROM calls WHERE in_progress = ? AND node_id = ?"), (True, self.node_id))
+        count = self._interrupt(conn.cursor(), self.node_id)
+        conn.commit()
+        if count:
+            log.warning("store_calls_interrupted", count=count, node_id=self.node_id)
+        return count
+
+    def _interrupt(self, cur: Any, node_id: str) -> int:
+        """Close the calls `node_id` left in progress as `interrupted`, with what their journeys learned
+        (in the caller's transaction); how many."""
+        cur.execute(self._q(f"SELECT {_COLS} FROM calls WHERE in_progress = ? AND node_id = ?"), (True, node_id))
         for row in cur.fetchall():
             started = record_from_row(row)
             cur.execute(
@@ -300,12 +319,8 @@ class SqlStore:
             )
             learned = record_params(fill_from_journey(started, [event_from_row(e) for e in cur.fetchall()]))
             cur.execute(self._q(FILL_LEARNED), (*(learned[c] for c in _LEARNED), started.call_id))
-        cur.execute(self._q(RECOVER), (False, Outcome.INTERRUPTED.value, True, self.node_id))
-        count = int(cur.rowcount)
-        conn.commit()
-        if count:
-            log.warning("store_calls_interrupted", count=count, node_id=self.node_id)
-        return count
+        cur.execute(self._q(RECOVER), (False, Outcome.INTERRUPTED.value, True, node_id))
+        return int(cur.rowcount)
 
     # --- retention (blocking) -------------------------------------------------------------------
 
@@ -343,6 +358,7 @@ class SqlStore:
             ("caller", query.caller),
             ("outcome", None if query.outcome is None else query.outcome.value),
             ("in_progress", query.in_progress),
+            ("node_id", query.node_id),
         ):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -359,15 +375,16 @@ class SqlStore:
             where.append("(started_at < ? OR (started_at = ? AND call_id < ?))")
             args += [self._enc(started), self._enc(started), call_id]
             offset = 0
-        sql = f"SELECT {_COLS} FROM calls"
+        sql = f"SELECT {_COLS}, node_id FROM calls"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started_at DESC, call_id DESC LIMIT ? OFFSET ?"
         rows = self._read(sql, [*args, query.limit + 1, offset])
-        records = [record_from_row(row) for row in rows[: query.limit]]
+        page = rows[: query.limit]
+        records = [record_from_row(row[:-1]) for row in page]
         more = len(rows) > query.limit
         cursor = encode_cursor(records[-1].started_at, records[-1].call_id) if more and records else None
-        return CallPage(records, cursor)
+        return CallPage(records, cursor, {r.call_id: str(row[-1]) for r, row in zip(records, page, strict=True)})
 
     def get_call(self, call_id: str) -> CallDetail | None:
         """The call's record and its journey in order, or None if unknown."""

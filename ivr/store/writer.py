@@ -34,6 +34,7 @@ class OpKind(enum.Enum):
     CALL_FINISHED = "call_finished"
     SURVEY = "survey"
     DISPATCH = "dispatch"
+    NODE_LOST = "node_lost"
 
 
 @dataclass(slots=True, frozen=True)

@@ -24,6 +24,7 @@ from ivr.store import (
     DispatchEntry,
     SqlStore,
     StoreClosed,
+    record_to_json,
 )
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -366,6 +367,38 @@ class StoreContract:
         assert other.recovered == 0
         detail = other.get_call("a-1")
         assert detail is not None and detail.in_progress
+
+    def test_a_survivor_closes_the_calls_a_lost_node_left_in_progress(self, open_store: OpenStore) -> None:
+        dead = open_store(node_id="node-a")
+        calls = sample_calls()
+        write_calls(dead, calls)
+        dead.close()  # kill -9: node-a's live calls stay in progress until someone closes them
+        survivor = open_store(node_id="node-b")
+        survivor.call_started(CallRecord("b-1", "1", "2", T0))
+        survivor.node_lost("node-a")
+        survivor.node_lost("node-a")  # every copy of the ACD log may report it: harmless twice
+        assert survivor.flush(5)
+        for call in calls:
+            detail = survivor.get_call(call.record.call_id)
+            assert detail is not None and not detail.in_progress
+            if not call.finished:
+                assert detail.record.outcome is Outcome.INTERRUPTED
+                assert detail.record.ended_at == call.events[-1].at
+        mine = survivor.get_call("b-1")
+        assert mine is not None and mine.in_progress and mine.record.outcome is None
+        assert survivor.summary(T0 - timedelta(days=1), T0 + timedelta(days=1)).in_progress == 1
+
+    def test_every_node_lists_every_nodes_calls_labelled_by_node(self, open_store: OpenStore) -> None:
+        a, b = open_store(node_id="node-a"), open_store(node_id="node-b")
+        a.call_started(CallRecord("a-1", "1", "95519", T0))
+        b.call_started(CallRecord("b-1", "2", "95519", T0 + timedelta(seconds=1)))
+        assert a.flush(5) and b.flush(5)
+        page = b.list_calls(CallQuery())
+        assert [r.call_id for r in page.records] == ["b-1", "a-1"]
+        assert page.nodes == {"a-1": "node-a", "b-1": "node-b"}
+        assert [r.call_id for r in a.list_calls(CallQuery(node_id="node-b")).records] == ["b-1"]
+        assert record_to_json(page.records[1], node=page.nodes["a-1"])["node_id"] == "node-a"
+        assert "node_id" not in record_to_json(page.records[1])
 
     def test_dispatch_log_round_trip(self, store: SqlStore) -> None:
         started = DispatchEntry(
