@@ -33,7 +33,7 @@ import pathlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 import yaml
@@ -43,6 +43,8 @@ from ivr.testing.callcheck import Expectations, fetch_record, judge
 from ivr.testing.caller import AwaitPrompt, CallReport, DtmfMethod, Keys, Pause, PlayFile, Say, Step, TestCaller
 
 log = structlog.get_logger(__name__)
+
+N = TypeVar("N", int, float)
 
 DEFAULT_URI = "sip:95519@127.0.0.1:5060"
 DEFAULT_CALLER = "13800000000"
@@ -133,22 +135,20 @@ class _Reader:
         return str(node.value)
 
     def number(self, node: yaml.Node, what: str, *, low: float = 0.0, high: float = 3600.0) -> float | None:
-        try:
-            value = float(node.value) if isinstance(node, yaml.ScalarNode) else None
-        except ValueError:
-            value = None
-        if value is None or not low <= value <= high:
-            self.problem(node, f"{what}: expected a number of seconds from {low:g} to {high:g}, got {_kind(node)}")
-            return None
-        return value
+        return self._bounded(node, what, float, low, high, f"a number of seconds from {low:g} to {high:g}")
 
     def integer(self, node: yaml.Node, what: str, *, low: int, high: int) -> int | None:
+        return self._bounded(node, what, int, low, high, f"a whole number from {low} to {high}")
+
+    def _bounded(self, node: yaml.Node, what: str, convert: Callable[[str], N], low: N, high: N,
+                 expected: str) -> N | None:
+        """`node` read with `convert` if it is a scalar within [low, high]; else a problem and None."""
         try:
-            value = int(node.value) if isinstance(node, yaml.ScalarNode) else None
+            value = convert(node.value) if isinstance(node, yaml.ScalarNode) else None
         except ValueError:
             value = None
         if value is None or not low <= value <= high:
-            self.problem(node, f"{what}: expected a whole number from {low} to {high}, got {_kind(node)}")
+            self.problem(node, f"{what}: expected {expected}, got {_kind(node)}")
             return None
         return value
 
