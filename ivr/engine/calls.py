@@ -67,7 +67,7 @@ class FlowCalls:
             return
         # The caller's number: asserted by a trusted trunk, else From's (anyone can write any From).
         identity = caller_identity(incoming.request, trusted=self._trusted(incoming.source[0]))
-        call = SipCall(leg=leg, caller=identity.number, dialed=incoming.dialed, ears=self._ears(),
+        call = SipCall(leg=leg, caller=identity.label, dialed=incoming.dialed, ears=self._ears(),
                        queues=self._queues, clock=self._clock)
         try:
             await self._run_flow(flow, call, verified=identity.verified)

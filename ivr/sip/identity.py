@@ -23,6 +23,7 @@ from ivr.sip.message import Request
 MAX_NUMBER_LEN = 32
 _VISUAL_SEPARATORS = re.compile(r"[-.() ]")
 _NUMBER = re.compile(r"\+?[0-9*#]{1,32}")
+_LABEL = re.compile(r"[A-Za-z0-9._+-]{1,32}")
 
 
 class IdentitySource(enum.Enum):
@@ -37,6 +38,9 @@ class CallerIdentity:
     verified: bool
     """A trusted trunk asserted it. Callbacks and caller-specific data should want this."""
     source: IdentitySource
+    label: str = ""
+    """What records and the dashboard show: the number, else the From user when it is a plain token
+    (a softphone's "alice", "anonymous"); never used to dial back."""
 
 
 def caller_identity(request: Request, *, trusted: bool) -> CallerIdentity:
@@ -46,12 +50,14 @@ def caller_identity(request: Request, *, trusted: bool) -> CallerIdentity:
             for part in _split_addresses(value):
                 number = _number_of(part)
                 if number:
-                    return CallerIdentity(number, True, IdentitySource.ASSERTED)
+                    return CallerIdentity(number, True, IdentitySource.ASSERTED, number)
     try:
-        number = number_of_uri_user(request.from_.uri.user)
+        user = request.from_.uri.user
     except SipParseError:
-        number = ""
-    return CallerIdentity(number, False, IdentitySource.FROM)
+        user = None
+    number = number_of_uri_user(user)
+    label = number or (user if user and _LABEL.fullmatch(user) else "")
+    return CallerIdentity(number, False, IdentitySource.FROM, label)
 
 
 def number_of_uri_user(user: str | None) -> str:

@@ -18,12 +18,12 @@ def invite(from_user: str, *pai: str) -> Request:
 
 def test_asserted_identity_from_a_trusted_trunk_is_verified() -> None:
     request = invite("+88216000111", "<sip:+8613800138000@trunk.example;user=phone>")
-    assert caller_identity(request, trusted=True) == CallerIdentity("+8613800138000", True, IdentitySource.ASSERTED)
+    assert caller_identity(request, trusted=True) == CallerIdentity("+8613800138000", True, IdentitySource.ASSERTED, "+8613800138000")
 
 
 def test_asserted_identity_from_anyone_else_is_ignored() -> None:
     request = invite("+88216000111", "<sip:+8613800138000@trunk.example>")
-    assert caller_identity(request, trusted=False) == CallerIdentity("+88216000111", False, IdentitySource.FROM)
+    assert caller_identity(request, trusted=False) == CallerIdentity("+88216000111", False, IdentitySource.FROM, "+88216000111")
 
 
 def test_tel_identity_and_two_identities_in_one_header() -> None:
@@ -33,10 +33,16 @@ def test_tel_identity_and_two_identities_in_one_header() -> None:
 
 def test_trusted_trunk_without_assertion_gives_an_unverified_from() -> None:
     identity = caller_identity(invite("13900000001"), trusted=True)
-    assert identity == CallerIdentity("13900000001", False, IdentitySource.FROM)
+    assert identity == CallerIdentity("13900000001", False, IdentitySource.FROM, "13900000001")
 
 
 def test_unreadable_numbers_become_empty() -> None:
     assert caller_identity(invite("anonymous", "<sip:garbage@x>"), trusted=True).number == ""
     assert number_of_uri_user("1" * 40) == "" and number_of_uri_user(None) == ""
     assert number_of_uri_user("+86 (10) 1234-5678;isub=1") == "+861012345678"
+
+
+def test_a_softphone_name_is_shown_but_never_a_number() -> None:
+    identity = caller_identity(invite("baresip"), trusted=False)
+    assert (identity.number, identity.label) == ("", "baresip")
+    assert caller_identity(invite("%3Cscript%3E"), trusted=False).label == ""
