@@ -18,12 +18,14 @@ def invite(from_user: str, *pai: str) -> Request:
 
 def test_asserted_identity_from_a_trusted_trunk_is_verified() -> None:
     request = invite("+88216000111", "<sip:+8613800138000@trunk.example;user=phone>")
-    assert caller_identity(request, trusted=True) == CallerIdentity("+8613800138000", True, IdentitySource.ASSERTED, "+8613800138000")
+    expected = CallerIdentity("+8613800138000", True, IdentitySource.ASSERTED, "+8613800138000")
+    assert caller_identity(request, trusted=True) == expected
 
 
 def test_asserted_identity_from_anyone_else_is_ignored() -> None:
     request = invite("+88216000111", "<sip:+8613800138000@trunk.example>")
-    assert caller_identity(request, trusted=False) == CallerIdentity("+88216000111", False, IdentitySource.FROM, "+88216000111")
+    expected = CallerIdentity("+88216000111", False, IdentitySource.FROM, "+88216000111")
+    assert caller_identity(request, trusted=False) == expected
 
 
 def test_tel_identity_and_two_identities_in_one_header() -> None:
