@@ -23,6 +23,16 @@ class CallEnded(IvrError):
     """The caller hung up (or the call was torn down) while the flow was waiting on it."""
 
 
+class LineFailed(CallEnded):
+    """The line itself failed for good (no media could flow either way): the call side has hung up, and
+    `reason` (e.g. `no_media`, `send_failed`) is what the record says. Not the caller's choice, so not
+    an abandon."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 @dataclass(slots=True, frozen=True)
 class Prompt:
     """One prompt to speak, by id: the call resolves it to recorded audio or rendered TTS."""

@@ -19,8 +19,17 @@ from typing import Protocol, TypeVar
 
 import structlog
 
-from ivr.call import CallEnded, PlaybackOutcome, PlaybackResult, Prompt, TransferResult
-from ivr.rtp import DtmfReceived, DtmfSource, HoldMode, MediaFailed, MediaSession, PlayOutcome
+from ivr.call import CallEnded, LineFailed, PlaybackOutcome, PlaybackResult, Prompt, TransferResult
+from ivr.rtp import (
+    DtmfReceived,
+    DtmfSource,
+    HoldMode,
+    MediaFailed,
+    MediaFailedError,
+    MediaFailure,
+    MediaSession,
+    PlayOutcome,
+)
 from ivr.sip.events import ByeReceived, ReinviteReceived
 from ivr.sip.events import DtmfInfoReceived as SipDtmf
 from ivr.sipua.leg import CallLeg
@@ -191,7 +200,13 @@ class SipMediaLeg:
         if awaitable not in done:
             awaitable.cancel()
             raise CallEnded(f"call {self.call_id} ended")
-        return awaitable.result()
+        try:
+            return awaitable.result()
+        except MediaFailedError as exc:
+            # `_on_media_failed` is already hanging up with the reason: the flow must not go on to an
+            # error route whose prompts nobody could hear.
+            reason = exc.reason.value if isinstance(exc.reason, MediaFailure) else "media_failed"
+            raise LineFailed(str(exc), reason) from exc
 
     # -- media -----------------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import structlog
 
-from ivr.call import Call, CallEnded
+from ivr.call import Call, CallEnded, LineFailed
 from ivr.clock import Clock
 from ivr.flow.errors import FlowRuntimeError
 from ivr.flow.events import StepKind
@@ -83,6 +83,11 @@ class Interpreter:
         caller_gone = False
         try:
             await self._drive(rt)
+        except LineFailed as exc:
+            caller_gone = True
+            rt.breakpoint(StepKind.ERROR, "line_failed", {"error": str(exc), "failure": exc.reason})
+            rt.finish(Outcome.ERROR)
+            log.warning("line_failed", node=rt.node_id, reason=exc.reason)
         except CallEnded:
             caller_gone = True
             rt.emit(StepKind.CALLER_HUNG_UP)

@@ -22,8 +22,6 @@ pytestmark = [
 ]
 
 
-@pytest.mark.xfail(reason="needs the ENGINE wiring: end the call (BYE with Reason) on MediaSession MediaFailed",
-                   strict=False)
 async def test_an_unreachable_offer_without_rtp_is_hung_up_with_the_reason(
     engine: RunningEngine, tmp_path: pathlib.Path
 ) -> None:
