@@ -101,11 +101,20 @@ def flow_json_schema() -> dict[str, Any]:
         defs[cls.__name__] = _object_schema(cls, defs)
         names.append(cls.__name__)
     defs["Node"] = {"oneOf": [{"$ref": f"#/$defs/{n}"} for n in names]}
-    root = _object_schema(FlowSpec, defs)
+    return document_schema(FlowSpec, schema_id=SCHEMA_ID, title="IVR call flow", defs=defs)
+
+
+def document_schema(
+    cls: type, *, schema_id: str, title: str, defs: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A whole file format as JSON Schema (draft 2020-12): the dataclass `cls` at the root, the types it
+    uses under `$defs` (`defs` may already hold some). Campaign files are published the same way."""
+    defs = {} if defs is None else defs
+    root = _object_schema(cls, defs)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-        "title": "IVR call flow",
+        "$id": schema_id,
+        "title": title,
         **root,
         "$defs": defs,
     }

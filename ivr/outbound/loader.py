@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from ivr.flow.errors import Problem, Severity
-from ivr.flow.jsonschema import _object_schema
-from ivr.flow.loader import _compose
+from ivr.flow.jsonschema import document_schema
+from ivr.flow.loader import compose_yaml
 from ivr.flow.schema import INVALID, Converter, Mark
 from ivr.flow.schema import Path as KeyPath
 from ivr.outbound.errors import CampaignLoadError
@@ -118,7 +118,7 @@ def load_text(text: str, path: str | Path = "<campaign>", *,
               flow_exists: Callable[[str], bool] | None = None) -> CampaignResult:
     name = str(path)
     conv = Converter(name)
-    root = _compose(conv, text)
+    root = compose_yaml(conv, text)
     spec: Any = INVALID
     if root is None:
         if not conv.problems:
@@ -162,12 +162,4 @@ def load_campaign(path: str | Path, *, flow_exists: Callable[[str], bool] | None
 
 def campaign_json_schema() -> dict[str, Any]:
     """The campaign file format as JSON Schema (draft 2020-12), from the same model as the loader."""
-    defs: dict[str, Any] = {}
-    root = _object_schema(CampaignSpec, defs)
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-        "title": "IVR outbound campaign",
-        **root,
-        "$defs": defs,
-    }
+    return document_schema(CampaignSpec, schema_id=SCHEMA_ID, title="IVR outbound campaign")

@@ -471,6 +471,6 @@ class StoreContract:
         assert kept is not None and kept.journey and kept.record.survey_score == 9
         live = store.get_call("old-live")
         assert live is not None and live.in_progress, "a call in progress is never purged"
-        rows = store._read("SELECT caller FROM caller_dialects", [])
+        rows = store.reads.read("SELECT caller FROM caller_dialects", [])
         assert [r[0] for r in rows] == ["13800000002"]
         assert store.purge(T0 - timedelta(days=30)).calls == 0

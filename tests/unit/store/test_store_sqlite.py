@@ -25,7 +25,7 @@ def test_wal_journal_and_full_sync(open_store: OpenStore, tmp_path: Path) -> Non
     raw = sqlite3.connect(tmp_path / "calls.db")
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     raw.close()
-    assert store._wconn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert store.writes.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
 def test_writes_queue_while_the_database_is_locked_and_commit_after(

@@ -1,0 +1,177 @@
+"""The SQL store's writes, applied on the single writer thread: one `Op` queue, one transaction per batch.
+
+`SqlWrites` is the writer's `WriteTarget`: it owns the read-write connection and turns each queued
+`Op` into its statements. Closing the calls a node left in progress (`interrupt`: on open for this
+node, on `node_lost` for a dead neighbour) runs here too, inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from ivr.journey import Outcome
+from ivr.store.records import (
+    CALL_COLUMNS,
+    DISPATCH_COLUMNS,
+    EVENT_COLUMNS,
+    event_from_row,
+    record_from_row,
+    record_params,
+)
+from ivr.store.recovery import fill_from_journey
+from ivr.store.writer import Op, OpKind
+
+log = structlog.get_logger(__name__)
+
+CALL_COLS = ", ".join(CALL_COLUMNS)
+EVENT_COLS = ", ".join(EVENT_COLUMNS)
+DISPATCH_COLS = ", ".join(DISPATCH_COLUMNS)
+_CALL_MARKS = ", ".join("?" * (len(CALL_COLUMNS) + 2))
+_FIRST_BREAKPOINT = (
+    "COALESCE((SELECT j.node FROM journey_events j WHERE j.call_id = calls.call_id AND j.breakpoint = TRUE"
+    " ORDER BY j.seq LIMIT 1), '')"
+)
+INSERT_STARTED = (
+    f"INSERT INTO calls (node_id, in_progress, {CALL_COLS}) VALUES ({_CALL_MARKS}) "
+    "ON CONFLICT (call_id) DO NOTHING"
+)
+UPSERT_FINISHED = (
+    f"INSERT INTO calls (node_id, in_progress, {CALL_COLS}) VALUES ({_CALL_MARKS}) ON CONFLICT (call_id) "
+    "DO UPDATE SET in_progress = excluded.in_progress, "
+    + ", ".join(f"{c} = excluded.{c}" for c in CALL_COLUMNS if c not in ("call_id", "survey_score"))
+    + ", survey_score = COALESCE(excluded.survey_score, calls.survey_score)"
+)
+FILL_SURVEY = (
+    "UPDATE calls SET survey_score = (SELECT s.score FROM surveys s WHERE s.call_id = calls.call_id) "
+    "WHERE call_id = ? AND survey_score IS NULL "
+    "AND EXISTS (SELECT 1 FROM surveys s WHERE s.call_id = calls.call_id)"
+)
+FILL_BREAKPOINT = (
+    f"UPDATE calls SET breakpoint_node = {_FIRST_BREAKPOINT} WHERE call_id = ? AND breakpoint_node = ''"
+)
+INSERT_EVENT = (
+    f"INSERT INTO journey_events ({EVENT_COLS}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) "
+    "ON CONFLICT (call_id, seq) DO NOTHING"
+)
+UPSERT_SURVEY = (
+    "INSERT INTO surveys (call_id, score, at) VALUES (?, ?, ?) "
+    "ON CONFLICT (call_id) DO UPDATE SET score = excluded.score, at = excluded.at"
+)
+SET_SCORE = "UPDATE calls SET survey_score = ? WHERE call_id = ?"
+INSERT_DISPATCH = f"INSERT INTO dispatch_log ({DISPATCH_COLS}) VALUES ({', '.join('?' * len(DISPATCH_COLUMNS))})"
+RECOVER = (
+    "UPDATE calls SET in_progress = ?, outcome = ?, "
+    "ended_at = COALESCE("
+    "(SELECT MAX(j.at) FROM journey_events j WHERE j.call_id = calls.call_id), started_at), "
+    f"breakpoint_node = CASE WHEN breakpoint_node <> '' THEN breakpoint_node ELSE {_FIRST_BREAKPOINT} END "
+    "WHERE in_progress = ? AND node_id = ?"
+)
+_LEARNED = ("dialect", "transcript", "intent", "confidence", "path", "queue")
+FILL_LEARNED = f"UPDATE calls SET {', '.join(f'{c} = ?' for c in _LEARNED)} WHERE call_id = ?"
+JOURNEY_OF = f"SELECT {EVENT_COLS} FROM journey_events WHERE call_id = ? ORDER BY seq"
+
+
+@dataclass(slots=True, frozen=True)
+class SqlHooks:
+    """A backend's hooks as `SqlWrites` and `SqlReads` use them (see `ivr.store.sqlstore.SqlBackend`)."""
+
+    connect: Callable[[], Any]
+    """A new read-write connection."""
+    connect_reader: Callable[[], Any]
+    """A new autocommit connection for reads."""
+    q: Callable[[str], str]
+    """SQL written with `?` in the backend's placeholder style."""
+    enc: Callable[[object], object]
+    """A parameter in the backend's representation."""
+    is_transient: Callable[[BaseException], bool]
+    """True for errors a retry may cure (connection lost, database locked)."""
+
+
+class SqlWrites:
+    """The writer thread's connection and statements (a `WriteTarget`); `node_id` is this engine node."""
+
+    def __init__(self, node_id: str, hooks: SqlHooks) -> None:
+        self.node_id = node_id
+        self._hooks = hooks
+        self._q = hooks.q
+        self.conn: Any = None
+        """The read-write connection: opened on first use, dropped by `reset` after a failure."""
+
+    def connection(self) -> Any:
+        if self.conn is None:
+            self.conn = self._hooks.connect()
+        return self.conn
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return self._hooks.is_transient(exc)
+
+    def write(self, ops: Sequence[Op]) -> None:
+        conn = self.connection()
+        try:
+            cur = conn.cursor()
+            for op in ops:
+                self._apply(cur, op)
+            conn.commit()
+        except BaseException:
+            if not getattr(conn, "closed", False):
+                conn.rollback()
+            raise
+
+    def reset(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # the connection is already broken; closing it is best effort
+                log.debug("store_close_failed", exc_info=True)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def recover(self) -> int:
+        """On open: close the calls this node left in progress (engine killed); how many."""
+        conn = self.connection()
+        count = self.interrupt(conn.cursor(), self.node_id)
+        conn.commit()
+        if count:
+            log.warning("store_calls_interrupted", count=count, node_id=self.node_id)
+        return count
+
+    def interrupt(self, cur: Any, node_id: str) -> int:
+        """Close the calls `node_id` left in progress as `interrupted`, with what their journeys learned
+        (in the caller's transaction); how many."""
+        q = self._q
+        cur.execute(q(f"SELECT {CALL_COLS} FROM calls WHERE in_progress = ? AND node_id = ?"), (True, node_id))
+        for row in cur.fetchall():
+            started = record_from_row(row)
+            cur.execute(q(JOURNEY_OF), (started.call_id,))
+            learned = record_params(fill_from_journey(started, [event_from_row(e) for e in cur.fetchall()]))
+            cur.execute(q(FILL_LEARNED), (*(learned[c] for c in _LEARNED), started.call_id))
+        cur.execute(q(RECOVER), (False, Outcome.INTERRUPTED.value, True, node_id))
+        return int(cur.rowcount)
+
+    def _apply(self, cur: Any, op: Op) -> None:
+        q = self._q
+        if op.kind is OpKind.CALL_STARTED:
+            cur.execute(q(INSERT_STARTED), op.params)
+        elif op.kind is OpKind.JOURNEY_EVENT:
+            cur.execute(q(INSERT_EVENT), op.params)
+        elif op.kind is OpKind.CALL_FINISHED:
+            cur.execute(q(UPSERT_FINISHED), op.params)
+            cur.execute(q(FILL_SURVEY), (op.call_id,))
+            cur.execute(q(FILL_BREAKPOINT), (op.call_id,))
+        elif op.kind is OpKind.SURVEY:
+            cur.execute(q(UPSERT_SURVEY), op.params)
+            cur.execute(q(SET_SCORE), (op.params[1], op.call_id))
+        elif op.kind is OpKind.NODE_LOST:
+            (node_id,) = op.params
+            count = self.interrupt(cur, str(node_id))
+            log.warning("store_node_calls_interrupted", count=count, node_id=node_id, by=self.node_id)
+        else:
+            cur.execute(q(INSERT_DISPATCH), op.params)
