@@ -1,7 +1,8 @@
 """Handing a caller to a human: the ACD's offers become calls to agents, bridged to the caller.
 
 While the caller waits they hear music on hold, their position and expected wait every
-`announce_every_s` in their dialect, and may press 1 to be called back without losing their place.
+`announce_every_s` in their dialect, and may press 1 to be called back on a number they confirm by keys
+(ivr.engine.callback); a number that cannot be called back leaves them their place in the queue.
 An offer rings the agent's registered contact with the context in X-IVR headers; the first agent to
 answer is bridged (B2BUA: our RTP relays between the two legs).
 
@@ -24,8 +25,9 @@ import structlog
 
 from ivr.acd import Acd, Offer, QueueTicket, RingFailure
 from ivr.call import CallEnded, Prompt, QueueOutcomeKind, QueueRequest, QueueResult
-from ivr.callback_policy import CallbackPolicy, CallbackVerdict
+from ivr.callback_policy import CallbackPolicy
 from ivr.clock import Clock
+from ivr.engine.callback import CallbackDialogue
 from ivr.engine.dialer import Dialer, DialFailed
 from ivr.engine.events import AgentBridged, CallEvents, CallQueued, QueueLeft
 from ivr.engine.legs import MediaLeg
@@ -86,6 +88,7 @@ class QueueHandoff:
         """`callback_policy`: which numbers may be called back, how often (default: `CallbackRules()`)."""
         self._acd = acd
         self._callback_policy = callback_policy or CallbackPolicy()
+        self._callback_dialogue = CallbackDialogue(self._callback_policy, clock)
         self._dialer = dialer
         self._events = events
         self._clock = clock
@@ -133,7 +136,7 @@ class QueueHandoff:
             if outcome is _Due.ANNOUNCE:
                 await self._announce(leg, ticket, request.dialect)
             elif outcome == CALLBACK_KEY:
-                result = await self._leave_callback(leg, ticket, request.dialect, caller)
+                result = await self._leave_callback(leg, ticket, keys, request.dialect, caller)
                 if result is not None:
                     return result
             elif isinstance(outcome, tuple):
@@ -173,21 +176,20 @@ class QueueHandoff:
                                {"position": str(position), "wait_minutes": str(max(1, round(wait_s / 60)))})])
 
     async def _leave_callback(
-        self, leg: MediaLeg, ticket: QueueTicket, dialect: str, number: str
+        self, leg: MediaLeg, ticket: QueueTicket, keys: asyncio.Queue[str], dialect: str, presented: str
     ) -> QueueResult | None:
-        # The number is From's unless a trunk asserted it: calling back anything anyone wrote there is
-        # toll fraud, so only numbers the rules allow, a bounded number of times a day.
-        day = self._clock.wall().date()
-        verdict = self._callback_policy.check(number, day)
-        if verdict is not CallbackVerdict.ALLOWED:
-            log.info("callback_refused", queue=ticket.queue, verdict=verdict.value)
+        # The presented number is From's unless a trunk asserted it: calling back anything anyone wrote
+        # there is toll fraud, so the caller confirms (or keys) a number the rules allow (ivr.engine.callback).
+        number = await self._callback_dialogue.agree(leg, keys, dialect, presented)
+        if number is None:
             return None
         place = await self._acd.request_callback(leg.call_id, number)
         if place is None:
             return None
-        self._callback_policy.record(number, day)
+        self._callback_policy.record(number, self._clock.wall().date())
         leg.unhold()
-        await leg.play([Prompt("callback_saved", "", dialect, {"number": number})])
+        await leg.play([Prompt("callback_saved", "", dialect,
+                               {"number": number, "phone": self._callback_policy.readback(number)})])
         log.info("callback_registered", queue=ticket.queue, place=place)
         return QueueResult(QueueOutcomeKind.CALLBACK, ticket.queue, callback_number=number)
 
