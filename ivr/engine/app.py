@@ -72,7 +72,7 @@ from ivr.voice import (
     load_dialects,
     purge_personal_renders,
 )
-from ivr.web import EngineMetrics, LiveState, create_app
+from ivr.web import CounterSources, EngineMetrics, LiveState, create_app, watch_counters
 from ivr.web.outbound import add_outbound_routes
 from ivr.web.sources import FlowLoadStatus, FlowStatus
 
@@ -250,6 +250,13 @@ class Engine:
 
         from ivr.web import server_access
 
+        # The SIP, edge, registrar and media layers' own totals, copied onto /metrics at each scrape.
+        watch_counters(self.metrics, CounterSources(
+            sip=tuple(ua.endpoint for ua in self.uas),
+            over_capacity=lambda: sum(ua.endpoint.layer.dropped_over_capacity for ua in self.uas),
+            edge=self.edge.counters, media=self.media.counters,
+            registrar=self.agent_queues.registrar.counters if self.agent_queues else None,
+        ))  # fmt: skip
         app = create_app(
             store=self.store,
             live=self.live,

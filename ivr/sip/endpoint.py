@@ -133,6 +133,11 @@ class SipEndpoint:
         self._live: dict[str, str] = {}
         """Call-ID -> source host of every call the peers placed that is offered, ringing or up."""
         self._per_source: Counter[str] = Counter()
+        # Monotonic totals for /metrics (retransmissions absorbed by the transactions are not counted).
+        self.requests_in: Counter[str] = Counter()
+        self.requests_out: Counter[str] = Counter()
+        self.responses_in: Counter[tuple[str, int]] = Counter()
+        self.responses_out: Counter[tuple[str, int]] = Counter()
         self._edge: SipEdge | None = None
         self.edge = edge
         self._events: deque[EndpointEvent] = deque()
@@ -246,6 +251,7 @@ class SipEndpoint:
     def send_request(self, request: Request, destination: Address, now: float) -> ClientTransaction:
         """Send `request` (not ACK) in a new client transaction; its responses come back as events."""
         request.headers.set(USER_AGENT, self.user_agent)
+        self.requests_out[request.method] += 1
         return self.layer.send_request(request, destination, now)
 
     def add_dialog(self, dialog: Dialog) -> None:
@@ -269,6 +275,7 @@ class SipEndpoint:
         data = response.serialize()
         self.layer.send_response(transaction, response, now, data, tag)
         status = response.status
+        self.responses_out[(transaction.method, status)] += 1
         if status >= 200 and self._offered.pop(transaction, None) is not None and status >= 300:
             self._release(request.call_id)
         if transaction.method == "INVITE" and 200 <= status < 300:
@@ -295,6 +302,7 @@ class SipEndpoint:
 
     def _on_response(self, event: ResponseReceived) -> None:
         response = event.response
+        self.responses_in[(response.cseq.method, response.status)] += 1
         if 200 <= response.status < 300 and response.cseq.method == "INVITE":
             entry = self._dialogs.get((response.call_id, response.from_.tag or "", response.to.tag or ""))
             if entry is not None and entry.ack is not None and entry.ack[2] == response.cseq.seq:
@@ -305,6 +313,7 @@ class SipEndpoint:
 
     def _on_request(self, event: RequestReceived, now: float) -> None:
         request, tx = event.request, event.transaction
+        self.requests_in[request.method] += 1
         to_tag = request.to.tag
         if tx is None:
             self._on_ack(request)

@@ -20,6 +20,7 @@ from ivr.web.access import (
     server_access,
 )
 from ivr.web.app import create_app
+from ivr.web.counters import CounterSources, watch_counters
 from ivr.web.errors import UnknownDispatch, WebError
 from ivr.web.live import ChangeKind, LiveChange, LiveState
 from ivr.web.metrics import Counter, EngineMetrics, Gauge, Histogram, Metrics
@@ -54,6 +55,7 @@ __all__ = [
     "CallStoreView",
     "ChangeKind",
     "Counter",
+    "CounterSources",
     "CurrentCall",
     "DialectSetter",
     "DispatchChangeKind",
@@ -81,4 +83,5 @@ __all__ = [
     "create_app",
     "new_token_spec",
     "server_access",
+    "watch_counters",
 ]

@@ -165,6 +165,7 @@ def call_query(request: web.Request, now: datetime) -> CallQuery:
         in_progress=in_progress,
         dialect=q.get("dialect") or None,
         caller=q.get("caller") or None,
+        node_id=q.get("node_id") or None,
         limit=_int_param(request, "limit", 50),
         offset=_int_param(request, "offset", 0),
         cursor=q.get("cursor") or None,
@@ -177,7 +178,7 @@ async def list_calls(request: web.Request) -> web.Response:
     page = await asyncio.to_thread(src.store.list_calls, query)
     return web.json_response(
         {
-            "calls": [record_to_json(r) for r in page.records],
+            "calls": [record_to_json(r, node=page.nodes.get(r.call_id)) for r in page.records],
             "next_cursor": page.next_cursor,
             "limit": query.limit,
             "offset": query.offset,

@@ -36,11 +36,11 @@ from ivr.web.sse import SseHub
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-SPEC_TEXT = web.AppKey("ivr_web_spec_text", str)
-
-
 async def _openapi_json(request: web.Request) -> web.Response:
-    return web.Response(text=request.app[SPEC_TEXT], content_type="application/json")
+    # Built on demand: routes added after create_app (ivr.web.outbound) are in the route table by then.
+    roles = request.app[ROUTE_ROLES]
+    text = json.dumps(build_spec(roles), ensure_ascii=False)
+    return web.Response(text=text, content_type="application/json")
 
 
 def _static_page(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -138,7 +138,6 @@ def create_app(
     app[ACCESS] = access
     roles = {(r.method, r.path): r.role for r in ROUTES}
     app[ROUTE_ROLES] = roles
-    app[SPEC_TEXT] = json.dumps(build_spec(roles), ensure_ascii=False)
     app.on_startup.append(_start_hub)
     app.on_shutdown.append(_stop_hub)
     app.on_response_prepare.append(add_security_headers)

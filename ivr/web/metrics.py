@@ -240,6 +240,9 @@ class EngineMetrics:
     - `sip_requests_total{method,direction}`, `sip_responses_total{method,code,direction}`: totals the
       SIP layer keeps, copied in at scrape time with `set_counts` by a collector the engine registers
       (direction `in`: received, `out`: sent).
+    - `sip_edge_refused_total{reason}`, `sip_register_total{result}`, `rtp_packets_received_total`,
+      `rtp_dropped_total{reason}`, `rtp_send_errors_total`, `media_failures_total`: the SIP edge's, the
+      registrar's and the media engine's own totals, copied in likewise (`ivr.web.counters.watch_counters`).
     - `process_*`: this process's CPU, memory, descriptors and start time, read at scrape (`ivr.web.process`).
     - `ivr_build_info{version,python}`: always 1; the labels say what is running.
     """
@@ -277,6 +280,21 @@ class EngineMetrics:
             "ivr_sip_responses_total", "SIP responses by request method and status code; direction in: received, "
             "out: sent.", ["method", "code", "direction"],
         )  # fmt: skip
+        self.sip_edge_refused = r.counter(
+            "ivr_sip_edge_refused_total", "SIP requests the edge turned away, by reason (rate_limited, untrusted, "
+            "busy_source, over_capacity).", ["reason"],
+        )  # fmt: skip
+        self.sip_register = r.counter(
+            "ivr_sip_register_total", "Agents' REGISTER answers by result (challenged, registered, wrong_answer, "
+            "throttled, replay, refused).", ["result"],
+        )  # fmt: skip
+        self.rtp_received = r.counter("ivr_rtp_packets_received_total", "RTP packets accepted.")
+        self.rtp_dropped = r.counter(
+            "ivr_rtp_dropped_total", "RTP/RTCP datagrams dropped unplayed, by reason (malformed, wrong_source, "
+            "unknown_payload_type, oversize, rtcp, srtp).", ["reason"],
+        )  # fmt: skip
+        self.rtp_send_errors = r.counter("ivr_rtp_send_errors_total", "RTP/RTCP datagrams the socket refused to send.")
+        self.media_failures = r.counter("ivr_media_failures_total", "Media sessions that failed (their calls ended).")
         self.build_info = r.gauge("ivr_build_info", "What is running: always 1.", ["version", "python"])
         self.build_info.labels(__version__, platform.python_version()).set(1)
         self._process = ProcessMetrics(r)

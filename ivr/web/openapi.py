@@ -7,6 +7,8 @@ from typing import Any
 
 from ivr import __version__
 from ivr.journey import Outcome
+from ivr.outbound.model import Result
+from ivr.outbound.state import Status
 from ivr.store import CSV_COLUMNS, DispatchAction
 from ivr.web.access import Role, TokenSource
 from ivr.web.sources import AgentPresence, DispatchChangeKind, FlowLoadStatus
@@ -72,6 +74,7 @@ _FILTERS = [
     ),
     _query("dialect", "Only this dialect code (cmn, yue, hak, nan...)."),
     _query("caller", "Only this caller number."),
+    _query("node_id", "Only calls taken by this engine node (a cluster shares one database)."),
 ]
 
 _SCHEMAS: _S = {
@@ -102,6 +105,7 @@ _SCHEMAS: _S = {
             "survey_score": _nullable("integer", minimum=0, maximum=10),
             "breakpoint_node": _STR,
             "variables": {"type": "object", "additionalProperties": _STR},
+            "node_id": {"type": "string", "description": "The engine node that took the call (GET /api/calls)."},
         },
         ("call_id", "caller", "dialed", "started_at"),
     ),
@@ -132,6 +136,33 @@ _SCHEMAS: _S = {
             "offset": _INT,
         },
         ("calls", "next_cursor"),
+    ),
+    "OutboundCall": _obj(
+        {
+            "id": _STR,
+            "campaign": _STR,
+            "number": _STR,
+            "flow": _nullable("string", description="null: the campaign's flow."),
+            "status": {"type": "string", "enum": [s.value for s in Status]},
+            "attempts": _INT,
+            "next_at": _TIME,
+            "last_result": {"type": ["string", "null"], "enum": [r.value for r in Result] + [None]},
+            "result_code": _nullable("string", description="What the flow set as the call's result."),
+        },
+        ("id", "campaign", "number", "status", "attempts", "next_at"),
+    ),
+    "CampaignProgress": _obj(
+        {
+            "campaign": _STR,
+            "paused": {"type": "boolean"},
+            "targets": _INT,
+            "attempted": _INT,
+            "completed": {"type": "integer", "description": "Finished with a completing result code, no human."},
+            "done": _INT,
+            "completion_rate": {"type": "number", "minimum": 0, "maximum": 1, "description": "completed / targets."},
+            "results": _COUNTS,
+        },
+        ("campaign", "paused", "targets", "attempted", "completed", "done", "completion_rate", "results"),
     ),
     "Queue": _obj(
         {
@@ -455,6 +486,84 @@ _PATHS: _S = {
             {"200": {"description": "An event stream", "content": {"text/event-stream": {"schema": _STR}}}},
         )
     },
+    "/api/outbound/calls": {
+        "post": _op(
+            "Queue one outbound call in a campaign, now or at not_before (e.g. on a failed premium payment).",
+            "outbound",
+            {
+                "201": _json("Queued (Location: its URL)", _ref("OutboundCall")),
+                "400": _ERROR,
+                "404": _json("No such campaign", _ref("Error")),
+                "409": _json("That id exists in the campaign", _ref("Error")),
+            },
+            requestBody={
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": _obj(
+                            {
+                                "number": _STR,
+                                "campaign": _STR,
+                                "flow": _STR,
+                                "variables": {"type": "object", "description": "Flow variables for this call."},
+                                "not_before": {**_TIME, "description": "With a time zone offset."},
+                                "priority": _INT,
+                                "timezone": _STR,
+                                "id": {"type": "string", "description": "Default: a new random id."},
+                            },
+                            ("number", "campaign"),
+                        )
+                    }
+                },
+            },
+        )
+    },
+    "/api/outbound/calls/{call_id}": {
+        "get": _op(
+            "One outbound call's state: pending, dialing or done, attempts and result.",
+            "outbound",
+            {"200": _json("The call", _ref("OutboundCall")), "404": _ERROR},
+            parameters=[_path("call_id", "The id given (or returned) when the call was queued.")],
+        )
+    },
+    "/api/campaigns": {
+        "get": _op(
+            "Every campaign's progress.",
+            "outbound",
+            {"200": _json("Campaigns", _obj({"campaigns": {"type": "array", "items": _ref("CampaignProgress")}}))},
+        )
+    },
+    "/api/campaigns/{campaign}": {
+        "get": _op(
+            "One campaign's progress.",
+            "outbound",
+            {"200": _json("Progress", _ref("CampaignProgress")), "404": _ERROR},
+            parameters=[_path("campaign", "The campaign's id.")],
+        )
+    },
+    "/api/campaigns/{campaign}/pause": {
+        "post": _op(
+            "Stop placing new calls in a campaign (calls in progress go on).",
+            "outbound",
+            {"200": _json("Progress, paused", _ref("CampaignProgress")), "404": _ERROR},
+            parameters=[_path("campaign", "The campaign's id.")],
+        )
+    },
+    "/api/campaigns/{campaign}/resume": {
+        "post": _op(
+            "Place calls in a paused campaign again.",
+            "outbound",
+            {"200": _json("Progress, running", _ref("CampaignProgress")), "404": _ERROR},
+            parameters=[_path("campaign", "The campaign's id.")],
+        )
+    },
+    "/": {
+        "get": _op(
+            "The ops dashboard (asks for a token; its data comes from the routes here).",
+            "meta",
+            {"200": {"description": "HTML", "content": {"text/html": {"schema": _STR}}}},
+        )
+    },
     "/api/openapi.json": {
         "get": _op("This document.", "meta", {"200": _json("OpenAPI document", {"type": "object"})})
     },
@@ -527,12 +636,15 @@ _AUTH_ERRORS: _S = {
 
 
 def _secured(roles: Mapping[tuple[str, str], Role | None]) -> _S:
-    """The paths with each operation's security requirement and the role it needs, from the route table."""
+    """The paths the app serves (optional ones, like outbound, only when registered), with each operation's
+    security requirement and the role it needs, from the route table."""
     paths: _S = {}
     for path, item in _PATHS.items():
-        paths[path] = {}
         for method, op in item.items():
-            role = roles.get((method.upper(), path))
+            if (method.upper(), path) not in roles:
+                continue
+            paths.setdefault(path, {})
+            role = roles[(method.upper(), path)]
             if role is None:
                 paths[path][method] = {**op, "security": []}
                 continue

@@ -9,6 +9,7 @@
   var SVG = "http://www.w3.org/2000/svg";
   var SUMMARY_MIN_INTERVAL_MS = 3000;
   var DISPATCH_REFRESH_MS = 15000;
+  var CAMPAIGN_REFRESH_MS = 10000;
   var RECONNECT_MS = 2000;
   var TOKEN_KEY = "ivr.apiToken";
   var COLORS = ["#1f6feb", "#0f9d8f", "#e39b12", "#7a5af8", "#d64545", "#1e9e57", "#0ea5e9", "#b4531f"];
@@ -161,9 +162,11 @@
       running = true;
       setInterval(function () { if (token) scheduleSummary(); }, 60000);
       setInterval(function () { if (token) loadDispatch(); }, DISPATCH_REFRESH_MS);
+      setInterval(function () { if (token) loadCampaigns(); }, CAMPAIGN_REFRESH_MS);
     }
     loadSummary();
     loadDispatch();
+    loadCampaigns();
     connect();
   }
 
@@ -588,6 +591,79 @@
         submit.disabled = false;
         if (message) showDispatchError(message);
         loadDispatch();
+      });
+  }
+
+  /* --- outbound campaigns (GET /api/campaigns, POST .../pause|resume; polled). The card stays hidden
+     when the engine runs no campaigns (the routes are not there: 404). ---------------------------- */
+
+  function showCampaignError(message) {
+    var box = $("campaign-error");
+    box.textContent = message || "";
+    box.hidden = !message;
+  }
+
+  function resultsText(results) {
+    var names = Object.keys(results || {}).sort(function (a, b) { return results[b] - results[a]; });
+    return names.length ? names.map(function (n) { return n + " " + results[n]; }).join(" · ") : "–";
+  }
+
+  function renderCampaigns(campaigns) {
+    var body = $("campaigns").tBodies[0];
+    clear(body);
+    var running = campaigns.filter(function (c) { return !c.paused; }).length;
+    $("campaign-count").textContent = campaigns.length ? "进行中 " + running + " / " + campaigns.length + " running" : "";
+    if (!campaigns.length) return emptyRow(body, "暂无活动 No campaigns", 7);
+    campaigns.forEach(function (c) {
+      var tr = h("tr", c.paused ? "paused" : "");
+      tr.dataset.campaign = c.campaign;
+      tr.appendChild(h("td", "name", c.campaign));
+      var progress = h("td", "progress");
+      var bar = h("progress");
+      bar.max = Math.max(1, c.targets);
+      bar.value = c.done;
+      progress.appendChild(bar);
+      progress.appendChild(h("span", "done", c.done + " / " + c.targets));
+      tr.appendChild(progress);
+      tr.appendChild(h("td", "num", String(c.attempted)));
+      tr.appendChild(h("td", "num", c.completed + " (" + Math.round(c.completion_rate * 100) + "%)"));
+      tr.appendChild(h("td", "detail", resultsText(c.results)));
+      var state = h("td");
+      state.appendChild(h("span", "badge state " + (c.paused ? "fail" : "ok"), c.paused ? "已暂停 Paused" : "进行中 Running"));
+      tr.appendChild(state);
+      var act = h("td", "num");
+      var button = h("button", "btn toggle", c.paused ? "继续 Resume" : "暂停 Pause");
+      button.type = "button";
+      button.disabled = !canAct();
+      button.title = canAct() ? "" : "需要主管令牌 a supervisor's token is needed";
+      button.addEventListener("click", function () { toggleCampaign(c, button); });
+      act.appendChild(button);
+      tr.appendChild(act);
+      body.appendChild(tr);
+    });
+  }
+
+  function loadCampaigns() {
+    return api("/api/campaigns")
+      .then(function (r) {
+        $("campaign-card").hidden = r.status === 404;
+        if (r.status === 404) return null;
+        if (!r.ok) return apiError(r).then(showCampaignError);
+        return r.json().then(function (data) { renderCampaigns(data.campaigns || []); });
+      })
+      .catch(function (e) { console.warn(e); });
+  }
+
+  function toggleCampaign(campaign, button) {
+    button.disabled = true;
+    showCampaignError("");
+    var path = "/api/campaigns/" + encodeURIComponent(campaign.campaign) + (campaign.paused ? "/resume" : "/pause");
+    api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" })
+      .then(function (r) { return r.ok ? null : apiError(r); })
+      .catch(function (e) { return String(e); })
+      .then(function (message) {
+        if (message) showCampaignError(message);
+        loadCampaigns();
       });
   }
 

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import structlog
+from aiohttp import web
 
 from ivr.web import ApiAccess, Role
 
@@ -13,6 +16,27 @@ ACCESS = ApiAccess.for_tokens(
     (VIEWER_TOKEN, "wall-screen", Role.VIEWER), (SUPERVISOR_TOKEN, "duty-lead", Role.SUPERVISOR)
 )
 """The tokens the served dashboards accept in these tests."""
+
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+"""How the dashboard tests launch Chromium: headless, quiet, nothing fetched from the network."""
+
+
+@asynccontextmanager
+async def serve_app(app: web.Application) -> AsyncIterator[str]:
+    """Serve `app` on a free loopback port; yields its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
 
 
 async def sign_in(page: Any, token: str) -> None:

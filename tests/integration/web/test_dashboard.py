@@ -21,13 +21,9 @@ from ivr.journey import CallRecord, JourneyEvent, Outcome  # noqa: E402
 from ivr.store import SqliteStore  # noqa: E402
 from ivr.testing import peers  # noqa: E402
 from ivr.web import AgentPresence, FlowLoadStatus, FlowStatus, LiveState, create_app  # noqa: E402
-from tests.integration.web.conftest import ACCESS, VIEWER_TOKEN, sign_in  # noqa: E402
+from tests.integration.web.conftest import ACCESS, CHROMIUM_ARGS, VIEWER_TOKEN, sign_in  # noqa: E402
 
 CHROMIUM = peers.CHROMIUM
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 OUTPUT = Path(__file__).resolve().parents[2] / "output" / "dashboard.png"
 
 pytestmark = [
@@ -99,7 +95,7 @@ async def test_dashboard_shows_live_numbers_that_change_when_a_call_arrives(
 
     url, live, store = served
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=ARGS)
+        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page(viewport={"width": 1440, "height": 1000}, device_scale_factor=1)
             errors: list[str] = []

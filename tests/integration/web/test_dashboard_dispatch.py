@@ -14,7 +14,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiohttp import web
 from playwright.async_api import Dialog, Page, async_playwright, expect
 
 from ivr.acd import Acd, AcdConfig, MemoryBackend, load_config
@@ -23,14 +22,10 @@ from ivr.engine.dispatch import AcdDispatcher
 from ivr.store import SqliteStore
 from ivr.testing import peers
 from ivr.web import LiveState, create_app
-from tests.integration.web.conftest import ACCESS, SUPERVISOR_TOKEN, sign_in
+from tests.integration.web.conftest import ACCESS, CHROMIUM_ARGS, SUPERVISOR_TOKEN, serve_app, sign_in
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = peers.CHROMIUM
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 OUTPUT = ROOT / "tests" / "output" / "dashboard-dispatch.png"
 WAIT_MS = 10_000
 TZ = "Asia/Shanghai"
@@ -57,15 +52,8 @@ async def serving(store: SqliteStore, dispatcher: AcdDispatcher | None) -> Async
     app = create_app(
         store=store, live=LiveState(), dispatcher=dispatcher, access=ACCESS, sse_debounce_s=0.1, summary_cache_s=0.0
     )
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as url:
+        yield url
 
 
 @asynccontextmanager
@@ -73,7 +61,7 @@ async def dashboard(url: str) -> AsyncIterator[tuple[Page, list[str]]]:
     """The dashboard open in headless Chromium, in Beijing time (so `until` needs a +08:00 offset);
     yields the page and the page errors and dialogs seen (an injected `onerror=alert` would add one)."""
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=ARGS)
+        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page(viewport={"width": 1440, "height": 1100}, timezone_id=TZ)
             problems: list[str] = []

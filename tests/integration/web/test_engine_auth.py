@@ -119,6 +119,21 @@ def test_ivr_call_finds_the_first_start_token_with_no_extra_step(tmp_path: Path)
         assert "HTTP 401" in stranger.stdout and "set IVR_API_TOKEN" in stranger.stdout
 
 
+def options_probe(sip_uri: str) -> str:
+    """Send one out-of-dialog OPTIONS (what a load balancer probes with) over UDP; the answer's status line."""
+    host, port = sip_uri.split("@")[1].split(":")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(10)
+        me = sock.getsockname()[1]
+        sock.sendto((
+            f"OPTIONS {sip_uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK-probe1;rport\r\n"
+            f"From: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <{sip_uri}>\r\nCall-ID: probe1@127.0.0.1\r\n"
+            "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        ).encode(), (host, int(port)))  # fmt: skip
+        return sock.recv(65535).decode().split("\r\n")[0]
+
+
 def test_first_start_token_guards_the_api_and_survives_a_restart(tmp_path: Path) -> None:
     token_file = tmp_path / "var" / "api-token"
     with ivr_serve(tmp_path) as served:
@@ -134,8 +149,15 @@ def test_first_start_token_guards_the_api_and_survives_a_restart(tmp_path: Path)
         assert request(served.api + "/api/calls", headers={"Authorization": "Bearer nope"})[0] == 401
         status, body = request(served.api + "/api/calls", headers=auth)
         assert status == 200 and json.loads(body)["calls"] == []
+        assert options_probe(served.sip_uri).startswith("SIP/2.0 200")
         status, body = request(served.api + "/metrics", headers=auth)
         assert status == 200 and "ivr_calls_active" in body
+        # The SIP endpoint's, edge's, registrar's and media engine's own totals, read at the scrape.
+        lines = body.splitlines()
+        assert 'ivr_sip_requests_total{method="OPTIONS",direction="in"} 1' in lines
+        assert 'ivr_sip_responses_total{method="OPTIONS",code="200",direction="out"} 1' in lines
+        assert 'ivr_sip_edge_refused_total{reason="rate_limited"} 0' in lines
+        assert 'ivr_rtp_dropped_total{reason="wrong_source"} 0' in lines and "ivr_rtp_send_errors_total 0" in lines
         assert json.loads(request(served.api + "/api/whoami", headers=auth)[1]) == {"name": "local", "role": "admin"}
 
         dispatch = json.dumps({"region": "south", "helper_sites": ["beijing"]}).encode()

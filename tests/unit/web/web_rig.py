@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
 
 from ivr.clock import FakeClock
 from ivr.errors import IvrError
+from ivr.outbound.scheduler import Scheduler
 from ivr.store import SqliteStore
 from ivr.web import (
     ApiAccess,
@@ -31,6 +36,38 @@ ACCESS = ApiAccess.for_tokens(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def assert_spec_matches_routes(spec: dict[str, Any], app: web.Application) -> None:
+    """Every route `app` serves (but its static files) is in the OpenAPI `spec`, nothing else is, and
+    every schema an answer refers to exists."""
+    routed = {
+        (r.method.lower(), r.resource.canonical)
+        for r in app.router.routes()
+        if r.resource is not None and r.method != "HEAD" and not r.resource.canonical.startswith("/static")
+    }
+    documented = {(m, p) for p, item in spec["paths"].items() for m in item}
+    assert routed == documented
+    for item in spec["paths"].values():
+        for op in item.values():
+            for response in op["responses"].values():
+                for media in response.get("content", {}).values():
+                    ref = media["schema"].get("$ref", "")
+                    assert not ref or ref.split("/")[-1] in spec["components"]["schemas"]
+
+
+@dataclass
+class CampaignControl:
+    """What `ivr.web.outbound` drives (the engine's outbound part): a real scheduler, a wall clock, no dialer."""
+
+    scheduler: Scheduler
+    clock: Callable[[], datetime] = lambda: WALL
+
+    def wake(self) -> None:
+        pass
+
+    def wall(self) -> datetime:
+        return self.clock()
 
 
 class UnknownDialect(IvrError):
