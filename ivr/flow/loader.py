@@ -43,7 +43,8 @@ class LoadResult:
 _FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 
 
-def _compose(conv: Converter, text: str) -> yaml.Node | None:
+def compose_yaml(conv: Converter, text: str) -> yaml.Node | None:
+    """The YAML node tree of `text`, or None with the syntax error reported to `conv` at its place."""
     if _FAST_LOADER is not None:
         try:  # libyaml: 20x faster; on an error, the pure-Python parser words and places it
             return yaml.compose(text, Loader=_FAST_LOADER)
@@ -86,7 +87,7 @@ def parse_spec(
 ) -> tuple[FlowSpec | None, Converter]:
     """Build and check the spec; problems (errors and warnings) are in the returned converter."""
     conv = Converter(path)
-    root = _compose(conv, text)
+    root = compose_yaml(conv, text)
     if root is None:
         if not conv.problems:
             conv.problem(Mark(1, 1), "flow file is empty")
@@ -105,10 +106,44 @@ def parse_spec(
     return spec, conv
 
 
-def _train(spec: FlowSpec, factory: ClassifierFactory) -> Classifier | None:
+HEARD_SUFFIX = ".heard.tsv"
+"""A flow's companion file of recognizer outputs: `hotline.yaml` → `hotline.heard.tsv`."""
+
+
+def heard_path(path: str | Path) -> Path:
+    p = Path(path)
+    return p.with_name(p.stem + HEARD_SUFFIX)
+
+
+def read_heard(path: str | Path) -> dict[str, list[str]]:
+    """`{intent: [text a recognizer heard for one of its phrases]}` from the flow's companion file.
+
+    Built offline (`python -m bench.speech_eval --build-heard`): the flow's own phrases spoken by test
+    voices, clean and degraded, decoded by the engine's recognizer. Training on them teaches the
+    classifier the recognizer's confusions. Missing or unreadable: no extra examples (the flow
+    still loads from its phrases alone)."""
+    out: dict[str, list[str]] = {}
+    try:
+        text = heard_path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return out
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2 and parts[0].strip() and not line.startswith("#"):
+            out.setdefault(parts[1].strip(), []).append(parts[0].strip())
+    return out
+
+
+def _train(
+    spec: FlowSpec, factory: ClassifierFactory, heard: Mapping[str, list[str]] | None = None
+) -> Classifier | None:
     if not spec.intents or not any(isinstance(n, AskNode) for n in spec.nodes.values()):
         return None
-    return factory(training_examples({k: v.phrases for k, v in spec.intents.items()}))
+    examples = training_examples({k: v.phrases for k, v in spec.intents.items()})
+    for intent, texts in (heard or {}).items():
+        if intent in examples:
+            examples[intent] = [*examples[intent], *texts]
+    return factory(examples)
 
 
 def load_text(
@@ -118,15 +153,17 @@ def load_text(
     fallbacks: Mapping[str, tuple[str, ...]] = DEFAULT_FALLBACKS,
     classifier_factory: ClassifierFactory | None = default_factory,
     data: bytes | None = None,
+    heard: Mapping[str, list[str]] | None = None,
 ) -> LoadResult:
-    """Everything but reading the file. `classifier_factory=None` skips training (validation only)."""
+    """Everything but reading the file. `classifier_factory=None` skips training (validation only);
+    `heard` adds recognizer outputs to the training phrases (see `read_heard`)."""
     spec, conv = parse_spec(text, path, fallbacks)
     problems = tuple(sorted(conv.problems, key=lambda p: (p.line, p.col, p.message)))
     if spec is None or any(p.severity is Severity.ERROR for p in problems):
         return LoadResult(None, problems)
     digest = hashlib.sha256(data if data is not None else text.encode()).hexdigest()[:12]
     try:
-        classifier = _train(spec, classifier_factory) if classifier_factory is not None else None
+        classifier = _train(spec, classifier_factory, heard) if classifier_factory is not None else None
     except ValueError as exc:  # the factory's IntentTrainingError: the phrases cannot train it
         at = conv.key_marks.get(("intents",), Mark(1, 1))
         refused = Problem(path, at.line, at.col, f"intents cannot train the classifier: {exc}")
@@ -161,7 +198,8 @@ def check_file(
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         return LoadResult(None, (Problem(name, line, 1, "flow file is not UTF-8 text"),))
-    return load_text(text, name, fallbacks=fallbacks, classifier_factory=classifier_factory, data=data)
+    heard = read_heard(path) if classifier_factory is not None else None
+    return load_text(text, name, fallbacks=fallbacks, classifier_factory=classifier_factory, data=data, heard=heard)
 
 
 def load_flow(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 import wave
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from ivr.speech.evaluation import evaluate, read_eval_tsv
 from ivr.speech.flow_intents import load_flow_intents
 from ivr.speech.recognizer import CALL_RATE_HZ, EngineKind
 
-__all__ = ["read_call_audio", "run_asr", "run_nlu"]
+__all__ = ["configured_model", "read_call_audio", "run_asr", "run_nlu"]
 
 Print = Callable[[str], None]
 
@@ -52,6 +53,14 @@ def run_nlu(
         return 1
 
 
+def configured_model(dialect: str, configured: Mapping[str, Any]) -> str | None:
+    """The Vosk model folder the config's `asr_models` names for `dialect` (a path or `{model: DIR}`)."""
+    raw = configured.get(dialect)
+    if isinstance(raw, Mapping):
+        raw = raw.get("model")
+    return None if raw is None or str(raw).strip() == "" else str(raw)
+
+
 def read_call_audio(path: Path | str) -> np.ndarray[tuple[int], np.dtype[np.int16]]:
     """A WAV file as 8 kHz mono int16 (resampled and mixed down when needed)."""
     import soxr
@@ -77,12 +86,25 @@ def run_asr(
     phrases_file: str | None,
     out: Print,
     err: Print,
+    configured: Mapping[str, Any] | None = None,
 ) -> int:
-    """Decode a WAV as call audio, print transcript, confidence, n-best and timing."""
+    """Decode a WAV as call audio, print transcript, confidence, n-best and timing.
+
+    `configured` is the config's `asr_models`: without `--model`, a Vosk dialect uses its model
+    folder from there, and a dialect with none configured is refused up front, saying how to fix it."""
     from ivr.speech.models import ModelSpec, SpeechModels
 
     try:
         kind = EngineKind(engine)
+        if model is None and kind is EngineKind.VOSK:
+            model = configured_model(dialect, configured or {})
+            if model is None:
+                err(
+                    f"ivr asr: no Vosk model configured for dialect {dialect!r}: pass --model DIR, or set "
+                    f"`asr_models: {{{dialect}: {{engine: vosk, model: DIR}}}}` in the config "
+                    f"(IVR_ASR_MODELS / --set asr_models=...). A Chinese model is a download: see docs/SPEECH.md."
+                )
+                return 1
         phrases: list[str] = []
         if phrases_file is not None:
             phrases = [

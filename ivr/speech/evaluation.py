@@ -10,7 +10,7 @@ from pathlib import Path
 from ivr.speech.errors import IntentSourceError
 from ivr.speech.intent import IntentClassifier
 
-__all__ = ["EvalReport", "evaluate", "read_eval_tsv"]
+__all__ = ["EvalReport", "evaluate", "read_eval_rows", "read_eval_tsv"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -48,21 +48,28 @@ class EvalReport:
 
 def read_eval_tsv(path: Path | str) -> list[tuple[str, str]]:
     """Rows of `utterance<TAB>intent`; a header row `utterance<TAB>intent` is skipped."""
+    return [(u, i) for u, i, _ in read_eval_rows(path)]
+
+
+def read_eval_rows(path: Path | str) -> list[tuple[str, str, str]]:
+    """Rows of `utterance<TAB>intent[<TAB>kind]` (kind "" when absent); a header row is skipped."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise IntentSourceError(f"{p}: cannot read evaluation file: {exc.strerror}") from exc
-    rows: list[tuple[str, str]] = []
+    rows: list[tuple[str, str, str]] = []
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split("\t")
-        if len(parts) != 2:
-            raise IntentSourceError(f"{p}:{n}: expected `utterance<TAB>intent`, got {len(parts)} column(s)")
-        if n == 1 and parts == ["utterance", "intent"]:
+        if len(parts) not in (2, 3):
+            raise IntentSourceError(
+                f"{p}:{n}: expected `utterance<TAB>intent[<TAB>kind]`, got {len(parts)} column(s)"
+            )
+        if n == 1 and parts[:2] == ["utterance", "intent"]:
             continue
-        rows.append((parts[0].strip(), parts[1].strip()))
+        rows.append((parts[0].strip(), parts[1].strip(), parts[2].strip() if len(parts) == 3 else ""))
     return rows
 
 

@@ -252,7 +252,8 @@ class PocketSphinxRecognizer(EngineRecognizer):
         texts = [hyp.hypstr]
         # N-best comes from the lattice: cheap after an LM search, ~100 ms after a grammar search.
         if final and self._bias is Bias.LM:
-            texts.extend(n.hypstr for _, n in zip(range(_NBEST), self._decoder.nbest(), strict=False))
+            # The lattice can yield None for a path with no words (seen on noisy, near-silent audio).
+            texts.extend(n.hypstr for _, n in zip(range(_NBEST), self._decoder.nbest(), strict=False) if n is not None)
         return _agreement(texts)
 
     def _engine_abandon(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -36,6 +36,8 @@ class CheckRow:
     """Why no dialect in the chain can supply the prompt (then `resolution` is None)."""
     built: bool = False
     """The audio is ready: recording present, or every fixed part in the render cache."""
+    preview: bool = False
+    """A dialect no flow serves yet (a new pack being recorded): shown, never a failure."""
 
     @property
     def status(self) -> str:
@@ -49,7 +51,7 @@ class CheckReport:
 
     @property
     def failures(self) -> tuple[CheckRow, ...]:
-        return tuple(r for r in self.rows if r.resolution is None)
+        return tuple(r for r in self.rows if r.resolution is None and not r.preview)
 
     @property
     def ok(self) -> bool:
@@ -57,7 +59,7 @@ class CheckReport:
 
     @property
     def not_built(self) -> int:
-        return sum(1 for r in self.rows if r.resolution is not None and not r.built)
+        return sum(1 for r in self.rows if r.resolution is not None and not r.built and not r.preview)
 
 
 def check_prompts(
@@ -74,12 +76,19 @@ def check_prompts(
         def per_flow(flow: FlowPrompts) -> Resolver:
             return Resolver(library.dialects, flow.texts, library.recordings)
 
-        for flow, res in resolve_flows(flows, library.dialects, per_flow):
+        # A pack no flow serves yet (just made by `ivr dialects new`) is shown with every flow's
+        # prompts, so its coverage can be followed while it is recorded, before a flow offers it.
+        served = {code for flow in flows for code in (flow.dialects or tuple(library.dialects))}
+        unserved = tuple(code for code in library.dialects if code not in served)
+        previews = tuple(replace(flow, dialects=unserved) for flow in flows if unserved)
+        for flow, res in resolve_flows((*flows, *previews), library.dialects, per_flow):
             if isinstance(res, PromptUnavailable):
-                rows.append(CheckRow(flow.name, res.prompt_id, res.dialect, None, str(res)))
+                preview = res.dialect in unserved
+                rows.append(CheckRow(flow.name, res.prompt_id, res.dialect, None, str(res), preview=preview))
             else:
                 built = _built(res, library, cache)
-                rows.append(CheckRow(flow.name, res.prompt_id, res.requested, res, built=built))
+                rows.append(CheckRow(flow.name, res.prompt_id, res.requested, res, built=built,
+                                     preview=res.requested in unserved))
     return CheckReport(tuple(rows), tuple(library.voice_warnings))
 
 

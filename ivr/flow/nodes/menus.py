@@ -117,12 +117,23 @@ def _asr_weight(result: SpeechInput) -> float:
 
 
 def _classify(node: AskNode, rt: CallRuntime, result: SpeechInput) -> tuple[str | None, float, str]:
+    return classify_speech(node, rt.flow.classifier, result)
+
+
+def classify_speech(
+    node: AskNode, classifier: Classifier | None, result: SpeechInput
+) -> tuple[str | None, float, str]:
+    """(intent or None, confidence the flow compares with its thresholds, source) for what was heard.
+
+    Public so that `bench/speech_eval.py` scores exactly the decision a call makes."""
+    from ivr.speech.intent import after_correction  # the flow package loads without the speech stack
+
     if not result.text.strip():  # heard but not recognized: a no-match with no intent to record
         return None, 0.0, "none"
-    keyword = _keyword_intent(node, result.text)
+    # "退保，不对，我想改地址": a keyword the caller took back does not decide.
+    keyword = _keyword_intent(node, after_correction(result.text))
     if keyword is not None and keyword in node.intents:
         return keyword, _asr_weight(result), "keyword"
-    classifier = rt.flow.classifier
     if classifier is None:
         return None, 0.0, "none"
     totals = _intent_posterior(classifier, result, node)

@@ -97,7 +97,7 @@ def test_evaluation_report_counts_and_ends_with_accuracy(flow: pathlib.Path, tmp
 def test_eval_tsv_with_wrong_columns_names_the_line(tmp_path: pathlib.Path) -> None:
     tsv = tmp_path / "eval.tsv"
     tsv.write_text("utterance\tintent\nonly one column\n", encoding="utf-8")
-    with pytest.raises(IntentSourceError, match=r"eval.tsv:2: expected `utterance<TAB>intent`"):
+    with pytest.raises(IntentSourceError, match=r"eval.tsv:2: expected `utterance<TAB>intent\[<TAB>kind\]`"):
         read_eval_tsv(tsv)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from ivr.speech import IntentClassifier, IntentScore, IntentTrainingError
-from ivr.speech.intent import normalize_utterance
+from ivr.speech.intent import after_correction, normalize_utterance
 
 EXAMPLES = {
     "claim": [
@@ -112,3 +112,29 @@ def test_bad_training_input_names_the_problem(
 ) -> None:
     with pytest.raises(IntentTrainingError, match=message.replace("[", r"\[").replace("]", r"\]")):
         IntentClassifier.train(examples, keywords=keywords)
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("I want to check my policy no wait I want to make a claim", " I want to make a claim"),
+        ("我想查保单，不对，我是要理赔", "，我是要理赔"),
+        ("交保费，哦不是，我要报销医药费", "，我要报销医药费"),
+        ("我要改保单，不是，我要退保", "，我要退保"),
+        ("I no longer want the policy", "I no longer want the policy"),
+        ("保单是不是失效了", "保单是不是失效了"),
+        ("claim no wait no", "claim no wait no"),
+    ],
+)
+def test_after_correction_keeps_what_the_caller_settled_on(text: str, meant: str) -> None:
+    assert after_correction(text) == meant
+
+
+def test_a_self_correction_is_classified_by_its_last_need(clf: IntentClassifier) -> None:
+    assert clf.classify("我要查保单，不对，我要报案")[0].intent == clf.classify("我要报案")[0].intent
+
+
+def test_chinese_homophones_of_a_phrase_stay_close_to_it() -> None:
+    clf = IntentClassifier.train({"claim": ["我要理赔", "申请理赔"], "surrender": ["我要退保", "怎么退保"]})
+    assert clf.classify("我要里赔")[0].intent == "claim"
+    assert clf.classify("怎么腿保")[0].intent == "surrender"

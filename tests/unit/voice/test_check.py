@@ -68,3 +68,13 @@ def test_printed_tables_name_each_dialect_and_how_its_prompts_are_served(
     assert "prompts/nan/greeting.wav" in text
     summary = next(line for line in text.splitlines() if line.startswith("│ nan "))
     assert [cell.strip() for cell in summary.strip("│").split("│")] == ["nan", "3", "0", "3", "0", "3"]
+
+
+def test_a_pack_no_flow_serves_is_shown_but_never_fails_the_check(
+    dialects: DialectSet, engine: FakeEngine, tmp_path: pathlib.Path, prompts_dir: pathlib.Path
+) -> None:
+    flow = FlowPrompts("hotline", None, ("en",), {"menu": {"en": "Press one."}})
+    report = check_prompts((flow,), dialects, prompts_dir, RenderCache(tmp_path), engine)
+    assert report.ok
+    previews = {r.dialect for r in report.rows if r.preview}
+    assert previews == set(dialects) - {"en"}

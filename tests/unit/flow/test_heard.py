@@ -1,0 +1,78 @@
+"""Confusion-aware training: a flow's `<flow>.heard.tsv` (recognizer outputs of its own phrases) trains
+its classifier too; without the file the flow trains on its phrases alone."""
+
+from __future__ import annotations
+
+import pathlib
+
+from ivr.call import SpeechInput
+from ivr.flow import check_file
+from ivr.flow.loader import heard_path, read_heard
+from ivr.flow.nodes.menus import classify_speech
+
+FLOW = """\
+id: tiny
+dialects: [en]
+default_dialect: en
+queues: [general]
+human: agent
+on_error: {queue: general}
+intents:
+  claim: {phrases: {en: [file a claim, make a claim, claim for my hospital bills]}}
+  payment: {phrases: {en: [pay my premium, make a payment, premium payment]}}
+prompts:
+  ask: {en: What do you need?}
+start: need
+nodes:
+  need:
+    type: ask
+    prompt: ask
+    intents: {claim: done, payment: done}
+    keywords: {claim: [claim]}
+  done: {type: hangup}
+  agent: {type: queue, queue: general}
+"""
+
+
+def _flow(tmp_path: pathlib.Path, heard: str | None) -> pathlib.Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(FLOW, encoding="utf-8")
+    if heard is not None:
+        heard_path(path).write_text(heard, encoding="utf-8")
+    return path
+
+
+def test_heard_file_sits_next_to_the_flow(tmp_path: pathlib.Path) -> None:
+    assert heard_path(tmp_path / "hotline.yaml") == tmp_path / "hotline.heard.tsv"
+
+
+def test_recognizer_outputs_teach_the_classifier_what_the_recognizer_makes_of_a_phrase(
+    tmp_path: pathlib.Path,
+) -> None:
+    garbled = "fall a clam all mile\tclaim\ten\nlay my premier rum\tpayment\ten\n"
+    (tmp_path / "plain").mkdir()
+    without = check_file(_flow(tmp_path / "plain", None)).flow
+    with_heard = check_file(_flow(tmp_path, "# comment\n" + garbled)).flow
+    assert without is not None and with_heard is not None
+    assert read_heard(tmp_path / "tiny.yaml") == {"claim": ["fall a clam all mile"], "payment": ["lay my premier rum"]}
+    assert without.classifier is not None and with_heard.classifier is not None
+    before = {s.intent: s.confidence for s in without.classifier.classify("lay my premier rum")}
+    after = {s.intent: s.confidence for s in with_heard.classifier.classify("lay my premier rum")}
+    assert after["payment"] > before["payment"]
+
+
+def test_unknown_intents_and_a_missing_file_are_ignored(tmp_path: pathlib.Path) -> None:
+    loaded = check_file(_flow(tmp_path, "something\tno_such_intent\ten\n"))
+    assert loaded.flow is not None and loaded.flow.classifier is not None
+    assert read_heard(tmp_path / "other.yaml") == {}
+
+
+def test_a_keyword_the_caller_took_back_does_not_decide(tmp_path: pathlib.Path) -> None:
+    flow = check_file(_flow(tmp_path, None)).flow
+    assert flow is not None
+    node = flow.node("need")
+    intent, _, source = classify_speech(node, flow.classifier, SpeechInput("claim no wait I want to pay my premium",
+                                                                             0.9, "en"))
+    assert (intent, source) == ("payment", "classifier")
+    intent, _, source = classify_speech(node, flow.classifier, SpeechInput("I want to file a claim", 0.9, "en"))
+    assert (intent, source) == ("claim", "keyword")
