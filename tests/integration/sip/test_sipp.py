@@ -9,10 +9,10 @@ import re
 import pytest
 from sip_peers import HOST, free_port, needs_sipp, run_sipp, scenario, sipp_uas
 
-from ivr.sip.calls import CallFailed
-from ivr.sip.core import Credentials
+from ivr.sip.authorize import Credentials
 from ivr.sip.events import ByeReceived, DtmfInfoReceived, ReinviteReceived
 from ivr.sip.transport import TransportKind
+from ivr.sipua.calls import CallFailed
 from ivr.testing.sipharness import CallLog, Harness, start
 
 pytestmark = [pytest.mark.integration, needs_sipp]
