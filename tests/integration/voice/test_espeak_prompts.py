@@ -109,13 +109,17 @@ async def test_prompt_with_variables_renders_and_caches_the_spoken_values(
     result = await library.audio_for(Prompt("policy_balance", "", "en", variables))
     assert result.spoken_text is not None and "twenty twenty-six" in result.spoken_text
     assert 5.0 < result.duration_s < 30.0
-    assert all((tmp_path / "cache" / k[:2] / f"{k}.wav").is_file() for k in result.cache_keys)
+    # The caller's own values (amount, policy, date) are cached apart, under personal/, for the purge.
+    cache = tmp_path / "cache"
+    assert all((cache / k[:2] / f"{k}.wav").is_file() or (cache / "personal" / k[:2] / f"{k}.wav").is_file()
+               for k in result.cache_keys)
+    assert any((cache / "personal").rglob("*.wav")), "the spoken values were not cached as personal renders"
     amount = espeak(tmp_path, "en-us", 150, "one thousand two hundred thirty-four yuan and fifty fen")
     assert audio_similarity(result.audio, amount, max_lag_s=30.0).score > 0.5
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "240"}  # rich wraps table cells to the width
     return subprocess.run(
         [sys.executable, "-m", "ivr.cli", "--log-level", "warning", "prompts", *args],
         cwd=ROOT, capture_output=True, text=True, env=env, timeout=120, check=False,
