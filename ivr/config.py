@@ -173,7 +173,7 @@ class EngineConfig:
     """Per untrusted source: requests allowed at once before the rate applies."""
     max_calls_per_source: int | None = None
     """Calls up at once from one source address (None: no limit); beyond, 503."""
-    max_server_transactions: int | None = 5000
+    max_server_transactions: int | None = 60000
     """Live server transactions (each lives up to 32 s) before new requests are dropped (None: no cap)."""
     sip_digest_algorithms: tuple[str, ...] = ("MD5", "SHA-256")
     """Digest algorithms the agents' registrar offers, most preferred first (RFC 8760; SECURITY). MD5 first:
