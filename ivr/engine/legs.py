@@ -49,6 +49,37 @@ _PLAY_OUTCOMES = {
 }
 
 
+
+class KeyRouting:
+    """A leg's keys: each goes to the newest reader that took them, or is kept as typeahead for the next.
+
+    One reader at a time hears a key (the flow's listen, the queue's callback key, the callback dialogue),
+    so no key has two consumers."""
+
+    __slots__ = ("_readers", "typeahead")
+
+    def __init__(self) -> None:
+        self._readers: list[KeyReader] = []
+        self.typeahead: list[str] = []
+
+    def deliver(self, digit: str) -> None:
+        if self._readers:
+            self._readers[-1](digit)
+        else:
+            self.typeahead.append(digit)
+
+    @contextmanager
+    def take(self, reader: KeyReader, *, typeahead: bool = False) -> Iterator[None]:
+        """`reader` hears the keys while the block runs; `typeahead`: it also hears those pressed before."""
+        pending, self.typeahead = self.typeahead, []
+        for digit in pending if typeahead else ():
+            reader(digit)
+        self._readers.append(reader)
+        try:
+            yield
+        finally:
+            self._readers.remove(reader)
+
 class MediaLeg(Protocol):
     """One party of a call as the engine's call logic sees it."""
 
@@ -113,8 +144,7 @@ class SipMediaLeg:
         self._prompts = prompts
         self._release = release
         self._ended = asyncio.Event()
-        self._readers: list[KeyReader] = []
-        self._typeahead: list[str] = []
+        self._keys = KeyRouting()
         self._closed = False
         self._confirm_on_ack = confirm_on_ack
         self._unsubscribe_keys = media.on_dtmf(self._on_key)
@@ -132,7 +162,7 @@ class SipMediaLeg:
 
     @property
     def has_typeahead(self) -> bool:
-        return bool(self._typeahead)
+        return bool(self._keys.typeahead)
 
     async def wait_ended(self) -> None:
         await self._ended.wait()
@@ -169,22 +199,10 @@ class SipMediaLeg:
         )
 
     def _on_key(self, event: DtmfReceived) -> None:
-        if self._readers:
-            self._readers[-1](event.digit)
-        else:
-            self._typeahead.append(event.digit)
+        self._keys.deliver(event.digit)
 
-    @contextmanager
-    def take_keys(self, reader: KeyReader, *, typeahead: bool = False) -> Iterator[None]:
-        pending, self._typeahead = self._typeahead, []
-        if typeahead:
-            for digit in pending:
-                reader(digit)
-        self._readers.append(reader)
-        try:
-            yield
-        finally:
-            self._readers.remove(reader)
+    def take_keys(self, reader: KeyReader, *, typeahead: bool = False) -> AbstractContextManager[None]:
+        return self._keys.take(reader, typeahead=typeahead)
 
     def _check_alive(self) -> None:
         if self.ended:
@@ -214,7 +232,7 @@ class SipMediaLeg:
         self._check_alive()
         played_s = 0.0
         for prompt in prompts:
-            if barge_in and self._typeahead:
+            if barge_in and self._keys.typeahead:
                 return PlaybackResult(PlaybackOutcome.INTERRUPTED_BY_DIGIT, played_s)
             resolved = await self._prompts.audio_for(prompt)
             log.info("prompt_played", prompt=prompt.prompt_id, dialect=resolved.dialect_used,
@@ -274,4 +292,4 @@ class SipMediaLeg:
             self._release(self._media)
 
 
-__all__ = ["KeyReader", "MediaLeg", "SipMediaLeg"]
+__all__ = ["KeyReader", "KeyRouting", "MediaLeg", "SipMediaLeg"]

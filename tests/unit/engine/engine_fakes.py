@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from ivr.acd.config import AcdConfig, parse_config
 from ivr.call import PlaybackOutcome, PlaybackResult, Prompt
 from ivr.clock import FakeClock
 from ivr.engine.dialer import DialFailed
-from ivr.engine.legs import KeyReader, MediaLeg
+from ivr.engine.legs import KeyReader, KeyRouting, MediaLeg
 
 
 def one_agent_acd_config() -> AcdConfig:
@@ -42,8 +42,7 @@ class FakeLeg:
         self.held = False
         self.bridged_to: MediaLeg | None = None
         self.closed = False
-        self.typeahead: list[str] = []
-        self._readers: list[KeyReader] = []
+        self._keys = KeyRouting()
 
     @property
     def ended(self) -> bool:
@@ -70,22 +69,15 @@ class FakeLeg:
     def unbridge(self) -> None:
         self.bridged_to = None
 
-    @contextmanager
-    def take_keys(self, reader: KeyReader, *, typeahead: bool = False) -> Iterator[None]:
-        pending, self.typeahead = self.typeahead, []
-        for digit in pending if typeahead else ():
-            reader(digit)
-        self._readers.append(reader)
-        try:
-            yield
-        finally:
-            self._readers.remove(reader)
+    @property
+    def typeahead(self) -> list[str]:
+        return self._keys.typeahead
+
+    def take_keys(self, reader: KeyReader, *, typeahead: bool = False) -> AbstractContextManager[None]:
+        return self._keys.take(reader, typeahead=typeahead)
 
     def press(self, digit: str) -> None:
-        if self._readers:
-            self._readers[-1](digit)
-        else:
-            self.typeahead.append(digit)
+        self._keys.deliver(digit)
 
     def hang_up_by_party(self) -> None:
         if not self.ended:
