@@ -18,7 +18,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 ORDER = (
     "sip_parse", "sip_cps", "media", "media_calls", "tls", "asr", "speech_load", "nlu", "acd", "flow_steps", "tts",
-    "store", "cluster", "flood", "speech_eval",
+    "store", "cluster", "flood", "speech_eval", "recording",
 )
 TIMEOUT_S = 1800
 

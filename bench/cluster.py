@@ -7,18 +7,23 @@
 * the proxy hop: one node, the same load sent straight to the node and through Kamailio: setup ratio;
 * node loss: 3 nodes under load, one SIGKILLed: detection (kill -> Kamailio's `engine down` line), calls
   lost, worst setup of the calls that started after the kill (the INVITEs Kamailio had to retry on a live
-  node), and recovery (the killed node restarted: ready -> Kamailio's `engine up` line).
+  node), and recovery (the killed node restarted: ready -> Kamailio's `engine up` line);
+* the ACD's shared log: its Redis stream's length after `--stream-events` ACD commands (callers joining
+  and leaving a queue, from two nodes), bounded by snapshots and trimming, and how long a node starting
+  then takes to reach the same state (the latest snapshot plus the stream after it).
 
 The two cores are shared by SIPp, Kamailio, every node, PostgreSQL and Redis, so a node count's rate is
 what the machine carries with that many nodes on it, not what as many machines would: the figures show
 the cost and the failover, not the scaling of separate machines.
 
-    .venv/bin/python -m bench.cluster [--rates 10,20,40] [--seconds 10] [--hold 1]
+    .venv/bin/python -m bench.cluster [--rates 10,20,40] [--seconds 10] [--hold 1] [--stream-events 10000]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import datetime
 import os
 import pathlib
@@ -30,6 +35,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ivr.acd import Acd, RedisBackend, load_config
+from ivr.call import QueueRequest
+from ivr.clock import LoopClock
 from ivr.testing import peers
 from ivr.testing.redis_server import RedisServer
 from tests.integration.cluster.cluster import (
@@ -43,6 +51,8 @@ from tests.integration.cluster.cluster import (
     wait_ready,
     write_flows,
 )
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @dataclass(slots=True, frozen=True)
@@ -129,8 +139,56 @@ def _node_loss(cluster: Cluster, folder: pathlib.Path, rate: float, hold_s: floa
                 worst, recovery)
 
 
+@dataclass(slots=True, frozen=True)
+class StreamBound:
+    events: int
+    length: int
+    snapshot_every: int
+    join_s: float
+    """A node started after the events: start -> the same state as the others."""
+
+
+async def _stream_bound(redis_url: str, events: int, snapshot_every: int = 1000) -> StreamBound:
+    """`events` ACD commands from two nodes (callers joining the demo's `general` queue, half of them
+    leaving again, while its one agent is paused), then a third node joins."""
+    config = load_config(ROOT / "config/agents.yaml", ROOT / "config/queues.yaml")
+
+    def acd(name: str) -> Acd:
+        return Acd(config, RedisBackend(redis_url, node_id=name, key="bench"), LoopClock(),
+                   snapshot_every=snapshot_every)
+
+    async with acd("A") as a, acd("B") as b:
+        agent = next(iter(config.agents))
+        await a.agent_login(agent, "sip:agent@192.0.2.1")
+        await a.agent_pause(agent, "bench")
+        sent, batch = 2, 0
+        while sent < events:
+            callers = [f"c{batch}-{n}" for n in range(100)]
+            await asyncio.gather(*(a.enqueue(QueueRequest("general", priority=n % 3), c)
+                                   for n, c in enumerate(callers)))
+            await asyncio.gather(*(b.abandon(c) for c in callers[::2]))
+            sent, batch = sent + 150, batch + 1
+        backend = a.backend
+        assert isinstance(backend, RedisBackend)
+        await b.settled()
+        length = await backend.stream_length()
+        started = time.perf_counter()
+        async with acd("C") as c:
+            await c.settled()
+            join_s = time.perf_counter() - started
+            if c.core.snapshot() != a.core.snapshot():
+                raise AssertionError("the late node's state differs from the others'")
+    return StreamBound(sent, length, snapshot_every, join_s)
+
+
+def stream_bound(events: int) -> StreamBound:
+    with contextlib.closing(RedisServer(appendonly=True)) as redis:
+        redis.start()
+        return asyncio.run(_stream_bound(redis.url, events))
+
+
 def report(steps: Sequence[Step], loss: Loss | None, command: str, hold_s: float, seconds: float,
-           load_before: str) -> str:
+           load_before: str, stream: StreamBound | None = None) -> str:
     lines = [
         "## Cluster: Kamailio + 1, 2, 3 engine nodes (cluster)",
         "",
@@ -172,6 +230,14 @@ def report(steps: Sequence[Step], loss: Loss | None, command: str, hold_s: float
             "(an INVITE sent to the dead node is retried on a live one after fr_timer 2 s); recovery (node restarted: "
             f"ready -> Kamailio `engine up`) **{loss.recovery_s:.2f} s**",
         ]
+    if stream is not None:
+        lines += [
+            "",
+            f"- ACD stream (Redis, append-only): **{stream.length} entries after {stream.events:,} ACD events** "
+            f"(snapshot every {stream.snapshot_every} entries, the stream trimmed behind the previous one); a node "
+            f"started then reached the others' state (latest snapshot + the stream after it) in "
+            f"**{stream.join_s * 1000:.0f} ms**",
+        ]
     return "\n".join(lines)
 
 
@@ -182,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hold", type=float, default=1.0, help="seconds from answer to the caller's BYE")
     parser.add_argument("--nodes", default="1,2,3", help="node counts to measure")
     parser.add_argument("--loss-rate", type=float, default=10.0, help="calls/s during the node-loss run (0: skip)")
+    parser.add_argument("--stream-events", type=int, default=10_000, help="ACD commands for the stream bound (0: skip)")
     args = parser.parse_args(argv)
     command = "python -m bench.cluster " + " ".join(argv if argv is not None else sys.argv[1:])
     missing = [p.reason for p in (peers.SIPP, peers.KAMAILIO, peers.POSTGRESQL, peers.REDIS_SERVER) if p.missing]
@@ -192,10 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
     steps: list[Step] = []
     loss: Loss | None = None
+    stream = stream_bound(args.stream_events) if args.stream_events > 0 else None
     with tempfile.TemporaryDirectory(prefix="ivr-bench-cluster-") as tmp, running_postgres() as dsn:
         work = pathlib.Path(tmp)
         flows = write_flows(work)
-        for count in (int(n) for n in args.nodes.split(",")):
+        for count in (int(n) for n in args.nodes.split(",") if n.strip()):
             redis = RedisServer(appendonly=True)
             redis.start()
             folder = work / f"n{count}"
@@ -217,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         loss = _node_loss(cluster, folder / "loss", args.loss_rate, args.hold)
             finally:
                 redis.close()
-    print(report(steps, loss, command, args.hold, args.seconds, load_before))
+    print(report(steps, loss, command, args.hold, args.seconds, load_before, stream))
     return 0
 
 

@@ -8,15 +8,20 @@ UASes on loopback, one after the other in the same run:
 * `kamailio`: Debian's Kamailio as a minimal stateless UAS (temp config: `sl_send_reply` 200 to INVITE
   and BYE, ACK absorbed), the peer figure: a C SIP server doing the least work possible.
 
+* `engine-base` (with `--base-root DIR`): the same engine run from another checkout, e.g. the commit
+  before a change (`git worktree add /tmp/base <commit>`), for a before/after in one run.
+
 For each rate it runs `rate * seconds` calls and records failed calls, the rate SIPp achieved, call
 setup time (INVITE sent -> 200 received, SIPp's `setup` response-time measure from `-trace_rtt`; SIPp
-timestamps at millisecond granularity) and the UAS's CPU use (all its processes). The sustained rate
-is the highest one with zero failed calls that SIPp actually achieved (within 10%); a ladder stops at
-its first failing rate. SIPp itself is single-threaded and shares the two cores, so at high rates it
-can be the limit (Kamailio's column shows where): compare "achieved cps" with the UAS CPU column.
+timestamps at millisecond granularity) and the UAS's CPU use (all its processes), also per call. Every
+UAS is started first and the ladder is interleaved (each rate against each UAS in turn), so a change of
+load on a shared machine hits all of them alike. The sustained rate is the highest one with zero failed
+calls that SIPp actually achieved (within 10%); a UAS leaves the ladder at its first failing rate. SIPp
+itself is single-threaded and shares the two cores, so at high rates it can be the limit (Kamailio's
+column shows where): compare "achieved cps" with the UAS CPU column.
 
     .venv/bin/python -m bench.sip_cps [--rates 50,100,200,300,400,600] [--seconds 10]
-                                      [--targets harness,engine,kamailio]
+                                      [--targets harness,engine,kamailio] [--base-root DIR]
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ class Step:
     max_ms: float
     uas_cpu_pct: float
     sipp_rc: int
+    cpu_ms_per_call: float = float("nan")
+    """UAS CPU time (all its processes and threads) over the step, per successful call."""
 
     @property
     def clean(self) -> bool:
@@ -158,9 +165,10 @@ def _start_harness(workdir: pathlib.Path) -> Uas:
     return Uas("harness", proc, int(match.group(1)), "100", "`python -m ivr.testing.sipharness` (our SIP stack alone)")
 
 
-def serve_flow(workdir: pathlib.Path, flow_yaml: str, *extra: str) -> tuple[subprocess.Popen[bytes], int, int]:
+def serve_flow(workdir: pathlib.Path, flow_yaml: str, *extra: str,
+               root: pathlib.Path = ROOT) -> tuple[subprocess.Popen[bytes], int, int]:
     """`ivr serve` on free loopback ports with `flow_yaml` as its only flow (`extra`: more serve arguments,
-    e.g. `--set trunks=...`); (process, SIP port, HTTP port) once ready."""
+    e.g. `--set trunks=...`; `root`: the checkout whose `ivr` runs); (process, SIP port, HTTP port) once ready."""
     flows = workdir / "flows"
     flows.mkdir()
     (flows / "bench.yaml").write_text(flow_yaml)
@@ -169,7 +177,7 @@ def serve_flow(workdir: pathlib.Path, flow_yaml: str, *extra: str) -> tuple[subp
     proc = subprocess.Popen(
         [sys.executable, "-m", "ivr.cli", "--log-level", "warning", "--log-json", "serve", "--flows", str(flows),
          "--sip", f"127.0.0.1:{sip}", "--http", f"127.0.0.1:{http}", "--db", str(workdir / "ivr.db"), *extra],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        cwd=root, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -188,7 +196,42 @@ def serve_flow(workdir: pathlib.Path, flow_yaml: str, *extra: str) -> tuple[subp
 def _start_engine(workdir: pathlib.Path) -> Uas:
     proc, sip, _http = serve_flow(workdir, BENCH_FLOW)
     return Uas("engine", proc, sip, "7000",
-               "`ivr serve --flows TMP` (flow with a prompt: RTP session, flow run, record)")
+               f"`ivr serve --flows TMP` at {_describe(ROOT)} (flow with a prompt: RTP session, flow run, record)")
+
+
+BASE_ROOT: pathlib.Path | None = None
+"""`--base-root`: the checkout `engine-base` runs from."""
+
+
+def _start_engine_base(workdir: pathlib.Path) -> Uas:
+    if BASE_ROOT is None:
+        raise FileNotFoundError("engine-base needs --base-root DIR (a checkout, e.g. from `git worktree add`)")
+    proc, sip, _http = serve_flow(workdir, BENCH_FLOW, root=BASE_ROOT)
+    return Uas("engine-base", proc, sip, "7000", f"the same engine at {_describe(BASE_ROOT)} (`--base-root`)")
+
+
+def _start_engine_workers(workdir: pathlib.Path) -> Uas:
+    """`ivr serve --workers 2`: the node's SIP port shared by two engine processes (SO_REUSEPORT spreads
+    callers by source address: use `--sipp-transport un`)."""
+    proc, sip, http = serve_flow(workdir, BENCH_FLOW, "--workers", "2")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # /readyz of worker 0: every worker shares the port
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http}/readyz", timeout=1) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.2)
+    return Uas("engine-w2", proc, sip, "7000", f"`ivr serve --workers 2` at {_describe(ROOT)}")
+
+
+def _describe(root: pathlib.Path) -> str:
+    """The checkout's commit, with a note when its tree has uncommitted changes."""
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, check=False).stdout.strip() or "?"
+    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, check=False).stdout.strip()
+    return f"{head}{' + uncommitted changes' if dirty else ''}"
 
 
 def _start_kamailio(workdir: pathlib.Path) -> Uas:
@@ -234,7 +277,10 @@ def _stop(uas: Uas) -> None:
         uas.proc.wait()
 
 
-STARTERS = {"harness": _start_harness, "engine": _start_engine, "kamailio": _start_kamailio}
+STARTERS = {"harness": _start_harness, "engine": _start_engine, "engine-base": _start_engine_base,
+            "engine-w2": _start_engine_workers, "kamailio": _start_kamailio}
+SIPP_TRANSPORT = "u1"
+"""`--sipp-transport`: SIPp's `-t` for every target (u1: one socket; un: one socket per call)."""
 
 
 def _run_step(uas: Uas, rate: int, calls: int, workdir: pathlib.Path) -> Step:
@@ -242,6 +288,7 @@ def _run_step(uas: Uas, rate: int, calls: int, workdir: pathlib.Path) -> Step:
     step_dir.mkdir()
     args = [
         "sipp", "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", "0", "-m", str(calls), "-r", str(rate),
+        "-t", SIPP_TRANSPORT, "-max_socket", "4096",
         "-l", str(max(calls, 100)), "-nostdin", "-timer_resol", "1", "-trace_rtt", "-rtt_freq", "1",
         "-timeout", f"{int(calls / rate) + 60}s", "-timeout_error", "-s", uas.service, f"127.0.0.1:{uas.port}",
     ]
@@ -256,13 +303,15 @@ def _run_step(uas: Uas, rate: int, calls: int, workdir: pathlib.Path) -> Step:
             if len(parts) >= 3 and parts[2] == "setup":
                 times.append(float(parts[1]))
     rate_match = re.findall(r"Call Rate\s*\|\s*[\d.]+ cps\s*\|\s*([\d.]+) cps", done.stdout)
-    return Step(
+    step = Step(
         target=uas.name, rate=rate, calls=calls, successful=_counter(done.stdout, "Successful call"),
         failed=_counter(done.stdout, "Failed call"),
         achieved_cps=float(rate_match[-1]) if rate_match else 0.0,
         p50_ms=_percentile(times, 0.50), p99_ms=_percentile(times, 0.99), max_ms=max(times, default=0.0),
         uas_cpu_pct=100.0 * cpu / wall if wall else 0.0, sipp_rc=done.returncode,
     )
+    step.cpu_ms_per_call = 1000.0 * cpu / step.successful if step.successful else float("nan")
+    return step
 
 
 def sustained(steps: Sequence[Step], target: str) -> Step | None:
@@ -282,13 +331,14 @@ def report(steps: Sequence[Step], uases: Sequence[tuple[str, str]], skipped: Seq
         *[f"- skipped: {why}" for why in skipped],
         "",
         "| UAS | offered cps | calls | failed | achieved cps | setup p50 ms | setup p99 ms | setup max ms "
-        "| UAS CPU % of one core |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| UAS CPU % of one core | UAS CPU ms per call |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for s in steps:
+    order = [name for name, _ in uases]
+    for s in sorted(steps, key=lambda s: order.index(s.target) if s.target in order else len(order)):
         lines.append(
             f"| {s.target} | {s.rate} | {s.calls} | {s.calls - s.successful} | {s.achieved_cps:.1f} "
-            f"| {s.p50_ms:.0f} | {s.p99_ms:.0f} | {s.max_ms:.0f} | {s.uas_cpu_pct:.0f} |"
+            f"| {s.p50_ms:.0f} | {s.p99_ms:.0f} | {s.max_ms:.0f} | {s.uas_cpu_pct:.0f} | {s.cpu_ms_per_call:.2f} |"
         )
     lines.append("")
     best = {name: sustained(steps, name) for name, _ in uases}
@@ -298,9 +348,18 @@ def report(steps: Sequence[Step], uases: Sequence[tuple[str, str]], skipped: Seq
         else:
             lines.append(f"- **{name}: sustained {step.rate} calls/s with zero failed calls** (setup p50 "
                          f"{step.p50_ms:.0f} ms, p99 {step.p99_ms:.0f} ms; UAS at {step.uas_cpu_pct:.0f}% of one core)")
+    by_step = {(st.target, st.rate): st for st in steps if st.successful}
+    ratios = [
+        f"{rate} cps {ours.cpu_ms_per_call:.2f} / {theirs.cpu_ms_per_call:.2f} ms = "
+        f"**{ours.cpu_ms_per_call / theirs.cpu_ms_per_call:.2f}**"
+        for (target, rate), ours in by_step.items()
+        if target == "engine" and (theirs := by_step.get(("engine-base", rate))) is not None
+    ]
+    if ratios:
+        lines.append("- engine / engine-base CPU per call at the same offered rate: " + ", ".join(ratios))
     peer = best.get("kamailio")
     if peer is not None:
-        for name in ("harness", "engine"):
+        for name in ("harness", "engine", "engine-base"):
             ours = best.get(name)
             if ours is not None:
                 ours_ms, peer_ms = (10.0 * x.uas_cpu_pct / x.rate for x in (ours, peer))
@@ -321,7 +380,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of calls per rate")
     parser.add_argument("--max-calls", type=int, default=5000, help="cap on calls per rate")
     parser.add_argument("--targets", default="harness,engine,kamailio", help="UASes to drive, in order")
+    parser.add_argument("--base-root", type=pathlib.Path, default=None,
+                        help="a checkout (e.g. `git worktree add /tmp/base HEAD`) to run as target engine-base")
+    parser.add_argument("--sipp-transport", choices=("u1", "un"), default="u1",
+                        help="SIPp -t: u1 one socket, un one per call (spreads calls over `engine-w2`'s workers)")
     args = parser.parse_args(argv)
+    global BASE_ROOT, SIPP_TRANSPORT
+    BASE_ROOT = args.base_root.resolve() if args.base_root is not None else None
+    SIPP_TRANSPORT = args.sipp_transport
     command = "python -m bench.sip_cps " + " ".join(argv if argv is not None else sys.argv[1:])
     if shutil.which("sipp") is None:
         print("## SIP calls per second (sip_cps)\n\nskipped: sipp not installed (apt install sip-tester)")
@@ -335,25 +401,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     uases: list[tuple[str, str]] = []
     skipped: list[str] = []
     with tempfile.TemporaryDirectory(prefix="sip_cps_") as tmp:
-        for target in targets:
-            workdir = pathlib.Path(tmp) / target
-            workdir.mkdir()
-            try:
-                uas = STARTERS[target](workdir)
-            except FileNotFoundError as exc:
-                skipped.append(f"{target}: {exc}")
-                continue
-            uases.append((uas.name, uas.what))
-            print(f"   {target}: UAS on port {uas.port}", file=sys.stderr, flush=True)
-            try:
-                for rate in rates:
+        running: list[tuple[Uas, pathlib.Path]] = []
+        try:
+            for target in targets:
+                workdir = pathlib.Path(tmp) / target
+                workdir.mkdir()
+                try:
+                    uas = STARTERS[target](workdir)
+                except FileNotFoundError as exc:
+                    skipped.append(f"{target}: {exc}")
+                    continue
+                uases.append((uas.name, uas.what))
+                running.append((uas, workdir))
+                print(f"   {target}: UAS on port {uas.port}", file=sys.stderr, flush=True)
+            for rate in rates:
+                for uas, workdir in running:
+                    if any(s.target == uas.name and not s.clean for s in steps):
+                        continue  # left the ladder at its first failing rate
                     step = _run_step(uas, rate, min(int(rate * args.seconds), args.max_calls), workdir)
                     steps.append(step)
-                    print(f"   {target} {rate} cps: {step.calls - step.successful} failed, "
-                          f"{step.achieved_cps:.0f} achieved", file=sys.stderr, flush=True)
-                    if not step.clean:
-                        break
-            finally:
+                    print(f"   {uas.name} {rate} cps: {step.calls - step.successful} failed, "
+                          f"{step.achieved_cps:.0f} achieved, {step.cpu_ms_per_call:.2f} ms CPU per call",
+                          file=sys.stderr, flush=True)
+        finally:
+            for uas, _ in running:
                 _stop(uas)
     print(report(steps, uases, skipped, command.strip()))
     return 0 if any(s.clean for s in steps) else 1

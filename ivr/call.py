@@ -16,6 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+from numpy.typing import NDArray
+
 from ivr.errors import IvrError
 
 
@@ -132,6 +135,15 @@ class QueueOutcomeKind(enum.Enum):
     """No agent can ever serve this queue now (none logged in, queue closed)."""
 
 
+class RecordingMode(enum.Enum):
+    """Whether a call with an agent is recorded."""
+
+    ALWAYS = "always"
+    CONSENT = "consent"
+    """After the caller heard the `recording_consent` announcement (played before the agent is connected)."""
+    NEVER = "never"
+
+
 @dataclass(slots=True, frozen=True)
 class QueueRequest:
     """Hand the caller to a human queue with everything learned so far."""
@@ -144,6 +156,8 @@ class QueueRequest:
     dialect: str = "cmn"
     context: Mapping[str, str] = field(default_factory=dict)
     """What the agent sees: intent, confidence, transcript, breakpoint, caller data..."""
+    recording: RecordingMode | None = None
+    """Record the call with the agent (the flow node's choice); None: the queue's policy decides."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -154,7 +168,41 @@ class QueueResult:
     agent_id: str | None = None
     target: str | None = None
     """For OVERFLOWED: the queue or site the caller was sent to."""
+    transfers: tuple[AgentTransfer, ...] = ()
+    """Agents handing the caller on during the call (blind, attended), in order: the chain of who served."""
     callback_number: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class AgentTransfer:
+    """An agent handed the caller on: to another agent, a queue or a number (the chain in the record)."""
+
+    by_agent: str
+    kind: str
+    """`blind` (REFER) or `attended` (REFER with Replaces, after a consultation call)."""
+    target: str
+    """The agent id, queue id or number the caller went to."""
+    target_kind: str
+    """`agent`, `queue` or `number`."""
+    status: int
+    """The final SIP status reported to the agent's phone (200: done)."""
+    at_s: float
+    """Seconds into the agent part of the call (from the first agent's answer)."""
+
+
+@dataclass(slots=True, frozen=True)
+class TransferContext:
+    """What a transfer to another hotline carries, so the caller is not asked again there."""
+
+    journey_id: str
+    """This call's id at the sending hotline: its record and journey there."""
+    intent: str = ""
+    customer_id: str = ""
+    summary: str = ""
+    """What the caller said, shortened."""
+    dialect: str = ""
+    variables: Mapping[str, str] = field(default_factory=dict)
+    """Further flow variables the node names."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -162,6 +210,53 @@ class TransferResult:
     accepted: bool
     status: int = 0
     """The final SIP status of the transfer attempt (202 accepted REFER, 200 for a bridged leg...)."""
+
+
+class RecordEnd(enum.Enum):
+    """Why a recording of the caller ended."""
+
+    TERMINATOR = "terminator"
+    """The caller pressed one of `RecordSpec.end_keys` (the key is not part of the audio)."""
+    SILENCE = "silence"
+    """The caller spoke, then stayed silent `silence_s`."""
+    MAX_LENGTH = "max_length"
+    NO_INPUT = "no_input"
+    """The caller said nothing within `no_input_timeout_s` of the beep."""
+    HANGUP = "hangup"
+    """The caller hung up while being recorded: what was said is kept (as voicemail does)."""
+
+
+@dataclass(slots=True, frozen=True)
+class RecordSpec:
+    """How to record what the caller says (VoiceXML's `<record>`)."""
+
+    beep: bool = True
+    """Play a short beep when recording starts."""
+    max_length_s: float = 60.0
+    end_keys: str = "#"
+    """Keys that end the recording; empty: no key does."""
+    silence_s: float = 3.0
+    """Silence after speech that ends the recording."""
+    no_input_timeout_s: float = 5.0
+    """Silence from the start (nothing said at all) that ends it as `NO_INPUT`."""
+    transcribe: tuple[str, ...] = ()
+    """Dialect codes whose recognizers transcribe the recording when it ends; empty: no transcript."""
+    phrases: tuple[str, ...] = ()
+    """Phrases to bias the transcription toward (the flow's intent phrases), may be empty."""
+
+
+@dataclass(slots=True, frozen=True)
+class Recording:
+    """What the caller said, as 8 kHz PCM16 mono, and why the recording ended."""
+
+    audio: NDArray[np.int16]
+    ended_by: RecordEnd
+    transcript: SpeechInput | None = None
+    """The recognizers' best reading of the audio (None when not asked for, or nothing was heard)."""
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / 8000.0
 
 
 @runtime_checkable
@@ -189,12 +284,25 @@ class Call(Protocol):
         """Play `prompts` (barge-in per `spec`) then wait for speech or keys per `spec`."""
         ...
 
+    async def record(self, spec: RecordSpec) -> Recording:
+        """Record what the caller says (beep first, per `spec`) until a key, silence, max length or
+        hang-up. A hang-up during the recording returns what was said (`RecordEnd.HANGUP`); only a
+        call that had already ended raises `CallEnded`."""
+        ...
+
+    async def play_audio(self, audio: NDArray[np.int16], *, barge_in: bool = False) -> PlaybackResult:
+        """Play 8 kHz PCM16 audio to the caller (a recording played back); a key stops it with `barge_in`."""
+        ...
+
     async def enqueue(self, request: QueueRequest) -> QueueResult:
         """Wait in a human queue (music, position announcements) until answered or given up."""
         ...
 
-    async def transfer(self, target: str) -> TransferResult:
-        """Blind-transfer the caller to a SIP URI."""
+    async def transfer(self, target: str, *, context: TransferContext | None = None,
+                       bridge: bool = False) -> TransferResult:
+        """Transfer the caller to a SIP URI: REFER the caller's side there (blind), or with `bridge` place
+        the call ourselves and relay until it ends. `context` goes along in User-to-User and X-IVR headers
+        (in the Refer-To URI's headers for a REFER, RFC 7433 section 4.2)."""
         ...
 
     async def hangup(self) -> None:

@@ -21,6 +21,7 @@ from ivr.outbound.cli import add_campaign
 if TYPE_CHECKING:
     from ivr.config import EngineConfig, LoadedConfig
     from ivr.store.retention import RenderPurger
+    from ivr.voc import Classify
 
 Handler = Callable[[argparse.Namespace], int]
 QUIET_COMMANDS = frozenset({"call", "scenario", "load", "simulate", "test-flows", "validate", "nlu", "asr", "prompts",
@@ -52,19 +53,21 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                        description="Run the engine. Settings: flags > IVR_<KEY> environment > --config file > "
                                    "defaults (the demo hotline). SIGTERM drains calls in progress.")
     _add_site_options(p)
+    p.add_argument("--workers", default=None, metavar="N",
+                   help="engine processes sharing the SIP port (key workers; default 1; null: one per CPU)")
     _add_config_options(p)
     p.set_defaults(handler=_serve)
 
 
 _PATH_FLAGS = {"flows": "flows_dir", "dialects": "dialects_dir", "prompts": "prompts_dir",
-               "cache": "prompt_cache_dir", "db": "db", "advertise": "advertise_address"}
+               "cache": "prompt_cache_dir", "db": "db", "advertise": "advertise_address", "workers": "workers"}
 """Flags that set one config key each, as `--flag` → key."""
 
 
 def _flag_settings(args: argparse.Namespace) -> dict[str, tuple[object, str]]:
     """Config keys given on the command line: key → (value, the flag that gave it)."""
-    from ivr.config import parse_hostport
     from ivr.errors import ConfigError
+    from ivr.sip.hostport import parse_hostport
 
     flags: dict[str, tuple[object, str]] = {}
     for text in getattr(args, "settings", None) or []:
@@ -104,9 +107,9 @@ def _loaded_config(args: argparse.Namespace) -> LoadedConfig:
 
 def _serve(args: argparse.Namespace) -> int:
     config = _loaded_config(args).config  # a bad setting is reported before the engine's imports
-    from ivr.engine import serve_main
+    from ivr.workers import serve_node
 
-    return serve_main(config)
+    return serve_node(config)
 
 
 def _add_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -247,6 +250,7 @@ def _purge(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from ivr.store import open_store
+    from ivr.store.messages import MessageStore
     from ivr.store.retention import parse_age, purge_all
 
     age = parse_age(args.older_than)
@@ -254,12 +258,13 @@ def _purge(args: argparse.Namespace) -> int:
     before = datetime.now(UTC) - age
     store = open_store(config.db, node_id=config.node_id)
     try:
-        counts = purge_all(store, before, _render_purgers(config))
+        counts = purge_all(store, before, _render_purgers(config), [MessageStore(store, config.messages_dir).purge])
     finally:
         store.close()
     print(f"purged before {before.isoformat(timespec='seconds')}: {counts.calls} calls, "
           f"{counts.journey_events} journey events, {counts.surveys} surveys, "
-          f"{counts.caller_dialects} caller dialects, {counts.renders} caller-specific renders")
+          f"{counts.caller_dialects} caller dialects, {counts.renders} caller-specific renders, "
+          f"{counts.messages} voice messages")
     return 0
 
 
@@ -321,6 +326,24 @@ def _add_prompts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         if name == "build":
             a.add_argument("--quiet", action="store_true", help="no progress bar or summary, errors only")
         a.set_defaults(handler=handler)
+    pin = actions.add_parser("pin", help="hash a staff PIN for the prompt-recording line (prompt_line_pins)")
+    pin.add_argument("--stdin", action="store_true", help="read the PIN from stdin (no prompt)")
+    pin.set_defaults(handler=_prompts_pin)
+
+
+def _prompts_pin(args: argparse.Namespace) -> int:
+    import getpass
+
+    from ivr.voice.errors import VoiceError
+    from ivr.voice.studio import hash_pin
+
+    pin = sys.stdin.readline().strip() if args.stdin else getpass.getpass("PIN (4-12 digits): ")
+    try:
+        print(hash_pin(pin))
+    except VoiceError as exc:
+        print(f"ivr prompts pin: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _add_dialects(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:  # SPEECH team
@@ -337,10 +360,17 @@ def _add_dialects(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _dialects_new(args: argparse.Namespace) -> int:
     from ivr.engine.flowprompts import load_flow_prompts
+    from ivr.voice import VoiceError, load_dialects
     from ivr.voice.newpack import run_new
 
     c = _loaded_config(args).config
-    return run_new(args.code, args.parent, c.flows_dir, c.dialects_dir, c.prompts_dir, load_flows=load_flow_prompts,
+    try:
+        fallbacks = load_dialects(c.dialects_dir).fallbacks()  # flows may serve packs made here before
+    except VoiceError as exc:
+        print(f"ivr dialects new: {exc}", file=sys.stderr)
+        return 1
+    return run_new(args.code, args.parent, c.flows_dir, c.dialects_dir, c.prompts_dir,
+                   load_flows=lambda flows_dir: load_flow_prompts(flows_dir, fallbacks),
                    name_native=args.native, name_cmn=args.cmn_name, err=lambda s: print(s, file=sys.stderr))
 
 
@@ -465,8 +495,25 @@ def _report(args: argparse.Namespace) -> int:
 
     from ivr.report import report_main
 
-    db = _loaded_config(args).config.db
-    return report_main(args.since, args.until, db, now=datetime.now().astimezone())
+    config = _loaded_config(args).config
+    return report_main(args.since, args.until, config.db, now=datetime.now().astimezone(),
+                       messages_dir=config.messages_dir, classify=lambda: _flow_needs(config.flows_dir))
+
+
+def _flow_needs(flows_dir: pathlib.Path) -> Classify | None:
+    """The flows' intent classifiers as one (trained from their phrases), for the report's needs."""
+    from ivr.flow import FlowLoadError, load_flow
+    from ivr.voc import best_intent
+
+    classifiers = []
+    for path in sorted([*flows_dir.glob("*.yaml"), *flows_dir.glob("*.yml")]):
+        try:
+            flow = load_flow(path)
+        except FlowLoadError:
+            continue  # `ivr validate` reports it; the report reads what it can
+        if flow.classifier is not None:
+            classifiers.append(flow.classifier)
+    return best_intent(classifiers) if classifiers else None
 
 
 

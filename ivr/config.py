@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ivr.errors import ConfigError
+from ivr.sip.hostport import parse_hostport  # noqa: F401 - re-exported: the CLI parses --sip with it
 
 if TYPE_CHECKING:
     from ivr.callback_policy import CallbackRules
@@ -42,29 +43,13 @@ links to the repository's own folders, so `make run` and the package serve the s
 
 ENV_PREFIX = "IVR_"
 URL_SCHEMES = ("postgresql://", "postgres://")
+MAX_WORKERS = 64
+"""Engine processes per node at most (`workers`): each has its own SIP port and RTP range."""
 
 
 def demo_path(name: str) -> pathlib.Path:
     """A folder or file of the shipped demo site, absolute."""
     return (DEMO_DIR / name).resolve()
-
-
-def parse_hostport(text: str, *, default_port: int) -> tuple[str, int]:
-    """`"127.0.0.1:5060"` → ("127.0.0.1", 5060); `"[::1]:5060"` for IPv6; a bare host takes the default port."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest.removeprefix(":")
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-    else:
-        host, port_text = text, ""
-    try:
-        port = int(port_text) if port_text else default_port
-    except ValueError:
-        raise ConfigError(f"bad address {text!r}: port {port_text!r} is not a number") from None
-    if not host or not 0 <= port <= 65535:
-        raise ConfigError(f"bad address {text!r}: expected HOST:PORT")
-    return host, port
 
 
 class AcdBackendKind(enum.StrEnum):
@@ -145,6 +130,14 @@ class EngineConfig:
     served). Callers who start talking while most are lent are decoded after they end, and past
     the bound they wait for one: overload costs latency, not memory."""
     node_id: str = "node-1"
+    workers: int | None = 1
+    """Engine processes of this node sharing `sip_port` (`ivr serve --workers`); None: one per CPU
+    (docs/OPERATIONS.md, "Workers")."""
+    worker_sip_port: int | None = None
+    """With several workers: worker i's own SIP port (in its Via and Contact) is this + i (None: `sip_port` + 1)."""
+    gc_tuned: bool = True
+    """Freeze the start-up heap and collect young objects less often once the engine is ready
+    (`ivr.engine.gcpolicy`); false keeps CPython's defaults."""
     log_level: str = "info"
     log_json: bool | None = None
     """JSON log lines (None: JSON unless stderr is a terminal)."""
@@ -152,6 +145,11 @@ class EngineConfig:
     """Log caller numbers, transcripts and data-dip URLs in clear (off: masked, omitted, redacted)."""
     retention_days: int = 180
     """Records, journeys and caller dialects older than this are purged (0: keep forever)."""
+    recording_dir: pathlib.Path | None = None
+    """Where call recordings are written (`<dir>/<YYYY-MM-DD>/<call-id>.wav`); None: no recording."""
+    recording_default: str = "never"
+    """Whether calls with agents are recorded when neither the flow's queue node nor the queue says:
+    `always`, `consent` (after the `recording_consent` announcement) or `never`."""
     api_tokens: tuple[dict[str, str], ...] = ()
     """HTTP API tokens, each `{name, role: viewer|supervisor|admin, sha256: <hex of the token's SHA-256>}`
     (checked by `ivr.web.access.parse_token_specs`). `IVR_API_TOKEN` adds one admin token."""
@@ -164,6 +162,10 @@ class EngineConfig:
     """Addresses or CIDRs allowed to send INVITEs: trunks, SBCs, the Kamailio proxy (loopback for the
     demo). Others get `untrusted_invites`; an empty list admits everyone. Trusted sources are also
     exempt from the per-source request limit (a trunk carries every caller's signalling)."""
+    context_peers: tuple[str, ...] = ()
+    """Addresses or CIDRs of hotlines (engines, SBCs) whose transfer context (User-to-User, X-IVR-* headers)
+    a flow may read as `inbound_*` variables; from anyone else those headers are ignored (anyone can
+    write them). Empty: no peer's context is read."""
     untrusted_invites: str = "silence"
     """What an INVITE from an untrusted source gets: `silence` (dropped: scanners learn nothing) or
     `forbidden` (403)."""
@@ -190,6 +192,11 @@ class EngineConfig:
     """Outbound campaign files (`*.yaml`); None: no outbound dialling (OUTBOUND, issue 19)."""
     outbound_db: pathlib.Path = pathlib.Path("var/outbound.db")
     """SQLite file of the campaigns' targets and attempts (resumed after a restart)."""
+    messages_dir: pathlib.Path = pathlib.Path("var/messages")
+    """Voice messages callers leave (`message` nodes), as WAV files by day; purged with the records."""
+    prompt_line_pins: tuple[str, ...] = ()
+    """Salted scrypt hashes of the staff PINs the prompt-recording line (a flow's `record_prompts` node)
+    accepts; `ivr prompts pin` makes one. Empty: the line refuses every PIN."""
 
     def __post_init__(self) -> None:
         try:
@@ -197,22 +204,32 @@ class EngineConfig:
         except ValueError:
             known = ", ".join(k.value for k in AcdBackendKind)
             raise SettingError("acd_backend", f"acd_backend {self.acd_backend!r} is not one of: {known}") from None
-        for key in ("sip_port", "http_port", "rtp_port_min", "rtp_port_max"):
-            if not 0 <= getattr(self, key) <= 65535:
+        for key in ("sip_port", "http_port", "rtp_port_min", "rtp_port_max", "worker_sip_port"):
+            if not 0 <= (getattr(self, key) or 0) <= 65535:
                 raise SettingError(key, f"{key} {getattr(self, key)} is not a port (0..65535)")
         if self.rtp_port_min > self.rtp_port_max:
             raise SettingError("rtp_port_max", f"rtp_port_max {self.rtp_port_max} is below rtp_port_min")
+        if self.workers is not None and not 1 <= self.workers <= MAX_WORKERS:
+            raise SettingError("workers", f"workers {self.workers} is not between 1 and {MAX_WORKERS}")
         for key in ("max_calls", "asr_workers", "asr_max_decoders"):
             if getattr(self, key) < 1:
                 raise SettingError(key, f"{key} must be at least 1")
         for key in ("drain_timeout_s", "retention_days", "asr_processes", "asr_prewarm"):
             if getattr(self, key) < 0:
                 raise SettingError(key, f"{key} must not be negative")
+        if self.recording_default not in ("always", "consent", "never"):
+            raise SettingError("recording_default", f"recording_default {self.recording_default!r} is not one of: "
+                                                    "always, consent, never")
         if self.srtp not in ("off", "optional", "required"):
             raise SettingError("srtp", f"srtp {self.srtp!r} is not one of: off, optional, required")
         if self.untrusted_invites not in ("silence", "forbidden"):
             raise SettingError("untrusted_invites", f"untrusted_invites {self.untrusted_invites!r} is not one of: "
                                                     "silence, forbidden")
+        for entry in self.context_peers:
+            try:
+                ipaddress.ip_network(entry.strip("[]"), strict=False)
+            except ValueError:
+                raise SettingError("context_peers", f"context_peers: {entry!r} is not an address or CIDR") from None
         for entry in self.trunks:
             try:
                 ipaddress.ip_network(entry, strict=False)
@@ -599,7 +616,7 @@ def describe(loaded: LoadedConfig) -> list[tuple[str, str, str]]:
     ]
 
 
-CREATED_PATHS = frozenset({"prompt_cache_dir", "outbound_db"})
+CREATED_PATHS = frozenset({"prompt_cache_dir", "outbound_db", "messages_dir", "recording_dir"})
 """Path settings the engine creates when missing; every other path setting must exist."""
 
 

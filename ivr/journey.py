@@ -14,6 +14,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 
+class Direction(enum.Enum):
+    """Who placed the call: a caller dialled in, or the engine called out (a campaign or an API call)."""
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
 class Outcome(enum.Enum):
     SELF_SERVED = "self-served"
     TO_AGENT = "to-agent"
@@ -69,6 +76,7 @@ class CallRecord:
     survey_score: int | None = None
     breakpoint_node: str = ""
     variables: dict[str, str] = field(default_factory=dict)
+    direction: Direction = Direction.INBOUND
 
 
 class JourneySink(Protocol):

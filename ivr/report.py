@@ -6,13 +6,17 @@ renders them, so `render_summary` is what a test reads.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from rich.console import Console, Group
 from rich.table import Table
 
-from ivr.store import Summary, open_store, parse_time
+from ivr.store import SqlStore, Summary, open_store, parse_time
 from ivr.store.errors import DatabaseUnreachable, StoreError
+from ivr.store.messages import MessageStore
+from ivr.voc import MAX_TEXTS, Classify, Comment, VoiceOfCustomer, analyse
 
 
 def _pct(value: float | None) -> str:
@@ -85,11 +89,40 @@ def render_summary(summary: Summary) -> Group:
     )
 
 
+def render_voc(voc: VoiceOfCustomer) -> Group:
+    """Voice of the customer as rich tables: needs, top themes with examples, per day and per queue."""
+    themes = Table(title=f"Voice of the customer: top themes of {voc.total:,} messages", title_justify="left")
+    for column in ("theme", "messages", "needs", "examples"):
+        themes.add_column(column, justify="right" if column == "messages" else "left")
+    for theme in voc.themes:
+        needs = ", ".join(f"{need} {n}" for need, n in theme.needs.items())
+        themes.add_row(theme.term, f"{theme.count:,}", needs, " | ".join(t[:60] for t in theme.examples))
+    if voc.other:
+        themes.add_row("(other)", f"{voc.other:,}", "", "")
+    return Group(
+        _counts_table("Messages by need", "need", voc.by_need, voc.total),
+        themes,
+        _counts_table("Messages by day", "day", voc.by_day, voc.total),
+        _counts_table("Messages by queue", "queue", voc.by_queue, voc.total),
+    )
+
+
+def voc_of(store: SqlStore, messages_dir: Path, start: datetime, end: datetime,
+           classify: Callable[[], Classify | None]) -> VoiceOfCustomer | None:
+    """The window's voice of the customer from the stored messages (None when nobody left one)."""
+    found = MessageStore(store, messages_dir).between(start, end, limit=MAX_TEXTS)
+    if not found:
+        return None
+    return analyse([Comment(m.transcript, m.created_at.date(), m.queue) for m in found], classify())
+
+
 def report_main(
     since: str, until: str | None, db: str, *, now: datetime, console: Console | None = None,
-    err: Console | None = None,
+    err: Console | None = None, messages_dir: Path | None = None,
+    classify: Callable[[], Classify | None] = lambda: None,
 ) -> int:
-    """Print the summary for `[since, until)` from the store at `db` (a path or postgresql:// URL);
+    """Print the summary for `[since, until)` from the store at `db` (a path or postgresql:// URL), and the
+    voice of the customer of the messages left then (`classify` gives the flows' intent classifier);
     errors go to `err` (stderr)."""
     console = console or Console()
     err = err or Console(stderr=True)
@@ -110,6 +143,9 @@ def report_main(
         return 2
     try:
         console.print(render_summary(store.summary(start, end)))
+        voc = voc_of(store, messages_dir, start, end, classify) if messages_dir is not None else None
+        if voc is not None:
+            console.print(render_voc(voc))
     finally:
         store.close()
     return 0

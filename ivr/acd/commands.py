@@ -83,6 +83,13 @@ class AgentResume:
 
 
 @dataclass(slots=True, frozen=True)
+class AgentWrapUpDone:
+    """The agent ends their wrap-up early (API or feature code): available for the next caller now."""
+
+    agent_id: str
+
+
+@dataclass(slots=True, frozen=True)
 class StartDispatch:
     request: DispatchRequest
 
@@ -113,6 +120,7 @@ Command = (
     | AgentLogout
     | AgentPause
     | AgentResume
+    | AgentWrapUpDone
     | StartDispatch
     | EndDispatch
     | Heartbeat
@@ -132,6 +140,7 @@ _TYPES: dict[str, type[Any]] = {
         AgentLogout,
         AgentPause,
         AgentResume,
+        AgentWrapUpDone,
         StartDispatch,
         EndDispatch,
         Heartbeat,

@@ -18,6 +18,7 @@ import yaml
 
 from ivr.acd.errors import AcdConfigError
 from ivr.acd.strategy import Strategy
+from ivr.call import RecordingMode
 
 
 @dataclass(slots=True, frozen=True)
@@ -49,6 +50,8 @@ class AgentConfig:
     name: str = ""
     max_calls: int = 1
     wrap_up_s: float = 10.0
+    supervisor: bool = False
+    """May use supervisors' feature codes (listen, whisper, barge) and control other agents."""
 
 
 class OverflowKind(enum.Enum):
@@ -92,6 +95,8 @@ class QueueConfig:
     """How often the call layer should announce position and wait."""
     join_empty: bool = False
     """Accept callers while no member agent is logged in (else they get UNAVAILABLE at once)."""
+    recording: RecordingMode | None = None
+    """Record calls answered from this queue (a flow's queue node may say otherwise); None: `recording_default`."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -229,7 +234,7 @@ def _time_of_day(node: _Node, what: str) -> int:
 
 # --- agents.yaml ---------------------------------------------------------------------------------
 
-_AGENT_KEYS = ("id", "name", "sip", "site", "skills", "dialects", "max_calls", "wrap_up_s")
+_AGENT_KEYS = ("id", "name", "sip", "site", "skills", "dialects", "max_calls", "wrap_up_s", "supervisor")
 
 
 def _parse_sites(root: _Node) -> dict[str, SiteConfig]:
@@ -284,6 +289,7 @@ def _parse_agent(item: _Node, sites: Mapping[str, SiteConfig]) -> AgentConfig:
         dialects=dialects,
         max_calls=m["max_calls"].integer(f"agent {agent_id!r} max_calls", 1, 10) if "max_calls" in m else 1,
         wrap_up_s=m["wrap_up_s"].seconds(f"agent {agent_id!r} wrap_up_s") if "wrap_up_s" in m else 10.0,
+        supervisor=m["supervisor"].flag(f"agent {agent_id!r} supervisor") if "supervisor" in m else False,
     )
 
 
@@ -326,6 +332,7 @@ _QUEUE_KEYS = (
     "handle_time_s",
     "announce_every_s",
     "join_empty",
+    "recording",
 )
 _SECONDS = (
     "ring_timeout_s",
@@ -353,6 +360,14 @@ def _parse_overflow(node: _Node, queue_id: str) -> OverflowTarget:
     return OverflowTarget(kind, target or None)
 
 
+def _parse_recording(node: _Node, queue_id: str) -> RecordingMode:
+    text = node.text(f"queue {queue_id!r} recording")
+    names = [mode.value for mode in RecordingMode]
+    if text not in names:
+        raise node.error(f"queue {queue_id!r} recording {text!r}: expected one of {', '.join(names)}")
+    return RecordingMode(text)
+
+
 def _parse_queue(item: _Node, defaults: Mapping[str, _Node], sites: Mapping[str, SiteConfig]) -> QueueConfig:
     m = {**defaults, **item.mapping("queue", _QUEUE_KEYS)}
     if "id" not in m:
@@ -372,6 +387,8 @@ def _parse_queue(item: _Node, defaults: Mapping[str, _Node], sites: Mapping[str,
         kwargs["sites"] = queue_sites
     if "skill" in m:
         kwargs["skill"] = m["skill"].text(f"queue {qid!r} skill")
+    if "recording" in m:
+        kwargs["recording"] = _parse_recording(m["recording"], qid)
     if "strategy" in m:
         name = m["strategy"].text(f"queue {qid!r} strategy")
         names = [s.value for s in Strategy]

@@ -19,6 +19,7 @@ from ivr.acd.commands import (
     AgentLogout,
     AgentPause,
     AgentResume,
+    AgentWrapUpDone,
     EndDispatch,
     Enqueue,
     RequestCallback,
@@ -219,7 +220,12 @@ class Acd:
         self._raise_rejected(await self.replica.send(AgentPause(agent_id, reason)))
 
     async def agent_resume(self, agent_id: str) -> None:
+        """Back to available (also after an automatic pause for missed offers: the miss count restarts)."""
         self._raise_rejected(await self.replica.send(AgentResume(agent_id)))
+
+    async def agent_wrap_up_done(self, agent_id: str) -> None:
+        """End the agent's wrap-up now; raises AcdError when they are not in wrap-up."""
+        self._raise_rejected(await self.replica.send(AgentWrapUpDone(agent_id)))
 
     def agent(self, agent_id: str) -> AgentView:
         if agent_id not in self.core.agents:

@@ -1,4 +1,4 @@
-"""Agents' own commands: log in (REGISTER), log out, pause, resume, and a bridged call ending.
+"""Agents' own commands: log in (REGISTER), log out, pause, resume, end wrap-up, and a bridged call ending.
 
 Every move goes through the agent's state machine (`ivr.acd.agent`); an illegal one is answered
 with CommandRejected naming the agent, its state and the event. Rings an agent can no longer take
@@ -8,7 +8,7 @@ with CommandRejected naming the agent, its state and the event. Rings an agent c
 from __future__ import annotations
 
 from ivr.acd.agent import Agent, AgentEvent
-from ivr.acd.commands import AgentCallEnded, AgentLogin, AgentLogout, AgentPause, AgentResume
+from ivr.acd.commands import AgentCallEnded, AgentLogin, AgentLogout, AgentPause, AgentResume, AgentWrapUpDone
 from ivr.acd.errors import IllegalTransition
 from ivr.acd.events import AcdEvent, RejectReason, WithdrawReason
 from ivr.acd.state import AcdState, Rejected
@@ -45,6 +45,14 @@ class Staffing:
     def resume(self, cmd: AgentResume, node: str, out: list[AcdEvent]) -> None:
         agent = self._status_change(cmd.agent_id, AgentEvent.RESUME)
         self.state.changed(agent, agent.resume(self.state.now), out)
+
+    def wrap_up_done(self, cmd: AgentWrapUpDone, node: str, out: list[AcdEvent]) -> None:
+        """Wrap-up ends now rather than at its deadline (whose heap entry then goes stale)."""
+        agent = self.state.agent(cmd.agent_id)
+        if not agent.allows(AgentEvent.WRAP_UP_END):
+            raise Rejected(RejectReason.ILLEGAL,
+                           str(IllegalTransition(agent.agent_id, agent.state.value, AgentEvent.WRAP_UP_END.value)))
+        self.state.changed(agent, agent.end_wrap_up(self.state.now), out)
 
     def call_ended(self, cmd: AgentCallEnded, node: str, out: list[AcdEvent]) -> None:
         s = self.state

@@ -15,7 +15,8 @@ import pathlib
 import secrets
 import signal
 import sys
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,10 +33,13 @@ from ivr.config import EngineConfig
 from ivr.demo_backend import DemoBackend
 from ivr.engine.agents import AgentDesk, AgentRegistrar, acd_backend
 from ivr.engine.calls import FlowCalls
+from ivr.engine.context import ContextPeers
+from ivr.engine.deskcalls import DeskCalls
 from ivr.engine.dialer import SipLegs
 from ivr.engine.dispatch import AcdDispatcher
 from ivr.engine.ears import Ears
 from ivr.engine.events import CallEvents
+from ivr.engine.featurecodes import FeatureCodes
 from ivr.engine.flowprompts import FlowPrompts
 from ivr.engine.handoff import QueueHandoff
 from ivr.engine.outbound import OutboundCalls, start_outbound
@@ -46,11 +50,14 @@ from ivr.engine.processors import (
     MetricsProcessor,
     StoreProcessor,
 )
+from ivr.engine.supervision import RecordingParts
+from ivr.engine.voicemail import StoredMessageBox
 from ivr.errors import ConfigError, IvrError
 from ivr.flow import FlowRegistry, Interpreter, ReloadResult
 from ivr.flow.expr import Value
 from ivr.flow.model import AskNode
 from ivr.flow.nodes.menus import ask_inputs
+from ivr.outbound.scheduler import Scheduler
 from ivr.rtp import MediaEngine
 from ivr.sip.edge import SipEdge
 from ivr.sip.listen import open_listeners
@@ -62,7 +69,9 @@ from ivr.speech.models import ModelSpec
 from ivr.speech.recognizer import EngineKind
 from ivr.store import SqlStore, open_store
 from ivr.store.dialects import ClosableDialectMemory, open_dialect_memory
+from ivr.store.messages import MessageStore
 from ivr.store.retention import run_retention
+from ivr.voc import Classify, best_intent
 from ivr.voice import (
     DialectMemory,
     DialectSet,
@@ -72,8 +81,11 @@ from ivr.voice import (
     load_dialects,
     purge_personal_renders,
 )
+from ivr.voice.studio import PromptStudio
 from ivr.web import CounterSources, EngineMetrics, LiveState, create_app, watch_counters
+from ivr.web.agents import add_agent_routes
 from ivr.web.outbound import add_outbound_routes
+from ivr.web.recordings import add_recording_routes
 from ivr.web.sources import FlowLoadStatus, FlowStatus
 
 log = structlog.get_logger(__name__)
@@ -108,6 +120,7 @@ class Engine:
     decode_pool: DecodePool
     media: MediaEngine
     interpreter: Interpreter
+    message_store: MessageStore
     demo_backend: DemoBackend | None
     agent_queues: AgentQueues | None
     ua: UserAgent
@@ -115,6 +128,7 @@ class Engine:
     edge: SipEdge
     legs: SipLegs
     handoff: QueueHandoff | None
+    recordings: RecordingParts
     calls: FlowCalls
     outbound: OutboundCalls | None
 
@@ -128,6 +142,9 @@ class Engine:
         self._tasks: list[asyncio.Task[None]] = []
         self._parts = contextlib.AsyncExitStack()
         """Every part's shutdown, pushed as the part is built: `close` runs them in reverse."""
+        self.feature_codes = FeatureCodes()
+        """Codes agents' and supervisors' phones dial (`*21`...): parts register theirs at start-up."""
+        self.desk_calls: DeskCalls | None = None
 
     # -- start-up ---------------------------------------------------------------------------------
 
@@ -149,7 +166,13 @@ class Engine:
         self.media = MediaEngine(host=cfg.sip_host, port_first=cfg.rtp_port_min, port_last=cfg.rtp_port_max,
                                  clock=self.clock)
         parts.callback(self.media.close)
-        self.interpreter = Interpreter(sink=self.events, clock=self.clock)
+        self.message_store = MessageStore(self.store, cfg.messages_dir)  # voice messages (ivr.engine.voicemail)
+        # The prompt-recording line (a flow's record_prompts node) records into the packs the prompts serve.
+        studio = PromptStudio(self.prompts.dialects, cfg.prompts_dir,
+                              lambda: [FlowPrompts.of(flow) for flow in self.registry.flows()],
+                              cfg.prompt_line_pins, self.prompts)
+        self.interpreter = Interpreter(sink=self.events, clock=self.clock, studio=studio,
+                                       messages=StoredMessageBox(self.message_store, self._campaign_scheduler))
         parts.push_async_callback(self.interpreter.aclose)
         flow_variables: dict[str, Value] = {}
         self.demo_backend = DemoBackend() if cfg.demo_backend else None
@@ -171,7 +194,7 @@ class Engine:
                 transport,
                 self.clock,
                 on_incoming_call=self._on_incoming_call,
-                accept_number=lambda dialed: self.registry.flow_for_number(dialed) is not None,
+                accept_number=self._accepts_number,
                 max_calls=cfg.max_calls,
                 registrar=self.agent_queues.registrar if self.agent_queues else None,
                 edge=self.edge,
@@ -186,11 +209,24 @@ class Engine:
             self.handoff = QueueHandoff(self.agent_queues.acd, self.legs, self.events, self.clock, cfg.callback_uri,
                                         CallbackPolicy(cfg.callback_rules()))
             self._spawn(self.handoff.run_callbacks(), "acd-callbacks")
+            # Agents' phones: REFER to hand a caller on, feature codes, consultation calls (issue 20).
+            for ua in self.uas:
+                ua.core.refer_listener = self.handoff.transfers.refer_received
+            self.agent_queues.desk.register_codes(self.feature_codes)
+            self.desk_calls = DeskCalls(self.agent_queues.acd, self.agent_queues.registrar.phone_user,
+                                        self.feature_codes, self.handoff.transfers, self.legs, self.clock)
+        # Call recording and supervisors on bridged calls (issue 20, ivr.engine.recordings/supervision).
+        self.recordings = RecordingParts(cfg, self.agent_queues.acd if self.agent_queues else None, self.live,
+                                         self.legs, self.events, self.clock)
+        parts.push_async_callback(self.recordings.aclose)
+        if self.agent_queues is not None:
+            self.recordings.supervision.register(self.feature_codes)  # *31/*32/*33<agent>
         self.calls = FlowCalls(
             registry=self.registry, interpreter=self.interpreter, legs=self.legs,
-            ears=lambda: Ears(self.decode_pool, self.speech_models, self.clock), queues=self.handoff,
+            ears=lambda: Ears(self.decode_pool, self.speech_models, self.clock),
+            queues=self.recordings.queues(self.handoff),
             events=self.events, dialect_memory=self.dialect_memory, flow_variables=flow_variables, clock=self.clock,
-            trusted=self.edge.trusted,
+            trusted=self.edge.trusted, context_peer=ContextPeers(cfg.context_peers), desk=self.desk_calls,
         )
         self.outbound = start_outbound(self, flow_variables)  # None unless `campaigns_dir` is configured
         if self.outbound is not None:
@@ -201,6 +237,16 @@ class Engine:
         self._spawn(self._retention(), "retention")
         self.ready = True
         log.info("engine_ready", sip=f"{cfg.sip_host}:{cfg.sip_port}", http=f"{cfg.http_host}:{cfg.http_port}")
+
+    def _message_needs(self) -> Classify | None:
+        """The flows' intent classifiers as one, for the voice-of-the-customer needs (None: no flow has intents)."""
+        classifiers = [flow.classifier for flow in self.registry.flows() if flow.classifier is not None]
+        return best_intent(classifiers) if classifiers else None
+
+    def _campaign_scheduler(self) -> Scheduler | None:
+        """The outbound scheduler once started (voice messages become callback targets through it)."""
+        outbound: OutboundCalls | None = getattr(self, "outbound", None)
+        return outbound.scheduler if outbound is not None else None
 
     async def _start_speech_and_prompts(self) -> None:
         cfg, parts = self.config, self._parts
@@ -249,6 +295,7 @@ class Engine:
         from aiohttp import web
 
         from ivr.web import server_access
+        from ivr.web.messages import add_message_routes
 
         # The SIP, edge, registrar and media layers' own totals, copied onto /metrics at each scrape.
         watch_counters(self.metrics, CounterSources(
@@ -273,6 +320,10 @@ class Engine:
         )
         if self.outbound is not None:
             add_outbound_routes(app, self.outbound)
+        if self.agent_queues is not None:
+            add_agent_routes(app, self.agent_queues.desk, self.live)
+        add_message_routes(app, self.message_store, self._message_needs)
+        add_recording_routes(app, self.recordings.api)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._parts.push_async_callback(runner.cleanup)
@@ -287,7 +338,9 @@ class Engine:
         def purge_renders(before: datetime) -> int:
             return purge_personal_renders(cache_dir, before)
 
-        await run_retention(self.store, self.config.retention_days, self.clock, render_purgers=[purge_renders])
+        await run_retention(self.store, self.config.retention_days, self.clock, render_purgers=[purge_renders],
+                            message_purgers=[self.message_store.purge],
+                            recording_purgers=self.recordings.purgers())
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.get_running_loop().create_task(work, name=name))
@@ -338,6 +391,12 @@ class Engine:
 
     # -- calls ------------------------------------------------------------------------------------
 
+    def _accepts_number(self, dialed: str) -> bool:
+        """Admission: a flow's number, or one only agents' phones call (a feature code, an agent)."""
+        if self.registry.flow_for_number(dialed) is not None:
+            return True
+        return self.desk_calls is not None and self.desk_calls.accepts(dialed)
+
     async def _on_incoming_call(self, incoming: IncomingCall) -> None:
         await self.calls(incoming)
 
@@ -381,7 +440,11 @@ class DialectSetterAdapter:
         self._memory.set(caller, dialect)
 
 
-async def serve(config: EngineConfig) -> int:
+Running = Callable[[Engine], AbstractAsyncContextManager[object]]
+"""What runs around a started engine until it drains (`ivr.workers`: loop-lag monitor, GC, shared port)."""
+
+
+async def serve(config: EngineConfig, running: Running | None = None) -> int:
     engine = Engine(config)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -389,20 +452,21 @@ async def serve(config: EngineConfig) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await engine.start()
-        await stop.wait()
-        await engine.drain()
+        async with running(engine) if running is not None else contextlib.nullcontext():
+            await stop.wait()
+            await engine.drain()
     finally:
         await engine.close()
     return 0
 
 
-def serve_main(config: EngineConfig) -> int:
+def serve_main(config: EngineConfig, running: Running | None = None) -> int:
     """Run the engine with `config` (resolved by `ivr.cli` from flags, environment and file)."""
     import uvloop
 
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(serve(config))
+            return runner.run(serve(config, running))
     except (IvrError, OSError) as exc:
         log.error("engine_failed", error=str(exc))
         print(f"ivr serve: {exc}", file=sys.stderr, flush=True)

@@ -6,11 +6,13 @@ renders and resolves, so `ivr.voice` never imports `ivr.flow` (the engine joins 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from ivr.flow import Flow, FlowLoadError, load_flow
+from ivr.flow.model import DEFAULT_FALLBACKS
 from ivr.voice import FlowPrompts as VoiceFlowPrompts
 from ivr.voice import FlowPromptsError, check
 
@@ -28,8 +30,11 @@ class FlowPrompts(VoiceFlowPrompts):
         return cls(spec.id, Path(flow.path), tuple(spec.dialects), spec.prompts)
 
 
-def load_flow_prompts(flows_dir: Path) -> tuple[VoiceFlowPrompts, ...]:
-    """Every `*.yaml`/`*.yml` flow directly in `flows_dir` (subfolders such as `tests/` hold no flows).
+def load_flow_prompts(
+    flows_dir: Path, fallbacks: Mapping[str, tuple[str, ...]] = DEFAULT_FALLBACKS
+) -> tuple[VoiceFlowPrompts, ...]:
+    """Every `*.yaml`/`*.yml` flow directly in `flows_dir` (subfolders such as `tests/` hold no flows),
+    checked with `fallbacks` (the dialect packs': a flow may serve a pack that only falls back).
 
     A flow `ivr.flow` refuses is a `FlowPromptsError` listing its problems as `path:line:col: message`.
     """
@@ -38,7 +43,7 @@ def load_flow_prompts(flows_dir: Path) -> tuple[VoiceFlowPrompts, ...]:
     out: list[VoiceFlowPrompts] = []
     for path in sorted([*flows_dir.glob("*.yaml"), *flows_dir.glob("*.yml")]):
         try:
-            flow = load_flow(path, classifier_factory=None)
+            flow = load_flow(path, fallbacks=fallbacks, classifier_factory=None)
         except FlowLoadError as exc:
             raise FlowPromptsError("\n".join(str(p) for p in exc.problems) or str(exc)) from None
         out.append(FlowPrompts.of(flow))

@@ -17,46 +17,33 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import urllib.parse
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any, Protocol
 
 import structlog
 
 from ivr.acd import Acd, Offer, QueueTicket, RingFailure
-from ivr.call import CallEnded, Prompt, QueueOutcomeKind, QueueRequest, QueueResult
+from ivr.call import AgentTransfer, CallEnded, Prompt, QueueOutcomeKind, QueueRequest, QueueResult
 from ivr.callback_policy import CallbackPolicy
 from ivr.clock import Clock
 from ivr.engine.callback import CallbackDialogue
+from ivr.engine.context import agent_headers
 from ivr.engine.dialer import Dialer, DialFailed
 from ivr.engine.events import AgentBridged, CallEvents, CallQueued, QueueLeft
 from ivr.engine.legs import MediaLeg
+from ivr.engine.transfers import AgentTransfers, Talk, ToQueue
 
 log = structlog.get_logger(__name__)
 
 CALLBACK_KEY = "1"
 CALLBACK_ANSWER_TIMEOUT_S = 45.0
 """How long a callback rings the caller (the agent is already on the line, waiting)."""
-X_IVR_FIELDS: Mapping[str, str] = {
-    "intent": "X-IVR-Intent",
-    "confidence": "X-IVR-Confidence",
-    "transcript": "X-IVR-Transcript",
-    "breakpoint": "X-IVR-Breakpoint",
-}
 
 
 def x_ivr_headers(offer: Offer) -> list[tuple[str, str]]:
     """The context an agent's phone (or CTI) reads from the INVITE; free text is percent-encoded UTF-8."""
-    headers = [
-        ("X-IVR-Call-ID", offer.call_id),
-        ("X-IVR-Queue", offer.queue),
-        ("X-IVR-Dialect", offer.dialect),
-    ]
-    for key, header in X_IVR_FIELDS.items():
-        value = offer.context.get(key)
-        if value:
-            headers.append((header, urllib.parse.quote(str(value), safe="")))
-    return headers
+    return agent_headers(offer.call_id, offer.queue, offer.dialect, offer.context)
 
 
 class QueueService(Protocol):
@@ -84,8 +71,10 @@ class QueueHandoff:
         clock: Clock,
         callback_uri: Callable[[str], str],
         callback_policy: CallbackPolicy | None = None,
+        transfers: AgentTransfers | None = None,
     ) -> None:
-        """`callback_policy`: which numbers may be called back, how often (default: `CallbackRules()`)."""
+        """`callback_policy`: which numbers may be called back, how often (default: `CallbackRules()`);
+        `transfers`: agents handing callers on (default: one over the same ACD, dialer and `callback_uri`)."""
         self._acd = acd
         self._callback_policy = callback_policy or CallbackPolicy()
         self._callback_dialogue = CallbackDialogue(self._callback_policy, clock)
@@ -94,10 +83,20 @@ class QueueHandoff:
         self._clock = clock
         self._callback_uri = callback_uri
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.transfers = transfers or AgentTransfers(acd, dialer, events, clock, callback_uri)
 
     # -- the caller's wait ------------------------------------------------------------------------
 
     async def serve(self, leg: MediaLeg, request: QueueRequest, *, caller: str) -> QueueResult:
+        chain: list[AgentTransfer] = []
+        while True:
+            served = await self._serve_once(leg, request, caller, chain)
+            if isinstance(served, QueueResult):
+                return replace(served, transfers=tuple(chain)) if chain else served
+            request = served  # an agent sent the caller (back) to a queue
+
+    async def _serve_once(self, leg: MediaLeg, request: QueueRequest, caller: str,
+                          chain: list[AgentTransfer]) -> QueueResult | QueueRequest:
         ticket = await self._acd.enqueue(request, leg.call_id)
         if ticket.result is not None:
             return ticket.result
@@ -106,7 +105,7 @@ class QueueHandoff:
         keys: asyncio.Queue[str] = asyncio.Queue()
         try:
             with leg.take_keys(keys.put_nowait):
-                result = await self._wait(leg, ticket, request, keys, caller, started)
+                result = await self._wait(leg, ticket, request, keys, caller, started, chain)
         except (CallEnded, asyncio.CancelledError):
             # Every ring for this caller was started by this task and is cancelled by now (`_ring`), so
             # the offers the ACD withdraws have had their CANCEL sent already.
@@ -115,6 +114,8 @@ class QueueHandoff:
             raise
         finally:
             leg.unhold()
+        if isinstance(result, QueueRequest):
+            return result
         if result.kind is not QueueOutcomeKind.ANSWERED:  # an answered caller's wait ended at the answer
             self._events.emit(QueueLeft(leg.call_id, request.queue, result.kind, self._clock.now() - started))
         return result
@@ -127,7 +128,8 @@ class QueueHandoff:
         keys: asyncio.Queue[str],
         caller: str,
         started: float,
-    ) -> QueueResult:
+        chain: list[AgentTransfer],
+    ) -> QueueResult | QueueRequest:
         while True:
             leg.hold()
             outcome = await self._next(leg, ticket, keys)
@@ -142,7 +144,7 @@ class QueueHandoff:
             elif isinstance(outcome, tuple):
                 answered = await self._ring(leg, outcome)
                 if answered is not None:
-                    return await self._bridge(leg, *answered, queued_s=self._clock.now() - started)
+                    return await self._bridge(leg, *answered, queued_s=self._clock.now() - started, chain=chain)
 
     async def _next(
         self, leg: MediaLeg, ticket: QueueTicket, keys: asyncio.Queue[str]
@@ -253,18 +255,21 @@ class QueueHandoff:
             return None
         return offer, leg
 
-    async def _bridge(self, caller: MediaLeg, offer: Offer, agent: MediaLeg, *, queued_s: float) -> QueueResult:
+    async def _bridge(self, caller: MediaLeg, offer: Offer, agent: MediaLeg, *, queued_s: float,
+                      chain: list[AgentTransfer]) -> QueueResult | QueueRequest:
         caller.unhold()
         caller.bridge(agent)
         self._events.emit(AgentBridged(caller.call_id, offer.agent_id, offer.queue, self._clock.wall()))
         self._events.emit(QueueLeft(caller.call_id, offer.queue, QueueOutcomeKind.ANSWERED, queued_s))
+        talk = Talk(caller, agent, offer.agent_id, offer.request, self._clock.now(), acd_agent=offer.agent_id,
+                    chain=chain)
         try:
-            await _first_ended(caller, agent)
+            ended = await self.transfers.talk(talk)  # agents may hand the caller on (REFER)
         finally:
-            caller.unbridge()
-            await agent.aclose()
-            await self._acd.call_ended(offer.agent_id, caller.call_id)
-        return QueueResult(QueueOutcomeKind.ANSWERED, offer.queue, wait_s=offer.wait_s, agent_id=offer.agent_id)
+            await self.transfers.finish(talk)
+        if isinstance(ended, ToQueue):
+            return ended.request
+        return QueueResult(QueueOutcomeKind.ANSWERED, offer.queue, wait_s=offer.wait_s, agent_id=talk.agent_id)
 
     # -- callbacks --------------------------------------------------------------------------------
 

@@ -17,9 +17,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol, TypeVar
 
+import numpy as np
 import structlog
+from numpy.typing import NDArray
 
 from ivr.call import CallEnded, LineFailed, PlaybackOutcome, PlaybackResult, Prompt, TransferResult
+from ivr.media.bridge import Bridge
 from ivr.rtp import (
     DtmfReceived,
     DtmfSource,
@@ -41,6 +44,8 @@ KeyReader = Callable[[str], None]
 """Takes one key the caller pressed (`0`-`9`, `*`, `#`, `A`-`D`)."""
 
 T = TypeVar("T")
+BridgeWatcher = Callable[[Bridge, "SipMediaLeg"], None]
+"""Told of each bridge a leg makes: the bridge (this leg is its side 0) and the other leg."""
 
 _PLAY_OUTCOMES = {
     PlayOutcome.COMPLETED: PlaybackOutcome.COMPLETED,
@@ -150,6 +155,7 @@ class SipMediaLeg:
         self._unsubscribe_keys = media.on_dtmf(self._on_key)
         self._unsubscribe_failure = media.on_media_failed(self._on_media_failed)
         self._failing: asyncio.Task[None] | None = None
+        self._bridge_watchers: list[BridgeWatcher] = []
         self._watcher = asyncio.get_running_loop().create_task(self._watch(), name=f"leg-{leg.call_id}")
 
     @property
@@ -244,6 +250,12 @@ class SipMediaLeg:
                 return PlaybackResult(outcome, played_s)
         return PlaybackResult(PlaybackOutcome.COMPLETED, played_s)
 
+    async def play_audio(self, audio: NDArray[np.int16], *, barge_in: bool = False) -> PlaybackResult:
+        """Play raw 8 kHz audio (the record beep, a recording played back); added by voice for `Call.record`."""
+        self._check_alive()
+        result = await self._until_ended(asyncio.ensure_future(self._media.play(audio, barge_in=barge_in)))
+        return PlaybackResult(_PLAY_OUTCOMES[result.outcome], result.played_s)
+
     def hold(self) -> None:
         self._media.hold(HoldMode.MUSIC)
 
@@ -254,7 +266,20 @@ class SipMediaLeg:
     def bridge(self, other: MediaLeg) -> None:
         if not isinstance(other, SipMediaLeg):
             raise TypeError(f"cannot bridge a SIP leg to {type(other).__name__}")
-        self._media.bridge(other._media)
+        bridge = self._media.bridge(other._media)
+        for watcher in list(self._bridge_watchers):
+            watcher(bridge, other)
+
+    def on_bridged(self, watcher: BridgeWatcher) -> Callable[[], None]:
+        """`watcher(bridge, other)` runs each time this leg bridges (recording, supervision); returns an
+        unsubscriber. The bridge is this leg's side 0."""
+        self._bridge_watchers.append(watcher)
+        return lambda: self._bridge_watchers.remove(watcher) if watcher in self._bridge_watchers else None
+
+    @property
+    def media(self) -> MediaSession:
+        """The leg's media session (a supervisor's leg joins a bridge through it)."""
+        return self._media
 
     def unbridge(self) -> None:
         self._media.unbridge()
@@ -292,4 +317,4 @@ class SipMediaLeg:
             self._release(self._media)
 
 
-__all__ = ["KeyReader", "KeyRouting", "MediaLeg", "SipMediaLeg"]
+__all__ = ["BridgeWatcher", "KeyReader", "KeyRouting", "MediaLeg", "SipMediaLeg"]

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import numpy as np
 import structlog
+from numpy.typing import NDArray
 
 from ivr.call import (
     CallEnded,
@@ -20,9 +22,15 @@ from ivr.call import (
     Prompt,
     QueueRequest,
     QueueResult,
+    Recording,
+    RecordSpec,
+    TransferContext,
     TransferResult,
 )
 from ivr.clock import Clock
+from ivr.engine.capture import ears_transcriber, record_on_leg
+from ivr.engine.context import hotline_headers, refer_to_with_context
+from ivr.engine.dialer import Dialer, DialFailed
 from ivr.engine.ears import Ears, EarsEvent, Heard
 from ivr.engine.handoff import QueueService
 from ivr.engine.legs import SipMediaLeg
@@ -31,6 +39,8 @@ from ivr.speech.events import SpeechStarted, UtteranceEnded
 
 log = structlog.get_logger(__name__)
 
+BRIDGE_RING_S = 45.0
+"""How long a bridged transfer rings the other hotline."""
 _HANGUP = object()
 _PROMPT_DONE = object()
 
@@ -47,13 +57,16 @@ class SipCall:
         ears: Ears | None,
         queues: QueueService | None,
         clock: Clock,
+        dialer: Dialer | None = None,
     ) -> None:
+        """`dialer`: places the far leg of a bridged transfer (`transfer(..., bridge=True)`)."""
         self.leg = leg
         self._caller = caller
         self._dialed = dialed
         self._ears = ears
         self._queues = queues
         self._clock = clock
+        self._dialer = dialer
 
     # -- identity ---------------------------------------------------------------------------------
 
@@ -148,19 +161,53 @@ class SipCall:
             return turn.recognized(event.speech, now)
         return []
 
+    async def record(self, spec: RecordSpec) -> Recording:
+        transcribe = ears_transcriber(self._ears) if self._ears is not None else None
+        return await record_on_leg(self.leg, spec, self._clock, transcribe, call_id=self.call_id)
+
+    async def play_audio(self, audio: NDArray[np.int16], *, barge_in: bool = False) -> PlaybackResult:
+        return await self.leg.play_audio(audio, barge_in=barge_in)
+
     async def enqueue(self, request: QueueRequest) -> QueueResult:
         self._check_alive()
         if self._queues is None:
             raise RuntimeError("this engine has no agent queues configured")
         return await self._queues.serve(self.leg, request, caller=self.caller)
 
-    async def transfer(self, target: str) -> TransferResult:
+    async def transfer(self, target: str, *, context: TransferContext | None = None,
+                       bridge: bool = False) -> TransferResult:
         self._check_alive()
-        log.info("call_transferring", target=target)
-        result = await self.leg.refer(target)
+        log.info("call_transferring", target=target, bridge=bridge, context=context is not None)
+        if bridge:
+            return await self._bridge_to(target, hotline_headers(context) if context is not None else [])
+        result = await self.leg.refer(refer_to_with_context(target, context) if context is not None else target)
         if result.accepted:
             await self.hangup()
         return result
+
+    async def _bridge_to(self, target: str, headers: list[tuple[str, str]]) -> TransferResult:
+        """Place the call to `target` ourselves and relay the caller to it until either hangs up."""
+        if self._dialer is None:
+            raise RuntimeError("this call has no dialer for bridged transfers")
+        try:
+            far = await self._dialer.dial(target, timeout_s=BRIDGE_RING_S, label=f"{self.call_id}-transfer",
+                                          headers=headers)
+        except DialFailed as exc:
+            log.info("transfer_unanswered", target=target, status=exc.status)
+            return TransferResult(accepted=False, status=exc.status)
+        try:
+            self.leg.bridge(far)
+            ended = [asyncio.ensure_future(self.leg.wait_ended()), asyncio.ensure_future(far.wait_ended())]
+            try:
+                await asyncio.wait(ended, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in ended:
+                    wait.cancel()
+        finally:
+            self.leg.unbridge()
+            await far.aclose()
+        await self.hangup()
+        return TransferResult(accepted=True, status=200)
 
     async def hangup(self) -> None:
         await self.leg.hangup()

@@ -20,11 +20,13 @@ from ivr.clock import Clock
 from ivr.flow.errors import FlowRuntimeError
 from ivr.flow.events import StepKind
 from ivr.flow.expr import Value, format_value
+from ivr.flow.messages import MessageBox
 from ivr.flow.model import Flow
 from ivr.flow.nodes import EXECUTORS, AiohttpClient
 from ivr.flow.nodes.routing import enqueue
 from ivr.flow.runtime import ERROR_ROUTE, CallRuntime, HttpClient
-from ivr.journey import CallRecord, JourneySink, Outcome
+from ivr.flow.studio import Studio
+from ivr.journey import CallRecord, Direction, JourneySink, Outcome
 
 log = structlog.get_logger(__name__)
 
@@ -36,9 +38,19 @@ refuses static busy loops; this catches data-dependent ones)."""
 class Interpreter:
     """Shared by every call of an engine; `run` is the per-call coroutine."""
 
-    def __init__(self, *, sink: JourneySink, clock: Clock, http: HttpClient | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        sink: JourneySink,
+        clock: Clock,
+        http: HttpClient | None = None,
+        messages: MessageBox | None = None,
+        studio: Studio | None = None,
+    ) -> None:
         self.sink = sink
         self.clock = clock
+        self.messages = messages
+        self.studio = studio
         self._own_http = http is None
         self.http: HttpClient = http if http is not None else AiohttpClient()
 
@@ -55,9 +67,11 @@ class Interpreter:
         return variables
 
     async def run(
-        self, flow: Flow, call: Call, *, variables: Mapping[str, Value] | None = None
+        self, flow: Flow, call: Call, *, variables: Mapping[str, Value] | None = None,
+        direction: Direction = Direction.INBOUND,
     ) -> CallRecord:
-        """Run `flow` for `call` to its end; returns the finished record (also given to the sink)."""
+        """Run `flow` for `call` to its end; returns the finished record (also given to the sink).
+        `direction`: outbound when the engine placed the call (a campaign), recorded with the call."""
         now = self.clock.wall()
         record = CallRecord(
             call_id=call.call_id or uuid.uuid4().hex,
@@ -67,6 +81,7 @@ class Interpreter:
             flow_id=flow.id,
             flow_version=flow.version,
             answered_at=now,
+            direction=direction,
         )
         rt = CallRuntime(
             flow=flow,
@@ -76,7 +91,12 @@ class Interpreter:
             http=self.http,
             record=record,
             variables=self.initial_variables(flow, call, variables or {}),
+            messages=self.messages,
+            studio=self.studio,
         )
+        inherited = rt.variables.get("inbound_intent")
+        if isinstance(inherited, str):  # learned by the hotline that transferred the caller (a trusted peer)
+            record.intent = inherited
         structlog.contextvars.bind_contextvars(call_id=record.call_id, flow=flow.id)
         self.sink.call_started(record)
         rt.emit(StepKind.CALL_STARTED, {"flow": flow.id, "version": flow.version})

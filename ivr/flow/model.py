@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
+from ivr.call import RecordingMode
 from ivr.flow.expr import Expression
 
 if TYPE_CHECKING:
@@ -79,6 +80,8 @@ class NodeType(enum.Enum):
     SUBFLOW = "subflow"
     RETURN = "return"
     HANGUP = "hangup"
+    MESSAGE = "message"
+    RECORD_PROMPTS = "record_prompts"
 
 
 class Checksum(enum.Enum):
@@ -260,6 +263,61 @@ class SurveyNode(ListeningNode):
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
+class MessageNode(Node):
+    """Leave a voice message: `prompt`, a beep, then the caller speaks until `end_key`, `silence_s` of
+    silence or `max_length_s`. It is transcribed by the caller's recognizer, stored with the call and
+    becomes a follow-up task: a target of `campaign` when set, else an entry in `queue`'s message list."""
+
+    kind: ClassVar[NodeType] = NodeType.MESSAGE
+    WAITS: ClassVar[bool] = True
+    prompt: PromptId
+    queue: QueueName
+    next: NodeId
+    empty: NodeId | None = None
+    """Where a caller who said nothing goes; `next` when absent."""
+    thanks: PromptId | None = None
+    """Played once the message is stored."""
+    campaign: str | None = None
+    """Outbound campaign that calls the caller back (its id in `campaigns_dir`)."""
+    languages: tuple[DialectCode, ...] = ()
+    """Recognizers that also transcribe, besides the caller's dialect (e.g. `en`)."""
+    max_length_s: float = 60.0
+    silence_s: float = 3.0
+    end_key: DtmfKey = "#"
+    beep: bool = True
+    timeout_s: float = 5.0
+    """Nothing said this long after the beep: the message is empty."""
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class RecordPromptsNode(Node):
+    """The prompt-recording line: staff key a PIN, pick a dialect pack and a prompt it still needs, record
+    it after the beep, hear it back, then keep it (1), record again (2) or hear it again (3). A kept take
+    becomes `prompts/<dialect>/<prompt-id>.wav`, which the next caller of that dialect hears."""
+
+    kind: ClassVar[NodeType] = NodeType.RECORD_PROMPTS
+    WAITS: ClassVar[bool] = True
+    pin_prompt: PromptId
+    bad_pin_prompt: PromptId
+    dialect_prompt: PromptId
+    """Says `{choices}` (1: cdo, 2: cmn...): key the dialect's number then #."""
+    choose_prompt: PromptId
+    """Says `{dialect}`, `{count}` still to record, and the next one: `{prompt_id}`, `{text}`."""
+    record_prompt: PromptId
+    """Says `{text}` to read after the beep."""
+    review_prompt: PromptId
+    saved_prompt: PromptId
+    done_prompt: PromptId
+    """Nothing (more) to record in `{dialect}`."""
+    next: NodeId
+    pin_tries: int = 3
+    max_length_s: float = 30.0
+    silence_s: float = 3.0
+    timeout_s: float = 10.0
+    """Keys: how long to wait for the first; recording: silence after the beep that means no take."""
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
 class SetNode(Node):
     kind: ClassVar[NodeType] = NodeType.SET
     values: Mapping[VarName, Expression]
@@ -319,6 +377,9 @@ class QueueNode(Node):
     abandoned: NodeId | None = None
     callback: NodeId | None = None
     unavailable: NodeId | None = None
+    recording: RecordingMode | None = None
+    """Record the call with the agent: `always`, `consent` (after the consent announcement) or `never`;
+    absent: the queue's policy (config `recording_queues`)."""
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
@@ -328,6 +389,14 @@ class TransferNode(Node):
     target: SipUri
     prompt: PromptId | None = None
     failed: NodeId | None = None
+    context: tuple[VarName, ...] | None = None
+    """Carry the caller's context (intent, summary, dialect, journey id and these variables) to the
+    target in User-to-User and X-IVR headers; None: no context."""
+    customer: VarName | None = None
+    """The variable holding the customer's id, sent as the context's customer id."""
+    bridge: bool = False
+    """Place the call to the target ourselves and relay (the context goes in our INVITE), instead of
+    REFERring the caller's side there."""
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
@@ -367,6 +436,8 @@ NODE_TYPES: Mapping[NodeType, type[Node]] = MappingProxyType(
             SubflowNode,
             ReturnNode,
             HangupNode,
+            MessageNode,
+            RecordPromptsNode,
         )
     }
 )

@@ -14,7 +14,9 @@ from ivr.clock import Clock
 from ivr.fallback import fallback_chain
 from ivr.flow.events import StepKind
 from ivr.flow.expr import Value, format_value
+from ivr.flow.messages import MessageBox
 from ivr.flow.model import Flow, ListeningNode, Node
+from ivr.flow.studio import Studio
 from ivr.journey import CallRecord, JourneyEvent, JourneySink, Outcome
 
 log = structlog.get_logger(__name__)
@@ -54,6 +56,10 @@ class CallRuntime:
     node_id: str = ""
     stack: list[str] = field(default_factory=list)
     utterances: list[str] = field(default_factory=list)
+    messages: MessageBox | None = None
+    """Where `message` nodes leave voice messages (None: this engine takes none)."""
+    studio: Studio | None = None
+    """What `record_prompts` nodes record into (None: this engine has no prompt-recording line)."""
     _seq: int = 0
 
     # -- journey ------------------------------------------------------------------------------

@@ -19,7 +19,9 @@ from ivr.flow.model import (
     HttpNode,
     ListeningNode,
     MenuNode,
+    MessageNode,
     Node,
+    RecordPromptsNode,
     Ref,
     ReturnNode,
     ScheduleNode,
@@ -27,6 +29,9 @@ from ivr.flow.model import (
     SubflowNode,
 )
 from ivr.flow.schema import Converter, Mark, Path, context, did_you_mean
+
+MAX_MESSAGE_S = 300.0
+"""The longest voice message a flow may take (five minutes)."""
 
 _REF_WORDS = {
     Ref.NODE: ("goes to", "node"),
@@ -210,6 +215,11 @@ class Checker:
                 self.error(
                     (*base, "terminator"), f"{name} terminator must be '#' or '*', got '{node.terminator}'"
                 )
+        if isinstance(node, MessageNode):
+            self.check_message(node, base)
+        if isinstance(node, RecordPromptsNode):
+            self.check_ranges(node, base, (("pin_tries", 1, 5), ("max_length_s", 2.0, 120.0),
+                                           ("silence_s", 1.0, 10.0), ("timeout_s", 2.0, 60.0)))
         if isinstance(node, BranchNode) and not node.cases:
             self.error(base, f"{name} has no cases")
         if isinstance(node, HttpNode):
@@ -232,6 +242,21 @@ class Checker:
             isinstance(n, SubflowNode) for n in self.spec.nodes.values()
         ):
             self.error(base, f"{name} returns, but no subflow node calls into this flow")
+
+    def check_ranges(self, node: Node, base: Path, limits: tuple[tuple[str, float, float], ...]) -> None:
+        for field_name, low, high in limits:
+            value = getattr(node, field_name)
+            if not low <= value <= high:
+                problem = f"node '{node.id}' {field_name} must be between {low:g} and {high:g}, got {value:g}"
+                self.error((*base, field_name), problem)
+
+    def check_message(self, node: MessageNode, base: Path) -> None:
+        """Bounded recordings: every message is a file someone must listen to, and disk is finite."""
+        name = f"node '{node.id}'"
+        self.check_ranges(node, base, (("max_length_s", 5.0, MAX_MESSAGE_S), ("silence_s", 1.0, 10.0),
+                                       ("timeout_s", 1.0, 30.0)))
+        if node.end_key not in ("#", "*", ""):
+            self.error((*base, "end_key"), f"{name} end_key must be '#', '*' or '' (none), got '{node.end_key}'")
 
     def check_ask(self, node: AskNode, base: Path) -> None:
         name = f"node '{node.id}'"

@@ -35,7 +35,8 @@ def add_campaign(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         a.set_defaults(handler=_remote)
     e = actions.add_parser("export", help="CSV of per-target results (from the outbound state file)")
     e.add_argument("campaign", metavar="CAMPAIGN")
-    e.add_argument("--db", type=Path, default=Path("var/outbound.db"), help="the engine's outbound_db")
+    e.add_argument("--db", default="var/outbound.db", metavar="PATH|URL",
+                   help="the engine's outbound_db, or its postgresql:// db (the state a cluster shares)")
     e.set_defaults(handler=_export)
 
 
@@ -124,12 +125,19 @@ def _remote(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from ivr.config import URL_SCHEMES
     from ivr.outbound.errors import OutboundError
-    from ivr.outbound.state import CampaignStore
+    from ivr.outbound.state import CampaignStore, SqlCampaignState
 
-    if not args.db.is_file():
+    store: SqlCampaignState
+    if args.db.startswith(URL_SCHEMES):
+        from ivr.outbound.pgstate import PostgresCampaignStore
+
+        store = PostgresCampaignStore(args.db)
+    elif not Path(args.db).is_file():
         raise OutboundError(f"no outbound state file at {args.db}")
-    store = CampaignStore(args.db)
+    else:
+        store = CampaignStore(args.db)
     try:
         states = store.targets(args.campaign)
     finally:

@@ -117,6 +117,9 @@ class CampaignSpec:
     on_machine: OnMachine = OnMachine.RETRY
     machine_flow: str | None = None
     """The flow run after the beep when `on_machine: leave_message` (a message with the target's variables)."""
+    record_consent: bool = False
+    """Record what the callee says while a person's call runs (the consent), when the engine records calls
+    (`recording_dir`): `<day>/<call-id>-consent.wav`, its path in the record's `consent_recording`."""
     result_variable: FlowName = "result_code"
     """The flow variable whose value at the end of the call is the target's result code."""
     targets: str | None = None

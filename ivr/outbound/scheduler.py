@@ -22,7 +22,7 @@ import structlog
 from ivr.outbound.loader import Campaign
 from ivr.outbound.model import OnMachine, Result
 from ivr.outbound.pacing import Pacer
-from ivr.outbound.state import CampaignStore, Status, TargetState
+from ivr.outbound.state import AttemptTaken, SqlCampaignState, Status, TargetState
 from ivr.outbound.targets import Target
 from ivr.outbound.window import is_open, next_open
 
@@ -90,19 +90,22 @@ class Progress:
 
 
 class Scheduler:
-    def __init__(self, store: CampaignStore, *, flows_known: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, store: SqlCampaignState, *, flows_known: Callable[[str], bool] | None = None) -> None:
         self.store = store
         self.flows_known = flows_known
         """Whether a flow id is loaded (an API call naming its own flow is checked against it)."""
         self._campaigns: dict[str, _Running] = {}
         self._pacers: dict[str, Pacer] = {}
         self._paused: set[str] = set(store.paused())
+        self._seen_seq = 0
+        """The newest target `refresh` has read back (targets other nodes add arrive after it)."""
 
     # -- campaigns and targets --------------------------------------------------------------
 
     def add_campaign(self, campaign: Campaign, *, do_not_call: Iterable[str] = ()) -> None:
-        """Start (or resume after a restart) a campaign: its stored targets are read back; attempts a
-        crash left open are closed as failed (interrupted) and follow the failed retry rule."""
+        """Start (or resume after a restart) a campaign: its stored targets are read back. Attempts a
+        crash left open are closed as interrupted (due again at once, with the next attempt number) here
+        for a state of our own, by `take_over` when the state is shared (another node may be dialling)."""
         running = _Running(campaign, frozenset(do_not_call))
         self._campaigns[campaign.id] = running
         key = trunk_key(campaign.spec.trunk)
@@ -112,10 +115,38 @@ class Scheduler:
             self._pacers[key] = Pacer(pacing.calls_per_s, pacing.max_concurrent)
         for state in self.store.targets(campaign.id):
             running.targets[state.target.target_id] = state
-            if state.status is Status.DIALING:
-                log.warning("outbound_attempt_interrupted", campaign=campaign.id,
+            self._seen_seq = max(self._seen_seq, state.seq)
+        if not self.store.shared:
+            self._close_left_open(running)
+
+    def _close_left_open(self, running: _Running) -> None:
+        for state in running.targets.values():
+            if state.status is Status.DIALING and not state.ours:
+                log.warning("outbound_attempt_interrupted", campaign=running.campaign.id,
                             target=state.target.target_id, attempt=state.attempts)
                 self._settle(running, state, Result.FAILED, INTERRUPTED, state.next_at)  # due again at once
+
+    def take_over(self) -> None:
+        """This node has just taken the lead of a shared state: read it all back and close the attempts
+        the last leader left open (it stopped or died; its calls went with it)."""
+        self.refresh(full=True)
+        for running in self._campaigns.values():
+            self._close_left_open(running)
+
+    def refresh(self, *, full: bool = False) -> None:
+        """Read back what other nodes changed in a shared state: pauses, and targets added through their
+        API (`full`: every target, e.g. their results, for a node that does not dial). An attempt this
+        node is dialling keeps its in-memory state."""
+        self._paused = set(self.store.paused())
+        for state in self.store.targets(after_seq=0 if full else self._seen_seq):
+            self._seen_seq = max(self._seen_seq, state.seq)
+            running = self._campaigns.get(state.campaign)
+            if running is None:
+                continue
+            mine = running.targets.get(state.target.target_id)
+            if mine is not None and mine.ours and mine.status is Status.DIALING:
+                continue
+            running.targets[state.target.target_id] = state
 
     def set_do_not_call(self, campaign_id: str, numbers: Iterable[str]) -> None:
         self._campaigns[campaign_id].dnc = frozenset(numbers)
@@ -186,7 +217,16 @@ class Scheduler:
                 continue
             state.attempts += 1
             state.status = Status.DIALING
-            self.store.begin_attempt(state, call_id, wall)
+            try:
+                self.store.begin_attempt(state, call_id, wall)
+            except AttemptTaken:
+                log.warning("outbound_attempt_taken", campaign=spec.id, target=state.target.target_id,
+                            attempt=state.attempts)
+                stored = self.store.target(spec.id, state.target.target_id)
+                if stored is not None:
+                    running.targets[state.target.target_id] = stored
+                continue
+            state.ours = True
             pacer.started(mono)
             return Dial(
                 campaign=spec.id, target=state.target, attempt=state.attempts, call_id=call_id,
@@ -221,6 +261,7 @@ class Scheduler:
         if state.status is not Status.DIALING or state.attempts != dial.attempt:
             raise ValueError(f"attempt {dial.attempt} of {dial.target.target_id} is not the one dialling")
         self._pacers[trunk_key(running.campaign.spec.trunk)].ended()
+        state.ours = False
         self._settle(running, state, result, result_code, wall)
         return state
 

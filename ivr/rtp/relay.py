@@ -1,5 +1,8 @@
 """A session as one leg of a bridge (`ivr.media.bridge.BridgeLeg`): its relaying state.
 
+A leg may be one of the bridge's two parties or its third (a supervisor, `Bridge.join`); the bridge
+may hand it a new forwarder at any time (`start_relay` again) when a tap or a third party comes or goes.
+
 While bridged, the session's own sending (prompts, hold music, comfort silence) is off the media
 clock and every packet received is forwarded to the other leg, which renumbers it into its own
 stream and sends it on its own send path (so send errors and the confirmation rule apply as ever).
@@ -52,6 +55,11 @@ class RelayLeg:
         self._slot.leave()
         self.bridge = bridge
         self.forward = forward
+
+    def unbridge(self) -> None:
+        """Leave the bridge: the third party (a supervisor) leaves alone, either of the two closes it."""
+        if self.bridge is not None:
+            self.bridge.release(self)
 
     def stop_relay(self) -> None:
         self.bridge = None

@@ -10,6 +10,8 @@ next deadline; the loop's own timer in production, a `FakeClock` in tests, so on
 whole call) and on each tick calls every registered sender with the tick number; a sender's cost is
 its own callback (a frame lookup and a `sendto`). It also spreads periodic reports (RTCP, every 5 s)
 over the ticks: each open session sits in one of `report_every_ticks` buckets and one bucket runs per tick.
+`run_due()` runs a due tick at once, ahead of whatever work the caller is about to do (the SIP transport
+calls it before each message: media first, issue 22), instead of after the rest of that loop turn.
 
 A sender that raises keeps its place: a send error is a fact about one packet, never about the call
 (a sender dropped on its first error left a call silent for good, issue 24). Senders handle their own
@@ -163,6 +165,16 @@ class MediaScheduler:
     def _arm(self) -> None:
         assert self._clock is not None
         self._timer = self._time.call_at(self._clock.deadline(), self._on_timer)
+
+    def run_due(self) -> None:
+        """Run the ticks that are due now, before the caller's own work: media first. The SIP transport
+        calls it ahead of each message it handles, so a burst of signalling in one turn of the event
+        loop delays the media clock by one message's work, not by the whole burst's."""
+        clock = self._clock
+        if clock is not None and self._time.now() + clock.early_s >= clock.deadline():
+            if self._timer is not None:
+                self._timer.cancel()
+            self._on_timer()
 
     def _on_timer(self) -> None:
         clock = self._clock

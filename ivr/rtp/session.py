@@ -348,8 +348,12 @@ class MediaSession:
         return bridge
 
     def unbridge(self) -> None:
-        if self._relay.bridge is not None:
-            self._relay.bridge.close()
+        self._relay.unbridge()
+
+    @property
+    def relay_leg(self) -> RelayLeg:
+        """This session as a bridge leg (to join a bridge as its third party: `Bridge.join`)."""
+        return self._relay
 
     @property
     def bridged_to(self) -> MediaSession | None:

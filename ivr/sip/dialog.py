@@ -85,7 +85,7 @@ def _contact_uri(message: Request | Response) -> SipUri | None:
     contact = message.headers.get(CONTACT)
     if not contact or contact.strip() == "*":
         return None
-    return NameAddr.parse(message.headers.get_all(CONTACT)[0]).uri
+    return message.contact[0].uri  # parsed (and cached) once, when the message was validated
 
 
 @dataclass(slots=True)

@@ -67,6 +67,7 @@ from ivr.sip.headers import (
     UNSUPPORTED,
     USER_AGENT,
 )
+from ivr.sip.hostport import format_hostport
 from ivr.sip.layer import TransactionLayer
 from ivr.sip.message import Request, Response, new_branch, new_tag
 from ivr.sip.registrar import Registrar
@@ -82,11 +83,6 @@ class TransportKind(enum.Enum):
     UDP = "UDP"
     TCP = "TCP"
     TLS = "TLS"
-
-
-def format_hostport(host: str, port: int) -> str:
-    """host:port as Via and Contact write it: an IPv6 address in brackets (RFC 3261 25.1)."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 ALLOWED_METHODS = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY, UPDATE, REGISTER"

@@ -106,6 +106,13 @@ _KNOWN = [v for k, v in globals().items() if k.isupper() and isinstance(v, str)]
 _CANONICAL: dict[str, str] = {name.lower(): name for name in _KNOWN}
 _CANONICAL.update(COMPACT_FORMS)
 
+#: Spellings met on the hot path, exactly as written (canonical, lower-case, compact) -> (canonical, key):
+#: one dictionary lookup instead of lower-casing each time; any other spelling takes the general path.
+_EXACT: dict[str, tuple[str, str]] = {}
+for _spelling, _canon in _CANONICAL.items():
+    for _form in (_spelling, _canon, _spelling.upper()):
+        _EXACT[_form] = (_canon, _canon.lower())
+
 #: Headers whose grammar is a comma-separated list (RFC 3261 section 7.3.1), split by get_all().
 MULTI_VALUE: frozenset[str] = frozenset(
     {
@@ -146,14 +153,26 @@ def canonical_name(name: str) -> str:
 
     Names we do not know are returned as given (comparison stays case-insensitive).
     """
-    return _CANONICAL.get(name.lower(), name)
+    known = _EXACT.get(name)
+    return known[0] if known is not None else _CANONICAL.get(name.lower(), name)
 
 
 def header_key(name: str) -> str:
     """The key two spellings of one header share: lower-case canonical name."""
+    known = _EXACT.get(name)
+    if known is not None:
+        return known[1]
     lower = name.lower()
     canon = _CANONICAL.get(lower)
     return canon.lower() if canon is not None else lower
+
+
+def _name_and_key(name: str) -> tuple[str, str]:
+    known = _EXACT.get(name)
+    if known is not None:
+        return known
+    canon = canonical_name(name)
+    return canon, canon.lower()
 
 
 def split_comma(value: str) -> list[str]:
@@ -225,8 +244,8 @@ class Headers:
 
     def get_all(self, name: str) -> list[str]:
         """Every value of a header; list-valued headers (Via, Contact, Route...) are split at commas."""
-        canon = canonical_name(name)
-        pos = self._index.get(canon.lower())
+        canon, key = _name_and_key(name)
+        pos = self._index.get(key)
         if not pos:
             return []
         values = [self._items[i][1] for i in pos]
@@ -246,8 +265,12 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a header field."""
-        canon = canonical_name(name)
-        self._index.setdefault(canon.lower(), []).append(len(self._items))
+        canon, key = _name_and_key(name)
+        pos = self._index.get(key)
+        if pos is None:
+            self._index[key] = [len(self._items)]
+        else:
+            pos.append(len(self._items))
         self._items.append((canon, value))
 
     def set(self, name: str, value: str) -> None:

@@ -20,9 +20,9 @@ from pathlib import Path
 import structlog
 
 from ivr.clock import Clock
-from ivr.config import parse_hostport
 from ivr.errors import ConfigError
-from ivr.sip.endpoint import TransportKind, format_hostport
+from ivr.sip.endpoint import TransportKind
+from ivr.sip.hostport import format_hostport, parse_hostport
 from ivr.sip.transport import SipTransport
 
 __all__ = ["Listener", "advertised_host", "format_hostport", "is_wildcard", "open_listeners", "parse_listener"]

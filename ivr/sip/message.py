@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 
 from ivr.sip.errors import SipParseError
 from ivr.sip.headers import (
@@ -49,8 +49,17 @@ __all__ = [
 MAX_MESSAGE_SIZE = 65535
 MAX_UINT32 = 2**32 - 1
 
+#: Parse results kept across messages: a peer repeats its From, To, Contact and CSeq in every message of
+#: a call, and a trunk (or SIPp) the same Contact and Request-URI in every call. The values are frozen, so
+#: messages may share them; errors are not kept. Least recently used dropped beyond this many per parser,
+#: few enough that the kept objects cost the garbage collector little.
+PARSE_CACHE_SIZE = 512
+
 #: NameAddr parsers that name their header in errors, shared so parse results are cached per header.
-_NAME_ADDR = {name: partial(NameAddr.parse, header=name) for name in (FROM, TO, CONTACT, ROUTE, RECORD_ROUTE)}
+_NAME_ADDR = {name: lru_cache(PARSE_CACHE_SIZE)(partial(NameAddr.parse, header=name))
+              for name in (FROM, TO, CONTACT, ROUTE, RECORD_ROUTE)}
+parse_cseq = lru_cache(PARSE_CACHE_SIZE)(CSeq.parse)
+parse_uri = lru_cache(PARSE_CACHE_SIZE)(SipUri.parse)
 
 
 class _Fields:
@@ -65,7 +74,7 @@ class _Fields:
 
     @property
     def cseq(self) -> CSeq:
-        return self.headers.parsed(CSEQ, self._required(CSEQ), CSeq.parse)
+        return self.headers.parsed(CSEQ, self._required(CSEQ), parse_cseq)
 
     @property
     def via(self) -> list[Via]:
@@ -73,10 +82,17 @@ class _Fields:
 
     @property
     def top_via(self) -> Via:
-        vias = self.headers.get_all(VIA)
-        if not vias:
+        headers = self.headers
+        pos = headers._index.get("via")
+        if not pos:
             raise SipParseError("missing required header: Via", header=VIA)
-        return self.headers.parsed(VIA, vias[0], Via.parse)
+        first = headers._items[pos[0]][1].strip()
+        if "," in first or not first:  # several Vias on one line (or an empty one): as get_all splits them
+            vias = headers.get_all(VIA)
+            if not vias:
+                raise SipParseError("missing required header: Via", header=VIA)
+            first = vias[0]
+        return headers.parsed(VIA, first, Via.parse)
 
     @property
     def from_(self) -> NameAddr:

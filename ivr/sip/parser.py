@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from ivr.sip.errors import SipParseError
 from ivr.sip.headers import (
     _CANONICAL,
+    _EXACT,
     _TOKEN,
     CALL_ID,
     CONTACT,
@@ -31,12 +32,20 @@ from ivr.sip.headers import (
     TO,
     VIA,
     WARNING,
-    CSeq,
     Headers,
     Via,
     split_comma,
 )
-from ivr.sip.message import _NAME_ADDR, MAX_MESSAGE_SIZE, MAX_UINT32, Request, Response, parse_uint
+from ivr.sip.message import (
+    _NAME_ADDR,
+    MAX_MESSAGE_SIZE,
+    MAX_UINT32,
+    Request,
+    Response,
+    parse_cseq,
+    parse_uint,
+    parse_uri,
+)
 from ivr.sip.uri import SipUri, UriError, show
 
 __all__ = ["parse_message", "content_length"]
@@ -109,7 +118,7 @@ def _split_headers(head: str, lines: list[str]) -> Headers:
     index: dict[str, list[int]] = {}
     if head.count("\r") != len(lines) - 1 or head.count("\n") != len(lines) - 1:
         raise SipParseError("message has a bare CR or LF in its header section")
-    canonical = _CANONICAL
+    exact = _EXACT
     for line in lines[1:]:
         if line[:1] in (" ", "\t"):
             if not items:
@@ -123,14 +132,18 @@ def _split_headers(head: str, lines: list[str]) -> Headers:
             raise SipParseError(f"bad header line {show(line, 40)}: no ':'")
         if raw_name[-1] in " \t":
             raw_name = raw_name.rstrip(" \t")
-        known = canonical.get(raw_name.lower())
+        known = exact.get(raw_name)
         if known is not None:
-            name = known
-        elif _TOKEN.fullmatch(raw_name):
-            name = raw_name
+            name, key = known
         else:
-            raise SipParseError(f"bad header name {show(raw_name, 40)}")
-        key = name.lower()
+            canon = _CANONICAL.get(raw_name.lower())
+            if canon is not None:
+                name = canon
+            elif _TOKEN.fullmatch(raw_name):
+                name = raw_name
+            else:
+                raise SipParseError(f"bad header name {show(raw_name, 40)}")
+            key = name.lower()
         pos = index.get(key)
         if pos is None:
             index[key] = [len(items)]
@@ -157,7 +170,7 @@ def _parse_request_line(line: str) -> tuple[str, SipUri]:
         raise SipParseError(f"bad request line: bad method {show(method, 30)}")
     _check_version(version, "request line")
     try:
-        uri = SipUri.parse(uri_text)
+        uri = parse_uri(uri_text)
     except UriError as exc:
         raise SipParseError(f"bad Request-URI {show(uri_text)}: {exc.why}") from None
     if not (uri.is_sip or uri.scheme == "tel"):
@@ -246,7 +259,7 @@ def _validate(msg: Request | Response) -> None:
     call_id = items[index["call-id"][0]][1]
     if not _CALL_ID.fullmatch(call_id):
         raise SipParseError(f"bad Call-ID header: {show(call_id, 40)}", header=CALL_ID)
-    cseq = parsed(CSEQ, items[index["cseq"][0]][1], CSeq.parse)
+    cseq = parsed(CSEQ, items[index["cseq"][0]][1], parse_cseq)
     if isinstance(msg, Request) and cseq.method != msg.method:
         raise SipParseError(
             f"bad CSeq header: method '{cseq.method}' does not match request method '{msg.method}'",

@@ -118,7 +118,7 @@ def _status_input(status: int, *, sent: bool) -> TxInput:
 class Transaction:
     """What the four machines share: state, one table, up to three timers, an outbox."""
 
-    __slots__ = ("key", "request", "remote", "reliable", "timers", "state", "_deadlines", "_outbox",
+    __slots__ = ("key", "_request", "remote", "reliable", "timers", "state", "_deadlines", "_outbox",
                  "_interval")
 
     NAME: ClassVar[str] = "transaction"
@@ -128,8 +128,7 @@ class Transaction:
     def __init__(self, key: TransactionKey, request: Request, remote: Address, state: TxState, *,
                  reliable: bool, timers: TimerConfig) -> None:
         self.key = key
-        self.request = request
-        """The request that created the transaction (its INVITE for an INVITE transaction)."""
+        self._request: Request | None = request
         self.remote = remote
         """Where our messages go: the next hop (client) or the request's source (server)."""
         self.reliable = reliable
@@ -141,6 +140,18 @@ class Transaction:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.key[2]} {self.key[0]} {self.state.name}>"
+
+    @property
+    def request(self) -> Request:
+        """The request that created the transaction (its INVITE for an INVITE transaction).
+
+        A server transaction lets go of it once its final response is sent; asking for it then raises
+        `TransactionError` (nothing may be answered twice)."""
+        if self._request is None:
+            raise TransactionError(
+                f"{self.NAME} transaction {self.key[0]} sent its final response: its request is no longer kept"
+            )
+        return self._request
 
     @property
     def method(self) -> str:
@@ -360,7 +371,12 @@ class NonInviteClientTransaction(ClientTransaction):
 
 
 class ServerTransaction(Transaction):
-    """A request we received, until our final response has done its job."""
+    """A request we received, until our final response has done its job.
+
+    Once the final response is sent the transaction only absorbs retransmissions (for up to 64*T1 over
+    UDP) with the bytes it keeps, so it lets go of the parsed request: at hundreds of calls a second,
+    lingering transactions holding whole requests were most of the objects the garbage collector walks.
+    """
 
     __slots__ = ("_last_response", "last_status", "to_tag")
 
@@ -400,6 +416,8 @@ class ServerTransaction(Transaction):
             self.to_tag = (response.to.tag if to_tag is None else to_tag) or None
         self._outbox.append(self._last_response)
         self._on_sent(before, response.status, now)
+        if response.status >= 200:
+            self._request = None
         return []
 
     def _on_ack(self, before: TxState, ack: Request, now: float) -> list[LayerEvent]:

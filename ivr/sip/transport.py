@@ -6,8 +6,8 @@ agent), sends whatever the endpoint queued, and re-arms a single timer for the e
 deadline. No timer per retransmission, no polling.
 
 Time is the loop's (`loop.call_at`) unless a `Clock` is given: then `now` is `clock.now()` and the one
-timer sleeps on `clock.sleep_until`, so with `ivr.clock.FakeClock` every SIP timer moves only when the
-test advances the clock. `SipTransport.attach(...)` makes one with no socket at all: what it sends goes to
+timer is `clock.call_at`, so with `ivr.clock.FakeClock` every SIP timer moves only when the test
+advances the clock. `SipTransport.attach(...)` makes one with no socket at all: what it sends goes to
 a callable, what it receives is fed to `deliver` (see `ivr.testing.sipharness.MemoryNetwork`).
 
 UDP answers go to the address the request came from (RFC 3581), so SIPp or a trunk is answered
@@ -26,7 +26,7 @@ from typing import Any, TypeVar, cast
 
 import structlog
 
-from ivr.clock import Clock
+from ivr.clock import Clock, TimerHandle
 from ivr.sip.endpoint import SipEndpoint, TransportKind
 from ivr.sip.errors import SipParseError
 from ivr.sip.events import Address, EndpointEvent, MessageRejected
@@ -39,6 +39,8 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 UDP_BUFFER_BYTES = 4 * 1024 * 1024
+SHARED_PEERS_MAX = 65536
+"""Peers remembered as having come through the shared port (`share_port`)."""
 EventHandler = Callable[[EndpointEvent], None]
 
 
@@ -61,7 +63,7 @@ class SipTransport:
         self._loop = loop
         self._clock = clock
         self._handler: EventHandler = _ignore
-        self._timer: asyncio.TimerHandle | asyncio.Task[None] | None = None
+        self._timer: TimerHandle | None = None
         self._timer_at = 0.0
         self._udp: asyncio.DatagramTransport | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -72,6 +74,11 @@ class SipTransport:
         self._client_ssl: ssl_module.SSLContext | None = None
         self._udp_v6 = False
         """A dual-stack socket (bound to `::`): IPv4 peers must be addressed in their ::ffff: form."""
+        self._shared: asyncio.DatagramTransport | None = None
+        self._shared_peers: dict[Address, None] = {}
+        """Peers whose last datagram came through the shared port (`share_port`), oldest first."""
+        self.before_message: Callable[[], None] | None = None
+        """Called before each message is handled (the engine runs a due media tick there: media first)."""
 
     @classmethod
     async def open(cls, host: str = "127.0.0.1", port: int = 0, *, kind: TransportKind = TransportKind.UDP,
@@ -132,15 +139,40 @@ class SipTransport:
             conn.close()
         if self._udp is not None:
             self._udp.close()
+        if self._shared is not None:
+            self._shared.close()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
 
+    async def share_port(self, host: str, port: int) -> None:
+        """Also receive on `host:port`, bound with SO_REUSEPORT by every worker of the node (`ivr serve
+        --workers`): the kernel spreads new peers over the workers by address, so one peer's requests
+        (an INVITE, its retransmissions, its CANCEL) reach one worker. A response to a peer whose last
+        datagram came through it leaves from it (RFC 3581); requests we send leave from our own port,
+        the one in Via and Contact, so their responses and in-dialog requests come back to this worker."""
+        udp, _ = await self._loop.create_datagram_endpoint(lambda: _UdpProtocol(self, shared=True),
+                                                           local_addr=(host, port), reuse_port=True)
+        udp.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_BUFFER_BYTES)
+        self._shared = udp
+
+    def _came_in(self, source: Address, shared: bool) -> None:
+        """Remember which port a peer last used (bounded: the oldest peer is forgotten first)."""
+        if shared:
+            self._shared_peers.pop(source, None)
+            self._shared_peers[source] = None
+            if len(self._shared_peers) > SHARED_PEERS_MAX:
+                del self._shared_peers[next(iter(self._shared_peers))]
+        elif self._shared_peers:
+            self._shared_peers.pop(source, None)
+
     # -- input from sockets and the timer -------------------------------------------------------------
 
     def deliver(self, data: bytes, source: Address) -> None:
         """One datagram / framed message arrived."""
+        if self.before_message is not None:
+            self.before_message()
         self.endpoint.receive_datagram(data, source, self.now())
         self._dispatch()
         self.flush()
@@ -150,10 +182,6 @@ class SipTransport:
         self.endpoint.handle_timer(self.now())
         self._dispatch()
         self.flush()
-
-    async def _sleep_then_fire(self, clock: Clock, deadline: float) -> None:
-        await clock.sleep_until(deadline)
-        self._on_timer()
 
     def _dispatch(self) -> None:
         for event in self.endpoint.events():
@@ -175,11 +203,8 @@ class SipTransport:
         if self._timer is None or deadline < self._timer_at:
             self._cancel_timer()
             self._timer_at = deadline
-            clock = self._clock
-            if clock is None:
-                self._timer = self._loop.call_at(deadline, self._on_timer)
-            else:
-                self._timer = self._loop.create_task(self._sleep_then_fire(clock, deadline), name="sip-timer")
+            clock = self._clock  # a timer callback, not a task per re-arm
+            self._timer = (self._loop if clock is None else clock).call_at(deadline, self._on_timer)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -190,7 +215,10 @@ class SipTransport:
         if self._udp is not None:
             host, port = destination
             v4_on_v6 = self._udp_v6 and ":" not in host
-            self._udp.sendto(data, (f"::ffff:{host}", port) if v4_on_v6 else destination)
+            udp = self._udp
+            if self._shared is not None and destination in self._shared_peers and data.startswith(b"SIP/2.0 "):
+                udp = self._shared
+            udp.sendto(data, (f"::ffff:{host}", port) if v4_on_v6 else destination)
             return
         if self._sink is not None:
             self._sink(data, destination)
@@ -245,12 +273,16 @@ def _unmapped(host: str, port: int) -> Address:
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, owner: SipTransport) -> None:
+    def __init__(self, owner: SipTransport, *, shared: bool = False) -> None:
         self._owner = owner
+        self._shared = shared
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         if len(data) > 4 and data[:4] != b"\r\n\r\n":  # skip keep-alive CRLFs
-            self._owner.deliver(data, _unmapped(addr[0], addr[1]))
+            source = _unmapped(addr[0], addr[1])
+            if self._shared or self._owner._shared_peers:
+                self._owner._came_in(source, self._shared)
+            self._owner.deliver(data, source)
 
     def error_received(self, exc: Exception) -> None:
         log.info("sip_udp_error", error=str(exc))

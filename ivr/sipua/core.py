@@ -26,6 +26,7 @@ from ivr.sip.uri import SipUri
 
 if TYPE_CHECKING:
     from ivr.sipua.leg import CallLeg
+    from ivr.sipua.transfer import ReferListener
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +45,8 @@ class SipCore:
         self.legs: dict[DialogKey, CallLeg] = {}
         self._handlers: dict[ClientTransaction, ResponseHandler] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.refer_listener: ReferListener | None = None
+        """Told of every REFER a peer sends in one of our dialogs (the engine's agent transfers)."""
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
         """Run a background coroutine (a NOTIFY, a registration refresh) that nobody awaits."""

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import structlog
 
 from ivr.call import CallEnded, TransferResult
-from ivr.sip.dialog import Dialog, dtmf_relay_body, parse_dtmf_info, parse_sipfrag, sipfrag_body
+from ivr.sip.dialog import Dialog, dtmf_relay_body, parse_dtmf_info
 from ivr.sip.endpoint import SDP
 from ivr.sip.errors import SdpError, SipError
 from ivr.sip.events import (
@@ -27,20 +27,18 @@ from ivr.sip.events import (
     DialogEvent,
     DtmfInfoReceived,
     InfoReceived,
-    ReferReceived,
     ReinviteReceived,
-    TransferNotified,
 )
-from ivr.sip.headers import CONTACT, CONTENT_TYPE, EVENT, REASON, REFER_TO, REFERRED_BY, SUBSCRIPTION_STATE
+from ivr.sip.headers import CONTACT, CONTENT_TYPE, REASON
 from ivr.sip.hold import is_hold, offered_direction, with_direction
 from ivr.sip.message import Request, Response
 from ivr.sip.sdp import Direction
 from ivr.sip.transaction import ServerTransaction
 from ivr.sipua.core import SipCore
+from ivr.sipua.transfer import LegTransfers
 
 log = structlog.get_logger(__name__)
 
-SIPFRAG = "message/sipfrag;version=2.0"
 OfferHandler = Callable[[bytes], bytes]
 """Answers a peer's SDP offer in a re-INVITE (raise SdpNegotiationError for 488)."""
 
@@ -71,7 +69,8 @@ class CallLeg:
         self._acked = asyncio.Event()
         if not dialog.is_uas:
             self._acked.set()  # a call we placed is confirmed by the 2xx we ACKed
-        self._refer_waiter: asyncio.Future[TransferResult] | None = None
+        self.transfers = LegTransfers(core, dialog, self._request, self._events.put_nowait, lambda: self.ended)
+        """REFER both ways and the NOTIFYs that follow them (`ivr.sipua.transfer`)."""
 
     def __repr__(self) -> str:
         return f"<CallLeg {self.call_id} {self.dialog.state.name}>"
@@ -173,29 +172,13 @@ class CallLeg:
         return (await self._request(request)).status
 
     async def refer(self, target: str, *, timeout_s: float = 32.0) -> TransferResult:
-        """Blind transfer: REFER the peer to `target` and follow its NOTIFYs to a final status."""
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[TransferResult] = loop.create_future()
-        self._refer_waiter = waiter
-        headers = [(REFER_TO, f"<{target}>"), (REFERRED_BY, self.dialog.local_contact)]
-        request = self.dialog.new_request("REFER", self.core.via(), headers=headers)
-        response = await self._request(request)
-        if response.status >= 300:
-            self._refer_waiter = None
-            return TransferResult(accepted=False, status=response.status)
-        try:
-            async with asyncio.timeout(timeout_s):
-                return await waiter
-        except TimeoutError:
-            return TransferResult(accepted=True, status=response.status)
-        finally:
-            self._refer_waiter = None
+        """Blind transfer: REFER the peer to `target` (a URI, or a `<uri?Replaces=...>` Refer-To value)
+        and follow its NOTIFYs to a final status."""
+        return await self.transfers.refer(target, timeout_s=timeout_s)
 
     async def notify_refer(self, status: int, reason: str) -> None:
         """Report the progress of a transfer the peer asked of us (NOTIFY with message/sipfrag)."""
-        final = status >= 200
-        state = "terminated;reason=noresource" if final else "active;expires=60"
-        await self._send_notify(status, reason, state)
+        await self.transfers.notify(status, reason)
 
     # -- what the user agent calls ------------------------------------------------------------------
 
@@ -217,7 +200,7 @@ class CallLeg:
         """A request the peer sent in this dialog (the endpoint already vetted its CSeq and glare)."""
         handlers = {
             "INVITE": self._on_invite, "UPDATE": self._on_update, "INFO": self._on_info,
-            "OPTIONS": self._on_options, "REFER": self._on_refer, "NOTIFY": self._on_notify,
+            "OPTIONS": self._on_options, "REFER": self.transfers.on_refer, "NOTIFY": self.transfers.on_notify,
         }
         handler = handlers.get(request.method)
         if handler is None:
@@ -268,35 +251,6 @@ class CallLeg:
     def _on_options(self, request: Request, tx: ServerTransaction) -> None:
         self.core.respond(tx, 200)
 
-    def _on_refer(self, request: Request, tx: ServerTransaction) -> None:
-        refer_to = request.headers.get(REFER_TO)
-        if not refer_to:
-            self.core.respond(tx, 400, "REFER without Refer-To")
-            return
-        self.core.respond(tx, 202)
-        target = refer_to.strip()
-        if target.startswith("<") and ">" in target:
-            target = target[1:target.index(">")]
-        self._events.put_nowait(ReferReceived(target, request.headers.get(REFERRED_BY)))
-        self.core.spawn(self._send_notify(100, "Trying", "active;expires=60"))
-
-    def _on_notify(self, request: Request, tx: ServerTransaction) -> None:
-        event = (request.headers.get(EVENT) or "").split(";", 1)[0].strip().lower()
-        if event != "refer":
-            self.core.respond(tx, 489)  # Bad Event
-            return
-        self.core.respond(tx, 200)
-        frag = parse_sipfrag(request.body)
-        if frag is None:
-            return
-        status, reason = frag
-        terminated = (request.headers.get(SUBSCRIPTION_STATE) or "").lower().startswith("terminated")
-        final = status >= 200 or terminated
-        self._events.put_nowait(TransferNotified(status, reason, final))
-        waiter = self._refer_waiter
-        if final and waiter is not None and not waiter.done():
-            waiter.set_result(TransferResult(accepted=200 <= status < 300, status=status))
-
     # -- internals ------------------------------------------------------------------------------------
 
     async def _request(self, request: Request) -> Response:
@@ -312,15 +266,6 @@ class CallLeg:
             self.core.send_ack(self.dialog, self.dialog.ack(request.cseq.seq, self.core.via()))
         return response
 
-    async def _send_notify(self, status: int, reason: str, state: str) -> None:
-        if self.ended:
-            return
-        request = self.dialog.new_request(
-            "NOTIFY", self.core.via(), body=sipfrag_body(status, reason), content_type=SIPFRAG,
-            headers=[(EVENT, "refer"), (SUBSCRIPTION_STATE, state)],
-        )
-        await self._request(request)
-
     def _answer(self, offer: bytes) -> bytes:
         if self.offer_handler is not None:
             return self.offer_handler(offer)
@@ -334,7 +279,5 @@ class CallLeg:
         self.core.legs.pop(self.dialog.key, None)
         self._ended.set()
         self._events.put_nowait(None)
-        waiter = self._refer_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(TransferResult(accepted=False, status=0))
+        self.transfers.leg_ended()
         log.info("call_leg_ended", call_id=self.call_id, reason=reason)

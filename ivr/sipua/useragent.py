@@ -27,6 +27,7 @@ their binding, and sends to its contact through the binding's Path (RFC 3327) as
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import structlog
@@ -36,7 +37,7 @@ from ivr.clock import Clock
 from ivr.sip.authorize import Credentials
 from ivr.sip.dialog import address_of
 from ivr.sip.edge import SipEdge
-from ivr.sip.endpoint import SDP, format_hostport
+from ivr.sip.endpoint import SDP
 from ivr.sip.errors import SdpError, SipParseError
 from ivr.sip.events import (
     AckReceived,
@@ -51,11 +52,12 @@ from ivr.sip.events import (
     TransportFailed,
 )
 from ivr.sip.headers import CALL_ID, CONTACT, CONTENT_TYPE, CSEQ, FROM, MAX_FORWARDS, ROUTE, TO, VIA, NameAddr
+from ivr.sip.hostport import format_hostport
 from ivr.sip.message import Headers, Request, Response, new_call_id, new_tag
 from ivr.sip.registrar import Binding, Registrar
 from ivr.sip.transaction import ClientTransaction, ServerTransaction
 from ivr.sip.transport import SipTransport
-from ivr.sip.uri import SipUri
+from ivr.sip.uri import SipUri, unescape
 from ivr.sipua.calls import CallFailed, IncomingCall, OutgoingCall
 from ivr.sipua.core import SipCore
 from ivr.sipua.leg import CallLeg
@@ -126,8 +128,15 @@ class UserAgent:
         A user registered with our registrar is reached at their registered contact (it becomes the
         Request-URI; To keeps `uri`) through the Path they registered with (RFC 3327). `route` (Route
         header values, first hop first) overrides that route set; the request goes to its first hop.
+        Route headers carried in `uri` itself (RFC 3261 19.1.5: `sip:a@host?Route=%3Csip:proxy;lr%3E`,
+        how a cluster node reaches an agent registered through another node) are that route set when
+        `route` is not given; other URI headers are ignored.
         """
         target = uri if isinstance(uri, SipUri) else SipUri.parse(uri)
+        if target.headers:
+            if route is None:
+                route = [unescape(v) for n, v in target.headers if n.lower() == ROUTE.lower()] or None
+            target = dataclasses.replace(target, headers=())
         binding = self._binding(target)
         request = self._new_request("INVITE", target, from_user, from_display)
         if binding is not None:

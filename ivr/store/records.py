@@ -17,7 +17,7 @@ from typing import Any
 
 from ivr.dispatching import DispatchChange
 from ivr.dispatching import DispatchEntry as DispatchEntry  # re-exported: the store keeps these
-from ivr.journey import CallRecord, JourneyEvent, Outcome
+from ivr.journey import CallRecord, Direction, JourneyEvent, Outcome
 from ivr.store.errors import BadQuery, BadSurveyScore
 
 MAX_PAGE = 1000
@@ -44,6 +44,7 @@ CALL_COLUMNS: tuple[str, ...] = (
     "survey_score",
     "breakpoint_node",
     "variables",
+    "direction",
 )
 """The `calls` columns that mirror `CallRecord` fields, in field order."""
 
@@ -69,6 +70,8 @@ class CallQuery:
     caller: str | None = None
     node_id: str | None = None
     """Only calls taken by this engine node (a cluster shares one database)."""
+    direction: Direction | None = None
+    """Only calls in (callers who dialled) or out (placed by campaigns and the outbound API)."""
     limit: int = 50
     offset: int = 0
     cursor: str | None = None
@@ -174,6 +177,7 @@ def _record_fields(record: CallRecord) -> dict[str, Any]:
         "survey_score": record.survey_score,
         "breakpoint_node": record.breakpoint_node,
         "variables": dict(record.variables),
+        "direction": record.direction.value,
     }
 
 
@@ -211,6 +215,7 @@ def record_from_row(row: Sequence[object]) -> CallRecord:
         survey_score=None if v["survey_score"] is None else int(v["survey_score"]),  # type: ignore[call-overload]
         breakpoint_node=str(v["breakpoint_node"]),
         variables={str(k): str(x) for k, x in json_value(v["variables"]).items()},
+        direction=Direction(v["direction"]),
     )
 
 

@@ -1,6 +1,7 @@
 """Summary figures over a time window: the numbers ops read every hour.
 
-Definitions (every figure counts calls *started* in `[since, until)`):
+Definitions (every figure counts calls *started* in `[since, until)` in one direction: the hotline's
+inbound calls unless asked otherwise; outbound attempts are a campaign's, reported by the campaign):
 
 - `calls`: every call, in progress or not.
 - `finished`: calls that ended normally (not in progress, not `interrupted` by an engine stop).
@@ -50,7 +51,7 @@ SELECT COUNT(*),
   COALESCE(SUM(CASE WHEN intent <> '' THEN 1 ELSE 0 END), 0),
   COALESCE(SUM({broken}), 0),
   COALESCE(SUM(CASE WHEN agent_id <> '' THEN {broken} ELSE 0 END), 0)
-FROM calls WHERE started_at >= ? AND started_at < ?
+FROM calls WHERE direction = ? AND started_at >= ? AND started_at < ?
 """.format(
     # A finished call's breakpoint_node is set from its first breakpoint step when it ends, so only
     # calls still in progress need the (costlier) look at their journey.
@@ -61,7 +62,7 @@ FROM calls WHERE started_at >= ? AND started_at < ?
 
 MIX_SQL = """
 SELECT intent, dialect, COUNT(*) FROM calls
-WHERE started_at >= ? AND started_at < ?
+WHERE direction = ? AND started_at >= ? AND started_at < ?
 GROUP BY intent, dialect
 """
 """Calls by (intent, dialect) in one pass; `mix_counts` folds it into the two mixes."""
@@ -70,7 +71,7 @@ BREAKPOINTS_SQL = """
 SELECT e.node, COUNT(*), COUNT(DISTINCT e.call_id),
   COUNT(DISTINCT CASE WHEN c.agent_id <> '' THEN e.call_id END)
 FROM journey_events e JOIN calls c ON c.call_id = e.call_id
-WHERE e.breakpoint = TRUE AND c.started_at >= ? AND c.started_at < ?
+WHERE e.breakpoint = TRUE AND c.direction = ? AND c.started_at >= ? AND c.started_at < ?
 GROUP BY e.node ORDER BY COUNT(*) DESC, e.node LIMIT ?
 """
 

@@ -37,6 +37,10 @@ class PurgeCounts:
     caller_dialects: int = 0
     renders: int = 0
     """Caller-specific TTS renders removed from the prompt cache."""
+    messages: int = 0
+    """Voice messages (rows and WAV files) deleted."""
+    recordings: int = 0
+    """Call recordings (WAV files) deleted."""
 
     def __add__(self, other: PurgeCounts) -> PurgeCounts:
         return PurgeCounts(
@@ -45,6 +49,8 @@ class PurgeCounts:
             self.surveys + other.surveys,
             self.caller_dialects + other.caller_dialects,
             self.renders + other.renders,
+            self.messages + other.messages,
+            self.recordings + other.recordings,
         )
 
 
@@ -83,11 +89,22 @@ RenderPurger = Callable[[datetime], int]
 """Removes caller-specific TTS renders made before a time; returns how many (FLOW's prompt cache)."""
 
 
-def purge_all(store: Purgeable, before: datetime, render_purgers: Sequence[RenderPurger] = ()) -> PurgeCounts:
-    """One purge of every place caller data is kept (blocking)."""
+def purge_all(
+    store: Purgeable,
+    before: datetime,
+    render_purgers: Sequence[RenderPurger] = (),
+    message_purgers: Sequence[RenderPurger] = (),
+    recording_purgers: Sequence[RenderPurger] = (),
+) -> PurgeCounts:
+    """One purge of every place caller data is kept (blocking). `message_purgers` delete voice messages
+    (`ivr.store.messages.MessageStore.purge`)."""
     counts = store.purge(before)
     for purge_renders in render_purgers:
         counts = counts + PurgeCounts(renders=purge_renders(before))
+    for purge_messages in message_purgers:
+        counts = counts + PurgeCounts(messages=purge_messages(before))
+    for purge_recordings in recording_purgers:  # call recordings (ivr.recording.retention)
+        counts = counts + PurgeCounts(recordings=purge_recordings(before))
     return counts
 
 
@@ -97,6 +114,8 @@ async def run_retention(
     clock: Clock,
     *,
     render_purgers: Sequence[RenderPurger] = (),
+    message_purgers: Sequence[RenderPurger] = (),
+    recording_purgers: Sequence[RenderPurger] = (),
     every_s: float = PURGE_EVERY_S,
 ) -> None:
     """Purge now, then every `every_s`, what is older than `retention_days` (0: never). Runs until
@@ -106,9 +125,11 @@ async def run_retention(
     while True:
         before = clock.wall() - timedelta(days=retention_days)
         try:
-            counts = await asyncio.to_thread(purge_all, store, before, render_purgers)
+            counts = await asyncio.to_thread(purge_all, store, before, render_purgers, message_purgers,
+                                           recording_purgers)
             log.info("retention_purged", before=before.isoformat(), calls=counts.calls,
-                     caller_dialects=counts.caller_dialects, renders=counts.renders)
+                     caller_dialects=counts.caller_dialects, renders=counts.renders, messages=counts.messages,
+                     recordings=counts.recordings)
         except Exception:
             log.exception("retention_purge_failed")
         await clock.sleep(every_s)

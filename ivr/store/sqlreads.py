@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 
+from ivr.journey import Direction
 from ivr.store.errors import StoreClosed
 from ivr.store.records import (
     CallDetail,
@@ -52,6 +53,7 @@ class SqlReads:
             ("outcome", None if query.outcome is None else query.outcome.value),
             ("in_progress", query.in_progress),
             ("node_id", query.node_id),
+            ("direction", None if query.direction is None else query.direction.value),
         ):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -91,10 +93,12 @@ class SqlReads:
         )
 
     def summary(
-        self, since: datetime, until: datetime, *, service_level_s: float = SERVICE_LEVEL_S, top_breakpoints: int = 10
+        self, since: datetime, until: datetime, *, service_level_s: float = SERVICE_LEVEL_S, top_breakpoints: int = 10,
+        direction: Direction = Direction.INBOUND,
     ) -> Summary:
-        """Summary figures for calls started in `[since, until)` (see `ivr.store.reports`)."""
-        window = [self._enc(utc(since)), self._enc(utc(until))]
+        """Summary figures for calls started in `[since, until)` (see `ivr.store.reports`): the hotline's
+        own calls by default; a campaign's attempts are counted by the campaign (`/api/campaigns`)."""
+        window = [direction.value, self._enc(utc(since)), self._enc(utc(until))]
         totals = self.read(SUMMARY_SQL, [service_level_s, *window])[0]
         return summary_from_rows(
             utc(since),

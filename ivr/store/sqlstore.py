@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import structlog
 
 from ivr.clock import Clock, LoopClock
-from ivr.journey import CallRecord, JourneyEvent
+from ivr.journey import CallRecord, Direction, JourneyEvent
 from ivr.store.errors import MigrationError, StoreClosed
 from ivr.store.records import (
     CALL_COLUMNS,
@@ -262,9 +262,11 @@ class SqlStore(SqlBackend):
         return self.reads.get_call(call_id)
 
     def summary(
-        self, since: datetime, until: datetime, *, service_level_s: float = SERVICE_LEVEL_S, top_breakpoints: int = 10
+        self, since: datetime, until: datetime, *, service_level_s: float = SERVICE_LEVEL_S, top_breakpoints: int = 10,
+        direction: Direction = Direction.INBOUND,
     ) -> Summary:
-        return self.reads.summary(since, until, service_level_s=service_level_s, top_breakpoints=top_breakpoints)
+        return self.reads.summary(since, until, service_level_s=service_level_s, top_breakpoints=top_breakpoints,
+                                  direction=direction)
 
     def dispatches(self, limit: int = 50) -> list[DispatchEntry]:
         return self.reads.dispatches(limit)

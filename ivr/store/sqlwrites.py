@@ -98,6 +98,7 @@ class SqlWrites:
         self.node_id = node_id
         self._hooks = hooks
         self._q = hooks.q
+        self._insert_event = hooks.q(INSERT_EVENT)
         self.conn: Any = None
         """The read-write connection: opened on first use, dropped by `reset` after a failure."""
 
@@ -113,8 +114,17 @@ class SqlWrites:
         conn = self.connection()
         try:
             cur = conn.cursor()
+            events: list[tuple[object, ...]] = []
             for op in ops:
+                if op.kind is OpKind.JOURNEY_EVENT:  # a run of journey steps is one executemany
+                    events.append(op.params)
+                    continue
+                if events:
+                    cur.executemany(self._insert_event, events)
+                    events = []
                 self._apply(cur, op)
+            if events:
+                cur.executemany(self._insert_event, events)
             conn.commit()
         except BaseException:
             if not getattr(conn, "closed", False):
@@ -161,7 +171,7 @@ class SqlWrites:
         if op.kind is OpKind.CALL_STARTED:
             cur.execute(q(INSERT_STARTED), op.params)
         elif op.kind is OpKind.JOURNEY_EVENT:
-            cur.execute(q(INSERT_EVENT), op.params)
+            cur.execute(self._insert_event, op.params)
         elif op.kind is OpKind.CALL_FINISHED:
             cur.execute(q(UPSERT_FINISHED), op.params)
             cur.execute(q(FILL_SURVEY), (op.call_id,))

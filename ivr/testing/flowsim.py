@@ -18,6 +18,7 @@ from ivr.clock import FakeClock
 from ivr.flow.events import StepKind
 from ivr.flow.expr import Value
 from ivr.flow.interpreter import Interpreter
+from ivr.flow.messages import MemoryMessageBox, MessageBox
 from ivr.flow.model import Flow, ScheduleNode
 from ivr.flow.runtime import HttpClient
 from ivr.journey import CallRecord, JourneyEvent, MemoryJourneySink, Outcome
@@ -86,8 +87,10 @@ async def simulate(
     queue_results: Mapping[str, QueueOutcomeKind] | None = None,
     variables: Mapping[str, Value] | None = None,
     http: HttpClient | None = None,
+    messages: MessageBox | None = None,
 ) -> Simulation:
-    """One simulated call from start to end. `backend` is the data-dip base URL (`backend_url`)."""
+    """One simulated call from start to end. `backend` is the data-dip base URL (`backend_url`);
+    voice messages go to `messages` (a fresh `MemoryMessageBox` when None)."""
     timeline: list[JourneyEvent | Action] = []
     sink = _TraceSink(timeline)
     clock = FakeClock(wall_start=when or parse_time(DEFAULT_TIME, flow))
@@ -99,7 +102,7 @@ async def simulate(
         queue_results=dict(queue_results or {}),
         observer=timeline.append,
     )
-    interpreter = Interpreter(sink=sink, clock=clock, http=http)
+    interpreter = Interpreter(sink=sink, clock=clock, http=http, messages=messages or MemoryMessageBox())
     overrides: dict[str, Value] = dict(variables or {})
     try:
         async with backend_url(backend) as url:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 
 from ivr.errors import IvrError
+from ivr.testing.ports import free_port
 
 
 class RedisServerError(IvrError):
@@ -27,10 +28,6 @@ def redis_server_path() -> str | None:
     return shutil.which("redis-server")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _ping(port: int) -> bool:
@@ -52,7 +49,7 @@ class RedisServer:
         self._program = program
         self.appendonly = appendonly
         self._start_timeout_s = start_timeout_s
-        self.port = _free_port()
+        self.port = free_port()
         self.workdir = tempfile.mkdtemp(prefix="ivr-redis-")
         self._proc: subprocess.Popen[bytes] | None = None
 

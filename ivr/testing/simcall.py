@@ -14,6 +14,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+from numpy.typing import NDArray
+
 from ivr.call import (
     CallEnded,
     CallerInput,
@@ -26,9 +29,14 @@ from ivr.call import (
     QueueOutcomeKind,
     QueueRequest,
     QueueResult,
+    RecordEnd,
+    Recording,
+    RecordSpec,
     SpeechInput,
+    TransferContext,
     TransferResult,
 )
+from ivr.media.tones import tone
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -48,10 +56,17 @@ class Turn:
     value: str = ""
     confidence: float = 1.0
     """Recognizer confidence for `say` turns."""
+    ends: RecordEnd = RecordEnd.SILENCE
+    """For a `say` turn taken by `record` (a message): how the caller ended it."""
 
     @classmethod
     def say(cls, text: str, confidence: float = 1.0) -> Turn:
         return cls(TurnKind.SAY, text, confidence)
+
+    @classmethod
+    def message(cls, text: str, ends: RecordEnd = RecordEnd.TERMINATOR, confidence: float = 0.8) -> Turn:
+        """Leave a voice message saying `text` (recorded as a tone of one second per ten characters)."""
+        return cls(TurnKind.SAY, text, confidence, ends)
 
     @classmethod
     def keys(cls, digits: str) -> Turn:
@@ -83,6 +98,8 @@ class ActionKind(enum.Enum):
     ENQUEUED = "enqueued"
     TRANSFERRED = "transferred"
     HUNG_UP = "hung_up"
+    RECORDED = "recorded"
+    PLAYED_AUDIO = "played_audio"
 
 
 @dataclass(slots=True, frozen=True)
@@ -106,11 +123,15 @@ class SimCall:
     queue_results: Mapping[str, QueueOutcomeKind] = field(default_factory=dict)
     """Per-queue outcome; queues not listed are answered."""
     transfer_accepted: bool = True
+    transfer_context: TransferContext | None = None
+    """The context the flow's last transfer carried."""
     observer: Callable[[Action], None] | None = None
     """Called with every action as it happens (the simulator interleaves them with journey steps)."""
     actions: list[Action] = field(default_factory=list)
     requests: list[QueueRequest] = field(default_factory=list)
     listens: list[ListenSpec] = field(default_factory=list)
+    records: list[RecordSpec] = field(default_factory=list)
+    played_audio: list[NDArray[np.int16]] = field(default_factory=list)
     _turn: int = 0
     _ended: bool = False
 
@@ -166,6 +187,39 @@ class SimCall:
         self._act(Action(ActionKind.HEARD, _describe(result)))
         return result
 
+    async def record(self, spec: RecordSpec) -> Recording:
+        """Takes the next turn: a `say`/`message` turn is the message (a 440 Hz tone standing in for the
+        voice, its text the transcript), a key in `end_keys` ends at once, silence is no input."""
+        self._check()
+        self.records.append(spec)
+        turn = self.script[self._turn] if self._turn < len(self.script) else Turn.hangup()
+        self._turn += 1
+        audio = np.zeros(0, dtype=np.int16)
+        transcript: SpeechInput | None = None
+        if turn.kind is TurnKind.SAY:
+            seconds = min(spec.max_length_s, max(0.5, len(turn.value) / 10))
+            audio = tone((440.0,), seconds, level_dbfs=-16.0)
+            language = guess_language(turn.value, spec.transcribe)
+            if spec.transcribe:
+                transcript = SpeechInput(turn.value, turn.confidence, language, duration_s=seconds)
+            ended_by = turn.ends
+        elif turn.kind is TurnKind.KEYS and turn.value[:1] in spec.end_keys:
+            ended_by = RecordEnd.TERMINATOR
+        elif turn.kind is TurnKind.HANGUP:
+            ended_by = RecordEnd.HANGUP
+        else:
+            ended_by = RecordEnd.NO_INPUT
+        self._act(Action(ActionKind.RECORDED, f"{len(audio) / 8000:.1f} s, {ended_by.value}"))
+        if ended_by is RecordEnd.HANGUP:
+            self._hang_up("caller hung up")
+        return Recording(audio, ended_by, transcript)
+
+    async def play_audio(self, audio: NDArray[np.int16], *, barge_in: bool = False) -> PlaybackResult:
+        self._check()
+        self.played_audio.append(audio)
+        self._act(Action(ActionKind.PLAYED_AUDIO, f"{len(audio) / 8000:.1f} s"))
+        return PlaybackResult(PlaybackOutcome.COMPLETED, played_s=len(audio) / 8000)
+
     async def enqueue(self, request: QueueRequest) -> QueueResult:
         self._check()
         self.requests.append(request)
@@ -180,8 +234,10 @@ class SimCall:
             agent_id="sim-agent" if kind is QueueOutcomeKind.ANSWERED else None,
         )
 
-    async def transfer(self, target: str) -> TransferResult:
+    async def transfer(self, target: str, *, context: TransferContext | None = None,
+                       bridge: bool = False) -> TransferResult:
         self._check()
+        self.transfer_context = context
         self._act(Action(ActionKind.TRANSFERRED, target))
         if self.transfer_accepted:
             self._ended = True

@@ -9,7 +9,7 @@ entry points: they load, call the library and print with rich.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -154,8 +154,9 @@ def print_check(report: CheckReport, dialects: DialectSet, console: Console) -> 
 # ---------------------------------------------------------------------------------------------- CLI
 
 
-LoadFlows = Callable[[Path], tuple[FlowPrompts, ...]]
-"""Reads a flows folder into `FlowPrompts`, raising `VoiceError` (`ivr.engine.flowprompts` loads
+LoadFlows = Callable[[Path, Mapping[str, tuple[str, ...]]], tuple[FlowPrompts, ...]]
+"""Reads a flows folder into `FlowPrompts` given the packs' fallbacks (a flow may serve a pack made by
+`ivr dialects new`, covered by its fallback), raising `VoiceError` (`ivr.engine.flowprompts` loads
 them with the flow loader; this package does not read flow files)."""
 
 
@@ -163,7 +164,8 @@ def _load(
     flows_dir: Path, dialects_dir: Path, err: Console, load_flows: LoadFlows
 ) -> tuple[DialectSet, tuple[FlowPrompts, ...]] | None:
     try:
-        return load_dialects(dialects_dir), load_flows(flows_dir)
+        dialects = load_dialects(dialects_dir)
+        return dialects, load_flows(flows_dir, dialects.fallbacks())
     except VoiceError as exc:
         err.print(str(exc), markup=False, highlight=False)
         return None

@@ -311,6 +311,14 @@ class PromptLibrary:
         self._cache.store(job.key, audio, personal=job.personal)
         return audio
 
+    def add_recording(self, dialect: str, prompt_id: str, path: Path, audio: Audio) -> None:
+        """Serve a recording just written (the prompt-recording line's accepted take) from the next prompt on,
+        without a rebuild: the audio is in memory already, and the resolver is swapped in one assignment."""
+        self._recorded[path] = audio
+        self.recordings = {**self.recordings, (dialect, prompt_id): path}
+        self._resolver = self._resolver.with_recording(dialect, prompt_id, path)
+        log.info("prompt_recording_added", dialect=dialect, prompt_id=prompt_id, path=str(path))
+
     # -- serving (during calls) --------------------------------------------------------------------
 
     def resolve(self, prompt: Prompt) -> Resolution:

@@ -100,6 +100,10 @@ class Resolver:
         self._texts = texts
         self._recordings = recordings
 
+    def with_recording(self, dialect: str, prompt_id: str, path: Path) -> Resolver:
+        """The same resolver, knowing one more recording (one just made on the prompt-recording line)."""
+        return Resolver(self.dialects, self._texts, {**self._recordings, (dialect, prompt_id): path})
+
     def text_for(self, prompt_id: str, dialect: str, given: str | None = None) -> str | None:
         """The text to synthesize in `dialect`: a dialect pack's text beats the flows'.
 

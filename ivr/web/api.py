@@ -22,7 +22,7 @@ from aiohttp import web
 
 from ivr.clock import Clock
 from ivr.errors import IvrError
-from ivr.journey import Outcome
+from ivr.journey import Direction, Outcome
 from ivr.store import (
     CSV_COLUMNS,
     BadQuery,
@@ -156,6 +156,11 @@ def call_query(request: web.Request, now: datetime) -> CallQuery:
         except ValueError as exc:
             valid = ", ".join([o.value for o in Outcome] + ["in-progress"])
             raise BadQuery(f"outcome must be one of {valid}; got {outcome_text!r}") from exc
+    direction_text = q.get("direction") or None
+    try:
+        direction = None if direction_text is None else Direction(direction_text)
+    except ValueError:
+        raise BadQuery(f"direction must be inbound or outbound; got {direction_text!r}") from None
     return CallQuery(
         since=_time_param(request, "since", now),
         until=_time_param(request, "until", now),
@@ -166,6 +171,7 @@ def call_query(request: web.Request, now: datetime) -> CallQuery:
         dialect=q.get("dialect") or None,
         caller=q.get("caller") or None,
         node_id=q.get("node_id") or None,
+        direction=direction,
         limit=_int_param(request, "limit", 50),
         offset=_int_param(request, "offset", 0),
         cursor=q.get("cursor") or None,

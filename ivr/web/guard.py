@@ -17,7 +17,7 @@ carries a CSP, `X-Frame-Options: DENY` and `nosniff`; every request is logged wi
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import structlog
 from aiohttp import web
@@ -39,6 +39,7 @@ DATA_PREFIXES = ("/api/", "/metrics")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "media-src 'self' blob:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS: Mapping[str, str] = {
@@ -49,6 +50,18 @@ SECURITY_HEADERS: Mapping[str, str] = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+
+
+RouteSpec = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]], Role | None]
+"""(method, path, handler, role it needs: None open) of a route a module adds after `create_app`."""
+
+
+def add_routes(app: web.Application, routes: Iterable[RouteSpec]) -> None:
+    """Add optional routes (outbound, messages, recordings) with their roles, before the app starts."""
+    roles = app[ROUTE_ROLES]
+    for method, path, handler, role in routes:
+        app.router.add_route(method, path, handler)
+        roles[(method, path)] = role
 
 
 def identity(request: web.Request) -> ApiToken:

@@ -72,6 +72,8 @@ class _Agent:
     queues: tuple[str, ...] = ()
     region: str = ""
     call_id: str | None = None
+    pause_reason: str | None = None
+    today: Mapping[str, object] = field(default_factory=dict)
 
 
 Listener = Callable[[LiveChange], None]
@@ -155,7 +157,10 @@ class LiveState:
         name: str | None = None,
         queues: Iterable[str] | None = None,
         region: str | None = None,
+        pause_reason: str | None = None,
+        today: Mapping[str, object] | None = None,
     ) -> None:
+        """`pause_reason`: why an agent on break is (None: not on break); `today`: their figures today."""
         agent = self._agents.get(agent_id)
         if agent is None:
             agent = self._agents[agent_id] = _Agent(agent_id, state, at)
@@ -168,6 +173,9 @@ class LiveState:
             self._known_queues.update(agent.queues)
         if region is not None:
             agent.region = region
+        agent.pause_reason = pause_reason if state is AgentPresence.ON_BREAK else None
+        if today is not None:
+            agent.today = dict(today)
         if state in (AgentPresence.AVAILABLE, AgentPresence.LOGGED_OUT, AgentPresence.ON_BREAK):
             agent.call_id = None
         self._changed(ChangeKind.AGENT, agent_id)
@@ -288,4 +296,6 @@ class LiveState:
             queues=agent.queues,
             region=agent.region,
             call_id=agent.call_id,
+            pause_reason=agent.pause_reason,
+            today=agent.today,
         )

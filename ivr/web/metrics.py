@@ -23,6 +23,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 WAIT_BUCKETS: tuple[float, ...] = (5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 ASR_BUCKETS: tuple[float, ...] = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+LAG_BUCKETS: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.1, 0.25, 1.0)
+"""Event-loop lag and GC pauses: 20 ms is one RTP packet; past 40 ms a caller hears the gap."""
 
 
 def _number(value: float) -> str:
@@ -245,6 +247,8 @@ class EngineMetrics:
       registrar's and the media engine's own totals, copied in likewise (`ivr.web.counters.watch_counters`).
     - `process_*`: this process's CPU, memory, descriptors and start time, read at scrape (`ivr.web.process`).
     - `ivr_build_info{version,python}`: always 1; the labels say what is running.
+    - `event_loop_lag_seconds`, `gc_pause_seconds{generation}`: how late the loop woke a periodic timer,
+      and each garbage collection's pause (`ivr.engine.looplag`, `ivr.engine.gcpolicy`).
     """
 
     def __init__(self, registry: Metrics | None = None) -> None:
@@ -297,6 +301,12 @@ class EngineMetrics:
         self.media_failures = r.counter("ivr_media_failures_total", "Media sessions that failed (their calls ended).")
         self.build_info = r.gauge("ivr_build_info", "What is running: always 1.", ["version", "python"])
         self.build_info.labels(__version__, platform.python_version()).set(1)
+        self.event_loop_lag = r.histogram(
+            "ivr_event_loop_lag_seconds", "How late the event loop ran a periodic timer (a stall delays every "
+            "call's media by as much).", (), LAG_BUCKETS,
+        )  # fmt: skip
+        self.gc_pause = r.histogram("ivr_gc_pause_seconds", "Garbage collection pauses, by generation.",
+                                    ["generation"], LAG_BUCKETS)
         self._process = ProcessMetrics(r)
 
     @staticmethod

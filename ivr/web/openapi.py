@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ivr import __version__
-from ivr.journey import Outcome
+from ivr.journey import Direction, Outcome
 from ivr.outbound.model import Result
 from ivr.outbound.state import Status
 from ivr.store import CSV_COLUMNS, DispatchAction
@@ -75,6 +75,8 @@ _FILTERS = [
     _query("dialect", "Only this dialect code (cmn, yue, hak, nan...)."),
     _query("caller", "Only this caller number."),
     _query("node_id", "Only calls taken by this engine node (a cluster shares one database)."),
+    _query("direction", "Only calls in (callers who dialled) or out (placed by campaigns).",
+           {"type": "string", "enum": [d.value for d in Direction]}),
 ]
 
 _SCHEMAS: _S = {
@@ -105,6 +107,7 @@ _SCHEMAS: _S = {
             "survey_score": _nullable("integer", minimum=0, maximum=10),
             "breakpoint_node": _STR,
             "variables": {"type": "object", "additionalProperties": _STR},
+            "direction": {"type": "string", "enum": [d.value for d in Direction]},
             "node_id": {"type": "string", "description": "The engine node that took the call (GET /api/calls)."},
         },
         ("call_id", "caller", "dialed", "started_at"),
@@ -136,6 +139,23 @@ _SCHEMAS: _S = {
             "offset": _INT,
         },
         ("calls", "next_cursor"),
+    ),
+    "VoiceMessage": _obj(
+        {
+            "id": _INT,
+            "call_id": _STR,
+            "caller": _STR,
+            "queue": _STR,
+            "dialect": _STR,
+            "created_at": _TIME,
+            "duration_s": _NUM,
+            "ended_by": {"type": "string", "enum": ["terminator", "silence", "max_length", "hangup"]},
+            "transcript": _STR,
+            "confidence": _nullable("number", description="The recognizer's confidence; null: nothing heard."),
+            "follow_up": {"type": "string", "description": "`campaign:ID/TARGET` or `queue:NAME`."},
+            "audio": {"type": "string", "description": "URL of the WAV (needs the same token)."},
+        },
+        ("id", "call_id", "caller", "queue", "created_at", "duration_s", "ended_by", "transcript", "audio"),
     ),
     "OutboundCall": _obj(
         {
@@ -183,6 +203,10 @@ _SCHEMAS: _S = {
             "queues": {"type": "array", "items": _STR},
             "region": _STR,
             "call_id": _nullable("string"),
+            "pause_reason": _nullable("string", description="Why the agent is on break (`no_answer`: paused "
+                                      "automatically after missed offers)."),
+            "today": _obj({"day": _STR, "calls": _INT, "talk_s": {"type": "number"}, "pauses": _INT,
+                           "paused_s": {"type": "number"}}, ()),
         },
         ("agent_id", "state"),
     ),
@@ -486,6 +510,61 @@ _PATHS: _S = {
             {"200": {"description": "An event stream", "content": {"text/event-stream": {"schema": _STR}}}},
         )
     },
+    "/api/messages": {
+        "get": _op(
+            "Voice messages callers left (`message` nodes), newest first, with transcript and follow-up task.",
+            "messages",
+            {
+                "200": _json("A page of messages", _obj({
+                    "messages": {"type": "array", "items": _ref("VoiceMessage")},
+                    "next_before": _nullable("integer", description="Pass as `before` for the next page."),
+                }, ("messages", "next_before"))),
+                "400": _ERROR,
+            },
+            parameters=[
+                _query("limit", "1 to 200, default 50.", _INT),
+                _query("before", "Only messages with a smaller id (paging).", _INT),
+                _query("queue", "Only this queue's messages."),
+            ],
+        )
+    },
+    "/api/messages/themes": {
+        "get": _op(
+            "Voice of the customer: voice-message transcripts grouped by need (the flows' intent classifier) and "
+            "by theme (zh + en keyword clustering), with counts per day and queue and examples.",
+            "messages",
+            {
+                "200": _json("The analysis", _obj({
+                    "since": _TIME, "until": _TIME, "total": _INT, "other": _INT,
+                    "by_need": {"type": "object", "additionalProperties": _INT},
+                    "by_day": {"type": "object", "additionalProperties": _INT},
+                    "by_queue": {"type": "object", "additionalProperties": _INT},
+                    "needs_by_day": {"type": "object"},
+                    "themes": {"type": "array", "items": _obj({
+                        "term": _STR, "count": _INT, "needs": {"type": "object"},
+                        "examples": {"type": "array", "items": _STR},
+                    }, ("term", "count", "needs", "examples"))},
+                }, ("since", "until", "total", "by_need", "by_day", "by_queue", "themes", "other"))),
+                "400": _ERROR,
+            },
+            parameters=[
+                _query("since", "Default 7d. A span back (90m, 2h, 1d, 1w), today, or ISO 8601."),
+                _query("until", "Default now; same forms."),
+            ],
+        )
+    },
+    "/api/messages/{message_id}/audio": {
+        "get": _op(
+            "A voice message's audio (8 kHz 16-bit mono WAV).",
+            "messages",
+            {
+                "200": {"description": "The WAV", "content": {"audio/wav": {"schema": _STR}}},
+                "400": _ERROR,
+                "404": _json("No such message, or its file is gone", _ref("Error")),
+            },
+            parameters=[_path("message_id", "The message's id.")],
+        )
+    },
     "/api/outbound/calls": {
         "post": _op(
             "Queue one outbound call in a campaign, now or at not_before (e.g. on a failed premium payment).",
@@ -633,6 +712,99 @@ _AUTH_ERRORS: _S = {
     "401": _json("No token, or not a valid one", _ref("Error")),
     "403": _json("The token's role is too weak for this route", _ref("Error")),
 }
+
+
+_AGENT_CONTROLS = {
+    "pause": "Pause an agent (no offers until resumed), with an optional reason.",
+    "resume": "Resume a paused agent, also one paused automatically after missed offers.",
+    "wrapup-done": "End an agent's wrap-up now: available for the next caller.",
+    "logout": "Log an agent out (their phone's registration refreshes do not log them back in).",
+    "login": "Log an agent who logged out back in at their phone's registered contact.",
+}
+
+
+def _agent_control(action: str, summary: str) -> _S:
+    """`POST /api/agents/{agent_id}/<action>` (ivr.web.agents)."""
+    body = {"requestBody": {"required": False,
+                            "content": {"application/json": {"schema": _obj({"reason": _STR}, ())}}}}
+    return {"post": _op(
+        f"{summary} The agent's own token (named as the agent) or a supervisor's.",
+        "agents",
+        {
+            "200": _json("The agent now", _ref("Agent")),
+            "403": _json("Another agent's token", _ref("Error")),
+            "404": _json("No such agent", _ref("Error")),
+            "409": _json("Not possible in the agent's state", _ref("Error")),
+        },
+        parameters=[_path("agent_id", "The agent's id (agents.yaml).")],
+        **(body if action == "pause" else {}),
+    )}
+
+
+_PATHS.update({f"/api/agents/{{agent_id}}/{action}": _agent_control(action, summary)
+               for action, summary in _AGENT_CONTROLS.items()})
+
+_RECORDING_STATE = _obj({"call_id": _STR, "paused": {"type": "boolean"}, "path": _STR})
+_PATHS.update({  # ivr.web.recordings (issue 20)
+    "/api/recordings": {
+        "get": _op(
+            "The newest call recordings (stereo WAV: caller left, agent right), newest first.",
+            "recordings",
+            {
+                "200": _json("Recordings", _obj({"recordings": {"type": "array", "items": _obj({
+                    "call_id": _STR, "day": _STR, "size_bytes": _INT, "duration_s": {"type": "number"},
+                }, ("call_id", "day", "size_bytes", "duration_s"))}}, ("recordings",))),
+                "400": _ERROR,
+            },
+            parameters=[_query("limit", "1 to 200, default 50.", _INT)],
+        )
+    },
+    "/api/calls/{call_id}/recording": {
+        "get": _op(
+            "A finished call's recording: 8 kHz 16-bit stereo WAV, the caller left, the agent right.",
+            "recordings",
+            {
+                "200": {"description": "The WAV", "content": {"audio/wav": {"schema": _STR}}},
+                "404": _json("No such call, no recording, or its file is gone", _ref("Error")),
+            },
+            parameters=[_path("call_id", "The call's id.")],
+        )
+    },
+    "/api/calls/{call_id}/recording/pause": {
+        "post": _op(
+            "Pause the call's recording (card numbers): silence is written until resumed; the pause is kept.",
+            "recordings",
+            {"200": _json("The recording", _RECORDING_STATE),
+             "404": _json("The call has no recording in progress", _ref("Error"))},
+            parameters=[_path("call_id", "The call's id.")],
+        )
+    },
+    "/api/calls/{call_id}/recording/resume": {
+        "post": _op(
+            "Resume a paused recording.",
+            "recordings",
+            {"200": _json("The recording", _RECORDING_STATE),
+             "404": _json("The call has no recording in progress", _ref("Error"))},
+            parameters=[_path("call_id", "The call's id.")],
+        )
+    },
+    "/api/calls/{call_id}/supervise": {
+        "post": _op(
+            "A supervisor listens to, whispers to the agent of, or barges into a live call: the engine calls the "
+            "supervisor's registered phone and joins it (again while joined: switch mode).",
+            "recordings",
+            {"202": _json("Calling the supervisor", _obj({"call_id": _STR, "mode": _STR, "supervisor": _STR})),
+             "400": _ERROR,
+             "404": _json("The call is not bridged to an agent here", _ref("Error")),
+             "409": _json("Supervised by someone else, or the supervisor's phone is not registered",
+                          _ref("Error"))},
+            parameters=[_path("call_id", "The call's id.")],
+            requestBody={"required": True, "content": {"application/json": {"schema": _obj(
+                {"mode": {"type": "string", "enum": ["listen", "whisper", "barge"]}, "supervisor": _STR},
+                ("mode", "supervisor"))}}},
+        )
+    },
+})
 
 
 def _secured(roles: Mapping[tuple[str, str], Role | None]) -> _S:

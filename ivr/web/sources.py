@@ -87,6 +87,10 @@ class AgentView:
     queues: tuple[str, ...] = ()
     region: str = ""
     call_id: str | None = None
+    pause_reason: str | None = None
+    """Why the agent is on break (`break`, `lunch`, `missed-offers`...); None when not on break."""
+    today: Mapping[str, object] = field(default_factory=dict)
+    """Today's figures: calls, talk_s, pauses, paused_s (`ivr.acd.figures`)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -97,6 +101,8 @@ class AgentView:
             "queues": list(self.queues),
             "region": self.region,
             "call_id": self.call_id,
+            "pause_reason": self.pause_reason,
+            "today": dict(self.today),
         }
 
 

@@ -18,7 +18,9 @@ from ivr.flow.nodes.logic import (
     run_subflow,
 )
 from ivr.flow.nodes.menus import run_ask, run_confirm, run_menu
+from ivr.flow.nodes.message import run_message
 from ivr.flow.nodes.routing import run_queue, run_transfer
+from ivr.flow.nodes.studio import run_record_prompts
 from ivr.flow.runtime import CallRuntime
 
 Executor = Callable[[Any, CallRuntime], Awaitable[str | None]]
@@ -39,6 +41,8 @@ EXECUTORS: Mapping[NodeType, Executor] = {
     NodeType.SUBFLOW: run_subflow,
     NodeType.RETURN: run_return,
     NodeType.HANGUP: run_hangup,
+    NodeType.MESSAGE: run_message,
+    NodeType.RECORD_PROMPTS: run_record_prompts,
 }
 
 __all__ = ["EXECUTORS", "AiohttpClient", "Executor", "HttpFailed"]

@@ -133,7 +133,7 @@ def classify_speech(
     # "退保，不对，我想改地址": a keyword the caller took back does not decide.
     keyword = _keyword_intent(node, after_correction(result.text))
     if keyword is not None and keyword in node.intents:
-        return keyword, _asr_weight(result), "keyword"
+        return keyword, _keyword_weight(node, result, keyword), "keyword"
     if classifier is None:
         return None, 0.0, "none"
     totals = _intent_posterior(classifier, result, node)
@@ -141,6 +141,25 @@ def classify_speech(
         return None, 0.0, "classifier"
     intent = max(totals, key=totals.__getitem__)
     return intent, totals[intent], "classifier"
+
+
+def _keyword_weight(node: AskNode, result: SpeechInput, intent: str) -> float:
+    """How sure the recognizer is that the caller said a keyword of `intent`.
+
+    With an n-best list: the share of it (by weight) whose own keyword is that intent. PocketSphinx's
+    confidence is the agreement on the exact text, and a one-word answer's n-best is the word with
+    fillers around it ("yes", "yes i", "i yes", "yes to": 0.28 for a clear "yes", below any
+    threshold, so a live consent by speech was asked again until it failed); they all say yes.
+    """
+    from ivr.speech.intent import after_correction  # the flow package loads without the speech stack
+
+    hypotheses = [(h.text, max(0.0, h.confidence)) for h in result.nbest if h.text.strip()]
+    if len(hypotheses) < 2:
+        return _asr_weight(result)
+    total = sum(weight for _, weight in hypotheses) or 1.0
+    agreeing = sum(weight for text, weight in hypotheses
+                   if _keyword_intent(node, after_correction(text)) == intent)
+    return min(1.0, agreeing / total)
 
 
 def _intent_posterior(classifier: Classifier, result: SpeechInput, node: AskNode) -> dict[str, float]:

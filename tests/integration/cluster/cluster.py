@@ -19,16 +19,20 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ivr.testing import peers
+from ivr.testing import ports as test_ports
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 CLUSTER_CFG = ROOT / "deploy" / "kamailio" / "cluster.cfg"
 HOTLINE = "95519"
+AGENT_LINE = "95520"
+"""The number of AGENT_FLOW: straight into queue `general`, for the agents' callers."""
 READY_TIMEOUT_S = 120.0
 PROXY_HOST = "127.0.0.1"
 
@@ -39,18 +43,9 @@ def node_host(index: int) -> str:
 
 
 def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_DGRAM) -> int:
-    """A port free on `host` for UDP and TCP alike (the engine opens both for SIP)."""
-    while True:
-        with socket.socket(socket.AF_INET, kind) as s:
-            s.bind((host, 0))
-            port = int(s.getsockname()[1])
-        other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
-        with socket.socket(socket.AF_INET, other) as s:
-            try:
-                s.bind((host, port))
-            except OSError:
-                continue
-        return port
+    """A port free on `host` for UDP and TCP alike (the engine opens both for SIP), claimed machine-wide
+    for this process (ivr.testing.ports: no other xdist worker or peer is handed it meanwhile)."""
+    return test_ports.free_port(kind, host=host)
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
@@ -110,6 +105,19 @@ def stored_calls(db: str) -> dict[str, tuple[str, str | None, bool]]:
     return {str(r[0]): (str(r[1]), None if r[2] in (None, "") else str(r[2]), bool(r[3])) for r in rows}
 
 
+def stored_once_closed(db: str, timeout_s: float, node_id: str | None = None
+                       ) -> dict[str, tuple[str, str | None, bool]]:
+    """The stored calls once none (of `node_id`'s) is in progress any more: the nodes' store writers
+    and, for a dead node, the survivor that closes its records after the lease, write on their own."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        calls = stored_calls(db)
+        if not any(live and node_id in (None, node) for node, _, live in calls.values()) \
+                or time.monotonic() > deadline:
+            return calls
+        time.sleep(0.5)  # other processes' writes: nothing here to wait on but the database
+
+
 # --- engine nodes -------------------------------------------------------------------------------
 
 
@@ -131,6 +139,18 @@ class Node:
         request = urllib.request.Request(self.api + path, headers={"Authorization": f"Bearer {self.token}"})
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
+
+    def calls(self, page_size: int = 500) -> list[dict[str, Any]]:
+        """Every call `/api/calls` lists (all its pages, newest first)."""
+        listed: list[dict[str, Any]] = []
+        cursor = ""
+        while True:
+            after = f"&cursor={urllib.parse.quote(cursor)}" if cursor else ""
+            page = self.get(f"/api/calls?limit={page_size}{after}")
+            listed += page["calls"]
+            cursor = page["next_cursor"] or ""
+            if not cursor:
+                return listed
 
     def ready(self) -> bool:
         with contextlib.suppress(OSError):
@@ -203,6 +223,15 @@ class Proxy:
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
+    def wait_for(self, text: str, timeout_s: float) -> float:
+        """Wait until Kamailio's log holds `text` (e.g. `engine down: sip:...`); the time.time() it did."""
+        deadline = time.monotonic() + timeout_s
+        while text not in self.output():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"kamailio logged no {text!r} in {timeout_s} s:\n{self.output()[-3000:]}")
+            time.sleep(0.05)  # another process's log: nothing to wait on but the file
+        return time.time()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -224,7 +253,7 @@ def start_proxy(workdir: pathlib.Path, nodes: Sequence[Node], *, port: int | Non
     process = subprocess.Popen(
         [peers.KAMAILIO.require(), "-f", str(CLUSTER_CFG), "-DD", "-E", "-m", "64", "-M", "8", "-Y", str(folder),
          "-A", f"LISTEN=udp:{PROXY_HOST}:{port}", "-A", f'DISPATCHER_LIST="{destinations}"',
-         "-A", f'HOTLINE="^({HOTLINE})$"'],
+         "-A", f'HOTLINE="^({HOTLINE}|{AGENT_LINE})$"'],
         stdin=subprocess.DEVNULL, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=folder,
     )
     proxy = Proxy(port, log, process)
@@ -315,14 +344,34 @@ nodes:
   hello: {{type: play, prompt: hello, next: bye}}
   bye: {{type: hangup}}
 """
+AGENT_FLOW = f"""\
+id: cluster_agents
+version: "1"
+description: cluster test - straight to an agent, whom the caller's BYE leaves
+numbers: ["{AGENT_LINE}"]
+dialects: [en]
+default_dialect: en
+queues: [general]
+on_error: {{queue: general}}
+start: to_agent
+prompts:
+  hold:
+    en: Please hold.
+nodes:
+  to_agent: {{type: queue, queue: general, prompt: hold, answered: bye, callback: bye, unavailable: bye}}
+  bye: {{type: hangup}}
+"""
 SCENARIO = pathlib.Path(__file__).resolve().parent / "scenarios" / "uac_hold.xml"
+BIND_ATTEMPTS = 3
 
 
 def write_flows(workdir: pathlib.Path) -> pathlib.Path:
-    """A flows folder with CLUSTER_FLOW only (a prompt longer than any caller's hold)."""
+    """A flows folder with CLUSTER_FLOW (a prompt longer than any caller's hold, on HOTLINE) and
+    AGENT_FLOW (queue `general`, on AGENT_LINE)."""
     flows = workdir / "flows"
     flows.mkdir(exist_ok=True)
     (flows / "cluster.yaml").write_text(CLUSTER_FLOW)
+    (flows / "agents.yaml").write_text(AGENT_FLOW)
     return flows
 
 
@@ -338,6 +387,17 @@ class CallerRun:
     def wait(self, timeout_s: float) -> int:
         return self.process.wait(timeout_s)
 
+    def placing(self, timeout_s: float = 15.0) -> bool:
+        """Wait until SIPp has started its first call (it has bound its ports); False if it exited first."""
+        deadline = time.monotonic() + timeout_s
+        while not any(p[0] == "start" for p in self._log_lines()):
+            if self.process.poll() is not None:
+                return False
+            if time.monotonic() > deadline:
+                raise AssertionError(f"SIPp placed no call in {timeout_s} s:\n{self.output()[-2000:]}")
+            time.sleep(0.02)  # another process starting: nothing to wait on but its log file
+        return True
+
     def output(self) -> str:
         out = self.folder / "sipp.out"
         return out.read_text(errors="replace") if out.exists() else ""
@@ -351,7 +411,11 @@ class CallerRun:
         return {p[1]: self.started_wall + int(p[2]) / 1000 for p in self._log_lines() if p[0] == "start"}
 
     def succeeded(self) -> set[str]:
-        return {p[1] for p in self._log_lines() if p[0] == "ok"}
+        return set(self.ends())
+
+    def ends(self) -> dict[str, float]:
+        """Call-ID → wall time its BYE was answered, for each call that ended well."""
+        return {p[1]: self.started_wall + int(p[2]) / 1000 for p in self._log_lines() if p[0] == "ok"}
 
     def setup_ms(self) -> list[float]:
         """INVITE sent → 200 received, per successful call (SIPp's -trace_rtt)."""
@@ -371,18 +435,30 @@ def start_callers(folder: pathlib.Path, target: str, *, rate: float, calls: int,
     folder.mkdir(parents=True, exist_ok=True)
     scenario = folder / "uac_hold.xml"
     scenario.write_text(SCENARIO.read_text().replace("__HOLD_MS__", str(int(hold_s * 1000))))
-    sip_port, media_port = free_port(), free_port()
-    args = [
-        peers.SIPP.require(), "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(sip_port),
-        "-mi", "127.0.0.1", "-mp", str(media_port), "-rtp_echo", "-m", str(calls), "-r", str(rate),
-        "-l", str(max(10, int(rate * (hold_s + 10)))), "-nostdin", "-trace_logs", "-trace_err",
-        # A 180 the proxy relays just after the 200 (its UDP workers race) is a stray provisional a UAC
-        # ignores (RFC 3261 13.2.2.4 only acts on 2xx after a final); SIPp would abort the call on it.
-        "-default_behaviors", "all,-abortunexp",
-        "-trace_rtt", "-rtt_freq", "1", "-timeout", f"{int(calls / rate + hold_s) + 90}s", "-timeout_error",
-        "-s", service, target,
-    ]
-    out = (folder / "sipp.out").open("w")
-    started = time.time()
-    process = subprocess.Popen(args, cwd=folder, stdout=out, stderr=subprocess.STDOUT, text=True)
-    return CallerRun(process, folder, started)
+    for _attempt in range(BIND_ATTEMPTS):
+        sip_port, media_port = free_port(), free_port()
+        args = [
+            peers.SIPP.require(), "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(sip_port),
+            "-mi", "127.0.0.1", "-mp", str(media_port), "-rtp_echo", "-m", str(calls), "-r", str(rate),
+            "-l", str(max(10, int(rate * (hold_s + 10)))), "-nostdin", "-trace_logs", "-trace_err",
+            # A 180 the proxy relays just after the 200 (its UDP workers race) is a stray provisional a UAC
+            # ignores (RFC 3261 13.2.2.4 only acts on 2xx after a final); SIPp would abort the call on it.
+            "-default_behaviors", "all,-abortunexp",
+            "-trace_rtt", "-rtt_freq", "1", "-timeout", f"{int(calls / rate + hold_s) + 90}s", "-timeout_error",
+            "-s", service, target,
+        ]
+        out = (folder / "sipp.out").open("w")
+        started = time.time()
+        process = subprocess.Popen(args, cwd=folder, stdout=out, stderr=subprocess.STDOUT, text=True)
+        run = CallerRun(process, folder, started)
+        if run.placing():
+            return run
+        # SIPp binds -mp and -mp + 2 (its video echo): the second is not a port the pool handed us, and
+        # another process may hold it (errno 98). Anything else is a real failure.
+        if "Address already in use" not in run.output() + _errors(folder):
+            raise AssertionError(f"SIPp exited with {process.returncode}:\n{run.output()[-2000:]}")
+    raise AssertionError(f"SIPp could not bind its ports in {BIND_ATTEMPTS} attempts:\n{run.output()[-2000:]}")
+
+
+def _errors(folder: pathlib.Path) -> str:
+    return "".join(p.read_text(errors="replace") for p in folder.glob("*_errors.log"))

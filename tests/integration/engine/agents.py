@@ -13,6 +13,7 @@ import contextlib
 import json
 import pathlib
 import re
+import socket
 import wave
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import yaml
 from numpy.typing import NDArray
 
 from tests.integration.engine.conftest import RunningEngine, start_engine, stop_engine
-from tests.integration.sip.sip_peers import BARESIP_CONFIG, HOST, free_port
+from tests.integration.sip.sip_peers import BARESIP_CONFIG, HOST, baresip_rtp_ports, free_port
 
 RATE_HZ = 8000
 
@@ -36,6 +37,8 @@ class AgentSpec:
     dialects: tuple[str, ...] = ("cmn", "en")
     site: str = "beijing"
     wrap_up_s: float = 1.0
+    supervisor: bool = False
+    """agents.yaml `supervisor: true`: may dial supervisors' feature codes (*31/*32/*33<agent>)."""
 
     @property
     def password(self) -> str:
@@ -64,7 +67,8 @@ def write_engine_config(
                   {"id": "guangzhou", "region": "south"}],
         "agents": [
             {"id": a.agent_id, "sip": {"username": a.agent_id, "password": a.password}, "site": a.site,
-             "skills": dict(a.skills), "dialects": list(a.dialects), "wrap_up_s": a.wrap_up_s}
+             "skills": dict(a.skills), "dialects": list(a.dialects), "wrap_up_s": a.wrap_up_s,
+             **({"supervisor": True} if a.supervisor else {})}
             for a in agents
         ],
     }
@@ -117,6 +121,14 @@ class BaresipAgent:
     process: asyncio.subprocess.Process
     lines: list[str] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    console_port: int = 0
+    """baresip's `cons` module listens here (UDP) when started with `console=True`: see `command`."""
+
+    def command(self, text: str) -> None:
+        """Type a command into baresip (`/dial *21`, `/transfer sip:a2@...`), as its user would."""
+        assert self.console_port, "start the agent with console=True"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(text.encode() + b"\n", (HOST, self.console_port))
 
     def heard(self) -> NDArray[np.int16]:
         """What the agent heard on its calls (sndfile's decoder-side dumps), in call order."""
@@ -174,7 +186,7 @@ def invite_headers(invite: str) -> dict[str, str]:
 @contextlib.asynccontextmanager
 async def baresip_agent(
     tmp: pathlib.Path, spec: AgentSpec, engine_sip_port: int, *, auto_answer: bool = True,
-    says: NDArray[np.int16] | None = None, quit_after_s: int = 120,
+    says: NDArray[np.int16] | None = None, quit_after_s: int = 120, console: bool = False,
 ) -> AsyncIterator[BaresipAgent]:
     """Start baresip as agent `spec`, registered (digest) with the engine at `engine_sip_port`.
 
@@ -186,10 +198,12 @@ async def baresip_agent(
     write_wav(folder / "alert.wav", np.zeros(RATE_HZ // 10, dtype=np.int16))
     conf = folder / "baresip"
     conf.mkdir(exist_ok=True)
-    port = free_port()
-    rtp = free_port() & ~1
+    port, rtp = free_port(), baresip_rtp_ports()
     config = BARESIP_CONFIG.format(host=HOST, port=port, tmp=folder, rtp_low=rtp, rtp_high=rtp + 10)
     # baresip 1.0's aufile is a source only: its sndfile filter records what the agent hears.
+    console_port = free_port() if console else 0
+    if console:  # commands typed by the test, as the agent would at the phone (BaresipAgent.command)
+        config += f"module cons.so\ncons_listen {HOST}:{console_port}\n"
     (conf / "config").write_text(config + f"module sndfile.so\nsnd_path {folder}\n")
     answermode = "auto" if auto_answer else "manual"
     (conf / "accounts").write_text(
@@ -202,7 +216,7 @@ async def baresip_agent(
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         cwd=folder,
     )
-    agent = BaresipAgent(spec, folder, process)
+    agent = BaresipAgent(spec, folder, process, console_port=console_port)
     reader = asyncio.create_task(agent._read(), name=f"baresip-{spec.agent_id}")
     try:
         yield agent

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from ivr.testing import peers
+from ivr.testing import peers, ports
 from ivr.testing.caller import TestCaller
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -37,9 +37,8 @@ needs_tts = pytest.mark.skipif(peers.ESPEAK_NG.missing, reason=peers.ESPEAK_NG.r
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port no other test process is handed (see `ivr.testing.ports`)."""
+    return ports.free_port(kind)
 
 
 @dataclass

@@ -6,23 +6,49 @@ the engine. Each test reads the engine's own record of the call through its HTTP
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+from collections.abc import Sequence
 
 import pytest
 
-from ivr.testing.caller import DtmfMethod, Keys, Pause, Say, TestCaller
+from ivr.testing.caller import CallReport, DtmfMethod, Keys, Pause, Say, Step, TestCaller
+from tests.integration.engine.agents import log_events, wait_for_log
 from tests.integration.engine.conftest import RunningEngine, needs_tts
 
 pytestmark = [pytest.mark.integration, needs_tts]
 
 ASK_STARTS_S = 9.5
 """The Mandarin greeting (a plain announcement) lasts about 7.6 s; the open question follows it."""
+STATE_WITHIN_S = 60.0
+
+
+async def call_until(engine: RunningEngine, caller: TestCaller, steps: Sequence[Step], *, from_number: str,
+                     event: str, **match: object) -> CallReport:
+    """Place a call running `steps`, and hang up as soon as the engine has logged `event` (with `match`)
+    for it: the state the test checks, rather than a fixed time on the line that must cover the slowest run."""
+    earlier = len(log_events(engine, "invite_received", caller=from_number))
+    on_the_line = [Pause(0.5)] * int(STATE_WITHIN_S / 0.5)  # short steps: the caller sees its own hang-up
+    task = asyncio.create_task(caller.call(engine.uri, [*steps, *on_the_line], from_number=from_number,
+                                           linger_s=0.0, max_duration_s=STATE_WITHIN_S + 30))
+    try:
+        invites = await wait_for_log(engine, "invite_received", 30.0, count=earlier + 1, caller=from_number)
+        call_id = invites[-1]["call_id"]
+        await wait_for_log(engine, event, STATE_WITHIN_S, call_id=call_id, **match)
+        for leg in list(caller.ua.legs):
+            if leg.call_id == call_id:
+                await leg.bye()
+        report = await asyncio.wait_for(task, 15)
+    finally:
+        task.cancel()
+    assert report.call_id == call_id
+    return report
 
 
 async def test_english_need_after_mandarin_greeting_lands_in_claims(engine: RunningEngine, caller: TestCaller) -> None:
     # The caller speaks as soon as the open question starts (barge-in), as callers who know what they want do.
-    report = await caller.call(engine.uri, [Pause(ASK_STARTS_S), Say("I want to file a claim")],
-                               from_number="13700000101", linger_s=14.0)
+    report = await call_until(engine, caller, [Pause(ASK_STARTS_S), Say("I want to file a claim")],
+                              from_number="13700000101", event="call_enqueued")
     assert report.answered
     detail = engine.call_detail(report.call_id)
     record = detail["record"]
@@ -36,8 +62,8 @@ async def test_english_need_after_mandarin_greeting_lands_in_claims(engine: Runn
 async def test_zero_reaches_a_human_whatever_the_key_signalling(
     engine: RunningEngine, caller: TestCaller, method: DtmfMethod
 ) -> None:
-    report = await caller.call(engine.uri, [Pause(ASK_STARTS_S), Keys("0", method)], from_number="13700000102",
-                               linger_s=18.0)
+    report = await call_until(engine, caller, [Pause(ASK_STARTS_S), Keys("0", method)], from_number="13700000102",
+                              event="call_enqueued")
     record = engine.call_detail(report.call_id)["record"]
     assert record["queue"] == "general"
     assert "agent" in record["path"]
@@ -60,8 +86,8 @@ async def test_speech_barges_in_on_the_open_question(engine: RunningEngine, call
 
 async def test_a_need_said_over_the_welcome_is_heard_at_once(engine: RunningEngine, caller: TestCaller) -> None:
     """Callers who know what they want do not wait for the question: the welcome is its lead-in."""
-    report = await caller.call(engine.uri, [Pause(2.0), Say("I want to file a claim")],
-                               from_number="13700000105", linger_s=12.0)
+    report = await call_until(engine, caller, [Pause(2.0), Say("I want to file a claim")],
+                              from_number="13700000105", event="call_enqueued")
     detail = engine.call_detail(report.call_id)
     journey = detail["journey"]
     heard = next(e for e in journey if e["kind"] == "input")

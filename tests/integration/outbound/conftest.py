@@ -9,7 +9,7 @@ import pathlib
 import secrets
 import shutil
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -26,7 +26,7 @@ from ivr.sipua.calls import IncomingCall
 from ivr.sipua.useragent import UserAgent
 from ivr.testing import peers
 from ivr.testing.caller import Step, TestCaller, _Ear
-from tests.integration.sip.sip_peers import HOST, SippResult, _finish, free_port
+from tests.integration.sip.sip_peers import HOST, SippResult, _finish, free_port, media_port
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 SCENARIOS = pathlib.Path(__file__).resolve().parent / "scenarios"
@@ -54,21 +54,28 @@ class OutboundRig:
 
 
 @contextlib.asynccontextmanager
-async def outbound_engine(tmp: pathlib.Path, campaigns: dict[str, str], *,
-                          paused: Sequence[str] = ()) -> AsyncIterator[OutboundRig]:
+async def outbound_engine(tmp: pathlib.Path, campaigns: dict[str, str], *, paused: Sequence[str] = (),
+                          db: str | None = None, node_id: str = "node-1",
+                          extra_flows: Mapping[str, str] | None = None, **settings: object,
+                          ) -> AsyncIterator[OutboundRig]:
+    """`db`: the engine's records (a postgresql:// URL keeps the campaign state there too, shared);
+    `extra_flows`: more flows by file stem; `settings`: more EngineConfig fields."""
     flows = tmp / "flows"
-    flows.mkdir(exist_ok=True)
+    flows.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "flows" / "revisit.yaml", flows / "revisit.yaml")
     (flows / "reach.yaml").write_text(REACH_FLOW, encoding="utf-8")
+    for stem, text in (extra_flows or {}).items():
+        (flows / f"{stem}.yaml").write_text(text, encoding="utf-8")
     folder = tmp / "campaigns"
     folder.mkdir(exist_ok=True)
     for name, text in campaigns.items():
         (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
     rtp = free_port()
     config = EngineConfig(
-        flows_dir=flows, db=str(tmp / "ivr.db"), sip_port=free_port(), http_port=free_port(socket.SOCK_STREAM),
+        flows_dir=flows, db=db or str(tmp / "ivr.db"), node_id=node_id, sip_port=free_port(),
+        http_port=free_port(socket.SOCK_STREAM),
         rtp_port_min=30000 + rtp % 10000, rtp_port_max=30000 + rtp % 10000 + 200, asr_processes=0, asr_prewarm=0,
-        campaigns_dir=folder, outbound_db=tmp / "outbound.db", demo_backend=False,
+        campaigns_dir=folder, outbound_db=tmp / "outbound.db", demo_backend=False, **settings,  # type: ignore[arg-type]
     )
     async with running_with_outbound(config) as (engine, outbound):
         for cid in paused:
@@ -87,7 +94,7 @@ async def sipp_callee(scenario: str, tmp: pathlib.Path, *, calls: int = 1, timeo
     path.write_text(text)
     port = free_port()
     error_file = tmp / f"{path.stem}-errors.log"
-    args = ["sipp", "-sf", str(path), "-i", HOST, "-p", str(port), "-mi", HOST, "-mp", str(free_port()),
+    args = ["sipp", "-sf", str(path), "-i", HOST, "-p", str(port), "-mi", HOST, "-mp", str(media_port()),
             "-m", str(calls), "-nostdin", "-trace_err", "-error_file", str(error_file),
             "-timeout", f"{int(timeout_s)}s", "-timeout_error", "-trace_msg", "-message_file",
             str(tmp / f"{path.stem}-messages.log")]
@@ -105,9 +112,11 @@ async def sipp_callee(scenario: str, tmp: pathlib.Path, *, calls: int = 1, timeo
 
 @dataclass
 class Callee:
-    """Answers every INVITE with real RTP and runs `steps` (say, keys, await prompts) on it."""
+    """Answers every INVITE with real RTP and runs `steps` (say, keys, await prompts) on it, or the steps
+    `by_number` gives for the number dialled."""
 
-    steps: Sequence[Step]
+    steps: Sequence[Step] = ()
+    by_number: Mapping[str, Sequence[Step]] = field(default_factory=dict)
     ua: UserAgent | None = None
     media: MediaEngine | None = None
     port: int = 0
@@ -143,7 +152,8 @@ class Callee:
         try:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(90):
-                    await self._player._run(self.steps, leg, session, ear, self._note, started)
+                    steps = self.by_number.get(incoming.dialed, self.steps)
+                    await self._player._run(steps, leg, session, ear, self._note, started)
                     await leg.wait_ended()
         finally:
             self.heard.append(ear.audio())

@@ -7,9 +7,11 @@ left registered by one test is never offered another test's caller.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import pathlib
-from collections.abc import AsyncIterator, Iterator, Mapping
+import secrets
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -87,9 +89,11 @@ nodes:
 
 
 def engine_for_protocols(tmp: pathlib.Path, agents: list[AgentSpec],
-                         queues: Mapping[str, Mapping[str, object]] | None = None, **settings: object) -> RunningEngine:
+                         queues: Mapping[str, Mapping[str, object]] | None = None, *,
+                         arguments: Sequence[str] = (), **settings: object) -> RunningEngine:
     """`ivr serve` with FLOWS, recorded-tone prompts and `agents`; `queues` overrides queue keys
-    (ring_timeout_s...), `settings` are further config keys (acd_backend, redis_url...)."""
+    (ring_timeout_s...), `settings` are further config keys (acd_backend, redis_url...), `arguments`
+    further command-line flags (`--db URL`: the flag beats the fixture's own database file)."""
     prompts = tmp / "prompts" / "en"
     prompts.mkdir(parents=True)
     t = np.arange(8000) / 8000
@@ -99,7 +103,7 @@ def engine_for_protocols(tmp: pathlib.Path, agents: list[AgentSpec],
     for stem, text in FLOWS.items():
         (flows / f"{stem}.yaml").write_text(text, encoding="utf-8")
     config = write_engine_config(tmp, agents, queues, prompts_dir=str(tmp / "prompts"), **settings)
-    running = start_engine(tmp, "--config", str(config), "--flows", str(flows))
+    running = start_engine(tmp, "--config", str(config), "--flows", str(flows), *arguments)
     try:
         status = {f["path"]: (f["status"], f["errors"]) for f in running.get("/api/flows")["flows"]}
         assert all(s == "loaded" for s, _ in status.values()), f"a protocol test flow did not load: {status}"
@@ -126,6 +130,15 @@ async def caller() -> AsyncIterator[TestCaller]:
         yield test_caller
     finally:
         await test_caller.close()
+
+
+def fresh_number(prefix: str) -> str:
+    """`prefix` and four digits no earlier call from this process had: a test that finds its call by the
+    caller's number finds only its own, even repeated (`--count`) against one module's engine."""
+    return f"{prefix}{next(_numbers) % 10000:04d}"
+
+
+_numbers = itertools.count(secrets.randbelow(10000))
 
 
 def uri(engine: RunningEngine, number: str) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from ivr.testing import peers
+from ivr.testing import peers, ports
 
 SCENARIOS = pathlib.Path(__file__).resolve().parent / "scenarios"
 HOST = "127.0.0.1"
@@ -23,25 +23,19 @@ needs_baresip = pytest.mark.skipif(peers.BARESIP.missing, reason=peers.BARESIP.r
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
     """A port free on loopback for UDP and TCP alike, with TCP port+1 free too (SIPp and baresip open
-    UDP and TCP on the port; baresip's TLS transport takes the next port up)."""
-    while True:
-        with socket.socket(socket.AF_INET, kind) as first:
-            first.bind((HOST, 0))
-            port = int(first.getsockname()[1])
-            if port >= 65535:
-                continue
-            wanted = [(socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM, port),
-                      (socket.SOCK_STREAM, port + 1)]
-            probes = [socket.socket(socket.AF_INET, k) for k, _ in wanted]
-            try:
-                for probe, (_, number) in zip(probes, wanted, strict=True):
-                    probe.bind((HOST, number))
-            except OSError:
-                continue
-            finally:
-                for probe in probes:
-                    probe.close()
-            return port
+    UDP and TCP on the port; baresip's TLS transport takes the next port up), handed to no other test
+    process (see `ivr.testing.ports`)."""
+    return ports.free_port(kind, HOST)
+
+
+def media_port() -> int:
+    """SIPp's `-mp`: it binds that port for audio and the one two up for video."""
+    return ports.free_port(host=HOST, span=4)
+
+
+def baresip_rtp_ports() -> int:
+    """The first of the 11 ports `BARESIP_CONFIG`'s `rtp_ports` range gives baresip, all ours."""
+    return ports.free_port(host=HOST, span=12)
 
 
 @dataclass(slots=True)
@@ -77,7 +71,7 @@ async def run_sipp(scenario_file: pathlib.Path, target_port: int, tmp_path: path
     error_file = tmp_path / f"sipp-{scenario_file.stem}-errors.log"
     args = [
         "sipp", "-sf", str(scenario_file), "-i", HOST, "-p", str(local_port or free_port()), "-mi", HOST,
-        "-mp", str(free_port()), "-t", transport, "-m", str(calls), "-nostdin", "-trace_err",
+        "-mp", str(media_port()), "-t", transport, "-m", str(calls), "-nostdin", "-trace_err",
         "-error_file", str(error_file), "-timeout", f"{int(timeout_s)}s", "-timeout_error",
         "-recv_timeout", "10000", "-s", service,
     ]
@@ -114,7 +108,7 @@ async def sipp_uas(scenario_file: pathlib.Path, tmp_path: pathlib.Path, *, timeo
     port = free_port()
     error_file = tmp_path / f"sipp-{scenario_file.stem}-errors.log"
     args = [
-        "sipp", "-sf", str(scenario_file), "-i", HOST, "-p", str(port), "-mi", HOST, "-mp", str(free_port()),
+        "sipp", "-sf", str(scenario_file), "-i", HOST, "-p", str(port), "-mi", HOST, "-mp", str(media_port()),
         "-m", "1", "-nostdin", "-trace_err", "-error_file", str(error_file), "-timeout", f"{int(timeout_s)}s",
         "-timeout_error",
     ]
@@ -174,8 +168,7 @@ async def baresip(tmp_path: pathlib.Path, *, commands: Sequence[str] = (), auto_
         wav.writeframes(say if say is not None else b"\0\0" * int(8000 * talk_s))
     conf = tmp_path / "baresip"
     conf.mkdir(exist_ok=True)
-    port = free_port()
-    rtp = free_port() & ~1
+    port, rtp = free_port(), baresip_rtp_ports()
     config = BARESIP_CONFIG.format(host=HOST, port=port, tmp=tmp_path, rtp_low=rtp, rtp_high=rtp + 10)
     if record:
         config += f"module sndfile.so\nsnd_path {tmp_path}\n"

@@ -25,7 +25,7 @@ import pytest
 
 from ivr.testing.caller import Pause, TestCaller
 from tests.integration.engine.agents import wait_for_log
-from tests.integration.engine.conftest import free_port, needs_tts, start_engine, stop_engine
+from tests.integration.engine.conftest import ROOT, free_port, needs_tts, start_engine, stop_engine
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,10 @@ def ivr_serve(site: Path) -> Iterator[Served]:
     """`ivr serve` run from `site` (its var/ goes there), without IVR_API_TOKEN; stopped by SIGTERM."""
     http, sip = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
     log = site / f"engine-{http}.log"
-    env = without_token_env() | {"PYTHONUNBUFFERED": "1"}
+    # The repository's prompt cache (what every other engine of the suite uses): a new site would
+    # otherwise render every hotline prompt in every dialect before it is ready, which is not what
+    # these tests are about (tests/integration/voice and deploy build a site's cache from nothing).
+    env = without_token_env() | {"PYTHONUNBUFFERED": "1", "IVR_PROMPT_CACHE_DIR": str(ROOT / "var" / "prompt-cache")}
     process = subprocess.Popen(
         [sys.executable, "-m", "ivr.cli", "--log-json", "serve", "--sip", f"127.0.0.1:{sip}",
          "--http", f"127.0.0.1:{http}", "--db", str(site / "ivr.db")],
@@ -105,14 +108,14 @@ def test_ivr_call_finds_the_first_start_token_with_no_extra_step(tmp_path: Path)
     with ivr_serve(tmp_path) as served:
         result = subprocess.run(
             [sys.executable, "-m", "ivr.cli", "call", served.sip_uri, "--api", served.api, "--from", "13700000502",
-             "--keys", "0", "--expect-queue", "general"],
+             "--keys", "0", "--expect-queue", "general", "--wait", "10"],
             cwd=tmp_path, env=without_token_env(), capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
         assert "PASS" in result.stdout and "queue=general" in result.stdout
         stranger = subprocess.run(
             [sys.executable, "-m", "ivr.cli", "call", served.sip_uri, "--api", served.api, "--from", "13700000503",
-             "--keys", "0", "--expect-queue", "general"],
+             "--expect-queue", "general", "--wait", "1"],  # the record's fetch is what is judged here
             cwd=tmp_path / "var", env=without_token_env(), capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         assert stranger.returncode == 1  # elsewhere there is no var/api-token: the record is refused

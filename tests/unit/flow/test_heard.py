@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pathlib
 
-from ivr.call import SpeechInput
+from ivr.call import Hypothesis, SpeechInput
 from ivr.flow import check_file
 from ivr.flow.loader import heard_path, read_heard
 from ivr.flow.nodes.menus import classify_speech
@@ -76,3 +76,19 @@ def test_a_keyword_the_caller_took_back_does_not_decide(tmp_path: pathlib.Path) 
     assert (intent, source) == ("payment", "classifier")
     intent, _, source = classify_speech(node, flow.classifier, SpeechInput("I want to file a claim", 0.9, "en"))
     assert (intent, source) == ("claim", "keyword")
+
+
+def test_a_keyword_counts_every_alternative_that_says_it(tmp_path: pathlib.Path) -> None:
+    """PocketSphinx's n-best for a clear one-word answer is the word with fillers around it: the exact text
+    gets a small share (0.28), but every alternative says the keyword, so the intent is sure."""
+    flow = check_file(_flow(tmp_path, None)).flow
+    assert flow is not None
+    node = flow.node("need")
+    alternatives = ("claim", "claim to", "claim i", "i claim", "a claim")
+    nbest = tuple(Hypothesis(text, 0.28 if i == 0 else 0.36) for i, text in enumerate(alternatives))
+    heard = SpeechInput("claim", 0.28, "en", nbest)
+    assert classify_speech(node, flow.classifier, heard) == ("claim", 1.0, "keyword")
+    split = SpeechInput("claim", 0.4, "en", (Hypothesis("claim", 0.4), Hypothesis("pay my premium", 0.6)))
+    assert classify_speech(node, flow.classifier, split) == ("claim", 0.4, "keyword")
+    alone = SpeechInput("claim", 0.28, "en")
+    assert classify_speech(node, flow.classifier, alone) == ("claim", 0.28, "keyword")

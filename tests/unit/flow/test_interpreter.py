@@ -217,14 +217,14 @@ async def test_queue_callback_and_unavailable_outcomes(hotline: Flow) -> None:
 
 
 async def test_a_caller_no_queue_could_take_is_unserved_not_self_served(hotline: Flow) -> None:
-    """Claims and then general cannot take the caller: the busy goodbye ends the call. Counting it
-    as self-service would inflate containment with callers who wanted a human and got none."""
+    """Claims and then general cannot take the caller, who leaves no message: the busy goodbye ends the
+    call. Counting it as self-service would inflate containment with callers who wanted a human and got none."""
     nobody = {"claims": QueueOutcomeKind.UNAVAILABLE, "general": QueueOutcomeKind.UNAVAILABLE}
-    sim, _ = await run(hotline, Turn.say("我要报案"), queues=nobody)
-    assert sim.call.prompt_ids[-1] == "busy"
+    sim, _ = await run(hotline, Turn.say("我要报案"), Turn.silence(), queues=nobody)
+    assert sim.call.prompt_ids[-2:] == ["leave_message", "busy"]
     assert sim.record.outcome is Outcome.UNSERVED
     full = {"claims": QueueOutcomeKind.UNAVAILABLE, "general": QueueOutcomeKind.OVERFLOWED}
-    sim, _ = await run(hotline, Turn.say("我要报案"), queues=full)
+    sim, _ = await run(hotline, Turn.say("我要报案"), Turn.silence(), queues=full)
     assert sim.record.outcome is Outcome.UNSERVED, "the flow ran out of places to send the caller"
     sim, _ = await run(hotline, Turn.say("我要报案"), queues={"claims": QueueOutcomeKind.UNAVAILABLE})
     assert sim.record.outcome is Outcome.TO_AGENT, "answered in the second queue"

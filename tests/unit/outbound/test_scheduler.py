@@ -258,3 +258,19 @@ def test_no_window_finishes_target(store: CampaignStore) -> None:
     assert dial(s, WED_10_SH, 0.0, ids) is None
     state = s.target("c1", "t13800000001")
     assert state is not None and state.status is Status.DONE and state.result_code == NO_WINDOW
+
+
+def test_an_attempt_claimed_elsewhere_is_skipped_not_dialled_again(tmp_path: Path) -> None:
+    """Two schedulers over one state (a node whose memory is older than another's claim): the claim is
+    conditional, so the stale one skips the target and dials the next; nothing is claimed twice."""
+    first, stale = Scheduler(CampaignStore(tmp_path / "o.db")), Scheduler(CampaignStore(tmp_path / "o.db"))
+    for s in (first, stale):
+        s.add_campaign(campaign())
+    first.add_targets("c1", targets("13800000001", "13800000002"), WED_10_SH)
+    stale.refresh()
+    claimed = first.next_dial(WED_10_SH, 0.0, "call-1")
+    other = stale.next_dial(WED_10_SH, 0.0, "call-2")
+    assert claimed is not None and other is not None
+    assert (claimed.target.number, other.target.number) == ("13800000001", "13800000002")
+    keys = [(a.target_id, a.attempt) for a in first.store.attempts("c1")]
+    assert sorted(keys) == [("t13800000001", 1), ("t13800000002", 1)]

@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.clock import FakeClock
+from ivr.journey import CallRecord, Direction
 from ivr.outbound.loader import load_text
 from ivr.outbound.scheduler import Scheduler
 from ivr.outbound.state import CampaignStore
@@ -30,6 +31,8 @@ CAMPAIGN = 'id: pay\nflow: payment_failed\ntrunk: "sip:{number}@127.0.0.1:5070"\
 @dataclass
 class Control:
     scheduler: Scheduler
+    store: SqliteStore
+    """The call records behind the app's /api/calls."""
     woken: list[bool] = field(default_factory=list)
 
     def wake(self) -> None:
@@ -49,8 +52,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[tuple[Client, Control]]:
     assert campaign is not None
     scheduler = Scheduler(CampaignStore(tmp_path / "o.db"), flows_known=lambda f: f in ("payment_failed", "revisit"))
     scheduler.add_campaign(campaign)
-    control = Control(scheduler)
     store = SqliteStore(tmp_path / "calls.db", clock=FakeClock(wall_start=WALL))
+    control = Control(scheduler, store)
     app = create_app(store=store, live=LiveState(), access=ACCESS)
     add_outbound_routes(app, control)
     async with TestClient(TestServer(app)) as client:
@@ -119,3 +122,19 @@ async def test_progress_pause_and_resume(rig: tuple[Client, Control]) -> None:
     assert resumed["paused"] is False
     one = await (await client.get("/api/campaigns/pay", headers=auth(VIEWER))).json()
     assert one["targets"] == 1
+
+
+async def test_calls_are_listed_by_direction(rig: tuple[Client, Control]) -> None:
+    client, control = rig
+    store = control.store
+    store.call_finished(CallRecord("in-1", "13800000001", "95519", WALL, flow_id="hotline"))
+    store.call_finished(CallRecord("out-1", "13800000002", "4008001234", WALL, flow_id="revisit",
+                                   direction=Direction.OUTBOUND))
+    assert store.flush(5)
+    for direction, ids in (("outbound", ["out-1"]), ("inbound", ["in-1"])):
+        listed = await (await client.get(f"/api/calls?direction={direction}&since=2026-01-01",
+                                          headers=auth(SUPERVISOR))).json()
+        assert [c["call_id"] for c in listed["calls"]] == ids
+        assert {c["direction"] for c in listed["calls"]} == {direction}
+    bad = await client.get("/api/calls?direction=sideways", headers=auth(SUPERVISOR))
+    assert bad.status == 400 and "direction must be inbound or outbound" in (await bad.json())["error"]

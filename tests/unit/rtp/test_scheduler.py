@@ -174,3 +174,28 @@ async def test_the_media_clock_runs_on_a_driven_fake_clock() -> None:
     assert scheduler.max_lateness_s == 0.0
     scheduler.close()
     assert clock.next_deadline() is None
+
+
+def test_a_due_tick_runs_first_when_other_work_asks() -> None:
+    """Media first: the SIP transport calls `run_due` before each message; a due tick runs then, not
+    after the rest of the loop's turn, and its timer does not run it a second time."""
+    scheduler, loop = make_scheduler()
+    ticks: list[int] = []
+    scheduler.add_sender("a", ticks.append)
+    loop.run_until(10.0)
+    assert ticks == [0]
+    loop.time = 10.015  # before the next deadline (10.02): nothing is due
+    scheduler.run_due()
+    assert ticks == [0]
+    loop.time = 10.0205  # due, but the timer has not fired yet (the loop is busy)
+    scheduler.run_due()
+    assert ticks == [0, 1]
+    assert loop.armed() == [pytest.approx(10.04)]
+    loop.run_until(10.04)
+    assert ticks == [0, 1, 2]
+
+
+def test_run_due_is_a_no_op_when_the_media_clock_is_stopped() -> None:
+    scheduler, loop = make_scheduler()
+    scheduler.run_due()
+    assert loop.armed() == []

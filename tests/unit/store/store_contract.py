@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ivr.journey import CallRecord, JourneyEvent, Outcome
+from ivr.journey import CallRecord, Direction, JourneyEvent, Outcome
 from ivr.store import (
     BadQuery,
     BadSurveyScore,
@@ -309,6 +309,28 @@ class StoreContract:
             want["broken"],
             want["rescued"],
         ]
+
+    def test_outbound_calls_are_listed_by_direction_and_kept_out_of_the_hotline_summary(
+        self, store: SqlStore
+    ) -> None:
+        calls = sample_calls()
+        outbound = [
+            SampleCall(replace(c.record, call_id=f"out-{i}", direction=Direction.OUTBOUND, queue="revisit",
+                               agent_id="", outcome=Outcome.SELF_SERVED, variables={"campaign": "revisit"}))
+            for i, c in enumerate(calls[3:6])
+        ]
+        write_calls(store, calls + outbound)
+        detail = store.get_call("out-0")
+        assert detail is not None and detail.record == outbound[0].record
+        out_page = store.list_calls(CallQuery(limit=1000, direction=Direction.OUTBOUND))
+        in_page = store.list_calls(CallQuery(limit=1000, direction=Direction.INBOUND))
+        assert {r.call_id for r in out_page.records} == {"out-0", "out-1", "out-2"}
+        assert {r.call_id for r in in_page.records} == {c.record.call_id for c in calls}
+        since, until = T0, T0 + timedelta(days=1)
+        hotline, campaigns = store.summary(since, until), store.summary(since, until, direction=Direction.OUTBOUND)
+        assert (hotline.calls, hotline.offered) == (expected_summary(calls, since, until)["calls"],
+                                                    sum(1 for c in calls if c.finished and c.record.queue))
+        assert (campaigns.calls, campaigns.self_served, campaigns.offered) == (3, 3, 3)
 
     def test_summary_of_an_empty_window_has_no_ratios(self, store: SqlStore) -> None:
         got = store.summary(T0, T0 + timedelta(hours=1))

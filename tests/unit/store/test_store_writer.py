@@ -115,3 +115,13 @@ def test_close_commits_what_is_queued() -> None:
     target.gate.set()
     writer.close()
     assert [c for batch in target.committed for c in batch] == ["c0", "c1", "c2"]
+
+
+def test_writes_close_together_share_one_commit_and_flush_does_not_wait_for_the_window() -> None:
+    target = FakeTarget()
+    writer = SingleWriter(target, group_commit_s=30.0)  # a window far longer than the flush below may take
+    for i in range(3):
+        writer.submit(op(f"c{i}"))
+    assert writer.flush(10)
+    assert target.committed == [["c0", "c1", "c2"]]
+    writer.close()

@@ -31,3 +31,15 @@ def test_a_refused_flow_is_reported_with_file_and_line(tmp_path: pathlib.Path) -
         load_flow_prompts(tmp_path)
     with pytest.raises(FlowPromptsError, match="no such flows folder"):
         load_flow_prompts(tmp_path / "absent")
+
+
+def test_a_flow_serving_a_new_pack_loads_with_the_packs_fallbacks(tmp_path: pathlib.Path) -> None:
+    """A pack made by `ivr dialects new cdo --from cmn` has no text of its own: the flow that lists it is
+    covered by its fallback, which `ivr prompts check` and the recording line must know to read the flow."""
+    (tmp_path / "greet.yaml").write_text(
+        'id: greet\nnumbers: ["95519"]\ndialects: [cmn, cdo]\ndefault_dialect: cdo\nqueues: [general]\n'
+        "prompts:\n  hi: {cmn: 您好}\nnodes:\n  hello: {type: hangup, prompt: hi}\n", encoding="utf-8")
+    with pytest.raises(FlowPromptsError, match="no 'cdo' text and no fallback covers it"):
+        load_flow_prompts(tmp_path)
+    (flow,) = load_flow_prompts(tmp_path, {"cmn": (), "cdo": ("cmn",)})
+    assert flow.dialects == ("cmn", "cdo")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from ivr.clock import FakeClock
 from ivr.errors import IvrError
+from ivr.media.bridge import SupervisorMode
 from ivr.outbound.scheduler import Scheduler
 from ivr.store import SqliteStore
 from ivr.web import (
@@ -146,3 +148,35 @@ class Rig:
     dialects: FakeDialects
     ready: list[bool]
     draining: list[bool]
+
+
+@dataclass
+class FakeRecording:
+    path: pathlib.Path
+    paused: bool = False
+    stopped: bool = False
+
+
+@dataclass
+class FakeControl:
+    directory: pathlib.Path | None
+    live: dict[str, FakeRecording] = field(default_factory=dict)
+    supervised: list[tuple[str, SupervisorMode, str]] = field(default_factory=list)
+
+    def pause(self, call_id: str) -> FakeRecording | None:
+        recording = self.live.get(call_id)
+        if recording is not None:
+            recording.paused = True
+        return recording
+
+    def resume(self, call_id: str) -> FakeRecording | None:
+        recording = self.live.get(call_id)
+        if recording is not None:
+            recording.paused = False
+        return recording
+
+    def supervise(self, call_id: str, mode: SupervisorMode, supervisor: str) -> tuple[int, str] | None:
+        if call_id not in self.live:
+            return 404, f"call {call_id!r} is not bridged to an agent on this engine"
+        self.supervised.append((call_id, mode, supervisor))
+        return None

@@ -1,0 +1,77 @@
+"""A worker process of `ivr serve --workers`: reads its spec from the supervisor, runs one engine.
+
+The conversation with the supervisor, on the worker's stdin and stdout (its logs go to stderr):
+
+- the supervisor writes the pickled `WorkerSpec`;
+- the worker starts its engine on its own ports and writes `STARTED`;
+- the supervisor writes `GO` once every worker has started (so the kernel's spreading of the public
+  port over the workers is settled before the first caller); the worker joins the public port, turns
+  ready (`/readyz`) and writes `READY`;
+- the supervisor never writes again. A worker dies with its supervisor (`ivr.workers.lifetime`); where
+  the kernel cannot arrange that, the pipe closing says the supervisor is gone and the worker drains
+  and exits as on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import signal
+import sys
+
+import structlog
+
+from ivr.logconfig import configure_logging
+from ivr.workers.plan import WorkerSpec
+from ivr.workers.runtime import as_worker
+
+STARTED = b"STARTED\n"
+GO = b"GO\n"
+READY = b"READY\n"
+
+
+class PipeLink:
+    """`SupervisorLink` over this process's stdin and stdout."""
+
+    def __init__(self) -> None:
+        self._in = sys.stdin.fileno()
+        self._out = sys.stdout.fileno()
+        self._go: asyncio.Future[None] | None = None
+
+    def started(self) -> None:
+        os.write(self._out, STARTED)
+
+    async def go(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._go = loop.create_future()
+        loop.add_reader(self._in, self._readable)
+        await self._go
+
+    def ready(self) -> None:
+        os.write(self._out, READY)
+
+    def _readable(self) -> None:
+        data = os.read(self._in, 64)
+        if self._go is not None and not self._go.done() and data.startswith(GO):
+            self._go.set_result(None)
+        elif not data:  # the supervisor is gone: drain as on SIGTERM
+            asyncio.get_running_loop().remove_reader(self._in)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def main() -> int:
+    spec = pickle.load(sys.stdin.buffer)
+    if not isinstance(spec, WorkerSpec):
+        print("ivr worker: expected a WorkerSpec on stdin", file=sys.stderr)
+        return 2
+    config = spec.config
+    configure_logging(config.log_level, json=config.log_json, log_pii=config.log_pii)
+    structlog.contextvars.bind_contextvars(worker=spec.index)
+    from ivr.engine import serve_main
+
+    return serve_main(config, as_worker(spec, PipeLink()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""What each worker of a node is: its config, derived from the node's (pure; no processes here).
+
+A node of N workers answers on one public SIP port (`sip_port`, shared with SO_REUSEPORT) and each
+worker also on its own port, which it writes in Via and Contact: responses and in-dialog requests
+come back to the worker that holds the dialog. Worker i (from 0):
+
+- SIP: its own port `worker_sip_port + i` (default `sip_port + 1 + i`: what a Kamailio dispatcher
+  lists, as if each worker were a node);
+  the `listen` listeners (TCP, TLS) stay with worker 0 alone.
+- HTTP: `http_port + i` (worker 0 keeps the node's port: dashboard, API; each worker has /metrics).
+- RTP: its slice of `rtp_port_min..rtp_port_max`; `max_calls` and `asr_processes`: its share.
+- ACD: the node `<node_id>-w<i>` (`.<n>` appended after the n-th restart, so the ACD sees a dead
+  incarnation's lease run out and frees what it held); every worker applies the same log: Redis when
+  `acd_backend: redis`, else a Redis server private to the node (`ivr.workers.noderedis`).
+- Outbound campaigns run on worker 0 only (one dialler per node).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+from ivr.config import AcdBackendKind, EngineConfig
+from ivr.errors import ConfigError
+
+
+@dataclass(slots=True, frozen=True)
+class WorkerSpec:
+    """One worker process: its index, its config, and the node's public SIP address it shares."""
+
+    index: int
+    count: int
+    config: EngineConfig
+    public_sip: tuple[str, int]
+
+
+def worker_count(config: EngineConfig) -> int:
+    """`workers`, or one per CPU when it is not set."""
+    return config.workers if config.workers is not None else max(1, os.cpu_count() or 1)
+
+
+def worker_node_id(node_id: str, index: int, incarnation: int = 0) -> str:
+    return f"{node_id}-w{index}" + (f".{incarnation}" if incarnation else "")
+
+
+def plan_workers(config: EngineConfig, count: int, *, acd_redis_url: str | None) -> list[WorkerSpec]:
+    """The specs of `count` workers; `acd_redis_url`: the node's private ACD log (None: the config's
+    own backend, shared already with `acd_backend: redis`, or no ACD at all)."""
+    if count < 2:
+        raise ConfigError("a node of workers has at least 2 (one process runs without a plan)")
+    if config.sip_port == 0:
+        raise ConfigError("workers: set a fixed sip_port (the workers share it)")
+    first_sip = config.worker_sip_port or config.sip_port + 1
+    if first_sip + count - 1 > 65535:
+        raise ConfigError(f"workers: their own SIP ports {first_sip}..{first_sip + count - 1} pass 65535")
+    if first_sip <= config.sip_port < first_sip + count:
+        raise ConfigError(f"workers: their own SIP ports {first_sip}..{first_sip + count - 1} include sip_port")
+    if config.http_port and config.http_port + count - 1 > 65535:
+        raise ConfigError(f"workers: HTTP ports {config.http_port}..{config.http_port + count - 1} pass 65535")
+    ranges = rtp_ranges(config.rtp_port_min, config.rtp_port_max, count)
+    specs = []
+    for index, (rtp_min, rtp_max) in enumerate(ranges):
+        changes: dict[str, object] = {
+            "workers": 1,
+            "sip_port": first_sip + index,
+            "worker_sip_port": None,
+            "http_port": config.http_port + index if config.http_port else 0,
+            "rtp_port_min": rtp_min,
+            "rtp_port_max": rtp_max,
+            "max_calls": -(-config.max_calls // count),
+            "asr_processes": -(-config.asr_processes // count),
+            "node_id": worker_node_id(config.node_id, index),
+        }
+        if index > 0:
+            changes.update(listen=(), campaigns_dir=None)
+        if acd_redis_url is not None:
+            changes.update(acd_backend=AcdBackendKind.REDIS, redis_url=acd_redis_url)
+        specs.append(WorkerSpec(index, count, dataclasses.replace(config, **changes),  # type: ignore[arg-type]
+                                (config.sip_host, config.sip_port)))
+    return specs
+
+
+def rtp_ranges(first: int, last: int, count: int) -> list[tuple[int, int]]:
+    """`first..last` cut into `count` contiguous slices of whole even/odd (RTP/RTCP) port pairs."""
+    start = first + (first % 2)
+    pairs = (last + 1 - start) // 2
+    if pairs < count:
+        raise ConfigError(f"workers: rtp_port_min..rtp_port_max ({first}..{last}) has fewer than {count} port pairs")
+    ranges = []
+    for index in range(count):
+        lo = start + 2 * (pairs * index // count)
+        hi = start + 2 * (pairs * (index + 1) // count) - 1
+        ranges.append((lo, hi))
+    return ranges
+
+
+def restarted(spec: WorkerSpec, node_id: str, incarnation: int) -> WorkerSpec:
+    """The spec of a worker started again after it died: the same ports, a new ACD node id (`node_id`:
+    the node's)."""
+    config = dataclasses.replace(spec.config, node_id=worker_node_id(node_id, spec.index, incarnation))
+    return dataclasses.replace(spec, config=config)
+
+
+__all__ = ["WorkerSpec", "plan_workers", "restarted", "rtp_ranges", "worker_count", "worker_node_id"]

@@ -1,0 +1,151 @@
+"""Live: the prompt-recording line. A staff member phones `ivr serve`, keys a PIN, picks the new dialect pack
+`cdo` (made by `ivr dialects new cdo --from cmn`) and its `greeting`, records a 1 kHz tone as the take after the
+beep, hears it back and keeps it; the next caller of a flow served in cdo hears that tone as the greeting, where
+a caller before the take heard the Mandarin TTS fallback. Checked with Goertzel on what the callers heard.
+
+Real peers: our SIP/RTP test caller (keys by RFC 4733) and `ivr serve` in a subprocess with espeak-ng prompts.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from ivr.engine.flowprompts import load_flow_prompts
+from ivr.media.goertzel import goertzel_basis, tone_powers
+from ivr.media.tones import tone
+from ivr.media.wav import load_telephony, write_wav
+from ivr.testing import peers
+from ivr.testing.caller import AwaitPrompt, Keys, Pause, PlayFile, TestCaller
+from ivr.voice import load_dialects
+from ivr.voice.newpack import prompts_to_record
+from ivr.voice.studio import hash_pin
+from tests.integration.engine.conftest import ROOT, RunningEngine, start_engine, stop_engine
+
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(peers.ESPEAK_NG.missing, reason=peers.ESPEAK_NG.reason)]
+
+PIN = "246813"
+TONE_HZ = 1000.0
+LINE = "95519900"
+GREET = """
+id: greet
+numbers: ["95519"]
+dialects: [cmn, cdo]
+default_dialect: cdo
+queues: [general]
+prompts:
+  greeting: {cmn: 您好，欢迎致电，这是问候语。}
+nodes:
+  hello: {type: play, prompt: greeting, next: bye}
+  bye: {type: hangup}
+"""
+
+
+@dataclass
+class Site:
+    engine: RunningEngine
+    prompts: Path
+    dialects: Path
+    flows: Path
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    tmp = tmp_path_factory.mktemp("promptline")
+    flows, dialects, prompts = tmp / "flows", tmp / "dialects", tmp / "prompts"
+    flows.mkdir()
+    prompts.mkdir()
+    shutil.copy(ROOT / "flows" / "promptline.yaml", flows)
+    # The flow serves Mandarin until the new pack exists; then cdo is added to it, as ops would do.
+    (flows / "greet.yaml").write_text(GREET.replace("[cmn, cdo]", "[cmn]").replace("default_dialect: cdo",
+                                                                                "default_dialect: cmn"))
+    shutil.copytree(ROOT / "dialects", dialects)
+    made = subprocess.run(
+        [sys.executable, "-m", "ivr.cli", "dialects", "new", "cdo", "--from", "cmn", "--native", "閩東話",
+         "--set", f"flows_dir={flows}", "--set", f"dialects_dir={dialects}", "--set", f"prompts_dir={prompts}"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "greeting: 您好，欢迎致电，这是问候语。" in made.stdout and "cdo → cmn" in made.stdout
+    (flows / "greet.yaml").write_text(GREET, encoding="utf-8")
+    engine = start_engine(
+        tmp, "--flows", str(flows), "--set", f"dialects_dir={dialects}", "--set", f"prompts_dir={prompts}",
+        "--set", f'prompt_line_pins=["{hash_pin(PIN)}"]', "--set", f"prompt_cache_dir={tmp / 'cache'}",
+    )
+    try:
+        yield Site(engine, prompts, dialects, flows)
+    finally:
+        stop_engine(engine)
+
+
+def tone_share(audio: NDArray[np.int16], hz: float = TONE_HZ) -> float:
+    """The largest share of a 100 ms window's energy at `hz` (Goertzel), over the windows that carry sound."""
+    window = 800
+    count = len(audio) // window
+    frames = audio[: count * window].astype(np.float64).reshape(count, window)
+    energy = np.sum(frames**2, axis=1)
+    loud = energy > window * 300.0**2
+    if not loud.any():
+        return 0.0
+    powers = tone_powers(frames[loud], goertzel_basis((hz,), window, 8000))[:, 0]
+    return float(np.max(powers / energy[loud]))
+
+
+async def greet_call(site: Site, caller: TestCaller, number: str) -> NDArray[np.int16]:
+    report = await caller.call(site.engine.uri, [AwaitPrompt(timeout_s=20.0, quiet_s=1.0)], from_number=number,
+                               linger_s=0.5)
+    assert report.answered
+    return report.heard
+
+
+async def test_a_take_recorded_by_keys_is_what_the_next_caller_hears(
+    site: Site, caller: TestCaller, tmp_path: Path
+) -> None:
+    before = await greet_call(site, caller, "13700000701")
+    assert tone_share(before) < 0.3, "before the take, cdo falls back to the Mandarin TTS greeting"
+
+    dialects = load_dialects(site.dialects)
+    codes = sorted(dialects)
+    flows = load_flow_prompts(site.flows, dialects.fallbacks())
+    todo = [p for p, _ in prompts_to_record("cdo", dialects, site.prompts, flows)]
+    take = tmp_path / "take.wav"
+    write_wav(take, tone((TONE_HZ,), 1.5, level_dbfs=-10.0))
+    steps = [
+        AwaitPrompt(timeout_s=20.0), Keys(f"{PIN}#"),
+        AwaitPrompt(timeout_s=30.0), Keys(f"{codes.index('cdo') + 1}#"),
+        AwaitPrompt(timeout_s=60.0), Keys(f"{todo.index('greeting') + 1}#"),
+        AwaitPrompt(timeout_s=30.0, quiet_s=1.0), Pause(0.3), PlayFile(take), Keys("#"),
+        AwaitPrompt(timeout_s=30.0, quiet_s=1.2), Keys("1"),
+        AwaitPrompt(timeout_s=20.0),
+    ]
+    uri = site.engine.uri.replace("sip:95519@", f"sip:{LINE}@")
+    report = await caller.call(uri, steps, from_number="13700000702", linger_s=0.5, max_duration_s=240.0)
+    assert report.answered
+    detail = site.engine.call_detail(report.call_id)
+    kept = next(e for e in detail["journey"] if e["kind"] == "prompt_recorded")
+    assert (kept["data"]["dialect"], kept["data"]["prompt"]) == ("cdo", "greeting")
+    assert not any(PIN in str(e["data"]) for e in detail["journey"]), "the PIN never reaches the journey"
+    saved = site.prompts / "cdo" / "greeting.wav"
+    assert tone_share(load_telephony(saved)) > 0.8
+    heard_back = report.heard
+    assert tone_share(heard_back) > 0.8, "the take was played back to the staff member"
+
+    after = await greet_call(site, caller, "13700000703")
+    assert tone_share(after) > 0.8, "the next caller of cdo hears the recording"
+
+
+async def test_a_wrong_pin_three_times_records_nothing(site: Site, caller: TestCaller) -> None:
+    steps = [AwaitPrompt(timeout_s=20.0), Keys("1111#"), AwaitPrompt(timeout_s=20.0), Keys("2222#"),
+             AwaitPrompt(timeout_s=20.0), Keys("3333#"), AwaitPrompt(timeout_s=20.0)]
+    uri = site.engine.uri.replace("sip:95519@", f"sip:{LINE}@")
+    report = await caller.call(uri, steps, from_number="13700000704", linger_s=2.0)
+    record = site.engine.call_detail(report.call_id)["record"]
+    assert record["breakpoint_node"] == "studio" and record["path"] == ["studio", "bye"]

@@ -1,0 +1,167 @@
+"""`ivr serve --workers 2` (issue 22): one node, two engine processes sharing its SIP port.
+
+SIPp callers reach the public port from a socket each (`-t un`): the kernel spreads them over both
+workers, and every message of a call (INVITE, ACK, BYE) is handled by the worker that took its
+INVITE. An agent registers once (baresip, to the public port: one worker's registrar takes it) and is
+offered callers held by either worker, because both apply the node's one ACD log. Callers of that
+part go straight to each worker's own port, as a Kamailio dispatcher listing the workers as nodes does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ivr.testing import peers
+from tests.integration.engine.agents import (
+    AgentSpec,
+    baresip_agent,
+    sipp_caller_scenario,
+    wait_for_log,
+    write_engine_config,
+)
+from tests.integration.engine.conftest import (
+    API_TOKEN,
+    ROOT,
+    RunningEngine,
+    assert_engine_healthy,
+    free_port,
+    needs_tts,
+)
+from tests.integration.sip.sip_peers import needs_baresip, needs_sipp, run_sipp
+
+pytestmark = [
+    pytest.mark.integration,
+    needs_sipp,
+    needs_tts,
+    pytest.mark.skipif(peers.REDIS_SERVER.missing, reason=peers.REDIS_SERVER.reason),
+]
+
+SCENARIOS = ROOT / "tests" / "integration" / "sip" / "scenarios"
+STARTUP_TIMEOUT_S = 300.0
+"""Two engines start one after the other (the first renders the prompt cache), on a shared machine."""
+AGENT = AgentSpec("c1", {"general": 2})
+HOLD_S = 9.0
+"""The demo hotline says `transfer_agent` (5.2 s) after key 0 before it queues the caller."""
+
+
+@contextlib.asynccontextmanager
+async def running_node(tmp: pathlib.Path, config: pathlib.Path) -> AsyncIterator[tuple[RunningEngine, list[int]]]:
+    """`ivr serve --workers 2`; yields the node (public SIP port, worker 0's HTTP port) and the workers'
+    own SIP ports. Ready once /readyz of worker 0 answers, i.e. once both workers share the port."""
+    node, own_ports = await asyncio.to_thread(start_node, tmp, config)
+    try:
+        yield node, own_ports
+    finally:
+        await asyncio.to_thread(stop_node, node)
+
+
+def start_node(tmp: pathlib.Path, config: pathlib.Path) -> tuple[RunningEngine, list[int]]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    sip, workers_sip, http = free_port(), free_port(), free_port(socket.SOCK_STREAM)
+    log = tmp / "engine.log"
+    env = dict(os.environ, PYTHONUNBUFFERED="1", IVR_LOG_PII="true", IVR_API_TOKEN=API_TOKEN)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ivr.cli", "--log-json", "serve", "--workers", "2", "--config", str(config),
+         "--sip", f"127.0.0.1:{sip}", "--http", f"127.0.0.1:{http}", "--db", str(tmp / "ivr.db"),
+         "--set", f"worker_sip_port={workers_sip}"],
+        cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
+    )
+    node = RunningEngine(sip, http, tmp / "ivr.db", process, log)
+    _wait_ready(node)
+    return node, [workers_sip, workers_sip + 1]
+
+
+def stop_node(node: RunningEngine) -> None:
+    """SIGTERM the supervisor: both workers drain and the node exits 0, with no error logged."""
+    if node.process.poll() is None:
+        node.process.send_signal(signal.SIGTERM)
+        node.process.wait(60)
+        assert_engine_healthy(node)
+
+
+def _wait_ready(node: RunningEngine) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if node.process.poll() is not None:
+            raise AssertionError(f"ivr serve exited with {node.process.returncode}:\n{node.log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{node.api}/readyz", timeout=1) as response:
+            if response.status == 200:
+                return
+        time.sleep(0.5)
+    node.process.kill()
+    raise AssertionError(f"ivr serve --workers 2 not ready in {STARTUP_TIMEOUT_S} s:\n{node.log.read_text()[-3000:]}")
+
+
+def entries(node: RunningEngine) -> list[dict[str, object]]:
+    found = []
+    for line in node.log.read_text(encoding="utf-8", errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict):
+                found.append(entry)
+    return found
+
+
+async def test_callers_land_on_both_workers_and_each_call_stays_on_one(tmp_path: pathlib.Path) -> None:
+    config = write_engine_config(tmp_path, [AGENT])
+    async with running_node(tmp_path / "node", config) as (node, _own_ports):
+        result = await run_sipp(SCENARIOS / "uac_basic.xml", node.sip_port, tmp_path, service="95519", calls=16,
+                                rate=8, transport="un", timeout_s=60, extra=["-max_socket", "64"])
+        assert result.returncode == 0, result.explain()
+        await wait_for_log(node, "call_leg_ended", 30.0, count=16)
+    workers_of: dict[str, set[object]] = collections.defaultdict(set)
+    for entry in entries(node):
+        if "call_id" in entry and "worker" in entry:
+            workers_of[str(entry["call_id"])].add(entry["worker"])
+    invited = {str(e["call_id"]) for e in entries(node) if e.get("event") == "invite_received"}
+    assert len(invited) == 16
+    assert all(len(workers_of[call]) == 1 for call in invited), {c: workers_of[c] for c in invited}
+    spread = collections.Counter(next(iter(workers_of[call])) for call in invited)
+    assert set(spread) == {0, 1}, f"16 callers from 16 sockets all reached one worker: {spread}"
+
+
+@needs_baresip
+async def test_an_agent_registered_once_is_offered_callers_from_both_workers(tmp_path: pathlib.Path) -> None:
+    config = write_engine_config(tmp_path, [AGENT])
+    async with running_node(tmp_path / "node", config) as (node, own_ports):
+        async with baresip_agent(tmp_path, AGENT, node.sip_port) as agent:
+            await agent.expect(r"c1@.*200 OK")
+            for number, (caller, port) in enumerate(zip(("13700000501", "13700000502"), own_ports, strict=True)):
+                folder = tmp_path / f"caller-{number}"
+                await asyncio.to_thread(folder.mkdir)
+                result = await run_sipp(sipp_caller_scenario(folder, caller, HOLD_S), port, folder,
+                                        service="95519", timeout_s=60)
+                assert result.returncode == 0, result.explain()
+                await wait_for_log(node, "call_bridged", 30.0, count=number + 1)
+            registrations = [await asyncio.to_thread(registered, node.http_port + index) for index in range(2)]
+    log = entries(node)
+    bridged = [e for e in log if e.get("event") == "call_bridged"]
+    assert {e["worker"] for e in bridged} == {0, 1}
+    assert {e["agent"] for e in bridged} == {"c1"}
+    assert len(agent.invites()) == 2
+    assert sorted(registrations) == [0, 1], f"one REGISTER, taken by one worker: {registrations}"
+
+
+def registered(http_port: int) -> int:
+    """A worker's `ivr_sip_register_total{result="registered"}` (its own /metrics)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{http_port}/metrics",
+                                     headers={"Authorization": f"Bearer {API_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith('ivr_sip_register_total{result="registered"}'):
+                return int(float(line.rsplit(" ", 1)[1]))
+    return 0

@@ -1,0 +1,76 @@
+"""The test port pool: two processes never hold the same port, a busy port is never handed out, and a
+process that has used up its claims hands its own ports out again."""
+
+from __future__ import annotations
+
+import multiprocessing
+import pathlib
+import socket
+from typing import Any
+
+import pytest
+
+from ivr.testing.ports import PoolExhausted, PortPool
+
+
+def _pool(tmp_path: pathlib.Path, low: int = 63000, high: int = 63099, **kw: int) -> PortPool:
+    return PortPool(low, high, lock_file=tmp_path / "ports.lock", **kw)
+
+
+def _take_in_child(lock_file: str, count: int, out: Any, hold: Any) -> None:
+    taken = PortPool(63000, 63099, lock_file=pathlib.Path(lock_file))
+    out.put([taken.take() for _ in range(count)])
+    hold.wait(30)  # keep the claims (the locks go with the process) until the parent has taken its own
+
+
+def test_ports_are_even_pairs_inside_the_pool_and_distinct(tmp_path: pathlib.Path) -> None:
+    pool = _pool(tmp_path)
+    ports = [pool.take() for _ in range(20)]
+    assert len(set(ports)) == 20
+    assert all(p % 2 == 0 and 63000 <= p <= 63098 for p in ports)
+
+
+def test_another_process_is_never_handed_a_port_this_one_holds(tmp_path: pathlib.Path) -> None:
+    context = multiprocessing.get_context("fork")
+    out, hold = context.Queue(), context.Event()
+    child = context.Process(target=_take_in_child, args=(str(tmp_path / "ports.lock"), 25, out, hold))
+    child.start()
+    try:
+        theirs = out.get(timeout=30)
+        pool = _pool(tmp_path)
+        ours = [pool.take() for _ in range(25)]
+    finally:
+        hold.set()
+        child.join(30)
+    assert not set(theirs) & set(ours)
+    assert len(set(theirs) | set(ours)) == 50  # 50 pairs: the whole pool, no port twice
+
+
+def test_a_port_bound_by_someone_else_is_skipped(tmp_path: pathlib.Path) -> None:
+    pool = _pool(tmp_path, 63100, 63103)  # two pairs: 63100 and 63102
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 63101))  # the TCP neighbour of 63100 (baresip's TLS would want it)
+        assert {pool.take(), pool.take()} == {63102}
+    assert pool.take() == 63100  # free again: claimed now
+
+
+def test_past_its_claims_a_process_hands_its_own_ports_out_again(tmp_path: pathlib.Path) -> None:
+    pool = _pool(tmp_path, max_claims=3)
+    first = [pool.take() for _ in range(3)]
+    assert [pool.take() for _ in range(3)] == first
+
+
+def test_a_pool_with_every_pair_busy_says_so(tmp_path: pathlib.Path) -> None:
+    pool = _pool(tmp_path, 63200, 63201)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 63200))
+        with pytest.raises(PoolExhausted, match="no free block of 1 port pair.s. in 63200-63201"):
+            pool.take()
+
+
+def test_a_span_is_a_block_of_pairs_claimed_together(tmp_path: pathlib.Path) -> None:
+    pool = _pool(tmp_path, 63300, 63311)  # six pairs
+    block = pool.take(span=4)
+    single = [pool.take() for _ in range(4)]
+    assert block % 2 == 0 and not {block, block + 2} & set(single)
+    assert sorted([block, block + 2, *single]) == list(range(63300, 63311, 2))
