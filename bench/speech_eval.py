@@ -18,7 +18,10 @@ classifier learns from the flow's phrases only; settings are chosen on the dev_*
 Right = the flow routes the caller to the right intent: acted on at once, or confirmed (the caller
 presses 1). False accept = a wrong intent acted on without confirmation. No-match = re-asked.
 
-    .venv/bin/python -m bench.speech_eval [--quick]
+    .venv/bin/python -m bench.speech_eval [--quick] [--set dev] [--conditions clean,"street 10 dB"]
+        [--voices festival:kal_diphone,espeak:en-US] [--limit N]
+
+`--conditions/--voices/--limit` pick a subset while iterating (the full run decodes ~1,650 clips).
 """
 
 from __future__ import annotations
@@ -422,6 +425,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="every 3rd row, two voices: a smoke run")
     parser.add_argument("--set", default="eval", choices=("eval", "dev"), help="which split (dev: tuning)")
+    parser.add_argument("--conditions", default="", help="comma-separated condition names (default: all)")
+    parser.add_argument("--voices", default="", help="comma-separated voice names (default: all installed)")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N audio rows (0: all)")
     parser.add_argument("--build-heard", action="store_true",
                         help="(re)build the flow's confusion-aware training cache <flow>.heard.tsv and exit")
     args = parser.parse_args()
@@ -470,6 +476,12 @@ def main() -> None:
     voices = installed_voices()
     if args.quick:
         voices = voices[:2]
+    if args.voices:
+        wanted = args.voices.split(",")
+        voices = [v for v in voices if v.name in wanted]
+        assert voices, f"no installed voice among {wanted}"
+    if args.limit:
+        rows = rows[: args.limit]
     festival = [v for v in voices if v.name.startswith("festival:")]
     espeak = [v for v in voices if v.name.startswith("espeak:")]
     print(f"speech_eval: rendering {len(rows)} rows x {len(voices)} voices ...", file=sys.stderr, flush=True)
@@ -480,9 +492,12 @@ def main() -> None:
     _, phrases = ask_inputs(flow, node, "en")
 
     jobs: list[tuple[str, str, str, Audio]] = []  # condition, voice, expected, audio
-    for cond in conditions(babble, street):
+    chosen_conditions = conditions(babble, street)
+    if args.conditions:
+        chosen_conditions = [c for c in chosen_conditions if c.name in args.conditions.split(",")]
+    for cond in chosen_conditions:
         for i, (text, expected, _) in enumerate(rows):
-            one = festival[0] if festival and i % 2 == 0 else espeak[i % len(espeak)]
+            one = festival[0] if festival and (i % 2 == 0 or not espeak) else espeak[i % len(espeak)]
             chosen = voices if cond.all_voices else [one]
             for v in chosen:
                 jobs.append((cond.name, v.name, expected, cond.apply(render(v, text), i)))
@@ -511,7 +526,10 @@ def main() -> None:
         idx = {i for i, j in enumerate(jobs) if j[0] == "clean" and j[1] == v.name}
         lines.append(f"| {v.name} | {len(idx)} | {cells(verdicts, idx.__contains__)} |")
     print("## Speech evaluation: held-out phrasings and audio (issue 21)\n")
-    flags = "".join(f" {f}" for f, on in (("--quick", args.quick), ("--set dev", args.set == "dev")) if on)
+    flags = "".join(f" {f}" for f, on in (("--quick", args.quick), ("--set dev", args.set == "dev"),
+                                           (f"--conditions {args.conditions!r}", bool(args.conditions)),
+                                           (f"--voices {args.voices}", bool(args.voices)),
+                                           (f"--limit {args.limit}", bool(args.limit))) if on)
     print(f"Command: `python -m bench.speech_eval{flags}` · machine: {platform.machine()}, nproc {os.cpu_count()} "
           f"(shared with other engineers' work while measured) · {started}\n")
     print("\n".join(lines))

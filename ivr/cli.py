@@ -249,6 +249,7 @@ def _add_purge(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _purge(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
+    from ivr.recording.retention import purge_recordings
     from ivr.store import open_store
     from ivr.store.messages import MessageStore
     from ivr.store.retention import parse_age, purge_all
@@ -258,13 +259,15 @@ def _purge(args: argparse.Namespace) -> int:
     before = datetime.now(UTC) - age
     store = open_store(config.db, node_id=config.node_id)
     try:
-        counts = purge_all(store, before, _render_purgers(config), [MessageStore(store, config.messages_dir).purge])
+        recordings = config.recording_dir
+        counts = purge_all(store, before, _render_purgers(config), [MessageStore(store, config.messages_dir).purge],
+                           [lambda cut: purge_recordings(recordings, cut)] if recordings is not None else [])
     finally:
         store.close()
     print(f"purged before {before.isoformat(timespec='seconds')}: {counts.calls} calls, "
           f"{counts.journey_events} journey events, {counts.surveys} surveys, "
           f"{counts.caller_dialects} caller dialects, {counts.renders} caller-specific renders, "
-          f"{counts.messages} voice messages")
+          f"{counts.messages} voice messages, {counts.recordings} call recordings")
     return 0
 
 

@@ -136,8 +136,9 @@ class EngineConfig:
     worker_sip_port: int | None = None
     """With several workers: worker i's own SIP port (in its Via and Contact) is this + i (None: `sip_port` + 1)."""
     gc_tuned: bool = True
-    """Freeze the start-up heap and collect young objects less often once the engine is ready
-    (`ivr.engine.gcpolicy`); false keeps CPython's defaults."""
+    """Freeze the start-up heap once the engine is ready (`ivr.engine.gcpolicy`); false: CPython's defaults."""
+    gc_thresholds: tuple[int, ...] = ()
+    """With `gc_tuned`: the collector's three thresholds (`gc.set_threshold`); (): `ivr.engine.gcpolicy.THRESHOLDS`."""
     log_level: str = "info"
     log_json: bool | None = None
     """JSON log lines (None: JSON unless stderr is a terminal)."""
@@ -209,6 +210,8 @@ class EngineConfig:
                 raise SettingError(key, f"{key} {getattr(self, key)} is not a port (0..65535)")
         if self.rtp_port_min > self.rtp_port_max:
             raise SettingError("rtp_port_max", f"rtp_port_max {self.rtp_port_max} is below rtp_port_min")
+        if self.gc_thresholds and (len(self.gc_thresholds) != 3 or min(self.gc_thresholds) < 1):
+            raise SettingError("gc_thresholds", "gc_thresholds: expected three whole numbers of at least 1")
         if self.workers is not None and not 1 <= self.workers <= MAX_WORKERS:
             raise SettingError("workers", f"workers {self.workers} is not between 1 and {MAX_WORKERS}")
         for key in ("max_calls", "asr_workers", "asr_max_decoders"):

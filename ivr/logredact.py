@@ -20,8 +20,11 @@ NUMBER_KEYS = frozenset({
     "contact", "remote_uri", "identity", "pai", "ani", "target",
 })
 """Keys whose values are (or contain) a caller's number."""
-TRANSCRIPT_KEYS = frozenset({"transcript", "text", "utterance", "heard", "said", "hypothesis", "words", "speech"})
-"""Keys whose values are what a caller said: omitted."""
+TRANSCRIPT_KEYS = frozenset({
+    "transcript", "text", "utterance", "heard", "said", "hypothesis", "words", "speech", "digit", "digits",
+})
+"""Keys whose values are what a caller said or keyed (one key at a time spells a card number or a staff
+PIN on the prompt-recording line): omitted."""
 KEEP_KEYS = frozenset({"level", "timestamp", "logger", "call_id", "node", "flow", "version"})
 
 _DIGITS = re.compile(r"(\+?)(\d{6,})")

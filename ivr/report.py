@@ -104,6 +104,7 @@ def render_voc(voc: VoiceOfCustomer) -> Group:
         themes,
         _counts_table("Messages by day", "day", voc.by_day, voc.total),
         _counts_table("Messages by queue", "queue", voc.by_queue, voc.total),
+        _counts_table("Messages by kind", "kind", voc.by_source, voc.total),
     )
 
 
@@ -113,7 +114,7 @@ def voc_of(store: SqlStore, messages_dir: Path, start: datetime, end: datetime,
     found = MessageStore(store, messages_dir).between(start, end, limit=MAX_TEXTS)
     if not found:
         return None
-    return analyse([Comment(m.transcript, m.created_at.date(), m.queue) for m in found], classify())
+    return analyse([Comment(m.transcript, m.created_at.date(), m.queue, m.kind) for m in found], classify())
 
 
 def report_main(

@@ -1,4 +1,5 @@
-"""Voice of the customer: what callers' own words (voice-message transcripts) are about, grouped two ways.
+"""Voice of the customer: what callers' own words (voice messages, detractors' survey comments) are about,
+grouped two ways.
 
 * **Need**: the flow's own intent classifier reads each text (the same one that routes calls), so the
   figures speak the hotline's language (claim, payment, complaint...). Below `min_confidence` a text is
@@ -74,6 +75,8 @@ class VoiceOfCustomer:
     by_day: dict[str, int]
     """ISO day → texts."""
     by_queue: dict[str, int]
+    by_source: dict[str, int]
+    """`message` (voice messages) and `survey` (detractors' comments)."""
     themes: tuple[Theme, ...]
     other: int
     """Texts in no theme."""
@@ -82,6 +85,7 @@ class VoiceOfCustomer:
     def to_json(self) -> dict[str, Any]:
         return {
             "total": self.total, "by_need": self.by_need, "by_day": self.by_day, "by_queue": self.by_queue,
+            "by_source": self.by_source,
             "needs_by_day": self.needs_by_day, "other": self.other,
             "themes": [{"term": t.term, "count": t.count, "needs": t.needs, "examples": list(t.examples)}
                        for t in self.themes],
@@ -150,6 +154,7 @@ def analyse(
         by_need=dict(Counter(needs).most_common()),
         by_day=dict(sorted(by_day.items())),
         by_queue=dict(Counter(c.queue for c in items).most_common()),
+        by_source=dict(Counter(c.source for c in items).most_common()),
         themes=tuple(themes),
         other=len(unassigned),
         needs_by_day={day: dict(c.most_common()) for day, c in sorted(needs_by_day.items())},

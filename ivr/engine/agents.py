@@ -164,7 +164,8 @@ class AgentDesk:
             self.figures.apply(event)
         wall, now = self._clock.wall(), self._acd.clock.now()
         for view in self._acd.agents():
-            self._live.agent_changed(view.agent_id, _web_state(view), wall, name=view.agent_id, region=view.site,
+            name = self._acd.config.agents[view.agent_id].name or view.agent_id
+            self._live.agent_changed(view.agent_id, _web_state(view), wall, name=name, region=view.site,
                                      pause_reason=view.pause_reason,
                                      today=self.figures.today(view.agent_id, wall, now))
 

@@ -2,15 +2,15 @@
 objects less often, and measure every pause.
 
 A running engine holds two kinds of objects: what start-up built and keeps for good (modules, flows,
-prompt audio, speech models, the ACD's tables: hundreds of thousands of objects), and the calls'
-(dialogs, transactions, sessions: alive for minutes). CPython's cyclic collector walks every tracked
-object of a generation on each collection of it, on the event loop's thread: with the defaults
-(700, 10, 10) a full collection came every few seconds under load and walked the start-up heap each
-time (measured: see bench/RESULTS.md, media_calls with `ivr_gc_pause_seconds`).
+prompt audio, speech models, the ACD's tables: ~350,000 objects), and the calls' (dialogs,
+transactions, sessions: alive for minutes). CPython's cyclic collector walks every tracked object of
+a generation on each collection of it, on the event loop's thread: with the defaults (700, 10, 10) a
+full collection came every few seconds at 1,000 calls with churn and took ~250 ms, walking the
+start-up heap each time (measured: bench/RESULTS.md, media_calls with `ivr_gc_pause_seconds`).
 
 `after_start_up()` runs once the engine is ready: one full collection, then `gc.freeze()` moves every
-surviving object to the permanent generation, which no collection walks again; the thresholds then
-make young collections rarer (each stays short: it walks only objects made since the last one).
+surviving object to the permanent generation, which no collection walks again (a full collection of
+the start-up heap: 0.2-0.6 s before, ~0 after); the thresholds then make collections rarer.
 `GcPauseObserver` times each collection through `gc.callbacks` and hands (generation, seconds) on,
 for the `ivr_gc_pause_seconds` histogram.
 """
@@ -26,9 +26,13 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-THRESHOLDS = (10_000, 20, 50)
-"""Allocations (minus frees) before a young collection, then young collections per middle one, and
-middle ones per full one (CPython's defaults: 700, 10, 10). See bench/RESULTS.md for the measurement."""
+THRESHOLDS = (20_000, 3, 100)
+"""Net allocations before a young collection, young collections per middle one, middle ones per full one
+(CPython's defaults: 700, 10, 10). Measured at 1,000 calls with 100 short calls/s of churn
+(bench/RESULTS.md, issue 22): the defaults ran five full collections a minute (~140 ms each even after
+the freeze: they walk every live call's objects); (10000, 20, 50) none, but middle collections of up
+to 250 ms (twenty young generations of survivors); (20000, 3, 100) none, middle ones up to 100 ms, the
+fewest late media packets. Full collections still come, only rarer: plan for one every few minutes."""
 
 
 @dataclass(slots=True, frozen=True)

@@ -44,7 +44,7 @@ KeyReader = Callable[[str], None]
 """Takes one key the caller pressed (`0`-`9`, `*`, `#`, `A`-`D`)."""
 
 T = TypeVar("T")
-BridgeWatcher = Callable[[Bridge, "SipMediaLeg"], None]
+BridgeWatcher = Callable[[Bridge, "MediaLeg"], None]
 """Told of each bridge a leg makes: the bridge (this leg is its side 0) and the other leg."""
 
 _PLAY_OUTCOMES = {

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import pathlib
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 
@@ -24,7 +24,7 @@ from ivr.clock import Clock
 from ivr.config import EngineConfig
 from ivr.engine.events import CallEvents
 from ivr.engine.handoff import QueueService
-from ivr.engine.legs import MediaLeg, SipMediaLeg
+from ivr.engine.legs import BridgeWatcher, MediaLeg
 from ivr.errors import IvrError
 from ivr.journey import JourneyEvent
 from ivr.media.bridge import Bridge
@@ -60,8 +60,8 @@ class LiveBridge:
 
     call_id: str
     bridge: Bridge
-    caller: SipMediaLeg
-    agent: SipMediaLeg
+    caller: MediaLeg
+    agent: MediaLeg
     recording: Recording | None = None
     supervisor: str | None = None
     """Who supervises the call now (one at a time)."""
@@ -144,6 +144,13 @@ class RecordingDesk:
         return recording
 
 
+@runtime_checkable
+class BridgingLeg(Protocol):
+    """A leg that tells who watches it when it bridges (`SipMediaLeg.on_bridged`)."""
+
+    def on_bridged(self, watcher: BridgeWatcher) -> Callable[[], None]: ...
+
+
 class RecordedQueues:
     """The engine's `QueueService`: the handoff, with recording and live-bridge bookkeeping around it."""
 
@@ -152,7 +159,7 @@ class RecordedQueues:
         self._desk = desk
 
     async def serve(self, leg: MediaLeg, request: QueueRequest, *, caller: str) -> QueueResult:
-        if not isinstance(leg, SipMediaLeg):
+        if not isinstance(leg, BridgingLeg):
             return await self._inner.serve(leg, request, caller=caller)
         desk = self._desk
         mode = desk.policy.mode_for(request.queue, request.recording)
@@ -161,7 +168,7 @@ class RecordedQueues:
             record = await self._announce(leg, request.dialect)
         bridges: list[LiveBridge] = []
 
-        def bridged(bridge: Bridge, agent: SipMediaLeg) -> None:
+        def bridged(bridge: Bridge, agent: MediaLeg) -> None:
             live = LiveBridge(leg.call_id, bridge, leg, agent)
             bridges.append(live)
             desk.bridges.add(live)
@@ -177,7 +184,7 @@ class RecordedQueues:
                 desk.stop(live)
                 desk.bridges.remove(live)
 
-    async def _announce(self, leg: SipMediaLeg, dialect: str) -> bool:
+    async def _announce(self, leg: MediaLeg, dialect: str) -> bool:
         """Tell the caller the call is recorded; False (do not record) if the announcement cannot play."""
         try:
             await leg.play([Prompt(CONSENT_PROMPT, "", dialect)])

@@ -221,6 +221,8 @@ class AgentTransfers:
         if leg is None:
             await asked.notify(status, "Transfer Failed")
             log.info("transfer_failed", agent=by, target=target.name, status=status)
+            if talk.caller.ended:
+                return None  # the caller hung up while the target rang: the talk is over
             if not talk.agent.ended:
                 talk.caller.bridge(talk.agent)  # the first agent keeps the caller
                 return None

@@ -36,6 +36,7 @@ class StoredMessageBox:
             call_id=message.call_id, caller=message.caller, queue=message.queue, dialect=message.dialect,
             created_at=message.at, audio=message.recording.audio, ended_by=message.recording.ended_by.value,
             transcript=heard.text if heard else "", confidence=heard.confidence if heard else None,
+            kind=message.kind, survey_score=message.survey_score,
         ))
         follow_up = f"queue:{message.queue}"
         if message.campaign:

@@ -31,6 +31,9 @@ class VoiceMessage:
     """Follow up by calling back as a target of this outbound campaign; None: the queue's message list."""
     context: Mapping[str, str] = field(default_factory=dict)
     """What self-service learned (intent, transcript so far): shown with the message."""
+    kind: str = "message"
+    """`message`, or `survey`: a detractor's spoken comment after the survey score."""
+    survey_score: int | None = None
 
 
 @dataclass(slots=True, frozen=True)

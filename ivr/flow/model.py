@@ -260,6 +260,11 @@ class SurveyNode(ListeningNode):
     thanks: PromptId | None = None
     no_input: Retry = Retry(max=1)
     no_match: Retry = Retry(max=2)
+    comment_prompt: PromptId | None = None
+    """Asked of a detractor (score at most `comment_below`): say what went wrong after the tone. The comment
+    is kept like a voice message (kind `survey`), transcribed, and someone from the queue calls back."""
+    comment_below: int = 6
+    comment_max_s: float = 30.0
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)

@@ -27,6 +27,7 @@ from ivr.flow.model import (
     ScheduleNode,
     SetNode,
     SubflowNode,
+    SurveyNode,
 )
 from ivr.flow.schema import Converter, Mark, Path, context, did_you_mean
 
@@ -217,6 +218,8 @@ class Checker:
                 )
         if isinstance(node, MessageNode):
             self.check_message(node, base)
+        if isinstance(node, SurveyNode) and node.comment_prompt is not None:
+            self.check_ranges(node, base, (("comment_below", 0, 9), ("comment_max_s", 5.0, 120.0)))
         if isinstance(node, RecordPromptsNode):
             self.check_ranges(node, base, (("pin_tries", 1, 5), ("max_length_s", 2.0, 120.0),
                                            ("silence_s", 1.0, 10.0), ("timeout_s", 2.0, 60.0)))

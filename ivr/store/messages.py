@@ -1,4 +1,5 @@
-"""Voice messages in the store: a row per message in `messages` (migration 0004), the audio in a WAV file.
+"""Voice messages in the store: a row per message in `messages` (migrations 0004, 0006), the audio in a WAV file.
+Survey comments (a detractor's "why", `kind` survey) are kept the same way.
 
 The files live under one configured directory, `<dir>/<yyyy-mm-dd>/<call-id>-<n>.wav`, written to a
 temporary name and renamed, so a reader never sees half a file. The row keeps the path relative to
@@ -33,7 +34,7 @@ MAX_PAGE = 200
 """The most messages one list request returns."""
 COLUMNS = (
     "id", "call_id", "caller", "queue", "dialect", "created_at", "path", "duration_s", "ended_by",
-    "transcript", "confidence", "follow_up",
+    "transcript", "confidence", "follow_up", "kind", "survey_score",
 )
 _COLS = ", ".join(COLUMNS)
 
@@ -53,13 +54,17 @@ class StoredMessage:
     transcript: str
     confidence: float | None
     follow_up: str
+    kind: str = "message"
+    """`message` (left at a `message` node) or `survey` (a detractor's comment after the survey score)."""
+    survey_score: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.message_id, "call_id": self.call_id, "caller": self.caller, "queue": self.queue,
             "dialect": self.dialect, "created_at": self.created_at.isoformat(), "duration_s": self.duration_s,
             "ended_by": self.ended_by, "transcript": self.transcript, "confidence": self.confidence,
-            "follow_up": self.follow_up, "audio": f"/api/messages/{self.message_id}/audio",
+            "follow_up": self.follow_up, "audio": f"/api/messages/{self.message_id}/audio", "kind": self.kind,
+            "survey_score": self.survey_score,
         }
 
 
@@ -74,12 +79,15 @@ class NewMessage:
     ended_by: str
     transcript: str = ""
     confidence: float | None = None
+    kind: str = "message"
+    survey_score: int | None = None
 
 
 def _row(row: Sequence[Any]) -> StoredMessage:
     return StoredMessage(
         int(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]), ts_parse(row[5]), str(row[6]),
         float(row[7]), str(row[8]), str(row[9]), None if row[10] is None else float(row[10]), str(row[11]),
+        str(row[12]), None if row[13] is None else int(row[13]),
     )
 
 
@@ -121,7 +129,7 @@ class MessageStore:
             f"INSERT INTO messages ({_COLS.removeprefix('id, ')}) VALUES ({', '.join('?' * (len(COLUMNS) - 1))}) "
             "RETURNING id",
             (message.call_id, message.caller, message.queue, message.dialect, when, str(relative), duration_s,
-             message.ended_by, message.transcript, message.confidence, ""),
+             message.ended_by, message.transcript, message.confidence, "", message.kind, message.survey_score),
             fetch=True, write=True,
         )
         stored = self.get(int(rows[0][0]))

@@ -72,7 +72,7 @@ async def message_themes(request: web.Request) -> web.Response:
     if until <= since:
         raise BadQuery("query 'until' must be after 'since'")
     found = await asyncio.to_thread(store.between, since, until, limit=MAX_TEXTS)
-    comments = [Comment(m.transcript, m.created_at.date(), m.queue) for m in found]
+    comments = [Comment(m.transcript, m.created_at.date(), m.queue, m.kind) for m in found]
     voc = await asyncio.to_thread(analyse, comments, request.app[NEEDS].classify())
     body = {"since": since.isoformat(), "until": until.isoformat(), **voc.to_json()}
     return web.json_response(body, dumps=lambda v: json.dumps(v, ensure_ascii=False))

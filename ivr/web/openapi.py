@@ -154,6 +154,9 @@ _SCHEMAS: _S = {
             "confidence": _nullable("number", description="The recognizer's confidence; null: nothing heard."),
             "follow_up": {"type": "string", "description": "`campaign:ID/TARGET` or `queue:NAME`."},
             "audio": {"type": "string", "description": "URL of the WAV (needs the same token)."},
+            "kind": {"type": "string", "enum": ["message", "survey"],
+                     "description": "A voice message, or a detractor's comment after the survey score."},
+            "survey_score": _nullable("integer", description="The score a survey comment explains."),
         },
         ("id", "call_id", "caller", "queue", "created_at", "duration_s", "ended_by", "transcript", "audio"),
     ),
@@ -539,6 +542,7 @@ _PATHS: _S = {
                     "by_need": {"type": "object", "additionalProperties": _INT},
                     "by_day": {"type": "object", "additionalProperties": _INT},
                     "by_queue": {"type": "object", "additionalProperties": _INT},
+                    "by_source": {"type": "object", "additionalProperties": _INT},
                     "needs_by_day": {"type": "object"},
                     "themes": {"type": "array", "items": _obj({
                         "term": _STR, "count": _INT, "needs": {"type": "object"},

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from ivr.engine import Engine
 from ivr.engine.app import Running
-from ivr.engine.gcpolicy import GcPauseObserver, after_start_up
+from ivr.engine.gcpolicy import THRESHOLDS, GcPauseObserver, after_start_up
 from ivr.engine.looplag import LoopLagMonitor
 from ivr.workers.plan import WorkerSpec
 
@@ -29,7 +29,8 @@ async def watched(engine: Engine) -> AsyncIterator[None]:
     observer = GcPauseObserver(lambda generation, seconds: pauses.labels(str(generation)).observe(seconds))
     monitor = LoopLagMonitor(engine.clock, engine.metrics.event_loop_lag.observe)
     if engine.config.gc_tuned:
-        after_start_up()
+        thresholds = engine.config.gc_thresholds
+        after_start_up(THRESHOLDS if not thresholds else (thresholds[0], thresholds[1], thresholds[2]))
     monitor.start()
     for ua in engine.uas:  # media first: a due media tick runs before each SIP message is handled
         ua.transport.before_message = engine.media.scheduler.run_due

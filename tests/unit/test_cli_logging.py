@@ -62,6 +62,15 @@ def test_pii_is_redacted_by_default(capsys: pytest.CaptureFixture[str]) -> None:
     assert second["event"] == "GET https://dips.internal/… failed"
 
 
+def test_keys_a_caller_pressed_are_omitted_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    """One key a line spells a card number, or a staff PIN on the prompt-recording line."""
+    configure_logging("info", json=True)
+    structlog.get_logger().info("dtmf_received", digit="7", source="rfc4733", call_id="c1")
+    structlog.get_logger().info("keys_collected", digits="246813", call_id="c1")
+    first, second = lines(capsys)
+    assert (first["digit"], first["source"], second["digits"]) == ("[omitted]", "rfc4733", "[omitted]")
+
+
 def test_log_pii_keeps_everything(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("info", json=True, log_pii=True)
     structlog.get_logger().info("caller_dialect_set", caller="13800138000", transcript="hello")

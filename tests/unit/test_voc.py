@@ -69,6 +69,9 @@ def test_counts_per_day_and_queue() -> None:
     assert voc.by_queue == {"claims": 2, "general": 2, "service": 2, "complaints": 1}
     assert voc.needs_by_day["2026-12-06"] == {"claim": 1, "payment": 2, "complaint": 1}
     assert voc.to_json()["themes"][0]["examples"]
+    assert voc.by_source == {"message": 7}
+    mixed = analyse([*comments(), Comment("等太久了", D2, "general", "survey")], keyword_classifier)
+    assert mixed.by_source == {"message": 7, "survey": 1}
 
 
 def test_top_bounds_the_themes() -> None:

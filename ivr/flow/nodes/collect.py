@@ -6,6 +6,7 @@ from ivr.call import CallerInput, DigitsInput, ListenSpec, SpeechInput
 from ivr.flow.events import StepKind
 from ivr.flow.model import Checksum, CollectNode, SurveyNode
 from ivr.flow.nodes.listening import Goto, listen_loop, spoken_digits, spoken_score
+from ivr.flow.nodes.message import survey_comment
 from ivr.flow.runtime import CallRuntime
 
 
@@ -94,6 +95,8 @@ async def run_survey(node: SurveyNode, rt: CallRuntime) -> str | None:
         rt.record.survey_score = score
         rt.set_var(node.store, score)
         rt.emit(StepKind.SURVEY, {"score": score})
+        if node.comment_prompt is not None and score <= node.comment_below:
+            await survey_comment(node, rt, score)
         if node.thanks is not None:
             await rt.play([node.thanks])
         return Goto(node.next)

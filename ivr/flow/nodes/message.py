@@ -12,15 +12,19 @@ from ivr.call import CallEnded, RecordEnd, RecordSpec
 from ivr.flow.errors import FlowRuntimeError
 from ivr.flow.events import StepKind
 from ivr.flow.messages import VoiceMessage
-from ivr.flow.model import MessageNode
+from ivr.flow.model import MessageNode, SurveyNode
 from ivr.flow.runtime import CallRuntime
 from ivr.journey import Outcome
 
 
+def intent_phrases(rt: CallRuntime, languages: tuple[str, ...]) -> tuple[str, ...]:
+    """The flow's intent phrases in `languages`: what a transcription of the caller's words is biased toward."""
+    intents = rt.flow.spec.intents.values()
+    return tuple(phrase for intent in intents for lang in languages for phrase in intent.phrases.get(lang, ()))
+
+
 def message_spec(node: MessageNode, rt: CallRuntime) -> RecordSpec:
     languages = tuple(dict.fromkeys((rt.dialect, *node.languages)))
-    intents = rt.flow.spec.intents.values()
-    phrases = tuple(phrase for intent in intents for lang in languages for phrase in intent.phrases.get(lang, ()))
     return RecordSpec(
         beep=node.beep,
         max_length_s=node.max_length_s,
@@ -28,8 +32,29 @@ def message_spec(node: MessageNode, rt: CallRuntime) -> RecordSpec:
         silence_s=node.silence_s,
         no_input_timeout_s=node.timeout_s,
         transcribe=languages,
-        phrases=phrases,
+        phrases=intent_phrases(rt, languages),
     )
+
+
+async def survey_comment(node: SurveyNode, rt: CallRuntime, score: int) -> None:
+    """A detractor says what went wrong: kept like a message (kind `survey`) for the queue they were in, so the
+    team can call back and the voice of the customer reads it. Nothing is kept without a message box."""
+    if rt.messages is None or node.comment_prompt is None:
+        return
+    await rt.play([node.comment_prompt])
+    languages = (rt.dialect,)
+    recording = await rt.call.record(RecordSpec(max_length_s=node.comment_max_s, transcribe=languages,
+                                                phrases=intent_phrases(rt, languages)))
+    stored = recording.ended_by is not RecordEnd.NO_INPUT and len(recording.audio) > 0
+    data: dict[str, object] = {"ended_by": recording.ended_by.value, "stored": stored, "survey_score": score}
+    if stored:
+        left = await rt.messages.leave(VoiceMessage(
+            call_id=rt.record.call_id, caller=rt.record.caller, queue=rt.record.queue or rt.flow.error_queue or "",
+            dialect=rt.dialect, at=rt.clock.wall(), recording=recording, context=rt.agent_context(), kind="survey",
+            survey_score=score,
+        ))
+        data |= {"message_id": left.message_id, "follow_up": left.follow_up}
+    rt.emit(StepKind.MESSAGE, data)
 
 
 async def run_message(node: MessageNode, rt: CallRuntime) -> str | None:

@@ -79,7 +79,9 @@
       tr.appendChild(el("td", "caller", m.caller));
       tr.appendChild(el("td", "queue", m.queue));
       tr.appendChild(el("td", "num duration", m.duration_s.toFixed(1) + " s"));
-      var said = el("td", "transcript", m.transcript || "（未识别 not transcribed）");
+      var words = m.transcript || "（未识别 not transcribed）";
+      if (m.kind === "survey") words = "[NPS " + m.survey_score + "] " + words;
+      var said = el("td", "transcript", words);
       said.title = ENDED[m.ended_by] || m.ended_by;
       tr.appendChild(said);
       tr.appendChild(el("td", "follow-up", m.follow_up));

@@ -34,6 +34,9 @@ HOTLINE = "95519"
 AGENT_LINE = "95520"
 """The number of AGENT_FLOW: straight into queue `general`, for the agents' callers."""
 READY_TIMEOUT_S = 120.0
+CLUSTER_TIMEOUT_S = 900
+"""Each cluster test's pytest timeout: its own run (up to ~2.5 min) plus waiting for the others' turns
+(conftest.py: one cluster at a time on this machine)."""
 PROXY_HOST = "127.0.0.1"
 
 

@@ -19,6 +19,7 @@ import pytest
 from ivr.testing import peers
 from tests.integration.cluster.cluster import (
     AGENT_LINE,
+    CLUSTER_TIMEOUT_S,
     free_port,
     new_database,
     running_cluster,
@@ -31,6 +32,7 @@ from tests.integration.protocol.peer import run_scenario, write_scenario
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.timeout(CLUSTER_TIMEOUT_S),  # it may wait for another cluster test's turn
     *(pytest.mark.skipif(p.missing, reason=p.reason)
       for p in (peers.SIPP, peers.KAMAILIO, peers.POSTGRESQL, peers.REDIS_SERVER, peers.ESPEAK_NG)),
 ]

@@ -12,10 +12,18 @@ import time
 import pytest
 
 from ivr.testing import peers
-from tests.integration.cluster.cluster import new_database, running_cluster, start_callers, stored_calls, write_flows
+from tests.integration.cluster.cluster import (
+    CLUSTER_TIMEOUT_S,
+    new_database,
+    running_cluster,
+    start_callers,
+    stored_calls,
+    write_flows,
+)
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.timeout(CLUSTER_TIMEOUT_S),  # it may wait for another cluster test's turn
     *(pytest.mark.skipif(p.missing, reason=p.reason)
       for p in (peers.SIPP, peers.KAMAILIO, peers.POSTGRESQL, peers.REDIS_SERVER, peers.ESPEAK_NG)),
 ]

@@ -31,6 +31,7 @@ import pytest
 from ivr.testing import peers
 from tests.integration.cluster.cluster import (
     AGENT_LINE,
+    CLUSTER_TIMEOUT_S,
     CallerRun,
     Cluster,
     Node,
@@ -46,7 +47,7 @@ from tests.integration.sip.sip_peers import needs_baresip
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.timeout(480),  # ~2 min alone; the suite's 300 s default leaves a loaded machine no room
+    pytest.mark.timeout(CLUSTER_TIMEOUT_S),  # ~2 min alone, and it may wait for another cluster test's turn
     needs_baresip,
     *(pytest.mark.skipif(p.missing, reason=p.reason)
       for p in (peers.SIPP, peers.KAMAILIO, peers.POSTGRESQL, peers.REDIS_SERVER, peers.ESPEAK_NG)),

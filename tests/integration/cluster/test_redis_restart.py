@@ -20,6 +20,7 @@ from ivr.testing import peers
 from ivr.testing.redis_server import RedisServer
 from tests.integration.cluster.cluster import (
     AGENT_LINE,
+    CLUSTER_TIMEOUT_S,
     Cluster,
     new_database,
     running_cluster,
@@ -31,6 +32,7 @@ from tests.integration.engine.agents import AgentSpec, write_engine_config
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.timeout(CLUSTER_TIMEOUT_S),  # it may wait for another cluster test's turn
     *(pytest.mark.skipif(p.missing, reason=p.reason)
       for p in (peers.SIPP, peers.KAMAILIO, peers.POSTGRESQL, peers.REDIS_SERVER, peers.ESPEAK_NG)),
 ]

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from ivr.testing.caller import Keys, Pause, Step, TestCaller
+from ivr.web.access import token_digest
 from tests.integration.engine.agents import (
     AgentSpec,
     BaresipAgent,
@@ -39,6 +40,7 @@ TO_GENERAL: list[Step] = [Pause(1.0), Keys("0"), *[Pause(1.0)] * 110]
 """Key 0 during the greeting: the hotline queues the caller for `general`; then stay on the line."""
 A1 = AgentSpec("a1", {"general": 2})
 A2 = AgentSpec("a2", {"claims": 2})
+AGENT_TOKEN = "ivr_live-test-agent-a1-token"
 """a2 serves no queue the caller joins: only a transfer brings them the caller."""
 
 
@@ -94,7 +96,9 @@ def record_of(engine: RunningEngine, call_id: str) -> dict[str, Any]:
 async def test_pause_by_code_and_api_stops_offers_and_resume_brings_them_back(
     tmp_path: pathlib.Path, caller: TestCaller
 ) -> None:
-    config = write_engine_config(tmp_path, [A1])
+    # Issued in the config, not through POST /api/tokens (that would persist in the checkout's var/).
+    config = write_engine_config(tmp_path, [A1], api_tokens=[{"name": "a1", "role": "viewer",
+                                                              "sha256": token_digest(AGENT_TOKEN)}])
     async with running_engine(tmp_path / "engine", config) as engine:
         async with baresip_agent(tmp_path, A1, engine.sip_port, console=True) as phone:
             await phone.expect(r"a1@.*200 OK")
@@ -118,9 +122,7 @@ async def test_pause_by_code_and_api_stops_offers_and_resume_brings_them_back(
             await asyncio.wait_for(first, 15)
 
             # The agent's own API token (a viewer token named as the agent) pauses and resumes them too.
-            issued = await asyncio.to_thread(post, engine, "/api/tokens", engine.token,
-                                             {"name": "a1", "role": "viewer"})
-            own = issued["token"]
+            own = AGENT_TOKEN
             await until_agent(engine, "a1", "available", 30.0)  # after the 1 s wrap-up
             paused = await asyncio.to_thread(post, engine, "/api/agents/a1/pause", own, {"reason": "lunch"})
             assert paused["state"] == "on_break" and paused["pause_reason"] == "lunch"

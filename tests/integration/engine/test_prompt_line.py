@@ -8,6 +8,9 @@ Real peers: our SIP/RTP test caller (keys by RFC 4733) and `ivr serve` in a subp
 
 from __future__ import annotations
 
+import asyncio
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -140,6 +143,17 @@ async def test_a_take_recorded_by_keys_is_what_the_next_caller_hears(
 
     after = await greet_call(site, caller, "13700000703")
     assert tone_share(after) > 0.8, "the next caller of cdo hears the recording"
+
+    check = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "ivr.cli", "prompts", "check", "--flows", str(site.flows), "--dialects",
+         str(site.dialects), "--prompts", str(site.prompts), "--cache", str(site.prompts.parent / "cache")],
+        capture_output=True, text=True, timeout=300, check=False, env={**os.environ, "COLUMNS": "200"},
+    )
+    greeting_row = next(line for line in check.stdout.splitlines() if "greeting" in line and "cdo" in line)
+    assert "recorded" in greeting_row, check.stdout[-3000:]
+    cdo_summary = next(line for line in check.stdout.splitlines() if re.match(r"^│ cdo\s", line))
+    assert re.match(r"^│ cdo\s+│\s+1 │", cdo_summary), cdo_summary  # coverage per dialect: one recorded
 
 
 async def test_a_wrong_pin_three_times_records_nothing(site: Site, caller: TestCaller) -> None:

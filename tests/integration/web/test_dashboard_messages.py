@@ -45,6 +45,9 @@ async def serving(tmp_path: Path) -> AsyncIterator[str]:
     store = SqliteStore(tmp_path / "calls.db")
     messages = MessageStore(store, tmp_path / "messages")
     t0 = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)  # within the card's 7-day voice of the customer
+    comment = (np.sin(2 * np.pi * 440 * np.arange(8000) / 8000) * 6000).astype(np.int16)
+    messages.add(NewMessage("call-s", "13800138009", "general", "cmn", t0 - dt.timedelta(hours=1), comment,
+                            "terminator", "等了太久没人接", 0.6, kind="survey", survey_score=2))
     left = [("my premium payment failed", 1.5), ("我想报案，车被撞了，请回电", 2.5),
             ("please call me back about my premium", 4.0)]
     for i, (text, seconds) in enumerate(left):
@@ -78,17 +81,18 @@ async def test_a_supervisor_reads_and_plays_the_messages(tmp_path: Path) -> None
             card = page.locator("#message-card")
             await expect(card).to_be_visible(timeout=WAIT_MS)
             rows = page.locator("#messages tbody tr[data-message]")
-            await expect(rows).to_have_count(3)
+            await expect(rows).to_have_count(4)
+            await expect(rows.nth(3).locator(".transcript")).to_have_text("[NPS 2] 等了太久没人接")
             await expect(rows.nth(0).locator(".transcript")).to_have_text("please call me back about my premium")
             await expect(rows.nth(1).locator(".transcript")).to_have_text("我想报案，车被撞了，请回电")
             await expect(rows.nth(0).locator(".duration")).to_have_text("4.0 s")
             await expect(rows.nth(0).locator(".follow-up")).to_have_text("queue:general")
-            await expect(page.locator("#message-count")).to_have_text("3")
+            await expect(page.locator("#message-count")).to_have_text("4")
             themes = page.locator("#voc-themes tbody tr[data-theme]")
             await expect(themes).to_have_count(1)
             await expect(themes.nth(0).locator(".term")).to_have_text("premium")
             await expect(themes.nth(0).locator(".count")).to_have_text("2")
-            await expect(page.locator("#voc-needs")).to_contain_text("unclassified 3")  # no flows: no classifier
+            await expect(page.locator("#voc-needs")).to_contain_text("unclassified 4")  # no flows: no classifier
 
             await rows.nth(1).locator("button.play").click()
             audio = rows.nth(1).locator("audio")

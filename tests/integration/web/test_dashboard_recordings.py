@@ -22,7 +22,8 @@ from ivr.store import SqliteStore
 from ivr.testing import peers
 from ivr.web import LiveState, create_app
 from ivr.web.recordings import add_recording_routes
-from tests.integration.web.conftest import ACCESS, CHROMIUM_ARGS, SUPERVISOR_TOKEN, VIEWER_TOKEN, serve_app, sign_in
+from tests.integration.web.conftest import ACCESS, CHROMIUM_ARGS, SUPERVISOR_TOKEN, VIEWER_TOKEN, serve_app
+from tests.integration.web.test_dashboard_campaigns import open_dashboard
 from tests.unit.web.web_rig import FakeControl
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -64,14 +65,6 @@ async def serving(tmp_path: Path) -> AsyncIterator[str]:
             yield url
     finally:
         store.close()
-
-
-async def open_dashboard(page: Page, url: str, token: str, errors: list[str]) -> None:
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
-    await page.goto(url)
-    await sign_in(page, token)
-    await page.wait_for_selector("#conn.conn-on", timeout=WAIT_MS)
 
 
 async def _player_duration(page: Page) -> float:

@@ -188,3 +188,40 @@ async def test_a_refer_on_a_leg_that_is_no_agents_call_is_declined(rig: Rig) -> 
     rig.handoff.transfers.refer_received("stranger", ReferReceived("sip:a2@ivr", None), notified)
     await rig.clock.sleep(0.1)
     assert notified.statuses == [603]
+
+
+async def test_a_failed_transfer_after_the_first_agent_left_puts_the_caller_back_in_their_queue(rig: Rig) -> None:
+    del rig.dialer.answer_after_s[A2]
+    caller, serving = await bridged_to_a1(rig)
+    first = rig.dialer.dialled[0].leg
+    assert first is not None
+    notified = refer(rig, first, "sip:a2@ivr")
+    await rig.clock.sleep(1.0)
+    first.hang_up_by_party()  # the phone hangs up as soon as the REFER is accepted
+    while len(rig.dialer.dialled) < 3:  # a2 never answers; a1, after wrap-up, is offered the caller again
+        await rig.clock.sleep(1.0)
+    again = rig.dialer.dialled[2]
+    assert again.uri == A1 and again.headers["X-IVR-Transferred-By"] == "a1"
+    assert notified.statuses == [480] and not caller.ended
+    while caller.bridged_to is None or caller.bridged_to is not again.leg:
+        await rig.clock.sleep(0.5)
+    caller.hang_up_by_party()
+    result = await serving
+    assert result.agent_id == "a1"
+    assert [(t.kind, t.target, t.status) for t in result.transfers] == [("blind", "a2", 480)]
+
+
+async def test_a_blind_transfer_to_a_number_dials_it_through_the_trunk_with_the_context(rig: Rig) -> None:
+    rig.dialer.answer_after_s["sip:95588@trunk"] = 3.0
+    caller, serving = await bridged_to_a1(rig)
+    first = rig.dialer.dialled[0].leg
+    assert first is not None
+    notified = refer(rig, first, "sip:95588@ivr")
+    while len(rig.dialer.dialled) < 2 or caller.bridged_to in (None, first):
+        await rig.clock.sleep(0.5)
+    outside = rig.dialer.dialled[1]
+    assert outside.uri == "sip:95588@trunk" and outside.headers["X-IVR-Intent"] == "claims"
+    assert notified.statuses == [200] and rig.acd.agent("a1").state.value == "wrap_up"
+    caller.hang_up_by_party()
+    result = await serving
+    assert [(t.target, t.target_kind) for t in result.transfers] == [("95588", "number")]

@@ -16,10 +16,11 @@ from engine_fakes import one_agent_acd_config
 from numpy.typing import NDArray
 
 from ivr.acd import Acd, MemoryBackend
-from ivr.call import CallEnded
+from ivr.call import CallEnded, TransferContext
 from ivr.clock import FakeClock
 from ivr.engine.agents import AgentDesk, AgentRegistrar
 from ivr.engine.calls import FlowCalls
+from ivr.engine.context import hotline_headers
 from ivr.engine.dialer import SipLegs
 from ivr.engine.events import (
     AgentBridged,
@@ -226,3 +227,38 @@ async def test_invite_flow_queue_agent_with_x_ivr_headers_bridge_and_bye_on_a_fa
     assert site.acd.agent("a1").state.value in ("wrap_up", "idle")
     assert site.acd.agent("a1").calls_missed == 0
     site.caller_media.release(session)
+
+
+async def call_with_context(site: Site) -> RecordClosed:
+    """A call whose INVITE carries another hotline's context (User-to-User and X-IVR headers); its record."""
+    clock = site.clock
+    session = await site.caller_media.open_session(call_id="caller")
+    offer = make_offer(local_address=CALLER[0], local_port=session.local_port, session_id=5)
+    context = TransferContext("group-call-7", intent="claim", customer_id="C-1001", summary="my car was hit")
+    outgoing = site.caller_ua.invite(f"sip:7000@{ENGINE[0]}:{ENGINE[1]}", offer.serialize(), from_user="95519",
+                                     headers=hotline_headers(context))
+    async with clock.timeout(5.0):
+        leg = await outgoing.answered()
+    async with clock.timeout(60.0):
+        while not any(isinstance(e, AgentBridged) for e in site.events):
+            await clock.sleep(0.1)
+    await leg.bye()
+    async with clock.timeout(10.0):
+        while not any(isinstance(e, RecordClosed) for e in site.events):
+            await clock.sleep(0.1)
+    site.caller_media.release(session)
+    return next(e for e in site.events if isinstance(e, RecordClosed))
+
+
+async def test_a_trusted_peers_context_reaches_the_flow_and_the_record(site: Site) -> None:
+    site.calls._context_peer = lambda host: host == CALLER[0]  # `context_peers: [<the caller's address>]`
+    record = (await call_with_context(site)).record
+    assert record.intent == "claim"
+    assert record.variables["inbound_customer_id"] == "C-1001"
+    assert record.variables["inbound_journey_id"] == "group-call-7"
+
+
+async def test_an_untrusted_peers_context_is_ignored(site: Site) -> None:
+    record = (await call_with_context(site)).record  # no context_peers: anyone can write these headers
+    assert record.intent == ""
+    assert not any(name.startswith("inbound_") for name in record.variables)

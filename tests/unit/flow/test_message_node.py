@@ -94,3 +94,22 @@ async def test_an_engine_without_a_box_sends_the_caller_to_a_human(flow: Flow) -
     call = SimCall(script=[Turn.message("hello")])
     record = await Interpreter(sink=MemoryJourneySink(), clock=FakeClock()).run(flow, call)
     assert record.breakpoint_node == "leave_message" and record.queue == "general"  # a human, not dropped
+
+
+async def test_a_detractor_comment_after_the_survey_is_kept_as_a_survey_message(hotline: Flow) -> None:
+    box = MemoryMessageBox()
+    script = [Turn.say("保单借款怎么办理"), Turn.keys("2"), Turn.keys("2"), Turn.keys("3#"),
+              Turn.message("等了太久，说明也听不懂")]
+    sim = await simulate(hotline, script, backend="http://stub", messages=box)
+    (comment,) = box.messages
+    assert (comment.kind, comment.survey_score, comment.queue) == ("survey", 3, "general")
+    assert comment.recording.transcript is not None and comment.recording.transcript.text == "等了太久，说明也听不懂"
+    assert sim.record.survey_score == 3 and sim.record.outcome is Outcome.SELF_SERVED
+    assert sim.call.prompt_ids[-3:] == ["survey_comment", "survey_thanks", "goodbye"]
+
+
+async def test_promoters_and_passives_are_not_asked_for_a_comment(hotline: Flow) -> None:
+    box = MemoryMessageBox()
+    sim = await simulate(hotline, [Turn.say("保单借款怎么办理"), Turn.keys("2"), Turn.keys("2"), Turn.keys("7#")],
+                         backend="http://stub", messages=box)
+    assert box.messages == [] and "survey_comment" not in sim.call.prompt_ids

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -50,8 +51,6 @@ def test_a_path_outside_the_directory_is_never_served(open_store: Callable[..., 
     box = MessageStore(open_store(), tmp_path / "messages")
     stored = box.add(message("c1", T0))
     (tmp_path / "secret.wav").write_bytes(b"x")
-    from dataclasses import replace
-
     assert box.audio_path(replace(stored, path="../secret.wav")) is None
 
 
@@ -68,3 +67,13 @@ def test_retention_deletes_old_messages_with_their_files(
     assert counts.messages == 1
     assert not old_path.exists() and box.get(old.message_id) is None
     assert box.audio_path(new) is not None
+
+
+def test_a_survey_comment_keeps_its_kind_and_score(open_store: Callable[..., SqliteStore], tmp_path: Path) -> None:
+    box = MessageStore(open_store(), tmp_path)
+    plain = box.add(message("c1", T0))
+    comment = box.add(replace(message("c2", T0), kind="survey", survey_score=2))
+    assert (plain.kind, plain.survey_score) == ("message", None)
+    assert (comment.kind, comment.survey_score) == ("survey", 2)
+    assert comment.to_json()["kind"] == "survey" and [m.kind for m in box.between(T0, T0 + timedelta(1))] == [
+        "survey", "message"]
