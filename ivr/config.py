@@ -185,6 +185,10 @@ class EngineConfig:
     """Wrong REGISTER passwords checked per minute per source address and per agent; beyond, not checked."""
     callback_numbers: tuple[str, ...] = (r"1[3-9]\d{9}", r"0[1-9]\d{9,10}")
     """Regular expressions a callback number (national form) must match: mainland mobiles and landlines."""
+    transfer_numbers: tuple[str, ...] = (r"1[3-9]\d{9}", r"0[1-9]\d{9,10}", r"95\d{3}", r"400\d{7}")
+    """Regular expressions a number an agent transfers a caller to must match whole: mainland mobiles and
+    landlines, 95xxx service hotlines, 400 numbers; premium and international numbers are refused (an insider
+    must not send callers to a number that pays them)."""
     callback_limit_per_number: int = 3
     """Callbacks to one number per day."""
     callback_limit_per_day: int = 1000
@@ -270,11 +274,12 @@ class EngineConfig:
         for key in ("register_guesses_per_minute", "callback_limit_per_number", "callback_limit_per_day"):
             if getattr(self, key) < 1:
                 raise SettingError(key, f"{key} must be at least 1")
-        for pattern in self.callback_numbers:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise SettingError("callback_numbers", f"callback_numbers: {pattern!r} is not a regex: {exc}") from None
+        for key in ("callback_numbers", "transfer_numbers"):
+            for pattern in getattr(self, key):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise SettingError(key, f"{key}: {pattern!r} is not a regex: {exc}") from None
 
     def registrar_options(self) -> RegistrarOptions:
         """Keyword arguments of `ivr.sip.registrar.Registrar` (and AgentRegistrar) from these settings."""

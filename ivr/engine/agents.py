@@ -26,6 +26,10 @@ from ivr.web.sources import AgentPresence
 
 log = structlog.get_logger(__name__)
 
+MAX_REASON_CHARS = 40
+FIGURES_EVERY_S = 10.0
+"""How often today's figures are re-published while nothing else changes (talk and pause time count up)."""
+
 
 class AgentRegistrar(Registrar):
     """The SIP registrar, telling the ACD when an agent's softphone registers or unregisters."""
@@ -158,6 +162,12 @@ class AgentDesk:
         task.add_done_callback(self._updates.discard)
         task.add_done_callback(_log_failure)
 
+    async def keep_figures_fresh(self, every_s: float = FIGURES_EVERY_S) -> None:
+        """Publish now and then between ACD events, so a talk or pause still going counts up on the dashboard."""
+        while True:
+            await self._clock.sleep(every_s)
+            self.publish()
+
     def publish(self, event: object = None) -> None:
         """Mirror agent states and today's figures into the live view (an ACD listener: runs on every ACD event)."""
         if isinstance(event, AgentChanged):
@@ -188,7 +198,6 @@ def _web_state(view: acd.AgentView) -> AgentPresence:
     return _WEB_STATES[view.state]
 
 
-MAX_REASON_CHARS = 40
 
 
 def _reason(text: str) -> str:

@@ -51,6 +51,7 @@ from ivr.engine.processors import (
     StoreProcessor,
 )
 from ivr.engine.supervision import RecordingParts
+from ivr.engine.transfers import AgentTransfers
 from ivr.engine.voicemail import StoredMessageBox
 from ivr.errors import ConfigError, IvrError
 from ivr.flow import FlowRegistry, Interpreter, ReloadResult
@@ -206,13 +207,16 @@ class Engine:
         parts.push_async_callback(self.legs.aclose)
         self.handoff = None
         if self.agent_queues is not None:
+            transfers = AgentTransfers(self.agent_queues.acd, self.legs, self.events, self.clock, cfg.callback_uri,
+                                       cfg.transfer_numbers)
             self.handoff = QueueHandoff(self.agent_queues.acd, self.legs, self.events, self.clock, cfg.callback_uri,
-                                        CallbackPolicy(cfg.callback_rules()))
+                                        CallbackPolicy(cfg.callback_rules()), transfers)
             self._spawn(self.handoff.run_callbacks(), "acd-callbacks")
             # Agents' phones: REFER to hand a caller on, feature codes, consultation calls (issue 20).
             for ua in self.uas:
                 ua.core.refer_listener = self.handoff.transfers.refer_received
             self.agent_queues.desk.register_codes(self.feature_codes)
+            self._spawn(self.agent_queues.desk.keep_figures_fresh(), "agent-figures")
             self.desk_calls = DeskCalls(self.agent_queues.acd, self.agent_queues.registrar.phone_user,
                                         self.feature_codes, self.handoff.transfers, self.legs, self.clock)
         # Call recording and supervisors on bridged calls (issue 20, ivr.engine.recordings/supervision).

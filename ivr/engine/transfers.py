@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ import structlog
 from ivr.acd import Acd, AcdError, AgentState, AgentStatus
 from ivr.acd.figures import TRANSFER_HOLD_REASON
 from ivr.call import AgentTransfer, QueueRequest
+from ivr.callback_policy import CallbackPolicy
 from ivr.clock import Clock
 from ivr.engine.context import agent_headers
 from ivr.engine.dialer import Dialer, DialFailed
@@ -109,7 +111,11 @@ class AgentTransfers:
     """Talks and consultations of this node; `refer_received` is the user agents' REFER listener."""
 
     def __init__(self, acd: Acd, dialer: Dialer, events: CallEvents, clock: Clock,
-                 number_uri: Callable[[str], str]) -> None:
+                 number_uri: Callable[[str], str], numbers: tuple[str, ...] | None = None) -> None:
+        """`number_uri`: the URI that dials a number (the trunk); `numbers`: regular expressions a number
+        target must match whole (None: any number)."""
+        self._numbers = None if numbers is None else tuple(re.compile(p) for p in numbers)
+        self._national = CallbackPolicy()
         self._acd = acd
         self._dialer = dialer
         self._events = events
@@ -209,6 +215,10 @@ class AgentTransfers:
             log.info("transfer_refused", agent=by, target=asked.target.uri, reason="unknown target")
             await asked.notify(404, "Not Found")
             return None
+        if target.kind is TargetKind.NUMBER and not self._number_allowed(target.name):
+            log.info("transfer_refused", agent=by, target=target.name, reason="number not in transfer_numbers")
+            await asked.notify(403, "Forbidden")
+            return None
         if target.kind is TargetKind.QUEUE:
             await asked.notify(200, "OK")
             self._record(talk, by, "blind", target, 200)
@@ -234,6 +244,10 @@ class AgentTransfers:
         await self._hand_over(talk)
         self._join(talk, leg, target)
         return None
+
+    def _number_allowed(self, number: str) -> bool:
+        national = self._national.normalize(number)  # +86/0086 folded, as callback numbers are
+        return self._numbers is None or any(p.fullmatch(national) for p in self._numbers)
 
     async def _attended(self, talk: Talk, asked: _Asked) -> None:
         replaces = asked.target.replaces
@@ -370,8 +384,8 @@ class AgentTransfers:
         if talk is not None:
             request = talk.request
             headers = agent_headers(talk.caller.call_id, request.queue, request.dialect, request.context, extra)
-        else:
-            headers = agent_headers("", "", "", {}, extra)
+        else:  # an agent calling a colleague with no caller on hand: nothing to carry but who calls
+            headers = [("X-IVR-Consulted-By", from_agent)]
         if len(self._consultations) >= MAX_CONSULTATIONS:
             await leg.aclose()
             return

@@ -3,6 +3,7 @@ confirmation or refusal, and the hang-up after; agents' own codes drive the ACD.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -98,3 +99,23 @@ async def test_agents_codes_pause_with_a_reason_code_resume_and_log_out(
     assert leg.texts == ["Sorry, that is not possible now."]  # not in wrap-up
     await codes.run("*24", "a1", "a1", False, SpokenLeg(clock))  # type: ignore[arg-type]
     assert acd.agent("a1").status.value == "logged_out"
+
+
+async def test_figures_count_up_on_the_live_view_between_events() -> None:
+    clock = FakeClock()
+    config = parse_config(
+        "sites:\n  - {id: n, region: n, central: true}\n"
+        "agents:\n  - {id: a1, sip: {username: a1, password: pw}, site: n, skills: {general: 1}}\n",
+        "queues:\n  - {id: general, strategy: longest-idle}\n",
+    )
+    live = LiveState()
+    async with Acd(config, MemoryBackend(), clock) as acd, clock.autojump():
+        agents = AgentDesk(acd, live, clock)
+        acd.add_listener(agents.publish)
+        await acd.agent_login("a1", "sip:a1@10.0.0.1")
+        await acd.agent_pause("a1", "training")
+        fresh = asyncio.create_task(agents.keep_figures_fresh(every_s=10.0))
+        await clock.sleep(25.0)
+        view = live.agent("a1")
+        assert view is not None and view.today["pauses"] == 1 and view.today["paused_s"] == 20.0
+        fresh.cancel()

@@ -17,7 +17,7 @@ from ivr.call import QueueOutcomeKind, QueueRequest, QueueResult
 from ivr.clock import FakeClock
 from ivr.engine.events import AgentBridged, CallEvent, CallEvents
 from ivr.engine.handoff import QueueHandoff
-from ivr.engine.transfers import Target, TargetKind
+from ivr.engine.transfers import AgentTransfers, Target, TargetKind
 from ivr.sip.events import ReferReceived
 
 A1, A2 = "sip:a1@10.0.0.1", "sip:a2@10.0.0.2"
@@ -225,3 +225,16 @@ async def test_a_blind_transfer_to_a_number_dials_it_through_the_trunk_with_the_
     caller.hang_up_by_party()
     result = await serving
     assert [(t.target, t.target_kind) for t in result.transfers] == [("95588", "number")]
+
+
+async def test_a_number_outside_transfer_numbers_is_refused(rig: Rig) -> None:
+    rig.handoff.transfers = AgentTransfers(rig.acd, rig.dialer, CallEvents([rig.events.append]), rig.clock,
+                                           lambda number: f"sip:{number}@trunk", (r"95\d{3}",))
+    caller, serving = await bridged_to_a1(rig)
+    first = rig.dialer.dialled[0].leg
+    assert first is not None
+    premium = refer(rig, first, "sip:+8616812345678@ivr")
+    await rig.clock.sleep(1.0)
+    assert premium.statuses == [403] and caller.bridged_to is first and len(rig.dialer.dialled) == 1
+    caller.hang_up_by_party()
+    await serving
