@@ -85,6 +85,9 @@ class ListenSpec:
     end_of_speech_s: float = 0.7
     """Trailing silence that ends an utterance."""
     max_utterance_s: float = 15.0
+    typeahead: bool = True
+    """Keys pressed before this turn began (during earlier prompts) count as its input. False for a question
+    whose answer must come after it is asked: consent must not be given by a key pressed during the risk warning."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -212,11 +215,11 @@ class TransferResult:
     """The final SIP status of the transfer attempt (202 accepted REFER, 200 for a bridged leg...)."""
 
 
-class RecordEnd(enum.Enum):
+class CaptureEnd(enum.Enum):
     """Why a recording of the caller ended."""
 
     TERMINATOR = "terminator"
-    """The caller pressed one of `RecordSpec.end_keys` (the key is not part of the audio)."""
+    """The caller pressed one of `CaptureSpec.end_keys` (the key is not part of the audio)."""
     SILENCE = "silence"
     """The caller spoke, then stayed silent `silence_s`."""
     MAX_LENGTH = "max_length"
@@ -227,7 +230,7 @@ class RecordEnd(enum.Enum):
 
 
 @dataclass(slots=True, frozen=True)
-class RecordSpec:
+class CaptureSpec:
     """How to record what the caller says (VoiceXML's `<record>`)."""
 
     beep: bool = True
@@ -246,11 +249,11 @@ class RecordSpec:
 
 
 @dataclass(slots=True, frozen=True)
-class Recording:
+class CallerAudio:
     """What the caller said, as 8 kHz PCM16 mono, and why the recording ended."""
 
     audio: NDArray[np.int16]
-    ended_by: RecordEnd
+    ended_by: CaptureEnd
     transcript: SpeechInput | None = None
     """The recognizers' best reading of the audio (None when not asked for, or nothing was heard)."""
 
@@ -284,9 +287,9 @@ class Call(Protocol):
         """Play `prompts` (barge-in per `spec`) then wait for speech or keys per `spec`."""
         ...
 
-    async def record(self, spec: RecordSpec) -> Recording:
+    async def capture(self, spec: CaptureSpec) -> CallerAudio:
         """Record what the caller says (beep first, per `spec`) until a key, silence, max length or
-        hang-up. A hang-up during the recording returns what was said (`RecordEnd.HANGUP`); only a
+        hang-up. A hang-up during the recording returns what was said (`CaptureEnd.HANGUP`); only a
         call that had already ended raises `CallEnded`."""
         ...
 

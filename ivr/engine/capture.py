@@ -1,4 +1,4 @@
-"""Recording what a caller says on a SIP leg: `Call.record` for the engine's call (voice messages, prompts).
+"""Capturing what a caller says on a SIP leg: `Call.capture` for the engine's call (voice messages, prompts).
 
 `Capture` is the pure part: it takes the received 20 ms frames, the keys and the time, and says when
 and why the recording ends (a key in `end_keys`, `silence_s` of silence after speech, nothing said for
@@ -21,7 +21,7 @@ import numpy as np
 import structlog
 from numpy.typing import NDArray
 
-from ivr.call import CallEnded, PlaybackResult, RecordEnd, Recording, RecordSpec, SpeechInput
+from ivr.call import CallEnded, CallerAudio, CaptureEnd, CaptureSpec, PlaybackResult, SpeechInput
 from ivr.clock import Clock
 from ivr.engine.ears import Ears
 from ivr.media.tones import beep
@@ -41,10 +41,10 @@ a listener should not sit through the seconds a caller takes to start, nor the s
 class Capture:
     """One recording's state: frames in, the reason it ended out. Pure: time is passed in."""
 
-    def __init__(self, spec: RecordSpec, *, now: float) -> None:
+    def __init__(self, spec: CaptureSpec, *, now: float) -> None:
         self.spec = spec
         self.started_at = now
-        self.ended_by: RecordEnd | None = None
+        self.ended_by: CaptureEnd | None = None
         self.heard_speech = False
         self._frames: list[NDArray[np.int16]] = []
         self._first_frame = 0
@@ -59,7 +59,7 @@ class Capture:
     def done(self) -> bool:
         return self.ended_by is not None
 
-    def frame(self, frame: NDArray[np.int16], now: float) -> RecordEnd | None:
+    def frame(self, frame: NDArray[np.int16], now: float) -> CaptureEnd | None:
         """One received frame (160 int16 samples); returns why the recording ended, if it just did."""
         if self.done or frame.shape != (FRAME_SAMPLES,):
             return self.ended_by
@@ -67,22 +67,22 @@ class Capture:
         for event in self._endpointer.process(frame, now):
             if isinstance(event, UtteranceEnded):
                 if event.reason is EndReason.END_OF_SPEECH:
-                    return self._end(RecordEnd.SILENCE)
+                    return self._end(CaptureEnd.SILENCE)
             elif isinstance(event, SpeechStarted) and not self.heard_speech:  # now silence ends the message
                 self.heard_speech = True
                 before_s = max(0.0, now - event.onset_s) + KEPT_SILENCE_S
                 self._first_frame = max(0, len(self._frames) - round(before_s * RATE_HZ / FRAME_SAMPLES))
         if len(self._frames) >= self._max_frames:
-            return self._end(RecordEnd.MAX_LENGTH)
+            return self._end(CaptureEnd.MAX_LENGTH)
         return None
 
-    def key(self, digit: str) -> RecordEnd | None:
+    def key(self, digit: str) -> CaptureEnd | None:
         if not self.done and digit in self.spec.end_keys:
-            return self._end(RecordEnd.TERMINATOR)
+            return self._end(CaptureEnd.TERMINATOR)
         return self.ended_by
 
-    def hung_up(self) -> RecordEnd:
-        return self.ended_by or self._end(RecordEnd.HANGUP)
+    def hung_up(self) -> CaptureEnd:
+        return self.ended_by or self._end(CaptureEnd.HANGUP)
 
     def next_deadline(self) -> float:
         """The max length (on the clock, in case frames stop coming), and the no-input time until speech."""
@@ -91,26 +91,26 @@ class Capture:
             deadline = min(deadline, self.started_at + self.spec.no_input_timeout_s)
         return deadline
 
-    def handle_timer(self, now: float) -> RecordEnd | None:
+    def handle_timer(self, now: float) -> CaptureEnd | None:
         if self.done:
             return self.ended_by
         if now >= self.started_at + self.spec.max_length_s:
-            return self._end(RecordEnd.MAX_LENGTH)
+            return self._end(CaptureEnd.MAX_LENGTH)
         if not self.heard_speech and now >= self.started_at + self.spec.no_input_timeout_s:
-            return self._end(RecordEnd.NO_INPUT)
+            return self._end(CaptureEnd.NO_INPUT)
         return None
 
-    def _end(self, why: RecordEnd) -> RecordEnd:
+    def _end(self, why: CaptureEnd) -> CaptureEnd:
         self.ended_by = why
         return why
 
     def audio(self) -> NDArray[np.int16]:
         """What was recorded; leading silence and the trailing silence that ended it are cut to `KEPT_SILENCE_S`."""
         frames = self._frames[self._first_frame :]
-        if self.ended_by is RecordEnd.SILENCE:
+        if self.ended_by is CaptureEnd.SILENCE:
             cut = round(max(0.0, self.spec.silence_s - KEPT_SILENCE_S) * RATE_HZ / FRAME_SAMPLES)
             frames = frames[: max(0, len(frames) - cut)]
-        if self.ended_by is RecordEnd.NO_INPUT:
+        if self.ended_by is CaptureEnd.NO_INPUT:
             frames = []
         return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
 
@@ -167,8 +167,8 @@ def ears_transcriber(ears: Ears) -> Transcriber:
 
 
 async def record_on_leg(
-    leg: RecordableLeg, spec: RecordSpec, clock: Clock, transcribe: Transcriber | None, *, call_id: str = ""
-) -> Recording:
+    leg: RecordableLeg, spec: CaptureSpec, clock: Clock, transcribe: Transcriber | None, *, call_id: str = ""
+) -> CallerAudio:
     """Beep, record per `spec` until it ends, then transcribe (see the module docstring)."""
     if leg.ended:
         raise CallEnded(f"call {call_id} ended")
@@ -202,13 +202,13 @@ async def record_on_leg(
     finally:
         unsubscribe()
         gone.cancel()
-    ended_by = capture.ended_by or RecordEnd.HANGUP
+    ended_by = capture.ended_by or CaptureEnd.HANGUP
     audio = capture.audio()
     log.info("caller_recorded", ended_by=ended_by.value, duration_s=round(len(audio) / RATE_HZ, 2))
     heard: SpeechInput | None = None
     if transcribe is not None and spec.transcribe and len(audio) and capture.heard_speech:
         heard = await transcribe(audio, spec.transcribe, spec.phrases)
-    return Recording(audio=audio, ended_by=ended_by, transcript=heard)
+    return CallerAudio(audio=audio, ended_by=ended_by, transcript=heard)
 
 
 __all__ = ["Capture", "RecordableLeg", "Transcriber", "ears_transcriber", "record_on_leg"]

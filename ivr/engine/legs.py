@@ -251,7 +251,7 @@ class SipMediaLeg:
         return PlaybackResult(PlaybackOutcome.COMPLETED, played_s)
 
     async def play_audio(self, audio: NDArray[np.int16], *, barge_in: bool = False) -> PlaybackResult:
-        """Play raw 8 kHz audio (the record beep, a recording played back); added by voice for `Call.record`."""
+        """Play raw 8 kHz audio (the record beep, a recording played back); added by voice for `Call.capture`."""
         self._check_alive()
         result = await self._until_ended(asyncio.ensure_future(self._media.play(audio, barge_in=barge_in)))
         return PlaybackResult(_PLAY_OUTCOMES[result.outcome], result.played_s)

@@ -16,14 +16,14 @@ from numpy.typing import NDArray
 
 from ivr.call import (
     CallEnded,
+    CallerAudio,
     CallerInput,
+    CaptureSpec,
     ListenSpec,
     PlaybackResult,
     Prompt,
     QueueRequest,
     QueueResult,
-    Recording,
-    RecordSpec,
     TransferContext,
     TransferResult,
 )
@@ -106,7 +106,7 @@ class SipCall:
         gone.add_done_callback(lambda f: None if f.cancelled() else inbox.put_nowait(_HANGUP))
         prompt_task: asyncio.Task[PlaybackResult] | None = None
         try:
-            with self.leg.take_keys(inbox.put_nowait, typeahead=True):
+            with self.leg.take_keys(inbox.put_nowait, typeahead=spec.typeahead):
                 if prompts:
                     prompt_task = asyncio.create_task(self.play(prompts), name=f"prompt-{self.call_id}")
                     prompt_task.add_done_callback(lambda _: inbox.put_nowait(_PROMPT_DONE))
@@ -161,7 +161,7 @@ class SipCall:
             return turn.recognized(event.speech, now)
         return []
 
-    async def record(self, spec: RecordSpec) -> Recording:
+    async def capture(self, spec: CaptureSpec) -> CallerAudio:
         transcribe = ears_transcriber(self._ears) if self._ears is not None else None
         return await record_on_leg(self.leg, spec, self._clock, transcribe, call_id=self.call_id)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from ivr.call import Recording
+from ivr.call import CallerAudio
 
 
 @dataclass(slots=True, frozen=True)
@@ -26,7 +26,7 @@ class VoiceMessage:
     """Whose follow-up list it joins (the queue the caller could not reach)."""
     dialect: str
     at: datetime
-    recording: Recording
+    recording: CallerAudio
     campaign: str | None = None
     """Follow up by calling back as a target of this outbound campaign; None: the queue's message list."""
     context: Mapping[str, str] = field(default_factory=dict)

@@ -198,6 +198,9 @@ class ListeningNode(Node):
     on_fail: NodeId | None = None
     """After too many no-inputs/no-matches; the flow's `human` when absent."""
     timeout_s: float = 5.0
+    typeahead: bool = True
+    """Keys pressed before this node's prompt (during earlier prompts) count as its answer. Set false where the
+    answer must follow the question (consent after a risk warning): earlier keys are then dropped."""
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)

@@ -19,7 +19,10 @@ from numpy.typing import NDArray
 
 from ivr.call import (
     CallEnded,
+    CallerAudio,
     CallerInput,
+    CaptureEnd,
+    CaptureSpec,
     DigitsInput,
     ListenSpec,
     NoInput,
@@ -29,9 +32,6 @@ from ivr.call import (
     QueueOutcomeKind,
     QueueRequest,
     QueueResult,
-    RecordEnd,
-    Recording,
-    RecordSpec,
     SpeechInput,
     TransferContext,
     TransferResult,
@@ -56,15 +56,15 @@ class Turn:
     value: str = ""
     confidence: float = 1.0
     """Recognizer confidence for `say` turns."""
-    ends: RecordEnd = RecordEnd.SILENCE
-    """For a `say` turn taken by `record` (a message): how the caller ended it."""
+    ends: CaptureEnd = CaptureEnd.SILENCE
+    """For a `say` turn taken by `capture` (a message): how the caller ended it."""
 
     @classmethod
     def say(cls, text: str, confidence: float = 1.0) -> Turn:
         return cls(TurnKind.SAY, text, confidence)
 
     @classmethod
-    def message(cls, text: str, ends: RecordEnd = RecordEnd.TERMINATOR, confidence: float = 0.8) -> Turn:
+    def message(cls, text: str, ends: CaptureEnd = CaptureEnd.TERMINATOR, confidence: float = 0.8) -> Turn:
         """Leave a voice message saying `text` (recorded as a tone of one second per ten characters)."""
         return cls(TurnKind.SAY, text, confidence, ends)
 
@@ -130,7 +130,7 @@ class SimCall:
     actions: list[Action] = field(default_factory=list)
     requests: list[QueueRequest] = field(default_factory=list)
     listens: list[ListenSpec] = field(default_factory=list)
-    records: list[RecordSpec] = field(default_factory=list)
+    records: list[CaptureSpec] = field(default_factory=list)
     played_audio: list[NDArray[np.int16]] = field(default_factory=list)
     _turn: int = 0
     _ended: bool = False
@@ -187,7 +187,7 @@ class SimCall:
         self._act(Action(ActionKind.HEARD, _describe(result)))
         return result
 
-    async def record(self, spec: RecordSpec) -> Recording:
+    async def capture(self, spec: CaptureSpec) -> CallerAudio:
         """Takes the next turn: a `say`/`message` turn is the message (a 440 Hz tone standing in for the
         voice, its text the transcript), a key in `end_keys` ends at once, silence is no input."""
         self._check()
@@ -204,15 +204,15 @@ class SimCall:
                 transcript = SpeechInput(turn.value, turn.confidence, language, duration_s=seconds)
             ended_by = turn.ends
         elif turn.kind is TurnKind.KEYS and turn.value[:1] in spec.end_keys:
-            ended_by = RecordEnd.TERMINATOR
+            ended_by = CaptureEnd.TERMINATOR
         elif turn.kind is TurnKind.HANGUP:
-            ended_by = RecordEnd.HANGUP
+            ended_by = CaptureEnd.HANGUP
         else:
-            ended_by = RecordEnd.NO_INPUT
+            ended_by = CaptureEnd.NO_INPUT
         self._act(Action(ActionKind.RECORDED, f"{len(audio) / 8000:.1f} s, {ended_by.value}"))
-        if ended_by is RecordEnd.HANGUP:
+        if ended_by is CaptureEnd.HANGUP:
             self._hang_up("caller hung up")
-        return Recording(audio, ended_by, transcript)
+        return CallerAudio(audio, ended_by, transcript)
 
     async def play_audio(self, audio: NDArray[np.int16], *, barge_in: bool = False) -> PlaybackResult:
         self._check()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ivr.call import CallerInput, ListenSpec, NoInput, SpeechInput
 from ivr.flow.events import StepKind
@@ -32,6 +32,8 @@ async def listen_loop(
 ) -> str | None:
     """Prompt and listen until `interpret` understands or a counter reaches its limit (then `fail`)."""
     no_input = no_match = 0
+    if not node.typeahead:
+        spec = replace(spec, typeahead=False)
     prompt_id = node.prompt
     lead_in = node.lead_in
     while True:

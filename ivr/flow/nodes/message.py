@@ -8,7 +8,7 @@ call's outcome becomes `callback`: the caller was not dropped, someone will call
 
 from __future__ import annotations
 
-from ivr.call import CallEnded, RecordEnd, RecordSpec
+from ivr.call import CallEnded, CaptureEnd, CaptureSpec
 from ivr.flow.errors import FlowRuntimeError
 from ivr.flow.events import StepKind
 from ivr.flow.messages import VoiceMessage
@@ -23,9 +23,9 @@ def intent_phrases(rt: CallRuntime, languages: tuple[str, ...]) -> tuple[str, ..
     return tuple(phrase for intent in intents for lang in languages for phrase in intent.phrases.get(lang, ()))
 
 
-def message_spec(node: MessageNode, rt: CallRuntime) -> RecordSpec:
+def message_spec(node: MessageNode, rt: CallRuntime) -> CaptureSpec:
     languages = tuple(dict.fromkeys((rt.dialect, *node.languages)))
-    return RecordSpec(
+    return CaptureSpec(
         beep=node.beep,
         max_length_s=node.max_length_s,
         end_keys=node.end_key,
@@ -43,9 +43,9 @@ async def survey_comment(node: SurveyNode, rt: CallRuntime, score: int) -> None:
         return
     await rt.play([node.comment_prompt])
     languages = (rt.dialect,)
-    recording = await rt.call.record(RecordSpec(max_length_s=node.comment_max_s, transcribe=languages,
+    recording = await rt.call.capture(CaptureSpec(max_length_s=node.comment_max_s, transcribe=languages,
                                                 phrases=intent_phrases(rt, languages)))
-    stored = recording.ended_by is not RecordEnd.NO_INPUT and len(recording.audio) > 0
+    stored = recording.ended_by is not CaptureEnd.NO_INPUT and len(recording.audio) > 0
     data: dict[str, object] = {"ended_by": recording.ended_by.value, "stored": stored, "survey_score": score}
     if stored:
         left = await rt.messages.leave(VoiceMessage(
@@ -61,12 +61,12 @@ async def run_message(node: MessageNode, rt: CallRuntime) -> str | None:
     if rt.messages is None:
         raise FlowRuntimeError(f"node '{node.id}' takes voice messages, but this engine stores none")
     await rt.play([node.prompt])
-    recording = await rt.call.record(message_spec(node, rt))
+    recording = await rt.call.capture(message_spec(node, rt))
     heard = recording.transcript
     data = {"ended_by": recording.ended_by.value, "duration_s": round(recording.duration_s, 2)}
-    if recording.ended_by is RecordEnd.NO_INPUT or not len(recording.audio):
+    if recording.ended_by is CaptureEnd.NO_INPUT or not len(recording.audio):
         rt.emit(StepKind.MESSAGE, {**data, "stored": False})
-        if recording.ended_by is RecordEnd.HANGUP:
+        if recording.ended_by is CaptureEnd.HANGUP:
             raise CallEnded(f"caller of {rt.record.call_id} hung up before leaving a message")
         return node.empty or node.next
     left = await rt.messages.leave(
@@ -89,7 +89,7 @@ async def run_message(node: MessageNode, rt: CallRuntime) -> str | None:
     rt.record.queue = rt.record.queue or node.queue
     rt.finish(Outcome.CALLBACK)
     rt.set_var("message_id", left.message_id)
-    if recording.ended_by is RecordEnd.HANGUP:  # kept; nobody is left to thank
+    if recording.ended_by is CaptureEnd.HANGUP:  # kept; nobody is left to thank
         raise CallEnded(f"caller of {rt.record.call_id} hung up after leaving a message")
     if node.thanks is not None:
         await rt.play([node.thanks])

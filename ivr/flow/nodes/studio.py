@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from ivr.call import CallEnded, DigitsInput, ListenSpec, RecordEnd, Recording, RecordSpec
+from ivr.call import CallEnded, CallerAudio, CaptureEnd, CaptureSpec, DigitsInput, ListenSpec
 from ivr.flow.errors import FlowRuntimeError
 from ivr.flow.events import StepKind
 from ivr.flow.model import RecordPromptsNode
@@ -72,13 +72,13 @@ async def _pick(rt: CallRuntime, node: RecordPromptsNode, prompt_id: str, count:
     return None
 
 
-async def _take(rt: CallRuntime, node: RecordPromptsNode, text: str) -> Recording | None:
+async def _take(rt: CallRuntime, node: RecordPromptsNode, text: str) -> CallerAudio | None:
     """Record until the staff member keeps a take (returned) or gives up (None)."""
     for _ in range(MAX_MENU_TRIES):
         await _say(rt, node.record_prompt, {"text": text})
-        take = await rt.call.record(RecordSpec(beep=True, max_length_s=node.max_length_s, end_keys="#",
+        take = await rt.call.capture(CaptureSpec(beep=True, max_length_s=node.max_length_s, end_keys="#",
                                                silence_s=node.silence_s, no_input_timeout_s=node.timeout_s))
-        if take.ended_by is RecordEnd.HANGUP:
+        if take.ended_by is CaptureEnd.HANGUP:
             raise CallEnded("the prompt-recording line hung up before keeping the take")
         if not len(take.audio):
             continue

@@ -1,4 +1,4 @@
-"""`record_on_leg`, the adapter of `Call.record` on a SIP leg: beep, the leg's frames and keys, timers on the
+"""`record_on_leg`, the adapter of `Call.capture` on a SIP leg: beep, the leg's frames and keys, timers on the
 clock, a hang-up that keeps the message, and transcription handed the recorded audio. FakeClock only."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from engine_fakes import FakeLeg
 from numpy.typing import NDArray
 
-from ivr.call import CallEnded, PlaybackOutcome, PlaybackResult, RecordEnd, RecordSpec, SpeechInput
+from ivr.call import CallEnded, CaptureEnd, CaptureSpec, PlaybackOutcome, PlaybackResult, SpeechInput
 from ivr.clock import FakeClock
 from ivr.engine.capture import record_on_leg
 
@@ -59,14 +59,14 @@ async def test_beep_speech_and_the_end_key_then_a_transcript() -> None:
         heard.append((len(audio), langs, phrases))
         return SpeechInput("call me back", 0.8, "en")
 
-    spec = RecordSpec(transcribe=("en",), phrases=("call me back",))
+    spec = CaptureSpec(transcribe=("en",), phrases=("call me back",))
     task = asyncio.create_task(record_on_leg(leg, spec, clock, transcribe))
     await until_listening(leg)
     await leg.speak(clock, voiced(1.0))
     leg.press("#")
     recording = await task
     assert leg.beeps == [2000] and leg.consumers == []
-    assert recording.ended_by is RecordEnd.TERMINATOR and recording.transcript is not None
+    assert recording.ended_by is CaptureEnd.TERMINATOR and recording.transcript is not None
     assert recording.transcript.text == "call me back"
     assert heard == [(len(recording.audio), ("en",), ("call me back",))]
 
@@ -74,24 +74,24 @@ async def test_beep_speech_and_the_end_key_then_a_transcript() -> None:
 async def test_silence_from_the_start_is_no_input_at_its_deadline() -> None:
     clock = FakeClock()
     leg = RecordableLeg(clock)
-    task = asyncio.create_task(record_on_leg(leg, RecordSpec(beep=False, no_input_timeout_s=4.0), clock, None))
+    task = asyncio.create_task(record_on_leg(leg, CaptureSpec(beep=False, no_input_timeout_s=4.0), clock, None))
     await until_listening(leg)
     await clock.advance(3.9)
     assert not task.done()
     await clock.advance(0.2)
     recording = await task
-    assert recording.ended_by is RecordEnd.NO_INPUT and len(recording.audio) == 0 and leg.beeps == []
+    assert recording.ended_by is CaptureEnd.NO_INPUT and len(recording.audio) == 0 and leg.beeps == []
 
 
 async def test_a_hang_up_keeps_what_was_said() -> None:
     clock = FakeClock()
     leg = RecordableLeg(clock)
-    task = asyncio.create_task(record_on_leg(leg, RecordSpec(), clock, None))
+    task = asyncio.create_task(record_on_leg(leg, CaptureSpec(), clock, None))
     await until_listening(leg)
     await leg.speak(clock, voiced(0.8))
     leg.hang_up_by_party()
     recording = await task
-    assert recording.ended_by is RecordEnd.HANGUP and len(recording.audio) > 0.6 * 8000
+    assert recording.ended_by is CaptureEnd.HANGUP and len(recording.audio) > 0.6 * 8000
 
 
 async def test_a_call_already_over_raises() -> None:
@@ -99,4 +99,4 @@ async def test_a_call_already_over_raises() -> None:
     leg = RecordableLeg(clock)
     leg.hang_up_by_party()
     with pytest.raises(CallEnded):
-        await record_on_leg(leg, RecordSpec(), clock, None)
+        await record_on_leg(leg, CaptureSpec(), clock, None)

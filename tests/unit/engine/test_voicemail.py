@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.call import RecordEnd, Recording, SpeechInput
+from ivr.call import CallerAudio, CaptureEnd, SpeechInput
 from ivr.engine.voicemail import StoredMessageBox
 from ivr.flow.messages import VoiceMessage
 from ivr.media.tones import tone
@@ -42,7 +42,7 @@ def scheduler(tmp_path: Path) -> Iterator[Scheduler]:
 def message(campaign: str | None) -> VoiceMessage:
     heard = SpeechInput("请回电，我要理赔", 0.7, "cmn")
     return VoiceMessage("call-1", "13800138000", "claims", "cmn", AT,
-                        Recording(tone((300.0,), 2.0), RecordEnd.TERMINATOR, heard), campaign)
+                        CallerAudio(tone((300.0,), 2.0), CaptureEnd.TERMINATOR, heard), campaign)
 
 
 async def test_a_campaign_follow_up_is_a_callback_target_with_the_message(

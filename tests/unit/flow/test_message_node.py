@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.call import RecordEnd
+from ivr.call import CaptureEnd
 from ivr.flow import Flow, load_text
 from ivr.flow.events import StepKind
 from ivr.flow.messages import MemoryMessageBox
@@ -56,7 +56,7 @@ async def test_a_message_is_stored_with_its_transcript_and_becomes_a_callback(fl
     sim = await simulate(flow, [Turn.message("我的车被撞了，请回电")], backend="http://stub", messages=box)
     (left,) = box.messages
     assert left.queue == "general" and left.caller == "13800138000" and left.dialect == "cmn"
-    assert left.recording.ended_by is RecordEnd.TERMINATOR and left.recording.duration_s > 0
+    assert left.recording.ended_by is CaptureEnd.TERMINATOR and left.recording.duration_s > 0
     assert left.recording.transcript is not None and left.recording.transcript.text == "我的车被撞了，请回电"
     assert left.context["caller"] == "13800138000"
     spec = sim.call.records[0]
@@ -77,7 +77,7 @@ async def test_silence_leaves_no_message(flow: Flow) -> None:
 
 async def test_a_caller_who_hangs_up_after_speaking_keeps_the_message(flow: Flow) -> None:
     box = MemoryMessageBox()
-    sim = await simulate(flow, [Turn.message("please call me back", ends=RecordEnd.HANGUP)],
+    sim = await simulate(flow, [Turn.message("please call me back", ends=CaptureEnd.HANGUP)],
                          backend="http://stub", messages=box)
     assert len(box.messages) == 1 and box.messages[0].recording.transcript is not None
     assert box.messages[0].recording.transcript.language == "en"

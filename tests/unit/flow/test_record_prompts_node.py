@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from ivr.call import RecordEnd
+from ivr.call import CaptureEnd
 from ivr.clock import FakeClock
 from ivr.flow import Flow, Interpreter, load_flow
 from ivr.flow.events import StepKind
@@ -98,7 +98,7 @@ async def test_three_wrong_pins_end_the_session_and_the_pin_is_never_journeyed(l
 async def test_a_hang_up_during_a_take_keeps_nothing(line: Flow) -> None:
     studio = FakeStudio()
     await run(line, studio, Turn.keys(f"{PIN}#"), Turn.keys("1#"), Turn.keys("#"),
-              Turn.message("您好", ends=RecordEnd.HANGUP))
+              Turn.message("您好", ends=CaptureEnd.HANGUP))
     assert studio.saved == []
 
 
