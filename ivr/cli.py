@@ -177,7 +177,11 @@ def _add_init(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _init(args: argparse.Namespace) -> int:
     from ivr.starter import write_site
 
-    site = write_site(pathlib.Path(args.dir), force=args.force)
+    try:
+        site = write_site(pathlib.Path(args.dir), force=args.force)
+    except OSError as exc:  # a read-only or missing parent, no permission: say so, no traceback
+        print(f"ivr init: cannot write the site: {exc}", file=sys.stderr)
+        return 1
     print(f"wrote {site.config}\nrun:  ivr serve --config {site.config}")
     return 0
 

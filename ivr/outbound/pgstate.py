@@ -18,6 +18,8 @@ from typing import Any
 import psycopg
 import structlog
 
+from ivr.config import mask_url
+from ivr.outbound.errors import OutboundError
 from ivr.outbound.state import SCHEMA, Executor, SqlCampaignState
 
 log = structlog.get_logger(__name__)
@@ -37,7 +39,11 @@ class PostgresCampaignStore(SqlCampaignState):
         super().__init__()
         self.dsn = dsn
         self._timeout_s = max(1, int(connect_timeout_s))
-        self._conn = self._connect()
+        try:
+            self._conn = self._connect()
+        except psycopg.OperationalError as exc:  # `ivr campaign export --db` or start-up: a message, no traceback
+            reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise OutboundError(f"cannot connect to the database {mask_url(dsn)}: {reason}") from exc
         with self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
             self._conn.execute(SCHEMA.encode())

@@ -53,10 +53,13 @@ class PipeLink:
 
     def _readable(self) -> None:
         data = os.read(self._in, 64)
-        if self._go is not None and not self._go.done() and data.startswith(GO):
-            self._go.set_result(None)
-        elif not data:  # the supervisor is gone: drain as on SIGTERM
+        go = self._go if self._go is not None and not self._go.done() else None
+        if go is not None and data.startswith(GO):
+            go.set_result(None)
+        elif not data:  # the supervisor is gone or stopping: no more waiting, drain as on SIGTERM
             asyncio.get_running_loop().remove_reader(self._in)
+            if go is not None:
+                go.set_result(None)
             os.kill(os.getpid(), signal.SIGTERM)
 
 

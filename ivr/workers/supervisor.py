@@ -82,9 +82,12 @@ class Worker:
         return False
 
     def terminate(self) -> None:
+        """SIGTERM (the worker drains), and its stdin closed: a worker still waiting for `GO` stops waiting."""
         if self.proc is not None and self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(signal.SIGTERM)
+            if self.proc.stdin is not None and not self.proc.stdin.is_closing():
+                self.proc.stdin.close()
 
     async def wait(self) -> int:
         assert self.proc is not None
@@ -112,12 +115,16 @@ class Supervisor:
                 await node_redis.start()
             specs = plan_workers(self.config, self.count, acd_redis_url=node_redis.url if node_redis else None)
             self.workers = [Worker(spec) for spec in specs]
-            # Worker 0 alone first: it migrates the store and renders the prompt cache the others read.
-            if not await self.workers[0].start():
-                return 1
-            if not all(await asyncio.gather(*(worker.start() for worker in self.workers[1:]))):
-                return 1
-            if not all(await asyncio.gather(*(worker.go() for worker in self.workers))):
+            starting = loop.create_task(self._start_all())
+            stopping = loop.create_task(self.stop.wait())
+            await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not starting.done():  # SIGTERM while starting: stop what started (below), exit as drained
+                starting.cancel()
+                await asyncio.gather(starting, return_exceptions=True)
+                log.info("node_stopped_while_starting")
+                return 0
+            if not starting.result():
                 return 1
             log.info("node_ready", workers=self.count, sip_port=self.config.sip_port,
                      worker_sip_ports=[w.spec.config.sip_port for w in self.workers])
@@ -130,6 +137,15 @@ class Supervisor:
                     await worker.proc.wait()
             if node_redis is not None:
                 await node_redis.stop()
+
+    async def _start_all(self) -> bool:
+        """Worker 0 alone first (it migrates the store and renders the prompt cache the others read), then
+        the others; once all have started, every one joins the public port. False if one did not."""
+        if not await self.workers[0].start():
+            return False
+        if not all(await asyncio.gather(*(worker.start() for worker in self.workers[1:]))):
+            return False
+        return all(await asyncio.gather(*(worker.go() for worker in self.workers)))
 
     async def _watch(self) -> int:
         """Until asked to stop: start again any worker that dies (within the restart budget)."""

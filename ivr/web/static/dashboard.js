@@ -162,7 +162,7 @@
       running = true;
       setInterval(function () { if (token) scheduleSummary(); }, 60000);
       setInterval(function () { if (token) loadDispatch(); }, DISPATCH_REFRESH_MS);
-      setInterval(function () { if (token) loadCampaigns(); }, CAMPAIGN_REFRESH_MS);
+      setInterval(function () { if (token && campaignsServed) loadCampaigns(); }, CAMPAIGN_REFRESH_MS);
     }
     loadSummary();
     loadDispatch();
@@ -643,11 +643,16 @@
     });
   }
 
+  // False once the engine answered 404 (it runs no campaigns): polling stops, so the browser does not
+  // log a failed request every CAMPAIGN_REFRESH_MS; signing in again asks once more.
+  var campaignsServed = true;
+
   function loadCampaigns() {
     return api("/api/campaigns")
       .then(function (r) {
-        $("campaign-card").hidden = r.status === 404;
-        if (r.status === 404) return null;
+        campaignsServed = r.status !== 404;
+        $("campaign-card").hidden = !campaignsServed;
+        if (!campaignsServed) return null;
         if (!r.ok) return apiError(r).then(showCampaignError);
         return r.json().then(function (data) { renderCampaigns(data.campaigns || []); });
       })

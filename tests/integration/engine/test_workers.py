@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -59,14 +59,15 @@ HOLD_S = 9.0
 
 
 @contextlib.asynccontextmanager
-async def running_node(tmp: pathlib.Path, config: pathlib.Path) -> AsyncIterator[tuple[RunningEngine, list[int]]]:
+async def running_node(tmp: pathlib.Path, config: pathlib.Path, *, errors_expected: Sequence[str] = ()
+                       ) -> AsyncIterator[tuple[RunningEngine, list[int]]]:
     """`ivr serve --workers 2`; yields the node (public SIP port, worker 0's HTTP port) and the workers'
     own SIP ports. Ready once /readyz of worker 0 answers, i.e. once both workers share the port."""
     node, own_ports = await asyncio.to_thread(start_node, tmp, config)
     try:
         yield node, own_ports
     finally:
-        await asyncio.to_thread(stop_node, node)
+        await asyncio.to_thread(stop_node, node, errors_expected)
 
 
 def start_node(tmp: pathlib.Path, config: pathlib.Path) -> tuple[RunningEngine, list[int]]:
@@ -85,12 +86,12 @@ def start_node(tmp: pathlib.Path, config: pathlib.Path) -> tuple[RunningEngine, 
     return node, [workers_sip, workers_sip + 1]
 
 
-def stop_node(node: RunningEngine) -> None:
+def stop_node(node: RunningEngine, errors_expected: Sequence[str] = ()) -> None:
     """SIGTERM the supervisor: both workers drain and the node exits 0, with no error logged."""
     if node.process.poll() is None:
         node.process.send_signal(signal.SIGTERM)
         node.process.wait(60)
-        assert_engine_healthy(node)
+        assert_engine_healthy(node, errors_expected)
 
 
 def _wait_ready(node: RunningEngine) -> None:
@@ -165,3 +166,19 @@ def registered(http_port: int) -> int:
             if line.startswith('ivr_sip_register_total{result="registered"}'):
                 return int(float(line.rsplit(" ", 1)[1]))
     return 0
+
+
+async def test_a_worker_that_dies_is_started_again_and_the_node_keeps_answering(tmp_path: pathlib.Path) -> None:
+    config = write_engine_config(tmp_path, [AGENT])
+    async with running_node(tmp_path / "node", config, errors_expected=["worker_died"]) as (node, _own_ports):
+        second = next(e for e in entries(node) if e.get("event") == "worker_ready" and e.get("worker") == 1)
+        os.kill(int(str(second["pid"])), signal.SIGKILL)
+        again = await wait_for_log(node, "worker_ready", 120.0, count=3)
+        assert again[-1]["node"] == "node-1-w1.1", "started again as a new ACD node"
+        result = await run_sipp(SCENARIOS / "uac_basic.xml", node.sip_port, tmp_path, service="95519", calls=16,
+                                rate=8, transport="un", timeout_s=60, extra=["-max_socket", "64"])
+        assert result.returncode == 0, result.explain()
+    died = [e for e in entries(node) if e.get("event") == "worker_died"]
+    assert [(e["worker"], e["exit_code"]) for e in died] == [(1, -signal.SIGKILL)]
+    answered_by = {e.get("worker") for e in entries(node) if e.get("event") == "invite_received"}
+    assert answered_by == {0, 1}
