@@ -10,12 +10,21 @@ cluster greets a returning caller in the dialect they chose on any node. Both an
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
+import structlog
 
 from ivr.store.postgres import unreachable
+
+log = structlog.get_logger(__name__)
+
+RETRY_AFTER_S = 5.0
+"""After PostgreSQL failed twice in a row, lookups answer "nothing remembered" at once for this long: a caller
+is served without their remembered dialect rather than dropped, and the event loop is not held by a connect
+timeout on every new call while the database is away."""
 
 
 class ClosableDialectMemory(Protocol):
@@ -29,13 +38,14 @@ class ClosableDialectMemory(Protocol):
 class PostgresDialectMemory:
     """`caller_dialects` in PostgreSQL (created by the store's migration 0003); one connection, locked."""
 
-    __slots__ = ("_conn", "_dsn", "_lock", "_timeout")
+    __slots__ = ("_conn", "_down_until", "_dsn", "_lock", "_timeout")
 
     def __init__(self, dsn: str, *, connect_timeout_s: float = 10.0) -> None:
         self._dsn = dsn
         self._lock = threading.Lock()
         self._conn: Any = None
         self._timeout = connect_timeout_s
+        self._down_until = 0.0
         with self._lock:
             self._connection()
 
@@ -46,27 +56,39 @@ class PostgresDialectMemory:
 
     def _run(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         with self._lock:
+            if time.monotonic() < self._down_until:
+                raise psycopg.OperationalError("PostgreSQL was unreachable moments ago; not retried yet")
             for attempt in (1, 2):
                 try:
                     cur = self._connection().execute(sql, params)
                     return list(cur.fetchall()) if cur.description else []
                 except psycopg.OperationalError:
-                    # A restarted server or a dropped connection: reconnect once, then give up loudly.
+                    # A restarted server or a dropped connection: reconnect once, then rest a while.
                     self._conn = None
                     if attempt == 2:
+                        self._down_until = time.monotonic() + RETRY_AFTER_S
                         raise
         raise AssertionError("unreachable")
 
     def get(self, caller: str) -> str | None:
-        rows = self._run("SELECT dialect FROM caller_dialects WHERE caller = %s", (caller,))
+        """The caller's remembered dialect; None when there is none or the database cannot say now."""
+        try:
+            rows = self._run("SELECT dialect FROM caller_dialects WHERE caller = %s", (caller,))
+        except psycopg.Error as exc:
+            log.warning("dialect_memory_unavailable", operation="get", error=str(exc))
+            return None
         return str(rows[0][0]) if rows else None
 
     def set(self, caller: str, dialect: str) -> None:
-        self._run(
-            "INSERT INTO caller_dialects (caller, dialect) VALUES (%s, %s) ON CONFLICT (caller) "
-            "DO UPDATE SET dialect = excluded.dialect, updated_at = now()",
-            (caller, dialect),
-        )
+        """Remember the caller's dialect; lost (with a warning) while the database is away: it is a hint."""
+        try:
+            self._run(
+                "INSERT INTO caller_dialects (caller, dialect) VALUES (%s, %s) ON CONFLICT (caller) "
+                "DO UPDATE SET dialect = excluded.dialect, updated_at = now()",
+                (caller, dialect),
+            )
+        except psycopg.Error as exc:
+            log.warning("dialect_memory_unavailable", operation="set", error=str(exc))
 
     def close(self) -> None:
         with self._lock:

@@ -129,9 +129,6 @@ async def test_records_of_a_call_that_ends_while_postgresql_restarts_land_when_i
     assert_nothing_lost(url, finished, "13700000921")
 
 
-@pytest.mark.xfail(strict=True, reason="a call arriving while PostgreSQL is down fails as it is answered "
-                   "(incoming_call_failed: the caller-dialect lookup, ivr/store/dialects.py, raises "
-                   "OperationalError into the call's task in ivr/engine/calls.py); reported to the lead")
 async def test_a_call_while_postgresql_is_down_is_served_and_recorded_when_it_is_back(
     postgres: PostgresServer, caller: TestCaller, tmp_path: pathlib.Path
 ) -> None:
