@@ -1,6 +1,6 @@
 """A worker process of `ivr serve --workers`: reads its spec from the supervisor, runs one engine.
 
-The conversation with the supervisor, on the worker's stdin and stdout (its logs go to stderr):
+The conversation with the supervisor, on the worker's stdin and stdout (everything else it prints goes to stderr):
 
 - the supervisor writes the pickled `WorkerSpec`;
 - the worker starts its engine on its own ports and writes `STARTED`;
@@ -34,9 +34,9 @@ READY = b"READY\n"
 class PipeLink:
     """`SupervisorLink` over this process's stdin and stdout."""
 
-    def __init__(self) -> None:
+    def __init__(self, out: int) -> None:
         self._in = sys.stdin.fileno()
-        self._out = sys.stdout.fileno()
+        self._out = out
         self._go: asyncio.Future[None] | None = None
 
     def started(self) -> None:
@@ -68,12 +68,17 @@ def main() -> int:
     if not isinstance(spec, WorkerSpec):
         print("ivr worker: expected a WorkerSpec on stdin", file=sys.stderr)
         return 2
+    # The supervisor reads stdout for STARTED and READY only, then stops reading: keep the pipe on a private
+    # descriptor (not inherited) and send whatever else this process or its children print to stderr, so
+    # nothing ever blocks on a full pipe.
+    control = os.dup(sys.stdout.fileno())
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     config = spec.config
     configure_logging(config.log_level, json=config.log_json, log_pii=config.log_pii)
     structlog.contextvars.bind_contextvars(worker=spec.index)
     from ivr.engine import serve_main
 
-    return serve_main(config, as_worker(spec, PipeLink()))
+    return serve_main(config, as_worker(spec, PipeLink(control)))
 
 
 if __name__ == "__main__":
