@@ -20,11 +20,13 @@ def ivr_call(engine: RunningEngine, *args: str) -> subprocess.CompletedProcess[s
 
 
 def test_keys_zero_expecting_general_passes_and_expecting_claims_fails_clearly(engine: RunningEngine) -> None:
-    passed = ivr_call(engine, "--from", "13700000401", "--keys", "0", "--expect-queue", "general")
+    # --wait 12: from key 0 the caller is queued within seconds (the transfer announcement); the record is
+    # what is judged, so the default 20 s on the line after the key buys nothing.
+    passed = ivr_call(engine, "--from", "13700000401", "--keys", "0", "--expect-queue", "general", "--wait", "12")
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "PASS" in passed.stdout and "queue=general" in passed.stdout
 
-    failed = ivr_call(engine, "--from", "13700000402", "--keys", "0", "--expect-queue", "claims")
+    failed = ivr_call(engine, "--from", "13700000402", "--keys", "0", "--expect-queue", "claims", "--wait", "12")
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "FAIL: expected queue 'claims', but the call had queue 'general'" in failed.stdout
 
