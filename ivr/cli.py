@@ -260,6 +260,10 @@ def _purge(args: argparse.Namespace) -> int:
 
     age = parse_age(args.older_than)
     config = _loaded_config(args).config
+    if not config.db_is_url and not pathlib.Path(config.db).is_file():
+        # a mistyped --db must not become a new, empty database that was "purged" of nothing
+        print(f"ivr purge: no call-record database at {config.db}", file=sys.stderr)
+        return 1
     before = datetime.now(UTC) - age
     store = open_store(config.db, node_id=config.node_id)
     try:
@@ -310,11 +314,17 @@ def _add_asr(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _asr(args: argparse.Namespace) -> int:
+    import wave
+
     from ivr.speech.commands import run_asr
 
-    return run_asr(args.wav, engine=args.engine, dialect=args.dialect, model=args.model,
-                   phrases_file=args.phrases, out=print, err=lambda s: print(s, file=sys.stderr),
-                   configured=_loaded_config(args).config.asr_models)
+    try:
+        return run_asr(args.wav, engine=args.engine, dialect=args.dialect, model=args.model,
+                       phrases_file=args.phrases, out=print, err=lambda s: print(s, file=sys.stderr),
+                       configured=_loaded_config(args).config.asr_models)
+    except (EOFError, wave.Error) as exc:  # not a WAV file (or a truncated one): say so, no traceback
+        print(f"ivr asr: {args.wav}: not a readable WAV file ({str(exc) or 'it ends early'})", file=sys.stderr)
+        return 1
 
 
 def _add_prompts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -469,9 +479,23 @@ def _add_graph(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _graph(args: argparse.Namespace) -> int:
+    import graphviz
+
     from ivr.flow.commands import draw_graph
 
-    return draw_graph(args.flow, args.output)
+    fmt = pathlib.Path(args.output).suffix.lstrip(".") or "svg"
+    if fmt not in graphviz.FORMATS:
+        print(f"ivr graph: graphviz cannot write '.{fmt}' files: name the output .svg, .png or .pdf", file=sys.stderr)
+        return 2
+    try:
+        return draw_graph(args.flow, args.output)
+    except graphviz.ExecutableNotFound:
+        print("ivr graph: graphviz's `dot` is not installed (apt install graphviz)", file=sys.stderr)
+        return 1
+    except graphviz.CalledProcessError as exc:  # `dot` refused: a format this build of graphviz lacks...
+        reason = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+        print(f"ivr graph: dot failed: {reason[0] if reason else exc}", file=sys.stderr)
+        return 1
 
 
 def _add_demo_backend(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -22,16 +22,20 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from ivr.logredact import mask_number
 from ivr.store import Committed
+from ivr.web.access import Role
+from ivr.web.guard import identity
 from ivr.web.sources import CallStoreView, LiveView
 
 log = structlog.get_logger(__name__)
 
 
 class _Client:
-    __slots__ = ("pending", "wake")
+    __slots__ = ("masked", "pending", "wake")
 
-    def __init__(self) -> None:
+    def __init__(self, *, masked: bool = False) -> None:
+        self.masked = masked  # a viewer's stream: callers' numbers masked (full numbers are a supervisor's)
         self.pending: dict[str, str] = {}
         self.wake = asyncio.Event()
 
@@ -91,8 +95,13 @@ class SseHub:
         for client in self._clients:
             client.wake.set()
 
-    def live_json(self) -> str:
-        return json.dumps(self._live.snapshot(self._wall()).to_json(), ensure_ascii=False)
+    def live_json(self, *, masked: bool = False) -> str:
+        """The live snapshot; `masked`: callers' numbers as the logs show them (a viewer's wall screen)."""
+        snapshot = self._live.snapshot(self._wall()).to_json()
+        if masked:
+            for call in snapshot.get("recent", ()):
+                call["caller"] = mask_number(call["caller"])
+        return json.dumps(snapshot, ensure_ascii=False)
 
     # --- sources -> debounced broadcasts --------------------------------------------------------
 
@@ -118,7 +127,10 @@ class SseHub:
     def _push_live(self) -> None:
         self._live_timer = None
         if self._clients:
-            self._broadcast("live", self.live_json())
+            full = self.live_json()
+            masked = self.live_json(masked=True) if any(c.masked for c in self._clients) else full
+            for client in self._clients:
+                client.offer("live", masked if client.masked else full)
 
     def _add_calls(self, committed: Committed) -> None:
         self._calls_pending["started"] += committed.calls_started
@@ -148,8 +160,8 @@ class SseHub:
             }
         )
         await response.prepare(request)
-        client = _Client()
-        client.offer("live", self.live_json())
+        client = _Client(masked=not identity(request).role.covers(Role.SUPERVISOR))
+        client.offer("live", self.live_json(masked=client.masked))
         self._clients.add(client)
         try:
             await response.write(b"retry: 2000\n\n")

@@ -16,7 +16,7 @@
     hangup: "挂机 Hung up"
   };
 
-  var lastToken = null, lastLoad = 0, loading = false, playing = {};
+  var lastToken = null, lastLoad = 0, loading = false, refused = false, playing = {};
 
   function $(id) { return document.getElementById(id); }
 
@@ -134,6 +134,7 @@
       .then(function (r) {
         var card = $("message-card");
         card.hidden = r.status === 403 || r.status === 404 || r.status === 401;
+        refused = r.status === 403 || r.status === 404;  // not asked again until the token changes
         if (!r.ok) return null;
         return r.json().then(function (data) {
           render(data.messages || [], token);
@@ -153,9 +154,10 @@
     }
     if (token !== lastToken) {
       lastToken = token;
+      refused = false;
       playing = {};
       load(token);
-    } else if (Date.now() - lastLoad >= REFRESH_MS) {
+    } else if (!refused && Date.now() - lastLoad >= REFRESH_MS) {
       load(token);
     }
   }

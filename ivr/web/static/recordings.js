@@ -10,7 +10,9 @@
   var RELOAD_MS = 20000;
   var LIMIT = 20;
 
-  var state = { token: null, loadedAt: 0, busy: false, url: null };
+  // refused: the API said 403/404 to this token (a viewer's; an engine without the routes): not asked
+  // again until the token changes, so a viewer's console gets no failed request every RELOAD_MS.
+  var state = { token: null, loadedAt: 0, busy: false, url: null, refused: false };
 
   function byId(id) { return document.getElementById(id); }
 
@@ -91,6 +93,7 @@
     fetch("/api/recordings?limit=" + LIMIT, { headers: auth(), cache: "no-store" })
       .then(function (r) {
         byId("recording-card").hidden = !r.ok;
+        state.refused = r.status === 403 || r.status === 404;
         return r.ok ? r.json().then(function (data) { show(data.recordings || []); }) : null;
       })
       .catch(function (e) { console.warn("recordings", e); })
@@ -101,11 +104,12 @@
     var token = sessionStorage.getItem(TOKEN_KEY);
     if (token !== state.token) {
       state.token = token;
+      state.refused = false;
       byId("recording-card").hidden = true;
       if (token) reload();
       return;
     }
-    if (token && Date.now() - state.loadedAt > RELOAD_MS) reload();
+    if (token && !state.refused && Date.now() - state.loadedAt > RELOAD_MS) reload();
   }
 
   document.addEventListener("DOMContentLoaded", function () {

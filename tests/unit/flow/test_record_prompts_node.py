@@ -71,7 +71,7 @@ async def test_staff_record_a_prompt_hear_it_again_and_keep_it(line: Flow) -> No
     assert call.prompt_ids == [
         "pin", "pick_dialect", "pick_prompt", "record_take", "review_take", "review_take", "take_saved",
         "pick_prompt", "record_take", "review_take", "record_take", "review_take", "take_saved",
-        "all_recorded", "goodbye",
+        "all_recorded", "line_goodbye",
     ]
     assert "cdo" in call.spoken[1] and "1: cdo, 2: cmn" in call.spoken[1]
     assert "您好" in call.spoken[2] and "greeting" in call.spoken[2]
@@ -89,7 +89,7 @@ async def test_a_prompt_is_picked_by_number(line: Flow) -> None:
 async def test_three_wrong_pins_end_the_session_and_the_pin_is_never_journeyed(line: Flow) -> None:
     studio = FakeStudio()
     call, sink, record = await run_full(line, studio, Turn.keys("1111#"), Turn.keys("2222#"), Turn.keys("3333#"))
-    assert call.prompt_ids == ["pin", "bad_pin", "pin", "bad_pin", "pin", "bad_pin", "goodbye"]
+    assert call.prompt_ids == ["pin", "bad_pin", "pin", "bad_pin", "pin", "bad_pin", "line_goodbye"]
     assert studio.pins_tried == ["1111", "2222", "3333"] and record.breakpoint_node == "studio"
     for event in sink.events:
         assert not any("1111" in str(v) or "2222" in str(v) for v in event.data.values()), event
@@ -105,4 +105,4 @@ async def test_a_hang_up_during_a_take_keeps_nothing(line: Flow) -> None:
 async def test_nothing_left_to_record_says_so(line: Flow) -> None:
     studio = FakeStudio()
     call, _ = await run(line, studio, Turn.keys(f"{PIN}#"), Turn.keys("2#"))
-    assert call.prompt_ids[-2:] == ["all_recorded", "goodbye"]
+    assert call.prompt_ids[-2:] == ["all_recorded", "line_goodbye"]
