@@ -72,7 +72,7 @@ async def agent_free_to_offer(backend: AcdBackend) -> list[float]:
     samples: list[float] = []
     async with Acd(bench_config(), backend, LoopClock()) as acd:
         for i in range(AGENTS):
-            await acd.agent_login(f"b{i:03d}", f"sip:b{i:03d}@10.0.0.{i % 250}")
+            await acd.controls.login(f"b{i:03d}", f"sip:b{i:03d}@10.0.0.{i % 250}")
         tickets = {}
         for n in range(AGENTS + WAITING):
             tickets[f"c{n}"] = await acd.enqueue(QueueRequest("general"), f"c{n}")
@@ -105,7 +105,7 @@ async def enqueue_to_offer(backend: AcdBackend) -> list[float]:
     samples: list[float] = []
     async with Acd(bench_config(), backend, LoopClock()) as acd:
         for i in range(AGENTS):
-            await acd.agent_login(f"b{i:03d}", f"sip:b{i:03d}@10.0.0.{i % 250}")
+            await acd.controls.login(f"b{i:03d}", f"sip:b{i:03d}@10.0.0.{i % 250}")
         for n in range(WAITING):
             await acd.enqueue(QueueRequest("claims", skills={"claims": 5}), f"w{n}")
         for k in range(SAMPLES):

@@ -159,8 +159,8 @@ async def _stream_bound(redis_url: str, events: int, snapshot_every: int = 1000)
 
     async with acd("A") as a, acd("B") as b:
         agent = next(iter(config.agents))
-        await a.agent_login(agent, "sip:agent@192.0.2.1")
-        await a.agent_pause(agent, "bench")
+        await a.controls.login(agent, "sip:agent@192.0.2.1")
+        await a.controls.pause(agent, "bench")
         sent, batch = 2, 0
         while sent < events:
             callers = [f"c{batch}-{n}" for n in range(100)]

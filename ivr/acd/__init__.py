@@ -2,7 +2,7 @@
 
 Independent of SIP: it deals in agent ids, contacts (strings) and call ids. The call layer uses
 `Acd` (enqueue -> `QueueTicket`, then ring_answered / ring_failed / call_ended / abandon /
-request_callback); the SIP registrar calls `agent_login`; the web API calls `dispatch`.
+request_callback); the SIP registrar calls `controls.login`; the web API calls `dispatch`.
 
 Layers, pure first: `Distributor` (distributor.py) applies commands with the time to one `AcdState`
 (state.py) through its parts: matching.py, overflow.py, staffing.py, leases.py, dispatch.py;

@@ -7,6 +7,7 @@ hang-up for a caller already gone) are not raised: the distributor reports them 
 
 from __future__ import annotations
 
+from ivr.acd.events import AcdEvent, CommandRejected, RejectReason
 from ivr.errors import ConfigError, IvrError
 
 
@@ -42,3 +43,25 @@ class AcdConfigError(AcdError, ConfigError):
 
 class BackendError(AcdError):
     """The shared state store failed or holds something this node cannot read."""
+
+
+_RAISE: dict[RejectReason, type[AcdError]] = {
+    RejectReason.UNKNOWN_QUEUE: UnknownQueue,
+    RejectReason.UNKNOWN_AGENT: UnknownAgent,
+    RejectReason.UNKNOWN_SITE: UnknownSite,
+    RejectReason.ILLEGAL: AcdError,
+    RejectReason.INVALID: AcdError,
+    RejectReason.DUPLICATE_CALL: AcdError,
+}
+
+
+def raise_rejected(events: list[AcdEvent], *, lost_races: bool = True) -> None:
+    """Raise the error a command's `CommandRejected` answer means; a lost race raises only when
+    `lost_races` is False (see above)."""
+    for event in events:
+        if isinstance(event, CommandRejected):
+            error = _RAISE.get(event.reason)
+            if error is not None:
+                raise error(event.message)
+            if not lost_races:
+                raise AcdError(event.message)

@@ -2,7 +2,8 @@
 
 `Acd` turns each call into a command for its `Replica` (append to the log, wait until this node
 applied it: the events are the answer) and keeps the caller's side in its `TicketDesk` (tickets,
-callback offers, listeners). See `ivr.acd.replica` for time, the bounded log and store outages.
+callback offers, listeners); agents' login, pause and wrap-up are its `AgentControls`
+(`acd.controls`). See `ivr.acd.replica` for time, the bounded log and store outages.
 """
 
 from __future__ import annotations
@@ -15,11 +16,7 @@ from ivr.acd.backend import AcdBackend
 from ivr.acd.commands import (
     Abandon,
     AgentCallEnded,
-    AgentLogin,
-    AgentLogout,
-    AgentPause,
     AgentResume,
-    AgentWrapUpDone,
     EndDispatch,
     Enqueue,
     RequestCallback,
@@ -28,17 +25,16 @@ from ivr.acd.commands import (
     StartDispatch,
 )
 from ivr.acd.config import AcdConfig
+from ivr.acd.controls import AgentControls
 from ivr.acd.distributor import AgentView, Distributor, QueueStats
-from ivr.acd.errors import AcdError, UnknownAgent, UnknownQueue, UnknownSite
+from ivr.acd.errors import AcdError, UnknownAgent, raise_rejected
 from ivr.acd.events import (
-    AcdEvent,
     CallbackRegistered,
     CallerEnqueued,
     CommandRejected,
     DispatchChanged,
     Offer,
     OfferWithdrawn,
-    RejectReason,
     RingFailure,
     WithdrawReason,
 )
@@ -51,15 +47,6 @@ from ivr.dispatching import Dispatch, DispatchRequest
 __all__ = ["HELD_REASON", "Acd", "QueueTicket", "SteppedClock", "TicketUpdate", "run_clock"]
 
 log = structlog.get_logger(__name__)
-
-_RAISE: dict[RejectReason, type[AcdError]] = {
-    RejectReason.UNKNOWN_QUEUE: UnknownQueue,
-    RejectReason.UNKNOWN_AGENT: UnknownAgent,
-    RejectReason.UNKNOWN_SITE: UnknownSite,
-    RejectReason.ILLEGAL: AcdError,
-    RejectReason.INVALID: AcdError,
-    RejectReason.DUPLICATE_CALL: AcdError,
-}
 
 
 class SteppedClock(Clock, Protocol):
@@ -98,6 +85,8 @@ class Acd:
             outage_s=outage_s,
         )
         self.desk = TicketDesk(self.replica)
+        self.controls = AgentControls(self.replica)
+        """Login, logout, pause, resume and the end of wrap-up (see `ivr.acd.controls`)."""
 
     @property
     def node_id(self) -> str:
@@ -147,7 +136,7 @@ class Acd:
         ticket = self.desk.tickets[call_id] = QueueTicket(self.replica, call_id, request)
         try:
             events = await self.replica.send(Enqueue(call_id, request))
-            self._raise_rejected(events)
+            raise_rejected(events)
         except BaseException:
             self.desk.tickets.pop(call_id, None)
             raise
@@ -172,9 +161,9 @@ class Acd:
         """The agent's call ended (either side hung up): the agent goes to wrap-up."""
         if call_id is not None and self.desk.holding(call_id) is not None:
             if agent_id in self.core.agents and self.core.agent_view(agent_id).pause_reason == HELD_REASON:
-                self._raise_rejected(await self.replica.send(AgentResume(agent_id)), lost_races=False)
+                raise_rejected(await self.replica.send(AgentResume(agent_id)), lost_races=False)
             return
-        self._raise_rejected(await self.replica.send(AgentCallEnded(agent_id, call_id)), lost_races=False)
+        raise_rejected(await self.replica.send(AgentCallEnded(agent_id, call_id)), lost_races=False)
 
     async def abandon(self, call_id: str) -> tuple[Offer, ...]:
         """The caller's leg ended (BYE, CANCEL, timeout) wherever they are: waiting, being rung, or
@@ -196,7 +185,7 @@ class Acd:
     async def request_callback(self, call_id: str, number: str) -> int | None:
         """The caller leaves `number` and keeps the place; returns the place (None if already gone)."""
         events = await self.replica.send(RequestCallback(call_id, number))
-        self._raise_rejected(events)
+        raise_rejected(events)
         return next((e.position for e in events if isinstance(e, CallbackRegistered)), None)
 
     async def next_callback_offer(self) -> Offer:
@@ -208,24 +197,6 @@ class Acd:
     def agent_for_sip_user(self, username: str) -> str | None:
         agent = self.config.agent_by_sip_username(username)
         return None if agent is None else agent.agent_id
-
-    async def agent_login(self, agent_id: str, contact: str) -> None:
-        """Log in (or refresh the contact of) an agent; the registrar calls it on REGISTER."""
-        self._raise_rejected(await self.replica.send(AgentLogin(agent_id, contact)))
-
-    async def agent_logout(self, agent_id: str) -> None:
-        self._raise_rejected(await self.replica.send(AgentLogout(agent_id)))
-
-    async def agent_pause(self, agent_id: str, reason: str = "break") -> None:
-        self._raise_rejected(await self.replica.send(AgentPause(agent_id, reason)))
-
-    async def agent_resume(self, agent_id: str) -> None:
-        """Back to available (also after an automatic pause for missed offers: the miss count restarts)."""
-        self._raise_rejected(await self.replica.send(AgentResume(agent_id)))
-
-    async def agent_wrap_up_done(self, agent_id: str) -> None:
-        """End the agent's wrap-up now; raises AcdError when they are not in wrap-up."""
-        self._raise_rejected(await self.replica.send(AgentWrapUpDone(agent_id)))
 
     def agent(self, agent_id: str) -> AgentView:
         if agent_id not in self.core.agents:
@@ -244,7 +215,7 @@ class Acd:
         """Let agents of `request.helper_sites` serve its queues (default: all of its region's)
         until `request.until`; raises naming the unknown region, queue or site."""
         events = await self.replica.send(StartDispatch(request))
-        self._raise_rejected(events)
+        raise_rejected(events)
         change = next(e for e in events if isinstance(e, DispatchChanged))
         log.info(
             "dispatch_started", dispatch_id=change.dispatch.dispatch_id, region=request.region, by=request.requested_by
@@ -252,7 +223,7 @@ class Acd:
         return change.dispatch
 
     async def end_dispatch(self, dispatch_id: str) -> None:
-        self._raise_rejected(await self.replica.send(EndDispatch(dispatch_id)))
+        raise_rejected(await self.replica.send(EndDispatch(dispatch_id)))
 
     def dispatch_log(self) -> list[DispatchChanged]:
         """Every dispatch and night-rule change so far, oldest first."""
@@ -260,17 +231,6 @@ class Acd:
 
     def active_dispatches(self) -> list[Dispatch]:
         return list(self.core.dispatch.active.values())
-
-    # --- plumbing -----------------------------------------------------------------------------
-
-    def _raise_rejected(self, events: list[AcdEvent], *, lost_races: bool = True) -> None:
-        for event in events:
-            if isinstance(event, CommandRejected):
-                error = _RAISE.get(event.reason)
-                if error is not None:
-                    raise error(event.message)
-                if not lost_races:
-                    raise AcdError(event.message)
 
 
 async def run_clock(clock: SteppedClock, seconds: float, *nodes: Acd) -> None:

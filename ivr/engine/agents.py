@@ -96,17 +96,17 @@ class AgentDesk:
 
     async def pause(self, agent_id: str, reason: str = "break") -> None:
         """No offers until `resume`; raises AcdError (UnknownAgent, or an illegal move: logged out)."""
-        await self._acd.agent_pause(agent_id, _reason(reason))
+        await self._acd.controls.pause(agent_id, _reason(reason))
 
     async def resume(self, agent_id: str) -> None:
         """Back to available, also after an automatic pause for missed offers."""
-        await self._acd.agent_resume(agent_id)
+        await self._acd.controls.resume(agent_id)
 
     async def wrap_up_done(self, agent_id: str) -> None:
-        await self._acd.agent_wrap_up_done(agent_id)
+        await self._acd.controls.wrap_up_done(agent_id)
 
     async def logout(self, agent_id: str) -> None:
-        await self._acd.agent_logout(agent_id)
+        await self._acd.controls.logout(agent_id)
         self._signed_off.add(agent_id)
 
     async def login(self, agent_id: str) -> None:
@@ -115,7 +115,7 @@ class AgentDesk:
         if contact is None:
             raise AcdError(f"agent {agent_id!r} has no registered phone to log in with")
         self._signed_off.discard(agent_id)
-        await self._acd.agent_login(agent_id, contact)
+        await self._acd.controls.login(agent_id, contact)
 
     def register_codes(self, codes: FeatureCodes) -> None:
         """The agents' own feature codes: *21 pause (digits after it: a reason code), *22 resume,
@@ -156,7 +156,7 @@ class AgentDesk:
             self._contacts[agent_id] = contact
             if agent_id in self._signed_off:
                 return  # a refresh of a phone whose agent logged out by choice
-        action = self._acd.agent_login(agent_id, contact) if contact else self._acd.agent_logout(agent_id)
+        action = self._acd.controls.login(agent_id, contact) if contact else self._acd.controls.logout(agent_id)
         task = asyncio.get_running_loop().create_task(action, name=f"agent-{agent_id}")
         self._updates.add(task)
         task.add_done_callback(self._updates.discard)

@@ -266,7 +266,7 @@ class SipMediaLeg:
     def bridge(self, other: MediaLeg) -> None:
         if not isinstance(other, SipMediaLeg):
             raise TypeError(f"cannot bridge a SIP leg to {type(other).__name__}")
-        bridge = self._media.bridge(other._media)
+        bridge = self._media.bridging.bridge(other._media)
         for watcher in list(self._bridge_watchers):
             watcher(bridge, other)
 
@@ -282,7 +282,7 @@ class SipMediaLeg:
         return self._media
 
     def unbridge(self) -> None:
-        self._media.unbridge()
+        self._media.bridging.unbridge()
 
     def add_audio_consumer(self, consumer: Callable[..., None]) -> Callable[[], None]:
         """Every received audio frame also goes to `consumer` (the speech ears), until the returned call."""

@@ -153,13 +153,13 @@ class Supervision:
         live.supervisor = supervisor
         keys: asyncio.Queue[str] = asyncio.Queue()
         try:
-            bridge.join(leg.media.relay_leg, mode)
+            bridge.join(leg.media.bridging.leg, mode)
             self._journey.step(live.call_id, "supervisor_joined", {"supervisor": supervisor, "mode": mode.value})
             log.info("supervisor_joined", call_id=live.call_id, supervisor=supervisor, mode=mode.value)
             with leg.take_keys(keys.put_nowait):
                 await self._until_over(live, leg, keys, supervisor)
         finally:
-            if bridge.third is leg.media.relay_leg:
+            if bridge.third is leg.media.bridging.leg:
                 bridge.leave()
             live.supervisor = None
             self._journey.step(live.call_id, "supervisor_left", {"supervisor": supervisor})
@@ -176,7 +176,7 @@ class Supervision:
                     return
                 mode = MODE_KEYS.get(key.result())
                 if mode is not None and live.bridge.open and live.bridge.mode is not mode:
-                    live.bridge.join(leg.media.relay_leg, mode)
+                    live.bridge.join(leg.media.bridging.leg, mode)
                     self._journey.step(live.call_id, "supervisor_mode", {"supervisor": supervisor, "mode": mode.value})
         finally:
             for end in ends:

@@ -360,7 +360,7 @@ class AgentTransfers:
         if view.status is AgentStatus.PAUSED or view.state is not AgentState.IDLE:
             return 486
         try:
-            await self._acd.agent_pause(agent_id, TRANSFER_HOLD_REASON)
+            await self._acd.controls.pause(agent_id, TRANSFER_HOLD_REASON)
         except AcdError:
             return 486
         return 200
@@ -369,7 +369,7 @@ class AgentTransfers:
         view = self._acd.agent(agent_id)
         if view.status is AgentStatus.PAUSED and view.pause_reason == TRANSFER_HOLD_REASON:
             try:
-                await self._acd.agent_resume(agent_id)
+                await self._acd.controls.resume(agent_id)
             except AcdError as exc:
                 log.warning("transfer_unhold_failed", agent=agent_id, error=str(exc))
 

@@ -6,9 +6,10 @@ begins media once SDP is negotiated (again on a re-INVITE), `confirm()` says the
 `InboundStream` (each datagram: source gate, counting, jitter buffer, decoding, keys),
 `OutboundStream` (each tick's packet), `SendPath` (where packets go, confirmation, send errors),
 `Playback` (prompts and keys sent, as awaitables), `Listeners` (who hears audio and keys),
-`RtcpChannel` (reports), `RelayLeg` (bridging). Sending runs on the engine's one media clock
-(`MediaScheduler`), receiving on the sockets of a `DatagramNetwork`; neither is read here directly,
-so a `FakeClock` and `ivr.testing.rtpprobe.MemoryNetwork` run a whole call without real time or sockets.
+`RtcpChannel` (reports), `Bridging` over a `RelayLeg` (bridging, public as `session.bridging`).
+Sending runs on the engine's one media clock (`MediaScheduler`), receiving on the sockets of a
+`DatagramNetwork`; neither is read here directly, so a `FakeClock` and `ivr.testing.rtpprobe.MemoryNetwork`
+run a whole call without real time or sockets.
 
 Media that cannot go on (no packet could be sent for `MediaEngine.send_failure_s`, an unreachable
 offer and no packet to latch to, the socket gone) is reported once as `MediaFailed` (`failure`,
@@ -26,9 +27,10 @@ import numpy as np
 import structlog
 from numpy.typing import NDArray
 
-from ivr.media.bridge import Bridge, RelayedPacket
+from ivr.media.bridge import RelayedPacket
 from ivr.media.g711 import G711Codec, codec_for_payload_type
 from ivr.rtp.address import Address
+from ivr.rtp.bridging import Bridging
 from ivr.rtp.dtmf import event_code
 from ivr.rtp.errors import MediaFailedError, MediaStateError
 from ivr.rtp.events import DtmfReceived, DtmfSource, HoldMode, MediaFailed, MediaFailure, PlayOutcome, PlayResult
@@ -95,6 +97,8 @@ class MediaSession:
         self._relay = RelayLeg(
             self, lambda: self.outbound, self._path.send, self._scheduler.current_tick, self._slot, self.stop
         )
+        self.bridging = Bridging(self._relay, self._log)
+        """Bridging this leg to another (`bridge`, `unbridge`, `bridged_to`; see `ivr.rtp.bridging`)."""
 
         def socket_lost() -> None:
             self._fail(MediaFailure.SOCKET_CLOSED, f"the media socket on port {self.local_port} was closed")
@@ -163,7 +167,7 @@ class MediaSession:
         )
         if self.held is HoldMode.MUSIC:
             self.outbound.set_loop(self._engine.hold_music(codec).frames)
-        if self.held is not HoldMode.SILENT and self._relay.bridge is None:
+        if self.held is not HoldMode.SILENT and not self.bridging.active:
             self._slot.take()
         self._scheduler.add_reporter(self._slot, self._reports.on_report)
         target = self._path.aim(params, gate)
@@ -286,8 +290,8 @@ class MediaSession:
         """
         self._check_open()
         _, outbound = self._streams()
-        if self._relay.bridge is not None or self.held is not None:
-            state = "bridged" if self._relay.bridge is not None else "on hold"
+        if self.bridging.active or self.held is not None:
+            state = "bridged" if self.bridging.active else "on hold"
             raise MediaStateError(f"media session on port {self.local_port} is {state}: cannot play")
         return await self._playback.play(outbound, encode_for(outbound.codec, audio), barge_in=barge_in)
 
@@ -312,7 +316,7 @@ class MediaSession:
         """Put the caller on hold: music on hold in a loop, or nothing sent at all."""
         self._check_open()
         _, outbound = self._streams()
-        if self._relay.bridge is not None:
+        if self.bridging.active:
             raise MediaStateError(f"media session on port {self.local_port} is bridged: unbridge before hold")
         self.stop()
         self.held = mode
@@ -332,38 +336,6 @@ class MediaSession:
         outbound.resume()
         self._slot.take()
 
-    # ------------------------------------------------------------------ bridging
-
-    def bridge(self, other: MediaSession) -> Bridge:
-        """Relay RTP between this leg and `other` (transcoding if their codecs differ) until unbridged."""
-        for leg in (self, other):
-            leg._check_open()
-            leg._streams()
-        for leg in (self, other):
-            leg.unbridge()
-            if leg.held is not None:
-                leg.unhold()
-        bridge = Bridge(self._relay, other._relay)
-        self._log.info("media_bridged", other_port=other.local_port, transcoding=bridge.transcoding)
-        return bridge
-
-    def unbridge(self) -> None:
-        self._relay.unbridge()
-
-    @property
-    def relay_leg(self) -> RelayLeg:
-        """This session as a bridge leg (to join a bridge as its third party: `Bridge.join`)."""
-        return self._relay
-
-    @property
-    def bridged_to(self) -> MediaSession | None:
-        bridge = self._relay.bridge
-        if bridge is None:
-            return None
-        other = bridge.other(self._relay)
-        assert isinstance(other, RelayLeg)
-        return other.session
-
     # ------------------------------------------------------------------ teardown
 
     def close(self) -> None:
@@ -371,7 +343,7 @@ class MediaSession:
         if self.closed:
             return
         self._playback.close(self.outbound, MediaStateError(f"media session on port {self.local_port} closed"))
-        self.unbridge()
+        self.bridging.unbridge()
         self.closed = True
         self._slot.leave()
         self._scheduler.remove_reporter(self._slot)

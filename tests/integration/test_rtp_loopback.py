@@ -163,15 +163,15 @@ async def test_bridge_relays_and_transcodes_between_legs(engine: MediaEngine) ->
     caller, leg_in = await pair(engine, pt_a=0, pt_b=0)  # caller <-> our inbound leg, PCMU
     leg_out, agent = await pair(engine, pt_a=8, pt_b=8)  # our outbound leg <-> agent, PCMA
     agent_probe, caller_probe = MediaProbe(agent), MediaProbe(caller)
-    bridge = leg_in.bridge(leg_out)
-    assert bridge.transcoding and leg_in.bridged_to is leg_out
+    bridge = leg_in.bridging.bridge(leg_out)
+    assert bridge.transcoding and leg_in.bridging.bridged_to is leg_out
     await caller.play(tone((700.0,), 0.4))
     audio = await agent_probe.wait_for_audio(0.6)
     assert dominant_frequency_hz(audio) == pytest.approx(700.0, abs=10.0)
     await agent.send_dtmf("8")
     assert await caller_probe.wait_for_digits(1) == "8"
-    leg_in.unbridge()
-    assert leg_in.bridged_to is None and not bridge.open
+    leg_in.bridging.unbridge()
+    assert leg_in.bridging.bridged_to is None and not bridge.open
     caller_probe.clear()
     await caller_probe.wait_for_audio(0.1)  # leg_in sends its own comfort silence again
 

@@ -60,7 +60,7 @@ async def nodes(request, demo_config: AcdConfig, clock: FakeClock) -> AsyncItera
 
 async def test_priority_then_arrival_with_position_and_estimate(nodes: NodeFactory) -> None:
     acd = await nodes("A")
-    await acd.agent_login("a1001", "sip:a1001@10.1.0.1")
+    await acd.controls.login("a1001", "sip:a1001@10.1.0.1")
     busy = await acd.enqueue(QueueRequest("general"), "c0")
     (offer,) = await busy.wait_for_offer()
     assert await acd.ring_answered(offer)
@@ -82,8 +82,8 @@ async def test_priority_then_arrival_with_position_and_estimate(nodes: NodeFacto
 
 async def test_no_answer_moves_on_to_the_next_agent(nodes: NodeFactory, clock: FakeClock) -> None:
     acd = await nodes("A")
-    await acd.agent_login("a1001", "sip:a1001@10.1.0.1")
-    await acd.agent_login("a1003", "sip:a1003@10.1.0.3")
+    await acd.controls.login("a1001", "sip:a1001@10.1.0.1")
+    await acd.controls.login("a1003", "sip:a1003@10.1.0.3")
     ticket = await acd.enqueue(QueueRequest("general"), "c1")
     tried = []
     for _ in range(3):
@@ -99,7 +99,7 @@ async def test_no_answer_moves_on_to_the_next_agent(nodes: NodeFactory, clock: F
 
 async def test_callback_keeps_place_and_is_offered_on_the_callers_node(nodes: NodeFactory) -> None:
     acd = await nodes("A")
-    await acd.agent_login("a3001", "sip:a3001@10.3.0.1")
+    await acd.controls.login("a3001", "sip:a3001@10.3.0.1")
     first = await acd.enqueue(QueueRequest("claims", dialect="yue"), "c0")
     (offer,) = await first.wait_for_offer()
     await acd.ring_answered(offer)
@@ -119,7 +119,7 @@ async def test_callback_keeps_place_and_is_offered_on_the_callers_node(nodes: No
 async def test_ring_all_race_has_one_winner(nodes: NodeFactory, demo_config: AcdConfig) -> None:
     acd = await nodes("A")
     for agent_id in ("a1001", "a1003", "a2001"):
-        await acd.agent_login(agent_id, f"sip:{agent_id}@10.0.0.1")
+        await acd.controls.login(agent_id, f"sip:{agent_id}@10.0.0.1")
     await acd.dispatch(DispatchRequest("north", ("shanghai",), ("north-service",), reason="drill", requested_by="ops"))
     ticket = await acd.enqueue(QueueRequest("north-service"), "c1")
     (offer,) = await ticket.wait_for_offer()  # fewest-calls: one agent at a time
@@ -133,11 +133,11 @@ async def test_ring_all_race_has_one_winner(nodes: NodeFactory, demo_config: Acd
 
 async def test_dispatch_lends_agents_of_other_sites(nodes: NodeFactory, clock: FakeClock) -> None:
     acd = await nodes("A")
-    await acd.agent_login("a1001", "sip:a1001@10.1.0.1")  # Beijing: not a south-service member
+    await acd.controls.login("a1001", "sip:a1001@10.1.0.1")  # Beijing: not a south-service member
     ticket = await acd.enqueue(QueueRequest("south-service"), "typhoon-caller")
     assert ticket.result is not None and ticket.result.kind is QueueOutcomeKind.UNAVAILABLE
-    await acd.agent_login("a3002", "sip:a3002@10.3.0.2")
-    await acd.agent_pause("a3002", "evacuated")
+    await acd.controls.login("a3002", "sip:a3002@10.3.0.2")
+    await acd.controls.pause("a3002", "evacuated")
     ticket = await acd.enqueue(QueueRequest("south-service"), "c1")
     assert ticket.result is None and ticket.position() == 1
     typhoon = DispatchRequest("south", ("beijing",), until=DAY + timedelta(hours=1), reason="typhoon")
@@ -153,7 +153,7 @@ async def test_dispatch_lends_agents_of_other_sites(nodes: NodeFactory, clock: F
 async def test_caller_on_node_a_is_offered_agent_logged_in_on_node_b(nodes: NodeFactory) -> None:
     a = await nodes("A")
     b = await nodes("B")
-    await b.agent_login("a2001", "sip:a2001@10.2.0.1")  # REGISTER arrived at node B
+    await b.controls.login("a2001", "sip:a2001@10.2.0.1")  # REGISTER arrived at node B
     ticket = await a.enqueue(QueueRequest("east-service", dialect="wuu"), "c1")
     (offer,) = await ticket.wait_for_offer()
     assert (offer.agent_id, offer.contact, offer.node) == ("a2001", "sip:a2001@10.2.0.1", "A")
@@ -168,8 +168,8 @@ async def test_caller_on_node_a_is_offered_agent_logged_in_on_node_b(nodes: Node
 async def test_dead_node_loses_its_calls_but_no_one_elses_place(nodes: NodeFactory, clock: FakeClock) -> None:
     a = await nodes("A")
     b = await nodes("B")
-    await a.agent_login("a1002", "sip:a1002@10.1.0.2")
-    await a.agent_pause("a1002", "meeting")  # staffed but busy: callers queue
+    await a.controls.login("a1002", "sip:a1002@10.1.0.2")
+    await a.controls.pause("a1002", "meeting")  # staffed but busy: callers queue
     mine = await a.enqueue(QueueRequest("complaints"), "a-1")
     await b.enqueue(QueueRequest("complaints"), "b-1")
     await b.enqueue(QueueRequest("complaints"), "b-2")
@@ -181,7 +181,7 @@ async def test_dead_node_loses_its_calls_but_no_one_elses_place(nodes: NodeFacto
     assert a.core.position("b-1") is None  # B's caller died with B
     assert (mine.position(), a.core.position("b-2"), late.position()) == (1, 2, 3)
     assert a.core.callers["b-2"].node == "A"  # the callback is A's to place now
-    await a.agent_resume("a1002")
+    await a.controls.resume("a1002")
     (offer,) = await mine.wait_for_offer()
     assert await a.ring_answered(offer)
     await a.call_ended("a1002")
@@ -196,8 +196,8 @@ def demo_lease(acd: Acd) -> float:
 
 async def test_late_node_replays_the_log(nodes: NodeFactory) -> None:
     a = await nodes("A")
-    await a.agent_login("a1002", "sip:a1002@10.1.0.2")
-    await a.agent_pause("a1002", "training")
+    await a.controls.login("a1002", "sip:a1002@10.1.0.2")
+    await a.controls.pause("a1002", "training")
     for i in range(5):
         await a.enqueue(QueueRequest("complaints", priority=i % 2), f"c{i}")
     c = await nodes("C")

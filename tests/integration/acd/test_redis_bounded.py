@@ -58,8 +58,8 @@ async def until(condition: Callable[[], bool], timeout_s: float, what: str) -> N
 async def test_stream_stays_bounded_over_ten_thousand_events(demo_config: AcdConfig, redis_url: str) -> None:
     key = f"bounded{next(_keys)}"
     async with node(demo_config, redis_url, "A", key) as a, node(demo_config, redis_url, "B", key) as b:
-        await b.agent_login("a1001", "sip:a1001@10.1.0.1")
-        await b.agent_pause("a1001", "meeting")  # callers wait: each enqueue and abandon is an entry
+        await b.controls.login("a1001", "sip:a1001@10.1.0.1")
+        await b.controls.pause("a1001", "meeting")  # callers wait: each enqueue and abandon is an entry
         sent = 3  # two heartbeats and the login... and the pause
         for batch in itertools.count():
             calls = [f"c{batch}-{n}" for n in range(50)]
@@ -89,8 +89,8 @@ async def test_callers_keep_their_place_when_redis_is_killed_and_restarted(
 ) -> None:
     key = f"restart{next(_keys)}"
     async with node(demo_config, redis.url, "A", key) as a, node(demo_config, redis.url, "B", key) as b:
-        await b.agent_login("a1001", "sip:a1001@10.1.0.1")
-        await b.agent_pause("a1001", "meeting")
+        await b.controls.login("a1001", "sip:a1001@10.1.0.1")
+        await b.controls.pause("a1001", "meeting")
         tickets = {}
         for n in range(12):
             acd = a if n % 2 else b
@@ -116,7 +116,7 @@ async def test_callers_keep_their_place_when_redis_is_killed_and_restarted(
             assert acd.core.callers["c5"].request.context == {"n": "5"}
 
         # The queue goes on: the agent comes back and takes the head of the queue.
-        await b.agent_resume("a1001")
+        await b.controls.resume("a1001")
         head = before[0][0]
         offers = await asyncio.wait_for(tickets[head].wait_for_offer(), 5.0)
         assert isinstance(offers, tuple) and offers[0].call_id == head
@@ -144,8 +144,8 @@ async def test_a_node_behind_the_trimmed_stream_starts_over_from_the_snapshot(
     async with node(demo_config, redis_url, "A", key) as a, Acd(
         demo_config, slow, LoopClock(), snapshot_every=SNAPSHOT_EVERY
     ) as b:
-        await a.agent_login("a1001", "sip:a1001@10.1.0.1")
-        await a.agent_pause("a1001", "meeting")
+        await a.controls.login("a1001", "sip:a1001@10.1.0.1")
+        await a.controls.pause("a1001", "meeting")
         mine = await b.enqueue(QueueRequest("general", priority=7), "mine")
         slow.gate.clear()  # B stops reading (well within its lease) while A fills the stream
         for batch in range(40):
@@ -171,8 +171,8 @@ async def test_a_burst_of_commands_from_one_node_is_applied_whole_and_in_order(
 
     key = f"burst{next(_keys)}"
     async with node(demo_config, redis_url, "A", key) as a:
-        await a.agent_login("a1001", "sip:a1001@10.1.0.1")
-        await a.agent_pause("a1001", "meeting")
+        await a.controls.login("a1001", "sip:a1001@10.1.0.1")
+        await a.controls.pause("a1001", "meeting")
         calls = [f"c{n}" for n in range(20 * WRITER_CONNECTIONS)]
         await asyncio.gather(*(a.enqueue(QueueRequest("general"), c) for c in calls))
         assert [x.call_id for x in a.core.waiting_in_order()] == calls

@@ -52,8 +52,8 @@ async def serving(tmp_path: Path) -> AsyncIterator[tuple[str, Acd]]:
         desk = AgentDesk(acd, live, clock)
         acd.add_listener(desk.publish)
         desk.publish()
-        await acd.agent_login("a1", "sip:a1@10.0.0.1")
-        await acd.agent_login("a2", "sip:a2@10.0.0.2")
+        await acd.controls.login("a1", "sip:a1@10.0.0.1")
+        await acd.controls.login("a2", "sip:a2@10.0.0.2")
         app = create_app(store=store, live=live, access=ACCESS, clock=clock, sse_debounce_s=0.1)
         add_agent_routes(app, desk, live)
         try:

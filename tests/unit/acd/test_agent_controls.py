@@ -21,15 +21,15 @@ async def test_ending_wrap_up_makes_the_agent_available_at_once() -> None:
     clock = FakeClock()
     slow = config(agents_yaml(agent("a1", wrap_up_s=30)), "queues:\n  - {id: general, strategy: longest-idle}\n")
     async with Acd(slow, MemoryBackend(), clock) as acd:
-        await acd.agent_login("a1", "sip:a1@x")
+        await acd.controls.login("a1", "sip:a1@x")
         with pytest.raises(AcdError, match="event 'wrap_up_end' is illegal in state 'idle'"):
-            await acd.agent_wrap_up_done("a1")
+            await acd.controls.wrap_up_done("a1")
         ticket = await acd.enqueue(QueueRequest("general"), "c1")
         (offer,) = await ticket.wait_for_offer()
         assert await acd.ring_answered(offer)
         await acd.call_ended("a1", "c1")
         assert acd.agent("a1").state.value == "wrap_up"
-        await acd.agent_wrap_up_done("a1")
+        await acd.controls.wrap_up_done("a1")
         assert acd.agent("a1").state.value == "idle"
         await acd.enqueue(QueueRequest("general"), "c2")  # offered at once, not after the wrap-up time
         assert acd.agent("a1").state.value == "ringing"
@@ -41,11 +41,11 @@ async def test_an_agent_paused_for_missed_offers_resumes_and_is_offered_again(si
     seen: list[AcdEvent] = []
     async with Acd(simple, MemoryBackend(), clock) as acd:
         acd.add_listener(seen.append)
-        await acd.agent_login("a1", "sip:a1@x")
+        await acd.controls.login("a1", "sip:a1@x")
         await acd.enqueue(QueueRequest("general"), "c1")
         await run_clock(clock, 200.0, acd)  # a1 never answers: paused after max_no_answer misses
         assert acd.agent("a1").status.value == "paused" and acd.agent("a1").pause_reason == "no_answer"
-        await acd.agent_resume("a1")
+        await acd.controls.resume("a1")
         assert acd.agent("a1").consecutive_misses == 0
         assert acd.agent("a1").state.value == "ringing"  # the waiting caller is offered again
 

@@ -102,7 +102,7 @@ async def test_abandon_returns_the_offers_to_cancel_and_the_ticket_hands_out_non
     clock = FakeClock()
     async with Acd(RING_ALL, MemoryBackend(), clock) as acd:
         for a in ("a1", "a2", "a3"):
-            await acd.agent_login(a, f"sip:{a}@x")
+            await acd.controls.login(a, f"sip:{a}@x")
         ticket = await acd.enqueue(QueueRequest("general", priority=3), "c1")
         ring = await ticket.wait_for_offer()
         assert isinstance(ring, tuple) and len(ring) == 3
@@ -120,7 +120,7 @@ async def test_abandon_returns_the_offers_to_cancel_and_the_ticket_hands_out_non
 
 async def test_abandon_of_a_bridged_caller_ends_the_agents_call_and_returns_nothing(simple: AcdConfig) -> None:
     async with Acd(simple, MemoryBackend(), FakeClock()) as acd:
-        await acd.agent_login("a1", "sip:a1@x")
+        await acd.controls.login("a1", "sip:a1@x")
         ticket = await acd.enqueue(QueueRequest("general"), "c1")
         (offer,) = await ticket.wait_for_offer()
         assert await acd.ring_answered(offer)

@@ -17,9 +17,9 @@ async def test_api_misuse_raises_naming_the_thing(simple: AcdConfig) -> None:
         with pytest.raises(UnknownQueue, match="no queue 'claimz' for call 'c1'"):
             await acd.enqueue(QueueRequest("claimz"), "c1")
         with pytest.raises(UnknownAgent, match="no agent 'zz'"):
-            await acd.agent_login("zz", "sip:zz@x")
+            await acd.controls.login("zz", "sip:zz@x")
         with pytest.raises(AcdError, match="agent 'a1': event 'pause' is illegal in state 'logged_out'"):
-            await acd.agent_pause("a1")
+            await acd.controls.pause("a1")
         assert acd.agent_for_sip_user("a2") == "a2"
 
 
@@ -28,8 +28,8 @@ async def test_ticket_sees_offer_timeout_and_reoffer(simple: AcdConfig) -> None:
     seen: list[AcdEvent] = []
     async with Acd(simple, MemoryBackend(), clock) as acd:
         acd.add_listener(seen.append)
-        await acd.agent_login("a1", "sip:a1@10.0.0.1")
-        await acd.agent_login("a2", "sip:a2@10.0.0.2")
+        await acd.controls.login("a1", "sip:a1@10.0.0.1")
+        await acd.controls.login("a2", "sip:a2@10.0.0.2")
         with structlog.testing.capture_logs() as logs:
             ticket = await acd.enqueue(QueueRequest("general", context={"intent": "claims"}), "c1")
         assert {"event": "call_enqueued", "call_id": "c1", "queue": "general", "position": 1} in [
@@ -54,7 +54,7 @@ async def test_ticket_sees_offer_timeout_and_reoffer(simple: AcdConfig) -> None:
 
 async def test_abandon_ends_the_ticket_and_frees_the_agent(simple: AcdConfig) -> None:
     async with Acd(simple, MemoryBackend(), FakeClock()) as acd:
-        await acd.agent_login("a1", "sip:a1@x")
+        await acd.controls.login("a1", "sip:a1@x")
         ticket = await acd.enqueue(QueueRequest("general"), "c1")
         (offer,) = await ticket.wait_for_offer()
         await acd.abandon("c1")
@@ -77,8 +77,8 @@ async def test_a_failed_node_sends_waiting_callers_to_a_fallback(simple: AcdConf
     acd = Acd(simple, _BrokenBackend(), FakeClock())
     await acd.start()
     try:
-        await acd.agent_login("a1", "sip:a1@x")
-        await acd.agent_pause("a1")
+        await acd.controls.login("a1", "sip:a1@x")
+        await acd.controls.pause("a1")
         ticket = await acd.enqueue(QueueRequest("general"), "c1")
         with pytest.raises(AcdError, match="disk on fire"):
             await acd.abandon("other")
@@ -95,8 +95,8 @@ async def test_a_node_that_stalls_past_its_lease_queues_its_callers_again(simple
 
     clock, shared = FakeClock(), MemoryLog()
     async with Acd(simple, MemoryBackend("a", shared), clock) as a, Acd(simple, MemoryBackend("b", shared), clock) as b:
-        await b.agent_login("a1", "sip:a1@x")
-        await b.agent_pause("a1", "meeting")  # someone is logged in, nobody is free: the caller waits
+        await b.controls.login("a1", "sip:a1@x")
+        await b.controls.pause("a1", "meeting")  # someone is logged in, nobody is free: the caller waits
         ticket = await a.enqueue(QueueRequest("general", priority=2, context={"intent": "claim"}), "c1")
         assert ticket.result is None and ticket.position() == 1
         for task in a.replica.tasks:  # node a stalls: its timers send nothing for longer than its lease
@@ -111,7 +111,7 @@ async def test_a_node_that_stalls_past_its_lease_queues_its_callers_again(simple
         assert ticket.result is None, "the caller is still waiting, not dropped"
         assert a.core.position("c1") == 1 and b.core.position("c1") == 1, "both nodes see the caller queued again"
         assert b.core.callers["c1"].priority == 2 and b.core.callers["c1"].request.context == {"intent": "claim"}
-        await b.agent_resume("a1")
+        await b.controls.resume("a1")
         offers = await ticket.wait_for_offer()
         assert isinstance(offers, tuple) and offers[0].call_id == "c1"
 
@@ -126,7 +126,7 @@ async def test_an_agent_still_talking_on_a_stalled_nodes_call_is_offered_nothing
 
     clock, shared = FakeClock(), MemoryLog()
     async with Acd(simple, MemoryBackend("a", shared), clock) as a, Acd(simple, MemoryBackend("b", shared), clock) as b:
-        await b.agent_login("a1", "sip:a1@x")
+        await b.controls.login("a1", "sip:a1@x")
         ticket = await a.enqueue(QueueRequest("general"), "c1")
         (offer,) = await ticket.wait_for_offer()
         assert await a.ring_answered(offer)

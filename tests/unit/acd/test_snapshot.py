@@ -65,7 +65,7 @@ async def busy(acd: Acd, calls: int, prefix: str) -> None:
 async def test_the_log_is_trimmed_and_a_new_node_starts_from_the_snapshot(simple: AcdConfig) -> None:
     clock, log = FakeClock(wall_start=datetime(2026, 1, 5, 2, 0, tzinfo=UTC)), MemoryLog()
     async with Acd(simple, MemoryBackend("a", log), clock, snapshot_every=10) as a:
-        await a.agent_login("a1", "sip:a1@x")
+        await a.controls.login("a1", "sip:a1@x")
         await busy(a, 60, "c")
         await run_clock(clock, 1.0, a)
         assert log.snapshot is not None and log.base > 0, "snapshots were saved and the log trimmed"
@@ -83,7 +83,7 @@ async def test_a_node_behind_the_trimmed_log_starts_over_from_the_snapshot(simpl
     async with Acd(simple, MemoryBackend("a", log), clock, snapshot_every=10) as a, Acd(
         simple, slow, clock, snapshot_every=10
     ) as b:
-        await a.agent_login("a1", "sip:a1@x")
+        await a.controls.login("a1", "sip:a1@x")
         ticket = await b.enqueue(QueueRequest("general", priority=5), "mine")
         await run_clock(clock, 1.0, a, b)
         slow.gate.clear()  # b stalls (well within its lease) while a's callers fill the log
@@ -130,8 +130,8 @@ async def test_callers_wait_through_a_store_outage_shorter_than_outage_s(
 ) -> None:
     clock, backend = FakeClock(), FlakyBackend()
     async with Acd(simple, backend, clock, outage_s=30.0) as acd:
-        await acd.agent_login("a1", "sip:a1@x")
-        await acd.agent_pause("a1")
+        await acd.controls.login("a1", "sip:a1@x")
+        await acd.controls.pause("a1")
         ticket = await acd.enqueue(QueueRequest("general", priority=4), "c1")
         backend.down = True
         backend.wake.set()
@@ -145,7 +145,7 @@ async def test_callers_wait_through_a_store_outage_shorter_than_outage_s(
         await acd.settled()
         if kept:
             assert ticket.result is None and acd.core.position("c1") == 1
-            await acd.agent_resume("a1")
+            await acd.controls.resume("a1")
             offers = await ticket.wait_for_offer()
             assert isinstance(offers, tuple) and offers[0].call_id == "c1"
         else:

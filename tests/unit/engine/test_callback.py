@@ -137,7 +137,7 @@ async def test_a_keyed_number_the_rules_refuse_is_explained_and_the_caller_keeps
     await heard(rig, first, "callback_unavailable")
     assert first.played == ["callback_confirm", "callback_enter_number", "callback_unavailable"]
     assert not serving.done() and first.held
-    await rig.acd.agent_resume("a1")
+    await rig.acd.controls.resume("a1")
     while not rig.dialer.dialled:
         await rig.clock.sleep(0.5)
     assert rig.dialer.dialled[0].headers["X-IVR-Call-ID"] == "c1"  # still ahead of c2
@@ -227,7 +227,7 @@ async def test_a_caller_who_hangs_up_during_the_dialogue_is_withdrawn(rig: Rig) 
     leg.hang_up_by_party()
     with pytest.raises(CallEnded):
         await serving
-    await rig.acd.agent_resume("a1")
+    await rig.acd.controls.resume("a1")
     await rig.clock.sleep(30.0)
     assert rig.dialer.dialled == []
 

@@ -74,7 +74,7 @@ async def night() -> AsyncIterator[Rig]:
 
 
 async def test_a_dispatch_lends_the_helper_site_until_ended(day: Rig) -> None:
-    await day.acd.agent_login("bj1", "sip:bj1@127.0.0.1")
+    await day.acd.controls.login("bj1", "sip:bj1@127.0.0.1")
     ticket = await day.acd.enqueue(QueueRequest("claims"), "c1")
     assert ticket.result is None and day.acd.queue_stats("claims").agents_logged_in == 0
     view = await day.dispatcher.dispatch(

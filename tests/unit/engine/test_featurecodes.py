@@ -81,7 +81,7 @@ async def desk() -> AsyncIterator[tuple[Acd, AgentDesk, FeatureCodes, FakeClock]
         agents = AgentDesk(acd, LiveState(), clock)
         codes = FeatureCodes()
         agents.register_codes(codes)
-        await acd.agent_login("a1", "sip:a1@10.0.0.1")
+        await acd.controls.login("a1", "sip:a1@10.0.0.1")
         yield acd, agents, codes, clock
 
 
@@ -112,8 +112,8 @@ async def test_figures_count_up_on_the_live_view_between_events() -> None:
     async with Acd(config, MemoryBackend(), clock) as acd, clock.autojump():
         agents = AgentDesk(acd, live, clock)
         acd.add_listener(agents.publish)
-        await acd.agent_login("a1", "sip:a1@10.0.0.1")
-        await acd.agent_pause("a1", "training")
+        await acd.controls.login("a1", "sip:a1@10.0.0.1")
+        await acd.controls.pause("a1", "training")
         fresh = asyncio.create_task(agents.keep_figures_fresh(every_s=10.0))
         await clock.sleep(25.0)
         view = live.agent("a1")

@@ -39,8 +39,8 @@ async def rig() -> AsyncIterator[Rig]:
 
 async def agent_on_break(rig: Rig) -> None:
     """Logged in (so callers wait) but on a break (so nobody is offered yet)."""
-    await rig.acd.agent_login("a1", AGENT_URI)
-    await rig.acd.agent_pause("a1")
+    await rig.acd.controls.login("a1", AGENT_URI)
+    await rig.acd.controls.pause("a1")
 
 
 def request() -> QueueRequest:
@@ -49,7 +49,7 @@ def request() -> QueueRequest:
 
 async def test_the_first_agent_to_answer_is_bridged_with_the_context_in_x_ivr_headers(rig: Rig) -> None:
     rig.dialer.answer_after_s[AGENT_URI] = 3.0
-    await rig.acd.agent_login("a1", AGENT_URI)
+    await rig.acd.controls.login("a1", AGENT_URI)
     caller = FakeLeg("c1", rig.clock)
     serving = asyncio.create_task(rig.handoff.serve(caller, request(), caller="13800000000"))
     while caller.bridged_to is None:
@@ -70,7 +70,7 @@ async def test_the_first_agent_to_answer_is_bridged_with_the_context_in_x_ivr_he
 
 
 async def test_a_caller_who_hangs_up_while_the_agent_rings_cancels_the_ring_at_once(rig: Rig) -> None:
-    await rig.acd.agent_login("a1", AGENT_URI)  # the agent's phone never answers
+    await rig.acd.controls.login("a1", AGENT_URI)  # the agent's phone never answers
     caller = FakeLeg("c1", rig.clock)
     serving = asyncio.create_task(rig.handoff.serve(caller, request(), caller="13800000000"))
     while not rig.dialer.dialled:
@@ -97,7 +97,7 @@ async def test_a_caller_gone_before_an_agent_is_free_is_never_offered(rig: Rig) 
     caller.hang_up_by_party()
     with pytest.raises(CallEnded):
         await serving
-    await rig.acd.agent_resume("a1")
+    await rig.acd.controls.resume("a1")
     await rig.clock.sleep(60.0)
     assert rig.dialer.dialled == []
     assert rig.acd.agent("a1").state.value == "idle"

@@ -64,8 +64,8 @@ async def rig() -> AsyncIterator[Rig]:
     dialer = FakeDialer(clock, {A1: 1.0, A2: 2.0})
     async with Acd(two_agents(), MemoryBackend(), clock) as acd, clock.autojump():
         handoff = QueueHandoff(acd, dialer, CallEvents([events.append]), clock, lambda number: f"sip:{number}@trunk")
-        await acd.agent_login("a1", A1)
-        await acd.agent_login("a2", A2)
+        await acd.controls.login("a1", A1)
+        await acd.controls.login("a2", A2)
         yield Rig(clock, acd, dialer, events, handoff)
 
 

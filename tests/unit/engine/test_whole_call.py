@@ -169,7 +169,7 @@ async def site(tmp_path: pathlib.Path) -> AsyncIterator[Site]:
         agent_ua = UserAgent(sip.transport(AGENT), clock, agent, accept_number=lambda dialed: True)
         caller_ua = UserAgent(sip.transport(CALLER), clock, None, accept_number=lambda dialed: False)
         caller_media = MediaEngine(host=CALLER[0], port_first=40000, port_last=40100, clock=clock, network=rtp)
-        await acd.agent_login("a1", f"sip:a1@{AGENT[0]}:{AGENT[1]}")
+        await acd.controls.login("a1", f"sip:a1@{AGENT[0]}:{AGENT[1]}")
         try:
             async with clock.autojump():
                 yield Site(clock, events, acd, caller_ua, caller_media, agent, calls)

@@ -86,7 +86,7 @@ async def test_another_agents_token_is_refused_and_a_supervisors_is_not(desk: De
 
 
 async def test_an_auto_paused_agent_can_resume(desk: Desk) -> None:
-    await desk.acd.agent_pause("a1", "no_answer")  # what the ACD does after max_no_answer misses
+    await desk.acd.controls.pause("a1", "no_answer")  # what the ACD does after max_no_answer misses
     status, body = await desk.post("/api/agents/a1/resume", AGENT_TOKEN)
     assert status == 200 and body["state"] == "available"
     assert desk.acd.agent("a1").consecutive_misses == 0
