@@ -301,12 +301,14 @@ def summary(verdicts: Sequence[Verdict]) -> tuple[float, float, float, float]:
 
 def decode_cached(clips: Sequence[Audio], phrases: tuple[str, ...]) -> list[SpeechInput]:
     """`decode_all`, remembering each clip's result under var/speech_eval/decoded/ (keyed by the clip's
-    samples and the phrase set), so re-scoring with another classifier needs no decoding."""
+    samples, the phrase set and the decoder's code), so re-scoring with another classifier needs no decoding."""
     import json
 
     from ivr.call import Hypothesis
 
-    tag = hashlib.sha256("\n".join(phrases).encode()).hexdigest()[:12]
+    # Keyed by the decoder's code as well: a changed search or front end must not reuse old results.
+    engine = (ROOT / "ivr" / "speech" / "pocketsphinx_engine.py").read_bytes()
+    tag = hashlib.sha256("\n".join(phrases).encode() + engine).hexdigest()[:12]
     folder = CACHE / "decoded" / tag
     folder.mkdir(parents=True, exist_ok=True)
     keys = [hashlib.sha256(c.tobytes()).hexdigest()[:24] for c in clips]

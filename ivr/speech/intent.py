@@ -199,6 +199,9 @@ def normalize_utterance(text: str) -> str:
 _CORRECTION_RE = re.compile(
     r"\b(?:no wait|wait no|no sorry|sorry no|sorry i mean|i mean|no actually|actually no|actually just|"
     r"or rather|scratch that|let me rephrase|no no)\b"
+    # A bare "no" that starts the caller's new sentence ("I want to cancel no I want to pay"); "no
+    # longer", "no money" and a closing "no" are not corrections.
+    r"|\bno\b(?=,? (?:i|i'm|just|actually|make it|it's)\b)"
     r"|(?:不对|哦不是|哦不|我是说|说错了|搞错了|算了)"
     r"|(?:(?<=[，,。\s])不是(?=[，,。\s]|我))",
     re.IGNORECASE,

@@ -122,6 +122,8 @@ def test_bad_training_input_names_the_problem(
         ("交保费，哦不是，我要报销医药费", "，我要报销医药费"),
         ("我要改保单，不是，我要退保", "，我要退保"),
         ("I no longer want the policy", "I no longer want the policy"),
+        ("I want to cancel no I want to pay", " I want to pay"),
+        ("I have no idea what my plan covers", "I have no idea what my plan covers"),
         ("保单是不是失效了", "保单是不是失效了"),
         ("claim no wait no", "claim no wait no"),
     ],
