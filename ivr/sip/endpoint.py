@@ -36,9 +36,10 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ivr.sip.admission import SDP, Admission
 from ivr.sip.builders import build_response
 from ivr.sip.dialog import Dialog, DialogInput, OkRetransmission, address_of
-from ivr.sip.edge import EdgeVerdict, SipEdge
+from ivr.sip.edge import SipEdge
 from ivr.sip.errors import SdpError
 from ivr.sip.events import (
     AckReceived,
@@ -60,11 +61,9 @@ from ivr.sip.headers import (
     ACCEPT,
     ALLOW,
     CONTACT,
-    REQUIRE,
     RETRY_AFTER,
     SERVER,
     SUPPORTED,
-    UNSUPPORTED,
     USER_AGENT,
 )
 from ivr.sip.hostport import format_hostport
@@ -73,8 +72,6 @@ from ivr.sip.message import Request, Response, new_branch, new_tag
 from ivr.sip.registrar import Registrar
 from ivr.sip.sdp import SessionDescription
 from ivr.sip.transaction import DEFAULT_TIMERS, ClientTransaction, ServerTransaction, TimerConfig, TxState
-
-SDP = "application/sdp"
 
 
 class TransportKind(enum.Enum):
@@ -86,7 +83,6 @@ class TransportKind(enum.Enum):
 
 
 ALLOWED_METHODS = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY, UPDATE, REGISTER"
-SUPPORTED_EXTENSIONS = frozenset({"replaces"})
 DIALOG_METHODS = frozenset({"BYE", "INFO", "REFER", "NOTIFY", "UPDATE", "PRACK"})
 
 
@@ -114,21 +110,12 @@ class SipEndpoint:
         self.transport = transport
         self.layer = TransactionLayer(reliable=transport is not TransportKind.UDP, timers=timers)
         self.user_agent = user_agent
-        self.accept_number = accept_number
-        """False for dialed numbers we do not serve (404)."""
-        self.max_calls = max_calls
-        self.retry_after_s = retry_after_s
+        self.admission = Admission(accept_number=accept_number, max_calls=max_calls, retry_after_s=retry_after_s)
+        """Which new INVITEs we take (draining, capacity, numbers served) and the calls the peers placed."""
         self.registrar = registrar
-        self.accepting = True
-        """False while no application takes calls: new INVITEs get 480."""
-        self.draining = False
-        """True once shutting down: new INVITEs get 503 with Retry-After."""
         self._dialogs: dict[DialogKey, _DialogEntry] = {}
         self._offered: dict[ServerTransaction, str] = {}
         """INVITEs offered to the application and not finally answered yet -> their To tag."""
-        self._live: dict[str, str] = {}
-        """Call-ID -> source host of every call the peers placed that is offered, ringing or up."""
-        self._per_source: Counter[str] = Counter()
         # Monotonic totals for /metrics (retransmissions absorbed by the transactions are not counted).
         self.requests_in: Counter[str] = Counter()
         self.requests_out: Counter[str] = Counter()
@@ -193,11 +180,6 @@ class SipEndpoint:
         transport = f";transport={self.transport.value.lower()}" if self.transport is not TransportKind.UDP else ""
         return f"<sip:{userpart}{format_hostport(*self.local_address)}{transport}>"
 
-    @property
-    def active_calls(self) -> int:
-        """Calls the peers placed that are offered, ringing or up (what `max_calls` limits)."""
-        return len(self._live)
-
     def dialog(self, key: DialogKey) -> Dialog | None:
         entry = self._dialogs.get(key)
         return entry.dialog if entry is not None else None
@@ -235,7 +217,7 @@ class SipEndpoint:
         if entry is None:
             return
         if entry.incoming:
-            self._release(key[0])
+            self.admission.release(key[0])
         if entry.ok is not None:
             entry.ok.ack_received()
             entry.ok = None
@@ -273,7 +255,7 @@ class SipEndpoint:
         status = response.status
         self.responses_out[(transaction.method, status)] += 1
         if status >= 200 and self._offered.pop(transaction, None) is not None and status >= 300:
-            self._release(request.call_id)
+            self.admission.release(request.call_id)
         if transaction.method == "INVITE" and 200 <= status < 300:
             entry = self._dialogs.get((request.call_id, tag, request.from_.tag or ""))
             if entry is not None:
@@ -318,9 +300,10 @@ class SipEndpoint:
         elif request.method == "INVITE":
             self._on_invite(request, tx, event.source, now)
         elif request.method == "OPTIONS":  # a load balancer's probe (Kamailio dispatcher): 503 takes us out
-            busy = self.draining or self.max_calls is not None and self.active_calls >= self.max_calls
-            self.respond(tx, 503 if busy else 200, "Draining" if self.draining else None, now=now,
-                         headers=[(RETRY_AFTER, str(self.retry_after_s))] if busy else [])
+            admission = self.admission
+            busy = admission.busy
+            self.respond(tx, 503 if busy else 200, "Draining" if admission.draining else None, now=now,
+                         headers=admission.retry_after() if busy else [])
         elif request.method == "REGISTER" and self.registrar is not None:
             self._send_response(tx, self.registrar.handle(request, now), now)
         else:
@@ -353,7 +336,7 @@ class SipEndpoint:
 
     def _on_invite(self, request: Request, tx: ServerTransaction, source: Address, now: float) -> None:
         local_tag = new_tag()
-        refusal = self._admission(request, source[0])
+        refusal = self.admission.refusal(request, source[0], self.edge)
         offer: SessionDescription | None = None
         if refusal is None and request.body:
             try:
@@ -365,36 +348,8 @@ class SipEndpoint:
             self.respond(tx, status, reason, now=now, to_tag=local_tag, headers=headers)
             return
         self._offered[tx] = local_tag
-        self._live[request.call_id] = source[0]
-        self._per_source[source[0]] += 1
+        self.admission.admit(request.call_id, source[0])
         self._events.append(CallOffered(request, tx, source, local_tag, offer))
-
-    def _admission(self, request: Request, host: str) -> tuple[int, str | None, list[tuple[str, str]]] | None:
-        retry_after = [(RETRY_AFTER, str(self.retry_after_s))]
-        if request.call_id in self._live:
-            return 482, "Loop Detected (Call-ID in use)", []
-        if self.edge is not None:
-            verdict = self.edge.admit_invite(host, self._per_source[host])
-            if verdict is EdgeVerdict.BUSY:
-                return 503, "Too Many Calls From Source", retry_after
-            if verdict is not None:
-                return 403, None, []
-        if self.draining:
-            return 503, "Draining", retry_after
-        if not self.accepting:
-            return 480, None, []
-        if self.max_calls is not None and self.active_calls >= self.max_calls:
-            return 503, "Too Busy", retry_after
-        unsupported = [ext for ext in request.headers.get_all(REQUIRE) if ext.lower() not in SUPPORTED_EXTENSIONS]
-        if unsupported:
-            return 420, None, [(UNSUPPORTED, ", ".join(unsupported))]
-        if request.body and request.content_type != SDP:
-            return 415, None, [(ACCEPT, SDP)]
-        if not request.headers.get_all(CONTACT):
-            return 400, "Missing Contact header", []
-        if self.accept_number is not None and not self.accept_number(request.uri.user or ""):
-            return 404, None, []
-        return None
 
     def _on_cancel(self, invite: ServerTransaction, now: float) -> None:
         local_tag = self._offered.get(invite)
@@ -402,17 +357,6 @@ class SipEndpoint:
             return
         self.respond(invite, 487, now=now, to_tag=local_tag)
         self._events.append(CallCancelled(invite))
-
-    def _release(self, call_id: str) -> None:
-        """A call the peer placed is over (refused, cancelled or ended): it stops counting."""
-        host = self._live.pop(call_id, None)
-        if host is not None:
-            left = self._per_source[host] - 1
-            if left > 0:
-                self._per_source[host] = left
-            else:
-                del self._per_source[host]
-
 
     def _on_ack_timeout(self, event: AckTimedOut, now: float) -> None:
         for key, entry in list(self._dialogs.items()):

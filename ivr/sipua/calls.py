@@ -12,10 +12,10 @@ from collections.abc import Iterable
 import structlog
 
 from ivr.call import CallEnded
+from ivr.sip.admission import SDP
 from ivr.sip.authorize import Credentials, authorized_retry
 from ivr.sip.builders import build_cancel
 from ivr.sip.dialog import Dialog
-from ivr.sip.endpoint import SDP
 from ivr.sip.errors import SipError
 from ivr.sip.events import Address, CallOffered
 from ivr.sip.headers import CONTACT

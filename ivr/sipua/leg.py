@@ -18,8 +18,8 @@ from collections.abc import Callable
 import structlog
 
 from ivr.call import CallEnded, TransferResult
+from ivr.sip.admission import SDP
 from ivr.sip.dialog import Dialog, dtmf_relay_body, parse_dtmf_info
-from ivr.sip.endpoint import SDP
 from ivr.sip.errors import SdpError, SipError
 from ivr.sip.events import (
     ByeReceived,

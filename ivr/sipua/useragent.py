@@ -34,10 +34,10 @@ import structlog
 
 from ivr.call import CallEnded
 from ivr.clock import Clock
+from ivr.sip.admission import SDP
 from ivr.sip.authorize import Credentials
 from ivr.sip.dialog import address_of
 from ivr.sip.edge import SipEdge
-from ivr.sip.endpoint import SDP
 from ivr.sip.errors import SdpError, SipParseError
 from ivr.sip.events import (
     AckReceived,
@@ -91,10 +91,11 @@ class UserAgent:
         self.endpoint = transport.endpoint
         self.clock = clock
         self.on_incoming_call = on_incoming_call
-        self.endpoint.accepting = on_incoming_call is not None
-        self.endpoint.accept_number = accept_number
-        self.endpoint.max_calls = max_calls
-        self.endpoint.retry_after_s = retry_after_s
+        admission = self.endpoint.admission
+        admission.accepting = on_incoming_call is not None
+        admission.accept_number = accept_number
+        admission.max_calls = max_calls
+        admission.retry_after_s = retry_after_s
         self.endpoint.registrar = registrar
         self.endpoint.edge = edge
         self.credentials = credentials
@@ -109,7 +110,7 @@ class UserAgent:
 
     @property
     def draining(self) -> bool:
-        return self.endpoint.draining
+        return self.endpoint.admission.draining
 
     @property
     def legs(self) -> list[CallLeg]:
@@ -117,7 +118,7 @@ class UserAgent:
 
     def drain(self) -> None:
         """Refuse new calls with 503 from now on; calls in progress carry on."""
-        self.endpoint.draining = True
+        self.endpoint.admission.draining = True
 
     def invite(self, uri: str | SipUri, sdp_offer: bytes, *, headers: Iterable[tuple[str, str]] = (),
                from_user: str | None = None, from_display: str | None = None,
@@ -173,7 +174,7 @@ class UserAgent:
 
     async def close(self) -> None:
         """Hang up every leg, stop call tasks and background work (the transport stays open)."""
-        self.endpoint.draining = True
+        self.endpoint.admission.draining = True
         legs = list(self.core.legs.values())
         if legs:
             await asyncio.gather(*(leg.bye() for leg in legs), return_exceptions=True)

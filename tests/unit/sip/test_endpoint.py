@@ -76,7 +76,7 @@ async def test_invite_ack_bye_on_a_fake_clock() -> None:
     assert isinstance(bye_ok, Response) and (bye_ok.status, bye_ok.cseq.method) == (200, "BYE")
     (ended,) = ep.events()
     assert isinstance(ended, DialogEnded) and ended.reason is DialogEndReason.REMOTE_BYE
-    assert ep.dialog(dialog.key) is None and ep.active_calls == 0
+    assert ep.dialog(dialog.key) is None and ep.admission.active_calls == 0
 
 
 def test_ack_is_matched_in_the_endpoint_and_reported_once() -> None:
@@ -117,7 +117,7 @@ def test_cancel_before_the_answer_gets_200_and_487_and_one_event() -> None:
     assert statuses(out) == [200, 487, 200]
     assert all(isinstance(m, Response) and m.to.tag == offered.local_tag for m in out)
     assert ep.events() == [CallCancelled(offered.transaction)]
-    assert ep.active_calls == 0
+    assert ep.admission.active_calls == 0
 
 
 @pytest.mark.parametrize(
@@ -133,7 +133,7 @@ def test_cancel_before_the_answer_gets_200_and_487_and_one_event() -> None:
 def test_admission_refuses_before_the_application_sees_the_call(kwargs: dict[str, object], status: int) -> None:
     ep = endpoint()
     for name, value in kwargs.items():
-        setattr(ep, name, value)
+        setattr(ep.admission, name, value)
     ep.receive_datagram(invite().serialize(), PEER, 0.0)
     assert statuses(sent(ep)) == [100, status]
     assert ep.events() == []
@@ -153,7 +153,7 @@ def test_capacity_counts_offered_and_answered_calls_until_they_end() -> None:
     ep.receive_datagram(invite(call_id="second@x", branch="z9hG4bK-2").serialize(), PEER, 0.0)
     assert statuses(sent(ep))[-1] == 503
     ep.respond(offered.transaction, 486, now=0.0, to_tag=offered.local_tag)
-    assert ep.active_calls == 0
+    assert ep.admission.active_calls == 0
 
 
 def test_in_dialog_request_passes_up_after_its_cseq_check_and_unknown_dialogs_get_481() -> None:
@@ -326,4 +326,4 @@ def test_any_interleaving_gives_one_call_and_rfc_3261_responses(actions: list[st
     if bye_statuses:
         assert set(bye_statuses) == {200}  # copies of the BYE get the same 200 from its transaction
         assert [e.reason for e in ended] == [DialogEndReason.REMOTE_BYE]
-    assert ep.active_calls == (1 if (answered and not ended) or not (answered or cancelled) else 0)
+    assert ep.admission.active_calls == (1 if (answered and not ended) or not (answered or cancelled) else 0)

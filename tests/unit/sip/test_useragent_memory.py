@@ -52,7 +52,7 @@ async def test_invite_answer_bye_between_two_user_agents_on_a_fake_clock() -> No
     await settle()
     finished = callee.app.finished.get_nowait()
     assert [type(e) for e in finished.events] == [ByeReceived] and finished.end_reason == "remote_bye"
-    assert callee.ua.endpoint.active_calls == 0 and network.unrouted == []
+    assert callee.ua.endpoint.admission.active_calls == 0 and network.unrouted == []
 
 
 async def test_timer_b_fires_on_the_fake_clock_for_an_unreachable_callee() -> None:
