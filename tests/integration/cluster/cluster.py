@@ -40,6 +40,17 @@ CLUSTER_TIMEOUT_S = 900
 PROXY_HOST = "127.0.0.1"
 
 
+def ahead_of_the_suite() -> None:
+    """Run a cluster process (engines, Kamailio, SIPp) ahead of the other test workers on the shared cores.
+
+    Three engines, Kamailio and 20 calls/s with media are judged on every call, and Kamailio takes a node
+    that answers nothing for 2 s out: in full runs beside other xdist workers one caller in ~1,200 failed
+    (never when the cluster tests ran alone). Raising priority needs root (as the suite runs here); elsewhere
+    the process keeps the default."""
+    with contextlib.suppress(PermissionError):
+        os.setpriority(os.PRIO_PROCESS, 0, -5)
+
+
 def node_host(index: int) -> str:
     """Node 1 listens on 127.0.0.2, node 2 on 127.0.0.3... (the proxy keeps 127.0.0.1)."""
     return f"127.0.0.{index + 1}"
@@ -197,7 +208,7 @@ def start_node(index: int, workdir: pathlib.Path, *, db: str, redis_url: str, to
     if flows_dir is not None:  # else the demo hotline (with its demo data back end)
         env.update(IVR_FLOWS_DIR=str(flows_dir), IVR_DEMO_BACKEND="false")
     process = subprocess.Popen([sys.executable, "-m", "ivr.cli", "--log-json", "serve"], cwd=ROOT,
-                               stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+                               stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, preexec_fn=ahead_of_the_suite)
     return Node(node_id, host, sip_port, http_port, process, log, token)
 
 
@@ -258,6 +269,7 @@ def start_proxy(workdir: pathlib.Path, nodes: Sequence[Node], *, port: int | Non
          "-A", f"LISTEN=udp:{PROXY_HOST}:{port}", "-A", f'DISPATCHER_LIST="{destinations}"',
          "-A", f'HOTLINE="^({HOTLINE}|{AGENT_LINE})$"'],
         stdin=subprocess.DEVNULL, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=folder,
+        preexec_fn=ahead_of_the_suite,
     )
     proxy = Proxy(port, log, process)
     deadline = time.monotonic() + 15
@@ -452,7 +464,8 @@ def start_callers(folder: pathlib.Path, target: str, *, rate: float, calls: int,
         ]
         out = (folder / "sipp.out").open("w")
         started = time.time()
-        process = subprocess.Popen(args, cwd=folder, stdout=out, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(args, cwd=folder, stdout=out, stderr=subprocess.STDOUT, text=True,
+                                   preexec_fn=ahead_of_the_suite)
         run = CallerRun(process, folder, started)
         if run.placing():
             return run
