@@ -29,7 +29,8 @@ cluster: install
 # Pytest's exit code 5 ("no tests collected") is a failure here, as every other non-zero code is.
 # IVR_REQUIRE_PEERS=1: a skipped test (a peer program not found) fails the run, with its reason (-rs).
 # Four workers, one test file each at a time: live-call tests mostly wait on audio (one such file uses 10-40 %
-# of the two cores), so they overlap well; measured 12 min 47 s with 4 against ~17 with 3 on a clean clone.
+# of the two cores), so they overlap well. Clean clones here: 4 workers 12 min 47 s; 3 workers 19 min (with
+# other work on the machine, so not a fair pair). CI allows 15 minutes.
 TEST_WORKERS ?= 4
 test: install
 	IVR_REQUIRE_PEERS=1 $(BIN)/python -m pytest -q -rs -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile \
