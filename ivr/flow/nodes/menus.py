@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from ivr.call import CallerInput, DigitsInput, ListenSpec, SpeechInput
@@ -56,15 +57,36 @@ async def run_confirm(node: ConfirmNode, rt: CallRuntime) -> str | None:
     return await listen_loop(rt, node, spec, interpret, fail=rt.failure_target(node))
 
 
+NEGATING_WORDS = frozenset({"don't", "dont", "do not", "not", "never", "no", "doesn't", "won't", "didn't"})
+"""English words that, up to six words before a keyword in its clause, take it back: "I don't want to make a claim"."""
+NEGATING_CHARS = "不别没"
+"""Chinese negations right before a keyword: "不想退保", "别退保", "不同意" (its own keyword, longer, wins)."""
+CLAUSE_BREAK = re.compile(r"[,，。.;；!！?？]|\bbut\b|但是|可是|不过")
+
+
 def _keyword_intent(node: AskNode, text: str) -> str | None:
-    """The intent whose longest keyword occurs in the text (keywords override the classifier)."""
+    """The intent whose longest keyword occurs in the text, not negated (keywords override the classifier)."""
     low = text.lower()
     best: tuple[int, str] | None = None
     for intent, words in node.keywords.items():
         for word in words:
-            if word and word.lower() in low and (best is None or len(word) > best[0]):
+            if word and (best is None or len(word) > best[0]) and _says(low, word.lower()):
                 best = (len(word), intent)
     return best[1] if best else None
+
+
+def _says(text: str, keyword: str) -> bool:
+    """`keyword` occurs in `text` at least once not negated within its clause ("缺钱但是不想退保" does not say 退保;
+    "not sure, a claim I think" does say claim)."""
+    start = text.find(keyword)
+    while start >= 0:
+        clause = CLAUSE_BREAK.split(text[:start])[-1]
+        words = clause.split()[-6:]
+        negated = any(w in NEGATING_WORDS for w in words) or any(c in NEGATING_CHARS for c in clause.strip()[-2:])
+        if not negated:
+            return True
+        start = text.find(keyword, start + 1)
+    return False
 
 
 def ask_inputs(flow: Flow, node: AskNode, dialect: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

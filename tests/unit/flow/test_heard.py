@@ -92,3 +92,23 @@ def test_a_keyword_counts_every_alternative_that_says_it(tmp_path: pathlib.Path)
     assert classify_speech(node, flow.classifier, split) == ("claim", 0.4, "keyword")
     alone = SpeechInput("claim", 0.28, "en")
     assert classify_speech(node, flow.classifier, alone) == ("claim", 0.28, "keyword")
+
+
+def test_a_negated_keyword_does_not_decide(tmp_path: pathlib.Path) -> None:
+    """"I don't want to make a claim" is no claim: the keyword is not acted on (the classifier may still ask)."""
+    flow = check_file(_flow(tmp_path, None)).flow
+    assert flow is not None
+    node = flow.node("need")
+    for said in ("I don't want to make a claim", "no claim I want to pay my premium", "not a claim"):
+        _, _, source = classify_speech(node, flow.classifier, SpeechInput(said, 0.9, "en"))
+        assert source != "keyword", said
+    for said in ("my claim please", "not sure, a claim I think"):
+        assert classify_speech(node, flow.classifier, SpeechInput(said, 0.9, "en"))[2] == "keyword", said
+
+
+def test_a_chinese_keyword_right_after_a_negation_is_not_said() -> None:
+    from ivr.flow.nodes.menus import _says
+
+    assert not _says("缺钱用但是不想退保", "退保") and not _says("别退保了", "退保")
+    assert not _says("我不同意", "同意") and _says("我同意", "同意")
+    assert _says("没钱了我要退保", "退保") and _says("不想等了，我要退保", "退保")
