@@ -137,10 +137,16 @@ async def test_killing_a_node_loses_only_its_calls_in_progress(
     assert len(load.starts()) == calls, explain
     failed = set(starts) - ok
     on_victim = {c for c, (node, _, _) in stored.items() if node == victim.node_id}
+    # A caller whose INVITE reached the dead node in its last moment, before it wrote anything: no survivor
+    # ever had the call (every survivor's calls are in `stored`), so it was the dead node's too. Seen in
+    # full-suite runs: the agent line's 11th caller starts exactly at the kill (0.5 calls/s, kill at 20 s).
+    unrecorded = {c for c in failed - on_victim
+                  if c not in stored and killed_at - RECORD_WINDOW_S < starts[c] < killed_at + 0.5}
     # Calls lost = the calls that were on the dead node at the kill, and nothing else.
-    assert failed <= on_victim, f"calls failed that were not on the killed node: {sorted(failed - on_victim)}"
+    lost = failed - unrecorded
+    assert lost <= on_victim, f"calls failed that were not on the killed node: {sorted(lost - on_victim)}"
     interrupted = {c for c in on_victim if stored[c][1] == "interrupted"}
-    assert failed <= interrupted, (sorted(failed - interrupted), explain)
+    assert lost <= interrupted, (sorted(lost - interrupted), explain)
     # A call the caller ended just before the kill may not have reached the dead node's record writer
     # (it commits every 20 ms, slower under load): its record is closed `interrupted` by the survivor too.
     ends = {c: t for r in runs for c, t in r.ends().items()}
@@ -173,7 +179,7 @@ async def test_killing_a_node_loses_only_its_calls_in_progress(
     agent_calls = sum(len(b) for b in bridged.values())
     print(f"\ncluster: {calls} calls at {RATE}/s for {SECONDS} s, {victim.node_id} (the agent's registrar) "
           f"killed at {KILL_AT_S} s, engine down {detected_at - killed_at:.2f} s later; lost {len(failed)} "
-          f"(records closed `interrupted`: {len(interrupted)}, "
+          f"({len(unrecorded)} reached it too late to be recorded; records closed `interrupted`: {len(interrupted)}, "
           f"{len(interrupted - failed)} of calls ended just before the kill); "
           f"after kill+{DETECTION_S} s: {len(after)} calls, all ok; agent (behind NAT) bridged {agent_calls} "
           f"callers, {invites} INVITEs all through its NAT")
