@@ -45,8 +45,9 @@ sys.path.insert(0, str(ROOT))
 
 import structlog  # noqa: E402
 
+from bench.engine_process import children, start_engine  # noqa: E402
+from bench.engine_process import cpu_s as _cpu_s  # noqa: E402
 from bench.media import STOP, analyse, receiver  # noqa: E402
-from bench.sip_cps import _cpu_s, serve_flow  # noqa: E402
 from ivr.clock import LoopClock  # noqa: E402
 from ivr.sip.sdp import make_offer  # noqa: E402
 from ivr.sip.transport import SipTransport  # noqa: E402
@@ -99,44 +100,19 @@ class Figures:
     """The engine's own loop-lag and GC figures over the round (`engine_figures`)."""
 
 
-def start_engine(workdir: pathlib.Path, realtime: bool, max_calls: int, workers: int,
-                 settings: list[str]) -> tuple[subprocess.Popen[bytes], int, int, str]:
+def start_node(workdir: pathlib.Path, realtime: bool, max_calls: int, workers: int,
+               settings: list[str]) -> tuple[subprocess.Popen[bytes], int, int, str]:
     os.environ.setdefault("IVR_API_TOKEN", "ivr_" + secrets.token_hex(16))  # for /metrics
-    extra = ["--set", f"max_calls={max_calls * workers}", "--workers", str(workers)] + [
-        arg for setting in settings for arg in ("--set", setting)]
-    proc, sip, http = serve_flow(workdir, LOOP_FLOW, *extra)
-    wait_ready(http)  # worker 0's /readyz: every worker has joined the SIP port
+    extra = ["--set", f"max_calls={max_calls * workers}"] + [arg for setting in settings for arg in ("--set", setting)]
+    proc, sip, http = start_engine(workdir, LOOP_FLOW, *extra, workers=workers)
     if not realtime:
         return proc, sip, http, "normal"
     try:  # the engine is the media sender here: give it what bench.media gives its sender
-        for pid in [proc.pid, *_children(proc.pid)]:  # with workers: the supervisor and each worker
+        for pid in [proc.pid, *children(proc.pid)]:  # with workers: the supervisor and each worker
             os.sched_setscheduler(pid, os.SCHED_RR, os.sched_param(20))
         return proc, sip, http, "SCHED_RR 20"
     except (OSError, AttributeError):
         return proc, sip, http, "normal (SCHED_RR refused)"
-
-
-def _children(pid: int) -> list[int]:
-    children = []
-    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if stat.read_text().rsplit(")", 1)[1].split()[1] == str(pid):
-                children.append(int(stat.parent.name))
-        except (OSError, IndexError):
-            continue
-    return children
-
-
-def wait_ready(http_port: int, timeout_s: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"ivr serve not ready in {timeout_s:g} s")
 
 
 def scrape_all(http_ports: list[int]) -> dict[str, float]:
@@ -281,8 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     results: list[Figures] = []
     with tempfile.TemporaryDirectory(prefix="media_calls_") as tmp:
-        engine, sip_port, http_port, priority = start_engine(pathlib.Path(tmp), not args.no_realtime,
-                                                             max(counts) + 100, args.workers, args.settings)
+        engine, sip_port, http_port, priority = start_node(pathlib.Path(tmp), not args.no_realtime,
+                                                            max(counts) + 100, args.workers, args.settings)
         http_ports = [http_port + index for index in range(args.workers)]
         try:
             for count in counts:

@@ -39,13 +39,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from bench.engine_process import ROOT, cpu_s, free_port, serve_flow, start_engine
+
 SCENARIO = ROOT / "tests" / "integration" / "sip" / "scenarios" / "uac_basic.xml"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+_cpu_s, _free_port = cpu_s, free_port  # the names other benches import from here
+__all__ = ["BENCH_FLOW", "SCENARIO", "serve_flow", "sustained"]
 
 
 @dataclass(slots=True)
@@ -69,25 +70,6 @@ class Step:
         """Every call succeeded and SIPp kept up with the offered rate (within 10%)."""
         return (self.sipp_rc == 0 and self.failed == 0 and self.successful == self.calls
                 and self.achieved_cps >= 0.9 * self.rate)
-
-
-def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of `pid` and its direct children (Kamailio's workers)."""
-    total = 0.0
-    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if stat.parent.name == str(pid) or fields[1] == str(pid):
-            total += (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
-    return total
-
-
-def _free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -165,36 +147,8 @@ def _start_harness(workdir: pathlib.Path) -> Uas:
     return Uas("harness", proc, int(match.group(1)), "100", "`python -m ivr.testing.sipharness` (our SIP stack alone)")
 
 
-def serve_flow(workdir: pathlib.Path, flow_yaml: str, *extra: str,
-               root: pathlib.Path = ROOT) -> tuple[subprocess.Popen[bytes], int, int]:
-    """`ivr serve` on free loopback ports with `flow_yaml` as its only flow (`extra`: more serve arguments,
-    e.g. `--set trunks=...`; `root`: the checkout whose `ivr` runs); (process, SIP port, HTTP port) once ready."""
-    flows = workdir / "flows"
-    flows.mkdir()
-    (flows / "bench.yaml").write_text(flow_yaml)
-    sip, http = _free_port(), _free_port(socket.SOCK_STREAM)
-    log = (workdir / "engine.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ivr.cli", "--log-level", "warning", "--log-json", "serve", "--flows", str(flows),
-         "--sip", f"127.0.0.1:{sip}", "--http", f"127.0.0.1:{http}", "--db", str(workdir / "ivr.db"), *extra],
-        cwd=root, stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"ivr serve exited with {proc.returncode}: see {workdir / 'engine.log'}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return proc, sip, http
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("ivr serve did not become ready in 120 s")
-
-
 def _start_engine(workdir: pathlib.Path) -> Uas:
-    proc, sip, _http = serve_flow(workdir, BENCH_FLOW)
+    proc, sip, _http = start_engine(workdir, BENCH_FLOW)
     return Uas("engine", proc, sip, "7000",
                f"`ivr serve --flows TMP` at {_describe(ROOT)} (flow with a prompt: RTP session, flow run, record)")
 
@@ -206,22 +160,14 @@ BASE_ROOT: pathlib.Path | None = None
 def _start_engine_base(workdir: pathlib.Path) -> Uas:
     if BASE_ROOT is None:
         raise FileNotFoundError("engine-base needs --base-root DIR (a checkout, e.g. from `git worktree add`)")
-    proc, sip, _http = serve_flow(workdir, BENCH_FLOW, root=BASE_ROOT)
+    proc, sip, _http = start_engine(workdir, BENCH_FLOW, root=BASE_ROOT)
     return Uas("engine-base", proc, sip, "7000", f"the same engine at {_describe(BASE_ROOT)} (`--base-root`)")
 
 
 def _start_engine_workers(workdir: pathlib.Path) -> Uas:
     """`ivr serve --workers 2`: the node's SIP port shared by two engine processes (SO_REUSEPORT spreads
     callers by source address: use `--sipp-transport un`)."""
-    proc, sip, http = serve_flow(workdir, BENCH_FLOW, "--workers", "2")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # /readyz of worker 0: every worker shares the port
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{http}/readyz", timeout=1) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.2)
+    proc, sip, _http = start_engine(workdir, BENCH_FLOW, workers=2)
     return Uas("engine-w2", proc, sip, "7000", f"`ivr serve --workers 2` at {_describe(ROOT)}")
 
 

@@ -108,6 +108,11 @@ class EngineConfig:
     the signalling peer's IP. False (strict): only the exact address:port the SDP named is accepted."""
     max_calls: int = 1200
     """Concurrent calls beyond which new INVITEs get 503 with Retry-After."""
+    session_expires: int = 1800
+    """SIP session timer (RFC 4028), seconds: the interval our calls ask for, and the most we accept."""
+    min_se: int = 90
+    """The smallest session interval we accept (RFC 4028 Min-SE); below it a caller's INVITE gets 422.
+    RFC 4028 allows no less than 90; a lower value is for tests."""
     drain_timeout_s: float = 600.0
     """How long SIGTERM waits for calls in progress; the service manager's stop timeout must be longer."""
     acd_backend: AcdBackendKind = AcdBackendKind.MEMORY
@@ -130,9 +135,9 @@ class EngineConfig:
     served). Callers who start talking while most are lent are decoded after they end, and past
     the bound they wait for one: overload costs latency, not memory."""
     node_id: str = "node-1"
-    workers: int | None = 1
-    """Engine processes of this node sharing `sip_port` (`ivr serve --workers`); None: one per CPU
-    (docs/OPERATIONS.md, "Workers")."""
+    workers: int | None = None
+    """Engine processes of this node sharing `sip_port` (`ivr serve --workers`); None (the default): one
+    per CPU (docs/OPERATIONS.md, "Workers")."""
     worker_sip_port: int | None = None
     """With several workers: worker i's own SIP port (in its Via and Contact) is this + i (None: `sip_port` + 1)."""
     gc_tuned: bool = True
@@ -218,6 +223,9 @@ class EngineConfig:
             raise SettingError("gc_thresholds", "gc_thresholds: expected three whole numbers of at least 1")
         if self.workers is not None and not 1 <= self.workers <= MAX_WORKERS:
             raise SettingError("workers", f"workers {self.workers} is not between 1 and {MAX_WORKERS}")
+        if not 1 <= self.min_se <= self.session_expires:
+            raise SettingError("min_se", f"min_se {self.min_se} must be between 1 and session_expires "
+                                         f"{self.session_expires}")
         for key in ("max_calls", "asr_workers", "asr_max_decoders"):
             if getattr(self, key) < 1:
                 raise SettingError(key, f"{key} must be at least 1")

@@ -4,7 +4,8 @@
 # As root it runs apt-get; otherwise it prints the exact command to run and fails.
 set -euo pipefail
 packages=(python3-venv espeak-ng sip-tester baresip redis-server chromium chromium-driver festival festvox-kallpc16k
-          graphviz sox postgresql kamailio linphone-cli fonts-wqy-microhei openssl)
+          graphviz sox postgresql kamailio linphone-cli fonts-wqy-microhei openssl
+          sphinxtrain sphinxbase-utils pocketsphinx festvox-us-slt-hts)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 from collections.abc import Generator
 
 import pytest
 from hypothesis import settings
+from xdist.remote import Producer
+from xdist.scheduler import LoadFileScheduling
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -18,6 +21,49 @@ REQUIRE_PEERS = os.environ.get("IVR_REQUIRE_PEERS") == "1"
 settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
 settings.register_profile("dev", deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if REQUIRE_PEERS else "dev"))
+
+
+FILE_SECONDS = ROOT / "tests" / "file_seconds.json"
+"""Measured wall time of the slow test files (refresh: `python -m tests.file_seconds run.xml`)."""
+ONE_WORKER_DIRS = ("tests/integration/cluster/",)
+"""Folders whose files take turns by a lock (tests/integration/cluster/conftest.py `one_cluster_at_a_time`):
+one worker runs them all, one after another, instead of several workers waiting on each other."""
+
+
+def _work_unit(nodeid: str) -> str:
+    """What `make test` hands a worker in one piece: the test's file, or its folder for ONE_WORKER_DIRS."""
+    path = nodeid.split("::", 1)[0]
+    return next((folder for folder in ONE_WORKER_DIRS if path.startswith(folder)), path)
+
+
+class LongestFirstScheduling(LoadFileScheduling):
+    """`--dist loadfile`, a work unit per `_work_unit`, handed out in collection order (which
+    `pytest_collection_modifyitems` makes longest first). xdist's own reorder, by number of tests, put the
+    few-test live-call files (one to three minutes each) after ~2,000 unit tests: the run ended with one
+    worker still in a 3-minute cluster file and three idle (10:00 UTC run, 2026-12-06)."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return _work_unit(nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)  # a run with `-p no:xdist` has no such hook
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> LongestFirstScheduling | None:
+    if config.getvalue("dist") != "loadfile":
+        return None
+    config.option.loadscopereorder = False
+    return LongestFirstScheduling(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest work units first (the measured ones by FILE_SECONDS, then the rest in path order, so the
+    live-call folders under tests/integration come before the unit tests that fill the gaps at the end)."""
+    measured: dict[str, float] = json.loads(FILE_SECONDS.read_text(encoding="utf-8"))
+    seconds: dict[str, float] = {}
+    for path, taken in measured.items():
+        unit = _work_unit(path)
+        seconds[unit] = seconds.get(unit, 0.0) + taken
+    order = {unit: i for i, unit in enumerate(dict.fromkeys(_work_unit(item.nodeid) for item in items))}
+    items.sort(key=lambda item: (-seconds.get(_work_unit(item.nodeid), 0.0), order[_work_unit(item.nodeid)]))
 
 
 def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:

@@ -117,6 +117,10 @@ class AgentDesk:
         self._signed_off.discard(agent_id)
         await self._acd.controls.login(agent_id, contact)
 
+    def phone(self, agent_id: str) -> str | None:
+        """The contact of the agent's phone registered here (None: not registered with this process)."""
+        return self._contacts.get(agent_id)
+
     def register_codes(self, codes: FeatureCodes) -> None:
         """The agents' own feature codes: *21 pause (digits after it: a reason code), *22 resume,
         *23 end wrap-up, *24 log out."""

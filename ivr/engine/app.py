@@ -42,6 +42,7 @@ from ivr.engine.events import CallEvents
 from ivr.engine.featurecodes import FeatureCodes
 from ivr.engine.flowprompts import FlowPrompts
 from ivr.engine.handoff import QueueHandoff
+from ivr.engine.nodeparts import AnnouncedPrompts, node_parts
 from ivr.engine.outbound import OutboundCalls, start_outbound
 from ivr.engine.processors import (
     DialectMemoryProcessor,
@@ -63,6 +64,7 @@ from ivr.rtp import MediaEngine
 from ivr.sip.edge import SipEdge
 from ivr.sip.listen import open_listeners
 from ivr.sip.sdes import SrtpPolicy
+from ivr.sip.sessiontimer import TimerPolicy
 from ivr.sipua.calls import IncomingCall
 from ivr.sipua.useragent import UserAgent
 from ivr.speech import DecodePool, SpeechModels
@@ -85,6 +87,7 @@ from ivr.voice import (
 from ivr.voice.studio import PromptStudio
 from ivr.web import CounterSources, EngineMetrics, LiveState, create_app, watch_counters
 from ivr.web.agents import add_agent_routes
+from ivr.web.node import NodeRole, add_node_routes
 from ivr.web.outbound import add_outbound_routes
 from ivr.web.recordings import add_recording_routes
 from ivr.web.sources import FlowLoadStatus, FlowStatus
@@ -133,8 +136,10 @@ class Engine:
     calls: FlowCalls
     outbound: OutboundCalls | None
 
-    def __init__(self, config: EngineConfig, clock: Clock | None = None) -> None:
+    def __init__(self, config: EngineConfig, clock: Clock | None = None, node: NodeRole | None = None) -> None:
+        """`node`: this process is one worker of a node (`ivr serve --workers`; None: the node is this process)."""
         self.config = config
+        self.node = node
         self.clock: Clock = clock or LoopClock()
         self.live = LiveState()
         self.metrics = EngineMetrics()
@@ -199,6 +204,7 @@ class Engine:
                 max_calls=cfg.max_calls,
                 registrar=self.agent_queues.registrar if self.agent_queues else None,
                 edge=self.edge,
+                session_timer=TimerPolicy(cfg.session_expires, cfg.min_se),
             ))
             parts.push_async_callback(self.uas[-1].close)
         self.ua = self.uas[0]
@@ -238,7 +244,8 @@ class Engine:
             self._spawn(self.outbound.run(self.stopping), "outbound")
         await self._start_web()
         self._spawn(self._watch_flows(), "flow-watch")
-        self._spawn(self._retention(), "retention")
+        if self.node is None or self.node.front:  # once per node: the other workers share the store
+            self._spawn(self._retention(), "retention")
         self.ready = True
         log.info("engine_ready", sip=f"{cfg.sip_host}:{cfg.sip_port}", http=f"{cfg.http_host}:{cfg.http_port}")
 
@@ -254,9 +261,8 @@ class Engine:
 
     async def _start_speech_and_prompts(self) -> None:
         cfg, parts = self.config, self._parts
-        self.prompts = PromptLibrary(
-            self.dialects, EspeakNgEngine(), RenderCache(cfg.prompt_cache_dir), cfg.prompts_dir
-        )
+        library = AnnouncedPrompts if self.node is not None else PromptLibrary
+        self.prompts = library(self.dialects, EspeakNgEngine(), RenderCache(cfg.prompt_cache_dir), cfg.prompts_dir)
         parts.callback(self.prompts.close)
         flows = [FlowPrompts.of(flow) for flow in self.registry.flows()]
         report = await asyncio.to_thread(self.prompts.build, flows)
@@ -328,6 +334,12 @@ class Engine:
             add_agent_routes(app, self.agent_queues.desk, self.live)
         add_message_routes(app, self.message_store, self._message_needs)
         add_recording_routes(app, self.recordings.api)
+        if self.node is not None:  # one worker of several: worker 0's port shows and serves the whole node
+            front = add_node_routes(app, self.node, node_parts(
+                self.live, self.clock, self.store, self.agent_queues.desk if self.agent_queues else None, self.prompts,
+                self.config.prompts_dir))  # fmt: skip
+            if isinstance(self.prompts, AnnouncedPrompts):
+                self.prompts.announce_to(front)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._parts.push_async_callback(runner.cleanup)
@@ -448,8 +460,8 @@ Running = Callable[[Engine], AbstractAsyncContextManager[object]]
 """What runs around a started engine until it drains (`ivr.workers`: loop-lag monitor, GC, shared port)."""
 
 
-async def serve(config: EngineConfig, running: Running | None = None) -> int:
-    engine = Engine(config)
+async def serve(config: EngineConfig, running: Running | None = None, node: NodeRole | None = None) -> int:
+    engine = Engine(config, node=node)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -464,13 +476,14 @@ async def serve(config: EngineConfig, running: Running | None = None) -> int:
     return 0
 
 
-def serve_main(config: EngineConfig, running: Running | None = None) -> int:
-    """Run the engine with `config` (resolved by `ivr.cli` from flags, environment and file)."""
+def serve_main(config: EngineConfig, running: Running | None = None, node: NodeRole | None = None) -> int:
+    """Run the engine with `config` (resolved by `ivr.cli` from flags, environment and file); `node`: as
+    one worker of a node (`ivr.workers`)."""
     import uvloop
 
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(serve(config, running))
+            return runner.run(serve(config, running, node))
     except (IvrError, OSError) as exc:
         log.error("engine_failed", error=str(exc))
         print(f"ivr serve: {exc}", file=sys.stderr, flush=True)

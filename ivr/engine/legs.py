@@ -36,6 +36,7 @@ from ivr.rtp import (
 from ivr.sip.events import ByeReceived, ReinviteReceived
 from ivr.sip.events import DtmfInfoReceived as SipDtmf
 from ivr.sipua.leg import CallLeg
+from ivr.sipua.refresher import SESSION_EXPIRED
 from ivr.voice import PromptLibrary
 
 log = structlog.get_logger(__name__)
@@ -53,6 +54,10 @@ _PLAY_OUTCOMES = {
     PlayOutcome.STOPPED: PlaybackOutcome.INTERRUPTED_BY_SPEECH,
 }
 
+
+
+def _nothing() -> None:
+    pass
 
 
 class KeyRouting:
@@ -149,6 +154,8 @@ class SipMediaLeg:
         self._prompts = prompts
         self._release = release
         self._ended = asyncio.Event()
+        self._end_wakers: list[Callable[[], None]] = []
+        """Told when the leg ends (`_until_ended`'s waits)."""
         self._keys = KeyRouting()
         self._closed = False
         self._confirm_on_ack = confirm_on_ack
@@ -192,7 +199,7 @@ class SipMediaLeg:
         except CallEnded:
             pass
         finally:
-            self._ended.set()
+            self._set_ended()
 
     def _on_media_failed(self, failure: MediaFailed) -> None:
         """Media that failed for good (nothing sent for seconds, no packet to latch to, socket gone) ends
@@ -212,18 +219,36 @@ class SipMediaLeg:
 
     def _check_alive(self) -> None:
         if self.ended:
-            raise CallEnded(f"call {self.call_id} ended")
+            raise self.ended_error()
+
+    def ended_error(self) -> CallEnded:
+        """What a flow waiting on the ended leg is told: LineFailed when the line failed under it (the
+        caller stopped refreshing the session, RFC 4028: the record says `session_expired`), else CallEnded."""
+        if self._leg.end_reason == SESSION_EXPIRED:
+            return LineFailed(f"call {self.call_id} ended: the session expired", SESSION_EXPIRED)
+        return CallEnded(f"call {self.call_id} ended")
 
     async def _until_ended(self, awaitable: asyncio.Future[T]) -> T:
         """Await `awaitable`, or cancel it and raise CallEnded as soon as the leg ends."""
-        ended = asyncio.ensure_future(self._ended.wait())
-        try:
-            done, _ = await asyncio.wait((awaitable, ended), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ended.cancel()
-        if awaitable not in done:
+        # One future woken by whichever comes first, rather than a task waiting on `_ended` plus
+        # `asyncio.wait` for every prompt (issue 22: a task per prompt is measurable per call).
+        if not self._ended.is_set():
+            woken = asyncio.get_running_loop().create_future()
+
+            def wake(_: object = None) -> None:
+                if not woken.done():
+                    woken.set_result(None)
+
+            awaitable.add_done_callback(wake)
+            self._end_wakers.append(wake)
+            try:
+                await woken
+            finally:
+                awaitable.remove_done_callback(wake)
+                self._end_wakers.remove(wake)
+        if not awaitable.done():
             awaitable.cancel()
-            raise CallEnded(f"call {self.call_id} ended")
+            raise self.ended_error()
         try:
             return awaitable.result()
         except MediaFailedError as exc:
@@ -300,7 +325,12 @@ class SipMediaLeg:
     async def _hang_up(self, reason: str | None = None) -> None:
         if not self._leg.ended:
             await self._leg.bye(reason)
+        self._set_ended()
+
+    def _set_ended(self) -> None:
         self._ended.set()
+        for wake in list(self._end_wakers):
+            wake()
 
     async def aclose(self) -> None:
         """Hang up if still up, stop reading the leg, and release its media session (idempotent)."""
@@ -309,6 +339,9 @@ class SipMediaLeg:
         self._closed = True
         self._unsubscribe_keys()
         self._unsubscribe_failure()
+        # The unsubscribers are closures over this leg's own methods: dropped, the leg is freed by
+        # reference counting instead of waiting in a cycle for the garbage collector (issue 22).
+        self._unsubscribe_keys = self._unsubscribe_failure = _nothing
         self._watcher.cancel()
         await asyncio.gather(self._watcher, *filter(None, [self._failing]), return_exceptions=True)
         try:

@@ -15,7 +15,6 @@ import structlog
 from numpy.typing import NDArray
 
 from ivr.call import (
-    CallEnded,
     CallerAudio,
     CallerInput,
     CaptureSpec,
@@ -88,7 +87,7 @@ class SipCall:
 
     def _check_alive(self) -> None:
         if self.leg.ended:
-            raise CallEnded(f"call {self.call_id} ended")
+            raise self.leg.ended_error()
 
     # -- Call protocol ----------------------------------------------------------------------------
 
@@ -147,7 +146,7 @@ class SipCall:
     def _feed_turn(self, turn: Turn, item: object) -> list[TurnAction]:
         now = self._clock.now()
         if item is _HANGUP:
-            raise CallEnded(f"call {self.call_id} ended")
+            raise self.leg.ended_error()
         if item is _PROMPT_DONE:
             return turn.prompt_finished(now)
         if isinstance(item, str):

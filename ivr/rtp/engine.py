@@ -22,6 +22,7 @@ from ivr.rtp.health import MediaCounters
 from ivr.rtp.jitter import JitterConfig
 from ivr.rtp.net import DatagramNetwork, DatagramPort, UdpNetwork
 from ivr.rtp.outbound import EncodedAudio
+from ivr.rtp.playback import EncodedClips
 from ivr.rtp.ports import PortAllocator
 from ivr.rtp.scheduler import MediaScheduler
 from ivr.rtp.session import MediaSession
@@ -61,6 +62,8 @@ class MediaEngine:
         self.cname = cname or f"ivr@{socket.gethostname()}"
         self._sessions: dict[int, MediaSession] = {}
         self._hold_music: dict[str, EncodedAudio] = {}
+        self.clips = EncodedClips()
+        """Prompts encoded once per codec for every session that plays them (see `EncodedClips`)."""
 
     @property
     def sessions(self) -> list[MediaSession]:

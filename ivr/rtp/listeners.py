@@ -23,6 +23,10 @@ DtmfListener = Callable[[DtmfReceived], None]
 FRAME_S = 0.02
 
 
+def _no_inbound() -> InboundStream | None:
+    return None
+
+
 class Listeners:
     def __init__(
         self,
@@ -79,9 +83,15 @@ class Listeners:
         return lambda: self._closers.remove(wake) if wake in self._closers else None
 
     def close(self) -> None:
+        """The session closes: wake who waits for it, then hear nobody any more (the listeners are closures
+        over their owners and over the session: dropped, they are freed by reference counting, issue 22)."""
         self.closed = True
         for wake in tuple(self._closers):
             wake()
+        self._closers.clear()
+        self._dtmf.clear()
+        self.consumers.clear()
+        self._inbound = _no_inbound
 
     async def record(self, max_s: float, silence_s: float, silence_dbfs: float) -> NDArray[np.int16]:
         """Received audio until `silence_s` of continuous silence or `max_s` in all (8 kHz int16)."""

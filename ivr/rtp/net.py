@@ -98,6 +98,9 @@ class _UdpPort(asyncio.DatagramProtocol):
 
     def close(self) -> None:
         self._closing = True
+        # Nothing is delivered after close: drop the session's callbacks, so the session (which holds
+        # this port) is freed by reference counting, not left in a cycle for the GC (issue 22).
+        self._receiver, self._on_error, self._on_lost = _ignore_datagram, _ignore_error, _ignore_lost
         if self._transport is not None:
             self._transport.close()
 

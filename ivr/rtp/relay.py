@@ -10,12 +10,12 @@ stream and sends it on its own send path (so send errors and the confirmation ru
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ivr.media.bridge import Bridge, Forward, RelayedPacket
 from ivr.media.g711 import G711Codec
-from ivr.rtp.outbound import OutboundStream
 from ivr.rtp.scheduler import SenderSlot
 
 if TYPE_CHECKING:
@@ -23,35 +23,38 @@ if TYPE_CHECKING:
 
 
 class RelayLeg:
-    __slots__ = ("session", "bridge", "forward", "_outbound", "_send", "_tick", "_slot", "_stop")
+    __slots__ = ("_session", "bridge", "forward", "_send", "_tick", "_slot")
 
     def __init__(
         self,
         session: MediaSession,
-        outbound: Callable[[], OutboundStream | None],
         send: Callable[[bytes], None],
         tick: Callable[[], int],
         slot: SenderSlot,
-        stop: Callable[[], None],
     ) -> None:
-        self.session = session
+        self._session = weakref.ref(session)
+        """Weak: the session holds this leg, so the pair is freed by reference counting (issue 22)."""
         self.bridge: Bridge | None = None
         self.forward: Forward | None = None
         """Set while bridged: where each received packet goes."""
-        self._outbound = outbound
         self._send = send
         self._tick = tick
         self._slot = slot
         """The session's own sending on the media clock: left while bridged."""
-        self._stop = stop
-        """Stop the session's prompt."""
+
+    @property
+    def session(self) -> MediaSession:
+        session = self._session()
+        if session is None:  # only the session hands its leg out, and a bridge lets it go as it closes
+            raise ReferenceError("the media session of this bridge leg is gone")
+        return session
 
     @property
     def codec(self) -> G711Codec:
         return self.session.codec
 
     def start_relay(self, forward: Forward, bridge: Bridge) -> None:
-        self._stop()
+        self.session.stop()  # its prompt
         self._slot.leave()
         self.bridge = bridge
         self.forward = forward
@@ -64,14 +67,16 @@ class RelayLeg:
     def stop_relay(self) -> None:
         self.bridge = None
         self.forward = None
-        outbound = self._outbound()
-        if outbound is not None and not self.session.closed:
+        session = self._session()
+        outbound = session.outbound if session is not None else None
+        if outbound is not None and session is not None and not session.closed:
             outbound.end_relay()
             self._slot.take()
 
     def send_relayed(self, packet: RelayedPacket) -> None:
-        outbound = self._outbound()
-        if outbound is None or self.session.closed:
+        session = self._session()
+        outbound = session.outbound if session is not None else None
+        if outbound is None or session is None or session.closed:
             return
         data = outbound.relay(
             packet.payload, packet.timestamp, packet.ssrc, packet.marker, packet.is_event, self._tick()

@@ -32,6 +32,14 @@ from ivr.rtp.rtcp import (
 )
 
 Streams = Callable[[], tuple[InboundStream, OutboundStream] | None]
+
+
+def _no_streams() -> None:
+    return None
+
+
+def _never() -> bool:
+    return False
 """The session's streams once started (None before)."""
 
 
@@ -90,10 +98,12 @@ class RtcpChannel:
             self._send(self._build(now, *streams))
 
     def goodbye(self) -> None:
-        """The last report, with BYE (the session closes)."""
+        """The last report, with BYE (the session closes). Then the channel lets go of the session's streams
+        (closures over the session: freed by reference counting, not left in a cycle for the GC)."""
         streams = self._streams()
         if streams is not None and self._may_send():
             self._send(self._build(self._clock.now(), *streams, goodbye=True))
+        self._streams, self._may_send = _no_streams, _never
 
     def _build(self, now: float, inbound: InboundStream, outbound: OutboundStream, *, goodbye: bool = False) -> bytes:
         block = None

@@ -86,6 +86,9 @@ class MediaScheduler:
         self._snapshot: tuple[tuple[Hashable, TickCallback], ...] | None = None
         self._buckets: list[dict[Hashable, ReportCallback]] = [{} for _ in range(report_every_ticks)]
         self._bucket_of: dict[Hashable, int] = {}
+        self._fill_level = 0
+        """No bucket holds fewer reporters than this (the next one goes to a bucket at this level)."""
+        self._fill_cursor = 0
         self._clock: TickClock | None = None
         self._timer: TimerHandle | None = None
         self._errors_logged_at: dict[Hashable, float] = {}
@@ -130,15 +133,30 @@ class MediaScheduler:
         if key in self._bucket_of:
             self._buckets[self._bucket_of[key]][key] = callback
             return
-        index = min(range(len(self._buckets)), key=lambda i: len(self._buckets[i]))
+        index = self._emptiest_bucket()
         self._buckets[index][key] = callback
         self._bucket_of[key] = index
         self._ensure_running()
+
+    def _emptiest_bucket(self) -> int:
+        """A bucket with the fewest reporters, in amortized O(1): the cursor walks on to the next bucket at
+        the fill level; after a full round with none, the level is recounted (a scan of every bucket for
+        each new session was ~10 µs a call, issue 22)."""
+        buckets = self._buckets
+        while True:
+            for _ in range(len(buckets)):
+                index = self._fill_cursor
+                self._fill_cursor = (index + 1) % len(buckets)
+                if len(buckets[index]) <= self._fill_level:
+                    return index
+            self._fill_level = min(len(bucket) for bucket in buckets)
 
     def remove_reporter(self, key: Hashable) -> None:
         index = self._bucket_of.pop(key, None)
         if index is not None:
             self._buckets[index].pop(key, None)
+            if len(self._buckets[index]) < self._fill_level:
+                self._fill_level = len(self._buckets[index])
         self._errors_logged_at.pop(key, None)
         self._stop_if_idle()
 
@@ -148,6 +166,7 @@ class MediaScheduler:
         for bucket in self._buckets:
             bucket.clear()
         self._bucket_of.clear()
+        self._fill_level = 0
         self._stop_if_idle()
 
     def _ensure_running(self) -> None:
@@ -213,6 +232,10 @@ class MediaScheduler:
             log.exception(event, key=str(key), errors_total=self.callback_errors)
 
 
+def _no_tick(tick: int) -> None:
+    pass
+
+
 class SenderSlot:
     """One sender's place on the media clock, taken and left as its owner starts and stops sending
     (a session: left while held silent or bridged, taken again after)."""
@@ -232,3 +255,9 @@ class SenderSlot:
 
     def leave(self) -> None:
         self._scheduler.remove_sender(self)
+
+    def release(self) -> None:
+        """Leave for good (the owner closed): the slot lets go of the callback, a bound method of its owner,
+        so the owner is freed by reference counting rather than by the GC (issue 22)."""
+        self.leave()
+        self._callback = _no_tick

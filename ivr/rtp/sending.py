@@ -24,6 +24,10 @@ from ivr.rtp.params import MediaParams
 FailureListener = Callable[[MediaFailure, str], None]
 
 
+def _ignore_failure(reason: MediaFailure, detail: str) -> None:
+    pass
+
+
 class SendPath:
     __slots__ = (
         "target",
@@ -118,6 +122,11 @@ class SendPath:
                 MediaFailure.SEND_FAILED,
                 f"no RTP could be sent to {self.send_to} for {note.failing_for_s:.1f} s: {exc}",
             )
+
+    def release(self) -> None:
+        """The session closed: report no failure to it any more (and hold no reference back to it)."""
+        self._gave_up = True
+        self._on_failed = _ignore_failure
 
     def check_waiting(self) -> None:
         """Nothing to send to yet: an unreachable offer fails once its latch window is over."""

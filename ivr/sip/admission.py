@@ -2,8 +2,9 @@
 
 The checks run in the order a refusal means most to the caller: a reused Call-ID (482), the edge's per-source
 limits (503/403), draining (503 with Retry-After, so a proxy tries another node), no application (480),
-capacity (503), then the request itself (420 unknown `Require`, 415 a body that is not SDP, 400 no Contact,
-404 a number we do not serve). OPTIONS probes read `busy` so a load balancer takes a full or draining node out.
+capacity (503), then the request itself (420 unknown `Require`, 422 a session interval below our Min-SE
+(RFC 4028), 415 a body that is not SDP, 400 no Contact, 404 a number we do not serve). OPTIONS probes read
+`busy` so a load balancer takes a full or draining node out.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ from collections import Counter
 from collections.abc import Callable
 
 from ivr.sip.edge import EdgeVerdict, SipEdge
+from ivr.sip.errors import SipParseError
 from ivr.sip.headers import ACCEPT, CONTACT, REQUIRE, RETRY_AFTER, UNSUPPORTED
 from ivr.sip.message import Request
+from ivr.sip.sessiontimer import TOO_SMALL, TOO_SMALL_REASON, TimerPolicy, negotiate_uas
 
 SDP = "application/sdp"
-SUPPORTED_EXTENSIONS = frozenset({"replaces"})
+SUPPORTED_EXTENSIONS = frozenset({"replaces", "timer"})
+SUPPORTED_HEADER = ", ".join(sorted(SUPPORTED_EXTENSIONS))
+"""Our `Supported` value (2xx to INVITE, OPTIONS, 405): `replaces, timer`."""
 
 Refusal = tuple[int, str | None, list[tuple[str, str]]]
 """Status, reason phrase (None: the standard one) and extra headers of the final response."""
@@ -25,7 +30,8 @@ Refusal = tuple[int, str | None, list[tuple[str, str]]]
 class Admission:
     """The admission rules of one endpoint and the calls the peers placed that are offered, ringing or up."""
 
-    __slots__ = ("_live", "_per_source", "accept_number", "accepting", "draining", "max_calls", "retry_after_s")
+    __slots__ = ("_live", "_per_source", "accept_number", "accepting", "draining", "max_calls", "retry_after_s",
+                 "session_timer")
 
     def __init__(self, *, accept_number: Callable[[str], bool] | None = None, max_calls: int | None = None,
                  retry_after_s: int = 30) -> None:
@@ -40,6 +46,8 @@ class Admission:
         self._live: dict[str, str] = {}
         """Call-ID -> source host of every call the peers placed that is offered, ringing or up."""
         self._per_source: Counter[str] = Counter()
+        self.session_timer = TimerPolicy()
+        """Our session-timer numbers: an INVITE asking for less than `min_se_s` gets 422 (RFC 4028 9)."""
 
     @property
     def active_calls(self) -> int:
@@ -73,6 +81,12 @@ class Admission:
         unsupported = [ext for ext in request.headers.get_all(REQUIRE) if ext.lower() not in SUPPORTED_EXTENSIONS]
         if unsupported:
             return 420, None, [(UNSUPPORTED, ", ".join(unsupported))]
+        try:
+            timer = negotiate_uas(request.headers, self.session_timer)
+        except SipParseError as exc:
+            return exc.status_hint, str(exc), []
+        if timer.negotiated is None:
+            return TOO_SMALL, TOO_SMALL_REASON, list(timer.headers)
         if request.body and request.content_type != SDP:
             return 415, None, [(ACCEPT, SDP)]
         if not request.headers.get_all(CONTACT):

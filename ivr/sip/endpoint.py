@@ -36,7 +36,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ivr.sip.admission import SDP, Admission
+from ivr.sip.admission import SDP, SUPPORTED_HEADER, Admission
 from ivr.sip.builders import build_response
 from ivr.sip.dialog import Dialog, DialogInput, OkRetransmission, address_of
 from ivr.sip.edge import SipEdge
@@ -192,7 +192,7 @@ class SipEndpoint:
         """Answer a request; a 2xx to an INVITE is retransmitted until its ACK (RFC 3261 13.3.1.4)."""
         extra = list(headers)
         if status == 405 or (transaction.method == "OPTIONS" and status == 200):
-            extra += [(ALLOW, ALLOWED_METHODS), (ACCEPT, SDP), (SUPPORTED, "replaces")]
+            extra += [(ALLOW, ALLOWED_METHODS), (ACCEPT, SDP), (SUPPORTED, SUPPORTED_HEADER)]
         extra.append((SERVER, self.user_agent))
         response = build_response(transaction.request, status, reason, to_tag=to_tag, headers=extra,
                                   body=body, content_type=content_type)
@@ -205,7 +205,7 @@ class SipEndpoint:
         contact = self.contact()
         dialog = Dialog.as_uas(offered.request, offered.local_tag, contact)
         self._dialogs[dialog.key] = _DialogEntry(dialog, incoming=True)
-        extra = [(CONTACT, contact), (ALLOW, ALLOWED_METHODS), (SUPPORTED, "replaces"), *headers]
+        extra = [(CONTACT, contact), (ALLOW, ALLOWED_METHODS), (SUPPORTED, SUPPORTED_HEADER), *headers]
         self.respond(offered.transaction, 200, now=now, to_tag=offered.local_tag, headers=extra, body=sdp,
                      content_type=SDP)
         dialog.move(DialogInput.SUCCESS)

@@ -16,11 +16,12 @@ from ivr.sip.admission import SDP
 from ivr.sip.authorize import Credentials, authorized_retry
 from ivr.sip.builders import build_cancel
 from ivr.sip.dialog import Dialog
-from ivr.sip.errors import SipError
+from ivr.sip.errors import SipError, SipParseError
 from ivr.sip.events import Address, CallOffered
-from ivr.sip.headers import CONTACT
+from ivr.sip.headers import ALLOW, CONTACT
 from ivr.sip.message import Request, Response
 from ivr.sip.sdp import SessionDescription
+from ivr.sip.sessiontimer import TOO_SMALL, negotiate_uac, negotiate_uas, retry_after_422
 from ivr.sip.transaction import TxState
 from ivr.sipua.core import SipCore
 from ivr.sipua.leg import CallLeg
@@ -106,9 +107,11 @@ class IncomingCall:
     def answer(self, sdp_answer: bytes, headers: Iterable[tuple[str, str]] = ()) -> CallLeg:
         """Send 200 OK with our SDP; the returned leg retransmits it until the caller's ACK."""
         self._check_open()
-        dialog = self.core.answer(self.offered, sdp_answer, headers)
+        timer = negotiate_uas(self.request.headers, self.core.session_timer)  # admission vetted it (422, 400)
+        dialog = self.core.answer(self.offered, sdp_answer, [*headers, *timer.headers])
         self.final_status = 200
-        leg = CallLeg(self.core, dialog, local_sdp=sdp_answer, remote_sdp=self.request.body)
+        leg = CallLeg(self.core, dialog, local_sdp=sdp_answer, remote_sdp=self.request.body,
+                      session=timer.negotiated, peer_allow=self.request.headers.get_all(ALLOW))
         self.core.legs[dialog.key] = leg
         self.leg = leg
         return leg
@@ -143,6 +146,7 @@ class OutgoingCall:
         self._cancel_requested = False
         self._cancel_sent = False
         self._auth_tried = False
+        self._timer_retried = False
         self._leg: CallLeg | None = None
 
     @property
@@ -192,6 +196,15 @@ class OutgoingCall:
                 self.core.send(retry, self.destination, self._on_response)
                 return
             self._fail(response)
+        elif status == TOO_SMALL and not self._timer_retried:
+            retry = retry_after_422(self.invite, response, self.core.session_timer, via=self.core.via())
+            if retry is None:
+                self._fail(response)
+                return
+            self._timer_retried = True  # RFC 4028 7.4: once, with the callee's Min-SE
+            self._provisional = False
+            self.invite = retry
+            self.core.send(retry, self.destination, self._on_response)
         else:
             self._fail(response)
 
@@ -199,7 +212,12 @@ class OutgoingCall:
         if self._leg is not None:
             return  # a 2xx of another fork: only the first one makes the call
         dialog = Dialog.as_uac(self.invite, response, self.core.contact())
-        leg = CallLeg(self.core, dialog, local_sdp=self.invite.body, remote_sdp=response.body)
+        try:
+            session = negotiate_uac(response.headers)
+        except SipParseError:
+            session = None  # a malformed Session-Expires in the callee's 2xx: no timer rather than no call
+        leg = CallLeg(self.core, dialog, local_sdp=self.invite.body, remote_sdp=response.body, session=session,
+                      peer_allow=response.headers.get_all(ALLOW))
         self._leg = leg
         self.core.legs[dialog.key] = leg
         self.core.endpoint.add_dialog(dialog)

@@ -20,6 +20,7 @@ from ivr.sip.builders import build_response
 from ivr.sip.dialog import Dialog, DialogKey, address_of
 from ivr.sip.events import Address, CallOffered
 from ivr.sip.message import Request, Response
+from ivr.sip.sessiontimer import TimerPolicy
 from ivr.sip.transaction import ClientTransaction, ServerTransaction
 from ivr.sip.transport import SipTransport
 from ivr.sip.uri import SipUri
@@ -45,6 +46,8 @@ class SipCore:
         self.legs: dict[DialogKey, CallLeg] = {}
         self._handlers: dict[ClientTransaction, ResponseHandler] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.session_timer = TimerPolicy()
+        """Session timers (RFC 4028) of our calls: the interval we ask for and the smallest we take."""
         self.refer_listener: ReferListener | None = None
         """Told of every REFER a peer sends in one of our dialogs (the engine's agent transfers)."""
 

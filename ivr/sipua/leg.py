@@ -18,9 +18,9 @@ from collections.abc import Callable
 import structlog
 
 from ivr.call import CallEnded, TransferResult
-from ivr.sip.admission import SDP
+from ivr.sip.admission import SDP, SUPPORTED_HEADER
 from ivr.sip.dialog import Dialog, dtmf_relay_body, parse_dtmf_info
-from ivr.sip.errors import SdpError, SipError
+from ivr.sip.errors import SdpError, SipError, SipParseError
 from ivr.sip.events import (
     ByeReceived,
     DialogEndReason,
@@ -29,12 +29,14 @@ from ivr.sip.events import (
     InfoReceived,
     ReinviteReceived,
 )
-from ivr.sip.headers import CONTACT, CONTENT_TYPE, REASON
+from ivr.sip.headers import CONTACT, CONTENT_TYPE, REASON, SUPPORTED
 from ivr.sip.hold import is_hold, offered_direction, with_direction
 from ivr.sip.message import Request, Response
 from ivr.sip.sdp import Direction
+from ivr.sip.sessiontimer import TOO_SMALL, TOO_SMALL_REASON, Negotiated
 from ivr.sip.transaction import ServerTransaction
 from ivr.sipua.core import SipCore
+from ivr.sipua.refresher import SESSION_EXPIRED, SessionRefresher
 from ivr.sipua.transfer import LegTransfers
 
 log = structlog.get_logger(__name__)
@@ -54,7 +56,10 @@ class ReinviteFailed(SipError):
 class CallLeg:
     """One answered (or answering) call: dialog, SDP on both sides, events, in-dialog requests."""
 
-    def __init__(self, core: SipCore, dialog: Dialog, *, local_sdp: bytes, remote_sdp: bytes) -> None:
+    def __init__(self, core: SipCore, dialog: Dialog, *, local_sdp: bytes, remote_sdp: bytes,
+                 session: Negotiated | None = None, peer_allow: list[str] | None = None) -> None:
+        """`session`: the session timer the INVITE's 2xx agreed (RFC 4028); `peer_allow`: the methods the
+        peer's INVITE or 2xx listed in Allow (UPDATE there: we refresh by UPDATE)."""
         self.core = core
         self.dialog = dialog
         self.local_sdp = local_sdp
@@ -71,6 +76,13 @@ class CallLeg:
             self._acked.set()  # a call we placed is confirmed by the 2xx we ACKed
         self.transfers = LegTransfers(core, dialog, self._request, self._events.put_nowait, lambda: self.ended)
         """REFER both ways and the NOTIFYs that follow them (`ivr.sipua.transfer`)."""
+        self.session = SessionRefresher(
+            core, dialog, core.session_timer, session,
+            peer_allows_update="UPDATE" in (method.strip().upper() for method in peer_allow or ()),
+            send=self._request, invite=self._invite_and_ack, local_sdp=lambda: self.local_sdp,
+            expire=lambda: self.bye('SIP;cause=408;text="Session expired"', end_reason=SESSION_EXPIRED),
+        )
+        """The session timer (`ivr.sipua.refresher`): our refreshes, and BYE when the peer's stop."""
 
     def __repr__(self) -> str:
         return f"<CallLeg {self.call_id} {self.dialog.state.name}>"
@@ -126,13 +138,15 @@ class CallLeg:
 
     # -- what the application does --------------------------------------------------------------------
 
-    async def bye(self, reason: str | None = None) -> None:
-        """Hang up (idempotent); waits for the peer's answer to the BYE or its timeout."""
+    async def bye(self, reason: str | None = None, *, end_reason: str = "local_bye") -> None:
+        """Hang up (idempotent); waits for the peer's answer to the BYE or its timeout. `reason` is the
+        BYE's Reason header, `end_reason` what `wait_ended` says (`session_expired`: the peer stopped
+        refreshing)."""
         if self.ended:
             return
         headers = [(REASON, reason)] if reason else []
         request = self.dialog.new_request("BYE", self.core.via(), headers=headers)
-        self._finish("local_bye")
+        self._finish(end_reason)
         await self.core.send_and_wait(request, self.core.destination(self.dialog.next_hop()))
 
     async def reinvite(self, sdp: bytes) -> bytes:
@@ -213,30 +227,43 @@ class CallLeg:
     def _on_invite(self, request: Request, tx: ServerTransaction) -> None:
         offer = request.body
         try:
+            timer = self.session.answer(request)
             answer = self._answer(offer) if offer else self.local_sdp
-        except SdpError as exc:
+        except (SdpError, SipParseError) as exc:
             self.dialog.reinvite_answered()
-            self.core.respond(tx, exc.status_hint if offer else 400, str(exc))
+            self.core.respond(tx, exc.status_hint if offer or isinstance(exc, SipParseError) else 400, str(exc))
             return
-        self.core.respond(tx, 200, headers=[(CONTACT, self.dialog.local_contact)], body=answer, content_type=SDP)
+        if timer.negotiated is None:
+            self.dialog.reinvite_answered()
+            self.core.respond(tx, TOO_SMALL, TOO_SMALL_REASON, headers=timer.headers)
+            return
+        self.core.respond(tx, 200, headers=[(CONTACT, self.dialog.local_contact), (SUPPORTED, SUPPORTED_HEADER),
+                                            *timer.headers], body=answer, content_type=SDP)
         self.dialog.reinvite_answered()
+        self.session.refreshed(timer.negotiated)
         if offer:
             self.remote_sdp = offer
         self.local_sdp = answer
         self._events.put_nowait(ReinviteReceived(offer, answer, is_hold(offer)))
 
     def _on_update(self, request: Request, tx: ServerTransaction) -> None:
-        if not request.body:
-            self.core.respond(tx, 200, headers=[(CONTACT, self.dialog.local_contact)])
-            return
         try:
-            answer = self._answer(request.body)
-        except SdpError as exc:
+            timer = self.session.answer(request)
+            answer = self._answer(request.body) if request.body else b""
+        except (SdpError, SipParseError) as exc:
             self.core.respond(tx, exc.status_hint, str(exc))
             return
+        if timer.negotiated is None:
+            self.core.respond(tx, TOO_SMALL, TOO_SMALL_REASON, headers=timer.headers)
+            return
+        headers = [(CONTACT, self.dialog.local_contact), (SUPPORTED, SUPPORTED_HEADER), *timer.headers]
+        if not request.body:  # a refresh without an offer (RFC 4028 9): no SDP back
+            self.core.respond(tx, 200, headers=headers)
+            self.session.refreshed(timer.negotiated)
+            return
         self.remote_sdp, self.local_sdp = request.body, answer
-        self.core.respond(tx, 200, headers=[(CONTACT, self.dialog.local_contact)], body=answer,
-                          content_type=SDP)
+        self.core.respond(tx, 200, headers=headers, body=answer, content_type=SDP)
+        self.session.refreshed(timer.negotiated)
         self._events.put_nowait(ReinviteReceived(request.body, answer, is_hold(request.body)))
 
     def _on_info(self, request: Request, tx: ServerTransaction) -> None:
@@ -253,15 +280,16 @@ class CallLeg:
 
     # -- internals ------------------------------------------------------------------------------------
 
-    async def _request(self, request: Request) -> Response:
+    async def _request(self, request: Request, gone_reason: str | None = None) -> Response:
+        """Send an in-dialog request; a 408/481 ends the leg (`gone_reason`, else `remote_gone_<status>`)."""
         response = await self.core.send_and_wait(request, self.core.destination(self.dialog.next_hop()))
         self.dialog.receive_response(response, request.method)
         if self.dialog.terminated and not self.ended:
-            self._finish(f"remote_gone_{response.status}")
+            self._finish(gone_reason or f"remote_gone_{response.status}")
         return response
 
-    async def _invite_and_ack(self, request: Request) -> Response:
-        response = await self._request(request)
+    async def _invite_and_ack(self, request: Request, gone_reason: str | None = None) -> Response:
+        response = await self._request(request, gone_reason)
         if 200 <= response.status < 300:
             self.core.send_ack(self.dialog, self.dialog.ack(request.cseq.seq, self.core.via()))
         return response
@@ -275,6 +303,7 @@ class CallLeg:
         if self.ended:
             return
         self.end_reason = reason
+        self.session.stop()
         self.core.end_dialog(self.dialog)
         self.core.legs.pop(self.dialog.key, None)
         self._ended.set()

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from ivr.call import TransferResult
+from ivr.call import CallEnded, TransferResult
 from ivr.sip.dialog import Dialog, parse_sipfrag, sipfrag_body
 from ivr.sip.events import DialogEvent, ReferReceived, TransferNotified
 from ivr.sip.headers import EVENT, REFER_TO, REFERRED_BY, SUBSCRIPTION_STATE
@@ -31,6 +31,18 @@ ReferListener = Callable[[str, ReferReceived, Notify], None]
 
 SIPFRAG = "message/sipfrag;version=2.0"
 NOTIFY_EXPIRES_S = 60
+
+
+async def _ended_send(request: Request) -> Response:
+    raise CallEnded(f"call {request.call_id} ended: no {request.method} in it")
+
+
+def _drop_event(event: DialogEvent) -> None:
+    pass
+
+
+def _always() -> bool:
+    return True
 
 
 class LegTransfers:
@@ -79,10 +91,14 @@ class LegTransfers:
         await self._send(request)
 
     def leg_ended(self) -> None:
-        """The dialog ended: a REFER still waiting for its NOTIFY has failed."""
+        """The dialog ended: a REFER still waiting for its NOTIFY has failed, and nothing more is sent or
+        queued. The callbacks (the leg's methods; the leg holds this object) are let go, so an ended leg is
+        freed by reference counting instead of waiting in a cycle for the garbage collector (issue 22)."""
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(TransferResult(accepted=False, status=0))
+        self._send, self._queue_event, self._ended = _ended_send, _drop_event, _always
+
 
     def on_refer(self, request: Request, tx: ServerTransaction) -> None:
         refer_to = request.headers.get(REFER_TO)

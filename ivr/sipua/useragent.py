@@ -38,6 +38,7 @@ from ivr.sip.admission import SDP
 from ivr.sip.authorize import Credentials
 from ivr.sip.dialog import address_of
 from ivr.sip.edge import SipEdge
+from ivr.sip.endpoint import ALLOWED_METHODS
 from ivr.sip.errors import SdpError, SipParseError
 from ivr.sip.events import (
     AckReceived,
@@ -51,10 +52,11 @@ from ivr.sip.events import (
     TransactionTimedOut,
     TransportFailed,
 )
-from ivr.sip.headers import CALL_ID, CONTACT, CONTENT_TYPE, CSEQ, FROM, MAX_FORWARDS, ROUTE, TO, VIA, NameAddr
+from ivr.sip.headers import ALLOW, CALL_ID, CONTACT, CONTENT_TYPE, CSEQ, FROM, MAX_FORWARDS, ROUTE, TO, VIA, NameAddr
 from ivr.sip.hostport import format_hostport
 from ivr.sip.message import Headers, Request, Response, new_call_id, new_tag
 from ivr.sip.registrar import Binding, Registrar
+from ivr.sip.sessiontimer import TimerPolicy, offer_headers
 from ivr.sip.transaction import ClientTransaction, ServerTransaction
 from ivr.sip.transport import SipTransport
 from ivr.sip.uri import SipUri, unescape
@@ -85,8 +87,13 @@ class UserAgent:
         edge: SipEdge | None = None,
         user: str = "ivr",
         user_agent: str = "ivr",
+        session_timer: TimerPolicy | None = None,
     ) -> None:
+        """`session_timer`: the RFC 4028 numbers of our calls (None: 1800 s asked, 90 s Min-SE)."""
         self.core = SipCore(transport, clock, user_agent=user_agent)
+        if session_timer is not None:
+            self.core.session_timer = session_timer
+            transport.endpoint.admission.session_timer = session_timer
         self.transport = transport
         self.endpoint = transport.endpoint
         self.clock = clock
@@ -147,7 +154,8 @@ class UserAgent:
         for value in route or ():
             request.headers.add(ROUTE, value)
         request.headers.add(CONTACT, self.core.contact(from_user or self.user))
-        for name, value in headers:
+        request.headers.add(ALLOW, ALLOWED_METHODS)  # UPDATE among them: the callee refreshes without SDP
+        for name, value in (*offer_headers(self.core.session_timer), *headers):
             request.headers.add(name, value)
         request.headers.add(CONTENT_TYPE, SDP)
         request.body = sdp_offer

@@ -1,6 +1,9 @@
 """PocketSphinx 5 adapter: the embedded default engine (its wheel ships a US English model).
 
-The model is 16 kHz, so 8 kHz call audio is upsampled with a streaming soxr resampler. Free
+The model is 16 kHz, so 8 kHz call audio is upsampled with a streaming soxr resampler, and the
+model's means are mapped to that telephone channel by an MLLR transform loaded with the decoder
+(`TELEPHONE_MLLR`, built by `ivr.speech.adaptation`: +17 points of right intents on the dev split's
+clean audio, no decode CPU added; bench/RESULTS.md "Speech evaluation"). Free
 decoding of telephone speech is poor, so the flow's phrases bias the search, either as a small
 trigram language model built from them (`Bias.LM`, the default: it still decodes a caller who
 words the need differently) or as a flat JSGF grammar (`Bias.GRAMMAR`: only whole phrases).
@@ -33,7 +36,7 @@ from ivr.call import Hypothesis
 from ivr.speech.errors import RecognizerError, SpeechModelError
 from ivr.speech.recognizer import CALL_RATE_HZ, EngineRecognizer
 
-__all__ = ["Bias", "PocketSphinxModel", "PocketSphinxRecognizer"]
+__all__ = ["CARRIERS", "Bias", "PocketSphinxModel", "PocketSphinxRecognizer", "pronunciations"]
 
 _MODEL_RATE_HZ = 16000
 _NBEST = 10
@@ -50,7 +53,20 @@ phrases) through the 8 kHz -> 16 kHz path; with it a fresh decoder's first utter
 as a warmed-up one. The mean still adapts per call from there.
 """
 
-_CARRIERS = ("i want to", "i would like to", "i need to", "i have a question about")
+TELEPHONE_MLLR = Path(__file__).with_name("data") / "en-us-telephone.mllr"
+"""MLLR transform of the en-us means to the telephone channel (8 kHz G.711 upsampled to 16 kHz), built
+from synthesised speech by `python -m ivr.speech.adaptation`; see that module for how and on what."""
+
+
+class Default(enum.Enum):
+    """Marks an argument left at its default."""
+
+    TOKEN = 0
+
+
+DEFAULT = Default.TOKEN
+
+CARRIERS = ("i want to", "i would like to", "i need to", "i have a question about")
 """Lead-ins callers put before a need; the phrase LM learns them so a phrase keeps its words after them."""
 
 
@@ -71,10 +87,18 @@ class PocketSphinxModel:
     lm: Path
     cmn_init: str | None = None
     """Initial cepstral mean (comma-separated); None keeps the model's own."""
+    mllr: Path | None = None
+    """MLLR transform applied to the means at load (the telephone channel's: `ivr.speech.adaptation`)."""
 
     @classmethod
-    def load(cls, dialect: str, path: Path | str | None = None) -> PocketSphinxModel:
-        """Check a model folder (default: the wheel's en-us); `SpeechModelError` names what is missing."""
+    def load(
+        cls, dialect: str, path: Path | str | None = None, *, mllr: Path | None | Default = DEFAULT
+    ) -> PocketSphinxModel:
+        """Check a model folder (default: the wheel's en-us); `SpeechModelError` names what is missing.
+
+        `mllr`: a transform for the model's means; by default the committed telephone-channel one for
+        the built-in model (see `ivr.speech.adaptation`), none for a model folder given by path.
+        """
         try:
             import pocketsphinx
         except ImportError as exc:
@@ -92,12 +116,17 @@ class PocketSphinxModel:
         if not lms:
             raise SpeechModelError(dialect, root, "no language model (*.lm.bin) found")
         builtin = path is None
+        if isinstance(mllr, Default):
+            mllr = TELEPHONE_MLLR if builtin else None
+        if mllr is not None and not mllr.is_file():
+            raise SpeechModelError(dialect, mllr, "MLLR transform file does not exist")
         return cls(
             dialect=dialect,
             hmm=hmm,
             dictionary=dicts[0],
             lm=lms[0],
             cmn_init=TELEPHONE_CMN_INIT if builtin else None,
+            mllr=mllr,
         )
 
     def new_decoder(self) -> Any:
@@ -112,9 +141,9 @@ class PocketSphinxModel:
             vocabulary = phrases
         else:
             search = phrase_arpa(phrases)
-            vocabulary = (*phrases, *_CARRIERS)
-        pronunciations = _pronunciations(self.dictionary)
-        lines = [line for word in dict.fromkeys(" ".join(vocabulary).split()) for line in pronunciations.get(word, ())]
+            vocabulary = (*phrases, *CARRIERS)
+        by_word = pronunciations(self.dictionary)
+        lines = [line for word in dict.fromkeys(" ".join(vocabulary).split()) for line in by_word.get(word, ())]
         with tempfile.TemporaryDirectory(prefix="ivr-phrases-") as tmp:
             dictionary, search_file = Path(tmp) / "phrases.dict", Path(tmp) / "phrases.search"
             dictionary.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -125,8 +154,8 @@ class PocketSphinxModel:
 
     def known_words(self, phrase: str) -> str:
         """`phrase` without the words the dictionary cannot pronounce."""
-        pronunciations = _pronunciations(self.dictionary)
-        return " ".join(w for w in phrase.split() if w in pronunciations)
+        by_word = pronunciations(self.dictionary)
+        return " ".join(w for w in phrase.split() if w in by_word)
 
     def _decoder(self, **search: Path) -> Any:
         from pocketsphinx import Decoder
@@ -141,13 +170,15 @@ class PocketSphinxModel:
             }
             if self.cmn_init is not None:
                 options["cmninit"] = self.cmn_init
+            if self.mllr is not None:
+                options["mllr"] = str(self.mllr)
             return Decoder(**options)
         except (RuntimeError, ValueError) as exc:
             raise SpeechModelError(self.dialect, self.hmm, f"decoder failed to load: {exc}") from exc
 
 
 @functools.lru_cache(maxsize=4)
-def _pronunciations(dictionary: Path) -> dict[str, tuple[str, ...]]:
+def pronunciations(dictionary: Path) -> dict[str, tuple[str, ...]]:
     """The dictionary's lines by word (alternate pronunciations `word(2)` under `word`), read once."""
     by_word: dict[str, list[str]] = {}
     with dictionary.open(encoding="utf-8", errors="replace") as f:
@@ -279,7 +310,7 @@ def phrase_arpa(phrases: tuple[str, ...]) -> str:
     from pocketsphinx.lm import ArpaBoLM
 
     starts = ("i ", "can ", "how ", "what ", "when ", "is ", "my ", "please ")
-    carried = [f"{c} {p}" for p in phrases if not p.startswith(starts) for c in _CARRIERS]
+    carried = [f"{c} {p}" for p in phrases if not p.startswith(starts) for c in CARRIERS]
     builder = ArpaBoLM(add_start=True, text="\n".join([*phrases, *carried]) + "\n")
     builder.compute()
     out = io.StringIO()

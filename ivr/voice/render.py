@@ -262,6 +262,7 @@ class PromptLibrary:
 
         recorded: dict[Path, Audio] = {}
         for path, audio in zip(recordings, self._executor.map(load_prompt_audio, recordings), strict=True):
+            audio.flags.writeable = False  # as `_render_sync`'s
             recorded[path] = audio
             tick()
         fixed: dict[str, Audio] = {}
@@ -305,11 +306,11 @@ class PromptLibrary:
     def _render_sync(self, job: RenderJob) -> Audio:
         """Disk cache or TTS (then stored). Runs in the pool."""
         cached = self._cache.load(job.key, personal=job.personal)
-        if cached is not None:
-            return cached
-        audio = self._engine.synthesize(job.text, job.voice, job.rate_wpm)
-        self._cache.store(job.key, audio, personal=job.personal)
-        return audio
+        if cached is None:
+            cached = self._engine.synthesize(job.text, job.voice, job.rate_wpm)
+            self._cache.store(job.key, cached, personal=job.personal)
+        cached.flags.writeable = False  # served to every call: the media layer encodes it once (EncodedClips)
+        return cached
 
     def add_recording(self, dialect: str, prompt_id: str, path: Path, audio: Audio) -> None:
         """Serve a recording just written (the prompt-recording line's accepted take) from the next prompt on,

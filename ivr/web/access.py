@@ -75,6 +75,8 @@ class TokenSource(enum.Enum):
     """The first-start token in `var/api-token`."""
     ISSUED = "issued"
     """Issued by an admin through the API (the only kind the API can revoke)."""
+    NODE = "node"
+    """The workers of one node among themselves (`ivr.web.node`): made by the supervisor, never written."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -104,11 +106,14 @@ def valid_token_name(name: str) -> bool:
     return bool(_NAME.match(name))
 
 
+NODE_TOKEN_NAME = "node"
+
 _ORIGINS = {
     TokenSource.CONFIG: "the config's api_tokens",
     TokenSource.ENV: TOKEN_ENV,
     TokenSource.LOCAL: str(TOKEN_FILE),
     TokenSource.ISSUED: "the API",
+    TokenSource.NODE: "the node's supervisor",
 }
 
 
@@ -205,6 +210,10 @@ class TokenBook:
                 self._save()
                 return token
         raise UnknownToken(f"no token named {name!r}")
+
+    def add_node_token(self, secret: str) -> None:
+        """Accept the node's own token (the workers of a node talk to each other with it), as admin."""
+        self._add(ApiToken(NODE_TOKEN_NAME, Role.ADMIN, token_digest(secret), TokenSource.NODE))
 
     def _add(self, token: ApiToken) -> None:
         self.tokens.append(token)

@@ -84,6 +84,8 @@ class WebSources:
     draining: Callable[[], bool] = lambda: False
     """The engine is draining (SIGTERM): /readyz says so, so a load balancer stops sending calls."""
     summary_cache_s: float = 2.0
+    node_metrics: Callable[[str], Awaitable[str]] | None = None
+    """A node of workers: worker 0's /metrics merges this process's exposition with the others' (`ivr.web.node`)."""
     _summaries: dict[tuple[str, str], tuple[float, asyncio.Task[Summary]]] = field(default_factory=dict)
 
 
@@ -503,7 +505,10 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    text = _sources(request).metrics.render()
+    src = _sources(request)
+    text = src.metrics.render()
+    if src.node_metrics is not None:
+        text = await src.node_metrics(text)
     return web.Response(
         body=text.encode(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
     )

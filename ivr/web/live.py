@@ -6,6 +6,10 @@ no I/O, no locks, times passed in. Listeners registered with `on_change` are cal
 with a `LiveChange` after each update; the SSE hub debounces them into pushes.
 
 It satisfies `LiveView`, `AcdView` and `FlowView`, so a small engine can pass it for all three.
+
+In a node of several workers (`ivr serve --workers`), worker 0's live state also mirrors the calls the
+other workers hold (`calls_elsewhere`, fed by `ivr.web.node`): its snapshot, queues and agents' calls are
+the node's, while `calls_started_total` and `own_calls_json` stay this process's own.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ class LiveChange:
     """The call id, agent id or flow id that changed."""
 
 
+MAX_MIRRORED_CALLS = 100_000
+"""Calls mirrored from one other worker at most (a worker's own are bounded by its `max_calls`)."""
+
+
 @dataclass(slots=True)
 class _Call:
     call_id: str
@@ -61,6 +69,37 @@ class _Call:
     context: dict[str, str] = field(default_factory=dict)
     agent_id: str = ""
     answered_at: datetime | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """Everything about the call, for the worker that mirrors it (`from_json` reads it back)."""
+        return {
+            "call_id": self.call_id, "caller": self.caller, "dialed": self.dialed,
+            "started_at": self.started_at.isoformat(), "dialect": self.dialect, "flow_id": self.flow_id,
+            "node": self.node, "queue": self.queue, "priority": self.priority, "context": dict(self.context),
+            "enqueued_at": _iso(self.enqueued_at), "agent_id": self.agent_id, "answered_at": _iso(self.answered_at),
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, object]) -> _Call:
+        """A call another worker reported (`to_json`); raises ValueError/TypeError/KeyError if malformed."""
+        context = raw.get("context") or {}
+        if not isinstance(context, Mapping):
+            raise TypeError("context must be an object")
+        return cls(
+            str(raw["call_id"]), str(raw["caller"]), str(raw["dialed"]), datetime.fromisoformat(str(raw["started_at"])),
+            dialect=str(raw.get("dialect", "")), flow_id=str(raw.get("flow_id", "")), node=str(raw.get("node", "")),
+            queue=str(raw.get("queue", "")), enqueued_at=_time(raw.get("enqueued_at")),
+            priority=int(str(raw.get("priority", 0))), context={str(k): str(v) for k, v in context.items()},
+            agent_id=str(raw.get("agent_id", "")), answered_at=_time(raw.get("answered_at")),
+        )  # fmt: skip
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _time(value: object) -> datetime | None:
+    return None if value is None or value == "" else datetime.fromisoformat(str(value))
 
 
 @dataclass(slots=True)
@@ -89,6 +128,8 @@ class LiveState:
         self._known_queues: set[str] = set()
         self._listeners: list[Listener] = []
         self._started_total = 0
+        self._elsewhere: dict[str, dict[str, _Call]] = {}
+        """Calls held by the node's other workers, by worker (worker 0 of a node only)."""
 
     # --- updates from the engine ----------------------------------------------------------------
 
@@ -217,16 +258,67 @@ class LiveState:
         """Calls seen since start (monotonic): `rate()` of it is the calls-per-second figure."""
         return self._started_total
 
+    def own_calls_json(self) -> list[dict[str, object]]:
+        """This process's calls in progress, in full (what another worker mirrors with `calls_elsewhere`)."""
+        return [call.to_json() for call in self._calls.values()]
+
+    def holder(self, call_id: str) -> str | None:
+        """Who holds the call: "" this process, a worker's name, or None (not in progress anywhere known)."""
+        if call_id in self._calls:
+            return ""
+        return next((worker for worker, calls in self._elsewhere.items() if call_id in calls), None)
+
+    def calls_elsewhere(self, worker: str, calls: Iterable[Mapping[str, object]]) -> None:
+        """Replace what `worker` (another worker of this node) holds with `calls` (its `own_calls_json`);
+        an empty list when it is gone. A malformed entry is dropped and logged, never raised."""
+        mirrored: dict[str, _Call] = {}
+        for raw in calls:
+            if len(mirrored) >= MAX_MIRRORED_CALLS:
+                log.warning("live_mirror_full", worker=worker, limit=MAX_MIRRORED_CALLS)
+                break
+            try:
+                call = _Call.from_json(raw)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("live_mirror_bad_call", worker=worker, error=str(exc))
+                continue
+            mirrored[call.call_id] = call
+            if call.queue:
+                self._known_queues.add(call.queue)
+        if mirrored:
+            self._elsewhere[worker] = mirrored
+        elif self._elsewhere.pop(worker, None) is None:
+            return
+        self._changed(ChangeKind.CALL, "*")
+
+    def _all_calls(self) -> list[_Call]:
+        return [*self._calls.values(), *(c for calls in self._elsewhere.values() for c in calls.values())]
+
+    def _call(self, call_id: str) -> _Call | None:
+        found = self._calls.get(call_id)
+        if found is None:
+            found = next((calls[call_id] for calls in self._elsewhere.values() if call_id in calls), None)
+        return found
+
+    def _call_of_agent(self, agent: _Agent) -> _Call | None:
+        if agent.call_id is not None and (call := self._call(agent.call_id)) is not None:
+            return call
+        if agent.state is not AgentPresence.IN_CALL:
+            return None
+        # Answered on another worker: that worker's mirror names the agent.
+        return next((c for calls in self._elsewhere.values() for c in calls.values()
+                     if c.agent_id == agent.agent_id), None)  # fmt: skip
+
     def snapshot(self, at: datetime) -> LiveSnapshot:
-        in_queue = sum(1 for c in self._calls.values() if c.queue and not c.agent_id)
-        with_agent = sum(1 for c in self._calls.values() if c.agent_id)
+        calls = self._all_calls()
+        in_queue = sum(1 for c in calls if c.queue and not c.agent_id)
+        with_agent = sum(1 for c in calls if c.agent_id)
         by_state = dict.fromkeys(AgentPresence, 0)
         for agent in self._agents.values():
             by_state[agent.state] += 1
-        recent = sorted(self._calls.values(), key=lambda c: c.started_at, reverse=True)[:RECENT_CALLS]
+        recent = sorted(calls, key=lambda c: c.started_at, reverse=True)[:RECENT_CALLS]
         return LiveSnapshot(
             at=at,
-            in_ivr=len(self._calls) - in_queue - with_agent,
+            in_ivr=len(calls) - in_queue - with_agent,
             in_queue=in_queue,
             with_agent=with_agent,
             queues=tuple(self.queues(at)),
@@ -240,7 +332,7 @@ class LiveState:
 
     def queues(self, at: datetime) -> list[QueueView]:
         waiting: dict[str, list[_Call]] = {q: [] for q in self._known_queues}
-        for call in self._calls.values():
+        for call in self._all_calls():
             if call.queue and not call.agent_id:
                 waiting.setdefault(call.queue, []).append(call)
         views = []
@@ -268,7 +360,7 @@ class LiveState:
 
     def current_call(self, agent_id: str, at: datetime) -> CurrentCall | None:
         agent = self._agents.get(agent_id)
-        call = None if agent is None or agent.call_id is None else self._calls.get(agent.call_id)
+        call = None if agent is None else self._call_of_agent(agent)
         if call is None:
             return None
         waited_until = call.answered_at or at
@@ -286,8 +378,8 @@ class LiveState:
     def flows(self) -> list[FlowStatus]:
         return [self._flows[k] for k in sorted(self._flows)]
 
-    @staticmethod
-    def _agent_view(agent: _Agent) -> AgentView:
+    def _agent_view(self, agent: _Agent) -> AgentView:
+        call = self._call_of_agent(agent) if self._elsewhere else None
         return AgentView(
             agent_id=agent.agent_id,
             state=agent.state,
@@ -295,7 +387,7 @@ class LiveState:
             since=agent.since,
             queues=agent.queues,
             region=agent.region,
-            call_id=agent.call_id,
+            call_id=call.call_id if call is not None else agent.call_id,
             pause_reason=agent.pause_reason,
             today=agent.today,
         )

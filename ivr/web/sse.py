@@ -111,6 +111,10 @@ class SseHub:
     def _store_committed(self, committed: Committed) -> None:
         self._threadsafe(self._add_calls, committed)
 
+    def committed_elsewhere(self, committed: Committed) -> None:
+        """Another worker of the node committed calls (`ivr.web.node`): the page refetches its figures too."""
+        self._store_committed(committed)
+
     def _threadsafe(self, callback: Callable[..., None], *args: object) -> None:
         loop = self._loop
         if loop is None or self._closing:

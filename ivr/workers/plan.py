@@ -12,7 +12,9 @@ come back to the worker that holds the dialog. Worker i (from 0):
 - ACD: the node `<node_id>-w<i>` (`.<n>` appended after the n-th restart, so the ACD sees a dead
   incarnation's lease run out and frees what it held); every worker applies the same log: Redis when
   `acd_backend: redis`, else a Redis server private to the node (`ivr.workers.noderedis`).
-- Outbound campaigns run on worker 0 only (one dialler per node).
+- Outbound campaigns, and the retention purge, run on worker 0 only (one dialler, one purge per node).
+- Node: `NodeRole` (`ivr.web.node`): the node's token and every other worker's HTTP address, so worker 0's
+  port serves the whole node (live view, /metrics, actions forwarded to the worker that holds a call).
 """
 
 from __future__ import annotations
@@ -23,16 +25,19 @@ from dataclasses import dataclass
 
 from ivr.config import AcdBackendKind, EngineConfig
 from ivr.errors import ConfigError
+from ivr.web.node import NodeRole
 
 
 @dataclass(slots=True, frozen=True)
 class WorkerSpec:
-    """One worker process: its index, its config, and the node's public SIP address it shares."""
+    """One worker process: its index, its config, the node's public SIP address it shares, its node role."""
 
     index: int
     count: int
     config: EngineConfig
     public_sip: tuple[str, int]
+    node: NodeRole | None = None
+    """None: no HTTP (`http_port: 0` gives each worker a port of its own choosing, unknown to the others)."""
 
 
 def worker_count(config: EngineConfig) -> int:
@@ -44,9 +49,11 @@ def worker_node_id(node_id: str, index: int, incarnation: int = 0) -> str:
     return f"{node_id}-w{index}" + (f".{incarnation}" if incarnation else "")
 
 
-def plan_workers(config: EngineConfig, count: int, *, acd_redis_url: str | None) -> list[WorkerSpec]:
+def plan_workers(config: EngineConfig, count: int, *, acd_redis_url: str | None, node_token: str = ""
+                 ) -> list[WorkerSpec]:
     """The specs of `count` workers; `acd_redis_url`: the node's private ACD log (None: the config's
-    own backend, shared already with `acd_backend: redis`, or no ACD at all)."""
+    own backend, shared already with `acd_backend: redis`, or no ACD at all); `node_token`: the secret
+    the workers talk to each other with (none: no node view)."""
     if count < 2:
         raise ConfigError("a node of workers has at least 2 (one process runs without a plan)")
     if config.sip_port == 0:
@@ -78,7 +85,20 @@ def plan_workers(config: EngineConfig, count: int, *, acd_redis_url: str | None)
             changes.update(acd_backend=AcdBackendKind.REDIS, redis_url=acd_redis_url)
         specs.append(WorkerSpec(index, count, dataclasses.replace(config, **changes),  # type: ignore[arg-type]
                                 (config.sip_host, config.sip_port)))
-    return specs
+    if not node_token or not config.http_port:
+        return specs
+    urls = [(f"w{s.index}", f"http://{_reach(config.http_host)}:{s.config.http_port}") for s in specs]
+    return [dataclasses.replace(s, node=NodeRole(s.index, node_token, tuple(u for u in urls if u[0] != f"w{s.index}")))
+            for s in specs]
+
+
+def _reach(host: str) -> str:
+    """The address another worker on this host reaches an HTTP server bound to `host` at."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 def rtp_ranges(first: int, last: int, count: int) -> list[tuple[int, int]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pickle
+import secrets
 import signal
 import sys
 from collections import deque
@@ -113,7 +114,8 @@ class Supervisor:
         try:
             if node_redis is not None:
                 await node_redis.start()
-            specs = plan_workers(self.config, self.count, acd_redis_url=node_redis.url if node_redis else None)
+            specs = plan_workers(self.config, self.count, acd_redis_url=node_redis.url if node_redis else None,
+                                 node_token=secrets.token_urlsafe(32))
             self.workers = [Worker(spec) for spec in specs]
             starting = loop.create_task(self._start_all())
             stopping = loop.create_task(self.stop.wait())

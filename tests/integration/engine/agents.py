@@ -24,6 +24,7 @@ import watchfiles
 import yaml
 from numpy.typing import NDArray
 
+from ivr.testing.caller import CallReport, Pause, Step, TestCaller
 from tests.integration.engine.conftest import RunningEngine, start_engine, stop_engine
 from tests.integration.sip.sip_peers import BARESIP_CONFIG, HOST, baresip_rtp_ports, free_port
 
@@ -397,3 +398,25 @@ def sipp_caller_scenario(tmp: pathlib.Path, caller: str, hold_s: float) -> pathl
     path = tmp / "caller_keys.xml"
     path.write_text(SIPP_CALLER_KEYS.replace("__CALLER__", caller).replace("__HOLD_MS__", str(int(hold_s * 1000))))
     return path
+
+
+async def call_until(engine: RunningEngine, caller: TestCaller, steps: Sequence[Step], *, from_number: str,
+                     event: str, within_s: float = 60.0, **match: object) -> CallReport:
+    """Place a call running `steps`, and hang up as soon as the engine has logged `event` (with `match`)
+    for it: the state the test checks, rather than a fixed time on the line that must cover the slowest run."""
+    earlier = len(log_events(engine, "invite_received", caller=from_number))
+    on_the_line = [Pause(0.5)] * int(within_s / 0.5)  # short steps: the caller sees its own hang-up
+    task = asyncio.create_task(caller.call(engine.uri, [*steps, *on_the_line], from_number=from_number,
+                                           linger_s=0.0, max_duration_s=within_s + 30))
+    try:
+        invites = await wait_for_log(engine, "invite_received", 30.0, count=earlier + 1, caller=from_number)
+        call_id = invites[-1]["call_id"]
+        await wait_for_log(engine, event, within_s, call_id=call_id, **match)
+        for leg in list(caller.ua.legs):
+            if leg.call_id == call_id:
+                await leg.bye()
+        report = await asyncio.wait_for(task, 15)
+    finally:
+        task.cancel()
+    assert report.call_id == call_id
+    return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -22,11 +23,16 @@ def ivr_call(engine: RunningEngine, *args: str) -> subprocess.CompletedProcess[s
 def test_keys_zero_expecting_general_passes_and_expecting_claims_fails_clearly(engine: RunningEngine) -> None:
     # --wait 12: from key 0 the caller is queued within seconds (the transfer announcement); the record is
     # what is judged, so the default 20 s on the line after the key buys nothing.
-    passed = ivr_call(engine, "--from", "13700000401", "--keys", "0", "--expect-queue", "general", "--wait", "12")
+    # The two testers call at once (two processes, two callers), as two people on a team would.
+    with ThreadPoolExecutor(2) as testers:
+        passing = testers.submit(ivr_call, engine, "--from", "13700000401", "--keys", "0",
+                                 "--expect-queue", "general", "--wait", "12")
+        failing = testers.submit(ivr_call, engine, "--from", "13700000402", "--keys", "0",
+                                 "--expect-queue", "claims", "--wait", "12")
+        passed, failed = passing.result(), failing.result()
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "PASS" in passed.stdout and "queue=general" in passed.stdout
 
-    failed = ivr_call(engine, "--from", "13700000402", "--keys", "0", "--expect-queue", "claims", "--wait", "12")
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "FAIL: expected queue 'claims', but the call had queue 'general'" in failed.stdout
 

@@ -6,43 +6,18 @@ the engine. Each test reads the engine's own record of the call through its HTTP
 
 from __future__ import annotations
 
-import asyncio
 import datetime
-from collections.abc import Sequence
 
 import pytest
 
-from ivr.testing.caller import CallReport, DtmfMethod, Keys, Pause, Say, Step, TestCaller
-from tests.integration.engine.agents import log_events, wait_for_log
+from ivr.testing.caller import DtmfMethod, Keys, Pause, Say, TestCaller
+from tests.integration.engine.agents import call_until
 from tests.integration.engine.conftest import RunningEngine, needs_tts
 
 pytestmark = [pytest.mark.integration, needs_tts]
 
 ASK_STARTS_S = 9.5
 """The Mandarin greeting (a plain announcement) lasts about 7.6 s; the open question follows it."""
-STATE_WITHIN_S = 60.0
-
-
-async def call_until(engine: RunningEngine, caller: TestCaller, steps: Sequence[Step], *, from_number: str,
-                     event: str, **match: object) -> CallReport:
-    """Place a call running `steps`, and hang up as soon as the engine has logged `event` (with `match`)
-    for it: the state the test checks, rather than a fixed time on the line that must cover the slowest run."""
-    earlier = len(log_events(engine, "invite_received", caller=from_number))
-    on_the_line = [Pause(0.5)] * int(STATE_WITHIN_S / 0.5)  # short steps: the caller sees its own hang-up
-    task = asyncio.create_task(caller.call(engine.uri, [*steps, *on_the_line], from_number=from_number,
-                                           linger_s=0.0, max_duration_s=STATE_WITHIN_S + 30))
-    try:
-        invites = await wait_for_log(engine, "invite_received", 30.0, count=earlier + 1, caller=from_number)
-        call_id = invites[-1]["call_id"]
-        await wait_for_log(engine, event, STATE_WITHIN_S, call_id=call_id, **match)
-        for leg in list(caller.ua.legs):
-            if leg.call_id == call_id:
-                await leg.bye()
-        report = await asyncio.wait_for(task, 15)
-    finally:
-        task.cancel()
-    assert report.call_id == call_id
-    return report
 
 
 async def test_english_need_after_mandarin_greeting_lands_in_claims(engine: RunningEngine, caller: TestCaller) -> None:
@@ -72,8 +47,8 @@ async def test_zero_reaches_a_human_whatever_the_key_signalling(
 async def test_speech_barges_in_on_the_open_question(engine: RunningEngine, caller: TestCaller) -> None:
     """Speaking over the open question stops it: the need is taken long before the prompt would end."""
     speak_at_s = 11.0  # after the greeting (a plain announcement), a few seconds into the open question
-    report = await caller.call(engine.uri, [Pause(speak_at_s), Say("I want to file a claim")],
-                               from_number="13700000103", linger_s=4.0)
+    report = await call_until(engine, caller, [Pause(speak_at_s), Say("I want to file a claim")],
+                              from_number="13700000103", event="call_enqueued")
     journey = engine.call_detail(report.call_id)["journey"]
     started = _at(journey[0])
     asked = next(e for e in journey if e["kind"] == "prompt_played" and e["data"]["prompt"] == "ask_need")
@@ -103,8 +78,9 @@ def _at(event: dict[str, object]) -> float:
 
 
 async def test_silence_gets_the_no_input_prompt_then_the_key_menu(engine: RunningEngine, caller: TestCaller) -> None:
-    report = await caller.call(engine.uri, [Pause(48.0)], from_number="13700000104", linger_s=0.0,
-                               max_duration_s=60.0)
+    # The key menu starts once the open question and its no-input prompt have both gone unanswered.
+    report = await call_until(engine, caller, [], from_number="13700000104", event="prompt_played",
+                              prompt="main_menu")
     detail = engine.call_detail(report.call_id)
     kinds = [event["kind"] for event in detail["journey"]]
     assert "no_input" in kinds
@@ -113,8 +89,9 @@ async def test_silence_gets_the_no_input_prompt_then_the_key_menu(engine: Runnin
 
 
 async def test_gibberish_is_no_match_and_asked_again(engine: RunningEngine, caller: TestCaller) -> None:
-    report = await caller.call(engine.uri, [Pause(ASK_STARTS_S), Say("purple elephants dance on the moon tonight")],
-                               from_number="13700000105", linger_s=6.0)
+    # Asked again: the retry prompt starts once the engine has judged the words no match.
+    report = await call_until(engine, caller, [Pause(ASK_STARTS_S), Say("purple elephants dance on the moon tonight")],
+                              from_number="13700000105", event="prompt_played", prompt="ask_need_retry")
     detail = engine.call_detail(report.call_id)
     kinds = [event["kind"] for event in detail["journey"]]
     assert "no_match" in kinds, kinds

@@ -20,9 +20,12 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
+import aiohttp
 import pytest
 
 from ivr.testing import peers
@@ -30,6 +33,7 @@ from tests.integration.engine.agents import (
     AgentSpec,
     baresip_agent,
     sipp_caller_scenario,
+    until_agent_on_call,
     wait_for_log,
     write_engine_config,
 )
@@ -42,6 +46,7 @@ from tests.integration.engine.conftest import (
     needs_tts,
 )
 from tests.integration.sip.sip_peers import needs_baresip, needs_sipp, run_sipp
+from tests.integration.web.livestream import until_live
 
 pytestmark = [
     pytest.mark.integration,
@@ -182,3 +187,61 @@ async def test_a_worker_that_dies_is_started_again_and_the_node_keeps_answering(
     assert [(e["worker"], e["exit_code"]) for e in died] == [(1, -signal.SIGKILL)]
     answered_by = {e.get("worker") for e in entries(node) if e.get("event") == "invite_received"}
     assert answered_by == {0, 1}
+
+
+@needs_baresip
+async def test_worker_0_shows_and_serves_the_calls_of_both_workers(tmp_path: pathlib.Path) -> None:
+    """One caller on each worker (each worker's own port): worker 0's port (the node's dashboard, API and
+    /metrics) shows both, and pausing the recording of the call worker 1 holds works through it."""
+    config = write_engine_config(tmp_path, [AGENT], {"general": {"recording": "always"}},
+                                 recording_dir=str(tmp_path / "recordings"))
+    async with running_node(tmp_path / "node", config) as (node, own_ports):
+        async with baresip_agent(tmp_path, AGENT, node.sip_port) as agent:
+            await agent.expect(r"c1@.*200 OK")
+            callers = []
+            for number, (caller, port, hold_s) in enumerate(
+                    (("13700000601", own_ports[1], 40.0), ("13700000602", own_ports[0], 30.0))):
+                folder = tmp_path / f"caller-{number}"
+                await asyncio.to_thread(folder.mkdir)
+                callers.append(asyncio.create_task(run_sipp(
+                    sipp_caller_scenario(folder, caller, hold_s), port, folder, service="95519", timeout_s=90)))
+                if number == 0:  # the first (on worker 1) takes the agent; the second (worker 0) waits
+                    bridged = (await wait_for_log(node, "call_bridged", 40.0))[0]
+            held_by_1 = str(bridged["call_id"])
+            assert bridged["worker"] == 1
+            await wait_for_log(node, "call_enqueued", 40.0, count=2)
+            async with aiohttp.ClientSession(headers=node.headers) as session:
+                live = await until_live(session, node.api, lambda s: s["in_queue"] == 1 and s["with_agent"] == 1, 30.0)
+            assert held_by_1 in {c["call_id"] for c in live["recent"]}
+            metrics = await asyncio.to_thread(node_metrics, node)
+            assert metrics["ivr_calls_total"] == 2 and metrics["ivr_calls_active"] == 2, metrics
+            assert metrics['ivr_queue_length{queue="general"}'] == 1, metrics
+            assert metrics["ivr_node_workers_scraped"] == 2
+            pop = await until_agent_on_call(node, "c1", held_by_1)
+            assert pop["call"]["caller"] == "13700000601"
+            quoted = urllib.parse.quote(held_by_1, safe="")
+            async with aiohttp.ClientSession(headers=node.headers) as session:
+                paused, resumed = [await answer(session, f"{node.api}/api/calls/{quoted}/recording/{action}")
+                                   for action in ("pause", "resume")]
+            for task in callers:
+                result = await task
+                assert result.returncode == 0, result.explain()
+    assert paused == (200, {"call_id": held_by_1, "paused": True, "path": paused[1]["path"]}), paused
+    assert resumed[0] == 200 and resumed[1]["paused"] is False, resumed
+    forwarded = [e for e in entries(node) if e.get("event") == "node_action_forwarded"]
+    assert [e["path"].rsplit("/", 1)[1] for e in forwarded] == ["pause", "resume"]
+    paused_where = [e for e in entries(node) if e.get("event") == "recording_paused"]
+    assert [e.get("worker") for e in paused_where] == [1], paused_where
+
+
+def node_metrics(node: RunningEngine) -> dict[str, float]:
+    """Worker 0's /metrics (the node's), sample → value."""
+    request = urllib.request.Request(f"{node.api}/metrics", headers=node.headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in lines if line and line[0] != "#"}
+
+
+async def answer(session: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, Any]]:
+    async with session.post(url, json={}) as response:
+        return response.status, await response.json()

@@ -8,6 +8,7 @@ with a plain flows folder and once with a flows folder that is a symlink.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from typing import Any
@@ -15,9 +16,10 @@ from typing import Any
 import pytest
 
 from ivr.call import Prompt
-from ivr.testing.caller import Pause, TestCaller
+from ivr.testing.caller import TestCaller
 from ivr.voice import EspeakNgEngine, PromptLibrary, RenderCache, ResolvedPrompt, load_dialects
 from ivr.voice.flowprompts import FlowPrompts
+from tests.integration.engine.agents import call_until
 from tests.integration.engine.conftest import needs_tts
 from tests.integration.engine.hearing import SAME, locate
 from tests.integration.reload.conftest import Site
@@ -70,9 +72,9 @@ async def expected_greeting(site: Site, text: str) -> ResolvedPrompt:
 async def heard_on_next_call(site: Site, caller: TestCaller, greeting: str) -> dict[str, Any]:
     """Phone the hotline; assert the caller heard `greeting` first; the call's finished record."""
     expected = await expected_greeting(site, greeting)
-    report = await caller.call(
-        site.engine.uri, [Pause(expected.duration_s + 2.0)], from_number=STRANGER, linger_s=0.0
-    )
+    # On the line until the engine starts the next prompt, the open question: the greeting has been played
+    # to its end. A fixed wait of its length from the INVITE hung up before its last words on a loaded machine.
+    report = await call_until(site.engine, caller, [], from_number=STRANGER, event="prompt_played", prompt="ask_need")
     assert report.answered, report.timeline
     found = locate(report.heard, expected.audio)
     assert found.score >= SAME, f"the caller did not hear the greeting {greeting!r}: {found}"
@@ -81,6 +83,18 @@ async def heard_on_next_call(site: Site, caller: TestCaller, greeting: str) -> d
 
 
 async def edit_then_break(site: Site, caller: TestCaller, save: Any, greeting: str) -> None:
+    original = site.flow.read_text(encoding="utf-8")
+    try:
+        await _edit_then_break(site, caller, save, greeting)
+    except BaseException:
+        # The module's next test starts from the flow in service again, not from this one's edit.
+        save_in_place(site, original)
+        with contextlib.suppress(AssertionError):
+            site.wait_for_hotline("the original flow back", lambda f: f["status"] == "loaded" and not f["errors"])
+        raise
+
+
+async def _edit_then_break(site: Site, caller: TestCaller, save: Any, greeting: str) -> None:
     before = site.hotline()
     assert before["status"] == "loaded" and before["errors"] == []
     path = str(site.flow.resolve())

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 import structlog
 from aiohttp import web
+from playwright.async_api import Browser, Page, async_playwright
 
+from ivr.testing import peers
 from ivr.web import ApiAccess, Role
 
 VIEWER_TOKEN = "ivr_browser-test-viewer"
@@ -45,6 +47,37 @@ async def sign_in(page: Any, token: str) -> None:
     await page.fill("#login-token", token)
     await page.click("#login-submit")
     await page.wait_for_selector("#login", state="hidden", timeout=15_000)
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    """Headless Chromium launched with CHROMIUM_ARGS for one test, closed however the test ends."""
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=peers.CHROMIUM.require(), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+def watch_errors(page: Page, errors: list[str]) -> None:
+    """Add to `errors` every script error of the page and every Content Security Policy violation (the API's
+    CSP allows no inline script or style and no eval, so a violation is a bug of the page)."""
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+
+
+async def open_dashboard(page: Page, url: str, token: str, errors: list[str]) -> None:
+    """Load the dashboard at `url` and sign in with `token`, its errors watched into `errors`."""
+    watch_errors(page, errors)
+    await page.goto(url)
+    await sign_in(page, token)
+
+
+async def open_live_dashboard(page: Page, url: str, token: str, errors: list[str]) -> None:
+    """`open_dashboard`, then wait until its live feed (SSE) is connected: the cards drawn from it are current."""
+    await open_dashboard(page, url, token, errors)
+    await page.wait_for_selector("#conn.conn-on", timeout=10_000)
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ from ivr.journey import CallRecord, JourneyEvent, Outcome  # noqa: E402
 from ivr.store import SqliteStore  # noqa: E402
 from ivr.testing import peers  # noqa: E402
 from ivr.web import AgentPresence, FlowLoadStatus, FlowStatus, LiveState, create_app  # noqa: E402
-from tests.integration.web.conftest import ACCESS, CHROMIUM_ARGS, VIEWER_TOKEN, sign_in  # noqa: E402
+from tests.integration.web.conftest import ACCESS, VIEWER_TOKEN, chromium, sign_in
 
 CHROMIUM = peers.CHROMIUM
 OUTPUT = Path(__file__).resolve().parents[2] / "output" / "dashboard.png"
@@ -91,72 +91,68 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, LiveState, SqliteSt
 async def test_dashboard_shows_live_numbers_that_change_when_a_call_arrives(
     served: tuple[str, LiveState, SqliteStore],
 ) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     url, live, store = served
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1440, "height": 1000}, device_scale_factor=1)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            # The page runs under the API's CSP (no inline script or style, no eval): a violation is an error.
-            page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
-            requests: list[tuple[str, str | None]] = []
-            page.on("request", lambda r: requests.append((r.url, r.headers.get("authorization"))))
-            await page.goto(url)
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1440, "height": 1000}, device_scale_factor=1)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # The page runs under the API's CSP (no inline script or style, no eval): a violation is an error.
+        page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+        requests: list[tuple[str, str | None]] = []
+        page.on("request", lambda r: requests.append((r.url, r.headers.get("authorization"))))
+        await page.goto(url)
 
-            # Asked for a token before any figure is fetched; a wrong one is refused with a message.
-            await page.wait_for_selector("#login:not([hidden])", timeout=15_000)
-            assert await page.text_content("#in-ivr") == "–"
-            await page.fill("#login-token", "ivr_not-a-token")
-            await page.click("#login-submit")
-            await page.wait_for_selector("#login-error:not([hidden])", timeout=15_000)
-            assert "not a valid token" in (await page.text_content("#login-error") or "")
-            await sign_in(page, VIEWER_TOKEN)
-            assert await page.text_content("#who") == "wall-screen · viewer"
-            await page.wait_for_selector("#conn.conn-on", timeout=15_000)
-            await expect(page.locator("#in-ivr")).to_have_text("3", timeout=15_000)
-            assert await page.text_content("#in-queue") == "4"
-            assert await page.text_content("#agents-available") == "3"
-            await expect(page.locator("#calls-today")).not_to_have_text("–", timeout=15_000)
-            before = int((await page.text_content("#calls-today") or "0").replace(",", ""))
-            assert before == 32
-            assert "claims_fastlane" in (await page.text_content("#flows") or "")
+        # Asked for a token before any figure is fetched; a wrong one is refused with a message.
+        await page.wait_for_selector("#login:not([hidden])", timeout=15_000)
+        assert await page.text_content("#in-ivr") == "–"
+        await page.fill("#login-token", "ivr_not-a-token")
+        await page.click("#login-submit")
+        await page.wait_for_selector("#login-error:not([hidden])", timeout=15_000)
+        assert "not a valid token" in (await page.text_content("#login-error") or "")
+        await sign_in(page, VIEWER_TOKEN)
+        assert await page.text_content("#who") == "wall-screen · viewer"
+        await page.wait_for_selector("#conn.conn-on", timeout=15_000)
+        await expect(page.locator("#in-ivr")).to_have_text("3", timeout=15_000)
+        assert await page.text_content("#in-queue") == "4"
+        assert await page.text_content("#agents-available") == "3"
+        await expect(page.locator("#calls-today")).not_to_have_text("–", timeout=15_000)
+        before = int((await page.text_content("#calls-today") or "0").replace(",", ""))
+        assert before == 32
+        assert "claims_fastlane" in (await page.text_content("#flows") or "")
 
-            now = datetime.now().astimezone()
-            live.call_started("new-call", "13912345678", "95500", now, dialect="hak")
-            await expect(page.locator("#in-ivr")).to_have_text("4", timeout=15_000)
+        now = datetime.now().astimezone()
+        live.call_started("new-call", "13912345678", "95500", now, dialect="hak")
+        await expect(page.locator("#in-ivr")).to_have_text("4", timeout=15_000)
 
-            rec = CallRecord("new-call", "13912345678", "95500", now, dialect="hak", intent="claim_status")
-            store.call_started(rec)
-            store.journey_event(JourneyEvent("new-call", 0, now, "greeting", "node_entered"))
-            rec.outcome, rec.ended_at = Outcome.SELF_SERVED, now
-            store.call_finished(rec)
-            live.call_ended("new-call")
-            await expect(page.locator("#calls-today")).to_have_text(str(before + 1), timeout=15_000)
-            await expect(page.locator("#in-ivr")).to_have_text("3", timeout=15_000)
-            assert errors == []
-            OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(OUTPUT), full_page=True)
+        rec = CallRecord("new-call", "13912345678", "95500", now, dialect="hak", intent="claim_status")
+        store.call_started(rec)
+        store.journey_event(JourneyEvent("new-call", 0, now, "greeting", "node_entered"))
+        rec.outcome, rec.ended_at = Outcome.SELF_SERVED, now
+        store.call_finished(rec)
+        live.call_ended("new-call")
+        await expect(page.locator("#calls-today")).to_have_text(str(before + 1), timeout=15_000)
+        await expect(page.locator("#in-ivr")).to_have_text("3", timeout=15_000)
+        assert errors == []
+        OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(OUTPUT), full_page=True)
 
-            # The token went in headers only: no URL carries it, no cookie holds it.
-            api_requests = [(u, auth) for u, auth in requests if "/api/" in u and "/api/whoami" not in u]
-            assert {u.split("?")[0].removeprefix(url) for u, _ in api_requests} >= {
-                "/api/events", "/api/reports/summary", "/api/dispatch"
-            }  # fmt: skip
-            assert all(auth == f"Bearer {VIEWER_TOKEN}" for _, auth in api_requests)
-            assert not any(VIEWER_TOKEN in u for u, _ in requests)
-            assert await page.context.cookies() == []
-            assert await page.evaluate("sessionStorage.getItem('ivr.apiToken')") == VIEWER_TOKEN
+        # The token went in headers only: no URL carries it, no cookie holds it.
+        api_requests = [(u, auth) for u, auth in requests if "/api/" in u and "/api/whoami" not in u]
+        assert {u.split("?")[0].removeprefix(url) for u, _ in api_requests} >= {
+            "/api/events", "/api/reports/summary", "/api/dispatch"
+        }  # fmt: skip
+        assert all(auth == f"Bearer {VIEWER_TOKEN}" for _, auth in api_requests)
+        assert not any(VIEWER_TOKEN in u for u, _ in requests)
+        assert await page.context.cookies() == []
+        assert await page.evaluate("sessionStorage.getItem('ivr.apiToken')") == VIEWER_TOKEN
 
-            # A reload in the same tab keeps the sign-in; signing out asks again.
-            await page.reload()
-            await page.wait_for_selector("#conn.conn-on", timeout=15_000)
-            assert await page.is_hidden("#login")
-            await page.click("#signout")
-            await page.wait_for_selector("#login:not([hidden])", timeout=15_000)
-            assert await page.evaluate("sessionStorage.getItem('ivr.apiToken')") is None
-        finally:
-            await browser.close()
+        # A reload in the same tab keeps the sign-in; signing out asks again.
+        await page.reload()
+        await page.wait_for_selector("#conn.conn-on", timeout=15_000)
+        assert await page.is_hidden("#login")
+        await page.click("#signout")
+        await page.wait_for_selector("#login:not([hidden])", timeout=15_000)
+        assert await page.evaluate("sessionStorage.getItem('ivr.apiToken')") is None
     assert OUTPUT.stat().st_size > 10_000

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import expect
 
 from ivr.acd import Acd, MemoryBackend
 from ivr.acd.config import parse_config
@@ -20,7 +20,7 @@ from ivr.store import SqliteStore
 from ivr.testing import peers
 from ivr.web import ApiAccess, LiveState, Role, create_app
 from ivr.web.agents import add_agent_routes
-from tests.integration.web.conftest import CHROMIUM_ARGS, SUPERVISOR_TOKEN, VIEWER_TOKEN, serve_app, sign_in
+from tests.integration.web.conftest import SUPERVISOR_TOKEN, VIEWER_TOKEN, chromium, open_dashboard, serve_app
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = peers.CHROMIUM
@@ -63,63 +63,48 @@ async def serving(tmp_path: Path) -> AsyncIterator[tuple[str, Acd]]:
             store.close()
 
 
-async def open_dashboard(page: Page, url: str, token: str, errors: list[str]) -> None:
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
-    await page.goto(url)
-    await sign_in(page, token)
-
-
 async def test_a_supervisor_pauses_and_resumes_an_agent_and_sees_today(tmp_path: Path) -> None:
-    async with serving(tmp_path) as (url, acd), async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1440, "height": 1400})
-            errors: list[str] = []
-            await open_dashboard(page, url, SUPERVISOR_TOKEN, errors)
-            await expect(page.locator("#agent-card")).to_be_visible(timeout=WAIT_MS)
-            a1 = page.locator('#agents tr[data-agent="a1"]')
-            await expect(a1.locator(".state")).to_have_text("空闲 Available", timeout=WAIT_MS)
-            await expect(a1.locator(".agent")).to_have_text("a1 王芳")
-            await expect(a1.locator("button.resume")).to_be_disabled()
+    async with serving(tmp_path) as (url, acd), chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1440, "height": 1400})
+        errors: list[str] = []
+        await open_dashboard(page, url, SUPERVISOR_TOKEN, errors)
+        await expect(page.locator("#agent-card")).to_be_visible(timeout=WAIT_MS)
+        a1 = page.locator('#agents tr[data-agent="a1"]')
+        await expect(a1.locator(".state")).to_have_text("空闲 Available", timeout=WAIT_MS)
+        await expect(a1.locator(".agent")).to_have_text("a1 王芳")
+        await expect(a1.locator("button.resume")).to_be_disabled()
 
-            await page.fill("#agent-reason", "lunch")
-            await a1.locator("button.pause").click()
-            await expect(a1.locator(".state")).to_have_text("小休 On break", timeout=WAIT_MS)
-            await expect(a1.locator(".reason")).to_have_text("lunch")
-            await expect(a1.locator(".pauses")).to_contain_text("1 ·")
-            assert acd.agent("a1").pause_reason == "lunch"
-            OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(OUTPUT), full_page=True)
+        await page.fill("#agent-reason", "lunch")
+        await a1.locator("button.pause").click()
+        await expect(a1.locator(".state")).to_have_text("小休 On break", timeout=WAIT_MS)
+        await expect(a1.locator(".reason")).to_have_text("lunch")
+        await expect(a1.locator(".pauses")).to_contain_text("1 ·")
+        assert acd.agent("a1").pause_reason == "lunch"
+        OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(OUTPUT), full_page=True)
 
-            await a1.locator("button.resume").click()
-            await expect(a1.locator(".state")).to_have_text("空闲 Available", timeout=WAIT_MS)
-            assert acd.agent("a1").status.value == "available"
-            assert errors == []
-        finally:
-            await browser.close()
+        await a1.locator("button.resume").click()
+        await expect(a1.locator(".state")).to_have_text("空闲 Available", timeout=WAIT_MS)
+        assert acd.agent("a1").status.value == "available"
+        assert errors == []
     assert OUTPUT.stat().st_size > 10_000
 
 
 async def test_an_agents_own_token_controls_only_that_agent_and_a_viewer_none(tmp_path: Path) -> None:
-    async with serving(tmp_path) as (url, acd), async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=CHROMIUM_ARGS)
-        try:
-            errors: list[str] = []
-            page = await browser.new_page()
-            await open_dashboard(page, url, AGENT_TOKEN, errors)
-            own, other = page.locator('#agents tr[data-agent="a2"]'), page.locator('#agents tr[data-agent="a1"]')
-            await expect(own.locator("button.pause")).to_be_enabled(timeout=WAIT_MS)
-            await expect(other.locator("button.pause")).to_be_disabled()
-            await own.locator("button.pause").click()
-            await expect(own.locator(".state")).to_have_text("小休 On break", timeout=WAIT_MS)
-            assert acd.agent("a2").status.value == "paused"
+    async with serving(tmp_path) as (url, acd), chromium() as browser:
+        errors: list[str] = []
+        page = await browser.new_page()
+        await open_dashboard(page, url, AGENT_TOKEN, errors)
+        own, other = page.locator('#agents tr[data-agent="a2"]'), page.locator('#agents tr[data-agent="a1"]')
+        await expect(own.locator("button.pause")).to_be_enabled(timeout=WAIT_MS)
+        await expect(other.locator("button.pause")).to_be_disabled()
+        await own.locator("button.pause").click()
+        await expect(own.locator(".state")).to_have_text("小休 On break", timeout=WAIT_MS)
+        assert acd.agent("a2").status.value == "paused"
 
-            viewer = await browser.new_page()
-            await open_dashboard(viewer, url, VIEWER_TOKEN, errors)
-            row = viewer.locator('#agents tr[data-agent="a2"]')
-            await expect(row.locator(".state")).to_have_text("小休 On break", timeout=WAIT_MS)
-            await expect(row.locator("button.resume")).to_be_disabled()
-            assert errors == []
-        finally:
-            await browser.close()
+        viewer = await browser.new_page()
+        await open_dashboard(viewer, url, VIEWER_TOKEN, errors)
+        row = viewer.locator('#agents tr[data-agent="a2"]')
+        await expect(row.locator(".state")).to_have_text("小休 On break", timeout=WAIT_MS)
+        await expect(row.locator("button.resume")).to_be_disabled()
+        assert errors == []

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import expect
 
 from ivr.clock import LoopClock
 from ivr.outbound.loader import load_text
@@ -24,11 +24,11 @@ from ivr.web import LiveState, create_app
 from ivr.web.outbound import add_outbound_routes
 from tests.integration.web.conftest import (
     ACCESS,
-    CHROMIUM_ARGS,
     SUPERVISOR_TOKEN,
     VIEWER_TOKEN,
+    chromium,
+    open_live_dashboard,
     serve_app,
-    sign_in,
 )
 from tests.unit.web.web_rig import CampaignControl
 
@@ -73,71 +73,51 @@ async def serving(tmp_path: Path, scheduler: Scheduler | None) -> AsyncIterator[
         store.close()
 
 
-async def open_dashboard(page: Page, url: str, token: str, errors: list[str]) -> None:
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
-    await page.goto(url)
-    await sign_in(page, token)
-    await page.wait_for_selector("#conn.conn-on", timeout=WAIT_MS)
-
-
 async def test_campaign_card_shows_progress_and_pauses_and_resumes(tmp_path: Path, scheduler: Scheduler) -> None:
-    async with serving(tmp_path, scheduler) as url, async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1440, "height": 1200})
-            errors: list[str] = []
-            await open_dashboard(page, url, SUPERVISOR_TOKEN, errors)
-            card = page.locator("#campaign-card")
-            await expect(card).to_be_visible(timeout=WAIT_MS)
-            pay = page.locator('#campaigns tr[data-campaign="pay"]')
-            await expect(pay.locator(".done")).to_have_text("0 / 3", timeout=WAIT_MS)
-            await expect(pay.locator(".state")).to_have_text("进行中 Running")
-            await expect(page.locator('#campaigns tr[data-campaign="revisit"] .done')).to_have_text("0 / 0")
-            await expect(page.locator("#campaign-count")).to_have_text("进行中 2 / 2 running")
+    async with serving(tmp_path, scheduler) as url, chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1440, "height": 1200})
+        errors: list[str] = []
+        await open_live_dashboard(page, url, SUPERVISOR_TOKEN, errors)
+        card = page.locator("#campaign-card")
+        await expect(card).to_be_visible(timeout=WAIT_MS)
+        pay = page.locator('#campaigns tr[data-campaign="pay"]')
+        await expect(pay.locator(".done")).to_have_text("0 / 3", timeout=WAIT_MS)
+        await expect(pay.locator(".state")).to_have_text("进行中 Running")
+        await expect(page.locator('#campaigns tr[data-campaign="revisit"] .done')).to_have_text("0 / 0")
+        await expect(page.locator("#campaign-count")).to_have_text("进行中 2 / 2 running")
 
-            await pay.locator("button.toggle").click()
-            await expect(pay.locator(".state")).to_have_text("已暂停 Paused", timeout=WAIT_MS)
-            assert scheduler.progress("pay").paused
-            assert not scheduler.progress("revisit").paused
-            await expect(page.locator("#campaign-count")).to_have_text("进行中 1 / 2 running")
-            OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(OUTPUT), full_page=True)
+        await pay.locator("button.toggle").click()
+        await expect(pay.locator(".state")).to_have_text("已暂停 Paused", timeout=WAIT_MS)
+        assert scheduler.progress("pay").paused
+        assert not scheduler.progress("revisit").paused
+        await expect(page.locator("#campaign-count")).to_have_text("进行中 1 / 2 running")
+        OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(OUTPUT), full_page=True)
 
-            await pay.locator("button.toggle").click()
-            await expect(pay.locator(".state")).to_have_text("进行中 Running", timeout=WAIT_MS)
-            assert not scheduler.progress("pay").paused
-            assert errors == []
-        finally:
-            await browser.close()
+        await pay.locator("button.toggle").click()
+        await expect(pay.locator(".state")).to_have_text("进行中 Running", timeout=WAIT_MS)
+        assert not scheduler.progress("pay").paused
+        assert errors == []
     assert OUTPUT.stat().st_size > 10_000
 
 
 async def test_a_viewer_sees_campaigns_but_cannot_pause_them(tmp_path: Path, scheduler: Scheduler) -> None:
-    async with serving(tmp_path, scheduler) as url, async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            errors: list[str] = []
-            await open_dashboard(page, url, VIEWER_TOKEN, errors)
-            pay = page.locator('#campaigns tr[data-campaign="pay"]')
-            await expect(pay.locator(".done")).to_have_text("0 / 3", timeout=WAIT_MS)
-            await expect(pay.locator("button.toggle")).to_be_disabled()
-            assert errors == []
-        finally:
-            await browser.close()
+    async with serving(tmp_path, scheduler) as url, chromium() as browser:
+        page = await browser.new_page()
+        errors: list[str] = []
+        await open_live_dashboard(page, url, VIEWER_TOKEN, errors)
+        pay = page.locator('#campaigns tr[data-campaign="pay"]')
+        await expect(pay.locator(".done")).to_have_text("0 / 3", timeout=WAIT_MS)
+        await expect(pay.locator("button.toggle")).to_be_disabled()
+        assert errors == []
 
 
 async def test_no_campaigns_no_card(tmp_path: Path) -> None:
-    async with serving(tmp_path, None) as url, async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            errors: list[str] = []
-            async with page.expect_response(lambda r: r.url.endswith("/api/campaigns"), timeout=WAIT_MS) as answer:
-                await open_dashboard(page, url, SUPERVISOR_TOKEN, errors)
-            assert (await answer.value).status == 404
-            await expect(page.locator("#campaign-card")).to_be_hidden()
-            assert errors == []
-        finally:
-            await browser.close()
+    async with serving(tmp_path, None) as url, chromium() as browser:
+        page = await browser.new_page()
+        errors: list[str] = []
+        async with page.expect_response(lambda r: r.url.endswith("/api/campaigns"), timeout=WAIT_MS) as answer:
+            await open_live_dashboard(page, url, SUPERVISOR_TOKEN, errors)
+        assert (await answer.value).status == 404
+        await expect(page.locator("#campaign-card")).to_be_hidden()
+        assert errors == []

@@ -14,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.async_api import Dialog, Page, async_playwright, expect
+from playwright.async_api import Dialog, Page, expect
 
 from ivr.acd import Acd, AcdConfig, MemoryBackend, load_config
 from ivr.clock import LoopClock
@@ -22,7 +22,7 @@ from ivr.engine.dispatch import AcdDispatcher
 from ivr.store import SqliteStore
 from ivr.testing import peers
 from ivr.web import LiveState, create_app
-from tests.integration.web.conftest import ACCESS, CHROMIUM_ARGS, SUPERVISOR_TOKEN, serve_app, sign_in
+from tests.integration.web.conftest import ACCESS, SUPERVISOR_TOKEN, chromium, serve_app, sign_in
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = peers.CHROMIUM
@@ -60,23 +60,19 @@ async def serving(store: SqliteStore, dispatcher: AcdDispatcher | None) -> Async
 async def dashboard(url: str) -> AsyncIterator[tuple[Page, list[str]]]:
     """The dashboard open in headless Chromium, in Beijing time (so `until` needs a +08:00 offset);
     yields the page and the page errors and dialogs seen (an injected `onerror=alert` would add one)."""
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1440, "height": 1100}, timezone_id=TZ)
-            problems: list[str] = []
-            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1440, "height": 1100}, timezone_id=TZ)
+        problems: list[str] = []
+        page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
 
-            async def on_dialog(dialog: Dialog) -> None:
-                problems.append(f"dialog: {dialog.message}")
-                await dialog.dismiss()  # an open dialog would block the page
+        async def on_dialog(dialog: Dialog) -> None:
+            problems.append(f"dialog: {dialog.message}")
+            await dialog.dismiss()  # an open dialog would block the page
 
-            page.on("dialog", on_dialog)
-            await page.goto(url)
-            await sign_in(page, SUPERVISOR_TOKEN)
-            yield page, problems
-        finally:
-            await browser.close()
+        page.on("dialog", on_dialog)
+        await page.goto(url)
+        await sign_in(page, SUPERVISOR_TOKEN)
+        yield page, problems
 
 
 @pytest.fixture

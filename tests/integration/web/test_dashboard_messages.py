@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import expect
 
 from ivr.clock import LoopClock
 from ivr.store import SqliteStore
@@ -20,14 +20,7 @@ from ivr.store.messages import MessageStore, NewMessage
 from ivr.testing import peers
 from ivr.web import LiveState, create_app
 from ivr.web.messages import add_message_routes
-from tests.integration.web.conftest import (
-    ACCESS,
-    CHROMIUM_ARGS,
-    SUPERVISOR_TOKEN,
-    VIEWER_TOKEN,
-    serve_app,
-    sign_in,
-)
+from tests.integration.web.conftest import ACCESS, SUPERVISOR_TOKEN, VIEWER_TOKEN, chromium, open_dashboard, serve_app
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = peers.CHROMIUM
@@ -64,64 +57,49 @@ async def serving(tmp_path: Path) -> AsyncIterator[str]:
         store.close()
 
 
-async def open_dashboard(page: Page, url: str, token: str, errors: list[str]) -> None:
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
-    await page.goto(url)
-    await sign_in(page, token)
-
-
 async def test_a_supervisor_reads_and_plays_the_messages(tmp_path: Path) -> None:
-    async with serving(tmp_path) as url, async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1440, "height": 1400})
-            errors: list[str] = []
-            await open_dashboard(page, url, SUPERVISOR_TOKEN, errors)
-            card = page.locator("#message-card")
-            await expect(card).to_be_visible(timeout=WAIT_MS)
-            rows = page.locator("#messages tbody tr[data-message]")
-            await expect(rows).to_have_count(4)
-            await expect(rows.nth(3).locator(".transcript")).to_have_text("[NPS 2] 等了太久没人接")
-            await expect(rows.nth(0).locator(".transcript")).to_have_text("please call me back about my premium")
-            await expect(rows.nth(1).locator(".transcript")).to_have_text("我想报案，车被撞了，请回电")
-            await expect(rows.nth(0).locator(".duration")).to_have_text("4.0 s")
-            await expect(rows.nth(0).locator(".follow-up")).to_have_text("queue:general")
-            await expect(page.locator("#message-count")).to_have_text("4")
-            themes = page.locator("#voc-themes tbody tr[data-theme]")
-            await expect(themes).to_have_count(1)
-            await expect(themes.nth(0).locator(".term")).to_have_text("premium")
-            await expect(themes.nth(0).locator(".count")).to_have_text("2")
-            await expect(page.locator("#voc-needs")).to_contain_text("unclassified 4")  # no flows: no classifier
+    async with serving(tmp_path) as url, chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1440, "height": 1400})
+        errors: list[str] = []
+        await open_dashboard(page, url, SUPERVISOR_TOKEN, errors)
+        card = page.locator("#message-card")
+        await expect(card).to_be_visible(timeout=WAIT_MS)
+        rows = page.locator("#messages tbody tr[data-message]")
+        await expect(rows).to_have_count(4)
+        await expect(rows.nth(3).locator(".transcript")).to_have_text("[NPS 2] 等了太久没人接")
+        await expect(rows.nth(0).locator(".transcript")).to_have_text("please call me back about my premium")
+        await expect(rows.nth(1).locator(".transcript")).to_have_text("我想报案，车被撞了，请回电")
+        await expect(rows.nth(0).locator(".duration")).to_have_text("4.0 s")
+        await expect(rows.nth(0).locator(".follow-up")).to_have_text("queue:general")
+        await expect(page.locator("#message-count")).to_have_text("4")
+        themes = page.locator("#voc-themes tbody tr[data-theme]")
+        await expect(themes).to_have_count(1)
+        await expect(themes.nth(0).locator(".term")).to_have_text("premium")
+        await expect(themes.nth(0).locator(".count")).to_have_text("2")
+        await expect(page.locator("#voc-needs")).to_contain_text("unclassified 4")  # no flows: no classifier
 
-            await rows.nth(1).locator("button.play").click()
-            audio = rows.nth(1).locator("audio")
-            await expect(audio).to_have_count(1, timeout=WAIT_MS)
-            duration = await audio.evaluate(
-                "a => new Promise(ok => a.readyState >= 1 ? ok(a.duration) :"
-                " a.addEventListener('loadedmetadata', () => ok(a.duration)))"
-            )
-            assert duration == pytest.approx(2.5, abs=0.05)
-            assert (await audio.get_attribute("src") or "").startswith("blob:")
-            OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(OUTPUT), full_page=True)
-            assert errors == []
-        finally:
-            await browser.close()
+        await rows.nth(1).locator("button.play").click()
+        audio = rows.nth(1).locator("audio")
+        await expect(audio).to_have_count(1, timeout=WAIT_MS)
+        duration = await audio.evaluate(
+            "a => new Promise(ok => a.readyState >= 1 ? ok(a.duration) :"
+            " a.addEventListener('loadedmetadata', () => ok(a.duration)))"
+        )
+        assert duration == pytest.approx(2.5, abs=0.05)
+        assert (await audio.get_attribute("src") or "").startswith("blob:")
+        OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(OUTPUT), full_page=True)
+        assert errors == []
     assert OUTPUT.stat().st_size > 10_000
 
 
 async def test_a_viewer_never_sees_the_messages(tmp_path: Path) -> None:
-    async with serving(tmp_path) as url, async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            errors: list[str] = []
-            async with page.expect_response(lambda r: "/api/messages" in r.url, timeout=WAIT_MS) as answer:
-                await open_dashboard(page, url, VIEWER_TOKEN, errors)
-            assert (await answer.value).status == 403
-            await expect(page.locator("#message-card")).to_be_hidden()
-            assert await page.locator("#messages tbody tr[data-message]").count() == 0
-            assert errors == []
-        finally:
-            await browser.close()
+    async with serving(tmp_path) as url, chromium() as browser:
+        page = await browser.new_page()
+        errors: list[str] = []
+        async with page.expect_response(lambda r: "/api/messages" in r.url, timeout=WAIT_MS) as answer:
+            await open_dashboard(page, url, VIEWER_TOKEN, errors)
+        assert (await answer.value).status == 403
+        await expect(page.locator("#message-card")).to_be_hidden()
+        assert await page.locator("#messages tbody tr[data-message]").count() == 0
+        assert errors == []

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from playwright.async_api import Request, async_playwright, expect
+from playwright.async_api import Request, expect
 
 from ivr.clock import FakeClock, LoopClock
 from ivr.outbound.scheduler import Scheduler
@@ -27,14 +27,7 @@ from ivr.web import LiveState, create_app
 from ivr.web.messages import add_message_routes
 from ivr.web.outbound import add_outbound_routes
 from ivr.web.recordings import add_recording_routes
-from tests.integration.web.conftest import (
-    ACCESS,
-    CHROMIUM_ARGS,
-    SUPERVISOR_TOKEN,
-    VIEWER_TOKEN,
-    serve_app,
-    sign_in,
-)
+from tests.integration.web.conftest import ACCESS, SUPERVISOR_TOKEN, VIEWER_TOKEN, chromium, serve_app, sign_in
 from tests.unit.web.web_rig import CampaignControl, FakeDispatcher
 
 CHROMIUM = peers.CHROMIUM
@@ -60,32 +53,28 @@ async def no_campaigns(tmp_path: Path) -> AsyncIterator[str]:
 
 
 async def test_without_campaigns_the_dashboard_asks_once_not_every_poll(no_campaigns: str) -> None:
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            asked: list[str] = []
+    async with chromium() as browser:
+        page = await browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        asked: list[str] = []
 
-            def count(request: Request) -> None:
-                if request.url.endswith("/api/campaigns"):
-                    asked.append(request.url)
+        def count(request: Request) -> None:
+            if request.url.endswith("/api/campaigns"):
+                asked.append(request.url)
 
-            page.on("request", count)
-            await page.clock.install()
-            async with page.expect_response(lambda r: r.url.endswith("/api/campaigns"), timeout=WAIT_MS) as answer:
-                await page.goto(no_campaigns)
-                await sign_in(page, SUPERVISOR_TOKEN)
-            assert (await answer.value).status == 404
-            await expect(page.locator("#campaign-card")).to_be_hidden()
-            await page.clock.run_for(5 * CAMPAIGN_REFRESH_MS)  # five poll periods on the page's clock
-            await page.evaluate("() => fetch('/healthz')")  # a round trip: any poll fired has been sent
-            assert len(asked) == 1, asked
-            await expect(page.locator("#campaign-card")).to_be_hidden()
-            assert errors == []
-        finally:
-            await browser.close()
+        page.on("request", count)
+        await page.clock.install()
+        async with page.expect_response(lambda r: r.url.endswith("/api/campaigns"), timeout=WAIT_MS) as answer:
+            await page.goto(no_campaigns)
+            await sign_in(page, SUPERVISOR_TOKEN)
+        assert (await answer.value).status == 404
+        await expect(page.locator("#campaign-card")).to_be_hidden()
+        await page.clock.run_for(5 * CAMPAIGN_REFRESH_MS)  # five poll periods on the page's clock
+        await page.evaluate("() => fetch('/healthz')")  # a round trip: any poll fired has been sent
+        assert len(asked) == 1, asked
+        await expect(page.locator("#campaign-card")).to_be_hidden()
+        assert errors == []
 
 
 @pytest.fixture
@@ -112,24 +101,20 @@ async def with_campaigns(tmp_path: Path) -> AsyncIterator[str]:
 
 
 async def test_dashboard_and_api_docs_load_with_an_empty_console(with_campaigns: str) -> None:
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            problems: list[str] = []
-            page.on("pageerror", lambda exc: problems.append(str(exc)))
-            page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-            async with page.expect_response(lambda r: r.url.endswith("/api/campaigns"), timeout=WAIT_MS) as answer:
-                await page.goto(with_campaigns)
-                await sign_in(page, SUPERVISOR_TOKEN)
-            assert (await answer.value).status == 200
-            await page.wait_for_selector("#conn.conn-on", timeout=WAIT_MS)
-            await expect(page.locator("#campaign-card")).to_be_visible()
-            await page.goto(with_campaigns + "/api/docs")
-            await expect(page.locator("body")).to_contain_text("/api/campaigns", timeout=WAIT_MS)
-            assert problems == []
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await browser.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda exc: problems.append(str(exc)))
+        page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+        async with page.expect_response(lambda r: r.url.endswith("/api/campaigns"), timeout=WAIT_MS) as answer:
+            await page.goto(with_campaigns)
+            await sign_in(page, SUPERVISOR_TOKEN)
+        assert (await answer.value).status == 200
+        await page.wait_for_selector("#conn.conn-on", timeout=WAIT_MS)
+        await expect(page.locator("#campaign-card")).to_be_visible()
+        await page.goto(with_campaigns + "/api/docs")
+        await expect(page.locator("body")).to_contain_text("/api/campaigns", timeout=WAIT_MS)
+        assert problems == []
 
 
 @pytest.fixture
@@ -149,33 +134,29 @@ async def supervisor_cards(tmp_path: Path) -> AsyncIterator[str]:
 
 
 async def test_a_viewer_is_asked_nothing_again_by_the_supervisors_cards(supervisor_cards: str) -> None:
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            asked: dict[str, int] = {"/api/recordings": 0, "/api/messages": 0}
+    async with chromium() as browser:
+        page = await browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        asked: dict[str, int] = {"/api/recordings": 0, "/api/messages": 0}
 
-            def count(request: Request) -> None:
-                path = request.url.split("?")[0].removeprefix(supervisor_cards)
-                if path in asked:
-                    asked[path] += 1
+        def count(request: Request) -> None:
+            path = request.url.split("?")[0].removeprefix(supervisor_cards)
+            if path in asked:
+                asked[path] += 1
 
-            page.on("request", count)
-            await page.clock.install()
-            async with (
-                page.expect_response(lambda r: "/api/recordings" in r.url, timeout=WAIT_MS) as recordings,
-                page.expect_response(lambda r: "/api/messages?" in r.url, timeout=WAIT_MS) as messages,
-            ):
-                await page.goto(supervisor_cards)
-                await sign_in(page, VIEWER_TOKEN)
-            assert (await recordings.value).status == (await messages.value).status == 403
-            await page.clock.run_for(120_000)  # six reload periods of either card on the page's clock
-            await page.evaluate("() => fetch('/healthz')")  # a round trip: any reload fired has been sent
-            assert asked == {"/api/recordings": 1, "/api/messages": 1}
-            await expect(page.locator("#recording-card")).to_be_hidden()
-            await expect(page.locator("#message-card")).to_be_hidden()
-            assert errors == []
-        finally:
-            await browser.close()
+        page.on("request", count)
+        await page.clock.install()
+        async with (
+            page.expect_response(lambda r: "/api/recordings" in r.url, timeout=WAIT_MS) as recordings,
+            page.expect_response(lambda r: "/api/messages?" in r.url, timeout=WAIT_MS) as messages,
+        ):
+            await page.goto(supervisor_cards)
+            await sign_in(page, VIEWER_TOKEN)
+        assert (await recordings.value).status == (await messages.value).status == 403
+        await page.clock.run_for(120_000)  # six reload periods of either card on the page's clock
+        await page.evaluate("() => fetch('/healthz')")  # a round trip: any reload fired has been sent
+        assert asked == {"/api/recordings": 1, "/api/messages": 1}
+        await expect(page.locator("#recording-card")).to_be_hidden()
+        await expect(page.locator("#message-card")).to_be_hidden()
+        assert errors == []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from ivr.clock import LoopClock
 from ivr.journey import CallRecord, JourneyEvent
@@ -22,8 +22,14 @@ from ivr.store import SqliteStore
 from ivr.testing import peers
 from ivr.web import LiveState, create_app
 from ivr.web.recordings import add_recording_routes
-from tests.integration.web.conftest import ACCESS, CHROMIUM_ARGS, SUPERVISOR_TOKEN, VIEWER_TOKEN, serve_app
-from tests.integration.web.test_dashboard_campaigns import open_dashboard
+from tests.integration.web.conftest import (
+    ACCESS,
+    SUPERVISOR_TOKEN,
+    VIEWER_TOKEN,
+    chromium,
+    open_live_dashboard,
+    serve_app,
+)
 from tests.unit.web.web_rig import FakeControl
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -78,52 +84,44 @@ async def _player_duration(page: Page) -> float:
 
 
 async def test_a_supervisor_lists_and_plays_recordings(tmp_path: Path) -> None:
-    async with serving(tmp_path) as url, async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1440, "height": 1200})
-            errors: list[str] = []
-            await open_dashboard(page, url, SUPERVISOR_TOKEN, errors)
-            card = page.locator("#recording-card")
-            await expect(card).to_be_visible(timeout=WAIT_MS)
-            row = page.locator('#recordings tr[data-call="call-a@10.0.0.1"]')
-            await expect(row.locator(".duration")).to_have_text("3.0 s", timeout=WAIT_MS)
-            await expect(page.locator("#recording-count")).to_have_text("2")
+    async with serving(tmp_path) as url, chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1440, "height": 1200})
+        errors: list[str] = []
+        await open_live_dashboard(page, url, SUPERVISOR_TOKEN, errors)
+        card = page.locator("#recording-card")
+        await expect(card).to_be_visible(timeout=WAIT_MS)
+        row = page.locator('#recordings tr[data-call="call-a@10.0.0.1"]')
+        await expect(row.locator(".duration")).to_have_text("3.0 s", timeout=WAIT_MS)
+        await expect(page.locator("#recording-count")).to_have_text("2")
 
-            await row.locator("button").click()
-            player = page.locator("#recording-player")
-            await expect(player).to_have_attribute("data-call", "call-a@10.0.0.1", timeout=WAIT_MS)
-            await expect(page.locator("#recording-playing")).to_have_text("call-a@10.0.0.1")
-            assert abs(await _player_duration(page) - 3.0) < 0.05
-            assert (await player.get_attribute("src") or "").startswith("blob:")
-            OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(OUTPUT), full_page=True)
+        await row.locator("button").click()
+        player = page.locator("#recording-player")
+        await expect(player).to_have_attribute("data-call", "call-a@10.0.0.1", timeout=WAIT_MS)
+        await expect(page.locator("#recording-playing")).to_have_text("call-a@10.0.0.1")
+        assert abs(await _player_duration(page) - 3.0) < 0.05
+        assert (await player.get_attribute("src") or "").startswith("blob:")
+        OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(OUTPUT), full_page=True)
 
-            await page.fill("#recording-call", "call-b@10.0.0.1")
-            await page.click("#recording-open")
-            await expect(player).to_have_attribute("data-call", "call-b@10.0.0.1", timeout=WAIT_MS)
-            assert abs(await _player_duration(page) - 1.5) < 0.05
+        await page.fill("#recording-call", "call-b@10.0.0.1")
+        await page.click("#recording-open")
+        await expect(player).to_have_attribute("data-call", "call-b@10.0.0.1", timeout=WAIT_MS)
+        assert abs(await _player_duration(page) - 1.5) < 0.05
 
-            await page.fill("#recording-call", "unrecorded")
-            await page.click("#recording-open")
-            await expect(page.locator("#recording-note")).to_contain_text("has no finished recording",
-                                                                          timeout=WAIT_MS)
-            assert errors == []
-        finally:
-            await browser.close()
+        await page.fill("#recording-call", "unrecorded")
+        await page.click("#recording-open")
+        await expect(page.locator("#recording-note")).to_contain_text("has no finished recording",
+                                                                      timeout=WAIT_MS)
+        assert errors == []
     assert OUTPUT.stat().st_size > 10_000
 
 
 async def test_a_viewer_never_sees_recordings(tmp_path: Path) -> None:
-    async with serving(tmp_path) as url, async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM.require(), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            errors: list[str] = []
-            async with page.expect_response(lambda r: "/api/recordings" in r.url, timeout=WAIT_MS) as answer:
-                await open_dashboard(page, url, VIEWER_TOKEN, errors)
-            assert (await answer.value).status == 403
-            await expect(page.locator("#recording-card")).to_be_hidden()
-            assert errors == []
-        finally:
-            await browser.close()
+    async with serving(tmp_path) as url, chromium() as browser:
+        page = await browser.new_page()
+        errors: list[str] = []
+        async with page.expect_response(lambda r: "/api/recordings" in r.url, timeout=WAIT_MS) as answer:
+            await open_live_dashboard(page, url, VIEWER_TOKEN, errors)
+        assert (await answer.value).status == 403
+        await expect(page.locator("#recording-card")).to_be_hidden()
+        assert errors == []

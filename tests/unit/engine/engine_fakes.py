@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 
+from ivr.acd import Acd, MemoryBackend
 from ivr.acd.config import AcdConfig, parse_config
 from ivr.call import PlaybackOutcome, PlaybackResult, Prompt
 from ivr.clock import FakeClock
 from ivr.engine.dialer import DialFailed
+from ivr.engine.events import CallEvent, CallEvents
+from ivr.engine.handoff import QueueHandoff
 from ivr.engine.legs import KeyReader, KeyRouting, MediaLeg
 
 
@@ -128,3 +131,27 @@ class FakeDialer:
             raise
         attempt.leg = FakeLeg(label, self._clock)
         return attempt.leg
+
+
+@dataclass
+class Rig:
+    """A queue handoff over a real ACD (memory backend), a fake dialer and the events it published."""
+
+    clock: FakeClock
+    acd: Acd
+    dialer: FakeDialer
+    events: list[CallEvent]
+    handoff: QueueHandoff
+
+
+@asynccontextmanager
+async def handoff_rig(
+    config: AcdConfig, answer_after_s: dict[str, float] | None = None, *, trunk: str = "x"
+) -> AsyncIterator[Rig]:
+    """A `Rig` on an autojumping FakeClock; a number is dialled as `sip:<number>@<trunk>`."""
+    clock = FakeClock()
+    events: list[CallEvent] = []
+    dialer = FakeDialer(clock, answer_after_s)
+    async with Acd(config, MemoryBackend(), clock) as acd, clock.autojump():
+        handoff = QueueHandoff(acd, dialer, CallEvents([events.append]), clock, lambda number: f"sip:{number}@{trunk}")
+        yield Rig(clock, acd, dialer, events, handoff)

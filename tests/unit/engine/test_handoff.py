@@ -4,37 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
-from engine_fakes import FakeDialer, FakeLeg, one_agent_acd_config
+from engine_fakes import FakeLeg, Rig, handoff_rig, one_agent_acd_config
 
-from ivr.acd import Acd, MemoryBackend
 from ivr.call import CallEnded, QueueOutcomeKind, QueueRequest
-from ivr.clock import FakeClock
-from ivr.engine.events import AgentBridged, CallEvent, CallEvents, CallQueued, QueueLeft
-from ivr.engine.handoff import QueueHandoff
+from ivr.engine.events import AgentBridged, CallQueued, QueueLeft
 
 AGENT_URI = "sip:a1@10.0.0.1"
 
 
-@dataclass
-class Rig:
-    clock: FakeClock
-    acd: Acd
-    dialer: FakeDialer
-    events: list[CallEvent]
-    handoff: QueueHandoff
-
-
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    clock = FakeClock()
-    events: list[CallEvent] = []
-    dialer = FakeDialer(clock)
-    async with Acd(one_agent_acd_config(), MemoryBackend(), clock) as acd, clock.autojump():
-        handoff = QueueHandoff(acd, dialer, CallEvents([events.append]), clock, lambda number: f"sip:{number}@x")
-        yield Rig(clock, acd, dialer, events, handoff)
+    async with handoff_rig(one_agent_acd_config()) as rig:
+        yield rig
 
 
 async def agent_on_break(rig: Rig) -> None:

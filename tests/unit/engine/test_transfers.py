@@ -8,15 +8,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
-from engine_fakes import FakeDialer, FakeLeg
+from engine_fakes import FakeLeg, Rig, handoff_rig
 
-from ivr.acd import Acd, MemoryBackend
 from ivr.acd.config import AcdConfig, parse_config
 from ivr.acd.figures import TRANSFER_HOLD_REASON
 from ivr.call import QueueOutcomeKind, QueueRequest, QueueResult
-from ivr.clock import FakeClock
-from ivr.engine.events import AgentBridged, CallEvent, CallEvents
-from ivr.engine.handoff import QueueHandoff
+from ivr.engine.events import AgentBridged, CallEvents
 from ivr.engine.transfers import AgentTransfers, Target, TargetKind
 from ivr.sip.events import ReferReceived
 
@@ -48,25 +45,12 @@ class Notified:
         self.statuses.append(status)
 
 
-@dataclass
-class Rig:
-    clock: FakeClock
-    acd: Acd
-    dialer: FakeDialer
-    events: list[CallEvent]
-    handoff: QueueHandoff
-
-
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    clock = FakeClock()
-    events: list[CallEvent] = []
-    dialer = FakeDialer(clock, {A1: 1.0, A2: 2.0})
-    async with Acd(two_agents(), MemoryBackend(), clock) as acd, clock.autojump():
-        handoff = QueueHandoff(acd, dialer, CallEvents([events.append]), clock, lambda number: f"sip:{number}@trunk")
-        await acd.controls.login("a1", A1)
-        await acd.controls.login("a2", A2)
-        yield Rig(clock, acd, dialer, events, handoff)
+    async with handoff_rig(two_agents(), {A1: 1.0, A2: 2.0}, trunk="trunk") as rig:
+        await rig.acd.controls.login("a1", A1)
+        await rig.acd.controls.login("a2", A2)
+        yield rig
 
 
 async def bridged_to_a1(rig: Rig) -> tuple[FakeLeg, asyncio.Task[QueueResult]]:

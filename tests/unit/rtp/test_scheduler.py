@@ -199,3 +199,24 @@ def test_run_due_is_a_no_op_when_the_media_clock_is_stopped() -> None:
     scheduler, loop = make_scheduler()
     scheduler.run_due()
     assert loop.armed() == []
+
+
+def test_a_new_reporter_goes_to_a_bucket_with_the_fewest_even_after_removals() -> None:
+    scheduler, _ = make_scheduler(report_every_ticks=4)
+    for n in range(8):  # two in every bucket
+        scheduler.add_reporter(n, lambda now: None)
+
+    def sizes() -> list[int]:
+        return sorted(len(bucket) for bucket in scheduler._buckets)
+
+    assert sizes() == [2, 2, 2, 2]
+    emptied = scheduler._bucket_of[5]
+    for key in [k for k, index in scheduler._bucket_of.items() if index == emptied]:
+        scheduler.remove_reporter(key)
+    scheduler.remove_reporter(next(k for k, index in scheduler._bucket_of.items() if index != emptied))
+    assert sizes() == [0, 1, 2, 2]
+    scheduler.add_reporter("x", lambda now: None)
+    assert scheduler._bucket_of["x"] == emptied
+    scheduler.add_reporter("y", lambda now: None)  # then the two buckets of one, in turn
+    scheduler.add_reporter("z", lambda now: None)
+    assert sizes() == [2, 2, 2, 2]

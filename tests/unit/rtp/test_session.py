@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
+import weakref
 
 import pytest
 from structlog.testing import capture_logs
@@ -184,3 +186,43 @@ async def test_closing_reports_lost_never_negative_with_repeated_event_end_packe
         ours.close()
     closed = next(entry for entry in logs if entry["event"] == "rtp_session_closed")
     assert (closed["received"], closed["lost"], closed["duplicates"]) == (11, 0, 2)
+
+
+class ForgetfulPort:
+    """A port that, like `UdpNetwork`'s, delivers nothing after close and lets go of the session's callbacks."""
+
+    def __init__(self) -> None:
+        self.callbacks: tuple[object, ...] = ()
+
+    def attach(self, receiver: object, on_error: object, on_lost: object) -> None:
+        self.callbacks = (receiver, on_error, on_lost)
+
+    def sendto(self, data: bytes, address: tuple[str, int]) -> None:
+        pass
+
+    def close(self) -> None:
+        self.callbacks = ()
+
+
+class ForgetfulNetwork:
+    async def bind(self, host: str, port: int) -> ForgetfulPort:
+        return ForgetfulPort()
+
+
+async def test_a_closed_session_is_freed_at_once_not_left_for_the_garbage_collector(clock: FakeClock) -> None:
+    engine = MediaEngine(clock=clock, network=ForgetfulNetwork(), port_first=31000, port_last=31099)
+    session = await engine.open_session(call_id="freed")
+    session.start(MediaParams(remote=("127.0.0.1", 40000)))
+    session.on_dtmf(lambda event: None)
+    session.add_audio_consumer(lambda frame: None)
+    session.confirm()
+    await clock.advance(0.1)
+    gone = weakref.ref(session)
+    gc.disable()
+    try:
+        session.close()
+        del session
+        assert gone() is None  # no reference cycle: the session and its parts went with their last reference
+    finally:
+        gc.enable()
+        engine.close()

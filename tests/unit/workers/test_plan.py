@@ -77,3 +77,33 @@ def test_worker_count_comes_from_the_config() -> None:
     assert worker_count(EngineConfig(workers=None)) == max(1, os.cpu_count() or 1)
     with pytest.raises(SettingError, match="between 1 and 64"):
         EngineConfig(workers=0)
+
+
+def test_each_worker_knows_the_others_http_ports_and_the_node_token_and_worker_0_is_the_front() -> None:
+    specs = plan_workers(NODE, 3, acd_redis_url=None, node_token="secret")
+    roles = [s.node for s in specs]
+    assert all(r is not None and r.token == "secret" for r in roles)
+    assert [r.index for r in roles if r] == [0, 1, 2]
+    assert [r.front for r in roles if r] == [True, False, False]
+    assert roles[0] is not None and roles[0].peers == (("w1", "http://127.0.0.1:8081"), ("w2", "http://127.0.0.1:8082"))
+    assert roles[2] is not None and roles[2].peers == (("w0", "http://127.0.0.1:8080"), ("w1", "http://127.0.0.1:8081"))
+    restarted_spec = restarted(specs[1], NODE.node_id, 1)
+    assert restarted_spec.node == specs[1].node, "a restarted worker rejoins the node as it was"
+
+
+@pytest.mark.parametrize(("http_host", "reached"), [("0.0.0.0", "127.0.0.1"), ("::", "[::1]"), ("::1", "[::1]"),
+                                                    ("127.0.0.1", "127.0.0.1")], ids=str)
+def test_the_other_workers_are_reached_where_they_listen(http_host: str, reached: str) -> None:
+    import dataclasses
+
+    config = dataclasses.replace(NODE, http_host=http_host)
+    first = plan_workers(config, 2, acd_redis_url=None, node_token="secret")[0]
+    assert first.node is not None and first.node.peers == (("w1", f"http://{reached}:8081"),)
+
+
+def test_without_a_token_or_a_fixed_http_port_there_is_no_node_view() -> None:
+    import dataclasses
+
+    assert all(s.node is None for s in plan_workers(NODE, 2, acd_redis_url=None))
+    no_http = dataclasses.replace(NODE, http_port=0)
+    assert all(s.node is None for s in plan_workers(no_http, 2, acd_redis_url=None, node_token="secret"))

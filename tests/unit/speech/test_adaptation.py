@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import pathlib
+import struct
+
+import numpy as np
+import pytest
+
+from ivr.speech import SpeechModelError
+from ivr.speech.adaptation import (
+    ADAPT_VOICES,
+    AdaptationCorpus,
+    read_sendump,
+    telephone_channel,
+    write_s3_mixw,
+)
+from ivr.speech.pocketsphinx_engine import TELEPHONE_MLLR, PocketSphinxModel
+
+
+def _sendump(path: pathlib.Path, logw: np.ndarray, shift: int = 10) -> None:
+    """A sendump as PocketSphinx writes it: length-prefixed strings, then bytes [stream][density][senone]."""
+    streams, densities, senones = logw.shape
+
+    def text(s: str) -> bytes:
+        raw = s.encode() + b"\0"
+        return struct.pack("<I", len(raw)) + raw
+
+    head = text("title") + text(f"mixture_count {densities}") + text(f"model_count {senones}")
+    head += text(f"mixw_shift {shift}") + text(f"feature_count {streams}") + text("cluster_count 0")
+    path.write_bytes(head + struct.pack("<I", 0) + logw.astype(np.uint8).tobytes())
+
+
+def test_sendump_is_read_as_senone_stream_density_probabilities(tmp_path: pathlib.Path) -> None:
+    rng = np.random.default_rng(1)
+    logw = rng.integers(0, 40, size=(3, 4, 5))  # 3 streams, 4 densities, 5 senones
+    _sendump(tmp_path / "sendump", logw)
+    weights = read_sendump(tmp_path / "sendump")
+    assert weights.shape == (5, 3, 4)
+    assert np.allclose(weights.sum(axis=2), 1.0, atol=1e-5)
+    expected = np.power(1.0001, -(logw.astype(np.float64) * 1024)).transpose(2, 0, 1)
+    expected /= expected.sum(axis=2, keepdims=True)
+    assert np.allclose(weights, expected, atol=1e-6)
+
+
+def test_clustered_sendump_is_refused(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "sendump"
+    raw = b"title\0"
+    path.write_bytes(struct.pack("<I", len(raw)) + raw + struct.pack("<I", 17) + b"cluster_count 16\0"
+                     + struct.pack("<I", 0))
+    with pytest.raises(ValueError, match="clustered sendump"):
+        read_sendump(path)
+
+
+def test_mixture_weights_file_layout(tmp_path: pathlib.Path) -> None:
+    weights = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    write_s3_mixw(tmp_path / "mixture_weights", weights)
+    data = (tmp_path / "mixture_weights").read_bytes()
+    header, _, body = data.partition(b"endhdr\n")
+    assert header.startswith(b"s3\nversion 1.0\n") and len(header + b"endhdr\n") % 4 == 0
+    assert struct.unpack_from("<IIIII", body) == (0x11223344, 2, 3, 4, 24)
+    assert np.array_equal(np.frombuffer(body[20:], dtype="<f4"), weights.ravel())
+
+
+def test_corpus_keeps_pronounceable_sentences_once_and_shares_voices() -> None:
+    corpus = AdaptationCorpus.from_text(
+        ["I want to PAY my bill.", "i want to pay my bill", "pay my xyzzy", "my claim"],
+        {"i", "want", "to", "pay", "my", "bill", "claim"},
+        ["en-US+m1", "en+f3"],
+    )
+    assert corpus.sentences == ("i want to pay my bill", "my claim")
+    assert corpus.utterances() == [("u00000", "en-US+m1", "i want to pay my bill"), ("u00001", "en+f3", "my claim")]
+    assert corpus.transcription() == "<s> i want to pay my bill </s> (u00000)\n<s> my claim </s> (u00001)\n"
+
+
+def test_adaptation_voices_are_not_the_evaluation_voices() -> None:
+    evaluated = {"en", "en-US", "en-GB-scotland", "en-GB-x-gbclan", "en-GB-x-rp", "en-GB-x-gbcwmd", "en-029",
+                 "en-US-nyc", "en-US+f2", "en-US+m3", "en-GB+f4", "en-US+klatt"}
+    assert not evaluated & set(ADAPT_VOICES)
+
+
+def test_telephone_channel_is_mu_law_then_16_khz() -> None:
+    t = np.arange(8000) / 8000
+    tone = (8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+    up = telephone_channel(tone)
+    assert up.dtype == np.int16
+    assert abs(len(up) - 2 * (8000 + 2 * 2000)) <= 64  # 0.25 s of silence either side
+    middle = up[len(up) // 2 - 800 : len(up) // 2 + 800].astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(middle))
+    assert np.fft.rfftfreq(len(middle), 1 / 16000)[spectrum.argmax()] == pytest.approx(440, abs=10)
+    assert spectrum[np.fft.rfftfreq(len(middle), 1 / 16000) > 4200].max() < spectrum.max() * 0.01
+
+
+def test_builtin_model_loads_the_committed_telephone_transform(tmp_path: pathlib.Path) -> None:
+    assert PocketSphinxModel.load("en").mllr == TELEPHONE_MLLR
+    assert TELEPHONE_MLLR.read_text(encoding="ascii").split()[:3] == ["1", "3", "13"]
+    assert PocketSphinxModel.load("en", mllr=None).mllr is None
+    with pytest.raises(SpeechModelError, match="MLLR transform file does not exist"):
+        PocketSphinxModel.load("en", mllr=tmp_path / "missing.mllr")
