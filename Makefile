@@ -29,11 +29,15 @@ cluster: install
 # Pytest's exit code 5 ("no tests collected") is a failure here, as every other non-zero code is.
 # IVR_REQUIRE_PEERS=1: a skipped test (a peer program not found) fails the run, with its reason (-rs).
 # Four workers, one test file each at a time: live-call tests mostly wait on audio (one such file uses 10-40 %
-# of the two cores), so they overlap well. Clean clones here: 4 workers 12 min 47 s; 3 workers 19 min (with
-# other work on the machine, so not a fair pair). CI allows 15 minutes.
+# of the two cores), so they overlap well. tests/conftest.py hands the files out longest first (measured
+# seconds in tests/file_seconds.json; tests/integration/cluster/ as one piece): xdist's own order, by number of
+# tests, left the one-to-three-minute live-call files for last and the run ended on one busy worker.
+# Clean clones here, busy machine: 12 min 43 s, all four workers ending within 3 s of each other (was 12-14 min).
+# CI allows 15 minutes.
 TEST_WORKERS ?= 4
-# Engines the tests start run one process each (IVR_WORKERS, the `workers` key), to keep the run's time; the
-# engine's default (null: one worker per core) passes the same suite: `make test IVR_WORKERS=null`.
+# Engines the tests start run one process each (IVR_WORKERS, the `workers` key), to keep the run's time;
+# `make test IVR_WORKERS=null` runs every test engine as a node of one worker per core (docs/OPERATIONS.md,
+# "Workers", says which tests still expect one process).
 IVR_WORKERS ?= 1
 test: install
 	IVR_WORKERS=$(IVR_WORKERS) IVR_REQUIRE_PEERS=1 $(BIN)/python -m pytest -q -rs -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile \

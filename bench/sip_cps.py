@@ -2,9 +2,9 @@
 UASes on loopback, one after the other in the same run:
 
 * `harness`: `python -m ivr.testing.sipharness`, our UserAgent answering every call (the SIP stack alone);
-* `engine`: the real `ivr serve` (uvloop), dialed number 7000 served by a minimal flow in a temp flows
-  dir (`--flows`): a prompt that SIPp's BYE cuts short after 200 ms, so each call also opens an RTP
-  session, starts a flow, plays media and writes its record to SQLite;
+* `engine`: the real `ivr serve` (uvloop, one process: `--workers 1`), dialed number 7000 served by a
+  minimal flow in a temp flows dir (`--flows`): a prompt that SIPp's BYE cuts short after 200 ms, so each
+  call also opens an RTP session, starts a flow, plays media and writes its record to SQLite;
 * `kamailio`: Debian's Kamailio as a minimal stateless UAS (temp config: `sl_send_reply` 200 to INVITE
   and BYE, ACK absorbed), the peer figure: a C SIP server doing the least work possible.
 

@@ -71,12 +71,11 @@ from ivr.speech import DecodePool, SpeechModels
 from ivr.speech.models import ModelSpec
 from ivr.speech.recognizer import EngineKind
 from ivr.store import SqlStore, open_store
-from ivr.store.dialects import ClosableDialectMemory, open_dialect_memory
+from ivr.store.dialects import DialectWorker, DialectWriter, open_dialect_worker
 from ivr.store.messages import MessageStore
 from ivr.store.retention import run_retention
 from ivr.voc import Classify, best_intent
 from ivr.voice import (
-    DialectMemory,
     DialectSet,
     EspeakNgEngine,
     PromptLibrary,
@@ -115,7 +114,7 @@ class AgentQueues:
 
 class Engine:
     store: SqlStore
-    dialect_memory: ClosableDialectMemory
+    dialect_memory: DialectWorker
     events: CallEvents
     dialects: DialectSet
     registry: FlowRegistry
@@ -158,8 +157,8 @@ class Engine:
         cfg, parts = self.config, self._parts
         self.store = open_store(cfg.db, node_id=cfg.node_id)  # a path or postgresql:// URL
         parts.push_async_callback(asyncio.to_thread, self.store.close)
-        self.dialect_memory = open_dialect_memory(cfg.db)
-        parts.callback(self.dialect_memory.close)  # on this thread: a SQLite connection is bound to it
+        self.dialect_memory = open_dialect_worker(cfg.db, clock=self.clock)  # off the loop (issue 22)
+        parts.push_async_callback(asyncio.to_thread, self.dialect_memory.close)  # waits for queued writes
         self.events = CallEvents([
             StoreProcessor(self.store), LiveViewProcessor(self.live), MetricsProcessor(self.metrics),
             DialectMemoryProcessor(self.dialect_memory), LogProcessor(),
@@ -446,7 +445,7 @@ class Engine:
 class DialectSetterAdapter:
     """`PUT /api/callers/{number}/dialect`: ops set a caller's dialect for their next call."""
 
-    def __init__(self, memory: DialectMemory, known: set[str]) -> None:
+    def __init__(self, memory: DialectWriter, known: set[str]) -> None:
         self._memory = memory
         self._known = known
 

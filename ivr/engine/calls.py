@@ -19,7 +19,7 @@ from ivr.flow import Flow, FlowRegistry, Interpreter
 from ivr.flow.expr import Value
 from ivr.sip.identity import caller_identity
 from ivr.sipua.calls import IncomingCall
-from ivr.voice import DialectMemory
+from ivr.store.dialectworker import DialectLookup
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +36,7 @@ class FlowCalls:
         ears: Callable[[], Ears | None],
         queues: QueueService | None,
         events: CallEvents,
-        dialect_memory: DialectMemory,
+        dialect_memory: DialectLookup,
         flow_variables: Mapping[str, Value],
         clock: Clock,
         trusted: Callable[[str], bool] = lambda host: False,
@@ -93,7 +93,7 @@ class FlowCalls:
 
     async def _run_flow(self, flow: Flow, call: SipCall, *, verified: bool, inbound: Mapping[str, Value]) -> None:
         variables: dict[str, Value] = {**self._flow_variables, **inbound}
-        remembered = self._dialect_memory.get(call.caller)
+        remembered = await self._dialect_memory.lookup(call.caller)
         if remembered:
             variables["remembered_dialect"] = remembered
             if remembered in flow.spec.dialects:

@@ -20,7 +20,7 @@ from ivr.engine.events import (
     RecordOpened,
 )
 from ivr.journey import JourneySink
-from ivr.voice import DialectMemory
+from ivr.store.dialectworker import DialectWriter
 from ivr.web.live import LiveState
 from ivr.web.metrics import EngineMetrics
 
@@ -88,7 +88,7 @@ class DialectMemoryProcessor:
     """Remembers a caller's dialect for their next call when the flow set it (a menu choice, English
     by key or speech); a dialect only defaulted is not remembered."""
 
-    def __init__(self, memory: DialectMemory) -> None:
+    def __init__(self, memory: DialectWriter) -> None:
         self._memory = memory
         self._dialect_set: set[str] = set()
         """Calls in progress in which the flow set the caller's dialect."""

@@ -14,8 +14,11 @@ datetime, for windows and retry times, which survive a restart) and `mono` (seco
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Concatenate, ParamSpec, TypeVar
 
 import structlog
 
@@ -89,9 +92,29 @@ class Progress:
         }
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _serialized(method: Callable[Concatenate[Scheduler, _P], _R]) -> Callable[Concatenate[Scheduler, _P], _R]:
+    """One thread at a time: the engine runs the steps that query the campaign state on worker threads, off
+    the event loop (issue 22), while the API reads and changes the same campaigns from the loop."""
+
+    def serialized(self: Scheduler, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    functools.update_wrapper(serialized, method)
+    return serialized
+
+
 class Scheduler:
+    """Which attempt to dial next, and what an ended attempt means for its target. Methods that query or
+    change the campaign state may block on the database: the engine calls them off the event loop."""
+
     def __init__(self, store: SqlCampaignState, *, flows_known: Callable[[str], bool] | None = None) -> None:
         self.store = store
+        self._lock = threading.RLock()
         self.flows_known = flows_known
         """Whether a flow id is loaded (an API call naming its own flow is checked against it)."""
         self._campaigns: dict[str, _Running] = {}
@@ -102,6 +125,7 @@ class Scheduler:
 
     # -- campaigns and targets --------------------------------------------------------------
 
+    @_serialized
     def add_campaign(self, campaign: Campaign, *, do_not_call: Iterable[str] = ()) -> None:
         """Start (or resume after a restart) a campaign: its stored targets are read back. Attempts a
         crash left open are closed as interrupted (due again at once, with the next attempt number) here
@@ -126,6 +150,7 @@ class Scheduler:
                             target=state.target.target_id, attempt=state.attempts)
                 self._settle(running, state, Result.FAILED, INTERRUPTED, state.next_at)  # due again at once
 
+    @_serialized
     def take_over(self) -> None:
         """This node has just taken the lead of a shared state: read it all back and close the attempts
         the last leader left open (it stopped or died; its calls went with it)."""
@@ -133,6 +158,7 @@ class Scheduler:
         for running in self._campaigns.values():
             self._close_left_open(running)
 
+    @_serialized
     def refresh(self, *, full: bool = False) -> None:
         """Read back what other nodes changed in a shared state: pauses, and targets added through their
         API (`full`: every target, e.g. their results, for a node that does not dial). An attempt this
@@ -148,9 +174,11 @@ class Scheduler:
                 continue
             running.targets[state.target.target_id] = state
 
+    @_serialized
     def set_do_not_call(self, campaign_id: str, numbers: Iterable[str]) -> None:
         self._campaigns[campaign_id].dnc = frozenset(numbers)
 
+    @_serialized
     def add_targets(self, campaign_id: str, targets: Iterable[Target], not_before: dt.datetime) -> int:
         running = self._campaigns[campaign_id]
         added = self.store.add_targets(campaign_id, targets, not_before)
@@ -167,11 +195,13 @@ class Scheduler:
     def target(self, campaign_id: str, target_id: str) -> TargetState | None:
         return self._campaigns[campaign_id].targets.get(target_id)
 
+    @_serialized
     def pause(self, campaign_id: str) -> None:
         self._campaigns[campaign_id]  # noqa: B018 - unknown campaign → KeyError
         self._paused.add(campaign_id)
         self.store.set_paused(campaign_id, True)
 
+    @_serialized
     def resume(self, campaign_id: str) -> None:
         self._campaigns[campaign_id]  # noqa: B018
         self._paused.discard(campaign_id)
@@ -195,6 +225,7 @@ class Scheduler:
         due.sort(key=lambda rs: (-rs[0].campaign.spec.priority, -rs[1].target.priority, rs[1].next_at, rs[1].seq))
         return due
 
+    @_serialized
     def next_dial(self, wall: dt.datetime, mono: float, call_id: str) -> Dial | None:
         """The attempt to start now, already committed as begun; None if nothing may start."""
         for running, state in self._due(wall):
@@ -236,6 +267,7 @@ class Scheduler:
             )
         return None
 
+    @_serialized
     def next_wakeup(self, wall: dt.datetime, mono: float) -> float | None:
         """Seconds from now until a decision may change (a target due or a pacing slot), None if idle.
         An ended call also changes it: call `next_dial` again then."""
@@ -254,6 +286,7 @@ class Scheduler:
 
     # -- results ---------------------------------------------------------------------------
 
+    @_serialized
     def finished(self, dial: Dial, result: Result, result_code: str | None, wall: dt.datetime) -> TargetState:
         """Record how an attempt ended and decide the target's next step (done or retry when)."""
         running = self._campaigns[dial.campaign]
@@ -292,6 +325,7 @@ class Scheduler:
 
     # -- reporting -------------------------------------------------------------------------
 
+    @_serialized
     def progress(self, campaign_id: str) -> Progress:
         running = self._campaigns[campaign_id]
         spec = running.campaign.spec

@@ -182,13 +182,24 @@ def offer_headers(policy: TimerPolicy, min_se_s: int | None = None) -> HeaderLis
     )
 
 
-def refresh_headers(negotiated: Negotiated, policy: TimerPolicy) -> HeaderList:
-    """The headers of a refresh we send as the refresher: the same interval, refreshed by us (the UAC)."""
+def refresh_headers(negotiated: Negotiated, policy: TimerPolicy, min_se_s: int | None = None) -> HeaderList:
+    """The headers of a refresh we send as the refresher: the interval in force, refreshed by us (the UAC).
+    After a 422 to it, `min_se_s` is the peer's Min-SE and the interval asked for (section 7.4)."""
     return (
         (SUPPORTED, TIMER),
         (SESSION_EXPIRES, SessionExpires(negotiated.interval_s, Refresher.UAC).serialize()),
-        (MIN_SE, str(min(policy.min_se_s, negotiated.interval_s))),
+        (MIN_SE, str(min_se_s or min(policy.min_se_s, negotiated.interval_s))),
     )
+
+
+def min_se_after_422(response_headers: Headers, asked_s: int) -> int | None:
+    """The peer's Min-SE from its 422 when it is above the interval we asked for (we then ask again with it,
+    once); None when the 422 names none, a malformed one, or one we already met (the request fails)."""
+    try:
+        floor = _min_se(response_headers)
+    except SipParseError:
+        return None
+    return floor if floor > asked_s else None
 
 
 def retry_after_422(request: Request, response: Response, policy: TimerPolicy, *, via: str) -> Request | None:
@@ -196,11 +207,11 @@ def retry_after_422(request: Request, response: Response, policy: TimerPolicy, *
     raised to the peer's Min-SE, new Via, CSeq+1. None when the 422 names no Min-SE above what we asked (the
     call then fails with the 422)."""
     try:
-        peer_min_s = _min_se(response.headers)
         asked = _session_expires(request.headers)
     except SipParseError:
         return None
-    if asked is None or peer_min_s <= asked.interval_s:
+    peer_min_s = min_se_after_422(response.headers, asked.interval_s) if asked is not None else None
+    if peer_min_s is None:
         return None
     retry = Request(request.method, request.uri, request.headers.copy(), request.body)
     retry.headers.set(VIA, via)
@@ -292,6 +303,7 @@ class SessionTimer:
 
 
 __all__ = [
+    "HeaderList",
     "RFC_MIN_SE_S",
     "TIMER",
     "TOO_SMALL",
@@ -307,6 +319,7 @@ __all__ = [
     "negotiate_uas",
     "offer_headers",
     "parse_min_se",
+    "min_se_after_422",
     "refresh_headers",
     "retry_after_422",
     "supports_timer",

@@ -9,6 +9,7 @@ allows UPDATE, else a re-INVITE with our current SDP), or the leg's BYE (`expire
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -20,11 +21,14 @@ from ivr.sip.dialog import Dialog
 from ivr.sip.errors import SipParseError, TransactionError
 from ivr.sip.message import Request, Response
 from ivr.sip.sessiontimer import (
+    TOO_SMALL,
+    HeaderList,
     Negotiated,
     SessionTimer,
     SessionTimerEvent,
     TimerPolicy,
     UasAnswer,
+    min_se_after_422,
     negotiate_uac,
     negotiate_uas,
     refresh_headers,
@@ -119,16 +123,13 @@ class SessionRefresher:
     async def _refresh(self) -> None:
         timer = self._timer
         assert timer is not None
-        headers = refresh_headers(timer.negotiated, self.policy)
-        via = self._core.via()
+        asked = timer.negotiated
         try:
-            if self.peer_allows_update:
-                response = await self._send(self._dialog.new_request("UPDATE", via, headers=headers),
-                                            SESSION_EXPIRED)
-            else:
-                request = self._dialog.new_request("INVITE", via, body=self._local_sdp(), content_type=SDP,
-                                                   headers=headers)
-                response = await self._invite(request, SESSION_EXPIRED)
+            response = await self._send_refresh(refresh_headers(asked, self.policy))
+            raised_s = min_se_after_422(response.headers, asked.interval_s) if response.status == TOO_SMALL else None
+            if raised_s is not None:  # RFC 4028 7.4: once more, with the peer's Min-SE
+                asked = dataclasses.replace(asked, interval_s=raised_s)
+                response = await self._send_refresh(refresh_headers(asked, self.policy, raised_s))
         except TransactionError:
             # The peer's re-INVITE is being answered: its 2xx refreshes the session instead of ours.
             log.info("session_refresh_deferred", call_id=self._dialog.call_id)
@@ -136,10 +137,18 @@ class SessionRefresher:
         self.refreshes_sent += 1
         if response.status < 300:
             try:
-                self.refreshed(negotiate_uac(response.headers, timer.negotiated))
+                self.refreshed(negotiate_uac(response.headers, asked))
             except SipParseError:
-                self.refreshed(None)
+                self.refreshed(asked)
             return
         log.info("session_refresh_failed", call_id=self._dialog.call_id, status=response.status)
         if not timer.refresh_failed(response.status):
             self._arm()
+
+    async def _send_refresh(self, headers: HeaderList) -> Response:
+        """UPDATE without a body when the peer allows it, else a re-INVITE with our current SDP."""
+        via = self._core.via()
+        if self.peer_allows_update:
+            return await self._send(self._dialog.new_request("UPDATE", via, headers=headers), SESSION_EXPIRED)
+        request = self._dialog.new_request("INVITE", via, body=self._local_sdp(), content_type=SDP, headers=headers)
+        return await self._invite(request, SESSION_EXPIRED)

@@ -1,17 +1,23 @@
 """Intent classification: what the caller wants, from one recognized utterance.
 
 Trained at flow load from the flow's own phrases (a few dozen per intent, Mandarin and English
-mixed), so training must take milliseconds. Chinese needs no word segmenter: the text is read as
-character 1-3-grams; English adds word 1-2-grams and character 2-4-grams inside words, which keeps
-a misrecognised word ("clam" for "claim") close to its original.
+mixed), so training must take well under a second. Chinese needs no word segmenter: the text is read
+as character 1-3-grams plus the folded pinyin of its syllables and syllable pairs (`ivr.speech.pinyin`:
+a homophone slip lands on the same sounds); English adds stemmed word 1-2-grams and character 3-4-grams
+inside words, which keeps a misrecognised word ("clam" for "claim") close to its original. On top,
+one feature per life event or need signal the caller names (`ivr.speech.concepts`: "我爸走了", "we just
+moved"), and a service the caller rules out ("don't want to cancel") becomes one negated token.
 
-Confidence is calibrated to mean something to the flow (act at >= 0.6, confirm, re-ask, keys):
+`confidence` is what the flow compares with its thresholds (act at >= 0.6, confirm, re-ask, keys):
 
 * a multinomial logistic regression over the intents plus a hidden *out-of-domain* class trained on
   generic chatter gives the in-domain distribution;
 * that is scaled by how much of the utterance the model has ever seen (share of its n-grams that
   occur in the training phrases), so gibberish and unrelated talk get low confidence even when the
   regression is forced to pick something.
+
+`p_right` is the calibrated probability that the intent is right: a Platt scaling of `confidence`
+fitted on three cross-validation folds of the training phrases (`ivr.speech.calibration`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ A SQLite `db` uses `ivr.voice.SqliteDialectMemory` on the same file (the store's
 same `caller_dialects` table); a `postgresql://` URL uses `PostgresDialectMemory`, so every node of a
 cluster greets a returning caller in the dialect they chose on any node. Both answer the
 `ivr.voice.DialectMemory` protocol: single-row primary-key reads and upserts, committed at once
-(the next call from the number must see it).
+(the next call from the number must see it). Those calls block: the engine reaches them through
+`open_dialect_worker`, which runs them on a thread of their own (`ivr.store.dialectworker`), never on the
+event loop.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 import structlog
 
+from ivr.clock import Clock
+from ivr.store.dialectworker import ClosableDialectMemory, DialectWorker, DialectWriter
 from ivr.store.postgres import unreachable
 
 log = structlog.get_logger(__name__)
@@ -25,14 +29,6 @@ RETRY_AFTER_S = 5.0
 """After PostgreSQL failed twice in a row, lookups answer "nothing remembered" at once for this long: a caller
 is served without their remembered dialect rather than dropped, and the event loop is not held by a connect
 timeout on every new call while the database is away."""
-
-
-class ClosableDialectMemory(Protocol):
-    def get(self, caller: str) -> str | None: ...
-
-    def set(self, caller: str, dialect: str) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class PostgresDialectMemory:
@@ -111,4 +107,10 @@ def open_dialect_memory(target: str | Path) -> ClosableDialectMemory:
     return SqliteDialectMemory(text)
 
 
-__all__ = ["ClosableDialectMemory", "PostgresDialectMemory", "open_dialect_memory"]
+def open_dialect_worker(target: str | Path, *, clock: Clock | None = None) -> DialectWorker:
+    """`open_dialect_memory(target)` opened and run on a worker thread: what the event loop uses."""
+    return DialectWorker(lambda: open_dialect_memory(target), clock=clock)
+
+
+__all__ = ["ClosableDialectMemory", "DialectWorker", "DialectWriter", "PostgresDialectMemory",
+           "open_dialect_memory", "open_dialect_worker"]

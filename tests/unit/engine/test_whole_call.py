@@ -185,7 +185,7 @@ async def site(tmp_path: pathlib.Path) -> AsyncIterator[Site]:
 class _NoMemory:
     """A dialect memory that knows no caller."""
 
-    def get(self, caller: str) -> str | None:
+    async def lookup(self, caller: str) -> str | None:
         return None
 
     def set(self, caller: str, dialect: str) -> None:

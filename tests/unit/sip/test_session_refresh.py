@@ -74,3 +74,17 @@ async def test_a_422_is_retried_once_with_the_callee_min_se() -> None:
     assert leg.session.negotiated == Negotiated(3600, we_refresh=False)
     assert record.leg is not None and record.leg.session.negotiated == Negotiated(3600, we_refresh=True)
     await leg.bye()
+
+
+async def test_a_refresh_refused_422_is_sent_again_once_with_the_peer_min_se() -> None:
+    clock, _, caller, callee = two_phones()
+    leg, record = await _call(caller, callee)
+    assert record.leg is not None
+    leg.session.policy = TimerPolicy(session_expires_s=7200, min_se_s=3600)  # the caller's floor rose mid-call
+    await clock.advance(900.0)
+    await settle()
+    assert record.leg.session.refreshes_sent == 1
+    assert record.leg.session.negotiated == Negotiated(3600, we_refresh=True)
+    assert leg.session.negotiated == Negotiated(3600, we_refresh=False)
+    assert not leg.ended and not record.leg.ended
+    await leg.bye()

@@ -16,6 +16,7 @@ from ivr.sip.sessiontimer import (
     SessionTimer,
     SessionTimerEvent,
     TimerPolicy,
+    min_se_after_422,
     negotiate_uac,
     negotiate_uas,
     offer_headers,
@@ -270,3 +271,10 @@ def test_a_peer_that_does_not_know_timers_and_refuses_our_refresh_is_left_alone(
     assert timer.handle_timer(900.0) is SessionTimerEvent.REFRESH_DUE
     assert timer.refresh_failed(501) is False
     assert timer.next_deadline() is None
+
+
+def test_a_422_to_our_refresh_gives_the_min_se_to_ask_for_once() -> None:
+    assert min_se_after_422(_response(422, "Min-SE: 3600").headers, 1800) == 3600
+    assert min_se_after_422(_response(422, "Min-SE: 1800").headers, 1800) is None
+    assert min_se_after_422(_response(422).headers, 1800) is None
+    assert refresh_headers(Negotiated(3600, True), POLICY, 3600)[2] == ("Min-SE", "3600")
