@@ -170,14 +170,17 @@ class OutboundCalls:
                 log.info("outbound_draining", in_progress=len(self.in_progress))
                 await stop.wait()
                 return
-            self.leading = self._follow_the_lead(self.leading) if store.shared else True
-            while self.leading and (dial := self._next_dial()):
+            # The campaign state's queries run off the loop (issue 22): a slow database holds no call's media.
+            # A wake-up that comes while they run (targets added, an attempt ended) is kept for the wait below.
+            self._wake.clear()
+            self.leading = await asyncio.to_thread(self._follow_the_lead, self.leading) if store.shared else True
+            while self.leading and (dial := await self._next_dial()):
                 task = asyncio.get_running_loop().create_task(self._attempt(dial), name=f"outbound-{dial.call_id}")
                 self.in_progress.add(task)
                 task.add_done_callback(self.in_progress.discard)
-            wait = self.scheduler.next_wakeup(self._clock.wall(), self._clock.now()) if self.leading else None
+            wait = await asyncio.to_thread(self.scheduler.next_wakeup, self._clock.wall(), self._clock.now()) \
+                if self.leading else None
             longest = SHARED_POLL_S if store.shared else 60.0
-            self._wake.clear()
             try:
                 async with self._clock.timeout(min(wait, longest) if wait is not None else longest):
                     await self._wake.wait()
@@ -196,10 +199,11 @@ class OutboundCalls:
             self.scheduler.refresh(full=not now_leading)
         return now_leading
 
-    def _next_dial(self) -> Dial | None:
+    async def _next_dial(self) -> Dial | None:
         if self._draining():
             return None
-        return self.scheduler.next_dial(self._clock.wall(), self._clock.now(), uuid.uuid4().hex)
+        wall, now = self._clock.wall(), self._clock.now()
+        return await asyncio.to_thread(self.scheduler.next_dial, wall, now, uuid.uuid4().hex)
 
     async def _attempt(self, dial: Dial) -> None:
         log.info("outbound_dial", campaign=dial.campaign, target=dial.target.target_id, attempt=dial.attempt,
@@ -212,15 +216,15 @@ class OutboundCalls:
             end = AttemptEnd(Result.FAILED, None)
         except asyncio.CancelledError:
             end = AttemptEnd(Result.FAILED, INTERRUPTED)
-            self._finish(dial, end, started)
+            await self._finish(dial, end, started)
             raise
-        self._finish(dial, end, started)
+        await self._finish(dial, end, started)
 
-    def _finish(self, dial: Dial, end: AttemptEnd, started: datetime) -> None:
+    async def _finish(self, dial: Dial, end: AttemptEnd, started: datetime) -> None:
         if dial.call_id not in self._flow_records:
             self._record_attempt(dial, end, started)
         self._flow_records.discard(dial.call_id)
-        state = self.scheduler.finished(dial, end.result, end.result_code, self._clock.wall())
+        state = await asyncio.to_thread(self.scheduler.finished, dial, end.result, end.result_code, self._clock.wall())
         self.ended.append((dial, end))
         log.info("outbound_attempt_ended", campaign=dial.campaign, target=dial.target.target_id,
                  attempt=dial.attempt, result=end.result.value, code=end.result_code, status=end.sip_status,

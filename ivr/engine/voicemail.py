@@ -41,10 +41,11 @@ class StoredMessageBox:
         follow_up = f"queue:{message.queue}"
         if message.campaign:
             target_id = f"msg-{stored.message_id}"
-            if self._add_target(message, message.campaign, Target(target_id, message.caller, variables={
+            target = Target(target_id, message.caller, variables={
                 "message_id": str(stored.message_id), "queue": message.queue,
                 "message_transcript": stored.transcript[:TRANSCRIPT_VARIABLE_CHARS],
-            })):
+            })
+            if await asyncio.to_thread(self._add_target, message, message.campaign, target):  # off the loop (#22)
                 follow_up = f"campaign:{message.campaign}/{target_id}"
         await asyncio.to_thread(self._store.set_follow_up, stored.message_id, follow_up)
         return LeftMessage(stored.message_id, follow_up)

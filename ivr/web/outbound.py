@@ -12,6 +12,7 @@ campaigns are configured); the routes go through the same guard (tokens, roles, 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import uuid
@@ -102,7 +103,7 @@ async def post_call(request: web.Request) -> web.Response:
             and not control.scheduler.flows_known(target.flow):
         raise BadQuery(f"field 'flow': no flow has id {target.flow!r}")
     now = control.wall()
-    if not control.scheduler.add_targets(campaign, [target], _not_before(body, now)):
+    if not await asyncio.to_thread(control.scheduler.add_targets, campaign, [target], _not_before(body, now)):
         raise _refused(web.HTTPConflict, f"call id {call_id!r} already exists in campaign {campaign!r}")
     control.wake()
     state = control.scheduler.target(campaign, target.target_id)
@@ -137,10 +138,9 @@ def _pauser(paused: bool) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         control = _control(request)
         campaign = _campaign_id(control, request.match_info["campaign"])
-        if paused:
-            control.scheduler.pause(campaign)
-        else:
-            control.scheduler.resume(campaign)
+        # Off the loop (issue 22): a write to the campaign state, or a wait for the dialer's query.
+        await asyncio.to_thread(control.scheduler.pause if paused else control.scheduler.resume, campaign)
+        if not paused:
             control.wake()
         return web.json_response(control.scheduler.progress(campaign).to_json())
 

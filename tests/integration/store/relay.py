@@ -31,6 +31,8 @@ class FreezableRelay:
         self._open.set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._started = threading.Event()
+        self.held = threading.Event()
+        """Set when, frozen, the relay held a client's bytes or connection (the client now waits)."""
         self._thread = threading.Thread(target=self._run, name="freezable-relay", daemon=True)
         self._thread.start()
         if not self._started.wait(10):
@@ -51,6 +53,10 @@ class FreezableRelay:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
+    def _note_held(self) -> None:
+        if not self._open.is_set():
+            self.held.set()
+
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         server = self._loop.run_until_complete(asyncio.start_server(self._relay, "127.0.0.1", self.port))
@@ -66,6 +72,7 @@ class FreezableRelay:
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
         try:
+            self._note_held()
             await self._open.wait()  # accepted, never answered while frozen
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
             self._writers.add(up_writer)
@@ -78,6 +85,7 @@ class FreezableRelay:
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(CHUNK):
+                self._note_held()
                 await self._open.wait()  # frozen: the bytes wait here, and TCP flow control does the rest
                 writer.write(data)
                 await writer.drain()
