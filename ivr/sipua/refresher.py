@@ -90,12 +90,16 @@ class SessionRefresher:
         self._arm()
 
     def stop(self) -> None:
-        """The dialog ended: disarm (idempotent)."""
+        """The dialog ended: disarm (idempotent), and let go of the leg's methods so that the ended leg and
+        this refresher are freed by reference counting, not left in a cycle for the collector."""
         if self._timer is not None:
             self._timer.stop()
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        self._send = self._invite = _dialog_ended
+        self._local_sdp = _no_sdp
+        self._expire = _nothing_to_expire
 
     # -- the clock --------------------------------------------------------------------------------------
 
@@ -152,3 +156,15 @@ class SessionRefresher:
             return await self._send(self._dialog.new_request("UPDATE", via, headers=headers), SESSION_EXPIRED)
         request = self._dialog.new_request("INVITE", via, body=self._local_sdp(), content_type=SDP, headers=headers)
         return await self._invite(request, SESSION_EXPIRED)
+
+
+async def _dialog_ended(request: Request, end_reason: str) -> Response:
+    raise TransactionError("the dialog has ended")
+
+
+def _no_sdp() -> bytes:
+    return b""
+
+
+async def _nothing_to_expire() -> None:
+    return None

@@ -88,3 +88,17 @@ async def test_a_refresh_refused_422_is_sent_again_once_with_the_peer_min_se() -
     assert leg.session.negotiated == Negotiated(3600, we_refresh=False)
     assert not leg.ended and not record.leg.ended
     await leg.bye()
+
+
+async def test_an_ended_leg_is_not_held_by_its_session_timer() -> None:
+    """The refresher holds the leg's methods while the dialog lives; once it ends it lets go, so the leg and its
+    refresher are freed by reference counting instead of waiting in a cycle for the garbage collector."""
+    _, _, caller, callee = two_phones()
+    leg, _ = await _call(caller, callee)
+    await leg.bye()
+    await settle()
+    assert leg.ended
+    for name, value in vars(leg.session).items():
+        assert getattr(value, "__self__", None) is not leg, f"{name} is still a method of the ended leg"
+        cells = getattr(value, "__closure__", None) or ()
+        assert all(cell.cell_contents is not leg for cell in cells), f"{name} still closes over the ended leg"
