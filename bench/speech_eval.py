@@ -73,6 +73,8 @@ DEV_ACT = 0.9
 """Act threshold for recognized speech at which false accepts fell to <= 2% on the dev split, re-chosen
 with the telephone MLLR transform (`--set dev --sweep`, 6 voices, clean + babble/street 10 dB, 10:40 UTC:
 0.6 → 8.5%, 0.7 → 5.3%, 0.8 → 3.5%, 0.85 → 2.3%, 0.9 → 1.3%); reported as a what-if, not applied."""
+MLLR: pathlib.Path | None = None
+"""The acoustic model's MLLR transform (`--mllr`); None: the engine's default (none)."""
 NOMINAL_DBFS = -20.0
 LEAD_S, TRAIL_S = 0.3, 0.7
 
@@ -308,10 +310,8 @@ def decode_cached(clips: Sequence[Audio], phrases: tuple[str, ...]) -> list[Spee
     from ivr.call import Hypothesis
 
     # Keyed by the decoder's code as well: a changed search or front end must not reuse old results.
-    from ivr.speech.pocketsphinx_engine import TELEPHONE_MLLR
-
     engine = (ROOT / "ivr" / "speech" / "pocketsphinx_engine.py").read_bytes()
-    engine += TELEPHONE_MLLR.read_bytes() if TELEPHONE_MLLR.is_file() else b""  # the model's adaptation too
+    engine += MLLR.read_bytes() if MLLR is not None else b""  # the model's adaptation too
     tag = hashlib.sha256("\n".join(phrases).encode() + engine).hexdigest()[:12]
     folder = CACHE / "decoded" / tag
     folder.mkdir(parents=True, exist_ok=True)
@@ -338,7 +338,7 @@ def decode_cached(clips: Sequence[Audio], phrases: tuple[str, ...]) -> list[Spee
 async def decode_all(clips: Sequence[Audio], phrases: tuple[str, ...]) -> list[SpeechInput]:
     """Each clip as its own call: the engine's models, decoder processes and pool, a fresh cepstral mean."""
     cfg = EngineConfig()
-    models = SpeechModels.load([ModelSpec("en", EngineKind.POCKETSPHINX)])
+    models = SpeechModels.load([ModelSpec("en", EngineKind.POCKETSPHINX, mllr=MLLR)])
     models.start_hosts(cfg.asr_processes)
     models.prepare("en", phrases, recognizers=cfg.asr_prewarm)
     lead, trail = np.zeros(int(LEAD_S * RATE), np.int16), np.zeros(int(TRAIL_S * RATE), np.int16)
@@ -436,10 +436,16 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N audio rows (0: all)")
     parser.add_argument("--text-only", action="store_true",
                         help="only the typed-text table (no rendering or decoding): seconds, not an hour")
+    parser.add_argument("--mllr", default="", help="decode with an MLLR transform: telephone or a path")
     parser.add_argument("--sweep", action="store_true", help="also tabulate right/false accepts per act threshold")
     parser.add_argument("--build-heard", action="store_true",
                         help="(re)build the flow's confusion-aware training cache <flow>.heard.tsv and exit")
     args = parser.parse_args()
+    if args.mllr:
+        from ivr.speech.pocketsphinx_engine import TELEPHONE_MLLR
+
+        global MLLR
+        MLLR = TELEPHONE_MLLR if args.mllr == "telephone" else pathlib.Path(args.mllr)
     if args.build_heard:
         print(f"wrote {build_heard(FLOW, args.quick)}", file=sys.stderr)
         return
@@ -536,12 +542,14 @@ def main() -> None:
     lines.append(f"| **all** | {len(jobs)} | {cells(strict)} |")
     if args.sweep:
         lines += ["", "Act-threshold sweep (phrases only; choose on `--set dev`):\n",
-                  "| act | right | false acc. | false acc. clean | false acc. noisy (10 dB) |", "|---|---|---|---|---|"]
+                  "| act | right | acted at once, right | false acc. | false acc. clean | false acc. noisy (10 dB) |",
+                  "|---|---|---|---|---|---|"]
         for act in (0.6, 0.7, 0.8, 0.85, 0.9, 0.95):
             swept = [decide(node, classifiers[names[0]], h, j[2], act=act) for j, h in zip(jobs, heard, strict=True)]
             clean = [v for v, j in zip(swept, jobs, strict=True) if j[0] == "clean"]
             noisy = [v for v, j in zip(swept, jobs, strict=True) if j[0].endswith(" 10 dB")]
-            lines.append(f"| {act} | {pct(summary(swept)[0])} | {pct(summary(swept)[2])} | {pct(summary(clean)[2])} "
+            lines.append(f"| {act} | {pct(summary(swept)[0])} | {pct(summary(swept)[1])} | {pct(summary(swept)[2])} "
+                         f"| {pct(summary(clean)[2])} "
                          f"| {pct(summary(noisy)[2])} |")
     lines += ["", "Clean, per voice:\n", f"| voice | clips | {heads} |", rule]
     for v in voices:
@@ -557,7 +565,8 @@ def print_header(args: argparse.Namespace, started: str) -> None:
                                            ("--text-only", args.text_only),
                                            (f"--conditions {args.conditions!r}", bool(args.conditions)),
                                            (f"--voices {args.voices}", bool(args.voices)),
-                                           (f"--limit {args.limit}", bool(args.limit))) if on)
+                                           (f"--limit {args.limit}", bool(args.limit)),
+                                           (f"--mllr {args.mllr}", bool(args.mllr)), ("--sweep", args.sweep)) if on)
     print(f"Command: `python -m bench.speech_eval{flags}` · machine: {platform.machine()}, nproc {os.cpu_count()} "
           f"(shared with other engineers' work while measured) · {started}\n")
 

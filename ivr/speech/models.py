@@ -17,7 +17,7 @@ from typing import Any
 
 from ivr.speech.errors import SpeechModelError
 from ivr.speech.hosts import DecoderHost, RemoteRecognizer
-from ivr.speech.pocketsphinx_engine import Bias, PocketSphinxModel, PocketSphinxRecognizer
+from ivr.speech.pocketsphinx_engine import TELEPHONE_MLLR, Bias, PocketSphinxModel, PocketSphinxRecognizer
 from ivr.speech.recognizer import EngineKind, Recognizer
 from ivr.speech.vosk_engine import VoskModel, VoskRecognizer
 
@@ -34,6 +34,8 @@ class ModelSpec:
     """Model folder; None means the engine's built-in model (PocketSphinx's en-us only)."""
     bias: Bias = Bias.LM
     """PocketSphinx only: how phrases bias the search."""
+    mllr: Path | None = None
+    """PocketSphinx only: an MLLR transform of the acoustic model (config `mllr: telephone` or a path)."""
 
     @classmethod
     def from_mapping(cls, dialect: str, raw: Mapping[str, Any]) -> ModelSpec:
@@ -54,7 +56,11 @@ class ModelSpec:
             raise SpeechModelError(dialect, model, f"unknown bias {bias_name!r} (lm or grammar)") from None
         if engine is EngineKind.VOSK and model is None:
             raise SpeechModelError(dialect, None, "a vosk engine needs a model path (`model:`)")
-        return cls(dialect, engine, None if model is None else Path(str(model)), bias)
+        mllr = raw.get("mllr")
+        if mllr is not None and engine is not EngineKind.POCKETSPHINX:
+            raise SpeechModelError(dialect, model, "`mllr` adapts a pocketsphinx model only")
+        transform = None if mllr is None else TELEPHONE_MLLR if mllr == "telephone" else Path(str(mllr))
+        return cls(dialect, engine, None if model is None else Path(str(model)), bias, transform)
 
 
 class SpeechModels:
@@ -116,7 +122,7 @@ class SpeechModels:
                     vosk_by_path[key] = VoskModel.load(spec.dialect, spec.path)
                 vosk[spec.dialect] = vosk_by_path[key]
             else:
-                sphinx[spec.dialect] = PocketSphinxModel.load(spec.dialect, spec.path)
+                sphinx[spec.dialect] = PocketSphinxModel.load(spec.dialect, spec.path, mllr=spec.mllr)
         return cls(by_dialect, vosk, sphinx)
 
     @property

@@ -1,9 +1,8 @@
 """PocketSphinx 5 adapter: the embedded default engine (its wheel ships a US English model).
 
-The model is 16 kHz, so 8 kHz call audio is upsampled with a streaming soxr resampler, and the
-model's means are mapped to that telephone channel by an MLLR transform loaded with the decoder
-(`TELEPHONE_MLLR`, built by `ivr.speech.adaptation`: +17 points of right intents on the dev split's
-clean audio, no decode CPU added; bench/RESULTS.md "Speech evaluation"). Free
+The model is 16 kHz, so 8 kHz call audio is upsampled with a streaming soxr resampler; an MLLR
+transform loaded with the decoder can map the model's means to that telephone channel
+(`TELEPHONE_MLLR`, opt-in, built by `ivr.speech.adaptation`; no decode CPU added). Free
 decoding of telephone speech is poor, so the flow's phrases bias the search, either as a small
 trigram language model built from them (`Bias.LM`, the default: it still decodes a caller who
 words the need differently) or as a flat JSGF grammar (`Bias.GRAMMAR`: only whole phrases).
@@ -55,16 +54,13 @@ as a warmed-up one. The mean still adapts per call from there.
 
 TELEPHONE_MLLR = Path(__file__).with_name("data") / "en-us-telephone.mllr"
 """MLLR transform of the en-us means to the telephone channel (8 kHz G.711 upsampled to 16 kHz), built
-from synthesised speech by `python -m ivr.speech.adaptation`; see that module for how and on what."""
+from synthesised speech by `python -m ivr.speech.adaptation`; see that module for how and on what.
 
-
-class Default(enum.Enum):
-    """Marks an argument left at its default."""
-
-    TOKEN = 0
-
-
-DEFAULT = Default.TOKEN
+Opt-in (`asr_models: {en: {engine: pocketsphinx, mllr: telephone}}`), not the default: on the held-out
+audio it doubles right intents, but it spreads the n-best list ("file a claim" / "file a plane"), so the
+n-best-agreement confidence of some clear phrases falls under the flow's act threshold (bench/speech_load's
+Festival "I want to file a claim" is then confirmed instead of acted on). Turn it on with the confidence
+re-tuned; bench/RESULTS.md "Speech evaluation" has both measurements."""
 
 CARRIERS = ("i want to", "i would like to", "i need to", "i have a question about")
 """Lead-ins callers put before a need; the phrase LM learns them so a phrase keeps its words after them."""
@@ -91,13 +87,10 @@ class PocketSphinxModel:
     """MLLR transform applied to the means at load (the telephone channel's: `ivr.speech.adaptation`)."""
 
     @classmethod
-    def load(
-        cls, dialect: str, path: Path | str | None = None, *, mllr: Path | None | Default = DEFAULT
-    ) -> PocketSphinxModel:
+    def load(cls, dialect: str, path: Path | str | None = None, *, mllr: Path | None = None) -> PocketSphinxModel:
         """Check a model folder (default: the wheel's en-us); `SpeechModelError` names what is missing.
 
-        `mllr`: a transform for the model's means; by default the committed telephone-channel one for
-        the built-in model (see `ivr.speech.adaptation`), none for a model folder given by path.
+        `mllr`: a transform of the model's means applied at load, e.g. `TELEPHONE_MLLR` (opt-in: see there).
         """
         try:
             import pocketsphinx
@@ -116,8 +109,6 @@ class PocketSphinxModel:
         if not lms:
             raise SpeechModelError(dialect, root, "no language model (*.lm.bin) found")
         builtin = path is None
-        if isinstance(mllr, Default):
-            mllr = TELEPHONE_MLLR if builtin else None
         if mllr is not None and not mllr.is_file():
             raise SpeechModelError(dialect, mllr, "MLLR transform file does not exist")
         return cls(

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from ivr.speech import SpeechModelError
+from ivr.speech import ModelSpec, SpeechModelError
 from ivr.speech.adaptation import (
     ADAPT_VOICES,
     AdaptationCorpus,
@@ -90,9 +90,34 @@ def test_telephone_channel_is_mu_law_then_16_khz() -> None:
     assert spectrum[np.fft.rfftfreq(len(middle), 1 / 16000) > 4200].max() < spectrum.max() * 0.01
 
 
-def test_builtin_model_loads_the_committed_telephone_transform(tmp_path: pathlib.Path) -> None:
-    assert PocketSphinxModel.load("en").mllr == TELEPHONE_MLLR
-    assert TELEPHONE_MLLR.read_text(encoding="ascii").split()[:3] == ["1", "3", "13"]
-    assert PocketSphinxModel.load("en", mllr=None).mllr is None
+def test_telephone_transform_is_committed_and_opt_in(tmp_path: pathlib.Path) -> None:
+    assert TELEPHONE_MLLR.read_text(encoding="ascii").split()[:3] == ["1", "3", "13"]  # 1 class, 3 streams, 13 dims
+    assert PocketSphinxModel.load("en").mllr is None
+    assert PocketSphinxModel.load("en", mllr=TELEPHONE_MLLR).mllr == TELEPHONE_MLLR
     with pytest.raises(SpeechModelError, match="MLLR transform file does not exist"):
         PocketSphinxModel.load("en", mllr=tmp_path / "missing.mllr")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"engine": "pocketsphinx"}, None),
+        ({"engine": "pocketsphinx", "mllr": "telephone"}, TELEPHONE_MLLR),
+        ({"engine": "pocketsphinx", "mllr": "/models/my.mllr"}, pathlib.Path("/models/my.mllr")),
+    ],
+    ids=["none", "telephone", "path"],
+)
+def test_config_names_the_transform(raw: dict[str, str], expected: pathlib.Path | None) -> None:
+    assert ModelSpec.from_mapping("en", raw).mllr == expected
+
+
+def test_transform_for_a_vosk_model_is_refused() -> None:
+    with pytest.raises(SpeechModelError, match="pocketsphinx model only"):
+        ModelSpec.from_mapping("en", {"engine": "vosk", "model": "/m", "mllr": "telephone"})
+
+
+def test_decoder_loads_with_the_transform() -> None:
+    from ivr.speech.pocketsphinx_engine import Bias
+
+    decoder = PocketSphinxModel.load("en", mllr=TELEPHONE_MLLR).phrase_decoder(("i want to pay",), Bias.LM)
+    assert decoder is not None
