@@ -310,7 +310,7 @@ class Engine:
         watch_counters(self.metrics, CounterSources(
             sip=tuple(ua.endpoint for ua in self.uas),
             over_capacity=lambda: sum(ua.endpoint.layer.dropped_over_capacity for ua in self.uas),
-            edge=self.edge.counters, media=self.media.counters,
+            edge=self.edge.counters, media=self.media.counters, dialect_memory=self.dialect_memory,
             registrar=self.agent_queues.registrar.counters if self.agent_queues else None,
         ))  # fmt: skip
         app = create_app(

@@ -80,6 +80,15 @@ class MediaTotals(Protocol):
     def srtp_rejected(self) -> int: ...
 
 
+class DialectMemoryTotals(Protocol):
+    """What the remembered-dialect worker skipped to keep the loop free (`ivr.store.dialectworker`)."""
+
+    @property
+    def late_lookups(self) -> int: ...
+    @property
+    def dropped_writes(self) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class CounterSources:
     """Where the totals live; every part is optional (an engine without agents has no registrar)."""
@@ -91,6 +100,7 @@ class CounterSources:
     edge: EdgeTotals | None = None
     registrar: RegisterTotals | None = None
     media: MediaTotals | None = None
+    dialect_memory: DialectMemoryTotals | None = None
 
 
 def collect_counters(metrics: EngineMetrics, sources: CounterSources) -> None:
@@ -130,6 +140,11 @@ def collect_counters(metrics: EngineMetrics, sources: CounterSources) -> None:
         })  # fmt: skip
         metrics.set_counts(metrics.rtp_send_errors, {(): m.send_errors})
         metrics.set_counts(metrics.media_failures, {(): m.media_failures})
+    if sources.dialect_memory is not None:
+        d = sources.dialect_memory
+        metrics.set_counts(metrics.dialect_memory_skipped, {
+            ("late_lookup",): d.late_lookups, ("dropped_write",): d.dropped_writes,
+        })  # fmt: skip
 
 
 def watch_counters(metrics: EngineMetrics, sources: CounterSources) -> Callable[[], None]:

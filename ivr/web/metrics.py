@@ -299,6 +299,11 @@ class EngineMetrics:
         )  # fmt: skip
         self.rtp_send_errors = r.counter("ivr_rtp_send_errors_total", "RTP/RTCP datagrams the socket refused to send.")
         self.media_failures = r.counter("ivr_media_failures_total", "Media sessions that failed (their calls ended).")
+        self.dialect_memory_skipped = r.counter(
+            "ivr_dialect_memory_skipped_total", "Remembered-dialect work skipped to keep calls moving, by reason "
+            "(late_lookup: the database did not answer within the budget, the caller was greeted as new; "
+            "dropped_write: the queue was full).", ["reason"],
+        )  # fmt: skip
         self.build_info = r.gauge("ivr_build_info", "What is running: always 1.", ["version", "python"])
         self.build_info.labels(__version__, platform.python_version()).set(1)
         self.event_loop_lag = r.histogram(

@@ -1,6 +1,8 @@
-"""The protocol layers' own totals (SIP endpoints, edge, registrar, media) on a scraped /metrics."""
+"""The protocol layers' own totals (SIP endpoints, edge, registrar, media, dialect memory) on a scraped /metrics."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -54,8 +56,10 @@ async def test_scrape_shows_sip_edge_registrar_and_media_totals(client: Client, 
     registrar = RegistrarCounters(challenges=7, registered=3, wrong_answers=2, throttled=1, replays=0, refused=4)
     media = MediaCounters(received=900, malformed=1, wrong_source=6, oversize=2, send_errors=3, srtp_rejected=8)
     over_capacity = [0]
+    dialect_memory = SimpleNamespace(late_lookups=4, dropped_writes=1)
     watch_counters(rig.metrics, CounterSources(
         sip=(udp, tcp), over_capacity=lambda: over_capacity[0], edge=edge, registrar=registrar, media=media,
+        dialect_memory=dialect_memory,
     ))  # fmt: skip
     lines = await scrape(client)
     for line in (
@@ -76,6 +80,8 @@ async def test_scrape_shows_sip_edge_registrar_and_media_totals(client: Client, 
         'ivr_rtp_dropped_total{reason="srtp"} 8',
         "ivr_rtp_send_errors_total 3",
         "ivr_media_failures_total 0",
+        'ivr_dialect_memory_skipped_total{reason="late_lookup"} 4',
+        'ivr_dialect_memory_skipped_total{reason="dropped_write"} 1',
     ):
         assert line in lines
     # Totals are read at each scrape, never cached.
