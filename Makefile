@@ -32,8 +32,9 @@ cluster: install
 # of the two cores), so they overlap well. tests/conftest.py hands the files out longest first (measured
 # seconds in tests/file_seconds.json; tests/integration/cluster/ as one piece): xdist's own order, by number of
 # tests, left the one-to-three-minute live-call files for last and the run ended on one busy worker.
-# Clean clones here, busy machine: 12 min 43 s, all four workers ending within 3 s of each other (was 12-14 min).
-# CI allows 15 minutes.
+# Clean clones here, other work on the machine: 12 min 43 s, the four workers ending within 3 s of each other
+# (was 12-14 min, one worker last); 6 workers: 12 min 13 s with the CPU saturated (every live test ~25 % slower,
+# more at risk), so 4 stays. CI allows 15 minutes.
 TEST_WORKERS ?= 4
 # Engines the tests start run one process each (IVR_WORKERS, the `workers` key), to keep the run's time;
 # `make test IVR_WORKERS=null` runs every test engine as a node of one worker per core (docs/OPERATIONS.md,

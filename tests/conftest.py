@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import sys
 from collections.abc import Generator
 
 import pytest
@@ -109,3 +110,17 @@ def _reset_structlog() -> None:
     import structlog
 
     structlog.reset_defaults()
+    _forget_cached_loggers()
+
+
+def _forget_cached_loggers() -> None:
+    """`ivr.logconfig` turns on cache_logger_on_first_use: a module's `log` first used under that configuration
+    keeps it through reset_defaults(), and a later `capture_logs()` sees nothing from it. With the files run
+    longest first, tests/unit/web/test_web_guard.py ran after outbound/test_dialing.py (which runs `ivr.cli.main`
+    in-process beside a served API) on one worker and its access-log test captured nothing (run r3)."""
+    from structlog._config import BoundLoggerLazyProxy
+
+    for name, module in list(sys.modules.items()):
+        proxy = getattr(module, "log", None) if name.startswith("ivr") else None
+        if isinstance(proxy, BoundLoggerLazyProxy) and "bind" in vars(proxy):
+            del proxy.bind  # the cached bound logger; the next call assembles one from the current configuration
