@@ -40,8 +40,10 @@ TEST_WORKERS ?= 4
 # `make test IVR_WORKERS=null` runs every test engine as a node of one worker per core (docs/OPERATIONS.md,
 # "Workers", says which tests still expect one process).
 IVR_WORKERS ?= 1
+# PYTHONDONTWRITEBYTECODE is cleared for the run: with it set (as on these machines) every xdist worker compiles
+# the test modules again (~10 s CPU each against ~3 s) and every engine a test starts compiles the engine again.
 test: install
-	IVR_WORKERS=$(IVR_WORKERS) IVR_REQUIRE_PEERS=1 $(BIN)/python -m pytest -q -rs -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile \
+	PYTHONDONTWRITEBYTECODE= IVR_WORKERS=$(IVR_WORKERS) IVR_REQUIRE_PEERS=1 $(BIN)/python -m pytest -q -rs -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile \
 	  --durations=15 tests; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
