@@ -12,13 +12,18 @@ import pytest
 
 from ivr.testing.ports import PoolExhausted, PortPool
 
+LOW, HIGH = 31500, 31599
+"""Outside the suite's own pool (61000-65535, where other xdist workers' engines and peers hold ports while
+this runs: a port they hold is rightly skipped, and "the whole pool" would come up short) and outside the
+engines' RTP range (up to 30000) and the kernel's ephemeral range."""
 
-def _pool(tmp_path: pathlib.Path, low: int = 63000, high: int = 63099, **kw: int) -> PortPool:
+
+def _pool(tmp_path: pathlib.Path, low: int = LOW, high: int = HIGH, **kw: int) -> PortPool:
     return PortPool(low, high, lock_file=tmp_path / "ports.lock", **kw)
 
 
 def _take_in_child(lock_file: str, count: int, out: Any, hold: Any) -> None:
-    taken = PortPool(63000, 63099, lock_file=pathlib.Path(lock_file))
+    taken = PortPool(LOW, HIGH, lock_file=pathlib.Path(lock_file))
     out.put([taken.take() for _ in range(count)])
     hold.wait(30)  # keep the claims (the locks go with the process) until the parent has taken its own
 
@@ -27,7 +32,7 @@ def test_ports_are_even_pairs_inside_the_pool_and_distinct(tmp_path: pathlib.Pat
     pool = _pool(tmp_path)
     ports = [pool.take() for _ in range(20)]
     assert len(set(ports)) == 20
-    assert all(p % 2 == 0 and 63000 <= p <= 63098 for p in ports)
+    assert all(p % 2 == 0 and LOW <= p <= HIGH - 1 for p in ports)
 
 
 def test_another_process_is_never_handed_a_port_this_one_holds(tmp_path: pathlib.Path) -> None:
@@ -47,11 +52,11 @@ def test_another_process_is_never_handed_a_port_this_one_holds(tmp_path: pathlib
 
 
 def test_a_port_bound_by_someone_else_is_skipped(tmp_path: pathlib.Path) -> None:
-    pool = _pool(tmp_path, 63100, 63103)  # two pairs: 63100 and 63102
+    pool = _pool(tmp_path, HIGH + 1, HIGH + 4)  # two pairs: HIGH + 1 and HIGH + 3
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
-        busy.bind(("127.0.0.1", 63101))  # the TCP neighbour of 63100 (baresip's TLS would want it)
-        assert {pool.take(), pool.take()} == {63102}
-    assert pool.take() == 63100  # free again: claimed now
+        busy.bind(("127.0.0.1", HIGH + 2))  # the TCP neighbour of HIGH + 1 (baresip's TLS would want it)
+        assert {pool.take(), pool.take()} == {HIGH + 3}
+    assert pool.take() == HIGH + 1  # free again: claimed now
 
 
 def test_past_its_claims_a_process_hands_its_own_ports_out_again(tmp_path: pathlib.Path) -> None:
@@ -61,16 +66,16 @@ def test_past_its_claims_a_process_hands_its_own_ports_out_again(tmp_path: pathl
 
 
 def test_a_pool_with_every_pair_busy_says_so(tmp_path: pathlib.Path) -> None:
-    pool = _pool(tmp_path, 63200, 63201)
+    pool = _pool(tmp_path, 31700, 31701)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
-        busy.bind(("127.0.0.1", 63200))
-        with pytest.raises(PoolExhausted, match="no free block of 1 port pair.s. in 63200-63201"):
+        busy.bind(("127.0.0.1", 31700))
+        with pytest.raises(PoolExhausted, match="no free block of 1 port pair.s. in 31700-31701"):
             pool.take()
 
 
 def test_a_span_is_a_block_of_pairs_claimed_together(tmp_path: pathlib.Path) -> None:
-    pool = _pool(tmp_path, 63300, 63311)  # six pairs
+    pool = _pool(tmp_path, 31800, 31811)  # six pairs
     block = pool.take(span=4)
     single = [pool.take() for _ in range(4)]
     assert block % 2 == 0 and not {block, block + 2} & set(single)
-    assert sorted([block, block + 2, *single]) == list(range(63300, 63311, 2))
+    assert sorted([block, block + 2, *single]) == list(range(31800, 31811, 2))
