@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from ivr.sipua import CallLeg, OutgoingCall
 from ivr.testing import peers, ports
+from ivr.testing.sipharness import Harness
 
 SCENARIOS = pathlib.Path(__file__).resolve().parent / "scenarios"
 HOST = "127.0.0.1"
@@ -189,3 +191,18 @@ async def baresip(tmp_path: pathlib.Path, *, commands: Sequence[str] = (), auto_
         if proc.returncode is None:
             proc.kill()
         await proc.wait()
+
+
+BARESIP_OFFER = (
+    b"v=0\r\no=ivr 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    b"m=audio 40000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+)
+"""What our harness offers an auto-answering baresip (PCMU and PCMA)."""
+
+
+async def call_baresip(harness: Harness, port: int) -> tuple[OutgoingCall, CallLeg]:
+    """The harness's user agent calls an auto-answering baresip on `port`; returns the call and its answered leg."""
+    call = harness.ua.invite(f"sip:baresip@{HOST}:{port}", harness.app.answer_sdp(BARESIP_OFFER))
+    async with asyncio.timeout(10):
+        leg = await call.answered()
+    return call, leg

@@ -6,7 +6,7 @@ import asyncio
 import pathlib
 
 import pytest
-from sip_peers import HOST, baresip, needs_baresip
+from sip_peers import HOST, baresip, call_baresip, needs_baresip
 
 from ivr.sip.events import ByeReceived
 from ivr.testing.sipharness import Harness
@@ -27,13 +27,7 @@ async def test_baresip_calls_in_is_answered_and_hangs_up(harness: Harness, tmp_p
 
 async def test_we_call_baresip_and_hang_up(harness: Harness, tmp_path: pathlib.Path) -> None:
     async with baresip(tmp_path, auto_answer=True, talk_s=5.0) as (port, proc):
-        offer = harness.app.answer_sdp(
-            b"v=0\r\no=ivr 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            b"m=audio 40000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
-        )
-        call = harness.ua.invite(f"sip:baresip@{HOST}:{port}", offer)
-        async with asyncio.timeout(10):
-            leg = await call.answered()
+        _, leg = await call_baresip(harness, port)
         assert b"m=audio" in leg.remote_sdp and b"PCMU" in leg.remote_sdp
         await leg.bye()
         assert leg.end_reason == "local_bye"

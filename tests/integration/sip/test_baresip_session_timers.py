@@ -9,7 +9,7 @@ import asyncio
 import pathlib
 
 import pytest
-from sip_peers import HOST, baresip, needs_baresip
+from sip_peers import HOST, baresip, call_baresip, needs_baresip
 
 from ivr.sip.events import ByeReceived
 from ivr.sip.sessiontimer import Negotiated, TimerPolicy
@@ -46,13 +46,7 @@ async def test_we_call_baresip_and_run_no_timer_when_its_2xx_names_none(harness:
                                                                          tmp_path: pathlib.Path) -> None:
     _short_timers(harness)
     async with baresip(tmp_path, auto_answer=True, talk_s=10.0) as (port, _):
-        offer = harness.app.answer_sdp(
-            b"v=0\r\no=ivr 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            b"m=audio 40000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
-        )
-        call = harness.ua.invite(f"sip:baresip@{HOST}:{port}", offer)
-        async with asyncio.timeout(10):
-            leg = await call.answered()
+        call, leg = await call_baresip(harness, port)
         assert call.invite.headers.get("Session-Expires") == "4" and call.invite.headers.get("Min-SE") == "2"
         assert leg.session.negotiated is None
         await leg.bye()
