@@ -27,7 +27,15 @@ from ivr.web import LiveState, create_app
 from ivr.web.messages import add_message_routes
 from ivr.web.outbound import add_outbound_routes
 from ivr.web.recordings import add_recording_routes
-from tests.integration.web.conftest import ACCESS, SUPERVISOR_TOKEN, VIEWER_TOKEN, chromium, serve_app, sign_in
+from tests.integration.web.conftest import (
+    ACCESS,
+    SUPERVISOR_TOKEN,
+    VIEWER_TOKEN,
+    chromium,
+    serve_app,
+    sign_in,
+    watch_errors,
+)
 from tests.unit.web.web_rig import CampaignControl, FakeDispatcher
 
 CHROMIUM = peers.CHROMIUM
@@ -56,7 +64,7 @@ async def test_without_campaigns_the_dashboard_asks_once_not_every_poll(no_campa
     async with chromium() as browser:
         page = await browser.new_page()
         errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        watch_errors(page, errors)
         asked: list[str] = []
 
         def count(request: Request) -> None:
@@ -137,7 +145,7 @@ async def test_a_viewer_is_asked_nothing_again_by_the_supervisors_cards(supervis
     async with chromium() as browser:
         page = await browser.new_page()
         errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        watch_errors(page, errors)
         asked: dict[str, int] = {"/api/recordings": 0, "/api/messages": 0}
 
         def count(request: Request) -> None:
