@@ -30,6 +30,7 @@ import yaml
 
 from ivr.errors import ConfigError
 from ivr.sip.hostport import parse_hostport  # noqa: F401 - re-exported: the CLI parses --sip with it
+from ivr.sip.sessiontimer import TimerPolicy
 
 if TYPE_CHECKING:
     from ivr.callback_policy import CallbackRules
@@ -223,9 +224,10 @@ class EngineConfig:
             raise SettingError("gc_thresholds", "gc_thresholds: expected three whole numbers of at least 1")
         if self.workers is not None and not 1 <= self.workers <= MAX_WORKERS:
             raise SettingError("workers", f"workers {self.workers} is not between 1 and {MAX_WORKERS}")
-        if not 1 <= self.min_se <= self.session_expires:
-            raise SettingError("min_se", f"min_se {self.min_se} must be between 1 and session_expires "
-                                         f"{self.session_expires}")
+        try:
+            TimerPolicy(self.session_expires, self.min_se)  # the session timer's own check, said with its key
+        except ValueError as exc:
+            raise SettingError("min_se", str(exc)) from None
         for key in ("max_calls", "asr_workers", "asr_max_decoders"):
             if getattr(self, key) < 1:
                 raise SettingError(key, f"{key} must be at least 1")

@@ -83,3 +83,9 @@ def test_advertise_flag_sets_advertise_address(capsys: pytest.CaptureFixture[str
     assert main(["config", "show", "--json", "--advertise", "203.0.113.7"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["advertise_address"] == {"value": "203.0.113.7", "source": "flag --advertise"}
+
+
+def test_a_min_se_above_session_expires_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="min_se 100 must be between 1 and session_expires 60") as caught:
+        EngineConfig(session_expires=60, min_se=100)
+    assert getattr(caught.value, "key", None) == "min_se"
