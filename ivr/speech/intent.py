@@ -71,6 +71,10 @@ _CMN_PADDING: tuple[str, ...] = tuple(
             "就是",
             "然后呢",
             "然后",
+            "那啥",
+            "怎么说呢",
+            "是这样的",
+            "是这样",
             "嗯",
             "呃",
             "额",
@@ -118,6 +122,12 @@ _EN_PADDING: tuple[str, ...] = (
     "uhh",
     "er",
     "erm",
+    "hmm",
+    "hm",
+    "mm",
+    "mhm",
+    "yeah",
+    "yep",
     "ah",
     "oh",
     "well",
@@ -240,17 +250,19 @@ def normalize_utterance(text: str) -> str:
 # A caller correcting themself ("policy... no, a claim", "交保费，哦不是，我要报销") means the words after
 # the last correction: what came before names the need they took back.
 _CORRECTION_RE = re.compile(
-    r"\b(?:no wait|wait no|no sorry|sorry no|sorry i mean|i mean|no actually|actually no|actually just|"
-    r"or rather|scratch that|let me rephrase|no no)\b"
+    r"\b(?:no wait|wait no|no sorry|sorry no|sorry i mean|i mean|i meant|no actually|actually no|actually just|"
+    r"or rather|scratch that|let me rephrase|no no|hang on|oh no)\b"
     # A bare "no" that starts the caller's new sentence ("I want to cancel no I want to pay"); "no
     # longer", "no money" and a closing "no" are not corrections.
-    r"|\bno\b(?=,? (?:i|i'm|just|actually|make it|it's)\b)"
-    r"|(?:不对|哦不是|哦不|我是说|说错了|搞错了|算了)"
+    r"|\bno\b(?=,? (?:i|i'm|just|actually|make it|it's|cancel|close|borrow|complain|talk|speak|transfer|connect|"
+    r"put me|get me)\b)"
+    r"|(?:不对|哦不是|哦不|我是说|我是想说|我的意思是|说错了|搞错了|算了|不不|等一下)"
     r"|(?:(?<=[，,。\s])不是(?=[，,。\s]|我))",
     re.IGNORECASE,
 )
 _MIN_CORRECTION_TAIL = 4
-"""Characters the corrected part must keep (a bare "no" after the marker is no new need)."""
+"""Weight the corrected part must keep, a Chinese character counting two (a bare "no" after the marker is no
+new need; "借款" is)."""
 
 def after_correction(text: str) -> str:
     """The part of `text` after the caller's last self-correction, or `text` when there is none."""
@@ -258,7 +270,8 @@ def after_correction(text: str) -> str:
     if not ends:
         return text
     tail = text[ends[-1] :]
-    return tail if len(_NON_WORD_RE.sub("", tail)) >= _MIN_CORRECTION_TAIL else text
+    kept = _NON_WORD_RE.sub("", tail)
+    return tail if len(kept) + len(_CJK_RE.findall(kept)) >= _MIN_CORRECTION_TAIL else text
 
 
 def _char_grams(text: str) -> list[str]:
@@ -439,7 +452,7 @@ class IntentClassifier:
 
 def _ranked(intents: Sequence[str], raw: npt.NDArray[np.float64], calibrator: PlattCalibrator) -> list[IntentScore]:
     top = int(np.argmax(raw))
-    p_top = calibrator(float(raw[top]))
+    p_top = calibrator(round(float(raw[top]), 4))  # of the confidence as reported
     # The others share what the top one leaves, in their raw proportions (never above the top).
     share = (1.0 - p_top) / max(1.0 - float(raw[top]), float(raw.sum() - raw[top]), 1e-12)
     out = [
