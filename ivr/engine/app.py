@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import pathlib
 import secrets
 import signal
@@ -34,7 +35,7 @@ from ivr.demo_backend import DemoBackend
 from ivr.engine.agents import AgentDesk, AgentRegistrar, acd_backend
 from ivr.engine.calls import FlowCalls
 from ivr.engine.context import ContextPeers
-from ivr.engine.deskcalls import DeskCalls
+from ivr.engine.deskcalls import DeskCalls, PhoneUser
 from ivr.engine.dialer import SipLegs
 from ivr.engine.dispatch import AcdDispatcher
 from ivr.engine.ears import Ears
@@ -42,7 +43,7 @@ from ivr.engine.events import CallEvents
 from ivr.engine.featurecodes import FeatureCodes
 from ivr.engine.flowprompts import FlowPrompts
 from ivr.engine.handoff import QueueHandoff
-from ivr.engine.nodeparts import AnnouncedPrompts, node_parts
+from ivr.engine.nodeparts import AnnouncedPrompts, node_parts, shared_phone_user
 from ivr.engine.outbound import OutboundCalls, start_outbound
 from ivr.engine.processors import (
     DialectMemoryProcessor,
@@ -135,10 +136,14 @@ class Engine:
     calls: FlowCalls
     outbound: OutboundCalls | None
 
-    def __init__(self, config: EngineConfig, clock: Clock | None = None, node: NodeRole | None = None) -> None:
-        """`node`: this process is one worker of a node (`ivr serve --workers`; None: the node is this process)."""
+    def __init__(self, config: EngineConfig, clock: Clock | None = None, node: NodeRole | None = None,
+                 holder: str | None = None) -> None:
+        """`node`: this process is one worker of a node (`ivr serve --workers`; None: the node is this process);
+        `holder`: then its own ACD node id, which the store keeps with its calls (None: `node_id`)."""
         self.config = config
         self.node = node
+        self.holder = holder or config.node_id
+        self.worker = holder is not None
         self.clock: Clock = clock or LoopClock()
         self.live = LiveState()
         self.metrics = EngineMetrics()
@@ -155,7 +160,7 @@ class Engine:
 
     async def start(self) -> None:
         cfg, parts = self.config, self._parts
-        self.store = open_store(cfg.db, node_id=cfg.node_id)  # a path or postgresql:// URL
+        self.store = open_store(cfg.db, node_id=cfg.node_id, holder=self.holder)  # a path or postgresql:// URL
         parts.push_async_callback(asyncio.to_thread, self.store.close)
         self.dialect_memory = open_dialect_worker(cfg.db, clock=self.clock)  # off the loop (issue 22)
         parts.push_async_callback(asyncio.to_thread, self.dialect_memory.close)  # waits for queued writes
@@ -222,7 +227,10 @@ class Engine:
                 ua.core.refer_listener = self.handoff.transfers.refer_received
             self.agent_queues.desk.register_codes(self.feature_codes)
             self._spawn(self.agent_queues.desk.keep_figures_fresh(), "agent-figures")
-            self.desk_calls = DeskCalls(self.agent_queues.acd, self.agent_queues.registrar.phone_user,
+            phone_user: PhoneUser = self.agent_queues.registrar.phone_user
+            if self.worker:  # the phone may have registered with another worker: the ACD has its address
+                phone_user = shared_phone_user(phone_user, self.agent_queues.acd)
+            self.desk_calls = DeskCalls(self.agent_queues.acd, phone_user,
                                         self.feature_codes, self.handoff.transfers, self.legs, self.clock)
         # Call recording and supervisors on bridged calls (issue 20, ivr.engine.recordings/supervision).
         self.recordings = RecordingParts(cfg, self.agent_queues.acd if self.agent_queues else None, self.live,
@@ -282,7 +290,7 @@ class Engine:
             log.warning("acd_not_configured", agents=str(cfg.agents_file), queues=str(cfg.queues_file))
             return None
         acd_config = load_acd_config(cfg.agents_file, cfg.queues_file)
-        acd = Acd(acd_config, acd_backend(cfg), self.clock)
+        acd = Acd(acd_config, acd_backend(dataclasses.replace(cfg, node_id=self.holder)), self.clock)
         dispatcher = AcdDispatcher(acd, self.store)  # before start: hears night hours already on
         await acd.start()
         self._parts.push_async_callback(acd.close)
@@ -297,7 +305,7 @@ class Engine:
     def _on_node_lost(self, event: AcdEvent) -> None:
         """Another node of the cluster died: its heir (one node, so once) closes the calls it left in the
         shared store as interrupted, as a restarted node does for its own."""
-        if isinstance(event, NodeLost) and event.heir == self.config.node_id:
+        if isinstance(event, NodeLost) and event.heir == self.holder:
             self.store.node_lost(event.node)
 
     async def _start_web(self) -> None:
@@ -459,8 +467,9 @@ Running = Callable[[Engine], AbstractAsyncContextManager[object]]
 """What runs around a started engine until it drains (`ivr.workers`: loop-lag monitor, GC, shared port)."""
 
 
-async def serve(config: EngineConfig, running: Running | None = None, node: NodeRole | None = None) -> int:
-    engine = Engine(config, node=node)
+async def serve(config: EngineConfig, running: Running | None = None, node: NodeRole | None = None,
+                holder: str | None = None) -> int:
+    engine = Engine(config, node=node, holder=holder)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -475,14 +484,15 @@ async def serve(config: EngineConfig, running: Running | None = None, node: Node
     return 0
 
 
-def serve_main(config: EngineConfig, running: Running | None = None, node: NodeRole | None = None) -> int:
-    """Run the engine with `config` (resolved by `ivr.cli` from flags, environment and file); `node`: as
-    one worker of a node (`ivr.workers`)."""
+def serve_main(config: EngineConfig, running: Running | None = None, node: NodeRole | None = None,
+               holder: str | None = None) -> int:
+    """Run the engine with `config` (resolved by `ivr.cli` from flags, environment and file); `node`,
+    `holder`: as one worker of a node (`ivr.workers`)."""
     import uvloop
 
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(serve(config, running, node))
+            return runner.run(serve(config, running, node, holder))
     except (IvrError, OSError) as exc:
         log.error("engine_failed", error=str(exc))
         print(f"ivr serve: {exc}", file=sys.stderr, flush=True)

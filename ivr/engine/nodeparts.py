@@ -2,19 +2,27 @@
 
 `ivr.web.node` makes worker 0's HTTP port the node's; this module joins it to the engine's parts:
 the live state, the agents' phone registrations (a log out sticks on the worker that sees the phone's
-refreshes), and the prompt line (a recording made on one worker is served by all).
+refreshes; a call from an agent's phone taken by a worker that does not hold its registration:
+`shared_phone_user`), and the prompt line (a recording made on one worker is served by all).
 """
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from urllib.parse import unquote
 
 import structlog
 
+from ivr.acd import Acd
 from ivr.clock import Clock
 from ivr.engine.agents import AgentDesk
+from ivr.engine.deskcalls import PhoneUser
+from ivr.errors import IvrError
 from ivr.media.wav import read_wav
+from ivr.sip.headers import ROUTE
+from ivr.sip.message import NameAddr, Request
+from ivr.sip.uri import SipUri
 from ivr.voice import PromptLibrary
 from ivr.voice.render import Audio
 from ivr.web.live import LiveState
@@ -70,4 +78,39 @@ def node_parts(live: LiveState, clock: Clock, store: CallStoreView, desk: AgentD
     )  # fmt: skip
 
 
-__all__ = ["AnnouncedPrompts", "node_parts", "serve_peer_recording"]
+def shared_phone_user(local: PhoneUser, acd: Acd) -> PhoneUser:
+    """`local` (this worker's registrar), else: the From user's agent has its phone at `source` as the
+    ACD says (the phone registered with another worker of the node)."""
+
+    def phone_user(request: Request, source: tuple[str, int], now: float) -> str | None:
+        user = local(request, source, now)
+        if user is not None:
+            return user
+        user = request.from_.uri.user or ""
+        agent = acd.agent_for_sip_user(user)
+        if agent is None or agent not in acd.core.agents:
+            return None
+        hop = _next_hop(acd.core.agent_view(agent).contact)
+        if hop is None or hop.host.strip("[]") != source[0].strip("[]") or (hop.port or 5060) != source[1]:
+            return None
+        return user
+
+    return phone_user
+
+
+def _next_hop(contact: str) -> SipUri | None:
+    """Where a phone registered at `contact` (`ivr.engine.agents.reachable_at`) sends from: its first
+    Route (a proxy's Path), else the contact itself."""
+    if not contact:
+        return None
+    try:
+        uri = SipUri.parse(contact)
+        for name, value in uri.headers:
+            if name.lower() == ROUTE.lower():
+                return NameAddr.parse(unquote(value), header=ROUTE).uri
+    except IvrError:
+        return None
+    return uri
+
+
+__all__ = ["AnnouncedPrompts", "node_parts", "serve_peer_recording", "shared_phone_user"]

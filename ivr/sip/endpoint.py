@@ -107,6 +107,9 @@ class SipEndpoint:
                  retry_after_s: int = 30, registrar: Registrar | None = None, edge: SipEdge | None = None) -> None:
         self.local_address = local_address
         """Our host:port as written in Via and Contact (set by the adapter once its socket is bound)."""
+        self.stamp = ""
+        """Appended to our Via branches and local tags: a worker of a node writes its index there
+        (`ivr.workers.routing`), so what comes back reaches it whichever worker the kernel gives it to."""
         self.transport = transport
         self.layer = TransactionLayer(reliable=transport is not TransportKind.UDP, timers=timers)
         self.user_agent = user_agent
@@ -173,7 +176,8 @@ class SipEndpoint:
     # -- identity -------------------------------------------------------------------------------------
 
     def via(self) -> str:
-        return f"SIP/2.0/{self.transport.value} {format_hostport(*self.local_address)};branch={new_branch()};rport"
+        hostport = format_hostport(*self.local_address)
+        return f"SIP/2.0/{self.transport.value} {hostport};branch={new_branch()}{self.stamp};rport"
 
     def contact(self, user: str | None = None) -> str:
         userpart = f"{user}@" if user else ""
@@ -335,7 +339,7 @@ class SipEndpoint:
             self._events.append(DialogRequestReceived(key, request, tx))
 
     def _on_invite(self, request: Request, tx: ServerTransaction, source: Address, now: float) -> None:
-        local_tag = new_tag()
+        local_tag = new_tag() + self.stamp
         refusal = self.admission.refusal(request, source[0], self.edge)
         offer: SessionDescription | None = None
         if refusal is None and request.body:

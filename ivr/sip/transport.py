@@ -79,6 +79,10 @@ class SipTransport:
         """Peers whose last datagram came through the shared port (`share_port`), oldest first."""
         self.before_message: Callable[[], None] | None = None
         """Called before each message is handled (the engine runs a due media tick there: media first)."""
+        self.route: Callable[[bytes, Address], bool] | None = None
+        """Sees each datagram of the shared port first; True: it took it (a worker of a node forwards what
+        another worker holds: `ivr.workers.mesh`)."""
+        self._shared_sends = False
 
     @classmethod
     async def open(cls, host: str = "127.0.0.1", port: int = 0, *, kind: TransportKind = TransportKind.UDP,
@@ -146,16 +150,18 @@ class SipTransport:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
 
-    async def share_port(self, host: str, port: int) -> None:
+    async def share_port(self, host: str, port: int, *, sends: bool = False) -> None:
         """Also receive on `host:port`, bound with SO_REUSEPORT by every worker of the node (`ivr serve
         --workers`): the kernel spreads new peers over the workers by address, so one peer's requests
         (an INVITE, its retransmissions, its CANCEL) reach one worker. A response to a peer whose last
         datagram came through it leaves from it (RFC 3581); requests we send leave from our own port,
-        the one in Via and Contact, so their responses and in-dialog requests come back to this worker."""
+        the one in Via and Contact, so their responses and in-dialog requests come back to this worker.
+        `sends`: everything leaves from the shared port instead (the node's one address; `route`)."""
         udp, _ = await self._loop.create_datagram_endpoint(lambda: _UdpProtocol(self, shared=True),
                                                            local_addr=(host, port), reuse_port=True)
         udp.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_BUFFER_BYTES)
         self._shared = udp
+        self._shared_sends = sends
 
     def _came_in(self, source: Address, shared: bool) -> None:
         """Remember which port a peer last used (bounded: the oldest peer is forgotten first)."""
@@ -216,7 +222,8 @@ class SipTransport:
             host, port = destination
             v4_on_v6 = self._udp_v6 and ":" not in host
             udp = self._udp
-            if self._shared is not None and destination in self._shared_peers and data.startswith(b"SIP/2.0 "):
+            if self._shared is not None and (self._shared_sends or (
+                    destination in self._shared_peers and data.startswith(b"SIP/2.0 "))):
                 udp = self._shared
             udp.sendto(data, (f"::ffff:{host}", port) if v4_on_v6 else destination)
             return
@@ -280,6 +287,8 @@ class _UdpProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         if len(data) > 4 and data[:4] != b"\r\n\r\n":  # skip keep-alive CRLFs
             source = _unmapped(addr[0], addr[1])
+            if self._shared and self._owner.route is not None and self._owner.route(data, source):
+                return
             if self._shared or self._owner._shared_peers:
                 self._owner._came_in(source, self._shared)
             self._owner.deliver(data, source)

@@ -268,7 +268,8 @@ class UserAgent:
         headers = Headers()
         headers.add(VIA, self.core.via())
         headers.add(MAX_FORWARDS, "70")
-        headers.add(FROM, f"{display}<sip:{from_user or self.user}@{format_hostport(host, port)}>;tag={new_tag()}")
+        tag = new_tag() + self.core.endpoint.stamp
+        headers.add(FROM, f"{display}<sip:{from_user or self.user}@{format_hostport(host, port)}>;tag={tag}")
         headers.add(TO, f"<{target}>")
         headers.add(CALL_ID, new_call_id(host))
         headers.add(CSEQ, f"1 {method}")

@@ -63,10 +63,12 @@ __all__ = [
 
 
 def open_store(
-    target: str | Path, *, clock: Clock | None = None, node_id: str | None = None, read_only: bool = False
+    target: str | Path, *, clock: Clock | None = None, node_id: str | None = None, read_only: bool = False,
+    holder: str | None = None,
 ) -> SqlStore:
     """A store for `target`: a `postgresql://` URL opens PostgreSQL (psycopg), anything else is a
-    SQLite file path. `read_only` (for reports) neither migrates nor marks calls interrupted."""
+    SQLite file path. `read_only` (for reports) neither migrates nor marks calls interrupted. `holder`:
+    the engine process writing, when it is one worker of the node `node_id` (default: the node)."""
     text = str(target)
     if text.startswith(("postgresql://", "postgres://")):
         import psycopg
@@ -74,7 +76,7 @@ def open_store(
         from ivr.store.postgres import PostgresStore, unreachable
 
         try:
-            return PostgresStore(text, clock=clock, node_id=node_id, read_only=read_only)
+            return PostgresStore(text, clock=clock, node_id=node_id, read_only=read_only, holder=holder)
         except psycopg.OperationalError as exc:
             raise unreachable(text, exc) from None
-    return SqliteStore(text, clock=clock, node_id=node_id or "local", read_only=read_only)
+    return SqliteStore(text, clock=clock, node_id=node_id or "local", read_only=read_only, holder=holder)

@@ -38,13 +38,14 @@ class PostgresStore(SqlStore):
         dsn: str,
         *,
         node_id: str | None = None,
+        holder: str | None = None,
         clock: Clock | None = None,
         connect_timeout_s: float = 10.0,
         read_only: bool = False,
     ) -> None:
         self.dsn = dsn
         self._connect_timeout_s = connect_timeout_s
-        super().__init__(node_id=node_id or socket.gethostname(), clock=clock, read_only=read_only)
+        super().__init__(node_id=node_id or socket.gethostname(), clock=clock, read_only=read_only, holder=holder)
 
     def __repr__(self) -> str:
         return f"PostgresStore(node_id={self.node_id!r})"

@@ -37,6 +37,7 @@ class SqliteStore(SqlStore):
         *,
         synchronous: Synchronous = Synchronous.FULL,
         node_id: str = "local",
+        holder: str | None = None,
         clock: Clock | None = None,
         busy_timeout_s: float = 5.0,
         read_only: bool = False,
@@ -48,7 +49,7 @@ class SqliteStore(SqlStore):
             raise StoreError(f"no call-record database at {self.path}")
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        super().__init__(node_id=node_id, clock=clock, read_only=read_only)
+        super().__init__(node_id=node_id, clock=clock, read_only=read_only, holder=holder)
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"

@@ -118,8 +118,11 @@ class SqlBackend:
 class SqlStore(SqlBackend):
     """Call records, journeys, surveys and the dispatch log in SQL; a `JourneySink` that never blocks."""
 
-    def __init__(self, *, node_id: str, clock: Clock | None, read_only: bool = False) -> None:
+    def __init__(self, *, node_id: str, clock: Clock | None, read_only: bool = False, holder: str | None = None
+                 ) -> None:
         self.node_id = node_id
+        self.holder = holder or node_id
+        """The engine process writing: the node itself, or one of its workers (its ACD node id)."""
         self.read_only = read_only
         """Opened for reading only (reports): no migrations, no recovery, no writer; writes raise."""
         self._clock: Clock = clock or LoopClock()
@@ -128,7 +131,7 @@ class SqlStore(SqlBackend):
         hooks = SqlHooks(self._connect, self._connect_reader, self._q, self._enc, self.is_transient)
         self.reads = SqlReads(hooks)
         """The queries (`list_calls`, `get_call`, `summary`, `dispatches` delegate to it)."""
-        self.writes = SqlWrites(node_id, hooks)
+        self.writes = SqlWrites(node_id, hooks, self.holder)
         """What the writer thread applies queued writes through (owns the read-write connection)."""
         self.recovered = 0
         """How many calls left in progress by a previous run were marked `interrupted` on open."""
@@ -160,13 +163,13 @@ class SqlStore(SqlBackend):
     # --- JourneySink: encode now, queue, return -------------------------------------------------
 
     def call_started(self, record: CallRecord) -> None:
-        self._submit(OpKind.CALL_STARTED, record.call_id, (self.node_id, True, *self._call_row(record)))
+        self._submit(OpKind.CALL_STARTED, record.call_id, (self.node_id, self.holder, True, *self._call_row(record)))
 
     def journey_event(self, event: JourneyEvent) -> None:
         self._submit(OpKind.JOURNEY_EVENT, event.call_id, self._encoded(event_params(event), EVENT_COLUMNS))
 
     def call_finished(self, record: CallRecord) -> None:
-        self._submit(OpKind.CALL_FINISHED, record.call_id, (self.node_id, False, *self._call_row(record)))
+        self._submit(OpKind.CALL_FINISHED, record.call_id, (self.node_id, self.holder, False, *self._call_row(record)))
 
     def record_survey(self, call_id: str, score: int) -> None:
         """Store a post-call survey score (0..10) that arrives after (or before) the call record."""
@@ -177,7 +180,8 @@ class SqlStore(SqlBackend):
         self._submit(OpKind.DISPATCH, "", self._encoded(dispatch_params(entry), DISPATCH_COLUMNS))
 
     def node_lost(self, node_id: str) -> None:
-        """Another engine node of the cluster died (its ACD lease expired): close the calls it left in
+        """Another engine node (or worker: `node_id` is its ACD node id, the calls' holder) of the
+        cluster died (its ACD lease expired): close the calls it left in
         progress as `interrupted`, as it would itself on restart. Queued like every write; idempotent,
         and harmless if the node was alive after all (its own `call_finished` overwrites the outcome)."""
         self._submit(OpKind.NODE_LOST, "", (node_id,))

@@ -30,17 +30,17 @@ log = structlog.get_logger(__name__)
 CALL_COLS = ", ".join(CALL_COLUMNS)
 EVENT_COLS = ", ".join(EVENT_COLUMNS)
 DISPATCH_COLS = ", ".join(DISPATCH_COLUMNS)
-_CALL_MARKS = ", ".join("?" * (len(CALL_COLUMNS) + 2))
+_CALL_MARKS = ", ".join("?" * (len(CALL_COLUMNS) + 3))
 _FIRST_BREAKPOINT = (
     "COALESCE((SELECT j.node FROM journey_events j WHERE j.call_id = calls.call_id AND j.breakpoint = TRUE"
     " ORDER BY j.seq LIMIT 1), '')"
 )
 INSERT_STARTED = (
-    f"INSERT INTO calls (node_id, in_progress, {CALL_COLS}) VALUES ({_CALL_MARKS}) "
+    f"INSERT INTO calls (node_id, holder, in_progress, {CALL_COLS}) VALUES ({_CALL_MARKS}) "
     "ON CONFLICT (call_id) DO NOTHING"
 )
 UPSERT_FINISHED = (
-    f"INSERT INTO calls (node_id, in_progress, {CALL_COLS}) VALUES ({_CALL_MARKS}) ON CONFLICT (call_id) "
+    f"INSERT INTO calls (node_id, holder, in_progress, {CALL_COLS}) VALUES ({_CALL_MARKS}) ON CONFLICT (call_id) "
     "DO UPDATE SET in_progress = excluded.in_progress, "
     + ", ".join(f"{c} = excluded.{c}" for c in CALL_COLUMNS if c not in ("call_id", "survey_score"))
     + ", survey_score = COALESCE(excluded.survey_score, calls.survey_score)"
@@ -68,7 +68,7 @@ RECOVER = (
     "ended_at = COALESCE("
     "(SELECT MAX(j.at) FROM journey_events j WHERE j.call_id = calls.call_id), started_at), "
     f"breakpoint_node = CASE WHEN breakpoint_node <> '' THEN breakpoint_node ELSE {_FIRST_BREAKPOINT} END "
-    "WHERE in_progress = ? AND node_id = ?"
+    "WHERE in_progress = ? AND (holder = ? OR node_id = ?)"
 )
 _LEARNED = ("dialect", "transcript", "intent", "confidence", "path", "queue")
 FILL_LEARNED = f"UPDATE calls SET {', '.join(f'{c} = ?' for c in _LEARNED)} WHERE call_id = ?"
@@ -92,10 +92,12 @@ class SqlHooks:
 
 
 class SqlWrites:
-    """The writer thread's connection and statements (a `WriteTarget`); `node_id` is this engine node."""
+    """The writer thread's connection and statements (a `WriteTarget`); `node_id` is this engine node,
+    `holder` this engine process (the node itself, or one of its workers: `ivr serve --workers`)."""
 
-    def __init__(self, node_id: str, hooks: SqlHooks) -> None:
+    def __init__(self, node_id: str, hooks: SqlHooks, holder: str | None = None) -> None:
         self.node_id = node_id
+        self.holder = holder or node_id
         self._hooks = hooks
         self._q = hooks.q
         self._insert_event = hooks.q(INSERT_EVENT)
@@ -145,25 +147,27 @@ class SqlWrites:
             self.conn = None
 
     def recover(self) -> int:
-        """On open: close the calls this node left in progress (engine killed); how many."""
+        """On open: close the calls this process left in progress (engine killed); how many. The node
+        itself (one process, or a node's first worker, which starts alone) closes all of the node's."""
         conn = self.connection()
-        count = self.interrupt(conn.cursor(), self.node_id)
+        count = self.interrupt(conn.cursor(), self.holder, self.node_id if self.holder == self.node_id else "")
         conn.commit()
         if count:
             log.warning("store_calls_interrupted", count=count, node_id=self.node_id)
         return count
 
-    def interrupt(self, cur: Any, node_id: str) -> int:
-        """Close the calls `node_id` left in progress as `interrupted`, with what their journeys learned
-        (in the caller's transaction); how many."""
+    def interrupt(self, cur: Any, holder: str, node_id: str = "") -> int:
+        """Close the calls `holder` (or, given, any process of the node `node_id`) left in progress as
+        `interrupted`, with what their journeys learned (in the caller's transaction); how many."""
         q = self._q
-        cur.execute(q(f"SELECT {CALL_COLS} FROM calls WHERE in_progress = ? AND node_id = ?"), (True, node_id))
+        cur.execute(q(f"SELECT {CALL_COLS} FROM calls WHERE in_progress = ? AND (holder = ? OR node_id = ?)"),
+                    (True, holder, node_id))
         for row in cur.fetchall():
             started = record_from_row(row)
             cur.execute(q(JOURNEY_OF), (started.call_id,))
             learned = record_params(fill_from_journey(started, [event_from_row(e) for e in cur.fetchall()]))
             cur.execute(q(FILL_LEARNED), (*(learned[c] for c in _LEARNED), started.call_id))
-        cur.execute(q(RECOVER), (False, Outcome.INTERRUPTED.value, True, node_id))
+        cur.execute(q(RECOVER), (False, Outcome.INTERRUPTED.value, True, holder, node_id))
         return int(cur.rowcount)
 
     def _apply(self, cur: Any, op: Op) -> None:

@@ -78,7 +78,7 @@ def main() -> int:
     structlog.contextvars.bind_contextvars(worker=spec.index)
     from ivr.engine import serve_main
 
-    return serve_main(config, as_worker(spec, PipeLink(control)), node=spec.node)
+    return serve_main(config, as_worker(spec, PipeLink(control)), node=spec.node, holder=spec.holder or None)
 
 
 if __name__ == "__main__":

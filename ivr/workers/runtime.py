@@ -6,20 +6,27 @@ node's SIP port.
 first: each SIP transport runs a due media tick before the message it is about to handle
 (`MediaScheduler.run_due`).
 `as_worker`: the same, then, when the supervisor says so, the worker joins the node's public SIP port
-(`SipTransport.share_port`) and turns ready; only then does the kernel give it new callers.
+(`SipTransport.share_port`) and turns ready; only then does the kernel give it new callers. With the
+node's forwarding folder (`WorkerSpec.mesh_dir`) it stamps what it creates with its index, sends from
+the public port, writes it in Via and Contact, and hands the other workers what they hold
+(`ivr.workers.mesh`): the node has one SIP address.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Protocol
 
 from ivr.engine import Engine
 from ivr.engine.app import Running
 from ivr.engine.gcpolicy import THRESHOLDS, GcPauseObserver, after_start_up
 from ivr.engine.looplag import LoopLagMonitor
+from ivr.workers.deskroute import DeskRoute
+from ivr.workers.mesh import WorkerMesh
 from ivr.workers.plan import WorkerSpec
+from ivr.workers.routing import stamp
 
 
 @asynccontextmanager
@@ -62,16 +69,51 @@ def as_worker(spec: WorkerSpec, link: SupervisorLink) -> Running:
 
     @asynccontextmanager
     async def running(engine: Engine) -> AsyncIterator[None]:
+        mesh = _mesh(engine, spec)
         async with watched(engine):
             engine.ready = False
             link.started()
             await link.go()
-            await engine.ua.transport.share_port(*spec.public_sip)
+            transport = engine.ua.transport
+            await transport.share_port(*spec.public_sip, sends=mesh is not None)
+            if mesh is not None:
+                transport.endpoint.local_address = (transport.endpoint.local_address[0], spec.public_sip[1])
             engine.ready = True
             link.ready()
-            yield
+            try:
+                yield
+            finally:
+                if mesh is not None:
+                    mesh.close()
 
     return running
+
+
+def _mesh(engine: Engine, spec: WorkerSpec) -> WorkerMesh | None:
+    """This worker's end of the node's forwarding, open before any worker joins the public port (every
+    one has started by then); its stamp on everything this worker's user agents create."""
+    if spec.mesh_dir is None:
+        return None
+    for ua in engine.uas:
+        ua.transport.endpoint.stamp = stamp(spec.index)
+    transport = engine.ua.transport
+    mesh = WorkerMesh(Path(spec.mesh_dir), spec.index, spec.count, transport.deliver)
+    mesh.open()
+    transport.route = mesh.route
+    if engine.agent_queues is not None:  # agents' phones calling about a caller another worker holds
+        acd = engine.agent_queues.acd
+        mesh.elsewhere = DeskRoute(acd.config, lambda: acd.core, engine.config.node_id)
+    datagrams = engine.metrics.registry.counter(
+        "ivr_worker_datagrams_total", "SIP datagrams of the shared port handed between this node's workers "
+        "(forwarded: to the worker holding them; received: from another; dropped: the holder could not take it).",
+        ["way"])
+
+    def collect() -> None:
+        for way, value in (("forwarded", mesh.forwarded), ("received", mesh.received), ("dropped", mesh.dropped)):
+            datagrams.labels(way).value = float(value)
+
+    engine.metrics.registry.add_collector(collect)
+    return mesh
 
 
 __all__ = ["SupervisorLink", "as_worker", "watched"]

@@ -16,8 +16,10 @@ import asyncio
 import contextlib
 import pickle
 import secrets
+import shutil
 import signal
 import sys
+import tempfile
 from collections import deque
 
 import structlog
@@ -64,7 +66,7 @@ class Worker:
         await self.proc.stdin.drain()
         if not await self._expect(READY):
             return False
-        log.info("worker_ready", worker=self.spec.index, pid=self.proc.pid, node=self.spec.config.node_id,
+        log.info("worker_ready", worker=self.spec.index, pid=self.proc.pid, node=self.spec.holder,
                  sip_port=self.spec.config.sip_port)
         return True
 
@@ -111,11 +113,12 @@ class Supervisor:
             loop.add_signal_handler(sig, self.stop.set)
         server_access(self.config)  # the first-start API token: made once here, read by every worker
         node_redis = NodeRedis() if needs_node_log(self.config) else None
+        mesh_dir = tempfile.mkdtemp(prefix="ivr-node-")  # 0700: the workers' forwarding sockets (ivr.workers.mesh)
         try:
             if node_redis is not None:
                 await node_redis.start()
             specs = plan_workers(self.config, self.count, acd_redis_url=node_redis.url if node_redis else None,
-                                 node_token=secrets.token_urlsafe(32))
+                                 node_token=secrets.token_urlsafe(32), mesh_dir=mesh_dir)
             self.workers = [Worker(spec) for spec in specs]
             starting = loop.create_task(self._start_all())
             stopping = loop.create_task(self.stop.wait())
@@ -139,6 +142,7 @@ class Supervisor:
                     await worker.proc.wait()
             if node_redis is not None:
                 await node_redis.stop()
+            shutil.rmtree(mesh_dir, ignore_errors=True)
 
     async def _start_all(self) -> bool:
         """Worker 0 alone first (it migrates the store and renders the prompt cache the others read), then
@@ -162,7 +166,7 @@ class Supervisor:
                 for task in done:
                     worker = exits.pop(task)
                     log.error("worker_died", worker=worker.spec.index, exit_code=task.result(),
-                              node=worker.spec.config.node_id)
+                              node=worker.spec.holder)
                     if not self._may_restart(loop.time()):
                         log.error("node_stopping", reason="workers keep dying", restarts=MAX_RESTARTS,
                                   window_s=RESTART_WINDOW_S)

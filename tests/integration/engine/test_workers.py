@@ -5,6 +5,8 @@ workers, and every message of a call (INVITE, ACK, BYE) is handled by the worker
 INVITE. An agent registers once (baresip, to the public port: one worker's registrar takes it) and is
 offered callers held by either worker, because both apply the node's one ACD log. Callers of that
 part go straight to each worker's own port, as a Kamailio dispatcher listing the workers as nodes does.
+Every worker sends from the public port and writes it in Via and Contact: the phone sees one node, and
+its answers reach whichever worker the kernel picks, which hands them to the worker that rang it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import pathlib
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -29,9 +32,11 @@ import aiohttp
 import pytest
 
 from ivr.testing import peers
+from ivr.testing.caller import TestCaller
 from tests.integration.engine.agents import (
     AgentSpec,
     baresip_agent,
+    invite_headers,
     sipp_caller_scenario,
     until_agent_on_call,
     wait_for_log,
@@ -45,6 +50,7 @@ from tests.integration.engine.conftest import (
     free_port,
     needs_tts,
 )
+from tests.integration.engine.test_agent_controls_live import A1, A2, TO_GENERAL, hang_up
 from tests.integration.sip.sip_peers import needs_baresip, needs_sipp, run_sipp
 from tests.integration.web.livestream import until_live
 
@@ -112,6 +118,15 @@ def _wait_ready(node: RunningEngine) -> None:
     raise AssertionError(f"ivr serve --workers 2 not ready in {STARTUP_TIMEOUT_S} s:\n{node.log.read_text()[-3000:]}")
 
 
+@contextlib.asynccontextmanager
+async def opened_caller(rtp_ports: tuple[int, int]) -> AsyncIterator[TestCaller]:
+    caller = await TestCaller.open(rtp_ports=rtp_ports)
+    try:
+        yield caller
+    finally:
+        await caller.close()
+
+
 def entries(node: RunningEngine) -> list[dict[str, object]]:
     found = []
     for line in node.log.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -154,22 +169,33 @@ async def test_an_agent_registered_once_is_offered_callers_from_both_workers(tmp
                 assert result.returncode == 0, result.explain()
                 await wait_for_log(node, "call_bridged", 30.0, count=number + 1)
             # Worker 0's /metrics is the node's (every worker's counters summed): one REGISTER in all.
-            registrations = await asyncio.to_thread(registered, node.http_port)
+            registrations = await asyncio.to_thread(metric_value, node.http_port)
+            forwarded = await asyncio.to_thread(metric_value, node.http_port,
+                                                'ivr_worker_datagrams_total{way="forwarded"}')
     log = entries(node)
     bridged = [e for e in log if e.get("event") == "call_bridged"]
     assert {e["worker"] for e in bridged} == {0, 1}
     assert {e["agent"] for e in bridged} == {"c1"}
-    assert len(agent.invites()) == 2
+    invites = agent.invites()
+    assert len(invites) == 2
+    heads = [invite_headers(i) for i in invites]
+    assert all(f"127.0.0.1:{node.sip_port};branch=" in h["via"] and f"127.0.0.1:{node.sip_port}>" in h["contact"]
+               for h in heads), f"both workers ring the phone as the node, its one address in Via and Contact: {heads}"
+    assert agent.output.count(f"UDP 127.0.0.1:{node.sip_port} ->") >= 2, "...and from it"
     assert registrations == 1, f"one REGISTER, taken by one worker: the node counted {registrations}"
+    assert forwarded >= 1, "the phone's answers to the worker it does not register with were handed over"
+    with contextlib.closing(sqlite3.connect(node.db)) as db:
+        holders = set(db.execute("SELECT node_id, holder FROM calls").fetchall())
+    assert holders == {("node-1", "node-1"), ("node-1", "node-1-w1")}, "records name the node; holder the worker"
 
 
-def registered(http_port: int) -> int:
-    """`ivr_sip_register_total{result="registered"}` on a /metrics (worker 0's port: the whole node's)."""
+def metric_value(http_port: int, sample: str = 'ivr_sip_register_total{result="registered"}') -> int:
+    """`sample` (default: REGISTERs taken) on a /metrics (worker 0's port: the whole node's)."""
     request = urllib.request.Request(f"http://127.0.0.1:{http_port}/metrics",
                                      headers={"Authorization": f"Bearer {API_TOKEN}"})
     with urllib.request.urlopen(request, timeout=5) as response:
         for line in response.read().decode().splitlines():
-            if line.startswith('ivr_sip_register_total{result="registered"}'):
+            if line.startswith(sample + " "):
                 return int(float(line.rsplit(" ", 1)[1]))
     return 0
 
@@ -246,3 +272,40 @@ def node_metrics(node: RunningEngine) -> dict[str, float]:
 async def answer(session: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, Any]]:
     async with session.post(url, json={}) as response:
         return response.status, await response.json()
+
+
+@needs_baresip
+async def test_an_agents_consultation_reaches_the_worker_holding_the_caller(tmp_path: pathlib.Path) -> None:
+    """The caller is put on the worker that does not hold a1's phone (through that worker's own port); a1's
+    consultation call (to the public port: the kernel gives it to the phone's worker) is handed to the
+    caller's worker, which links it to the caller, and the attended transfer (REFER with Replaces) lands."""
+    config = write_engine_config(tmp_path, [A1, A2])
+    async with running_node(tmp_path / "node", config) as (node, own_ports), \
+            baresip_agent(tmp_path, A1, node.sip_port, console=True) as first:
+        await first.expect(r"a1@.*200 OK")
+        # Worker 0's /metrics is the node's; worker 1's own port counts its REGISTERs alone.
+        phone_worker = 1 if await asyncio.to_thread(metric_value, node.http_port + 1) else 0
+        caller_worker = 1 - phone_worker
+        async with baresip_agent(tmp_path, A2, node.sip_port) as second, opened_caller((47700, 47798)) as caller:
+            await second.expect(r"a2@.*200 OK")
+            call = asyncio.create_task(caller.call(f"sip:95519@127.0.0.1:{own_ports[caller_worker]}", TO_GENERAL,
+                                                   from_number="13700000711", linger_s=0.0))
+            bridged = (await wait_for_log(node, "call_bridged", 60.0, agent="a1"))[0]
+            call_id = str(bridged["call_id"])
+            assert bridged["worker"] == caller_worker
+            await until_agent_on_call(node, "a1", call_id)
+            first.command("/dial a2")
+            consulted = (await wait_for_log(node, "consultation_bridged", 30.0, agent="a1"))[0]
+            assert (consulted["about"], consulted["worker"]) == (call_id, caller_worker)
+            replaces = urllib.parse.quote(
+                f"{consulted['consultation']};to-tag={consulted['our_tag']};from-tag={consulted['their_tag']}", safe="")
+            first.command("/line 1")
+            first.command(f"/transfer <sip:a2@127.0.0.1:{node.sip_port}?Replaces={replaces}>")
+            moved = (await wait_for_log(node, "agent_transferred", 30.0, kind="attended"))[0]
+            assert (moved["by"], moved["to"], moved["status"]) == ("a1", "a2", 200)
+            await until_agent_on_call(node, "a2", call_id)
+            await hang_up(caller, call_id)
+            await asyncio.wait_for(call, 15)
+            forwarded = await asyncio.to_thread(metric_value, node.http_port,
+                                                'ivr_worker_datagrams_total{way="forwarded"}')
+    assert forwarded >= 3, "the consultation's INVITE, ACK and the phone's answers crossed between the workers"

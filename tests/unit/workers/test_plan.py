@@ -15,11 +15,13 @@ NODE = EngineConfig(sip_host="10.0.0.5", sip_port=5060, http_port=8080, rtp_port
                     campaigns_dir=pathlib.Path("campaigns"))
 
 
-def test_each_worker_has_its_own_ports_and_node_id_and_shares_the_public_port() -> None:
-    specs = plan_workers(NODE, 2, acd_redis_url="unix:///run/acd.sock")
+def test_each_worker_has_its_own_ports_and_acd_node_and_shares_the_public_port_and_node_id() -> None:
+    specs = plan_workers(NODE, 2, acd_redis_url="unix:///run/acd.sock", mesh_dir="/run/node")
     assert [s.config.sip_port for s in specs] == [5061, 5062]
     assert [s.config.http_port for s in specs] == [8080, 8081]
-    assert [s.config.node_id for s in specs] == ["node-1-w0", "node-1-w1"]
+    assert [s.config.node_id for s in specs] == ["node-1", "node-1"], "records and logs name the node"
+    assert [s.holder for s in specs] == ["node-1", "node-1-w1"], "worker 0 as started with the node is the node"
+    assert {s.mesh_dir for s in specs} == {"/run/node"}
     assert [(s.config.rtp_port_min, s.config.rtp_port_max) for s in specs] == [(20000, 24999), (25000, 29999)]
     assert {s.public_sip for s in specs} == {("10.0.0.5", 5060)}
     assert all(s.config.workers == 1 and s.count == 2 for s in specs)
@@ -68,7 +70,8 @@ def test_rtp_range_is_cut_into_whole_pairs() -> None:
 def test_a_restarted_worker_is_a_new_acd_node_on_the_same_ports() -> None:
     spec = plan_workers(NODE, 2, acd_redis_url=None)[1]
     again = restarted(restarted(spec, "node-1", 1), "node-1", 2)
-    assert again.config.node_id == "node-1-w1.2"
+    assert again.holder == "node-1-w1.2" and again.config.node_id == "node-1"
+    assert restarted(plan_workers(NODE, 2, acd_redis_url=None)[0], "node-1", 1).holder == "node-1-w0.1"
     assert again.config.sip_port == spec.config.sip_port
 
 

@@ -1,0 +1,86 @@
+"""Which worker of a node a SIP datagram belongs to: by the stamp its worker wrote in a branch or tag."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ivr.sip.message import new_branch, new_tag
+from ivr.workers.mesh import envelope, opened
+from ivr.workers.routing import owner, stamp, stamped_worker, target
+
+BRANCH_1 = new_branch() + stamp(1)
+TAG_1 = new_tag() + stamp(1)
+
+RESPONSE = (
+    "SIP/2.0 200 OK\r\n"
+    f"Via: SIP/2.0/UDP 10.0.0.5:5060;branch={BRANCH_1};rport=5060;received=10.0.0.5\r\n"
+    "From: <sip:ivr@10.0.0.5:5060>;tag=" + TAG_1 + "\r\n"
+    "To: <sip:a1@10.0.0.9:5070>;tag=phone77\r\n"
+    "Call-ID: abc@10.0.0.5\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+).encode()
+
+BYE_FROM_PHONE = (
+    "BYE sip:ivr@10.0.0.5:5060 SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 10.0.0.9:5070;branch=z9hG4bKphone-w0;rport\r\n"
+    "From: <sip:a1@10.0.0.9:5070>;tag=phone77\r\n"
+    "t: \"IVR\" <sip:ivr@10.0.0.5:5060;tag=uri-param-not-a-tag>;tag=" + TAG_1 + "\r\n"
+    "Call-ID: abc@10.0.0.5\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+).encode()
+
+NEW_INVITE = (
+    b"INVITE sip:95519@10.0.0.5:5060 SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bK1234-w1\r\n"
+    b"From: <sip:13700000001@10.0.0.7>;tag=caller-w1\r\n"
+    b"To: <sip:95519@10.0.0.5>\r\n"
+    b"Call-ID: x@10.0.0.7\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+def test_a_response_belongs_to_the_worker_whose_branch_is_in_its_top_via() -> None:
+    assert owner(RESPONSE) == 1
+    assert target(RESPONSE, me=0, count=2) == 1
+    assert target(RESPONSE, me=1, count=2) is None, "its own: handled here"
+
+
+def test_an_in_dialog_request_belongs_to_the_worker_whose_tag_is_its_to_tag() -> None:
+    assert owner(BYE_FROM_PHONE) == 1, "the To-tag after the URI, not a tag-like URI parameter"
+    assert target(BYE_FROM_PHONE, me=0, count=2) == 1
+
+
+def test_a_new_request_is_handled_where_the_kernel_put_it() -> None:
+    assert owner(NEW_INVITE) is None, "no To-tag; the peer's own branch and From-tag do not count"
+    assert target(NEW_INVITE, me=0, count=2) is None
+
+
+@pytest.mark.parametrize("token", [b"z9hG4bK0123abcd", b"abc-w", b"abc-wx", b"abc-w12345", b"", b"-w-1"],
+                         ids=lambda t: t.decode() or "empty")
+def test_tokens_without_a_stamp_name_no_worker(token: bytes) -> None:
+    assert stamped_worker(token) is None
+
+
+def test_a_stamp_naming_no_worker_of_this_node_is_handled_here() -> None:
+    stale = RESPONSE.replace(stamp(1).encode(), stamp(7).encode())
+    assert owner(stale) == 7 and target(stale, me=0, count=2) is None
+
+
+def test_a_worker_stamps_what_it_creates() -> None:
+    assert stamped_worker((new_tag() + stamp(0)).encode()) == 0
+    assert stamped_worker((new_branch() + stamp(12)).encode()) == 12
+
+
+@given(st.binary(max_size=600))
+def test_any_bytes_give_a_worker_or_none(data: bytes) -> None:
+    index = target(data, me=0, count=4)
+    assert index is None or 1 <= index < 4
+
+
+@pytest.mark.parametrize("source", [("10.0.0.9", 5070), ("::1", 5060)], ids=str)
+def test_a_forwarded_datagram_keeps_its_peer_address(source: tuple[str, int]) -> None:
+    assert opened(envelope(RESPONSE, source)) == (RESPONSE, source)
+
+
+@pytest.mark.parametrize("payload", [b"", b"no newline", b"host x\nSIP", b"host 5060\n", b" 5060\nSIP"], ids=repr)
+def test_a_malformed_envelope_is_refused(payload: bytes) -> None:
+    assert opened(payload) is None
