@@ -140,7 +140,8 @@ class EngineConfig:
     """Engine processes of this node sharing `sip_port` (`ivr serve --workers`); None: one per CPU
     (docs/OPERATIONS.md, "Workers")."""
     worker_sip_port: int | None = None
-    """With several workers: worker i's own SIP port (in its Via and Contact) is this + i (None: `sip_port` + 1)."""
+    """With several workers: worker i's own SIP port (for a front that picks the worker; Via and Contact carry
+    `sip_port`) is this + i (None: `sip_port` + 1)."""
     gc_tuned: bool = True
     """Freeze the start-up heap once the engine is ready (`ivr.engine.gcpolicy`); false: CPython's defaults."""
     gc_thresholds: tuple[int, ...] = ()

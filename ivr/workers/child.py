@@ -9,7 +9,8 @@ The conversation with the supervisor, on the worker's stdin and stdout (everythi
   ready (`/readyz`) and writes `READY`;
 - the supervisor never writes again. A worker dies with its supervisor (`ivr.workers.lifetime`); where
   the kernel cannot arrange that, the pipe closing says the supervisor is gone and the worker drains
-  and exits as on SIGTERM.
+  and exits as on SIGTERM. When the node stops, the supervisor closes worker 0's pipe last, once every
+  other worker has exited: worker 0, the node's HTTP front, keeps answering (`/readyz` 503) until then.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class PipeLink:
         self._in = sys.stdin.fileno()
         self._out = out
         self._go: asyncio.Future[None] | None = None
+        self._closed: asyncio.Future[None] | None = None
 
     def started(self) -> None:
         os.write(self._out, STARTED)
@@ -45,8 +47,13 @@ class PipeLink:
     async def go(self) -> None:
         loop = asyncio.get_running_loop()
         self._go = loop.create_future()
+        self._closed = loop.create_future()
         loop.add_reader(self._in, self._readable)
         await self._go
+
+    async def others_done(self) -> None:
+        if self._closed is not None:
+            await self._closed
 
     def ready(self) -> None:
         os.write(self._out, READY)
@@ -60,6 +67,8 @@ class PipeLink:
             asyncio.get_running_loop().remove_reader(self._in)
             if go is not None:
                 go.set_result(None)
+            if self._closed is not None and not self._closed.done():
+                self._closed.set_result(None)
             os.kill(os.getpid(), signal.SIGTERM)
 
 

@@ -62,6 +62,9 @@ class SupervisorLink(Protocol):
     def ready(self) -> None:
         """The worker takes new callers on the public port."""
 
+    async def others_done(self) -> None:
+        """Returns when the node's other workers have exited (or the supervisor is gone)."""
+
 
 def as_worker(spec: WorkerSpec, link: SupervisorLink) -> Running:
     """The `running` of a worker's engine (see `ivr.engine.app.serve`): not ready (`/readyz` 503) until
@@ -82,6 +85,8 @@ def as_worker(spec: WorkerSpec, link: SupervisorLink) -> Running:
             link.ready()
             try:
                 yield
+                if spec.index == 0:  # the node's HTTP front: /readyz says draining until the whole node is done
+                    await link.others_done()
             finally:
                 if mesh is not None:
                     mesh.close()

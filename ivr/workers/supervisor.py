@@ -84,13 +84,18 @@ class Worker:
         await self.proc.wait()
         return False
 
-    def terminate(self) -> None:
-        """SIGTERM (the worker drains), and its stdin closed: a worker still waiting for `GO` stops waiting."""
+    def terminate(self, *, release: bool = True) -> None:
+        """SIGTERM (the worker drains), and (`release`) its stdin closed: a worker still waiting for `GO`
+        stops waiting, and worker 0 stops waiting for the others (`release` it last)."""
         if self.proc is not None and self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(signal.SIGTERM)
-            if self.proc.stdin is not None and not self.proc.stdin.is_closing():
-                self.proc.stdin.close()
+        if release:
+            self.release()
+
+    def release(self) -> None:
+        if self.proc is not None and self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.proc.stdin.close()
 
     async def wait(self) -> int:
         assert self.proc is not None
@@ -183,9 +188,14 @@ class Supervisor:
             stopping.cancel()
 
     async def _drain(self, exits: dict[asyncio.Task[int], Worker]) -> int:
+        """Every worker drains at once; worker 0 (the node's HTTP front) is released last, when the others
+        have exited, so /readyz keeps saying "draining" until the whole node has."""
+        front = self.workers[0]
         for worker in self.workers:
-            worker.terminate()
-        codes = await asyncio.gather(*exits)
+            worker.terminate(release=worker is not front)
+        codes = list(await asyncio.gather(*(task for task, worker in exits.items() if worker is not front)))
+        front.release()
+        codes += await asyncio.gather(*(task for task, worker in exits.items() if worker is front))
         return 0 if all(code == 0 for code in codes) else 1
 
     def _may_restart(self, now: float) -> bool:
