@@ -141,6 +141,8 @@ class ContextPeers:
         self._networks = [ipaddress.ip_network(entry.strip("[]"), strict=False) for entry in entries]
 
     def __call__(self, host: str) -> bool:
+        if not self._networks:  # none configured (the default): no address to parse for every call
+            return False
         try:
             address = ipaddress.ip_address(host.strip("[]"))
         except ValueError:

@@ -94,7 +94,8 @@ class SipLegs:
                                   session_id=self._next_session())
             sdes = answer_sdes(offer, answer, self._srtp)  # RTP/SAVP: our a=crypto; a refusal is a 488
             negotiated = negotiated_codec(answer)
-            incoming.ring()
+            # Answered at once: no 180 (it would reach the caller with the 200 and tell it nothing), and the
+            # transaction's 100 Trying only goes out if we take 200 ms (RFC 3261 17.2.1): one datagram a call.
             leg = incoming.answer(answer.serialize())
             media.start(MediaParams(remote=(remote.remote_address, remote.remote_port),
                                     payload_type=negotiated.payload_type,
@@ -119,8 +120,7 @@ class SipLegs:
         media = await self._media.open_session(call_id=incoming.call_id)
         try:
             offer = make_offer(local_address=self._host, local_port=media.local_port, session_id=self._next_session())
-            incoming.ring()
-            leg = incoming.answer(offer.serialize())
+            leg = incoming.answer(offer.serialize())  # at once, no 180 (as above)
             try:
                 await leg.confirmed()
                 self._start(media, leg.remote_sdp, symmetric=self._symmetric, peer_host=incoming.source[0])

@@ -33,6 +33,7 @@ from ivr.rtp import (
     MediaSession,
     PlayOutcome,
 )
+from ivr.rtp import PlayResult as RtpPlayResult
 from ivr.sip.events import ByeReceived, ReinviteReceived
 from ivr.sip.events import DtmfInfoReceived as SipDtmf
 from ivr.sipua.leg import CallLeg
@@ -252,10 +253,14 @@ class SipMediaLeg:
         try:
             return awaitable.result()
         except MediaFailedError as exc:
-            # `_on_media_failed` is already hanging up with the reason: the flow must not go on to an
-            # error route whose prompts nobody could hear.
-            reason = exc.reason.value if isinstance(exc.reason, MediaFailure) else "media_failed"
-            raise LineFailed(str(exc), reason) from exc
+            raise _line_failed(exc) from exc
+
+    def _start_play(self, audio: NDArray[np.int16], barge_in: bool) -> asyncio.Future[RtpPlayResult]:
+        """The session's prompt future (no task per prompt, issue 22); a media failure as `LineFailed`."""
+        try:
+            return self._media.start_play(audio, barge_in=barge_in)
+        except MediaFailedError as exc:
+            raise _line_failed(exc) from exc
 
     # -- media -----------------------------------------------------------------------------------------
 
@@ -268,7 +273,7 @@ class SipMediaLeg:
             resolved = await self._prompts.audio_for(prompt)
             log.info("prompt_played", prompt=prompt.prompt_id, dialect=resolved.dialect_used,
                      source=resolved.source.value, duration_s=round(resolved.duration_s, 2))
-            result = await self._until_ended(asyncio.ensure_future(self._media.play(resolved.audio, barge_in=barge_in)))
+            result = await self._until_ended(self._start_play(resolved.audio, barge_in))
             played_s += result.played_s
             outcome = _PLAY_OUTCOMES[result.outcome]
             if outcome is not PlaybackOutcome.COMPLETED:
@@ -278,7 +283,7 @@ class SipMediaLeg:
     async def play_audio(self, audio: NDArray[np.int16], *, barge_in: bool = False) -> PlaybackResult:
         """Play raw 8 kHz audio (the record beep, a recording played back); added by voice for `Call.capture`."""
         self._check_alive()
-        result = await self._until_ended(asyncio.ensure_future(self._media.play(audio, barge_in=barge_in)))
+        result = await self._until_ended(self._start_play(audio, barge_in))
         return PlaybackResult(_PLAY_OUTCOMES[result.outcome], result.played_s)
 
     def hold(self) -> None:
@@ -348,6 +353,13 @@ class SipMediaLeg:
             await self.hangup()
         finally:
             self._release(self._media)
+
+
+def _line_failed(exc: MediaFailedError) -> LineFailed:
+    """The media failed under a prompt: `_on_media_failed` is already hanging up with the reason, so the
+    flow must not go on to an error route whose prompts nobody could hear."""
+    reason = exc.reason.value if isinstance(exc.reason, MediaFailure) else "media_failed"
+    return LineFailed(str(exc), reason)
 
 
 __all__ = ["BridgeWatcher", "KeyReader", "KeyRouting", "MediaLeg", "SipMediaLeg"]

@@ -110,7 +110,10 @@ class Playback:
         if self._barge_in and self._future is not None:
             self.stop(outbound, PlayOutcome.INTERRUPTED_BY_DIGIT)
 
-    async def play(self, outbound: OutboundStream, clip: EncodedAudio, *, barge_in: bool) -> PlayResult:
+    def start(self, outbound: OutboundStream, clip: EncodedAudio, *, barge_in: bool) -> asyncio.Future[PlayResult]:
+        """Start `clip`; the future resolves when it ends (completed, stopped, interrupted, closed), fails with
+        the media (`MediaFailedError`) or with `PlaybackStalled` past its deadline. Cancelling the future
+        stops the audio. A future and one timer, no task: a prompt is played per call (issue 22)."""
         self._raise_if_failed()
         future: asyncio.Future[PlayResult] = asyncio.get_running_loop().create_future()
 
@@ -127,17 +130,27 @@ class Playback:
         self._future = future
         self._barge_in = barge_in
         limit_s = clip.duration_s * 1.25 + STALL_GRACE_S
-        try:
-            async with self._clock.timeout(limit_s):
-                return await future
-        except TimeoutError:
-            raise PlaybackStalled(
-                f"{self._name}: a {clip.duration_s:.1f} s prompt did not finish in {limit_s:.1f} s "
-                "(the media clock is not sending for this session)"
-            ) from None
-        finally:
-            if self._future is future:  # our task was cancelled or stalled: silence the prompt
+
+        def stalled() -> None:
+            if not future.done():
+                future.set_exception(PlaybackStalled(
+                    f"{self._name}: a {clip.duration_s:.1f} s prompt did not finish in {limit_s:.1f} s "
+                    "(the media clock is not sending for this session)"
+                ))
+
+        timer = self._clock.call_at(self._clock.now() + limit_s, stalled)
+
+        def ended(done: asyncio.Future[PlayResult]) -> None:
+            timer.cancel()
+            if self._future is done:  # cancelled or stalled: silence the prompt
                 self.stop(outbound, PlayOutcome.STOPPED)
+
+        future.add_done_callback(ended)
+        return future
+
+    async def play(self, outbound: OutboundStream, clip: EncodedAudio, *, barge_in: bool) -> PlayResult:
+        """`start`, awaited (cancelling the awaiting task stops the audio)."""
+        return await self.start(outbound, clip, barge_in=barge_in)
 
     def stop(self, outbound: OutboundStream | None, reason: PlayOutcome) -> None:
         if outbound is not None and outbound.playing:

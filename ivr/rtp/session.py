@@ -19,6 +19,7 @@ and the call layer ends the call with the reason.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -76,6 +77,8 @@ class MediaSession:
         self.held: HoldMode | None = None
         self.closed = False
         # SRTP sits between the session and its sockets: plain until `start` brings keys (ivr.rtp.srtp).
+        self._sockets = (rtp, rtcp)
+        """The bare sockets: handed back to the engine on close, for another session once drained."""
         self._secured = (SecuredPort(rtp, engine.counters), SecuredPort(rtcp, engine.counters))
         rtp, rtcp = self._secured
         self._failures = FailureSignal()
@@ -103,7 +106,6 @@ class MediaSession:
 
         rtp.attach(self._on_rtp, self._path.error, socket_lost)
         rtcp.attach(self._reports.on_datagram, self._reports.error, socket_lost)
-        self._ports = (rtp, rtcp)
 
     # ------------------------------------------------------------------ set-up
 
@@ -286,12 +288,17 @@ class MediaSession:
         stops it (INTERRUPTED_BY_DIGIT). Cancelling the awaiting task stops the audio. Raises
         `MediaFailedError` when the media failed, `PlaybackStalled` when it cannot progress.
         """
+        return await self.start_play(audio, barge_in=barge_in)
+
+    def start_play(self, audio: NDArray[np.int16] | EncodedAudio, *, barge_in: bool = False
+                   ) -> asyncio.Future[PlayResult]:
+        """`play` without a task: a future that resolves as `play` returns; cancelling it stops the audio."""
         self._check_open()
         _, outbound = self._streams()
         if self.bridging.active or self.held is not None:
             state = "bridged" if self.bridging.active else "on hold"
             raise MediaStateError(f"media session on port {self.local_port} is {state}: cannot play")
-        return await self._playback.play(outbound, self._engine.clips.encode(outbound.codec, audio), barge_in=barge_in)
+        return self._playback.start(outbound, self._engine.clips.encode(outbound.codec, audio), barge_in=barge_in)
 
     def stop(self) -> None:
         """Stop the prompt playing, if any (its `play` returns STOPPED)."""
@@ -352,9 +359,14 @@ class MediaSession:
         self._reports.goodbye()
         self._listeners.close()
         self._failures.close(MediaStateError(f"media session on port {self.local_port} closed"))
-        for port in self._ports:
-            port.close()
-        self._engine._forget(self)
+        # The sockets go back to the engine, which lets them drain and gives them to a later session (they
+        # then drop everything that arrives); after a media failure they are closed for good.
+        if self.failure is None:
+            self._engine._forget(self, self._sockets)
+        else:
+            for port in self._sockets:
+                port.close()
+            self._engine._forget(self, None)
         stats = self.inbound.stats if self.inbound is not None else None
         self._log.info(
             "rtp_session_closed",

@@ -8,7 +8,7 @@ so finding the next wake-up is O(log n) however many calls are up.
 What it does on its own, so the TU never sees it:
 
 * absorbs request retransmissions (the server transaction answers them) and response retransmissions;
-* answers a new INVITE with 100 Trying at once (RFC 3261 17.2.1);
+* answers a new INVITE with 100 Trying when the TU has not answered it within 200 ms (RFC 3261 17.2.1);
 * answers CANCEL: 200 and an `InviteCancelled` event when it matches a pending INVITE, 481 when not;
 * stamps `received`/`rport` on the top Via of requests (RFC 3261 18.2.1, RFC 3581), while responses go
   back to the address the request came from;
@@ -217,9 +217,7 @@ class TransactionLayer:
             return []  # silently, like a lost datagram: the peer retransmits once we have room
         tx = new_server_transaction(request, source, now, reliable=self.reliable, timers=self.timers)
         self._servers[key] = tx
-        if request.method == "INVITE":
-            tx.send_response(build_response(request, 100), now)
-        elif request.method == "CANCEL":
+        if request.method == "CANCEL":
             return self._on_cancel(tx, request, now)
         self._settle(tx, now)
         return [RequestReceived(request, source, tx)]

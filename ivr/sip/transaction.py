@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ivr.sip.builders import build_response
 from ivr.sip.errors import TransactionError
 from ivr.sip.events import (
     Address,
@@ -54,6 +55,9 @@ class TimerConfig:
     """How long a message may stay in the network (Timers I, K)."""
     timer_d_s: float = 32.0
     """How long an INVITE client absorbs retransmitted 3xx-6xx over UDP (RFC 3261: at least 32 s)."""
+    trying_s: float = 0.2
+    """How long a new INVITE waits for the TU's first response before its transaction sends 100 Trying
+    itself (RFC 3261 17.2.1: a TU that answers within 200 ms makes the 100 unnecessary)."""
 
     @property
     def timeout_s(self) -> float:
@@ -88,6 +92,7 @@ class TxInput(enum.Enum):
     TIMER_RETRANSMIT = "retransmit timer (A, E or G)"
     TIMER_TIMEOUT = "timeout timer (B, F or H)"
     TIMER_LINGER = "linger timer (D, I, J, K, L or M)"
+    TIMER_TRYING = "100 Trying timer"
     TRANSPORT_ERROR = "transport error"
 
 
@@ -95,12 +100,14 @@ class Timer(enum.Enum):
     RETRANSMIT = "retransmit"
     TIMEOUT = "timeout"
     LINGER = "linger"
+    TRYING = "trying"
 
 
 _TIMER_INPUT: Mapping[Timer, TxInput] = {
     Timer.RETRANSMIT: TxInput.TIMER_RETRANSMIT,
     Timer.TIMEOUT: TxInput.TIMER_TIMEOUT,
     Timer.LINGER: TxInput.TIMER_LINGER,
+    Timer.TRYING: TxInput.TIMER_TRYING,
 }
 
 S = TxState
@@ -430,10 +437,13 @@ class ServerTransaction(Transaction):
 class InviteServerTransaction(ServerTransaction):
     """RFC 3261 17.2.1 + RFC 6026: Proceeding -> Completed -> Confirmed | Accepted -> Terminated.
 
-    Retransmitted INVITEs get the last provisional (or final) again. A 3xx-6xx is retransmitted by
-    Timer G (T1 doubling to T2) until the ACK or Timer H (64*T1); Timer I absorbs ACK copies. After a
-    2xx the transaction waits in Accepted (Timer L) so INVITE copies are not taken for new calls; the
-    2xx itself is retransmitted by the UAS core, not here (RFC 3261 13.3.1.4).
+    The transaction sends 100 Trying itself only when the TU has sent no response `trying_s` (200 ms)
+    after the INVITE, or when the INVITE is retransmitted before any response: a UAS that answers at
+    once sends one datagram less per call. Retransmitted INVITEs get the last provisional (or final)
+    again. A 3xx-6xx is retransmitted by Timer G (T1 doubling to T2) until the ACK or Timer H (64*T1);
+    Timer I absorbs ACK copies. After a 2xx the transaction waits in Accepted (Timer L) so INVITE copies
+    are not taken for new calls; the 2xx itself is retransmitted by the UAS core, not here (RFC 3261
+    13.3.1.4).
     """
 
     __slots__ = ()
@@ -446,6 +456,7 @@ class InviteServerTransaction(ServerTransaction):
         (S.PROCEEDING, I.SEND_2XX): S.ACCEPTED,
         (S.PROCEEDING, I.SEND_FINAL): S.COMPLETED,
         (S.PROCEEDING, I.TRANSPORT_ERROR): S.TERMINATED,
+        (S.PROCEEDING, I.TIMER_TRYING): S.PROCEEDING,
         (S.COMPLETED, I.RECV_REQUEST): S.COMPLETED,
         (S.COMPLETED, I.RECV_ACK): S.CONFIRMED,
         (S.COMPLETED, I.TIMER_RETRANSMIT): S.COMPLETED,
@@ -462,6 +473,20 @@ class InviteServerTransaction(ServerTransaction):
         (S.ACCEPTED, I.TRANSPORT_ERROR): S.TERMINATED,
     }
 
+    def __init__(self, request: Request, source: Address, now: float, *, reliable: bool = False,
+                 timers: TimerConfig = DEFAULT_TIMERS) -> None:
+        super().__init__(request, source, now, reliable=reliable, timers=timers)
+        self._start(Timer.TRYING, now + timers.trying_s)
+
+    def receive(self, request: Request, now: float) -> list[LayerEvent]:
+        events = super().receive(request, now)
+        if request.method == "INVITE" and Timer.TRYING in self._deadlines:
+            self._send_trying(now)  # the peer retransmits before we said anything: tell it we have it
+        return events
+
+    def _send_trying(self, now: float) -> None:
+        self.send_response(build_response(self.request, 100), now)
+
     def _on_ack(self, before: TxState, ack: Request, now: float) -> list[LayerEvent]:
         if before is S.COMPLETED:
             self._linger(now, 0.0 if self.reliable else self.timers.t4_s)
@@ -470,6 +495,7 @@ class InviteServerTransaction(ServerTransaction):
         return []
 
     def _on_sent(self, before: TxState, status: int, now: float) -> None:
+        self._stop(Timer.TRYING)
         if before is not S.PROCEEDING or status < 200:
             return
         if status < 300:
@@ -481,6 +507,9 @@ class InviteServerTransaction(ServerTransaction):
         self._start(Timer.TIMEOUT, now + self.timers.timeout_s)
 
     def _on_timer(self, timer: Timer, deadline: float) -> list[LayerEvent]:
+        if timer is Timer.TRYING:
+            self._send_trying(deadline)
+            return []
         if timer is Timer.RETRANSMIT:
             assert self._last_response is not None
             self._outbox.append(self._last_response)

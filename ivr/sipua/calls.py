@@ -39,7 +39,7 @@ class CallFailed(SipError):
 
 
 class IncomingCall:
-    """An INVITE we received and have not answered yet (100 Trying is already sent)."""
+    """An INVITE we received and have not answered yet (its transaction sends 100 Trying if we take 200 ms)."""
 
     def __init__(self, core: SipCore, offered: CallOffered) -> None:
         self.core = core

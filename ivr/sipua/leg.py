@@ -72,6 +72,8 @@ class CallLeg:
         self._events: asyncio.Queue[DialogEvent | None] = asyncio.Queue()  # None: the call ended
         self._ended = asyncio.Event()
         self._acked = asyncio.Event()
+        self._confirm_waiters: list[asyncio.Future[None]] = []
+        """`confirmed()` callers, woken by the ACK or the end (one future each, no task)."""
         if not dialog.is_uas:
             self._acked.set()  # a call we placed is confirmed by the 2xx we ACKed
         self.transfers = LegTransfers(core, dialog, self._request, self._events.put_nowait, lambda: self.ended)
@@ -105,12 +107,14 @@ class CallLeg:
     async def confirmed(self) -> None:
         """Return once the ACK to our 2xx arrived (`remote_sdp` then holds an answer the ACK carried), at once
         for a call we placed; raises CallEnded if the dialog ended first (no ACK in time, or a BYE)."""
-        waits = [asyncio.ensure_future(self._acked.wait()), asyncio.ensure_future(self._ended.wait())]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
+        if not self._acked.is_set() and not self._ended.is_set():
+            # One future woken from on_ack/_finish rather than two tasks and an `asyncio.wait` (issue 22).
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._confirm_waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                self._confirm_waiters.remove(waiter)
         if not self._acked.is_set():
             raise CallEnded(f"call {self.call_id} ended before the ACK: {self.end_reason}")
 
@@ -201,6 +205,7 @@ class CallLeg:
         if ack.body and ack.content_type == SDP:
             self.remote_sdp = ack.body  # we offered in the 2xx, the peer answered in the ACK
         self._acked.set()
+        self._wake_confirmed()
 
     def on_ended(self, reason: DialogEndReason, bye: Request | None) -> None:
         """The endpoint ended the dialog: the peer's BYE (answered), or no ACK for our 2xx (BYE sent)."""
@@ -299,6 +304,11 @@ class CallLeg:
             return self.offer_handler(offer)
         return with_direction(self.local_sdp, offered_direction(offer).mirrored())
 
+    def _wake_confirmed(self) -> None:
+        for waiter in self._confirm_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
     def _finish(self, reason: str) -> None:
         if self.ended:
             return
@@ -307,6 +317,7 @@ class CallLeg:
         self.core.end_dialog(self.dialog)
         self.core.legs.pop(self.dialog.key, None)
         self._ended.set()
+        self._wake_confirmed()
         self._events.put_nowait(None)
         self.transfers.leg_ended()
         log.info("call_leg_ended", call_id=self.call_id, reason=reason)

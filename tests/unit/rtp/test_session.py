@@ -170,6 +170,23 @@ async def test_a_prompt_the_media_clock_no_longer_drives_fails_instead_of_waitin
         await prompt
 
 
+async def test_a_started_prompt_is_a_future_and_cancelling_it_silences_the_caller(
+    engine: MediaEngine, clock: FakeClock
+) -> None:
+    ours, caller = await pair(engine)
+    before = len(asyncio.all_tasks())
+    playing = ours.start_play(tone((1000.0,), 2.0))
+    assert len(asyncio.all_tasks()) == before  # no task per prompt (issue 22)
+    await clock.advance(0.5)
+    assert ours.playing and not playing.done()
+    playing.cancel()
+    await clock.advance(0.1)
+    assert not ours.playing
+    done = ours.start_play(tone((1000.0,), 0.2))
+    await clock.advance(0.3)
+    assert done.result().outcome is PlayOutcome.COMPLETED
+
+
 async def test_closing_reports_lost_never_negative_with_repeated_event_end_packets(
     engine: MediaEngine, clock: FakeClock, net: MemoryNetwork
 ) -> None:

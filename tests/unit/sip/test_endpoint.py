@@ -57,8 +57,8 @@ async def test_invite_ack_bye_on_a_fake_clock() -> None:
     offered = offer(ep, clock)
     assert offered.offer is not None and offered.offer.media[0].port == 6000  # SDP parsed once, at the edge
     dialog = ep.answer(offered, SDP_OFFER.encode(), now=clock.now())
-    trying, ok = sent(ep)
-    assert statuses([trying, ok]) == [100, 200]
+    (ok,) = sent(ep)  # answered at once: no 100 Trying (RFC 3261 17.2.1)
+    assert statuses([ok]) == [200]
     assert isinstance(ok, Response) and ok.to.tag == offered.local_tag and ok.body == SDP_OFFER.encode()
     assert ep.next_deadline() == pytest.approx(0.5)
     await clock.advance(0.5)
@@ -135,7 +135,7 @@ def test_admission_refuses_before_the_application_sees_the_call(kwargs: dict[str
     for name, value in kwargs.items():
         setattr(ep.admission, name, value)
     ep.receive_datagram(invite().serialize(), PEER, 0.0)
-    assert statuses(sent(ep)) == [100, status]
+    assert statuses(sent(ep)) == [status]
     assert ep.events() == []
 
 
@@ -144,7 +144,7 @@ def test_bad_sdp_in_the_offer_is_refused_at_the_edge() -> None:
     bad = request("INVITE", body="v=0\r\nm=audio\r\n", content_type="application/sdp")
     ep.receive_datagram(bad.serialize(), PEER, 0.0)
     out = sent(ep)
-    assert statuses(out)[1] in (400, 488) and ep.events() == []
+    assert statuses(out)[0] in (400, 488) and ep.events() == []
 
 
 def test_capacity_counts_offered_and_answered_calls_until_they_end() -> None:
@@ -215,8 +215,9 @@ def test_refused_tcp_connect_fails_the_transaction_at_once() -> None:
 def test_record_route_is_copied_in_order_into_dialog_creating_invite_responses() -> None:
     clock, ep = FakeClock(), endpoint()
     offered = offer(ep, clock, extra=PROXY_RR)
-    ep.respond(offered.transaction, 180, now=0.0, to_tag=offered.local_tag)
-    ep.answer(offered, b"v=0\r\n", now=0.1)
+    ep.handle_timer(0.2)  # no answer within 200 ms: 100 Trying
+    ep.respond(offered.transaction, 180, now=0.2, to_tag=offered.local_tag)
+    ep.answer(offered, b"v=0\r\n", now=0.3)
     trying, ringing, ok = sent(ep)
     expected = ["<sip:10.0.0.1;lr;ftag=caller1>", "<sip:10.0.0.2;lr>"]
     assert trying.headers.get_all("Record-Route") == []  # 100 has no To tag: it creates no dialog

@@ -22,13 +22,29 @@ from ivr.sip.message import Response
 from ivr.sip.transaction import TxState
 
 
-def test_new_invite_is_handed_up_and_answered_100_trying_at_once() -> None:
+def test_new_invite_is_handed_up_and_answered_100_trying_when_the_tu_is_silent_for_200_ms() -> None:
     layer = TransactionLayer()
     invite = request("INVITE")
     events = layer.receive(invite, PEER, now=0.0)
     assert len(events) == 1 and isinstance(events[0], RequestReceived)
     assert events[0].transaction is not None and events[0].source == PEER
+    assert layer.datagrams_to_send() == []  # RFC 3261 17.2.1: the TU may answer within 200 ms
+    assert layer.next_deadline() == pytest.approx(0.2)
+    assert layer.handle_timer(0.2) == []
     assert [(first_line(d), a) for d, a in layer.datagrams_to_send()] == [("SIP/2.0 100 Trying", PEER)]
+    assert layer.handle_timer(1.0) == [] and layer.datagrams_to_send() == []  # once
+
+
+def test_a_tu_that_answers_within_200_ms_sends_no_100_trying() -> None:
+    layer = TransactionLayer()
+    (received,) = layer.receive(request("INVITE"), PEER, now=0.0)
+    assert isinstance(received, RequestReceived) and received.transaction is not None
+    layer.send_response(received.transaction, response(received.request, 180, to_tag="uas1"), now=0.05)
+    assert [first_line(d) for d, _ in layer.datagrams_to_send()] == ["SIP/2.0 180 Ringing"]
+    layer.handle_timer(0.3)
+    assert layer.datagrams_to_send() == []
+    layer.receive(request("INVITE"), PEER, now=0.5)  # a retransmission gets the 180 again
+    assert [first_line(d) for d, _ in layer.datagrams_to_send()] == ["SIP/2.0 180 Ringing"]
 
 
 def test_retransmitted_request_is_absorbed_and_answered_by_its_transaction() -> None:
@@ -114,6 +130,7 @@ def test_rport_and_received_are_stamped_on_the_top_via() -> None:
     assert isinstance(event, RequestReceived)
     via = event.request.top_via
     assert (via.received, via.rport) == ("192.0.2.7", "40123")
+    layer.handle_timer(0.2)  # the 100 Trying
     (data, addr), = layer.datagrams_to_send()
     assert addr == ("192.0.2.7", 40123)  # the response goes where the request came from
     assert b"received=192.0.2.7" in data and b"rport=40123" in data
