@@ -401,12 +401,13 @@ def sipp_caller_scenario(tmp: pathlib.Path, caller: str, hold_s: float) -> pathl
 
 
 async def call_until(engine: RunningEngine, caller: TestCaller, steps: Sequence[Step], *, from_number: str,
-                     event: str, within_s: float = 60.0, **match: object) -> CallReport:
-    """Place a call running `steps`, and hang up as soon as the engine has logged `event` (with `match`)
-    for it: the state the test checks, rather than a fixed time on the line that must cover the slowest run."""
+                     event: str, within_s: float = 60.0, uri: str | None = None, **match: object) -> CallReport:
+    """Place a call running `steps` (to `uri`, by default the engine's hotline number), and hang up as soon as
+    the engine has logged `event` (with `match`) for it: the state the test checks, rather than a fixed time on
+    the line that must cover the slowest run."""
     earlier = len(log_events(engine, "invite_received", caller=from_number))
     on_the_line = [Pause(0.5)] * int(within_s / 0.5)  # short steps: the caller sees its own hang-up
-    task = asyncio.create_task(caller.call(engine.uri, [*steps, *on_the_line], from_number=from_number,
+    task = asyncio.create_task(caller.call(uri or engine.uri, [*steps, *on_the_line], from_number=from_number,
                                            linger_s=0.0, max_duration_s=within_s + 30))
     try:
         invites = await wait_for_log(engine, "invite_received", 30.0, count=earlier + 1, caller=from_number)

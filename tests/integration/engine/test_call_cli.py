@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -11,6 +12,16 @@ import pytest
 from tests.integration.engine.conftest import ROOT, RunningEngine, needs_tts
 
 pytestmark = [pytest.mark.integration, needs_tts]
+
+# --wait 12: from key 0 the caller is queued within seconds (the transfer announcement), and a claim said in
+# English about as soon; the record is what is judged, so the default 20 s on the line after the last step buys
+# nothing.
+CALLS = {
+    "keys_expecting_general": ("--from", "13700000401", "--keys", "0", "--expect-queue", "general", "--wait", "12"),
+    "keys_expecting_claims": ("--from", "13700000402", "--keys", "0", "--expect-queue", "claims", "--wait", "12"),
+    "spoken_claim": ("--from", "13700000403", "--say", "I want to file a claim", "--expect-queue", "claims",
+                     "--expect-intent", "claim", "--json", "--wait", "12"),
+}
 
 
 def ivr_call(engine: RunningEngine, *args: str) -> subprocess.CompletedProcess[str]:
@@ -20,16 +31,18 @@ def ivr_call(engine: RunningEngine, *args: str) -> subprocess.CompletedProcess[s
     )
 
 
-def test_keys_zero_expecting_general_passes_and_expecting_claims_fails_clearly(engine: RunningEngine) -> None:
-    # --wait 12: from key 0 the caller is queued within seconds (the transfer announcement); the record is
-    # what is judged, so the default 20 s on the line after the key buys nothing.
-    # The two testers call at once (two processes, two callers), as two people on a team would.
-    with ThreadPoolExecutor(2) as testers:
-        passing = testers.submit(ivr_call, engine, "--from", "13700000401", "--keys", "0",
-                                 "--expect-queue", "general", "--wait", "12")
-        failing = testers.submit(ivr_call, engine, "--from", "13700000402", "--keys", "0",
-                                 "--expect-queue", "claims", "--wait", "12")
-        passed, failed = passing.result(), failing.result()
+@pytest.fixture(scope="module")
+def called(engine: RunningEngine) -> Iterator[dict[str, subprocess.CompletedProcess[str]]]:
+    """Every `ivr call` of the module, run at once (a process each), as testers on a team would."""
+    with ThreadPoolExecutor(len(CALLS)) as testers:
+        running = {name: testers.submit(ivr_call, engine, *args) for name, args in CALLS.items()}
+        yield {name: future.result() for name, future in running.items()}
+
+
+def test_keys_zero_expecting_general_passes_and_expecting_claims_fails_clearly(
+    called: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    passed, failed = called["keys_expecting_general"], called["keys_expecting_claims"]
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "PASS" in passed.stdout and "queue=general" in passed.stdout
 
@@ -37,14 +50,13 @@ def test_keys_zero_expecting_general_passes_and_expecting_claims_fails_clearly(e
     assert "FAIL: expected queue 'claims', but the call had queue 'general'" in failed.stdout
 
 
-def test_spoken_claim_lands_in_claims(engine: RunningEngine) -> None:
-    result = ivr_call(engine, "--from", "13700000403", "--say", "I want to file a claim",
-                      "--expect-queue", "claims", "--expect-intent", "claim", "--json")
+def test_spoken_claim_lands_in_claims(called: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    result = called["spoken_claim"]
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"passed": true' in result.stdout
 
 
-def test_usage_errors_exit_2(engine: RunningEngine) -> None:
+def test_usage_errors_exit_2() -> None:
     result = subprocess.run([sys.executable, "-m", "ivr.cli", "call"], cwd=ROOT, capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 2

@@ -20,8 +20,9 @@ ARGS = [
 ]  # fmt: skip
 OUTPUT = pathlib.Path(__file__).resolve().parents[2] / "output" / "dashboard-live.png"
 CALL_S = 45.0
-"""How long each call stays up: long enough for the second to reach the queue (greeting, open
-question, night notice when it is night in Beijing, "please hold")."""
+"""How long each call may stay up: long enough for the second to reach the queue (greeting, open
+question, night notice when it is night in Beijing, "please hold"). Both hang up once the screen has
+shown them, and the numbers must come back down."""
 
 pytestmark = [
     pytest.mark.integration,
@@ -64,12 +65,13 @@ async def test_dashboard_follows_real_calls(engine: RunningEngine, caller: TestC
                 await number(page, "in-ivr"), await number(page, "in-queue"), await number(page, "calls-today"),
             )  # fmt: skip
 
+            on_the_line = [Pause(0.5)] * int(CALL_S / 0.5)  # short steps: the caller sees its own hang-up
             calls = [
-                asyncio.create_task(caller.call(engine.uri, [Pause(CALL_S)], from_number="13600000401", linger_s=0.0)),
+                asyncio.create_task(caller.call(engine.uri, on_the_line, from_number="13600000401", linger_s=0.0)),
                 asyncio.create_task(
                     caller.call(
                         engine.uri,
-                        [Pause(1.0), Keys("0"), Pause(CALL_S - 1.0)],
+                        [Pause(1.0), Keys("0"), *on_the_line[2:]],
                         from_number="13600000402",
                         linger_s=0.0,
                     )
@@ -89,6 +91,8 @@ async def test_dashboard_follows_real_calls(engine: RunningEngine, caller: TestC
                 OUTPUT.parent.mkdir(parents=True, exist_ok=True)
                 await page.screenshot(path=str(OUTPUT), full_page=True)
             finally:
+                for leg in list(caller.ua.legs):  # both callers hang up
+                    await leg.bye()
                 reports = await asyncio.gather(*calls)
             assert all(r.answered for r in reports)
             await page.wait_for_function(

@@ -3,21 +3,27 @@
 Demo customers (ivr/demo_backend.py) carry a preferred dialect; a caller's choice in the elderly
 dialect menu, or an ops setting through the API, is remembered for their next call. The expected
 audio is resolved by a prompt library built as the engine builds its own.
+
+The module's callers phone the engine at once (each from their own number; the returning caller's two
+calls one after the other), and each test judges its own calls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 import pytest
+import pytest_asyncio
 
 from ivr.demo_backend import CUSTOMERS
-from ivr.testing.caller import Keys, Pause, TestCaller
-from ivr.voice import PromptLibrary, PromptSource
+from ivr.testing.caller import CallReport, Keys, Pause, TestCaller
+from ivr.voice import PromptLibrary, PromptSource, ResolvedPrompt
 from tests.integration.engine.conftest import RunningEngine, needs_tts
 from tests.integration.engine.hearing import SAME, locate, played_prompts, prompt_library, resolved
 
@@ -47,6 +53,60 @@ def put_dialect(engine: RunningEngine, number: str, dialect: str) -> dict[str, s
         return dict(json.loads(response.read()))
 
 
+@dataclass(frozen=True)
+class Calls:
+    """The module's calls by caller (a caller's error is raised by its own test) and what they rest on."""
+
+    prompts: dict[tuple[str, str], ResolvedPrompt]
+    """(prompt, dialect) → the prompt as the library resolves it."""
+    ops_set: tuple[dict[str, str], dict[str, str]]
+    """The API's answers to ops setting the Hakka customer's and the stranger's dialect."""
+    results: dict[str, tuple[CallReport, ...] | BaseException]
+
+    def reports(self, name: str) -> tuple[CallReport, ...]:
+        result = self.results[name]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def calls(engine: RunningEngine, library: PromptLibrary) -> AsyncIterator[Calls]:
+    wanted = [("greeting", "yue"), ("greeting", "cmn"), ("greeting", "nan"), ("elderly_menu", "nan"),
+              ("elderly_menu", "cmn")]
+    prompts = {(prompt, dialect): await resolved(library, prompt, dialect) for prompt, dialect in wanted}
+    yue, cmn, nan = prompts["greeting", "yue"], prompts["greeting", "cmn"], prompts["greeting", "nan"]
+    # Ops set a dialect through the API, for a customer and for a caller the back end does not know.
+    ops_set = (put_dialect(engine, HAKKA_CALLER, "nan"), put_dialect(engine, STRANGER, "yue"))
+    base = 42000 + (os.getpid() % 50) * 100  # keep parallel test runs off each other's RTP ports
+    caller = await TestCaller.open(rtp_ports=(base, base + 98))
+
+    async def listen(number: str, seconds: float) -> tuple[CallReport, ...]:
+        return (await caller.call(engine.uri, [Pause(seconds)], from_number=number, linger_s=0.0),)
+
+    async def choose_then_return() -> tuple[CallReport, ...]:
+        # First call: a Mandarin-speaking elder picks Cantonese (2) in the dialect menu, then hangs up.
+        first = await caller.call(
+            engine.uri, [Pause(cmn.duration_s + 3.0), Keys("2"), Pause(3.0)], from_number=MANDARIN_ELDER, linger_s=0.0
+        )
+        # Second call: greeted in Cantonese from the first word.
+        second = await caller.call(engine.uri, [Pause(yue.duration_s + 2.0)], from_number=MANDARIN_ELDER, linger_s=0.0)
+        return first, second
+
+    callers = {
+        "cantonese": listen(CANTONESE_CALLER, yue.duration_s + 2.0),
+        "minnan": listen(MINNAN_CALLER, nan.duration_s + prompts["elderly_menu", "nan"].duration_s + 2.5),
+        "returning": choose_then_return(),
+        "ops_customer": listen(HAKKA_CALLER, nan.duration_s + 2.0),
+        "ops_stranger": listen(STRANGER, yue.duration_s + 2.0),
+    }
+    try:
+        results = await asyncio.gather(*callers.values(), return_exceptions=True)
+    finally:
+        await caller.close()
+    yield Calls(prompts, ops_set, dict(zip(callers, results, strict=True)))
+
+
 def test_demo_customers_have_the_dialects_under_test() -> None:
     assert CUSTOMERS[CANTONESE_CALLER].dialect == "yue"
     assert CUSTOMERS[MINNAN_CALLER].dialect == "nan"
@@ -54,13 +114,10 @@ def test_demo_customers_have_the_dialects_under_test() -> None:
     assert STRANGER not in CUSTOMERS
 
 
-async def test_cantonese_caller_hears_the_cantonese_greeting(
-    engine: RunningEngine, caller: TestCaller, library: PromptLibrary
-) -> None:
-    yue = await resolved(library, "greeting", "yue")
-    cmn = await resolved(library, "greeting", "cmn")
+def test_cantonese_caller_hears_the_cantonese_greeting(engine: RunningEngine, calls: Calls) -> None:
+    yue, cmn = calls.prompts["greeting", "yue"], calls.prompts["greeting", "cmn"]
     assert yue.dialect_used == "yue" and yue.source is PromptSource.SYNTHESIZED
-    report = await caller.call(engine.uri, [Pause(yue.duration_s + 2.0)], from_number=CANTONESE_CALLER, linger_s=0.0)
+    (report,) = calls.reports("cantonese")
     assert report.answered
     heard_yue = locate(report.heard, yue.audio)
     assert heard_yue.score >= SAME, f"the Cantonese greeting was not what the caller heard: {heard_yue}"
@@ -71,16 +128,14 @@ async def test_cantonese_caller_hears_the_cantonese_greeting(
     assert record["dialect"] == "yue"
 
 
-async def test_minnan_caller_hears_the_recording_and_mandarin_where_there_is_none(
-    engine: RunningEngine, caller: TestCaller, library: PromptLibrary
+def test_minnan_caller_hears_the_recording_and_mandarin_where_there_is_none(
+    engine: RunningEngine, calls: Calls
 ) -> None:
-    greeting = await resolved(library, "greeting", "nan")
-    menu = await resolved(library, "elderly_menu", "nan")
+    greeting, menu = calls.prompts["greeting", "nan"], calls.prompts["elderly_menu", "nan"]
     assert greeting.source is PromptSource.RECORDED and greeting.path is not None
     assert greeting.path.name == "greeting.wav" and greeting.path.parent.name == "nan"
     assert menu.dialect_used == "cmn" and menu.source is PromptSource.SYNTHESIZED
-    listen_s = greeting.duration_s + menu.duration_s + 2.5
-    report = await caller.call(engine.uri, [Pause(listen_s)], from_number=MINNAN_CALLER, linger_s=0.0)
+    (report,) = calls.reports("minnan")
     assert report.answered
     heard_greeting = locate(report.heard, greeting.audio)
     assert heard_greeting.score >= SAME, f"the recorded Minnan greeting was not played: {heard_greeting}"
@@ -91,41 +146,26 @@ async def test_minnan_caller_hears_the_recording_and_mandarin_where_there_is_non
     assert (played["elderly_menu"].dialect, played["elderly_menu"].source) == ("cmn", "synthesized")
 
 
-async def test_returning_caller_is_greeted_in_the_dialect_chosen_last_time(
-    engine: RunningEngine, caller: TestCaller, library: PromptLibrary
-) -> None:
-    cmn = await resolved(library, "greeting", "cmn")
-    menu = await resolved(library, "elderly_menu", "cmn")
-    yue = await resolved(library, "greeting", "yue")
-    # First call: a Mandarin-speaking elder picks Cantonese (2) in the dialect menu, then hangs up.
-    first = await caller.call(
-        engine.uri, [Pause(cmn.duration_s + 3.0), Keys("2"), Pause(3.0)], from_number=MANDARIN_ELDER, linger_s=0.0
-    )
+def test_returning_caller_is_greeted_in_the_dialect_chosen_last_time(engine: RunningEngine, calls: Calls) -> None:
+    prompts = calls.prompts
+    cmn, menu, yue = prompts["greeting", "cmn"], prompts["elderly_menu", "cmn"], prompts["greeting", "yue"]
+    first, second = calls.reports("returning")
     assert first.answered
     assert locate(first.heard, cmn.audio).score >= SAME, "a Mandarin customer is first greeted in Mandarin"
     detail = engine.call_detail(first.call_id)
     assert detail["record"]["dialect"] == "yue", [e for e in detail["journey"] if e["kind"] == "input"]
     menu_start = menu.audio[: int(2.5 * 8000)]
     assert locate(first.heard, menu_start).score >= SAME, "the dialect menu was playing when the key was pressed"
-    # Second call: greeted in Cantonese from the first word.
-    second = await caller.call(engine.uri, [Pause(yue.duration_s + 2.0)], from_number=MANDARIN_ELDER, linger_s=0.0)
     heard = locate(second.heard, yue.audio)
     assert heard.score >= SAME, f"the returning caller was not greeted in Cantonese: {heard}"
     assert locate(second.heard, cmn.audio).score < 0.6
 
 
-async def test_dialect_set_by_ops_greets_the_next_call(
-    engine: RunningEngine, caller: TestCaller, library: PromptLibrary
-) -> None:
+def test_dialect_set_by_ops_greets_the_next_call(engine: RunningEngine, calls: Calls) -> None:
     """Ops set a dialect through the API, for a customer and for a caller the back end does not know."""
-    nan = await resolved(library, "greeting", "nan")
-    yue = await resolved(library, "greeting", "yue")
-    assert put_dialect(engine, HAKKA_CALLER, "nan") == {"caller": HAKKA_CALLER, "dialect": "nan"}
-    assert put_dialect(engine, STRANGER, "yue") == {"caller": STRANGER, "dialect": "yue"}
-    customer, stranger = await asyncio.gather(
-        caller.call(engine.uri, [Pause(nan.duration_s + 2.0)], from_number=HAKKA_CALLER, linger_s=0.0),
-        caller.call(engine.uri, [Pause(yue.duration_s + 2.0)], from_number=STRANGER, linger_s=0.0),
-    )
+    nan, yue = calls.prompts["greeting", "nan"], calls.prompts["greeting", "yue"]
+    assert calls.ops_set == ({"caller": HAKKA_CALLER, "dialect": "nan"}, {"caller": STRANGER, "dialect": "yue"})
+    (customer,), (stranger,) = calls.reports("ops_customer"), calls.reports("ops_stranger")
     heard_nan = locate(customer.heard, nan.audio)
     assert heard_nan.score >= SAME, f"the Hakka customer set to Minnan did not hear the Minnan recording: {heard_nan}"
     heard_yue = locate(stranger.heard, yue.audio)

@@ -4,22 +4,26 @@ beep, hears it back and keeps it; the next caller of a flow served in cdo hears 
 a caller before the take heard the Mandarin TTS fallback. Checked with Goertzel on what the callers heard.
 
 Real peers: our SIP/RTP test caller (keys by RFC 4733) and `ivr serve` in a subprocess with espeak-ng prompts.
+A second staff member keys wrong PINs on the line while the take is recorded (the module's tests share one loop,
+so that call runs alongside the first test and its own test judges it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+import pytest_asyncio
 from numpy.typing import NDArray
 
 from ivr.engine.flowprompts import load_flow_prompts
@@ -27,13 +31,18 @@ from ivr.media.goertzel import goertzel_basis, tone_powers
 from ivr.media.tones import tone
 from ivr.media.wav import load_telephony, write_wav
 from ivr.testing import peers
-from ivr.testing.caller import AwaitPrompt, Keys, Pause, PlayFile, TestCaller
+from ivr.testing.caller import AwaitPrompt, CallReport, Keys, Pause, PlayFile, TestCaller
 from ivr.voice import load_dialects
 from ivr.voice.newpack import prompts_to_record
 from ivr.voice.studio import hash_pin
+from tests.integration.engine.agents import call_until
 from tests.integration.engine.conftest import ROOT, RunningEngine, start_engine, stop_engine
 
-pytestmark = [pytest.mark.integration, pytest.mark.skipif(peers.ESPEAK_NG.missing, reason=peers.ESPEAK_NG.reason)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(peers.ESPEAK_NG.missing, reason=peers.ESPEAK_NG.reason),
+    pytest.mark.asyncio(loop_scope="module"),
+]
 
 PIN = "246813"
 TONE_HZ = 1000.0
@@ -89,6 +98,34 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         stop_engine(engine)
 
 
+def line_uri(site: Site) -> str:
+    return site.engine.uri.replace("sip:95519@", f"sip:{LINE}@")
+
+
+@dataclass
+class Line:
+    caller: TestCaller
+    """The module's test caller (one loop for the module: see the module docstring)."""
+    wrong_pins: asyncio.Task[CallReport]
+    """The staff member who keys a wrong PIN three times, calling from the module's start."""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def line(site: Site) -> AsyncIterator[Line]:
+    base = 42000 + (os.getpid() % 50) * 100  # keep parallel test runs off each other's RTP ports
+    caller = await TestCaller.open(rtp_ports=(base, base + 98))
+    steps = [AwaitPrompt(timeout_s=20.0), Keys("1111#"), AwaitPrompt(timeout_s=20.0), Keys("2222#"),
+             AwaitPrompt(timeout_s=20.0), Keys("3333#"), AwaitPrompt(timeout_s=20.0)]
+    wrong_pins = asyncio.create_task(caller.call(line_uri(site), steps, from_number="13700000704", linger_s=2.0))
+    try:
+        yield Line(caller, wrong_pins)
+    finally:
+        wrong_pins.cancel()
+        with contextlib.suppress(BaseException):
+            await wrong_pins
+        await caller.close()
+
+
 def tone_share(audio: NDArray[np.int16], hz: float = TONE_HZ) -> float:
     """The largest share of a 100 ms window's energy at `hz` (Goertzel), over the windows that carry sound."""
     window = 800
@@ -109,9 +146,8 @@ async def greet_call(site: Site, caller: TestCaller, number: str) -> NDArray[np.
     return report.heard
 
 
-async def test_a_take_recorded_by_keys_is_what_the_next_caller_hears(
-    site: Site, caller: TestCaller, tmp_path: Path
-) -> None:
+async def test_a_take_recorded_by_keys_is_what_the_next_caller_hears(site: Site, line: Line, tmp_path: Path) -> None:
+    caller = line.caller
     before = await greet_call(site, caller, "13700000701")
     assert tone_share(before) < 0.3, "before the take, cdo falls back to the Mandarin TTS greeting"
 
@@ -127,10 +163,10 @@ async def test_a_take_recorded_by_keys_is_what_the_next_caller_hears(
         AwaitPrompt(timeout_s=60.0), Keys(f"{todo.index('greeting') + 1}#"),
         AwaitPrompt(timeout_s=30.0, quiet_s=1.0), Pause(0.3), PlayFile(take), Keys("#"),
         AwaitPrompt(timeout_s=30.0, quiet_s=1.2), Keys("1"),
-        AwaitPrompt(timeout_s=20.0),
     ]
-    uri = site.engine.uri.replace("sip:95519@", f"sip:{LINE}@")
-    report = await caller.call(uri, steps, from_number="13700000702", linger_s=0.5, max_duration_s=240.0)
+    # Kept (key 1): the staff member hangs up once the engine has added the recording.
+    report = await call_until(site.engine, caller, steps, from_number="13700000702", event="prompt_recording_added",
+                              within_s=200.0, uri=line_uri(site))
     assert report.answered
     detail = site.engine.call_detail(report.call_id)
     kept = next(e for e in detail["journey"] if e["kind"] == "prompt_recorded")
@@ -156,10 +192,7 @@ async def test_a_take_recorded_by_keys_is_what_the_next_caller_hears(
     assert re.match(r"^│ cdo\s+│\s+1 │", cdo_summary), cdo_summary  # coverage per dialect: one recorded
 
 
-async def test_a_wrong_pin_three_times_records_nothing(site: Site, caller: TestCaller) -> None:
-    steps = [AwaitPrompt(timeout_s=20.0), Keys("1111#"), AwaitPrompt(timeout_s=20.0), Keys("2222#"),
-             AwaitPrompt(timeout_s=20.0), Keys("3333#"), AwaitPrompt(timeout_s=20.0)]
-    uri = site.engine.uri.replace("sip:95519@", f"sip:{LINE}@")
-    report = await caller.call(uri, steps, from_number="13700000704", linger_s=2.0)
+async def test_a_wrong_pin_three_times_records_nothing(site: Site, line: Line) -> None:
+    report = await asyncio.wait_for(line.wrong_pins, 120.0)
     record = site.engine.call_detail(report.call_id)["record"]
     assert record["breakpoint_node"] == "studio" and record["path"] == ["studio", "bye"]

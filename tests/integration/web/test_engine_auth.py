@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,19 +106,21 @@ def log_events(log: Path, event: str) -> list[dict[str, object]]:
 def test_ivr_call_finds_the_first_start_token_with_no_extra_step(tmp_path: Path) -> None:
     """The README's `ivr call ... --expect-queue`, run where `ivr serve` runs: the record is fetched
     with the token from var/api-token."""
-    with ivr_serve(tmp_path) as served:
-        result = subprocess.run(
+    with ivr_serve(tmp_path) as served, ThreadPoolExecutor(2) as testers:  # both testers call at once
+        running = testers.submit(
+            subprocess.run,
             [sys.executable, "-m", "ivr.cli", "call", served.sip_uri, "--api", served.api, "--from", "13700000502",
              "--keys", "0", "--expect-queue", "general", "--wait", "10"],
             cwd=tmp_path, env=without_token_env(), capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert "PASS" in result.stdout and "queue=general" in result.stdout
         stranger = subprocess.run(
             [sys.executable, "-m", "ivr.cli", "call", served.sip_uri, "--api", served.api, "--from", "13700000503",
              "--expect-queue", "general", "--wait", "1"],  # the record's fetch is what is judged here
             cwd=tmp_path / "var", env=without_token_env(), capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
+        result = running.result()
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "PASS" in result.stdout and "queue=general" in result.stdout
         assert stranger.returncode == 1  # elsewhere there is no var/api-token: the record is refused
         assert "HTTP 401" in stranger.stdout and "set IVR_API_TOKEN" in stranger.stdout
 
