@@ -25,6 +25,7 @@ from tests.integration.engine.agents import (
     write_engine_config,
 )
 from tests.integration.engine.conftest import RunningEngine, needs_tts
+from tests.integration.engine.hours import NIGHT_NOTICE_S, night_now
 
 pytestmark = [pytest.mark.integration, needs_tts]
 
@@ -34,9 +35,14 @@ REFUSED_FROM_TOO = "0019005550101"
 """The second caller's, refused alike."""
 KEYED = "13700000505"
 REFUSED_KEYED = "0088216000001"
-TO_THE_QUEUE: list[Step] = [Pause(1.0), Keys("0"), Pause(10.0)]
-"""Key 0 during the greeting takes the caller to `general` once the transfer prompt has played (about
-5 s; a key before the caller is queued is the flow's, not the queue's, so the pause is generous)."""
+
+
+def to_the_queue() -> list[Step]:
+    """Key 0 during the greeting takes the caller to `general` once the transfer prompt has played (about
+    5 s; at night the night notice comes first; a key before the caller is queued is the flow's, not the
+    queue's, so the pause is generous)."""
+    return [Pause(1.0), Keys("0"), Pause(10.0 + (NIGHT_NOTICE_S if night_now() else 0.0))]
+
 ON_HOLD_AFTER_S = 3.0
 """How long the refused caller stays on hold after the explanation before hanging up."""
 
@@ -57,7 +63,7 @@ class Dialogues:
 
 
 async def confirm_a_number(engine: RunningEngine) -> str:
-    steps: list[Step] = [*TO_THE_QUEUE, Keys("1"), Pause(3.0), Keys(KEYED + "#"), Pause(4.0), Keys("1"),
+    steps: list[Step] = [*to_the_queue(), Keys("1"), Pause(3.0), Keys(KEYED + "#"), Pause(4.0), Keys("1"),
                          *[Pause(1.0)] * 60]
     caller = await TestCaller.open(rtp_ports=(43700, 43798))
     try:
@@ -69,7 +75,7 @@ async def confirm_a_number(engine: RunningEngine) -> str:
 
 async def key_a_refused_number(engine: RunningEngine) -> str:
     """Hang up once the refusal has been explained and the caller has waited on, still queued, a little."""
-    steps: list[Step] = [*TO_THE_QUEUE, Keys("1"), Pause(3.0), Keys(REFUSED_KEYED + "#"), *[Pause(1.0)] * 60]
+    steps: list[Step] = [*to_the_queue(), Keys("1"), Pause(3.0), Keys(REFUSED_KEYED + "#"), *[Pause(1.0)] * 60]
     caller = await TestCaller.open(rtp_ports=(43800, 43898))
     try:
         call = asyncio.create_task(caller.call(engine.uri, steps, from_number=REFUSED_FROM_TOO, linger_s=0.0,

@@ -17,8 +17,6 @@ what those four calls must produce.
 from __future__ import annotations
 
 import asyncio
-import datetime
-import zoneinfo
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +36,7 @@ from tests.integration.engine.agents import (
     write_engine_config,
 )
 from tests.integration.engine.conftest import RunningEngine
+from tests.integration.engine.hours import night_now
 from tests.integration.sip.sip_peers import needs_baresip
 
 pytestmark = [pytest.mark.integration, needs_baresip]
@@ -55,30 +54,6 @@ KEYS_FOR_THE_AGENT = "5#"
 """Keys the answered caller presses while talking to the agent: not a survey score."""
 SURVEY = {SELF_SERVED: 10, ANSWERED: 7}
 """Survey scores keyed by the callers who give one: a promoter and a passive."""
-HOLIDAYS = {
-    "2026-01-01",
-    "2026-02-16",
-    "2026-02-17",
-    "2026-02-18",
-    "2026-02-19",
-    "2026-02-20",
-    "2026-04-05",
-    "2026-05-01",
-    "2026-06-19",
-    "2026-09-25",
-    "2026-10-01",
-    "2026-10-02",
-    "2026-10-03",
-}
-"""flows/hotline.yaml's `hours` holidays."""
-
-
-def night_now() -> bool:
-    """Whether flows/hotline.yaml's `hours` node sends a caller through the night notice now."""
-    now = datetime.datetime.now(zoneinfo.ZoneInfo("Asia/Shanghai"))
-    return now.date().isoformat() in HOLIDAYS or not 8 <= now.hour < 22
-
-
 @dataclass
 class Placed:
     engine: RunningEngine

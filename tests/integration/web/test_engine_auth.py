@@ -110,7 +110,7 @@ def test_ivr_call_finds_the_first_start_token_with_no_extra_step(tmp_path: Path)
         running = testers.submit(
             subprocess.run,
             [sys.executable, "-m", "ivr.cli", "call", served.sip_uri, "--api", served.api, "--from", "13700000502",
-             "--keys", "0", "--expect-queue", "general", "--wait", "10"],
+             "--keys", "0", "--expect-queue", "general", "--wait", "20"],  # 15 s to the queue at night
             cwd=tmp_path, env=without_token_env(), capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         stranger = subprocess.run(
