@@ -26,6 +26,7 @@ from tests.integration.engine.agents import (
     write_engine_config,
 )
 from tests.integration.engine.conftest import needs_tts
+from tests.integration.engine.hours import NIGHT_NOTICE_S, night_now
 from tests.integration.protocol.peer import run_scenario
 from tests.integration.proxy.kamailio import kamailio_front
 from tests.integration.sip.sip_peers import HOST, needs_baresip, needs_sipp
@@ -53,7 +54,7 @@ async def test_a_caller_through_kamailio_reaches_an_agent_registered_through_it(
         async with kamailio_front(tmp_path, [engine.sip_port]) as proxy:
             async with baresip_agent(tmp_path, AGENT, proxy.port) as agent:
                 await agent.expect(rf"{AGENT.agent_id}@.*200 OK", 15.0)
-                scenario = sipp_caller_scenario(tmp_path, CALLER, 8.0)
+                scenario = sipp_caller_scenario(tmp_path, CALLER, 8.0 + (NIGHT_NOTICE_S if night_now() else 0.0))
                 caller = asyncio.create_task(run_scenario(scenario, proxy.port, tmp_path, service="95519",
                                                           timeout_s=90.0))
                 bridged = (await wait_for_log(engine, "call_bridged", 60.0))[0]
