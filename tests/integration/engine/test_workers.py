@@ -50,6 +50,7 @@ from tests.integration.engine.conftest import (
     free_port,
     needs_tts,
 )
+from tests.integration.engine.hours import NIGHT_NOTICE_S, night_now
 from tests.integration.engine.test_agent_controls_live import A1, A2, TO_GENERAL, hang_up
 from tests.integration.sip.sip_peers import needs_baresip, needs_sipp, run_sipp
 from tests.integration.web.livestream import until_live
@@ -66,7 +67,7 @@ STARTUP_TIMEOUT_S = 300.0
 """Two engines start one after the other (the first renders the prompt cache), on a shared machine."""
 AGENT = AgentSpec("c1", {"general": 2})
 HOLD_S = 9.0
-"""The demo hotline says `transfer_agent` (5.2 s) after key 0 before it queues the caller."""
+"""The demo hotline says `transfer_agent` (5.2 s) after key 0 before it queues the caller (by day)."""
 
 
 @contextlib.asynccontextmanager
@@ -164,7 +165,8 @@ async def test_an_agent_registered_once_is_offered_callers_from_both_workers(tmp
             for number, (caller, port) in enumerate(zip(("13700000501", "13700000502"), own_ports, strict=True)):
                 folder = tmp_path / f"caller-{number}"
                 await asyncio.to_thread(folder.mkdir)
-                result = await run_sipp(sipp_caller_scenario(folder, caller, HOLD_S), port, folder,
+                hold_s = HOLD_S + (NIGHT_NOTICE_S if night_now() else 0.0)
+                result = await run_sipp(sipp_caller_scenario(folder, caller, hold_s), port, folder,
                                         service="95519", timeout_s=60)
                 assert result.returncode == 0, result.explain()
                 await wait_for_log(node, "call_bridged", 30.0, count=number + 1)
