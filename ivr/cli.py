@@ -54,7 +54,7 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                                    "defaults (the demo hotline). SIGTERM drains calls in progress.")
     _add_site_options(p)
     p.add_argument("--workers", default=None, metavar="N",
-                   help="engine processes sharing the SIP port (key workers; default 1; null: one per CPU)")
+                   help="engine processes sharing the SIP port (key workers; default: one per CPU)")
     _add_config_options(p)
     p.set_defaults(handler=_serve)
 

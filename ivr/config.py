@@ -136,7 +136,7 @@ class EngineConfig:
     served). Callers who start talking while most are lent are decoded after they end, and past
     the bound they wait for one: overload costs latency, not memory."""
     node_id: str = "node-1"
-    workers: int | None = 1
+    workers: int | None = None
     """Engine processes of this node sharing `sip_port` (`ivr serve --workers`); None: one per CPU
     (docs/OPERATIONS.md, "Workers")."""
     worker_sip_port: int | None = None

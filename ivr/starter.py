@@ -39,7 +39,7 @@ http_host: 127.0.0.1
 http_port: 8080
 trunks: [127.0.0.0/8, "::1"]    # who may send INVITEs: add your SBC / SIP proxy addresses (CIDRs)
 node_id: {node_id}
-workers: 1                      # engine processes sharing sip_port, one core each (null: one per CPU; OPERATIONS.md)
+workers: null                   # engine processes sharing sip_port: one per CPU (1: one process; OPERATIONS.md)
 drain_timeout_s: {drain_s}            # below TimeoutStopSec of ivr.service ({stop_s} s)
 retention_days: 180
 log_pii: false
