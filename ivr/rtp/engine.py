@@ -24,6 +24,7 @@ from ivr.rtp.net import DatagramNetwork, DatagramPort, UdpNetwork
 from ivr.rtp.outbound import EncodedAudio
 from ivr.rtp.playback import EncodedClips
 from ivr.rtp.ports import PortAllocator
+from ivr.rtp.recycling import SocketPair, SocketRecycler
 from ivr.rtp.scheduler import MediaScheduler
 from ivr.rtp.session import MediaSession
 
@@ -61,6 +62,9 @@ class MediaEngine:
         """Send comfort silence when nothing plays (see `ivr.rtp.outbound`)."""
         self.cname = cname or f"ivr@{socket.gethostname()}"
         self._sessions: dict[int, MediaSession] = {}
+        self._recycler = SocketRecycler(self.ports.release)
+        """Closed sessions' socket pairs, drained a moment and handed to new sessions (`ivr.rtp.recycling`)."""
+        self._closing = False
         self._hold_music: dict[str, EncodedAudio] = {}
         self.clips = EncodedClips()
         """Prompts encoded once per codec for every session that plays them (see `EncodedClips`)."""
@@ -70,9 +74,18 @@ class MediaEngine:
         return list(self._sessions.values())
 
     async def open_session(self, *, call_id: str | None = None) -> MediaSession:
-        """Bind a random even RTP port and the RTCP port above it; `PortsExhausted` if the range is full."""
+        """A random even RTP port and the RTCP port above it: a closed session's pair that has drained
+        (`ivr.rtp.recycling`), else bound now; `PortsExhausted` if the range is full."""
+        recycled = self._recycler.take(self.clock.now())
+        if recycled is not None:
+            return self._opened(recycled.port, recycled.rtp, recycled.rtcp, call_id)
         for _ in range(self.ports.capacity):
-            port = self.ports.acquire()
+            try:
+                port = self.ports.acquire()
+            except PortsExhausted:
+                if not self._recycler.close_oldest():  # waiting pairs hold numbers a new bind may take
+                    raise
+                continue
             try:
                 rtp = await self.network.bind(self.host, port)
             except OSError as exc:
@@ -101,10 +114,18 @@ class MediaEngine:
         """Close a session and free its ports: the same as `session.close()`. Idempotent."""
         session.close()
 
-    def _forget(self, session: MediaSession) -> None:
-        """Called by a session as it closes."""
-        if self._sessions.get(session.local_port) is session:
+    def _forget(self, session: MediaSession, sockets: tuple[DatagramPort, DatagramPort] | None) -> None:
+        """Called by a session as it closes, with its sockets when they may serve another session (None:
+        it closed them, e.g. after its media failed)."""
+        registered = self._sessions.get(session.local_port) is session
+        if registered:
             del self._sessions[session.local_port]
+        if sockets is not None and registered and not self._closing:
+            self._recycler.give(SocketPair(session.local_port, *sockets), self.clock.now())
+            return
+        for sock in sockets or ():
+            sock.close()
+        if registered:
             self.ports.release(session.local_port)
 
     def hold_music(self, codec: G711Codec) -> EncodedAudio:
@@ -115,6 +136,8 @@ class MediaEngine:
         return encoded
 
     def close(self) -> None:
+        self._closing = True
         for session in list(self._sessions.values()):
             session.close()
+        self._recycler.close()
         self.scheduler.close()

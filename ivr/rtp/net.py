@@ -92,6 +92,11 @@ class _UdpPort(asyncio.DatagramProtocol):
         if not self._closing:
             self._on_lost()
 
+    @property
+    def alive(self) -> bool:
+        """Open, and not lost under us (`ivr.rtp.recycling` checks a waiting socket before reuse)."""
+        return self._transport is not None and not self._closing and not self._transport.is_closing()
+
     def sendto(self, data: bytes, address: Address) -> None:
         assert self._transport is not None
         self._transport.sendto(data, send_form(address, True) if self._dual_stack else address)

@@ -216,6 +216,8 @@ async def test_close_releases_the_ports_even_when_the_task_is_cancelled(engine: 
         await task
     session = opened[0]
     assert session.closed and session not in engine.sessions
+    engine.close()  # a closed session's sockets wait for the next session (ivr.rtp.recycling) until the engine closes
+    await asyncio.sleep(0)  # the transports close their sockets on the loop's next turn
     for port in (session.local_port, session.local_port + 1):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe_socket:
             probe_socket.bind(("127.0.0.1", port))
