@@ -28,21 +28,29 @@ cluster: install
 
 # Pytest's exit code 5 ("no tests collected") is a failure here, as every other non-zero code is.
 # IVR_REQUIRE_PEERS=1: a skipped test (a peer program not found) fails the run, with its reason (-rs).
-# Four workers, one test file each at a time: live-call tests mostly wait on audio (one such file uses 10-40 %
+# Five workers, one test file each at a time: live-call tests mostly wait on audio (one such file uses 10-40 %
 # of the two cores), so they overlap well. tests/conftest.py hands the files out longest first (measured
 # seconds in tests/file_seconds.json; tests/integration/cluster/ as one piece): xdist's own order, by number of
 # tests, left the one-to-three-minute live-call files for last and the run ended on one busy worker.
-# Clean clones here, other work on the machine: 12 min 43 s, the four workers ending within 3 s of each other
-# (was 12-14 min, one worker last); 6 workers: 12 min 13 s with the CPU saturated (every live test ~25 % slower,
-# more at risk), so 4 stays. CI allows 15 minutes.
-TEST_WORKERS ?= 4
-# Engines the tests start run one process each (IVR_WORKERS, the `workers` key), to keep the run's time;
-# `make test IVR_WORKERS=null` runs every test engine as a node of one worker per core (docs/OPERATIONS.md,
-# "Workers", says which tests still expect one process).
+# Clean clones on this 2-core machine, other work on it: 4 workers 10 min 9 s with the CPU 28 % idle (the
+# workers ending within 2 s of each other); 6 workers saturated the CPU (every live test ~25 % slower, more at
+# risk). CI allows 15 minutes.
+TEST_WORKERS ?= 5
+# Engines the tests start run one process each (IVR_WORKERS, the `workers` key, whose default is one per core),
+# to keep the run's time: `make test IVR_WORKERS=null` runs every test engine as a node of one worker per core
+# (measured 14.5-15.5 min with 4 test workers, two engine workers each, load 2-5: slower, so 1 stays here).
 IVR_WORKERS ?= 1
 # PYTHONDONTWRITEBYTECODE is cleared for the run: with it set (as on these machines) every xdist worker compiles
 # the test modules again (~10 s CPU each against ~3 s) and every engine a test starts compiles the engine again.
+# Before the workers start, once and side by side (~10 s): the prompt cache, as `make run` builds it (the test
+# engines read var/prompt-cache; in a fresh clone the first four, starting together, each rendered all ~190
+# prompts), and a collection pass that leaves the test modules and the engine compiled (the workers each
+# compiled them all, ~9 s CPU apiece, at the start of every clean-clone run). Neither can fail the run: the tests
+# themselves report what is wrong.
 test: install
+	@PYTHONDONTWRITEBYTECODE= $(BIN)/ivr prompts build --quiet & build=$$!; \
+	  PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -p no:cacheprovider --collect-only tests >/dev/null 2>&1; \
+	  wait $$build || echo "make test: the prompt cache was not built before the run" >&2
 	PYTHONDONTWRITEBYTECODE= IVR_WORKERS=$(IVR_WORKERS) IVR_REQUIRE_PEERS=1 $(BIN)/python -m pytest -q -rs -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile \
 	  --durations=15 tests; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
