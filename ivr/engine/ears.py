@@ -33,13 +33,17 @@ from ivr.clock import Clock
 from ivr.speech import DecodePool, SpeechModels
 from ivr.speech.errors import RecognizerError
 from ivr.speech.events import SpeechStarted, UtteranceEnded
-from ivr.speech.pool import DecodeSession
+from ivr.speech.pool import STREAM_BATCH_SAMPLES, DecodeSession
 from ivr.speech.recognizer import RecognitionResult
 from ivr.speech.vad import Endpointer, EndpointerConfig
 
 log = structlog.get_logger(__name__)
 
 FRAME_SAMPLES = 160
+KEPT_PAUSE_S = 0.3
+"""Of each pause in an utterance, the recognizers hear only this much: the rest of the end-of-speech wait
+(0.7 s by default) and of any longer pause mid-sentence is silence the decoder would score frame by frame
+for nothing (a fifth of a short need's audio)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -105,7 +109,7 @@ class _Utterance:
     async def _borrow(self) -> None:
         ears = self._ears
         for language in self._languages:
-            session = await ears.pool.open_session(ears.models, language)
+            session = await ears.pool.open_session(ears.models, language, batch_samples=STREAM_BATCH_SAMPLES)
             self._sessions.append(session)
             await session.restore_acoustic_state(ears.acoustic.get(language))
             await session.set_phrases(self._phrases)
@@ -167,9 +171,10 @@ class Ears:
         endpointer, listener = self._endpointer, self._listener
         if endpointer is None or listener is None or frame.shape != (FRAME_SAMPLES,):
             return
-        if self._utterance is not None:
+        events = endpointer.process(frame, self._clock.now())
+        if self._utterance is not None and endpointer.in_speech and endpointer.pause_s <= KEPT_PAUSE_S:
             self._utterance.add(frame)
-        for event in endpointer.process(frame, self._clock.now()):
+        for event in events:
             if isinstance(event, SpeechStarted):
                 streaming = self.pool.can_stream(self.languages)
                 log.info("speech_started", languages=self.languages, streaming=streaming)

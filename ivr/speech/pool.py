@@ -6,7 +6,10 @@ decoder processes (`ivr.speech.hosts`) and a thread only waits on the pipe. Each
 `DecodeSession`:
 
 * `feed(frame)` never blocks the caller: frames are buffered and drained by at most one job at a
-  time per call, so a call's audio is decoded in order and a burst becomes one batched job;
+  time per call, so a call's audio is decoded in order and a burst becomes one batched job; a
+  session opened with `batch_samples` (the engine's streaming callers: `STREAM_BATCH_SAMPLES`) waits
+  for that much audio before starting a job, so a talking caller costs a few jobs a second, not fifty
+  (each job is a worker-thread hop and a round trip to a decoder process);
 * different calls' jobs interleave in the pool's FIFO queue, so no call waits for another call's
   whole utterance, only for a free worker;
 * `finish()` waits for the call's buffered audio, then reads the final result.
@@ -30,11 +33,16 @@ from ivr.speech.errors import RecognizerError
 from ivr.speech.models import SpeechModels
 from ivr.speech.recognizer import RecognitionResult, Recognizer
 
-__all__ = ["DecodePool", "DecodeSession"]
+__all__ = ["STREAM_BATCH_SAMPLES", "DecodePool", "DecodeSession"]
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+
+STREAM_BATCH_SAMPLES = 1600
+"""Audio (0.2 s at 8 kHz) a streaming session gathers before a decode job: ten 20 ms frames per round
+trip to the decoder process instead of one. What is left at the end of an utterance is decoded by
+`finish` (at most 0.2 s of audio, a few milliseconds), so the verdict comes as early as before."""
 
 
 class DecodePool:
@@ -79,9 +87,9 @@ class DecodePool:
         """A per-call session over an existing recognizer."""
         return DecodeSession(self, recognizer)
 
-    async def open_session(self, models: SpeechModels, dialect: str) -> DecodeSession:
+    async def open_session(self, models: SpeechModels, dialect: str, *, batch_samples: int = 0) -> DecodeSession:
         """Open a recognizer for `dialect` on a worker (decoder creation is slow) and wrap it;
-        waits while `max_recognizers` of the dialect are open."""
+        waits while `max_recognizers` of the dialect are open. `batch_samples`: see `DecodeSession`."""
         limit = None
         if self._max_recognizers is not None:
             limit = self._open.setdefault(dialect, asyncio.Semaphore(self._max_recognizers))
@@ -92,7 +100,9 @@ class DecodePool:
         except BaseException:
             self._returned(dialect)
             raise
-        return DecodeSession(self, recognizer, release=self._releasing(models.release, dialect))
+        return DecodeSession(
+            self, recognizer, release=self._releasing(models.release, dialect), batch_samples=batch_samples
+        )
 
     def _releasing(
         self, release: Callable[[Recognizer], None], dialect: str
@@ -135,11 +145,15 @@ class DecodeSession:
         recognizer: Recognizer,
         *,
         release: Callable[[Recognizer], None] | None = None,
+        batch_samples: int = 0,
     ) -> None:
         self._pool = pool
         self._recognizer = recognizer
         self._release = release
+        self._batch_samples = batch_samples
+        """Buffered audio that starts a decode job (0: every frame does); `_flush` takes any remainder."""
         self._pending: list[npt.NDArray[np.int16]] = []
+        self._pending_samples = 0
         self._lock = asyncio.Lock()
         self._drain: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
@@ -158,6 +172,9 @@ class DecodeSession:
         if self._closed:
             raise RecognizerError(f"decode session for {self.language!r} is closed")
         self._pending.append(frame)
+        self._pending_samples += int(frame.shape[0])
+        if self._pending_samples < self._batch_samples:
+            return
         if self._drain is None or self._drain.done():
             self._drain = asyncio.get_running_loop().create_task(self._drain_pending(), name="decode-drain")
 
@@ -187,6 +204,7 @@ class DecodeSession:
     async def reset(self) -> None:
         """Drop buffered audio and the current utterance."""
         self._pending.clear()
+        self._pending_samples = 0
         await self._ordered(self._recognizer.reset)
 
     async def aclose(self) -> None:
@@ -195,6 +213,7 @@ class DecodeSession:
             return
         self._closed = True
         self._pending.clear()
+        self._pending_samples = 0
         if self._drain is not None and not self._drain.done():
             await asyncio.shield(self._drain)
         release = self._release
@@ -208,6 +227,7 @@ class DecodeSession:
         while self._pending:
             batch = self._pending
             self._pending = []
+            self._pending_samples = 0
             audio = batch[0] if len(batch) == 1 else np.concatenate(batch)
             try:
                 await self._ordered(functools.partial(self._recognizer.accept, audio))

@@ -99,6 +99,8 @@ class Endpointer:
         self._recent: deque[tuple[npt.NDArray[np.int16], bool, float]] = deque(
             maxlen=self._window_frames + self._pre_roll_frames
         )
+        self._window: deque[bool] = deque(maxlen=self._window_frames)
+        """Whether each of the last `start_window_ms` of frames was voiced (counted on every frame)."""
         self._utterance: list[npt.NDArray[np.int16]] = []
         self._trailing_unvoiced = 0
         self._voiced_span = 0
@@ -111,6 +113,11 @@ class Endpointer:
     def in_speech(self) -> bool:
         """True while an utterance is open: feed each frame to the recognizer too."""
         return self._state is EndpointState.IN_SPEECH
+
+    @property
+    def pause_s(self) -> float:
+        """Unvoiced audio since the caller's last voiced frame in the utterance (0 while they talk)."""
+        return self._trailing_unvoiced * FRAME_MS / 1000 if self._state is EndpointState.IN_SPEECH else 0.0
 
     def next_deadline(self) -> float | None:
         """Clock time of the no-input timeout while waiting for speech; None otherwise."""
@@ -143,9 +150,10 @@ class Endpointer:
     def _wait(self, frame: npt.NDArray[np.int16], now: float) -> list[EndpointEvent]:
         voiced = self.is_voiced(frame)
         self._recent.append((frame, voiced, now))
-        window = list(self._recent)[-self._window_frames :]
-        if sum(1 for _, v, _ in window if v) < self._start_frames:
+        self._window.append(voiced)
+        if not voiced or sum(self._window) < self._start_frames:
             return []
+        window = list(self._recent)[-self._window_frames :]
         window_start = len(self._recent) - len(window)
         onset_index = window_start + next(i for i, (_, v, _) in enumerate(window) if v)
         start = max(0, onset_index - self._pre_roll_frames)
@@ -156,6 +164,7 @@ class Endpointer:
         self._trailing_unvoiced = 0
         onset_s = self._recent[onset_index][2] - FRAME_MS / 1000
         self._recent.clear()
+        self._window.clear()
         return [SpeechStarted(at_s=now, onset_s=onset_s, audio=np.concatenate(self._utterance))]
 
     def _continue(self, frame: npt.NDArray[np.int16], now: float) -> list[EndpointEvent]:

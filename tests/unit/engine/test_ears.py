@@ -23,12 +23,14 @@ class _Session:
 
     def __init__(self, state: str) -> None:
         self.fed = 0
+        self.samples = 0
         self.state = state
         self.restored: str | None = None
         self.closed = False
 
-    def feed(self, frame: object) -> None:
+    def feed(self, frame: np.ndarray) -> None:
         self.fed += 1
+        self.samples += len(frame)
 
     async def set_phrases(self, phrases: Sequence[str]) -> None:
         pass
@@ -59,7 +61,7 @@ class _Pool:
     def can_stream(self, dialects: Sequence[str]) -> bool:
         return self.spare
 
-    async def open_session(self, models: object, dialect: str) -> _Session:
+    async def open_session(self, models: object, dialect: str, *, batch_samples: int = 0) -> _Session:
         self.lent.append(_Session(state=f"cmn-after-{len(self.lent) + 1}"))
         return self.lent[-1]
 
@@ -169,7 +171,7 @@ async def test_when_no_recognizer_can_be_had_the_turn_hears_a_no_match_at_once()
     from ivr.speech.errors import RecognizerError
 
     class _BrokenPool(_Pool):
-        async def open_session(self, models: object, dialect: str) -> _Session:
+        async def open_session(self, models: object, dialect: str, *, batch_samples: int = 0) -> _Session:
             raise RecognizerError("decoder process ivr-decoder-1 died (exit code -9)")
 
     clock = FakeClock()
@@ -178,3 +180,15 @@ async def test_when_no_recognizer_can_be_had_the_turn_hears_a_no_match_at_once()
     assert await ears.start(ListenSpec(languages=("en",)), events.append)
     await _say(ears, clock)
     assert [e for e in events if isinstance(e, Heard)] == [Heard(None)]
+
+
+async def test_the_recognizer_hears_only_the_first_part_of_the_end_of_speech_pause() -> None:
+    clock = FakeClock()
+    pool = _Pool()
+    ears = Ears(pool, _Models(), clock)  # type: ignore[arg-type]
+    heard: list[EarsEvent] = []
+    assert await ears.start(ListenSpec(languages=("en",), end_of_speech_s=0.7), heard.append)
+    await _say(ears, clock)  # the speech file, then 1.2 s of silence: the utterance ends 0.7 s into it
+    speech = load_telephony(sorted(SPEECH.glob("*.wav"))[0])
+    assert any(isinstance(e, Heard) for e in heard)
+    assert pool.session.samples <= len(speech) + 0.3 * 8000, "0.3 s of the pause, not 0.7 s"

@@ -8,6 +8,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from ivr.speech import DecodePool, RecognizerError
+from ivr.speech.pool import DecodeSession
 
 from .fakes import ScriptedRecognizer
 
@@ -79,3 +80,18 @@ async def test_close_releases_and_refuses_more_audio(pool: DecodePool) -> None:
     assert rec.closed
     with pytest.raises(RecognizerError, match="closed"):
         session.feed(np.zeros(160, np.int16))
+
+
+async def test_a_batching_session_decodes_once_it_has_a_batch_and_finish_takes_the_rest(pool: DecodePool) -> None:
+    rec = ScriptedRecognizer()
+    session = DecodeSession(pool, rec, batch_samples=1600)
+    for _ in range(9):
+        session.feed(np.zeros(160, np.int16))
+    await asyncio.sleep(0.05)
+    assert "feed" not in rec.calls  # 0.18 s buffered: no decode job yet
+    session.feed(np.zeros(160, np.int16))
+    await session.wait_decoded()
+    assert rec.calls.count("feed") == 1  # the ten frames went in one job
+    session.feed(np.zeros(160, np.int16))
+    result = await session.finish()
+    assert result.text == "heard 1760" and rec.calls.count("feed") == 2
