@@ -45,7 +45,10 @@ def configure_logging(level: str = "info", *, json: bool | None = None, log_pii:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _CurrentStderr())),
+        # One write per line, newline included: a node's workers share one log (a file, journald's stream), and
+        # under PYTHONUNBUFFERED (the systemd unit, these machines) print's separate newline write let another
+        # process's line land in the middle of ours.
+        logger_factory=structlog.WriteLoggerFactory(file=cast(TextIO, _CurrentStderr())),
         cache_logger_on_first_use=True,
     )
     _route_stdlib(shared, renderer, numeric_level)

@@ -83,3 +83,30 @@ def test_masking_keeps_short_numbers_and_the_last_four_digits() -> None:
     assert mask_number("+8613800138000") == "+*********8000"
     assert redact_url("http://127.0.0.1:8090/") == "http://127.0.0.1:8090/"
     assert redact_url("http://[::1]:8090/x") == "http://[::1]:8090/…"
+
+
+class _Writes:
+    """A stream that remembers each write call, as an unbuffered stderr passes each to the kernel."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.calls.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_each_line_is_one_write_newline_included(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node's workers share one log; with PYTHONUNBUFFERED a line written in two calls (text, then its
+    newline) let another process's line land in the middle of it."""
+    stream = _Writes()
+    monkeypatch.setattr(sys, "stderr", stream)
+    configure_logging("info", json=True)
+    structlog.get_logger("ivr.test").info("worker_died", worker=1)
+    logging.getLogger("aiohttp.server").error("Error handling request")
+    assert len(stream.calls) == 2, stream.calls
+    assert all(call.endswith("\n") and call.count("\n") == 1 for call in stream.calls), stream.calls
+    assert json.loads(stream.calls[0])["event"] == "worker_died"
