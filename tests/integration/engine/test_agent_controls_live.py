@@ -67,6 +67,17 @@ async def until_agent(engine: RunningEngine, agent_id: str, state: str, timeout_
     except TimeoutError:
         raise AssertionError(f"agent {agent_id} not {state} within {timeout_s} s: {view}") from None
 
+async def transfer_to_consulted(phone: BaresipAgent, engine: RunningEngine, consulted: dict[str, Any],
+                                sip_port: int) -> dict[str, Any]:
+    """The consulting agent goes back to the caller's call (line 1) and REFERs it with Replaces naming the
+    consultation (`consulted`: its consultation_bridged entry) to a2; the engine's agent_transferred entry."""
+    replaces = urllib.parse.quote(
+        f"{consulted['consultation']};to-tag={consulted['our_tag']};from-tag={consulted['their_tag']}", safe="")
+    phone.command("/line 1")
+    phone.command(f"/transfer <sip:a2@{HOST}:{sip_port}?Replaces={replaces}>")
+    return (await wait_for_log(engine, "agent_transferred", 30.0, kind="attended"))[0]
+
+
 
 def offers_to(agent: BaresipAgent) -> list[dict[str, str]]:
     """The engine's INVITEs that offered this agent a caller (not the phone's own calls)."""
@@ -199,11 +210,7 @@ async def test_an_attended_transfer_consults_then_replaces_with_the_context_at_t
             assert consulted["about"] == call_id
             (offer,) = offers_to(second)
             assert offer["x-ivr-call-id"] == call_id and offer["x-ivr-consulted-by"] == "a1"
-            replaces = urllib.parse.quote(
-                f"{consulted['consultation']};to-tag={consulted['our_tag']};from-tag={consulted['their_tag']}", safe="")
-            first.command("/line 1")  # back to the caller's call, then REFER it with Replaces
-            first.command(f"/transfer <sip:a2@{HOST}:{engine.sip_port}?Replaces={replaces}>")
-            moved = (await wait_for_log(engine, "agent_transferred", 30.0, kind="attended"))[0]
+            moved = await transfer_to_consulted(first, engine, consulted, engine.sip_port)
             assert (moved["by"], moved["to"], moved["status"]) == ("a1", "a2", 200)
             await until_agent_on_call(engine, "a2", call_id)
             await hang_up(caller, call_id)

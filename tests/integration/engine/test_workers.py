@@ -51,7 +51,7 @@ from tests.integration.engine.conftest import (
     needs_tts,
 )
 from tests.integration.engine.hours import NIGHT_NOTICE_S, night_now
-from tests.integration.engine.test_agent_controls_live import A1, A2, TO_GENERAL, hang_up
+from tests.integration.engine.test_agent_controls_live import A1, A2, TO_GENERAL, hang_up, transfer_to_consulted
 from tests.integration.sip.sip_peers import needs_baresip, needs_sipp, run_sipp
 from tests.integration.web.livestream import until_live
 
@@ -299,11 +299,7 @@ async def test_an_agents_consultation_reaches_the_worker_holding_the_caller(tmp_
             first.command("/dial a2")
             consulted = (await wait_for_log(node, "consultation_bridged", 30.0, agent="a1"))[0]
             assert (consulted["about"], consulted["worker"]) == (call_id, caller_worker)
-            replaces = urllib.parse.quote(
-                f"{consulted['consultation']};to-tag={consulted['our_tag']};from-tag={consulted['their_tag']}", safe="")
-            first.command("/line 1")
-            first.command(f"/transfer <sip:a2@127.0.0.1:{node.sip_port}?Replaces={replaces}>")
-            moved = (await wait_for_log(node, "agent_transferred", 30.0, kind="attended"))[0]
+            moved = await transfer_to_consulted(first, node, consulted, node.sip_port)
             assert (moved["by"], moved["to"], moved["status"]) == ("a1", "a2", 200)
             await until_agent_on_call(node, "a2", call_id)
             await hang_up(caller, call_id)
