@@ -31,7 +31,7 @@ import structlog
 
 from ivr.speech.errors import RecognizerError
 from ivr.speech.models import SpeechModels
-from ivr.speech.recognizer import RecognitionResult, Recognizer
+from ivr.speech.recognizer import EngineKind, RecognitionResult, Recognizer
 
 __all__ = ["STREAM_BATCH_SAMPLES", "DecodePool", "DecodeSession"]
 
@@ -90,6 +90,11 @@ class DecodePool:
     async def open_session(self, models: SpeechModels, dialect: str, *, batch_samples: int = 0) -> DecodeSession:
         """Open a recognizer for `dialect` on a worker (decoder creation is slow) and wrap it;
         waits while `max_recognizers` of the dialect are open. `batch_samples`: see `DecodeSession`."""
+        if models.spec(dialect).engine is not EngineKind.POCKETSPHINX:
+            # Vosk decodes in this process (no round trip to a decoder process to save), and its online
+            # features depend on how the audio is chunked: a Korean test need fell under the act threshold
+            # when fed in 0.2 s batches. Batching stays PocketSphinx's, where it was measured.
+            batch_samples = 0
         limit = None
         if self._max_recognizers is not None:
             limit = self._open.setdefault(dialect, asyncio.Semaphore(self._max_recognizers))

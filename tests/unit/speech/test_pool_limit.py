@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 from ivr.speech.pool import DecodePool
-from ivr.speech.recognizer import EngineRecognizer
+from ivr.speech.recognizer import EngineKind, EngineRecognizer
 
 
 class _Rec(EngineRecognizer):
@@ -21,6 +22,9 @@ class _Models:
     def __init__(self) -> None:
         self.opened = 0
         self.released = 0
+
+    def spec(self, dialect: str) -> SimpleNamespace:
+        return SimpleNamespace(dialect=dialect, engine=EngineKind.POCKETSPHINX)
 
     def open(self, dialect: str) -> _Rec:
         self.opened += 1
