@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from ivr.sip.errors import SipParseError
 from ivr.sip.headers import CONTENT_LENGTH
 from ivr.sip.message import MAX_MESSAGE_SIZE
@@ -59,15 +61,22 @@ class StreamFramer:
         return len(self._buffer)
 
 
-def _streamcontent_length(head: bytes) -> int:
-    found: int | None = None
+def raw_header_values(head: bytes, names: tuple[bytes, ...]) -> Iterator[bytes]:
+    """The raw values of the headers called one of `names` (lower case, compact form included) in a
+    message's header section, in order: a look at one header without parsing the message."""
     for line in head.split(b"\r\n")[1:]:
         name, colon, value = line.partition(b":")
-        if colon and name.strip().lower() in (b"content-length", b"l"):
-            length = content_length(value.decode("latin-1"))
-            if found is not None and found != length:
-                raise SipParseError(
-                    "bad Content-Length header: appears more than once", header=CONTENT_LENGTH
-                )
-            found = length
+        if colon and name.strip().lower() in names:
+            yield value
+
+
+def _streamcontent_length(head: bytes) -> int:
+    found: int | None = None
+    for value in raw_header_values(head, (b"content-length", b"l")):
+        length = content_length(value.decode("latin-1"))
+        if found is not None and found != length:
+            raise SipParseError(
+                "bad Content-Length header: appears more than once", header=CONTENT_LENGTH
+            )
+        found = length
     return found or 0

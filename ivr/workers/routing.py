@@ -18,6 +18,8 @@ workers) is handled where it arrived, as one process would: at worst a 481 for a
 
 from __future__ import annotations
 
+from ivr.sip.framing import raw_header_values
+
 STAMP_PREFIX = "-w"
 """Random hex tokens (`ivr.sip.message.new_branch`, `new_tag`) never contain it."""
 _PREFIX = STAMP_PREFIX.encode()
@@ -71,12 +73,7 @@ def target(data: bytes, me: int, count: int) -> int | None:
 def header_value(data: bytes, names: tuple[bytes, ...]) -> bytes | None:
     """The value of the first header called one of `names` (lower case, compact form included)."""
     end = data.find(_HEAD_END)
-    head = data if end < 0 else data[:end]
-    for line in head.split(b"\r\n")[1:]:
-        name, colon, value = line.partition(b":")
-        if colon and name.strip().lower() in names:
-            return value
-    return None
+    return next(raw_header_values(data if end < 0 else data[:end], names), None)
 
 
 def _param(value: bytes, name: bytes) -> bytes:
