@@ -81,7 +81,7 @@ def parse_min_se(value: str) -> int:
 
 def _delta_seconds(text: str, header: str) -> int:
     text = text.strip()
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise SipParseError(f"bad {header} header: expected a number of seconds, got {text!r}", header=header)
     return int(text)
 

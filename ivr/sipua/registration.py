@@ -127,6 +127,6 @@ class Registration:
         for contact in response.contact:
             if str(contact.uri) == mine:
                 value = contact.param("expires")
-                if value is not None and value.isdigit():
+                if value is not None and value.isascii() and value.isdigit():
                     return int(value)
         return response.expires if response.expires is not None else asked_s
