@@ -1,8 +1,10 @@
 /* Agents card: each agent's state, pause reason and today's figures (calls, talk time, pauses), with
-   pause / resume / end wrap-up / log out buttons. Reads the API token the dashboard keeps in this tab's
-   sessionStorage; a supervisor's token controls every agent, an agent's own token (a viewer token named
-   as the agent) only that agent, others see the figures with the buttons disabled. Polls GET /api/agents
-   and answers each button with POST /api/agents/{id}/<action>. Data is inserted as text, never as HTML. */
+   pause / resume / end wrap-up / log out / log in buttons (log in: back in at the agent's registered
+   phone; without one the API answers 409, shown under the card). Reads the API token the dashboard keeps
+   in this tab's sessionStorage; a supervisor's token controls every agent, an agent's own token (a viewer
+   token named as the agent) only that agent, others see the figures with the buttons disabled. Polls GET
+   /api/agents and answers each button with POST /api/agents/{id}/<action>. Data is inserted as text,
+   never as HTML. */
 (function () {
   "use strict";
 
@@ -16,7 +18,9 @@
     ["pause", "暂停 Pause", function (a) { return a.state !== "on_break" && a.state !== "logged_out"; }],
     ["resume", "恢复 Resume", function (a) { return a.state === "on_break"; }],
     ["wrapup-done", "结束整理 End wrap-up", function (a) { return a.state === "wrap_up"; }],
-    ["logout", "登出 Log out", function (a) { return a.state !== "logged_out"; }]
+    /* Log out and log in share one place in the row: only the one that applies is shown ("hide"). */
+    ["logout", "登出 Log out", function (a) { return a.state !== "logged_out"; }, "hide"],
+    ["login", "登录 Log in", function (a) { return a.state === "logged_out"; }, "hide"]
   ];
 
   var who = null, whoToken = null, busy = false;
@@ -89,7 +93,8 @@
       row.appendChild(el("td", "num pauses", (today.pauses || 0) + " · " + minutes(today.paused_s)));
       var cell = el("td", "actions");
       ACTIONS.forEach(function (spec) {
-        var button = el("button", "btn toggle " + spec[0], spec[1]);
+        if (spec[3] === "hide" && !spec[2](a)) return;
+        var button = el("button", "btn toggle agent-" + spec[0], spec[1]);  // "agent-": .login is the sign-in overlay
         button.type = "button";
         button.disabled = !mayControl(a) || !spec[2](a);
         button.addEventListener("click", function () { act(a, spec[0], token); });
