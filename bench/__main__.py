@@ -2,6 +2,11 @@
 
 Usage: python -m bench [NAME ...]   (default: all). A benchmark that fails keeps its previous section
 and the failure is reported; the exit code is 1 if any failed.
+
+Each section is the benchmark's output between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`, then
+whatever people wrote after it (notes, before/after tables from manual runs), kept until the next
+section's marker. A rerun replaces only the output: nothing written by hand is lost. A section written
+before end markers existed has no known end, so its whole old text is kept as notes under the new output.
 """
 
 from __future__ import annotations
@@ -35,9 +40,19 @@ def _machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
-def _sections(text: str) -> dict[str, str]:
+def _sections(text: str) -> dict[str, tuple[str, str]]:
+    """Each section's (benchmark output, notes written after it)."""
     parts = re.split(r"^<!-- bench:(\w+) -->\n", text, flags=re.M)
-    return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+    sections = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        output, end, notes = body.partition(f"<!-- /bench:{name} -->\n")
+        sections[name] = (output, notes) if end else ("", body)
+    return sections
+
+
+def _render(sections: dict[str, tuple[str, str]]) -> str:
+    names = [n for n in ORDER if n in sections] + [n for n in sections if n not in ORDER]
+    return "".join(f"<!-- bench:{n} -->\n{sections[n][0]}<!-- /bench:{n} -->\n{sections[n][1]}" for n in names)
 
 
 def main(argv: list[str]) -> int:
@@ -61,13 +76,11 @@ def main(argv: list[str]) -> int:
             print(f"!! bench {name} failed with exit code {proc.returncode}", file=sys.stderr)
             continue
         header = (f"_Command:_ `python -m bench {name}` · _Machine:_ {_machine()} · _Date:_ {started}\n\n")
-        previous[name] = header + proc.stdout.strip() + "\n\n"
-    body = "".join(f"<!-- bench:{n} -->\n{previous[n]}" for n in ORDER if n in previous)
-    body += "".join(f"<!-- bench:{n} -->\n{s}" for n, s in previous.items() if n not in ORDER)
+        previous[name] = (header + proc.stdout.strip() + "\n\n", previous.get(name, ("", ""))[1])
     RESULTS.write_text(
         "# Benchmark results\n\nWritten by `make bench` (`python -m bench`); each section says the command, "
         "machine and date of its run. Compare figures as ratios within one run: these machines are "
-        "shared and noisy.\n\n" + body
+        "shared and noisy.\n\n" + _render(previous)
     )
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
