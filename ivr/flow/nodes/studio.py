@@ -16,6 +16,7 @@ from ivr.call import CallEnded, CallerAudio, CaptureEnd, CaptureSpec, DigitsInpu
 from ivr.flow.errors import FlowRuntimeError
 from ivr.flow.events import StepKind
 from ivr.flow.model import RecordPromptsNode
+from ivr.flow.nodes.collect import is_digits
 from ivr.flow.runtime import CallRuntime
 from ivr.flow.studio import Studio
 
@@ -66,7 +67,7 @@ async def _pick(rt: CallRuntime, node: RecordPromptsNode, prompt_id: str, count:
             return None
         if keyed == "" and blank is not None:
             return blank
-        if keyed.isdigit() and 1 <= int(keyed) <= count:
+        if is_digits(keyed) and 1 <= int(keyed) <= count:
             return int(keyed) - 1
         rt.emit(StepKind.NO_MATCH, {"keys": keyed, "choices": count})
     return None
