@@ -4,6 +4,9 @@
 user `ivr` trusted, no fsync, listening on 127.0.0.1 only, on a port from `ivr.testing.ports` (so it
 is still ours when the server comes back). `stop()` and `start()` are a database restarting under its
 supervisor: every connection is cut, and the same data answers again on the same address.
+
+The postmaster runs as our child (not daemonised by `pg_ctl`), tethered to the process that started it
+(`ivr.testing.tethered`): a test run killed before its clean-up leaves no PostgreSQL running.
 """
 
 from __future__ import annotations
@@ -12,16 +15,23 @@ import contextlib
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from typing import Literal
 
 from ivr.errors import IvrError
 from ivr.testing import peers
 from ivr.testing.ports import free_port
+from ivr.testing.tethered import tethered
 
 StopMode = Literal["smart", "fast", "immediate"]
+# The postmaster's shutdown modes are signals (what `pg_ctl stop -m` sends).
+STOP_SIGNALS: dict[StopMode, signal.Signals] = {"smart": signal.SIGTERM, "fast": signal.SIGINT,
+                                                "immediate": signal.SIGQUIT}
+WAIT_S = 120.0
 
 
 class PostgresServerError(IvrError):
@@ -51,9 +61,10 @@ class PostgresServer:
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres")
         self.data = self.folder / "data"
-        self._options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-                         f"-c max_connections={max_connections}")
+        self._options = ["-p", str(self.port), "-k", str(self.folder), "-c", "listen_addresses=127.0.0.1",
+                         "-c", "fsync=off", "-c", f"max_connections={max_connections}"]
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "ivr", "-E", "UTF8", "--no-sync")
+        self._postmaster: subprocess.Popen[bytes] | None = None
         self.running = False
 
     @property
@@ -69,13 +80,37 @@ class PostgresServer:
         return self.dsn.rsplit("/", 1)[0] + "/" + name
 
     def start(self) -> None:
-        """Start and wait until it accepts connections (`pg_ctl -w`)."""
-        self._run("pg_ctl", "-D", str(self.data), "-o", self._options, "-l", str(self.folder / "log"), "-w", "start")
+        """Start and wait until it accepts connections (what `pg_ctl -w` waits for: postmaster.pid says ready)."""
+        command = [str(self._bin / "postgres"), "-D", str(self.data), *self._options]
+        user = "postgres" if os.geteuid() == 0 else None
+        with (self.folder / "log").open("ab") as log_file:
+            self._postmaster = subprocess.Popen(tethered(command, user=user), stdin=subprocess.DEVNULL,
+                                                stdout=log_file, stderr=subprocess.STDOUT)
         self.running = True
+        give_up = time.monotonic() + WAIT_S
+        while not self._ready():  # a child process starting up: nothing to wait on but its pid file
+            if self._postmaster.poll() is not None or time.monotonic() > give_up:
+                self.close()
+                raise PostgresServerError(f"postgres did not start on port {self.port}:\n{self.log()[-2000:]}")
+            time.sleep(0.02)
+
+    def _ready(self) -> bool:
+        try:
+            lines = (self.data / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return False
+        return len(lines) > 7 and lines[7].strip() == "ready"
 
     def stop(self, mode: StopMode = "fast") -> None:
         """`fast` cuts every session and shuts down cleanly; `immediate` is a crash (recovery on start)."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+        if self._postmaster is not None:
+            self._postmaster.send_signal(STOP_SIGNALS[mode])
+            try:
+                self._postmaster.wait(WAIT_S)
+            except subprocess.TimeoutExpired:
+                self._postmaster.kill()
+                self._postmaster.wait()
+            self._postmaster = None
         self.running = False
 
     def log(self) -> str:
@@ -83,9 +118,7 @@ class PostgresServer:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def close(self) -> None:
-        if self.running:
-            with contextlib.suppress(PostgresServerError):
-                self.stop("immediate")
+        self.stop("immediate")
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def _run(self, program: str, *args: str) -> None:

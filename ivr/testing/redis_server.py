@@ -1,8 +1,9 @@
 """A throwaway redis-server on a free loopback port (integration tests, benchmarks, demos).
 
-Its own temporary folder, killed on exit. No persistence unless asked (`appendonly=True` gives an
-append-only file synced on every write). `RedisServer.kill()` and `start()` restart it on the same
-port and folder, as a crashed Redis restarting under a supervisor would.
+Its own temporary folder, killed on exit and with the process that started it (`ivr.testing.tethered`).
+No persistence unless asked (`appendonly=True` gives an append-only file synced on every write).
+`RedisServer.kill()` and `start()` restart it on the same port and folder, as a crashed Redis restarting
+under a supervisor would.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 
 from ivr.errors import IvrError
 from ivr.testing.ports import free_port
+from ivr.testing.tethered import tethered
 
 
 class RedisServerError(IvrError):
@@ -26,8 +28,6 @@ class RedisServerError(IvrError):
 
 def redis_server_path() -> str | None:
     return shutil.which("redis-server")
-
-
 
 
 def _ping(port: int) -> bool:
@@ -61,7 +61,7 @@ class RedisServer:
         persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.appendonly else ["--appendonly", "no"]
         args = [self._program, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence]
         proc = self._proc = subprocess.Popen(
-            [*args, "--dir", self.workdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            tethered([*args, "--dir", self.workdir]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         give_up = time.monotonic() + self._start_timeout_s
         while not _ping(self.port):  # a child process starting up: nothing to wait on but the port
