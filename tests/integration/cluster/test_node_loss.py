@@ -146,7 +146,8 @@ async def test_killing_a_node_loses_only_its_calls_in_progress(
     lost = failed - unrecorded
     assert lost <= on_victim, f"calls failed that were not on the killed node: {sorted(lost - on_victim)}"
     interrupted = {c for c in on_victim if stored[c][1] == "interrupted"}
-    assert lost <= interrupted, (sorted(lost - interrupted), explain)
+    assert lost <= interrupted, (sorted(lost - interrupted), {c: stored[c] for c in sorted(lost - interrupted)[:5]},
+                                 said_of_lost_nodes(survivors), explain)
     # A call the caller ended just before the kill may not have reached the dead node's record writer
     # (it commits every 20 ms, slower under load): its record is closed `interrupted` by the survivor too.
     ends = {c: t for r in runs for c, t in r.ends().items()}
@@ -183,3 +184,9 @@ async def test_killing_a_node_loses_only_its_calls_in_progress(
           f"{len(interrupted - failed)} of calls ended just before the kill); "
           f"after kill+{DETECTION_S} s: {len(after)} calls, all ok; agent (behind NAT) bridged {agent_calls} "
           f"callers, {invites} INVITEs all through its NAT")
+
+
+def said_of_lost_nodes(survivors: list[Node]) -> list[str]:
+    """What the survivors logged about a lost node and the calls they closed for it (a failure's clue)."""
+    return [line[:300] for n in survivors for line in n.log.read_text(errors="replace").splitlines()
+            if "node_lost" in line or "calls_interrupted" in line or "lease" in line][:40]
