@@ -39,6 +39,8 @@ Audio = NDArray[np.int16]
 _JOIN_SILENCE_SAMPLES = TELEPHONY_RATE_HZ * 8 // 100
 """Silence kept at each join of a multi-part prompt (80 ms); TTS clips end with ~0.4 s of it."""
 _SILENCE_LEVEL = 200
+SERVED_FIXED_MAX = 4096
+"""Fixed prompts (no variables) kept as served, per build: beyond this many the memo starts over."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -228,6 +230,11 @@ class PromptLibrary:
         self._variable_limit = variable_cache_entries
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ivr-tts")
         self._inflight: dict[str, asyncio.Future[Audio]] = {}
+        self._served: dict[tuple[str, str, str], ResolvedPrompt] = {}
+        """Prompts with no variables as already served, by (id, dialect, text): every call of a flow
+        plays the same greeting, and resolving it, splitting its template and hashing its render keys
+        cost ~90 µs a call under `bench.sip_cps` (issue 22). Valid for one resolver (`_served_by`)."""
+        self._served_by: Resolver | None = None
 
     # -- build (before serving) ------------------------------------------------------------------
 
@@ -331,17 +338,15 @@ class PromptLibrary:
         Raises `PromptUnavailable` when no dialect in the chain can supply it, `TtsError` when
         synthesis of a variable part fails.
         """
-        try:
-            resolution = self.resolve(prompt)
-        except PromptUnavailable as exc:
-            log.warning(
-                "prompt_unavailable", prompt_id=prompt.prompt_id, dialect=prompt.dialect, detail=str(exc)
-            )
-            raise
-        if resolution.recording is not None:
-            result = ResolvedPrompt(await self._recording(resolution.recording), resolution)
-        else:
-            result = await self._synthesized(prompt, resolution)
+        served = self._served_memo()
+        key = (prompt.prompt_id, prompt.dialect, prompt.text)
+        result = served.get(key)
+        if result is None:
+            result = await self._audio_for(prompt)
+            if result.resolution.recording is not None or not self._has_variables(result):
+                if len(served) >= SERVED_FIXED_MAX:
+                    served.clear()
+                served[key] = result
         log.info(
             "prompt_resolved",
             prompt_id=prompt.prompt_id,
@@ -353,6 +358,30 @@ class PromptLibrary:
             duration_s=round(result.duration_s, 2),
         )
         return result
+
+    def _served_memo(self) -> dict[tuple[str, str, str], ResolvedPrompt]:
+        """The memo of fixed prompts for the resolver in force (a build or a new recording starts a new one:
+        the resolver and the fixed audio are replaced together)."""
+        if self._served_by is not self._resolver:
+            self._served, self._served_by = {}, self._resolver
+        return self._served
+
+    @staticmethod
+    def _has_variables(result: ResolvedPrompt) -> bool:
+        text = result.resolution.text
+        return text is not None and any(seg.variable is not None for seg in split_template(text))
+
+    async def _audio_for(self, prompt: Prompt) -> ResolvedPrompt:
+        try:
+            resolution = self.resolve(prompt)
+        except PromptUnavailable as exc:
+            log.warning(
+                "prompt_unavailable", prompt_id=prompt.prompt_id, dialect=prompt.dialect, detail=str(exc)
+            )
+            raise
+        if resolution.recording is not None:
+            return ResolvedPrompt(await self._recording(resolution.recording), resolution)
+        return await self._synthesized(prompt, resolution)
 
     async def _recording(self, path: Path) -> Audio:
         audio = self._recorded.get(path)

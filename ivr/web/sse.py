@@ -106,7 +106,11 @@ class SseHub:
     # --- sources -> debounced broadcasts --------------------------------------------------------
 
     def _live_changed(self, _change: Any) -> None:
-        self._threadsafe(self._schedule_live)
+        # Every call changes the live state three or four times: with no dashboard open there is nobody
+        # to push to (a client gets a fresh snapshot when it connects), and a cross-thread hand-off
+        # per change woke the loop for nothing (issue 22). The live state changes on the loop.
+        if self._clients:
+            self._schedule_live()
 
     def _store_committed(self, committed: Committed) -> None:
         self._threadsafe(self._add_calls, committed)

@@ -315,3 +315,23 @@ async def test_a_callers_own_data_is_rendered_apart_and_purged_with_the_retentio
     assert purge_personal_renders(cache, old + dt.timedelta(days=1)) == 1
     assert sorted((cache / "personal").glob("??/*.wav")) == personal[1:]
     assert set(cache.glob("??/*.wav")) == fixed
+
+
+async def test_a_fixed_prompt_is_served_from_memory_until_the_next_build(
+    library: PromptLibrary, engine: FakeEngine, demo_flows: tuple[FlowPrompts, ...]
+) -> None:
+    library.build(demo_flows)
+    first = await library.audio_for(Prompt("goodbye", "", "cmn"))
+    with capture_logs() as logs:
+        again = await library.audio_for(Prompt("goodbye", "", "cmn"))
+    assert again is first  # resolved once: the next call of the flow gets the same audio
+    assert [e["event"] for e in logs] == ["prompt_resolved"]  # still logged for every call
+    with_vars = await library.audio_for(Prompt("policy_balance", "", "cmn", VARS))
+    other_vars = await library.audio_for(Prompt("policy_balance", "", "cmn", {**VARS, "amount": "7"}))
+    assert with_vars.spoken_text != other_vars.spoken_text  # variables are never served from the memo
+    await library.rebuild([FlowPrompts("demo", None, ("cmn",), {"goodbye": {"cmn": "再会。"}})])
+    after = await library.audio_for(Prompt("goodbye", "", "cmn"))
+    assert np.array_equal(after.audio, fake_audio("再会。", "cmn-latn-pinyin", 140))
+    library.add_recording("cmn", "goodbye", pathlib.Path("goodbye.wav"), first.audio)
+    recorded = await library.audio_for(Prompt("goodbye", "", "cmn"))
+    assert recorded.source is PromptSource.RECORDED

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
 from store_contract import sample_calls, write_calls  # noqa: E402
 from web_rig import Rig  # noqa: E402
 
-from ivr.web.sse import format_event  # noqa: E402
+from ivr.web.sse import SseHub, format_event  # noqa: E402
 
 Client = TestClient[web.Request, web.Application]
 
@@ -61,3 +61,14 @@ async def test_committed_calls_are_announced(client: Client, rig: Rig) -> None:
 
 def test_multiline_data_is_framed_per_line() -> None:
     assert format_event("live", '{"a":\n1}') == b'event: live\ndata: {"a":\ndata: 1}\n\n'
+
+
+async def test_with_no_stream_open_a_change_schedules_nothing_and_a_new_stream_sees_it(rig: Rig) -> None:
+    hub = SseHub(rig.live, None, rig.clock.wall)
+    hub.start()
+    try:
+        rig.live.call_started("c1", "13800000000", "95500", rig.clock.wall())
+        assert hub._live_timer is None  # nobody to push to: no timer, no hand-off
+        assert json.loads(hub.live_json())["in_ivr"] == 1  # what a stream opened now starts with
+    finally:
+        hub.stop()
