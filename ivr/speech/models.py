@@ -13,11 +13,11 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ivr.speech.errors import SpeechModelError
 from ivr.speech.hosts import DecoderHost, RemoteRecognizer
-from ivr.speech.pocketsphinx_engine import TELEPHONE_MLLR, Bias, PocketSphinxModel, PocketSphinxRecognizer
+from ivr.speech.pocketsphinx_engine import DEFAULT_MLLR, TELEPHONE_MLLR, Bias, PocketSphinxModel, PocketSphinxRecognizer
 from ivr.speech.recognizer import EngineKind, Recognizer
 from ivr.speech.vosk_engine import VoskModel, VoskRecognizer
 
@@ -34,8 +34,9 @@ class ModelSpec:
     """Model folder; None means the engine's built-in model (PocketSphinx's en-us only)."""
     bias: Bias = Bias.LM
     """PocketSphinx only: how phrases bias the search."""
-    mllr: Path | None = None
-    """PocketSphinx only: an MLLR transform of the acoustic model (config `mllr: telephone` or a path)."""
+    mllr: Path | None | Literal["default"] = DEFAULT_MLLR
+    """PocketSphinx only: an MLLR transform of the acoustic model (config `mllr: telephone`, a path, or `none`);
+    `DEFAULT_MLLR`: the telephone transform for the built-in model, none for a model folder."""
 
     @classmethod
     def from_mapping(cls, dialect: str, raw: Mapping[str, Any]) -> ModelSpec:
@@ -59,7 +60,9 @@ class ModelSpec:
         mllr = raw.get("mllr")
         if mllr is not None and engine is not EngineKind.POCKETSPHINX:
             raise SpeechModelError(dialect, model, "`mllr` adapts a pocketsphinx model only")
-        transform = None if mllr is None else TELEPHONE_MLLR if mllr == "telephone" else Path(str(mllr))
+        transform: Path | None | Literal["default"] = DEFAULT_MLLR
+        if mllr is not None:
+            transform = None if str(mllr) == "none" else TELEPHONE_MLLR if mllr == "telephone" else Path(str(mllr))
         return cls(dialect, engine, None if model is None else Path(str(model)), bias, transform)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from ivr.call import CallerInput, DigitsInput, ListenSpec, SpeechInput
 from ivr.flow.events import StepKind
@@ -168,20 +168,28 @@ def classify_speech(
 def _keyword_weight(node: AskNode, result: SpeechInput, intent: str) -> float:
     """How sure the recognizer is that the caller said a keyword of `intent`.
 
-    With an n-best list: the share of it (by weight) whose own keyword is that intent. PocketSphinx's
-    confidence is the agreement on the exact text, and a one-word answer's n-best is the word with
-    fillers around it ("yes", "yes i", "i yes", "yes to": 0.28 for a clear "yes", below any
-    threshold, so a live consent by speech was asked again until it failed); they all say yes.
+    With an n-best list: the share of it (by weight, `_mass`) whose own keyword is that intent. A
+    one-word answer's n-best is the word with fillers around it ("yes", "yes i", "i yes", "yes to"):
+    judged by the best text's own confidence alone a clear "yes" once fell below any threshold, so a
+    live consent by speech was asked again until it failed; they all say yes.
     """
     from ivr.speech.intent import after_correction  # the flow package loads without the speech stack
 
     hypotheses = [(h.text, max(0.0, h.confidence)) for h in result.nbest if h.text.strip()]
     if len(hypotheses) < 2:
         return _asr_weight(result)
-    total = sum(weight for _, weight in hypotheses) or 1.0
+    total = _mass(weight for _, weight in hypotheses)
     agreeing = sum(weight for text, weight in hypotheses
                    if _keyword_intent(node, after_correction(text)) == intent)
     return min(1.0, agreeing / total)
+
+
+def _mass(weights: Iterable[float]) -> float:
+    """What a hypothesis's confidence is divided by: the n-best's total when it exceeds 1 (scores that
+    are not probabilities, e.g. agreement counts), else 1. PocketSphinx's n-best posteriors sum to the
+    best path's word posterior (below 1 when the recognizer doubts the whole list: measured on the dev
+    split, that doubt separates wrong intents from right ones, bench/RESULTS.md), Vosk's sum to 1."""
+    return max(1.0, sum(max(0.0, w) for w in weights))
 
 
 def _intent_posterior(classifier: Classifier, result: SpeechInput, node: AskNode) -> dict[str, float]:
@@ -190,13 +198,14 @@ def _intent_posterior(classifier: Classifier, result: SpeechInput, node: AskNode
     When the recognizer gives an n-best list, each hypothesis is classified and weighted by its
     share of the recognizer's confidence: doubt about words that all mean the same need ("I want to
     file a claim" / "on to file a claim") costs nothing, doubt that changes the need does. Without
-    alternatives, the recognizer's one confidence scales the classifier's.
+    alternatives, the recognizer's one confidence scales the classifier's. Confidences that sum to at
+    most 1 are probabilities (`_mass`): what they leave out is doubt that any of them was said.
     """
     hypotheses = [(h.text, h.confidence) for h in result.nbest if h.text.strip()]
     if len(hypotheses) < 2:
         return {s.intent: float(s.confidence) * _asr_weight(result)
                 for s in classifier.classify(result.text) if s.intent in node.intents}
-    weight_sum = sum(max(0.0, w) for _, w in hypotheses) or 1.0
+    weight_sum = _mass(w for _, w in hypotheses)
     totals: dict[str, float] = {}
     for text, weight in hypotheses:
         for score in classifier.classify(text):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ivr.call import Hypothesis, SpeechInput
 from ivr.flow.nodes.menus import _intent_posterior
 from ivr.speech import IntentClassifier
@@ -24,11 +26,21 @@ def _speech(*texts_and_weights: tuple[str, float]) -> SpeechInput:
 def test_alternatives_that_agree_keep_the_intent_confident() -> None:
     classifier = IntentClassifier.train(EXAMPLES)
     single = classifier.classify("on to file a claim")[0]
-    agreeing = _speech(("on to file a claim", 0.2), ("i want to file a claim", 0.2), ("want to file a claim", 0.2))
+    agreeing = _speech(("on to file a claim", 0.4), ("i want to file a claim", 0.3), ("want to file a claim", 0.3))
     totals = _intent_posterior(classifier, agreeing, _Node())  # type: ignore[arg-type]
     assert max(totals, key=totals.__getitem__) == "claim"
-    assert totals["claim"] > 0.2 * single.confidence  # not scaled down by the recognizer's word-level doubt
+    assert totals["claim"] > 0.4 * single.confidence  # not scaled down by how the words split among them
     assert abs(totals["claim"] - single.confidence) < 0.25
+
+
+def test_scores_that_are_not_probabilities_are_shares_and_probabilities_keep_their_doubt() -> None:
+    classifier = IntentClassifier.train(EXAMPLES)
+    texts = ("file a claim", "file a claim please")
+    counted = _intent_posterior(classifier, _speech(*((t, 0.6) for t in texts)), _Node())  # type: ignore[arg-type]
+    sure = _intent_posterior(classifier, _speech(*((t, 0.5) for t in texts)), _Node())  # type: ignore[arg-type]
+    doubted = _intent_posterior(classifier, _speech(*((t, 0.25) for t in texts)), _Node())  # type: ignore[arg-type]
+    assert counted["claim"] == pytest.approx(sure["claim"])  # summing past 1 (agreement counts): shares
+    assert doubted["claim"] == pytest.approx(0.5 * sure["claim"])  # probabilities summing to 0.5: half
 
 
 def test_alternatives_that_disagree_lower_the_confidence() -> None:

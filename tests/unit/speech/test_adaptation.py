@@ -14,7 +14,7 @@ from ivr.speech.adaptation import (
     telephone_channel,
     write_s3_mixw,
 )
-from ivr.speech.pocketsphinx_engine import TELEPHONE_MLLR, PocketSphinxModel
+from ivr.speech.pocketsphinx_engine import DEFAULT_MLLR, TELEPHONE_MLLR, PocketSphinxModel
 
 
 def _sendump(path: pathlib.Path, logw: np.ndarray, shift: int = 10) -> None:
@@ -90,10 +90,12 @@ def test_telephone_channel_is_mu_law_then_16_khz() -> None:
     assert spectrum[np.fft.rfftfreq(len(middle), 1 / 16000) > 4200].max() < spectrum.max() * 0.01
 
 
-def test_telephone_transform_is_committed_and_opt_in(tmp_path: pathlib.Path) -> None:
+def test_telephone_transform_is_committed_and_the_built_in_models_default(tmp_path: pathlib.Path) -> None:
     assert TELEPHONE_MLLR.read_text(encoding="ascii").split()[:3] == ["1", "3", "13"]  # 1 class, 3 streams, 13 dims
-    assert PocketSphinxModel.load("en").mllr is None
-    assert PocketSphinxModel.load("en", mllr=TELEPHONE_MLLR).mllr == TELEPHONE_MLLR
+    assert PocketSphinxModel.load("en").mllr == TELEPHONE_MLLR
+    assert PocketSphinxModel.load("en", mllr=None).mllr is None
+    builtin = PocketSphinxModel.load("en").hmm.parent
+    assert PocketSphinxModel.load("en", builtin).mllr is None  # a model folder of one's own: no transform
     with pytest.raises(SpeechModelError, match="MLLR transform file does not exist"):
         PocketSphinxModel.load("en", mllr=tmp_path / "missing.mllr")
 
@@ -101,13 +103,14 @@ def test_telephone_transform_is_committed_and_opt_in(tmp_path: pathlib.Path) -> 
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ({"engine": "pocketsphinx"}, None),
+        ({"engine": "pocketsphinx"}, DEFAULT_MLLR),
+        ({"engine": "pocketsphinx", "mllr": "none"}, None),
         ({"engine": "pocketsphinx", "mllr": "telephone"}, TELEPHONE_MLLR),
         ({"engine": "pocketsphinx", "mllr": "/models/my.mllr"}, pathlib.Path("/models/my.mllr")),
     ],
-    ids=["none", "telephone", "path"],
+    ids=["default", "none", "telephone", "path"],
 )
-def test_config_names_the_transform(raw: dict[str, str], expected: pathlib.Path | None) -> None:
+def test_config_names_the_transform(raw: dict[str, str], expected: pathlib.Path | str | None) -> None:
     assert ModelSpec.from_mapping("en", raw).mllr == expected
 
 

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import math
 import pathlib
 
 import pytest
 
+from ivr.call import Hypothesis
 from ivr.speech import EngineKind, ModelSpec, SpeechModelError, SpeechModels
-from ivr.speech.pocketsphinx_engine import _agreement
+from ivr.speech.pocketsphinx_engine import _posteriors, word_confidence
 
 
 def test_missing_vosk_model_names_dialect_and_path(tmp_path: pathlib.Path) -> None:
@@ -49,8 +51,24 @@ def test_unconfigured_dialect_is_a_model_error() -> None:
         SpeechModels({}, {}, {}).open("yue")
 
 
-def test_nbest_agreement_confidence() -> None:
-    hyps = _agreement(["file a claim", "file a claim", "file a claim", "pile a claim", "file a claim"])
-    assert [h.text for h in hyps] == ["file a claim", "pile a claim"]
-    assert hyps[0].confidence == pytest.approx(0.2 + 0.8 * 3 / 4)
-    assert _agreement(["agent"])[0].confidence == 0.5
+def test_nbest_confidence_is_each_texts_share_of_the_path_score_mass() -> None:
+    # Scores in log units (base 1.0001): a path 300 units worse than the best weighs e^-3 at scale 0.01.
+    hyps = _posteriors("file a claim", [("file a claim", -1000), ("file a plane", -1300), ("file a claim", -1300)],
+                       scale=0.01)
+    assert [h.text for h in hyps] == ["file a claim", "file a plane"]
+    mass = 1 + math.exp(-3)
+    assert hyps[0].confidence == pytest.approx(mass / (mass + math.exp(-3)))
+    assert sum(h.confidence for h in hyps) == pytest.approx(1.0)
+
+
+def test_nbest_confidence_keeps_the_best_path_first_and_copes_without_scores() -> None:
+    hyps = _posteriors("pay my bill", [("pay my bell", -10), ("pay a bill", -20)], scale=0.01)
+    assert hyps[0].text == "pay my bill"  # the best path, weighed like the top A* path
+    assert hyps[0].confidence == pytest.approx(1 / (2 + math.exp(-0.1)))
+    assert _posteriors("agent", []) == [Hypothesis("agent", 0.5)]
+
+
+def test_word_confidence_is_the_mean_posterior_of_the_best_paths_words() -> None:
+    segments = [("<s>", 1.0), ("i", 0.9), ("<sil>", 0.2), ("want", 1.0001), ("to(3)", 0.8), ("[NOISE]", 0.1)]
+    assert word_confidence(segments) == pytest.approx((0.9 + 1.0 + 0.8) / 3)  # fillers left out, capped at 1
+    assert word_confidence([("<s>", 1.0), ("</s>", 1.0)]) == 0.0
