@@ -86,10 +86,21 @@ class ClockTimeout:
 
 
 class LoopClock:
-    """The production clock: the running event loop's monotonic time and timers."""
+    """The production clock: the running event loop's monotonic time and timers.
+
+    `loop`: the one loop this clock is used on (the engine's); asking which loop runs costs a system
+    call (CPython checks the process id), and an engine reads its clock dozens of times a call (issue 22).
+    Without it, the loop running when asked.
+    """
+
+    __slots__ = ("_loop",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._loop = loop
 
     def now(self) -> float:
-        return asyncio.get_running_loop().time()
+        loop = self._loop
+        return (asyncio.get_running_loop() if loop is None else loop).time()
 
     def wall(self) -> datetime:
         return datetime.now(UTC)
@@ -101,7 +112,8 @@ class LoopClock:
         await asyncio.sleep(max(0.0, seconds))
 
     def call_at(self, deadline: float, callback: Callable[[], None]) -> TimerHandle:
-        return asyncio.get_running_loop().call_at(deadline, callback)
+        loop = self._loop
+        return (asyncio.get_running_loop() if loop is None else loop).call_at(deadline, callback)
 
     def timeout_at(self, deadline: float | None) -> AbstractAsyncContextManager[object]:
         return asyncio.timeout_at(deadline)

@@ -469,8 +469,8 @@ Running = Callable[[Engine], AbstractAsyncContextManager[object]]
 
 async def serve(config: EngineConfig, running: Running | None = None, node: NodeRole | None = None,
                 holder: str | None = None) -> int:
-    engine = Engine(config, node=node, holder=holder)
     loop = asyncio.get_running_loop()
+    engine = Engine(config, LoopClock(loop), node=node, holder=holder)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import TypeVar, cast
 
 from ivr.sip.errors import SipParseError
@@ -579,9 +580,18 @@ class NameAddr:
         return replace(self, params=set_param(self.params, name, value))
 
 
+PARSE_CACHE_SIZE = 512
+"""Parse results kept across messages, per parser: a peer repeats its From, To, Contact and CSeq in every
+message of a call, and a trunk (or SIPp) the same URIs in every call. The values are frozen, so messages
+may share them; errors are not kept. Least recently used dropped beyond this many, few enough that the
+kept objects cost the garbage collector little."""
+parse_uri = lru_cache(PARSE_CACHE_SIZE)(SipUri.parse)
+"""`SipUri.parse`, cached: a From whose tag is new in every call still names the same URI (issue 22)."""
+
+
 def _uri(text: str, header: str) -> SipUri:
     try:
-        return SipUri.parse(text)
+        return parse_uri(text)
     except SipParseError as exc:
         raise SipParseError(f"bad {header} header: {exc}", header=header) from None
 

@@ -20,6 +20,7 @@ from ivr.sip.headers import (
     FROM,
     MAGIC_COOKIE,
     MAX_FORWARDS,
+    PARSE_CACHE_SIZE,
     RECORD_ROUTE,
     ROUTE,
     TO,
@@ -49,17 +50,10 @@ __all__ = [
 MAX_MESSAGE_SIZE = 65535
 MAX_UINT32 = 2**32 - 1
 
-#: Parse results kept across messages: a peer repeats its From, To, Contact and CSeq in every message of
-#: a call, and a trunk (or SIPp) the same Contact and Request-URI in every call. The values are frozen, so
-#: messages may share them; errors are not kept. Least recently used dropped beyond this many per parser,
-#: few enough that the kept objects cost the garbage collector little.
-PARSE_CACHE_SIZE = 512
-
 #: NameAddr parsers that name their header in errors, shared so parse results are cached per header.
 _NAME_ADDR = {name: lru_cache(PARSE_CACHE_SIZE)(partial(NameAddr.parse, header=name))
               for name in (FROM, TO, CONTACT, ROUTE, RECORD_ROUTE)}
 parse_cseq = lru_cache(PARSE_CACHE_SIZE)(CSeq.parse)
-parse_uri = lru_cache(PARSE_CACHE_SIZE)(SipUri.parse)
 
 
 class _Fields:

@@ -34,6 +34,7 @@ from ivr.sip.headers import (
     WARNING,
     Headers,
     Via,
+    parse_uri,
     split_comma,
 )
 from ivr.sip.message import (
@@ -44,7 +45,6 @@ from ivr.sip.message import (
     Response,
     parse_cseq,
     parse_uint,
-    parse_uri,
 )
 from ivr.sip.uri import SipUri, UriError, show
 
@@ -119,8 +119,9 @@ def _split_headers(head: str, lines: list[str]) -> Headers:
     if head.count("\r") != len(lines) - 1 or head.count("\n") != len(lines) - 1:
         raise SipParseError("message has a bare CR or LF in its header section")
     exact = _EXACT
+    folded = "\n " in head or "\n\t" in head  # continuation lines are rare: test each line only then
     for line in lines[1:]:
-        if line[:1] in (" ", "\t"):
+        if folded and line[:1] in (" ", "\t"):
             if not items:
                 raise SipParseError("message has a continuation line before any header")
             prev_name, prev_value = items[-1]
@@ -199,13 +200,13 @@ def _parse_status_line(line: str) -> tuple[int, str]:
 
 
 def _frame_body(headers: Headers, data: bytes, body_start: int) -> bytes:
-    if headers.count(CONTENT_LENGTH) > 1:
-        raise SipParseError("bad Content-Length header: appears more than once", header=CONTENT_LENGTH)
-    raw = headers.get(CONTENT_LENGTH)
-    available = len(data) - body_start
-    if raw is None:
+    pos = headers._index.get("content-length")
+    if pos is None:
         return data[body_start:]
-    length = content_length(raw)
+    if len(pos) > 1:
+        raise SipParseError("bad Content-Length header: appears more than once", header=CONTENT_LENGTH)
+    available = len(data) - body_start
+    length = content_length(headers._items[pos[0]][1])
     if length > available:
         raise SipParseError(f"Content-Length {length} exceeds body length {available}", header=CONTENT_LENGTH)
     return data[body_start : body_start + length]
@@ -222,6 +223,7 @@ def content_length(raw: str) -> int:
 
 
 _REQUIRED = (VIA, FROM, TO, CALL_ID, CSEQ)
+_REQUIRED_KEYS = tuple(name.lower() for name in _REQUIRED)
 _SINGLE_KEYS = tuple((name.lower(), name) for name in SINGLE_VALUE)
 _LISTS = (("contact", CONTACT), ("route", ROUTE), ("record-route", RECORD_ROUTE))
 
@@ -243,16 +245,23 @@ def _validate(msg: Request | Response) -> None:
     index = headers._index
     items = headers._items
     parsed = headers.parsed
-    if not all(name.lower() in index for name in _REQUIRED):
-        missing = [name for name in _REQUIRED if name.lower() not in index]
-        plural = "s" if len(missing) > 1 else ""
-        raise SipParseError(f"missing required header{plural}: {', '.join(missing)}", header=missing[0])
-    for key, name in _SINGLE_KEYS:
-        pos = index.get(key)
-        if pos is not None and len(pos) > 1:
-            raise SipParseError(f"bad {name} header: appears {len(pos)} times", header=name)
-    vias = [parsed(VIA, raw, Via.parse) for raw in _values(headers, "via", VIA)]
-    if vias[0].branch == MAGIC_COOKIE:
+    for key in _REQUIRED_KEYS:
+        if key not in index:
+            missing = [name for name in _REQUIRED if name.lower() not in index]
+            plural = "s" if len(missing) > 1 else ""
+            raise SipParseError(f"missing required header{plural}: {', '.join(missing)}", header=missing[0])
+    if len(index) != len(items):  # some name appears on more than one line
+        for key, name in _SINGLE_KEYS:
+            pos = index.get(key)
+            if pos is not None and len(pos) > 1:
+                raise SipParseError(f"bad {name} header: appears {len(pos)} times", header=name)
+    via_lines = index["via"]
+    top = items[via_lines[0]][1]
+    if len(via_lines) == 1 and "," not in top and top:  # one Via (a UAC's request, a response to us)
+        top_via = parsed(VIA, top, Via.parse)
+    else:
+        top_via = [parsed(VIA, raw, Via.parse) for raw in _values(headers, "via", VIA)][0]
+    if top_via.branch == MAGIC_COOKIE:
         raise SipParseError("bad Via header: branch is the magic cookie with no identifier", header=VIA)
     parsed(FROM, items[index["from"][0]][1], _NAME_ADDR[FROM])
     parsed(TO, items[index["to"][0]][1], _NAME_ADDR[TO])

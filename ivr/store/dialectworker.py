@@ -5,7 +5,9 @@ calls; made on the event loop, a PostgreSQL host that does not answer holds the 
 timeout, and a reachable one still costs a round trip per call, while media for every call is paced
 from that loop (issue 22). A `DialectWorker` runs a blocking `ClosableDialectMemory` (PostgreSQL or
 SQLite) on one thread of its own, which opens it (a SQLite connection belongs to its thread), fed
-through one bounded FIFO queue (a lookup after a write from the same number sees it):
+through one bounded FIFO queue (a lookup after a write from the same number sees it); the lookups asked in
+one iteration of the loop are handed over as one batch and answered in one call back, so a busy loop wakes
+the thread once for several calls:
 
 - `await lookup(caller)` waits at most `lookup_budget_s` on the engine's `Clock`; a slower answer is
   "nothing remembered" (the caller is greeted in the flow's default dialect, as when the database is
@@ -69,8 +71,9 @@ class DialectLookup(DialectWriter, Protocol):
 @dataclass(slots=True)
 class _Lookup:
     caller: str
-    answer: Callable[[str | None], None]
-    """Called on the worker thread with the answer (it hands the answer to the loop)."""
+    loop: asyncio.AbstractEventLoop
+    answered: asyncio.Future[str | None]
+    """Settled on `loop`: by the thread's answer, or with None when the budget runs out."""
     abandoned: bool = False
     """Set on the loop when the budget ran out: the thread skips a lookup it has not started."""
 
@@ -89,7 +92,8 @@ class _Stop:
 class DialectWorker:
     """A blocking dialect memory run on one thread, behind a bounded queue (see the module)."""
 
-    __slots__ = ("_budget_s", "_clock", "_close_timeout_s", "_jobs", "_thread", "dropped_writes", "late_lookups")
+    __slots__ = ("_budget_s", "_clock", "_close_timeout_s", "_jobs", "_max_pending", "_outbox", "_thread",
+                 "dropped_writes", "late_lookups")
 
     def __init__(
         self,
@@ -106,7 +110,11 @@ class DialectWorker:
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._budget_s = lookup_budget_s
         self._close_timeout_s = close_timeout_s
-        self._jobs: queue.Queue[_Lookup | _Write | _Stop] = queue.Queue(maxsize=max_pending)
+        self._jobs: queue.SimpleQueue[_Lookup | _Write | _Stop | list[_Lookup]] = queue.SimpleQueue()
+        """FIFO to the thread: writes one by one, lookups as one batch per iteration of the loop."""
+        self._max_pending = max_pending
+        self._outbox: list[_Lookup] = []
+        """Lookups asked in this iteration of the loop, handed to the thread together at its end."""
         self.dropped_writes = 0
         """Writes dropped because `max_pending` jobs were queued (the database is far behind)."""
         self.late_lookups = 0
@@ -122,57 +130,55 @@ class DialectWorker:
 
     async def lookup(self, caller: str) -> str | None:
         """The caller's remembered dialect; None when there is none, or no answer within the budget."""
-        loop = asyncio.get_running_loop()
-        answered: asyncio.Future[str | None] = loop.create_future()
-
-        def settle(value: str | None) -> None:
-            if not answered.done():
-                answered.set_result(value)
-
-        def from_thread(value: str | None) -> None:
-            try:
-                loop.call_soon_threadsafe(settle, value)
-            except RuntimeError:  # the loop closed meanwhile: nobody waits for this answer any more
-                pass
-
-        def too_late() -> None:
-            if not answered.done():
-                self.late_lookups += 1
-                log.warning("dialect_lookup_late", budget_s=self._budget_s, late_lookups=self.late_lookups)
-                answered.set_result(None)
-
-        job = _Lookup(caller, from_thread)
-        try:
-            self._jobs.put_nowait(job)
-        except queue.Full:
+        if self._full():
             self.late_lookups += 1
             log.warning("dialect_lookup_skipped", reason="queue_full", late_lookups=self.late_lookups)
             return None
+        loop = asyncio.get_running_loop()
+        job = _Lookup(caller, loop, loop.create_future())
+        # Each hand-off wakes the thread (a futex, a context switch, the GIL passed over and back): the
+        # lookups of one iteration of the loop go together, so a busy loop wakes the thread once for the
+        # calls it answered in that iteration rather than once each (issue 22).
+        if not self._outbox:
+            loop.call_soon(self._post)
+        self._outbox.append(job)
+
+        def too_late() -> None:
+            if not job.answered.done():
+                self.late_lookups += 1
+                log.warning("dialect_lookup_late", budget_s=self._budget_s, late_lookups=self.late_lookups)
+                job.answered.set_result(None)
+
         timer = self._clock.call_at(self._clock.now() + self._budget_s, too_late)
         try:
-            return await answered
+            return await job.answered
         finally:
             timer.cancel()
             job.abandoned = True
 
+    def _post(self) -> None:
+        batch, self._outbox = self._outbox, []
+        if batch:
+            self._jobs.put(batch)
+
+    def _full(self) -> bool:
+        """`max_pending` jobs wait (a batch of lookups counts once: it is one query round for the thread)."""
+        return self._jobs.qsize() + len(self._outbox) >= self._max_pending
+
     def set(self, caller: str, dialect: str) -> None:
         """Queue a write of the caller's dialect; returns at once (dropped, with a warning, when full)."""
-        try:
-            self._jobs.put_nowait(_Write(caller, dialect))
-        except queue.Full:
+        if self._full():
             self.dropped_writes += 1
             log.warning("dialect_write_dropped", reason="queue_full", dropped_writes=self.dropped_writes)
+            return
+        self._jobs.put(_Write(caller, dialect))
 
     def close(self) -> None:
         """Let the queued writes finish (up to `close_timeout_s`), then close the memory on its thread."""
         if not self._thread.is_alive():
             return
         stop = _Stop()
-        try:
-            self._jobs.put(stop, timeout=self._close_timeout_s)
-        except queue.Full:
-            log.warning("dialect_writes_lost_at_close", pending=self._jobs.qsize())
-            return
+        self._jobs.put(stop)
         if not stop.done.wait(self._close_timeout_s):
             log.warning("dialect_writes_lost_at_close", pending=self._jobs.qsize())
 
@@ -194,19 +200,42 @@ class DialectWorker:
         ready.set()
         while True:
             job = self._jobs.get()
-            if isinstance(job, _Stop):
+            if isinstance(job, list):
+                self._answer(memory, job)
+            elif isinstance(job, _Stop):
                 memory.close()
                 job.done.set()
                 return
-            try:
-                if isinstance(job, _Write):
+            elif isinstance(job, _Write):
+                try:
                     memory.set(job.caller, job.dialect)
-                elif not job.abandoned:
-                    job.answer(memory.get(job.caller))
+                except Exception as exc:  # the thread outlives a failed query: the memory is a hint
+                    log.warning("dialect_memory_failed", write=True, error=str(exc))
+
+    @staticmethod
+    def _answer(memory: ClosableDialectMemory, batch: list[_Lookup]) -> None:
+        """Ask the memory for each lookup still waiting, then hand the answers to their loop in one go."""
+        answers: dict[asyncio.AbstractEventLoop, list[tuple[_Lookup, str | None]]] = {}
+        for job in batch:
+            if job.abandoned:
+                continue
+            try:
+                value = memory.get(job.caller)
             except Exception as exc:  # the thread outlives a failed query: the memory is a hint
-                log.warning("dialect_memory_failed", write=isinstance(job, _Write), error=str(exc))
-                if isinstance(job, _Lookup):
-                    job.answer(None)
+                log.warning("dialect_memory_failed", write=False, error=str(exc))
+                value = None
+            answers.setdefault(job.loop, []).append((job, value))
+        for loop, settled in answers.items():
+            try:
+                loop.call_soon_threadsafe(_settle, settled)
+            except RuntimeError:  # the loop closed meanwhile: nobody waits for these answers any more
+                pass
+
+
+def _settle(answers: list[tuple[_Lookup, str | None]]) -> None:
+    for job, value in answers:
+        if not job.answered.done():
+            job.answered.set_result(value)
 
 
 __all__ = ["CLOSE_TIMEOUT_S", "LOOKUP_BUDGET_S", "MAX_PENDING", "ClosableDialectMemory", "DialectLookup",

@@ -141,3 +141,13 @@ async def test_loop_clock_satisfies_the_protocol() -> None:
         async with clock.timeout_at(clock.now()):
             await asyncio.Event().wait()
 
+
+
+async def test_a_loop_clock_bound_to_its_loop_reads_and_arms_that_loop() -> None:
+    loop = asyncio.get_running_loop()
+    clock = LoopClock(loop)
+    assert loop.time() <= clock.now() <= loop.time()
+    fired = asyncio.Event()
+    clock.call_at(clock.now(), fired.set)
+    await asyncio.wait_for(fired.wait(), 10)
+    assert LoopClock().now() <= clock.now()  # the same time as an unbound clock's on this loop

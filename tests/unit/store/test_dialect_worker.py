@@ -79,6 +79,7 @@ async def test_a_hanging_lookup_holds_neither_the_loop_nor_the_call_past_its_bud
     ticker = asyncio.create_task(ticking(clock, ticks))
     lookup = asyncio.create_task(worker.lookup("13800138000"))
     await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the loop's lookups of an iteration are handed over at its end
     assert memory.entered.wait(WAIT_S)  # the query is running, held by the database
     with capture_logs() as logs:
         await clock.advance(0.19)
@@ -181,3 +182,17 @@ async def test_sqlite_runs_on_the_worker_thread_and_close_keeps_the_queued_write
     reopened = SqliteDialectMemory(path)
     assert reopened.get("13800138000") == "en"
     reopened.close()
+
+
+async def test_the_lookups_of_one_loop_iteration_reach_the_thread_together() -> None:
+    memory = StuckMemory({"13800000001": "yue", "13800000003": "en"})
+    worker = DialectWorker(lambda: memory, clock=FakeClock())
+    calls = [asyncio.create_task(worker.lookup(f"1380000000{i}")) for i in (1, 2, 3)]
+    await asyncio.sleep(0)  # all three ask in this iteration
+    assert worker._jobs.qsize() == 0 and len(worker._outbox) == 3
+    await asyncio.sleep(0)
+    assert len(worker._outbox) == 0  # one hand-off: the thread is woken once for the three
+    memory.release.set()
+    assert await asyncio.gather(*calls) == ["yue", None, "en"]
+    assert memory.asked == ["13800000001", "13800000002", "13800000003"]
+    worker.close()
