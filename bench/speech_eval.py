@@ -11,15 +11,17 @@ classifier learns from the flow's phrases only; settings are chosen on the dev_*
   rows, espeak-ng's voices in turn on odd ones): babble (five other voices' speech mixed) and street noise (shaped, with
   rumble and passing bursts) at 20/10/5 dB SNR, speed 0.85 and 1.15 (resampled: tempo and pitch),
   level -30 and -6 dBFS (clipped), G.711 μ-law with 1% and 5% of its 20 ms packets lost (silence).
-  Each clip is decoded as a call's is: PocketSphinx in the engine's decoder processes, lent through the
-  engine's `DecodePool` with the flow's English phrase LM, a fresh call's cepstral mean; then the
-  same decision a call makes.
+  Each clip is heard as a call's need is: through the call's `Ears` (the endpointer, the front end that
+  sets the level and repairs clipping, the recognizer hearing 0.3 s of each pause), PocketSphinx in the
+  engine's decoder processes, lent through the engine's `DecodePool` with the flow's English phrase LM,
+  a fresh call's cepstral mean; then the same decision a call makes. `--front-end off` hears the same
+  endpointed audio without the front end (the before of bench/RESULTS.md "Front end").
 
 Right = the flow routes the caller to the right intent: acted on at once, or confirmed (the caller
 presses 1). False accept = a wrong intent acted on without confirmation. No-match = re-asked.
 
     .venv/bin/python -m bench.speech_eval [--quick] [--set dev] [--conditions clean,"street 10 dB"]
-        [--voices festival:kal_diphone,espeak:en-US] [--limit N] [--text-only]
+        [--voices festival:kal_diphone,espeak:en-US] [--limit N] [--text-only] [--front-end off]
 
 `--conditions/--voices/--limit` pick a subset while iterating (the full run decodes ~1,650 clips).
 """
@@ -40,6 +42,7 @@ import tempfile
 import wave
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +60,8 @@ from ivr.flow.nodes.menus import ask_inputs, classify_speech  # noqa: E402
 from ivr.media.g711 import PCMU  # noqa: E402
 from ivr.speech import DecodePool, EngineKind, ModelSpec, SpeechModels  # noqa: E402
 from ivr.speech.evaluation import read_eval_rows  # noqa: E402
+from ivr.speech.frontend import FrontEndConfig  # noqa: E402
+from ivr.speech.pocketsphinx_engine import DEFAULT_MLLR, TELEPHONE_MLLR  # noqa: E402
 
 Audio = npt.NDArray[np.int16]
 RATE = 8000
@@ -73,8 +78,10 @@ DEV_ACT = 0.9
 """Act threshold for recognized speech at which false accepts fell to <= 2% on the dev split, re-chosen
 with the telephone MLLR transform (`--set dev --sweep`, 6 voices, clean + babble/street 10 dB, 10:40 UTC:
 0.6 → 8.5%, 0.7 → 5.3%, 0.8 → 3.5%, 0.85 → 2.3%, 0.9 → 1.3%); reported as a what-if, not applied."""
-MLLR: pathlib.Path | None = None
-"""The acoustic model's MLLR transform (`--mllr`); None: the engine's default (none)."""
+MLLR: pathlib.Path | None | Literal["default"] = DEFAULT_MLLR
+"""The acoustic model's MLLR transform (`--mllr none|telephone|PATH`); by default the engine's (the telephone one)."""
+FRONT_END = FrontEndConfig()
+"""The engine's front end (level, clipping repair); `--front-end off` hears the endpointed audio as it is."""
 NOMINAL_DBFS = -20.0
 LEAD_S, TRAIL_S = 0.3, 0.7
 
@@ -309,9 +316,12 @@ def decode_cached(clips: Sequence[Audio], phrases: tuple[str, ...]) -> list[Spee
 
     from ivr.call import Hypothesis
 
-    # Keyed by the decoder's code as well: a changed search or front end must not reuse old results.
-    engine = (ROOT / "ivr" / "speech" / "pocketsphinx_engine.py").read_bytes()
-    engine += MLLR.read_bytes() if MLLR is not None else b""  # the model's adaptation too
+    # Keyed by the decoder's and the ears' code as well: a changed search or front end must not reuse old results.
+    engine = b"".join((ROOT / "ivr" / f).read_bytes() for f in (
+        "speech/pocketsphinx_engine.py", "speech/frontend.py", "speech/vad.py", "engine/ears.py"))
+    engine += repr(FRONT_END).encode()
+    mllr = TELEPHONE_MLLR if MLLR == DEFAULT_MLLR else MLLR
+    engine += mllr.read_bytes() if isinstance(mllr, pathlib.Path) else b""  # the model's adaptation too
     tag = hashlib.sha256("\n".join(phrases).encode() + engine).hexdigest()[:12]
     folder = CACHE / "decoded" / tag
     folder.mkdir(parents=True, exist_ok=True)
@@ -336,34 +346,55 @@ def decode_cached(clips: Sequence[Audio], phrases: tuple[str, ...]) -> list[Spee
 
 
 async def decode_all(clips: Sequence[Audio], phrases: tuple[str, ...]) -> list[SpeechInput]:
-    """Each clip as its own call: the engine's models, decoder processes and pool, a fresh cepstral mean."""
+    """Each clip as its own call's need, heard as the engine hears it: the call's `Ears` (endpointer, the
+    front end, the recognizer hearing 0.3 s of each pause) over the engine's models, decoder processes
+    and pool, a fresh cepstral mean. A clip the endpointer finds no speech in is heard as nothing."""
+    from ivr.call import ListenSpec
+    from ivr.clock import FakeClock
+    from ivr.engine.ears import Ears, EarsEvent, Heard
+    from ivr.speech.events import SpeechStarted
+
     cfg = EngineConfig()
     models = SpeechModels.load([ModelSpec("en", EngineKind.POCKETSPHINX, mllr=MLLR)])
     models.start_hosts(cfg.asr_processes)
     models.prepare("en", phrases, recognizers=cfg.asr_prewarm)
     lead, trail = np.zeros(int(LEAD_S * RATE), np.int16), np.zeros(int(TRAIL_S * RATE), np.int16)
-    out: list[SpeechInput | None] = [None] * len(clips)
+    out: list[SpeechInput] = [SpeechInput("", 0.0, "en")] * len(clips)
     limit = asyncio.Semaphore(2 * cfg.asr_processes)
+    spec = ListenSpec(languages=("en",), phrases=phrases)
     try:
         async with DecodePool(cfg.asr_workers, max_recognizers=cfg.asr_max_decoders) as pool:
 
             async def one(i: int) -> None:
                 async with limit:
-                    session = await pool.open_session(models, "en")
+                    heard: asyncio.Future[SpeechInput | None] = asyncio.get_running_loop().create_future()
+                    started: list[SpeechStarted] = []
+
+                    def listen(event: EarsEvent) -> None:
+                        if isinstance(event, SpeechStarted):
+                            started.append(event)
+                        elif isinstance(event, Heard) and not heard.done():
+                            heard.set_result(event.speech)
+
+                    ears = Ears(pool, models, FakeClock(), front_end=FRONT_END)
+                    await ears.start(spec, listen)
+                    audio = np.concatenate([lead, clips[i], trail])
+                    for k in range(0, len(audio) - FRAME + 1, FRAME):
+                        ears.frame(audio[k : k + FRAME])
+                        if k % (25 * FRAME) == 0:
+                            await asyncio.sleep(0)  # let a streaming borrow start, as on a live loop
+                    ears.end_utterance()  # still talking at the clip's end: decide on what was said
                     try:
-                        await session.restore_acoustic_state(None)
-                        await session.set_phrases(phrases)
-                        audio = np.concatenate([lead, clips[i], trail])
-                        for k in range(0, len(audio), FRAME):
-                            session.feed(audio[k : k + FRAME])
-                        out[i] = (await session.finish()).to_speech_input()
+                        if started:
+                            result = await heard
+                            out[i] = result if result is not None else out[i]
                     finally:
-                        await session.aclose()
+                        await ears.aclose()
 
             await asyncio.gather(*(one(i) for i in range(len(clips))))
     finally:
         models.close()
-    return [r for r in out if r is not None]
+    return out
 
 
 # ---------------------------------------------------------------- confusion-aware training cache
@@ -436,16 +467,25 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N audio rows (0: all)")
     parser.add_argument("--text-only", action="store_true",
                         help="only the typed-text table (no rendering or decoding): seconds, not an hour")
-    parser.add_argument("--mllr", default="", help="decode with an MLLR transform: telephone or a path")
+    parser.add_argument("--mllr", default="", help="MLLR transform: none, telephone or a path (default: the engine's)")
+    parser.add_argument("--front-end", default="on", choices=("on", "off"),
+                        help="off: the recognizer hears the endpointed audio without level control or clipping repair")
     parser.add_argument("--sweep", action="store_true", help="also tabulate right/false accepts per act threshold")
     parser.add_argument("--build-heard", action="store_true",
                         help="(re)build the flow's confusion-aware training cache <flow>.heard.tsv and exit")
     args = parser.parse_args()
-    if args.mllr:
-        from ivr.speech.pocketsphinx_engine import TELEPHONE_MLLR
+    import logging
 
+    import structlog
+
+    # The call's Ears log each utterance at info: keep the report on stdout readable.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    if args.mllr:
         global MLLR
-        MLLR = TELEPHONE_MLLR if args.mllr == "telephone" else pathlib.Path(args.mllr)
+        MLLR = {"none": None, "telephone": TELEPHONE_MLLR}.get(args.mllr, pathlib.Path(args.mllr))
+    if args.front_end == "off":
+        global FRONT_END
+        FRONT_END = FrontEndConfig(target_dbfs=None, declip=False)
     if args.build_heard:
         print(f"wrote {build_heard(FLOW, args.quick)}", file=sys.stderr)
         return
@@ -566,7 +606,8 @@ def print_header(args: argparse.Namespace, started: str) -> None:
                                            (f"--conditions {args.conditions!r}", bool(args.conditions)),
                                            (f"--voices {args.voices}", bool(args.voices)),
                                            (f"--limit {args.limit}", bool(args.limit)),
-                                           (f"--mllr {args.mllr}", bool(args.mllr)), ("--sweep", args.sweep)) if on)
+                                           (f"--mllr {args.mllr}", bool(args.mllr)), ("--sweep", args.sweep),
+                                           ("--front-end off", args.front_end == "off")) if on)
     print(f"Command: `python -m bench.speech_eval{flags}` · machine: {platform.machine()}, nproc {os.cpu_count()} "
           f"(shared with other engineers' work while measured) · {started}\n")
 

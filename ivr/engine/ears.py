@@ -14,6 +14,11 @@ decoded after it ends, with recognizers that are held only for that decode (~0.1
 need): under overload callers wait a little longer, and memory stays bounded. What a recognizer
 learned of the caller's channel (its cepstral mean) is kept per call and handed to the next one
 lent to the same call, so it still carries across turns.
+
+Between the endpointer and PocketSphinx recognizers, each utterance passes a front end
+(`ivr.speech.frontend`): one gain per utterance sets the caller's level, and clipped peaks are redrawn. A
+loud or quiet caller lost 20 of 50 points of right intents on the dev split without it (bench/RESULTS.md
+"Front end").
 """
 
 from __future__ import annotations
@@ -33,8 +38,9 @@ from ivr.clock import Clock
 from ivr.speech import DecodePool, SpeechModels
 from ivr.speech.errors import RecognizerError
 from ivr.speech.events import SpeechStarted, UtteranceEnded
+from ivr.speech.frontend import FrontEndConfig, UtteranceFrontEnd
 from ivr.speech.pool import STREAM_BATCH_SAMPLES, DecodeSession
-from ivr.speech.recognizer import RecognitionResult
+from ivr.speech.recognizer import EngineKind, RecognitionResult
 from ivr.speech.vad import Endpointer, EndpointerConfig
 
 log = structlog.get_logger(__name__)
@@ -69,24 +75,40 @@ class _Utterance:
         self._ears = ears
         self._languages = tuple(ears.languages)
         self._phrases = ears.phrases
-        self._audio: list[NDArray[np.int16]] = [first_audio]
+        self._conditioned = {language: ears.conditions(language) for language in self._languages}
+        """Per language: whether its recognizer hears the front end's output (else the audio as received)."""
+        self._front = UtteranceFrontEnd(ears.front_end) if any(self._conditioned.values()) else None
+        self._audio: dict[bool, list[NDArray[np.int16]]] = {True: [], False: []}
+        """What each kind of recognizer hears, so far: conditioned by the front end (True) or as received."""
         self._sessions: list[DecodeSession] = []
         self._streaming = False
         self._borrowing: asyncio.Task[None] | None = None
+        self.add(first_audio)
 
     def listen_along(self) -> None:
         """Borrow recognizers now and decode while the caller is still talking."""
         self._borrowing = asyncio.get_running_loop().create_task(self._borrow(), name="ears-borrow")
 
     def add(self, frame: NDArray[np.int16]) -> None:
-        self._audio.append(frame)
+        if self._front is not None:
+            self._hear(self._front.push(frame), conditioned=True)
+        if not all(self._conditioned.values()):
+            self._hear(frame, conditioned=False)
+
+    def _hear(self, audio: NDArray[np.int16], *, conditioned: bool) -> None:
+        if not audio.size:
+            return
+        self._audio[conditioned].append(audio)
         if self._streaming:
             for session in self._sessions:
-                session.feed(frame)
+                if self._conditioned[session.language] is conditioned:
+                    session.feed(audio)
 
     async def decide(self) -> list[object]:
         """Every recognizer's final result for the utterance (an exception where one failed)."""
         try:
+            if self._front is not None:
+                self._hear(self._front.flush(), conditioned=True)
             if self._borrowing is not None:
                 try:
                     await self._borrowing
@@ -113,9 +135,10 @@ class _Utterance:
             self._sessions.append(session)
             await session.restore_acoustic_state(ears.acoustic.get(language))
             await session.set_phrases(self._phrases)
-        heard = np.concatenate(self._audio)
         for session in self._sessions:
-            session.feed(heard)
+            heard = self._audio[self._conditioned[session.language]]
+            if heard:  # the front end may still hold the start of the utterance
+                session.feed(np.concatenate(heard))
         self._streaming = True
 
     async def _give_back(self) -> None:
@@ -133,9 +156,13 @@ class _Utterance:
 
 
 class Ears:
-    def __init__(self, pool: DecodePool, models: SpeechModels, clock: Clock) -> None:
+    def __init__(
+        self, pool: DecodePool, models: SpeechModels, clock: Clock, *, front_end: FrontEndConfig | None = None
+    ) -> None:
         self.pool = pool
         self.models = models
+        self.front_end = front_end or FrontEndConfig()
+        """How each utterance's audio is conditioned before the recognizers hear it."""
         self.acoustic: dict[str, str | None] = {}
         """Per language: the caller's channel as the last recognizer lent to this call learned it."""
         self.languages: list[str] = []
@@ -146,6 +173,12 @@ class Ears:
         self._utterance: _Utterance | None = None
         """The utterance the caller is speaking now."""
         self._decode: asyncio.Task[None] | None = None
+
+    def conditions(self, language: str) -> bool:
+        """Whether `language`'s recognizer hears the front end's output: PocketSphinx's does (its fixed initial
+        cepstral mean is what made the caller's level matter); Vosk's Kaldi normalises its features online,
+        and a Korean need fell under the act threshold with the front end, so it hears the audio as received."""
+        return self.models.spec(language).engine is EngineKind.POCKETSPHINX
 
     def available(self, languages: Sequence[str]) -> list[str]:
         """The requested languages we have a recognizer for, in the order asked."""

@@ -7,11 +7,13 @@ import pathlib
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 
 from ivr.call import ListenSpec
 from ivr.clock import FakeClock
 from ivr.engine.ears import Ears, EarsEvent, Heard
 from ivr.media import load_telephony
+from ivr.speech import EngineKind, ModelSpec
 from ivr.speech.events import SpeechStarted
 from ivr.speech.recognizer import RecognitionResult
 
@@ -27,10 +29,12 @@ class _Session:
         self.state = state
         self.restored: str | None = None
         self.closed = False
+        self.audio: list[np.ndarray] = []
 
     def feed(self, frame: np.ndarray) -> None:
         self.fed += 1
         self.samples += len(frame)
+        self.audio.append(frame)
 
     async def set_phrases(self, phrases: Sequence[str]) -> None:
         pass
@@ -72,6 +76,9 @@ class _Pool:
 
 class _Models:
     dialects = ("en",)
+
+    def spec(self, dialect: str) -> ModelSpec:
+        return ModelSpec(dialect, EngineKind.POCKETSPHINX)
 
 
 async def test_speech_after_a_prompt_longer_than_the_no_input_timeout_is_heard() -> None:
@@ -192,3 +199,54 @@ async def test_the_recognizer_hears_only_the_first_part_of_the_end_of_speech_pau
     speech = load_telephony(sorted(SPEECH.glob("*.wav"))[0])
     assert any(isinstance(e, Heard) for e in heard)
     assert pool.session.samples <= len(speech) + 0.3 * 8000, "0.3 s of the pause, not 0.7 s"
+
+
+def _active_dbfs(audio: np.ndarray) -> float:
+    from ivr.speech.frontend import active_rms
+
+    return 20 * float(np.log10(active_rms(audio.astype(np.float64)) / 32768))
+
+
+async def _loud_caller_heard(ears: Ears, clock: FakeClock, gain_db: float) -> tuple[list[EarsEvent], np.ndarray]:
+    heard: list[EarsEvent] = []
+    assert await ears.start(ListenSpec(languages=("en",)), heard.append)
+    speech = load_telephony(sorted(SPEECH.glob("*.wav"))[0]).astype(np.float64) * 10 ** (gain_db / 20)
+    caller = np.clip(np.round(speech), -32768, 32767).astype(np.int16)
+    silence = np.zeros(160, dtype=np.int16)
+    for start in range(0, len(caller) - 160, 160):
+        ears.frame(caller[start : start + 160])
+        await clock.advance(0.02)
+    for _ in range(60):
+        ears.frame(silence)
+        await clock.advance(0.02)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    return heard, caller
+
+
+@pytest.mark.parametrize("spare", [False, True], ids=["decoded-after", "streaming"])
+@pytest.mark.parametrize("gain_db", [-20.0, 12.0], ids=["quiet-caller", "loud-caller"])
+async def test_the_recognizer_hears_every_caller_at_the_front_ends_level(gain_db: float, spare: bool) -> None:
+    clock = FakeClock()
+    pool = _Pool(spare=spare)
+    ears = Ears(pool, _Models(), clock)  # type: ignore[arg-type]
+    heard, caller = await _loud_caller_heard(ears, clock, gain_db)
+    assert any(isinstance(e, Heard) for e in heard)
+    fed = np.concatenate(pool.session.audio)
+    assert abs(len(fed) - len(caller)) < 0.7 * 8000, "the whole utterance, as endpointed"
+    assert ears.front_end.target_dbfs is not None
+    assert _active_dbfs(fed) == pytest.approx(ears.front_end.target_dbfs, abs=4.0)
+
+
+async def test_a_vosk_recognizer_hears_the_caller_as_received() -> None:
+    class _VoskModels(_Models):
+        def spec(self, dialect: str) -> ModelSpec:
+            return ModelSpec(dialect, EngineKind.VOSK, pathlib.Path("/models/vosk-en"))
+
+    clock = FakeClock()
+    pool = _Pool()
+    ears = Ears(pool, _VoskModels(), clock)  # type: ignore[arg-type]
+    heard, caller = await _loud_caller_heard(ears, clock, -20.0)
+    assert any(isinstance(e, Heard) for e in heard)
+    fed = np.concatenate(pool.session.audio)
+    assert _active_dbfs(fed) == pytest.approx(_active_dbfs(caller), abs=1.0), "no gain for Kaldi's features"
