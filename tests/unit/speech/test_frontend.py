@@ -36,7 +36,7 @@ def dbfs(x: npt.NDArray[np.int16]) -> float:
     return 20 * math.log10(active_rms(x.astype(np.float64)) / 32768)
 
 
-@pytest.mark.parametrize("level", [-40.0, -30.0, -23.0, -12.0], ids=lambda d: f"{d:g}dBFS")
+@pytest.mark.parametrize("level", [-40.0, -33.0, -13.0, -6.0], ids=lambda d: f"{d:g}dBFS")
 def test_the_utterance_comes_out_at_the_target_level_and_length(level: float) -> None:
     audio = int16(speechlike(2.0, level))
     out = run(UtteranceFrontEnd(FrontEndConfig(target_dbfs=-23.0)), audio)
@@ -45,12 +45,12 @@ def test_the_utterance_comes_out_at_the_target_level_and_length(level: float) ->
 
 
 def test_nothing_is_released_until_the_level_is_measured_then_everything_in_order() -> None:
-    audio = int16(speechlike(1.5, -30.0))
+    audio = int16(speechlike(1.5, -35.0))
     front = UtteranceFrontEnd(FrontEndConfig(settle_s=0.5))
     released = [front.push(audio[k : k + 160]) for k in range(0, 3840, 160)]
     assert sum(len(r) for r in released) == 0 and front.gain_db is None, "0.48 s < settle_s"
     released.append(front.push(audio[3840:4000]))
-    assert len(released[-1]) == 4000 and front.gain_db == pytest.approx(7.0, abs=1.0)
+    assert len(released[-1]) == 4000 and front.gain_db == pytest.approx(12.0, abs=1.0)
     rest = run(front, audio[4000:])
     assert front.gain_db is not None
     whole = np.concatenate([*released, rest])
@@ -62,6 +62,13 @@ def test_a_short_utterance_is_measured_on_what_there_is_at_its_end() -> None:
     audio = int16(speechlike(0.3, -35.0))
     out = run(UtteranceFrontEnd(FrontEndConfig(settle_s=0.8)), audio)
     assert len(out) == len(audio) and dbfs(out) == pytest.approx(-23.0, abs=1.0)
+
+
+@pytest.mark.parametrize("level", [-30.0, -23.0, -16.0], ids=lambda d: f"{d:g}dBFS")
+def test_a_caller_near_the_target_keeps_their_level(level: float) -> None:
+    audio = int16(speechlike(1.0, level))
+    front = UtteranceFrontEnd(FrontEndConfig(target_dbfs=-23.0, dead_band_db=8.0))
+    assert np.array_equal(run(front, audio), audio) and front.gain_db == 0.0
 
 
 def test_the_gain_is_bounded_so_line_noise_is_not_raised_to_speech_level() -> None:
