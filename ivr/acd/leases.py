@@ -1,6 +1,11 @@
 """Node leases: a node of a shared log that goes silent for `lease_s` is declared dead by every
 copy of the log at the same entry. Its waiting callers died with it (their calls were its calls),
-its bridged calls end, and its callbacks move to the live node first by name (the heir).
+its bridged calls end, and its callbacks move to the heir: the node heard of last (ties: first by name).
+
+The heir is not simply the first live node by name: a node's lease is "live" until it runs out, so a
+process that died with the lost node (another worker of the same node, whose lease ends a moment later)
+is still listed, and `node-1-w1` sorts before `node-2`. Heard last is alive for sure: it is the sender
+of the very command (a `Tick` at the lease's end) in which the loss is found.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ class NodeLeases:
         dead = [n for n, seen in s.nodes.items() if seen + s.lease_s <= s.now]
         for node in dead:
             del s.nodes[node]
-        heir = min(s.nodes) if s.nodes else None
+        heir = min(s.nodes, key=lambda n: (-s.nodes[n], n)) if s.nodes else None
         for node in dead:
             gone: list[str] = []
             for caller in [c for c in s.callers.values() if c.node == node]:

@@ -398,6 +398,21 @@ def test_dead_node_loses_its_callers_and_hands_over_callbacks(simple) -> None:  
     assert "n2" in h.core.nodes
 
 
+def test_the_heir_is_the_node_heard_last_not_a_sibling_of_the_dead_node_still_listed(simple) -> None:  # type: ignore[no-untyped-def]
+    # m1 and its worker m1-w1 die together; m1-w1 was heard a moment later, so its lease runs a moment longer.
+    # Found first by name, the heir of m1 would be m1-w1 (before n1, the harness's live node): dead, and
+    # nobody would close m1's calls.
+    h = Harness(simple, lease_s=15.0)
+    h.do(Heartbeat(), node="m1")
+    h.at(1.0)
+    h.do(Heartbeat(), node="m1-w1")
+    events = h.at(15.0)
+    (lost,) = [e for e in events if isinstance(e, NodeLost)]
+    assert (lost.node, lost.heir) == ("m1", "n1")
+    (lost,) = [e for e in h.at(16.0) if isinstance(e, NodeLost)]
+    assert (lost.node, lost.heir) == ("m1-w1", "n1")
+
+
 def test_replicas_fed_the_same_log_agree() -> None:
     cfg = config(agents_yaml(*(agent(f"a{i}") for i in range(4))), "queues:\n  - {id: general, strategy: random}\n")
     runs = []
