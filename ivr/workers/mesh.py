@@ -95,6 +95,8 @@ class WorkerMesh:
     def route(self, data: bytes, source: Address) -> bool:
         """A datagram of the shared port: True if another worker holds it (it went there)."""
         index = routing.target(data, self.me, self.count)
+        if index is None:
+            index = routing.registrar_worker(data, source[0], self.count)
         if index is None and self.elsewhere is not None:
             index = self.elsewhere(data, source)
         if index is None or index == self.me:

@@ -10,13 +10,18 @@ requests). The stamp comes back unchanged:
 - a **response** carries our branch in its top Via: it belongs to the worker that sent the request;
 - an **in-dialog request** carries our local tag as its To-tag: it belongs to the dialog's worker;
 - a new request (no To-tag) belongs to whichever worker the kernel chose (`owner` says None), unless
-  the node knows better (an agent's phone calling about the caller it holds: `ivr.workers.mesh`).
+  the node knows better (an agent's phone calling about the caller it holds: `ivr.workers.mesh`);
+- a new **REGISTER** belongs to the worker its source host hashes to (`registrar_worker`): the registrar's
+  limit on failed digest attempts counts per source address, and the kernel spreads one host's source
+  ports over the workers, so a password guesser would otherwise get that limit once per worker.
 
 A stamp that names no worker of this node (a peer's own token, a stamp from before a restart with more
 workers) is handled where it arrived, as one process would: at worst a 481 for a dialog it never knew.
 """
 
 from __future__ import annotations
+
+import zlib
 
 from ivr.sip.framing import raw_header_values
 
@@ -28,6 +33,7 @@ _HEAD_END = b"\r\n\r\n"
 _RESPONSE = b"SIP/2.0 "
 _VIA = (b"via", b"v")
 _TO = (b"to", b"t")
+_REGISTER = b"REGISTER "
 
 
 def stamp(index: int) -> str:
@@ -70,6 +76,17 @@ def target(data: bytes, me: int, count: int) -> int | None:
     return index
 
 
+def registrar_worker(data: bytes, host: str, count: int) -> int | None:
+    """The worker (of `count`) that takes an out-of-dialog REGISTER from `host`: the same for every
+    worker (crc32, not Python's per-process `hash`); None for any other datagram."""
+    if count < 2 or not data.startswith(_REGISTER):
+        return None
+    to = header_value(data, _TO)
+    if to is not None and _param(to.rsplit(b">", 1)[-1], b"tag"):
+        return None
+    return zlib.crc32(host.encode()) % count
+
+
 def header_value(data: bytes, names: tuple[bytes, ...]) -> bytes | None:
     """The value of the first header called one of `names` (lower case, compact form included)."""
     end = data.find(_HEAD_END)
@@ -85,4 +102,4 @@ def _param(value: bytes, name: bytes) -> bytes:
     return b""
 
 
-__all__ = ["STAMP_PREFIX", "header_value", "owner", "stamp", "stamped_worker", "target"]
+__all__ = ["STAMP_PREFIX", "header_value", "owner", "registrar_worker", "stamp", "stamped_worker", "target"]

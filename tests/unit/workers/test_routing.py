@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from ivr.sip.message import new_branch, new_tag
 from ivr.workers.mesh import envelope, opened
-from ivr.workers.routing import owner, stamp, stamped_worker, target
+from ivr.workers.routing import owner, registrar_worker, stamp, stamped_worker, target
 
 BRANCH_1 = new_branch() + stamp(1)
 TAG_1 = new_tag() + stamp(1)
@@ -52,6 +52,30 @@ def test_an_in_dialog_request_belongs_to_the_worker_whose_tag_is_its_to_tag() ->
 def test_a_new_request_is_handled_where_the_kernel_put_it() -> None:
     assert owner(NEW_INVITE) is None, "no To-tag; the peer's own branch and From-tag do not count"
     assert target(NEW_INVITE, me=0, count=2) is None
+
+
+def register_from(port: int, to_tag: str = "") -> bytes:
+    return (
+        f"REGISTER sip:10.0.0.5 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.9:{port};branch=z9hG4bK{port}\r\n"
+        f"From: <sip:a1@10.0.0.5>;tag=p{port}\r\nTo: <sip:a1@10.0.0.5>{to_tag}\r\n"
+        f"Call-ID: r{port}@10.0.0.9\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def test_every_register_from_one_host_goes_to_one_worker_whatever_its_port() -> None:
+    # The registrar counts failed digest attempts per source address: spread over the workers by source
+    # port (as the kernel does), a password guesser would get the limit once per worker.
+    chosen = {registrar_worker(register_from(port), "10.0.0.9", 2) for port in range(5060, 5160)}
+    assert len(chosen) == 1
+    assert chosen <= {0, 1}
+    hosts = {registrar_worker(register_from(5060), f"10.0.0.{i}", 2) for i in range(1, 50)}
+    assert hosts == {0, 1}, "hosts are spread over the workers"
+
+
+def test_only_an_out_of_dialog_register_is_placed_by_host() -> None:
+    assert registrar_worker(NEW_INVITE, "10.0.0.7", 2) is None
+    assert registrar_worker(register_from(5060, ";tag=x"), "10.0.0.9", 2) is None
+    assert registrar_worker(register_from(5060), "10.0.0.9", 1) is None, "one process: nothing to place"
 
 
 @pytest.mark.parametrize("token", [b"z9hG4bK0123abcd", b"abc-w", b"abc-wx", b"abc-w12345", b"", b"-w-1"],
