@@ -61,11 +61,14 @@ def owner(data: bytes) -> int | None:
             return None
         token = _param(value.split(b",", 1)[0], b"branch")
     else:
-        value = header_value(data, _TO)
-        if value is None:
-            return None
-        token = _param(value.rsplit(b">", 1)[-1], b"tag")
+        token = _to_tag(data)
     return stamped_worker(token) if token else None
+
+
+def _to_tag(data: bytes) -> bytes:
+    """A request's To-tag (b"": none, or no To header): the tag after the URI, not a tag-like URI parameter."""
+    value = header_value(data, _TO)
+    return b"" if value is None else _param(value.rsplit(b">", 1)[-1], b"tag")
 
 
 def target(data: bytes, me: int, count: int) -> int | None:
@@ -79,10 +82,7 @@ def target(data: bytes, me: int, count: int) -> int | None:
 def registrar_worker(data: bytes, host: str, count: int) -> int | None:
     """The worker (of `count`) that takes an out-of-dialog REGISTER from `host`: the same for every
     worker (crc32, not Python's per-process `hash`); None for any other datagram."""
-    if count < 2 or not data.startswith(_REGISTER):
-        return None
-    to = header_value(data, _TO)
-    if to is not None and _param(to.rsplit(b">", 1)[-1], b"tag"):
+    if count < 2 or not data.startswith(_REGISTER) or _to_tag(data):
         return None
     return zlib.crc32(host.encode()) % count
 
