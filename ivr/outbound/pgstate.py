@@ -3,16 +3,17 @@
 The same tables and SQL as the SQLite state (`ivr.outbound.state`), in the call records' database.
 Every node serves the outbound API over it (targets added, pauses, progress); one node at a time
 leads and dials. The lead is a session advisory lock held on a connection of its own: it goes with
-the node (a process that stops or dies closes the connection, and PostgreSQL frees the lock at once),
-so no lease has to run out. The node that takes the lead closes the attempts the last leader left
-`dialing` as interrupted; a claim is conditional on the attempt number, so even a leader that lost its
-connection without noticing cannot dial an attempt another node has claimed.
+the node (a node that stops unlocks it; one that dies closes the connection, and PostgreSQL frees the
+lock as soon as its server process sees that), so no lease has to run out. The node that takes the lead
+closes the attempts the last leader left `dialing` as interrupted; a claim is conditional on the attempt
+number, so even a leader that lost its connection without noticing cannot dial an attempt another node
+has claimed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -93,8 +94,13 @@ class PostgresCampaignStore(SqlCampaignState):
     def close(self) -> None:
         with self._lock:
             if self._lead_conn is not None:
-                self._lead_conn.close()  # frees the lead at once for the other nodes
-                self._lead_conn = None
+                # Unlock before closing: a closed connection's advisory lock is only freed when its server
+                # process notices and exits, a moment later, and a successor asking then would be refused.
+                if self._leading and not self._lead_conn.closed:
+                    with suppress(psycopg.Error):
+                        self._lead_conn.execute("SELECT pg_advisory_unlock(%s)", (LEAD_LOCK_KEY,))
+                self._lead_conn.close()
+                self._lead_conn, self._leading = None, False
             self._conn.close()
 
 
