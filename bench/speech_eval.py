@@ -14,14 +14,17 @@ classifier learns from the flow's phrases only; settings are chosen on the dev_*
   Each clip is heard as a call's need is: through the call's `Ears` (the endpointer, the front end that
   sets the level and repairs clipping, the recognizer hearing 0.3 s of each pause), PocketSphinx in the
   engine's decoder processes, lent through the engine's `DecodePool` with the flow's English phrase LM,
-  a fresh call's cepstral mean; then the same decision a call makes. `--front-end off` hears the same
-  endpointed audio without the front end (the before of bench/RESULTS.md "Front end").
+  a fresh call's cepstral mean, the audio reaching the decoder in 0.2 s chunks from the utterance's start
+  as in a live call (`DecodeSession` batches; PocketSphinx's live cepstral mean makes a decode depend on its
+  chunks, and this bench feeds audio faster than real time); then the same decision a call makes.
+  `--front-end off` hears the same endpointed audio without the front end (the before of bench/RESULTS.md
+  "Front end"). `bench.speech_turns` scores the turns after the first on the same clips (`Clip.say`).
 
 Right = the flow routes the caller to the right intent: acted on at once, or confirmed (the caller
 presses 1). False accept = a wrong intent acted on without confirmation. No-match = re-asked.
 
     .venv/bin/python -m bench.speech_eval [--quick] [--set dev] [--conditions clean,"street 10 dB"]
-        [--voices festival:kal_diphone,espeak:en-US] [--limit N] [--text-only] [--front-end off]
+        [--voices festival:kal_diphone,espeak:en-US] [--limit N] [--step N] [--text-only] [--front-end off]
 
 `--conditions/--voices/--limit` pick a subset while iterating (the full run decodes ~1,650 clips).
 """
@@ -55,7 +58,7 @@ from ivr.config import EngineConfig  # noqa: E402
 from ivr.flow import check_file  # noqa: E402
 from ivr.flow.intents import Classifier  # noqa: E402
 from ivr.flow.loader import heard_path, load_text, read_heard  # noqa: E402
-from ivr.flow.model import AskNode  # noqa: E402
+from ivr.flow.model import AskNode, Thresholds  # noqa: E402
 from ivr.flow.nodes.menus import ask_inputs, classify_speech  # noqa: E402
 from ivr.media.g711 import PCMU  # noqa: E402
 from ivr.speech import DecodePool, EngineKind, ModelSpec, SpeechModels  # noqa: E402
@@ -281,16 +284,23 @@ class Verdict:
         return self.action == "act" and self.intent != self.expected
 
 
+Classify = Callable[[AskNode, Classifier | None, SpeechInput], tuple[str | None, float, str]]
+
+
 def decide(
-    node: AskNode, classifier: Classifier | None, heard: SpeechInput, expected: str, act: float | None = None
+    node: AskNode, classifier: Classifier | None, heard: SpeechInput, expected: str, act: float | None = None,
+    classify: Classify = classify_speech, levels: Thresholds | None = None,
 ) -> Verdict:
-    """The ask node's decision; `act` overrides the node's act threshold (a what-if, chosen on dev)."""
-    intent, confidence, _ = classify_speech(node, classifier, heard)
+    """The ask node's decision; `act` overrides the act threshold (a what-if, chosen on dev); `classify` and
+    `levels`: the node's reading of a first answer (`classify_speech`, its `thresholds`) or of one after a
+    no-match (`classify_answer`, `retry_thresholds`)."""
+    intent, confidence, _ = classify(node, classifier, heard)
+    levels = levels or node.thresholds
     if intent is None:
         action = "reask"
-    elif confidence >= (node.thresholds.act if act is None else act):
+    elif confidence >= (levels.act if act is None else act):
         action = "act"
-    elif confidence >= node.thresholds.confirm and node.confirm_prompt is not None:
+    elif confidence >= levels.confirm and node.confirm_prompt is not None:
         action = "confirm"
     else:
         action = "reask"
@@ -309,46 +319,61 @@ def summary(verdicts: Sequence[Verdict]) -> tuple[float, float, float, float]:
 # ---------------------------------------------------------------- recognition
 
 
+Turn = tuple[Audio, tuple[str, ...]]
+"""One listen of a call: what the caller says, and the phrases the recognizer listens for."""
+
+
 def decode_cached(clips: Sequence[Audio], phrases: tuple[str, ...]) -> list[SpeechInput]:
-    """`decode_all`, remembering each clip's result under var/speech_eval/decoded/ (keyed by the clip's
-    samples, the phrase set and the decoder's code), so re-scoring with another classifier needs no decoding."""
+    """Each clip as its own call's need (`decode_calls` with one turn per call)."""
+    return [turns[-1] for turns in decode_calls([[(c, phrases)] for c in clips])]
+
+
+def decode_calls(calls: Sequence[Sequence[Turn]]) -> list[list[SpeechInput]]:
+    """`hear_calls`, remembering each call's results under var/speech_eval/decoded/ (keyed by its turns' samples
+    and phrases and the decoder's code), so re-scoring with another classifier or rule needs no decoding."""
     import json
 
     from ivr.call import Hypothesis
 
     # Keyed by the decoder's and the ears' code as well: a changed search or front end must not reuse old results.
     engine = b"".join((ROOT / "ivr" / f).read_bytes() for f in (
-        "speech/pocketsphinx_engine.py", "speech/frontend.py", "speech/vad.py", "engine/ears.py"))
+        "speech/pocketsphinx_engine.py", "speech/frontend.py", "speech/vad.py", "speech/pool.py", "engine/ears.py"))
     engine += repr(FRONT_END).encode()
     mllr = TELEPHONE_MLLR if MLLR == DEFAULT_MLLR else MLLR
     engine += mllr.read_bytes() if isinstance(mllr, pathlib.Path) else b""  # the model's adaptation too
-    tag = hashlib.sha256("\n".join(phrases).encode() + engine).hexdigest()[:12]
-    folder = CACHE / "decoded" / tag
+    folder = CACHE / "decoded" / hashlib.sha256(engine).hexdigest()[:12]
     folder.mkdir(parents=True, exist_ok=True)
-    keys = [hashlib.sha256(c.tobytes()).hexdigest()[:24] for c in clips]
-    out: dict[int, SpeechInput] = {}
+    keys = []
+    for turns in calls:
+        key = hashlib.sha256()
+        for clip, phrases in turns:
+            key.update(hashlib.sha256("\n".join(phrases).encode()).digest() + clip.tobytes())
+        keys.append(key.hexdigest()[:24])
+    out: dict[int, list[SpeechInput]] = {}
     todo = []
     for i, k in enumerate(keys):
         f = folder / f"{k}.json"
         if f.exists():
-            d = json.loads(f.read_text(encoding="utf-8"))
-            out[i] = SpeechInput(d["text"], d["confidence"], "en", tuple(Hypothesis(t, c) for t, c in d["nbest"]))
+            out[i] = [SpeechInput(d["text"], d["confidence"], "en", tuple(Hypothesis(t, c) for t, c in d["nbest"]))
+                      for d in json.loads(f.read_text(encoding="utf-8"))]
         else:
             todo.append(i)
     if todo:
-        fresh = asyncio.run(decode_all([clips[i] for i in todo], phrases))
-        for i, h in zip(todo, fresh, strict=True):
-            out[i] = h
+        fresh = asyncio.run(hear_calls([calls[i] for i in todo]))
+        for i, heard in zip(todo, fresh, strict=True):
+            out[i] = heard
             (folder / f"{keys[i]}.json").write_text(json.dumps(
-                {"text": h.text, "confidence": h.confidence, "nbest": [[x.text, x.confidence] for x in h.nbest]}
-            ), encoding="utf-8")
-    return [out[i] for i in range(len(clips))]
+                [{"text": h.text, "confidence": h.confidence, "nbest": [[x.text, x.confidence] for x in h.nbest]}
+                 for h in heard]), encoding="utf-8")
+    return [out[i] for i in range(len(calls))]
 
 
-async def decode_all(clips: Sequence[Audio], phrases: tuple[str, ...]) -> list[SpeechInput]:
-    """Each clip as its own call's need, heard as the engine hears it: the call's `Ears` (endpointer, the
-    front end, the recognizer hearing 0.3 s of each pause) over the engine's models, decoder processes
-    and pool, a fresh cepstral mean. A clip the endpointer finds no speech in is heard as nothing."""
+async def hear_calls(calls: Sequence[Sequence[Turn]]) -> list[list[SpeechInput]]:
+    """Each call heard as the engine hears it: one call's `Ears` (endpointer, the front end, the recognizer
+    hearing 0.3 s of each pause) over the engine's models, decoder processes and pool, a fresh cepstral mean
+    carried from turn to turn. The decoder sessions take the audio in 0.2 s chunks from each utterance's start
+    (`STREAM_BATCH_SAMPLES`), as a live call's do, however fast it is fed here: runs repeat. A turn the
+    endpointer finds no speech in is heard as nothing."""
     from ivr.call import ListenSpec
     from ivr.clock import FakeClock
     from ivr.engine.ears import Ears, EarsEvent, Heard
@@ -357,41 +382,46 @@ async def decode_all(clips: Sequence[Audio], phrases: tuple[str, ...]) -> list[S
     cfg = EngineConfig()
     models = SpeechModels.load([ModelSpec("en", EngineKind.POCKETSPHINX, mllr=MLLR)])
     models.start_hosts(cfg.asr_processes)
-    models.prepare("en", phrases, recognizers=cfg.asr_prewarm)
+    for phrases in dict.fromkeys(phrases for turns in calls for _, phrases in turns):
+        models.prepare("en", phrases, recognizers=cfg.asr_prewarm)
     lead, trail = np.zeros(int(LEAD_S * RATE), np.int16), np.zeros(int(TRAIL_S * RATE), np.int16)
-    out: list[SpeechInput] = [SpeechInput("", 0.0, "en")] * len(clips)
+    out = [[SpeechInput("", 0.0, "en") for _ in turns] for turns in calls]
     limit = asyncio.Semaphore(2 * cfg.asr_processes)
-    spec = ListenSpec(languages=("en",), phrases=phrases)
     try:
         async with DecodePool(cfg.asr_workers, max_recognizers=cfg.asr_max_decoders) as pool:
 
+            async def turn(ears: Ears, clip: Audio, phrases: tuple[str, ...]) -> SpeechInput | None:
+                heard: asyncio.Future[SpeechInput | None] = asyncio.get_running_loop().create_future()
+                started: list[SpeechStarted] = []
+
+                def listen(event: EarsEvent) -> None:
+                    if isinstance(event, SpeechStarted):
+                        started.append(event)
+                    elif isinstance(event, Heard) and not heard.done():
+                        heard.set_result(event.speech)
+
+                await ears.start(ListenSpec(languages=("en",), phrases=phrases), listen)
+                audio = np.concatenate([lead, clip, trail])
+                for k in range(0, len(audio) - FRAME + 1, FRAME):
+                    ears.frame(audio[k : k + FRAME])
+                    if k % (25 * FRAME) == 0:
+                        await asyncio.sleep(0)  # let a streaming borrow start, as on a live loop
+                ears.end_utterance()  # still talking at the clip's end: decide on what was said
+                result = await heard if started else None
+                await ears.stop()
+                return result
+
             async def one(i: int) -> None:
                 async with limit:
-                    heard: asyncio.Future[SpeechInput | None] = asyncio.get_running_loop().create_future()
-                    started: list[SpeechStarted] = []
-
-                    def listen(event: EarsEvent) -> None:
-                        if isinstance(event, SpeechStarted):
-                            started.append(event)
-                        elif isinstance(event, Heard) and not heard.done():
-                            heard.set_result(event.speech)
-
                     ears = Ears(pool, models, FakeClock(), front_end=FRONT_END)
-                    await ears.start(spec, listen)
-                    audio = np.concatenate([lead, clips[i], trail])
-                    for k in range(0, len(audio) - FRAME + 1, FRAME):
-                        ears.frame(audio[k : k + FRAME])
-                        if k % (25 * FRAME) == 0:
-                            await asyncio.sleep(0)  # let a streaming borrow start, as on a live loop
-                    ears.end_utterance()  # still talking at the clip's end: decide on what was said
                     try:
-                        if started:
-                            result = await heard
-                            out[i] = result if result is not None else out[i]
+                        for t, (clip, phrases) in enumerate(calls[i]):
+                            result = await turn(ears, clip, phrases)
+                            out[i][t] = result if result is not None else out[i][t]
                     finally:
                         await ears.aclose()
 
-            await asyncio.gather(*(one(i) for i in range(len(clips))))
+            await asyncio.gather(*(one(i) for i in range(len(calls))))
     finally:
         models.close()
     return out
@@ -428,7 +458,7 @@ def build_heard(flow_path: pathlib.Path, quick: bool) -> pathlib.Path:
         jobs.append((intent, degrade[k % len(degrade)](render(other, text), k)))
     print(f"speech_eval: decoding {len(jobs)} training clips ...", file=sys.stderr, flush=True)
     _, phrases = ask_inputs_for(flow_path)
-    heard = asyncio.run(decode_all([a for _, a in jobs], phrases))
+    heard = decode_cached([a for _, a in jobs], phrases)
     said = {t.lower() for t in texts}
     lines = {f"{h.text}\t{intent}\ten" for (intent, _), h in zip(jobs, heard, strict=True)
              if h.text.strip() and h.text not in said}
@@ -451,6 +481,70 @@ def ask_inputs_for(flow_path: pathlib.Path) -> tuple[tuple[str, ...], tuple[str,
     return ask_inputs(loaded.flow, node, "en")
 
 
+# ---------------------------------------------------------------- the audio set
+
+
+@dataclass(frozen=True, slots=True)
+class Clip:
+    """One evaluation clip: a row said by a voice under a condition."""
+
+    condition: Condition
+    voice: Voice
+    row: int
+    """The row's index in its split: picks the voice of a one-voice condition and seeds its degradation."""
+    expected: str
+    audio: Audio
+
+    def say(self, text: str) -> Audio:
+        """`text` said by the same voice under the same condition (a caller's next answer on the same line)."""
+        return self.condition.apply(render(self.voice, text), self.row)
+
+
+def audio_args(parser: argparse.ArgumentParser) -> None:
+    """The options that pick the audio set (`audio_jobs`)."""
+    parser.add_argument("--quick", action="store_true", help="every 3rd row, two voices: a smoke run")
+    parser.add_argument("--set", default="eval", choices=("eval", "dev"), help="which split (dev: tuning)")
+    parser.add_argument("--conditions", default="", help="comma-separated condition names (default: all)")
+    parser.add_argument("--voices", default="", help="comma-separated voice names (default: all installed)")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N audio rows (0: all)")
+    parser.add_argument("--step", type=int, default=1, help="every N-th audio row (after --limit)")
+
+
+def audio_jobs(args: argparse.Namespace) -> tuple[list[tuple[str, str, str]], list[Voice], list[Clip]]:
+    """The split's English rows, the voices, and the clips: every voice clean, one voice per row (Festival on
+    even rows, espeak-ng's in turn on odd ones) for each degraded condition, as `audio_args` chose them."""
+    indexed = list(enumerate(read_eval_rows(EVAL / f"{args.set}_en.tsv")))
+    if args.quick:
+        indexed = indexed[::3]
+    voices = installed_voices()
+    if args.quick:
+        voices = voices[:2]
+    if args.voices:
+        wanted = args.voices.split(",")
+        voices = [v for v in voices if v.name in wanted]
+        assert voices, f"no installed voice among {wanted}"
+    if args.limit:
+        indexed = indexed[: args.limit]
+    indexed = indexed[:: max(1, args.step)]
+    festival = [v for v in voices if v.name.startswith("festival:")]
+    espeak = [v for v in voices if v.name.startswith("espeak:")]
+    print(f"speech_eval: rendering {len(indexed)} rows x {len(voices)} voices ...", file=sys.stderr, flush=True)
+    # Noise made from voices saying the *dev* rows, so no evaluation sentence is also noise.
+    dev_texts = [u for u, _, _ in read_eval_rows(EVAL / "dev_en.tsv")]
+    babble = babble_noise(espeak[1:] + festival, dev_texts, seed=11)
+    street = street_noise(60.0, seed=12)
+    chosen_conditions = conditions(babble, street)
+    if args.conditions:
+        chosen_conditions = [c for c in chosen_conditions if c.name in args.conditions.split(",")]
+    clips = []
+    for cond in chosen_conditions:
+        for i, (text, expected, _) in indexed:
+            one = festival[0] if festival and (i % 2 == 0 or not espeak) else espeak[i % len(espeak)]
+            for v in voices if cond.all_voices else [one]:
+                clips.append(Clip(cond, v, i, expected, cond.apply(render(v, text), i)))
+    return [row for _, row in indexed], voices, clips
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -460,11 +554,7 @@ def pct(x: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="every 3rd row, two voices: a smoke run")
-    parser.add_argument("--set", default="eval", choices=("eval", "dev"), help="which split (dev: tuning)")
-    parser.add_argument("--conditions", default="", help="comma-separated condition names (default: all)")
-    parser.add_argument("--voices", default="", help="comma-separated voice names (default: all installed)")
-    parser.add_argument("--limit", type=int, default=0, help="only the first N audio rows (0: all)")
+    audio_args(parser)
     parser.add_argument("--text-only", action="store_true",
                         help="only the typed-text table (no rendering or decoding): seconds, not an hour")
     parser.add_argument("--mllr", default="", help="MLLR transform: none, telephone or a path (default: the engine's)")
@@ -529,37 +619,9 @@ def main() -> None:
         print("\n".join(lines))
         return
 
-    rows = read_eval_rows(EVAL / f"{args.set}_en.tsv")
-    if args.quick:
-        rows = rows[::3]
-    voices = installed_voices()
-    if args.quick:
-        voices = voices[:2]
-    if args.voices:
-        wanted = args.voices.split(",")
-        voices = [v for v in voices if v.name in wanted]
-        assert voices, f"no installed voice among {wanted}"
-    if args.limit:
-        rows = rows[: args.limit]
-    festival = [v for v in voices if v.name.startswith("festival:")]
-    espeak = [v for v in voices if v.name.startswith("espeak:")]
-    print(f"speech_eval: rendering {len(rows)} rows x {len(voices)} voices ...", file=sys.stderr, flush=True)
-    # Noise made from voices saying the *dev* rows, so no evaluation sentence is also noise.
-    dev_texts = [u for u, _, _ in read_eval_rows(EVAL / "dev_en.tsv")]
-    babble = babble_noise(espeak[1:] + festival, dev_texts, seed=11)
-    street = street_noise(60.0, seed=12)
+    rows, voices, clips = audio_jobs(args)
     _, phrases = ask_inputs(flow, node, "en")
-
-    jobs: list[tuple[str, str, str, Audio]] = []  # condition, voice, expected, audio
-    chosen_conditions = conditions(babble, street)
-    if args.conditions:
-        chosen_conditions = [c for c in chosen_conditions if c.name in args.conditions.split(",")]
-    for cond in chosen_conditions:
-        for i, (text, expected, _) in enumerate(rows):
-            one = festival[0] if festival and (i % 2 == 0 or not espeak) else espeak[i % len(espeak)]
-            chosen = voices if cond.all_voices else [one]
-            for v in chosen:
-                jobs.append((cond.name, v.name, expected, cond.apply(render(v, text), i)))
+    jobs = [(c.condition.name, c.voice.name, c.expected, c.audio) for c in clips]  # condition, voice, expected, audio
     print(f"speech_eval: decoding {len(jobs)} clips ...", file=sys.stderr, flush=True)
     heard = decode_cached([j[3] for j in jobs], phrases)
     verdicts = {n: [decide(node, c, h, j[2]) for j, h in zip(jobs, heard, strict=True)]
@@ -606,6 +668,7 @@ def print_header(args: argparse.Namespace, started: str) -> None:
                                            (f"--conditions {args.conditions!r}", bool(args.conditions)),
                                            (f"--voices {args.voices}", bool(args.voices)),
                                            (f"--limit {args.limit}", bool(args.limit)),
+                                           (f"--step {args.step}", args.step > 1),
                                            (f"--mllr {args.mllr}", bool(args.mllr)), ("--sweep", args.sweep),
                                            ("--front-end off", args.front_end == "off")) if on)
     print(f"Command: `python -m bench.speech_eval{flags}` · machine: {platform.machine()}, nproc {os.cpu_count()} "

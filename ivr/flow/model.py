@@ -132,6 +132,18 @@ class Thresholds:
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
+class AskRetry(Retry):
+    """An `ask` node's `no_match`: besides the prompt, what a caller asked again may answer."""
+
+    answers: Mapping[IntentName, Mapping[DialectCode, tuple[str, ...]]] = no_map()
+    """Intent → language → the short answers the retry prompt names ("claim", "payment", 理赔). After a
+    no-match the recognizer listens for these alone (a narrow phrase list instead of every intent phrase),
+    and an answer heard decides its intent, weighed by the recognizer's confidence."""
+    thresholds: Thresholds | None = None
+    """Act / confirm levels for an answer heard after a no-match; None: the node's own `thresholds`."""
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
 class Case:
     when: Expression
     goto: NodeId
@@ -228,6 +240,7 @@ class AskNode(ListeningNode):
     """Asked when confidence is between `confirm` and `act`; `{intent_label}` names the intent."""
     switch_language: tuple[DialectCode, ...] = ()
     """Languages that, when the caller speaks them, become the call's dialect (e.g. `en`)."""
+    no_match: AskRetry = AskRetry()
     timeout_s: float = 6.0
 
 

@@ -28,6 +28,7 @@ from ivr.flow.model import (
     SetNode,
     SubflowNode,
     SurveyNode,
+    Thresholds,
 )
 from ivr.flow.schema import Converter, Mark, Path, context, did_you_mean
 
@@ -264,20 +265,9 @@ class Checker:
     def check_ask(self, node: AskNode, base: Path) -> None:
         name = f"node '{node.id}'"
         th = node.thresholds
-        ok = True
-        for which in ("act", "confirm"):
-            value = getattr(th, which)
-            if not 0.0 <= value <= 1.0:
-                self.error(
-                    (*base, "thresholds", which),
-                    f"{name} threshold '{which}' must be between 0 and 1, got {value}",
-                )
-                ok = False
-        if ok and th.confirm > th.act:
-            self.error(
-                (*base, "thresholds", "confirm"),
-                f"{name} threshold 'confirm' ({th.confirm}) is above 'act' ({th.act})",
-            )
+        ok = self.check_thresholds(th, (*base, "thresholds"), name)
+        if node.no_match.thresholds is not None:
+            self.check_thresholds(node.no_match.thresholds, (*base, "no_match", "thresholds"), f"{name} no_match")
         if ok and th.confirm < th.act and node.confirm_prompt is None:
             self.warn(base, f"{name} has no confirm_prompt: scores between confirm and act are asked again")
         if not node.intents:
@@ -287,6 +277,7 @@ class Checker:
                 self.error(
                     (*base, "switch_language", str(i)), f"{name} switches to undeclared dialect '{lang}'"
                 )
+        self.check_answers(node, base)
         for intent, words in node.keywords.items():
             if not words:
                 self.error((*base, "keywords", intent), f"{name} keywords for '{intent}' are empty")
@@ -295,6 +286,37 @@ class Checker:
                     (*base, "keywords", intent),
                     f"{name} has keywords for '{intent}', which it maps to no node: they are ignored",
                 )
+
+    def check_thresholds(self, th: Thresholds, path: Path, name: str) -> bool:
+        """Each level between 0 and 1, `confirm` not above `act`; False when a level is out of range."""
+        ok = True
+        for which in ("act", "confirm"):
+            value = getattr(th, which)
+            if not 0.0 <= value <= 1.0:
+                self.error((*path, which), f"{name} threshold '{which}' must be between 0 and 1, got {value}")
+                ok = False
+        if ok and th.confirm > th.act:
+            self.error((*path, "confirm"), f"{name} threshold 'confirm' ({th.confirm}) is above 'act' ({th.act})")
+        return ok
+
+    def check_answers(self, node: AskNode, base: Path) -> None:
+        """`no_match.answers`: intents the node maps, declared dialects, and no answer naming two intents."""
+        name = f"node '{node.id}'"
+        owner: dict[tuple[str, str], str] = {}
+        for intent, by_lang in node.no_match.answers.items():
+            path: Path = (*base, "no_match", "answers", intent)
+            if node.intents and intent not in node.intents:
+                self.error(path, f"{name} no_match answers name '{intent}', which it maps to no node")
+            for lang, answers in by_lang.items():
+                if lang not in self.spec.dialects:
+                    self.error((*path, lang), f"{name} no_match answers for undeclared dialect '{lang}'")
+                if not any(a.strip() for a in answers):
+                    self.error((*path, lang), f"{name} no_match answers for '{intent}' in '{lang}' are empty")
+                for i, answer in enumerate(answers):
+                    other = owner.setdefault((lang, answer.strip().lower()), intent)
+                    if other != intent:
+                        self.error((*path, lang, str(i)),
+                                   f"{name} no_match answer '{answer}' names both '{other}' and '{intent}'")
 
     # -- graph --------------------------------------------------------------------------------
 

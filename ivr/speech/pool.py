@@ -228,24 +228,35 @@ class DecodeSession:
         else:
             await self._ordered(rec.close)
 
-    async def _drain_pending(self) -> None:
-        while self._pending:
-            batch = self._pending
-            self._pending = []
-            self._pending_samples = 0
-            audio = batch[0] if len(batch) == 1 else np.concatenate(batch)
+    async def _drain_pending(self, *, last: bool = False) -> None:
+        """Decode what is buffered; a batching session in whole `batch_samples` chunks counted from the
+        utterance's first sample, keeping the rest for the next job unless it is the `last` one. PocketSphinx's
+        live cepstral mean makes a decode depend on how its audio is chunked: so a decode does not depend on
+        when jobs ran (a burst after a slow job, the held start of an utterance), and a bench feeding audio
+        faster than real time decodes as a live call does."""
+        step = self._batch_samples
+        while self._pending_samples >= max(1, step) or (last and self._pending):
+            audio = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
+            take = len(audio) if last or not step else len(audio) - len(audio) % step
+            self._pending = [audio[take:]] if take < len(audio) else []
+            self._pending_samples = len(audio) - take
+            chunks = [audio[k : k + step] for k in range(0, take, step)] if step else [audio]
             try:
-                await self._ordered(functools.partial(self._recognizer.accept, audio))
+                await self._ordered(functools.partial(self._accept_all, chunks))
             except RecognizerError as exc:
                 self._failure = exc
                 log.warning("decode_failed", language=self.language, error=str(exc))
                 return
 
+    def _accept_all(self, chunks: list[npt.NDArray[np.int16]]) -> None:
+        for chunk in chunks:
+            self._recognizer.accept(chunk)
+
     async def _flush(self) -> None:
         if self._drain is not None:
             await asyncio.shield(self._drain)
         if self._pending:
-            await self._drain_pending()
+            await self._drain_pending(last=True)
         if self._failure is not None:
             failure, self._failure = self._failure, None
             raise RecognizerError(f"recognizer for {self.language!r} failed: {failure}") from failure

@@ -28,16 +28,27 @@ Interpret = Callable[[CallerInput], Awaitable[Goto | None]]
 
 
 async def listen_loop(
-    rt: CallRuntime, node: ListeningNode, spec: ListenSpec, interpret: Interpret, *, fail: str | None
+    rt: CallRuntime,
+    node: ListeningNode,
+    spec: ListenSpec,
+    interpret: Interpret,
+    *,
+    fail: str | None,
+    reask: tuple[ListenSpec, Interpret] | None = None,
 ) -> str | None:
-    """Prompt and listen until `interpret` understands or a counter reaches its limit (then `fail`)."""
+    """Prompt and listen until `interpret` understands or a counter reaches its limit (then `fail`).
+
+    `reask`: after a no-match, listen with this spec and understand with this interpreter (an `ask` node's
+    retry prompt names short answers, and the recognizer then listens for those); after a silence, as at first."""
     no_input = no_match = 0
     if not node.typeahead:
         spec = replace(spec, typeahead=False)
+        reask = None if reask is None else (replace(reask[0], typeahead=False), reask[1])
+    turn, understand = spec, interpret
     prompt_id = node.prompt
     lead_in = node.lead_in
     while True:
-        result = await rt.call.listen(spec, [*(rt.prompt(p) for p in lead_in), rt.prompt(prompt_id)])
+        result = await rt.call.listen(turn, [*(rt.prompt(p) for p in lead_in), rt.prompt(prompt_id)])
         rt.note_input(result, *lead_in, prompt_id)
         lead_in = ()
         if isinstance(result, NoInput):
@@ -46,8 +57,9 @@ async def listen_loop(
                 rt.breakpoint(StepKind.RETRIES_EXHAUSTED, "no_input", {"count": no_input})
                 return fail
             prompt_id = node.no_input.prompt or node.prompt
+            turn, understand = spec, interpret
             continue
-        outcome = await interpret(result)
+        outcome = await understand(result)
         if outcome is not None:
             return outcome.target
         no_match += 1
@@ -56,6 +68,8 @@ async def listen_loop(
             rt.breakpoint(StepKind.RETRIES_EXHAUSTED, "no_match", {"count": no_match})
             return fail
         prompt_id = node.no_match.prompt or node.prompt
+        if reask is not None:
+            turn, understand = reask
 
 
 # --- spoken digits and yes/no ----------------------------------------------------------------
@@ -114,6 +128,20 @@ def spoken_digits(text: str) -> str:
 _YES_FIRST = ("没错", "是的", "对的", "可以", "没问题")
 _NO = ("不是", "不对", "不要", "不用", "没有", "不", "否", "错", "no", "nope", "not", "wrong", "cancel")
 _YES = ("是", "对", "好", "嗯", "确认", "要", "yes", "yeah", "yep", "correct", "right", "sure", "ok", "okay")
+
+
+YES_NO_PHRASES: dict[str, tuple[str, ...]] = {
+    "en": ("yes", "yeah", "yes please", "that's right", "correct", "sure", "okay",
+           "no", "nope", "no thanks", "not really", "wrong"),
+    "cmn": ("是", "是的", "对", "对的", "没错", "好的", "可以", "不是", "不对", "不要", "不用"),
+}
+"""What a yes/no question listens for, per language (`yes_no` reads each): a recognizer searching these alone
+hears a short answer better than one searching every word it knows. Other languages decode freely."""
+
+
+def yes_no_phrases(language: str) -> tuple[str, ...]:
+    """The recognizer's phrase list for a yes/no question in `language` (() where none is known: free decoding)."""
+    return YES_NO_PHRASES.get(language, ())
 
 
 def yes_no(result: CallerInput) -> bool | None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 
 from ivr.call import CallerInput, DigitsInput, ListenSpec, SpeechInput
 from ivr.flow.events import StepKind
 from ivr.flow.intents import Classifier
-from ivr.flow.model import AskNode, ConfirmNode, Flow, MenuNode
-from ivr.flow.nodes.listening import Goto, listen_loop, spoken_digits, yes_no
+from ivr.flow.model import AskNode, ConfirmNode, Flow, MenuNode, Thresholds
+from ivr.flow.nodes.listening import Goto, listen_loop, spoken_digits, yes_no, yes_no_phrases
 from ivr.flow.runtime import CallRuntime
 
 
@@ -45,7 +46,8 @@ async def run_menu(node: MenuNode, rt: CallRuntime) -> str | None:
 
 
 async def run_confirm(node: ConfirmNode, rt: CallRuntime) -> str | None:
-    spec = ListenSpec(languages=(rt.dialect,), max_digits=1, no_input_timeout_s=node.timeout_s)
+    spec = ListenSpec(languages=(rt.dialect,), phrases=yes_no_phrases(rt.dialect), max_digits=1,
+                      no_input_timeout_s=node.timeout_s)
 
     async def interpret(result: CallerInput) -> Goto | None:
         answer = yes_no(result)
@@ -102,20 +104,48 @@ def ask_inputs(flow: Flow, node: AskNode, dialect: str) -> tuple[tuple[str, ...]
     return languages, phrases
 
 
+def answer_phrases(node: AskNode, languages: tuple[str, ...]) -> tuple[str, ...]:
+    """What a caller asked again after a no-match may say: the node's `no_match.answers` in `languages`, or ()
+    (listen as the first time) unless every one of them has answers: each language's recognizer gets the list,
+    and one that knows none of its words would hear nothing."""
+    have = {lang for by_lang in node.no_match.answers.values() for lang, answers in by_lang.items() if answers}
+    if not languages or not have.issuperset(languages):
+        return ()
+    return tuple(dict.fromkeys(
+        a for by_lang in node.no_match.answers.values() for lang in languages for a in by_lang.get(lang, ())))
+
+
+def retry_thresholds(node: AskNode) -> Thresholds:
+    """Act / confirm levels for an answer heard after a no-match (`no_match.thresholds`, else the node's)."""
+    return node.no_match.thresholds or node.thresholds
+
+
+def answer_intent(node: AskNode, result: SpeechInput) -> tuple[str | None, float]:
+    """The intent whose `no_match.answers` the caller said, and how sure the recognizer is of it."""
+    from ivr.speech.intent import after_correction  # the flow package loads without the speech stack
+
+    def said(text: str) -> str | None:
+        low = after_correction(text).lower()
+        best: tuple[int, str] | None = None
+        for intent, by_lang in node.no_match.answers.items():
+            for word in (a for answers in by_lang.values() for a in answers):
+                if (best is None or len(word) > best[0]) and _says(low, word.lower()):
+                    best = (len(word), intent)
+        return best[1] if best else None
+
+    intent = said(result.text) if result.text.strip() else None
+    if intent is None or intent not in node.intents:
+        return None, 0.0
+    return intent, _agreement(result, intent, said)
+
+
 async def run_ask(node: AskNode, rt: CallRuntime) -> str | None:
     languages, phrases = ask_inputs(rt.flow, node, rt.dialect)
     spec = ListenSpec(
         speech=True, languages=languages, phrases=phrases, max_digits=1, no_input_timeout_s=node.timeout_s
     )
 
-    async def interpret(result: CallerInput) -> Goto | None:
-        if isinstance(result, DigitsInput):
-            return _key_target(rt, result.digits[:1], node.keys, node.human_key)
-        if not isinstance(result, SpeechInput):
-            return None
-        if result.language in node.switch_language and result.language != rt.dialect:
-            rt.set_var("dialect", result.language)
-        intent, confidence, source = _classify(node, rt, result)
+    async def decide(intent: str | None, confidence: float, source: str, levels: Thresholds) -> Goto | None:
         rt.record.intent = intent or ""
         rt.record.confidence = confidence
         rt.emit(
@@ -123,14 +153,45 @@ async def run_ask(node: AskNode, rt: CallRuntime) -> str | None:
         )
         if intent is None:
             return None
-        if confidence >= node.thresholds.act:
+        if confidence >= levels.act:
             return Goto(node.intents[intent])
-        if confidence >= node.thresholds.confirm and node.confirm_prompt is not None:
+        if confidence >= levels.confirm and node.confirm_prompt is not None:
             if await _confirm_intent(node, rt, intent):
                 return Goto(node.intents[intent])
         return None
 
-    return await listen_loop(rt, node, spec, interpret, fail=rt.failure_target(node))
+    def heard(result: CallerInput) -> SpeechInput | None:
+        if not isinstance(result, SpeechInput):
+            return None
+        if result.language in node.switch_language and result.language != rt.dialect:
+            rt.set_var("dialect", result.language)
+        return result
+
+    async def interpret(result: CallerInput) -> Goto | None:
+        if isinstance(result, DigitsInput):
+            return _key_target(rt, result.digits[:1], node.keys, node.human_key)
+        speech = heard(result)
+        return None if speech is None else await decide(*_classify(node, rt, speech), node.thresholds)
+
+    async def interpret_answer(result: CallerInput) -> Goto | None:
+        """After a no-match: one of the answers the retry prompt named (keys as the first time)."""
+        if isinstance(result, DigitsInput):
+            return await interpret(result)
+        speech = heard(result)
+        return None if speech is None else await decide(*classify_answer(node, speech), retry_thresholds(node))
+
+    answers = answer_phrases(node, languages)
+    reask = (replace(spec, phrases=answers), interpret_answer) if answers else None
+    return await listen_loop(rt, node, spec, interpret, fail=rt.failure_target(node), reask=reask)
+
+
+def classify_answer(node: AskNode, result: SpeechInput) -> tuple[str | None, float, str]:
+    """What a caller asked again after a no-match said: an answer the retry prompt named (`no_match.answers`)
+    and the recognizer's confidence in it, else nothing. Its recognizers listened for the answers alone, so
+    other words they give are the search's filler ("i want", "a question about"): read by the classifier
+    they named a wrong intent for a third of the callers without an answer (dev audio, bench.speech_turns)."""
+    intent, confidence = answer_intent(node, result)
+    return intent, confidence, "answer"
 
 
 def _asr_weight(result: SpeechInput) -> float:
@@ -166,21 +227,25 @@ def classify_speech(
 
 
 def _keyword_weight(node: AskNode, result: SpeechInput, intent: str) -> float:
-    """How sure the recognizer is that the caller said a keyword of `intent`.
+    """How sure the recognizer is that the caller said a keyword of `intent` (`_agreement`)."""
+    from ivr.speech.intent import after_correction  # the flow package loads without the speech stack
 
-    With an n-best list: the share of it (by weight, `_mass`) whose own keyword is that intent. A
+    return _agreement(result, intent, lambda text: _keyword_intent(node, after_correction(text)))
+
+
+def _agreement(result: SpeechInput, intent: str, says: Callable[[str], str | None]) -> float:
+    """How sure the recognizer is that the caller said a word of `intent`, `says` reading a text's word.
+
+    With an n-best list: the share of it (by weight, `_mass`) whose own word is that intent. A
     one-word answer's n-best is the word with fillers around it ("yes", "yes i", "i yes", "yes to"):
     judged by the best text's own confidence alone a clear "yes" once fell below any threshold, so a
     live consent by speech was asked again until it failed; they all say yes.
     """
-    from ivr.speech.intent import after_correction  # the flow package loads without the speech stack
-
     hypotheses = [(h.text, max(0.0, h.confidence)) for h in result.nbest if h.text.strip()]
     if len(hypotheses) < 2:
         return _asr_weight(result)
     total = _mass(weight for _, weight in hypotheses)
-    agreeing = sum(weight for text, weight in hypotheses
-                   if _keyword_intent(node, after_correction(text)) == intent)
+    agreeing = sum(weight for text, weight in hypotheses if says(text) == intent)
     return min(1.0, agreeing / total)
 
 
@@ -219,7 +284,8 @@ async def _confirm_intent(node: AskNode, rt: CallRuntime, intent: str) -> bool:
     labels = rt.flow.spec.intents[intent].label
     label = rt.text_for(labels, rt.dialect) if labels else intent
     prompt = rt.prompt(node.confirm_prompt, {"intent_label": label})
-    spec = ListenSpec(languages=(rt.dialect,), max_digits=1, no_input_timeout_s=node.timeout_s)
+    spec = ListenSpec(languages=(rt.dialect,), phrases=yes_no_phrases(rt.dialect), max_digits=1,
+                      no_input_timeout_s=node.timeout_s)
     result = await rt.call.listen(spec, [prompt])
     rt.note_input(result, node.confirm_prompt)
     answer = yes_no(result)

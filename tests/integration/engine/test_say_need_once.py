@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import pytest
 import pytest_asyncio
 
-from ivr.testing.caller import CallReport, DtmfMethod, Keys, Pause, Say, Step, TestCaller
+from ivr.testing.caller import AwaitPrompt, CallReport, DtmfMethod, Keys, Pause, Say, Step, TestCaller
 from ivr.testing.voices import speak
 from tests.integration.engine.agents import call_until
 from tests.integration.engine.conftest import RunningEngine, needs_tts
@@ -30,6 +30,9 @@ ASK_STARTS_S = 9.5
 """The Mandarin greeting (a plain announcement) lasts about 7.6 s; the open question follows it."""
 CLAIM = "I want to file a claim"
 GIBBERISH = "purple elephants dance on the moon tonight"
+OFF_TOPIC = "hello hello"
+"""Heard as said, and no need at all (every intent far under the confirm threshold): asked again, never confirmed."""
+ANSWER = "payment"
 SPEAK_AT_S = 11.0
 """The barge-in caller speaks after the greeting (a plain announcement), a few seconds into the open question."""
 
@@ -57,6 +60,9 @@ SCRIPTS = {
     # Asked again: the retry prompt starts once the engine has judged the words no match.
     "gibberish": Script([Pause(ASK_STARTS_S), Say(GIBBERISH)], "13700000108", "prompt_played",
                         {"prompt": "ask_need_retry"}),
+    # Not understood, then the one word the retry prompt names: the retry listens for those words.
+    "reask_payment": Script([Pause(ASK_STARTS_S), Say(OFF_TOPIC), AwaitPrompt(), Say(ANSWER)], "13700000109",
+                            "prompt_played", {"prompt": "payment_info"}),
 }
 
 
@@ -68,7 +74,7 @@ Calls = dict[str, CallReport | BaseException]
 async def calls(engine: RunningEngine) -> AsyncIterator[Calls]:
     """Every script's call, placed at once through one test caller; a call that failed holds its error,
     raised by its own test (`placed`), so one caller's failure is not every test's."""
-    for text in (CLAIM, GIBBERISH):  # rendered before the calls: a render blocks the caller's loop
+    for text in (CLAIM, GIBBERISH, OFF_TOPIC, ANSWER):  # rendered before the calls: a render blocks the caller's loop
         await asyncio.to_thread(speak, text)
     base = 42000 + (os.getpid() % 50) * 100  # keep parallel test runs off each other's RTP ports
     caller = await TestCaller.open(rtp_ports=(base, base + 98))
@@ -155,3 +161,19 @@ def test_gibberish_is_no_match_and_asked_again(engine: RunningEngine, calls: Cal
     detail = engine.call_detail(report.call_id)
     kinds = [event["kind"] for event in detail["journey"]]
     assert "no_match" in kinds, kinds
+
+
+def test_not_understood_then_the_word_the_retry_names_is_routed(engine: RunningEngine, calls: Calls) -> None:
+    """Words off the point, the retry prompt ("Just say claim, policy details, payment, ..."), then one
+    word: the retry turn listens for the words it named, and the caller reaches the payment node."""
+    report = placed(calls, "reask_payment")
+    detail = engine.call_detail(report.call_id)
+    journey = detail["journey"]
+    kinds = [e["kind"] for e in journey]
+    assert "no_match" in kinds, kinds
+    played = [e["data"]["prompt"] for e in journey if e["kind"] == "prompt_played"]
+    assert "ask_need_retry" in played, played
+    intents = [e["data"] for e in journey if e["kind"] == "intent"]
+    assert intents[-1]["intent"] == "payment" and intents[-1]["source"] == "answer", intents
+    record = detail["record"]
+    assert record["intent"] == "payment" and "payment" in record["path"], record

@@ -172,6 +172,31 @@ async def test_not_understood_twice_falls_back_to_the_key_menu(hotline: Flow) ->
     assert StepKind.RETRIES_EXHAUSTED.value in kinds(sim)
 
 
+async def test_after_a_no_match_the_recognizer_listens_for_the_answers_the_retry_names(hotline: Flow) -> None:
+    sim, _ = await run(hotline, Turn.say("今天天气怎么样"), Turn.say("缴费"))
+    first, retry = sim.call.listens[:2]
+    assert "我要报案" in first.phrases and len(first.phrases) > 100
+    assert set(retry.phrases) == {"理赔", "查保单", "缴费", "借款", "变更", "退保", "投诉", "人工", "claim",
+                                  "policy details", "payment", "loan", "change", "cancel", "complaint", "agent"}
+    assert sim.record.intent == "payment"
+    answer = [e.data for e in sim.events if e.kind == StepKind.INTENT.value][-1]
+    assert answer["source"] == "answer"
+
+
+async def test_an_answer_heard_in_doubt_is_confirmed_and_the_confirm_listens_for_yes_or_no(hotline: Flow) -> None:
+    sim, _ = await run(hotline, Turn.say("今天天气怎么样"), Turn.say("payment", confidence=0.4), Turn.say("yes"))
+    assert sim.call.prompt_ids.count("confirm_intent") == 1 and sim.record.intent == "payment"
+    confirm = sim.call.listens[2]
+    assert "yes" in confirm.phrases and "no" in confirm.phrases and "payment" not in confirm.phrases
+
+
+async def test_a_silence_after_a_no_match_asks_the_open_question_again(hotline: Flow) -> None:
+    sim, _ = await run(hotline, Turn.say("今天天气怎么样"), Turn.silence(), Turn.say("我要报案"))
+    phrases = [len(spec.phrases) for spec in sim.call.listens[:3]]
+    assert phrases[1] == 16 and phrases[0] == phrases[2] > 100
+    assert sim.record.queue == "claims"
+
+
 async def test_silence_gets_its_own_prompt(hotline: Flow) -> None:
     sim, _ = await run(hotline, Turn.silence(), Turn.say("转人工"))
     assert sim.call.prompt_ids.count("ask_need_silence") == 1

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from ivr.call import Hypothesis, SpeechInput
-from ivr.flow.nodes.menus import _intent_posterior
+from ivr.flow.model import AskNode, AskRetry
+from ivr.flow.nodes.menus import (
+    _intent_posterior,
+    answer_intent,
+    answer_phrases,
+    classify_answer,
+    retry_thresholds,
+)
 from ivr.speech import IntentClassifier
 
 EXAMPLES = {
@@ -74,3 +81,35 @@ def test_speech_heard_but_not_recognized_records_no_intent() -> None:
     rt = _Rt()
     rt.flow = flow  # type: ignore[attr-defined]
     assert _classify(need, rt, SpeechInput("", 0.0, "en")) == (None, 0.0, "none")  # type: ignore[arg-type]
+
+
+def _asked_again() -> AskNode:
+    return AskNode(id="need", prompt="ask", intents={"claim": "c", "payment": "p", "loan": "l"},
+                   no_match=AskRetry(answers={"claim": {"en": ("claim",), "cmn": ("理赔",)},
+                                              "payment": {"en": ("payment",)}, "loan": {"en": ("loan",)}}))
+
+
+def test_an_answer_the_retry_named_decides_with_the_recognizers_agreement() -> None:
+    node = _asked_again()
+    assert answer_phrases(node, ("en",)) == ("claim", "payment", "loan")
+    assert answer_phrases(node, ("cmn", "en")) == ("理赔", "claim", "payment", "loan")
+    sure = answer_intent(node, _speech(("payment", 0.6), ("payment i", 0.3)))
+    split = answer_intent(node, _speech(("payment", 0.45), ("loan", 0.45)))
+    assert sure[0] == split[0] == "payment"
+    assert sure[1] == pytest.approx(0.9) and split[1] == pytest.approx(0.45)
+    assert answer_intent(node, _speech(("i want to make a payment", 0.8),))[0] == "payment"
+    assert answer_intent(node, _speech(("no payment", 0.9),)) == (None, 0.0)  # taken back
+    assert answer_intent(node, _speech(("hello hello", 0.9),)) == (None, 0.0)
+
+
+def test_speech_asked_again_without_a_named_answer_is_no_match() -> None:
+    """The retry turn's recognizer searched the answers alone: its other words are filler, not a need."""
+    node = _asked_again()
+    assert classify_answer(node, SpeechInput("i want", 0.9, "en")) == (None, 0.0, "answer")
+    assert classify_answer(node, SpeechInput("claim", 0.9, "en")) == ("claim", 0.9, "answer")
+
+
+def test_answers_narrow_the_search_only_when_every_listening_language_has_them() -> None:
+    node = _asked_again()
+    assert answer_phrases(node, ("yue", "en")) == ()  # a yue recognizer would know none of the words
+    assert retry_thresholds(node) == node.thresholds

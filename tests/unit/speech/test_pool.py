@@ -82,6 +82,22 @@ async def test_close_releases_and_refuses_more_audio(pool: DecodePool) -> None:
         session.feed(np.zeros(160, np.int16))
 
 
+async def test_a_batching_session_decodes_in_whole_batches_however_the_audio_arrived(pool: DecodePool) -> None:
+    """PocketSphinx's live cepstral mean depends on how audio is chunked: a burst (the held start of an
+    utterance, frames fed while a slow job ran, a bench feeding faster than real time) is decoded in the
+    same 0.2 s chunks as audio that came frame by frame, counted from the utterance's first sample."""
+    gate = threading.Event()
+    rec = ScriptedRecognizer(gate=gate)
+    session = DecodeSession(pool, rec, batch_samples=1600)
+    session.feed(np.zeros(4000, np.int16))  # a burst: two whole batches start a job, 800 samples wait
+    for _ in range(13):  # frames arrive while that job is still decoding
+        session.feed(np.zeros(160, np.int16))
+    gate.set()
+    await asyncio.sleep(0.05)
+    result = await session.finish()
+    assert rec.fed == [1600, 1600, 1600, 1280] and result.text == "heard 6080"
+
+
 async def test_a_batching_session_decodes_once_it_has_a_batch_and_finish_takes_the_rest(pool: DecodePool) -> None:
     rec = ScriptedRecognizer()
     session = DecodeSession(pool, rec, batch_samples=1600)
