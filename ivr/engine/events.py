@@ -107,17 +107,24 @@ CallEvent = (
     CallAnswered | RecordOpened | JourneyStepped | RecordClosed | CallQueued | AgentBridged | QueueLeft | CallFinished
 )
 Processor = Callable[[CallEvent], None]
-"""Takes one event; must not block (a store queues its writes and commits off the event loop)."""
+"""Takes one event; must not block (a store queues its writes and commits off the event loop). A processor
+with an `EVENTS` attribute (a tuple of event types) is handed only those; one without, every event."""
 
 
 class CallEvents:
-    """The engine's call event stream: `emit` hands each event to every processor, in order."""
+    """The engine's call event stream: `emit` hands each event to every processor that takes it, in order."""
 
     def __init__(self, processors: Sequence[Processor]) -> None:
         self._processors = tuple(processors)
+        self._routes: dict[type, tuple[Processor, ...]] = {}
+        """Event type -> the processors that take it, in order (one entry per event type: bounded)."""
 
     def emit(self, event: CallEvent) -> None:
-        for processor in self._processors:
+        kind = type(event)
+        route = self._routes.get(kind)
+        if route is None:  # once per event type: a call's 8 events reach ~24 processors, not 40
+            route = self._routes[kind] = tuple(p for p in self._processors if _takes(p, kind))
+        for processor in route:
             processor(event)
 
     # The interpreter's `JourneySink`: its three calls become events of the stream.
@@ -130,6 +137,11 @@ class CallEvents:
 
     def call_finished(self, record: CallRecord) -> None:
         self.emit(RecordClosed(record))
+
+
+def _takes(processor: Processor, kind: type) -> bool:
+    events: tuple[type, ...] | None = getattr(processor, "EVENTS", None)
+    return events is None or issubclass(kind, events)
 
 
 __all__ = [

@@ -1,10 +1,13 @@
 """The processors of the call event stream (`ivr.engine.events`): one consumer of call facts each.
 
-Each is a callable taking one `CallEvent`; it picks the events it cares about and ignores the rest.
-The engine chains them in this order: store (durable first), live view, metrics, dialect memory, logs.
+Each is a callable taking one `CallEvent`; it picks the events it cares about and ignores the rest, and
+names them in `EVENTS`, so the stream hands it nothing else. The engine chains them in this order: store
+(durable first), live view, metrics, dialect memory, logs.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 import structlog
 
@@ -30,6 +33,8 @@ log = structlog.get_logger(__name__)
 class StoreProcessor:
     """Records and journeys to the store (which queues the writes and commits them off the loop)."""
 
+    EVENTS: ClassVar[tuple[type, ...]] = (RecordOpened, JourneyStepped, RecordClosed)
+
     def __init__(self, store: JourneySink) -> None:
         self._store = store
 
@@ -44,6 +49,8 @@ class StoreProcessor:
 
 class LiveViewProcessor:
     """The dashboard's live view: calls in progress, where they are in their flow, queue, agent."""
+
+    EVENTS: ClassVar[tuple[type, ...]] = (CallAnswered, JourneyStepped, CallQueued, AgentBridged, CallFinished)
 
     def __init__(self, live: LiveState) -> None:
         self._live = live
@@ -70,6 +77,8 @@ class LiveViewProcessor:
 class MetricsProcessor:
     """Prometheus counters fed by call facts (the rest is pulled from the live view at scrape)."""
 
+    EVENTS: ClassVar[tuple[type, ...]] = (CallAnswered, JourneyStepped, QueueLeft, RecordClosed)
+
     def __init__(self, metrics: EngineMetrics) -> None:
         self._metrics = metrics
 
@@ -88,6 +97,8 @@ class DialectMemoryProcessor:
     """Remembers a caller's dialect for their next call when the flow set it (a menu choice, English
     by key or speech); a dialect only defaulted is not remembered."""
 
+    EVENTS: ClassVar[tuple[type, ...]] = (JourneyStepped, RecordClosed)
+
     def __init__(self, memory: DialectWriter) -> None:
         self._memory = memory
         self._dialect_set: set[str] = set()
@@ -105,6 +116,8 @@ class DialectMemoryProcessor:
 
 class LogProcessor:
     """Log lines for the call facts no lower layer logs itself."""
+
+    EVENTS: ClassVar[tuple[type, ...]] = (CallAnswered, AgentBridged, QueueLeft)
 
     def __call__(self, event: CallEvent) -> None:
         if isinstance(event, CallAnswered):

@@ -54,6 +54,7 @@ MAX_UINT32 = 2**32 - 1
 _NAME_ADDR = {name: lru_cache(PARSE_CACHE_SIZE)(partial(NameAddr.parse, header=name))
               for name in (FROM, TO, CONTACT, ROUTE, RECORD_ROUTE)}
 parse_cseq = lru_cache(PARSE_CACHE_SIZE)(CSeq.parse)
+_PARSE_FROM, _PARSE_TO = _NAME_ADDR[FROM], _NAME_ADDR[TO]
 
 
 class _Fields:
@@ -64,11 +65,11 @@ class _Fields:
 
     @property
     def call_id(self) -> str:
-        return self._required(CALL_ID).strip()
+        return self._first("call-id", CALL_ID).strip()
 
     @property
     def cseq(self) -> CSeq:
-        return self.headers.parsed(CSEQ, self._required(CSEQ), parse_cseq)
+        return self.headers.parsed(CSEQ, self._first("cseq", CSEQ), parse_cseq)
 
     @property
     def via(self) -> list[Via]:
@@ -90,11 +91,11 @@ class _Fields:
 
     @property
     def from_(self) -> NameAddr:
-        return self._name_addr(FROM, self._required(FROM))
+        return self.headers.parsed(FROM, self._first("from", FROM), _PARSE_FROM)
 
     @property
     def to(self) -> NameAddr:
-        return self._name_addr(TO, self._required(TO))
+        return self.headers.parsed(TO, self._first("to", TO), _PARSE_TO)
 
     @property
     def contact(self) -> list[NameAddr]:
@@ -130,6 +131,15 @@ class _Fields:
         if value is None:
             raise SipParseError(f"missing required header: {name}", header=name)
         return value
+
+    def _first(self, key: str, name: str) -> str:
+        """`_required(name)` for a header whose lookup key is known (Call-ID, CSeq, From, To: read several
+        times per message by the transaction and dialog layers, so without the name lookup)."""
+        headers = self.headers
+        pos = headers._index.get(key)
+        if not pos:
+            raise SipParseError(f"missing required header: {name}", header=name)
+        return headers._items[pos[0]][1]
 
     body: bytes
 

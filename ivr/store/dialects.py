@@ -20,7 +20,7 @@ import psycopg
 import structlog
 
 from ivr.clock import Clock
-from ivr.store.dialectworker import ClosableDialectMemory, DialectWorker, DialectWriter
+from ivr.store.dialectworker import GATHER_S, ClosableDialectMemory, DialectWorker, DialectWriter
 from ivr.store.postgres import unreachable
 
 log = structlog.get_logger(__name__)
@@ -107,9 +107,11 @@ def open_dialect_memory(target: str | Path) -> ClosableDialectMemory:
     return SqliteDialectMemory(text)
 
 
-def open_dialect_worker(target: str | Path, *, clock: Clock | None = None) -> DialectWorker:
-    """`open_dialect_memory(target)` opened and run on a worker thread: what the event loop uses."""
-    return DialectWorker(lambda: open_dialect_memory(target), clock=clock)
+def open_dialect_worker(target: str | Path, *, clock: Clock | None = None,
+                        gather_s: float = GATHER_S) -> DialectWorker:
+    """`open_dialect_memory(target)` opened and run on a worker thread: what the event loop uses (the
+    lookups asked within `gather_s` go to the thread together)."""
+    return DialectWorker(lambda: open_dialect_memory(target), clock=clock, gather_s=gather_s)
 
 
 __all__ = ["ClosableDialectMemory", "DialectWorker", "DialectWriter", "PostgresDialectMemory",

@@ -5,9 +5,10 @@ calls; made on the event loop, a PostgreSQL host that does not answer holds the 
 timeout, and a reachable one still costs a round trip per call, while media for every call is paced
 from that loop (issue 22). A `DialectWorker` runs a blocking `ClosableDialectMemory` (PostgreSQL or
 SQLite) on one thread of its own, which opens it (a SQLite connection belongs to its thread), fed
-through one bounded FIFO queue (a lookup after a write from the same number sees it); the lookups asked in
-one iteration of the loop are handed over as one batch and answered in one call back, so a busy loop wakes
-the thread once for several calls:
+through one bounded FIFO queue (a lookup after a write from the same number sees it); the lookups asked
+within `gather_s` of each other (the engine: `GATHER_S`, 10 ms; 0: those of one iteration of the loop) are
+handed over as one batch and answered in one call back, so a busy engine wakes the thread once for several
+calls:
 
 - `await lookup(caller)` waits at most `lookup_budget_s` on the engine's `Clock`; a slower answer is
   "nothing remembered" (the caller is greeted in the flow's default dialect, as when the database is
@@ -44,6 +45,10 @@ MAX_PENDING = 1024
 """Queued lookups and writes past which a write is dropped (and a lookup answers at once)."""
 CLOSE_TIMEOUT_S = 10.0
 """How long `close` waits for the queued writes to reach the database."""
+GATHER_S = 0.01
+"""How long the engine's first lookup of a batch waits for others to share its hand-off to the thread: each
+hand-off is a wake-up of the thread and the GIL passed over and back, and at hundreds of calls a second
+these were ~5% of a call's CPU (issue 22); 10 ms is small beside the lookup budget and a greeting."""
 
 
 class ClosableDialectMemory(Protocol):
@@ -92,8 +97,8 @@ class _Stop:
 class DialectWorker:
     """A blocking dialect memory run on one thread, behind a bounded queue (see the module)."""
 
-    __slots__ = ("_budget_s", "_clock", "_close_timeout_s", "_jobs", "_max_pending", "_outbox", "_thread",
-                 "dropped_writes", "late_lookups")
+    __slots__ = ("_budget_s", "_clock", "_close_timeout_s", "_gather_s", "_jobs", "_max_pending", "_outbox",
+                 "_thread", "dropped_writes", "late_lookups")
 
     def __init__(
         self,
@@ -103,18 +108,22 @@ class DialectWorker:
         lookup_budget_s: float = LOOKUP_BUDGET_S,
         max_pending: int = MAX_PENDING,
         close_timeout_s: float = CLOSE_TIMEOUT_S,
+        gather_s: float = 0.0,
         name: str = "dialect-memory",
     ) -> None:
         """Opens the memory on the new thread and waits for it (start-up, before any call): an error
-        opening it (an unreachable database) is raised here."""
+        opening it (an unreachable database) is raised here. `gather_s`: how long a lookup waits (on the
+        loop's time: a batching delay, not a protocol timer) for others to go to the thread with it; 0:
+        until the end of this iteration of the loop."""
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._budget_s = lookup_budget_s
+        self._gather_s = gather_s
         self._close_timeout_s = close_timeout_s
         self._jobs: queue.SimpleQueue[_Lookup | _Write | _Stop | list[_Lookup]] = queue.SimpleQueue()
         """FIFO to the thread: writes one by one, lookups as one batch per iteration of the loop."""
         self._max_pending = max_pending
         self._outbox: list[_Lookup] = []
-        """Lookups asked in this iteration of the loop, handed to the thread together at its end."""
+        """Lookups asked since the batch began, handed to the thread together `gather_s` after the first."""
         self.dropped_writes = 0
         """Writes dropped because `max_pending` jobs were queued (the database is far behind)."""
         self.late_lookups = 0
@@ -137,10 +146,13 @@ class DialectWorker:
         loop = asyncio.get_running_loop()
         job = _Lookup(caller, loop, loop.create_future())
         # Each hand-off wakes the thread (a futex, a context switch, the GIL passed over and back): the
-        # lookups of one iteration of the loop go together, so a busy loop wakes the thread once for the
-        # calls it answered in that iteration rather than once each (issue 22).
+        # lookups asked within `gather_s` go together, so a busy engine wakes the thread once for several
+        # calls rather than once each (issue 22).
         if not self._outbox:
-            loop.call_soon(self._post)
+            if self._gather_s > 0:
+                loop.call_later(self._gather_s, self._post)
+            else:
+                loop.call_soon(self._post)
         self._outbox.append(job)
 
         def too_late() -> None:
@@ -238,5 +250,5 @@ def _settle(answers: list[tuple[_Lookup, str | None]]) -> None:
             job.answered.set_result(value)
 
 
-__all__ = ["CLOSE_TIMEOUT_S", "LOOKUP_BUDGET_S", "MAX_PENDING", "ClosableDialectMemory", "DialectLookup",
+__all__ = ["CLOSE_TIMEOUT_S", "GATHER_S", "LOOKUP_BUDGET_S", "MAX_PENDING", "ClosableDialectMemory", "DialectLookup",
            "DialectWorker", "DialectWriter"]

@@ -26,9 +26,9 @@ from ivr.clock import Clock, LoopClock
 from ivr.journey import CallRecord, Direction, JourneyEvent
 from ivr.store.errors import MigrationError, StoreClosed
 from ivr.store.records import (
-    CALL_COLUMNS,
+    CALL_TIMES,
     DISPATCH_COLUMNS,
-    EVENT_COLUMNS,
+    EVENT_TIMES,
     CallDetail,
     CallPage,
     CallQuery,
@@ -36,8 +36,8 @@ from ivr.store.records import (
     DispatchEntry,
     check_score,
     dispatch_params,
-    event_params,
-    record_params,
+    event_row,
+    record_row,
     ts_text,
     utc,
 )
@@ -166,7 +166,7 @@ class SqlStore(SqlBackend):
         self._submit(OpKind.CALL_STARTED, record.call_id, (self.node_id, self.holder, True, *self._call_row(record)))
 
     def journey_event(self, event: JourneyEvent) -> None:
-        self._submit(OpKind.JOURNEY_EVENT, event.call_id, self._encoded(event_params(event), EVENT_COLUMNS))
+        self._submit(OpKind.JOURNEY_EVENT, event.call_id, self._timed(event_row(event), EVENT_TIMES))
 
     def call_finished(self, record: CallRecord) -> None:
         self._submit(OpKind.CALL_FINISHED, record.call_id, (self.node_id, self.holder, False, *self._call_row(record)))
@@ -221,7 +221,15 @@ class SqlStore(SqlBackend):
         self.close()
 
     def _call_row(self, record: CallRecord) -> tuple[object, ...]:
-        return self._encoded(record_params(record), CALL_COLUMNS)
+        return self._timed(record_row(record), CALL_TIMES)
+
+    def _timed(self, row: tuple[object, ...], times: tuple[int, ...]) -> tuple[object, ...]:
+        """`row` with the values at `times` in the backend's representation (the only ones `_enc` changes)."""
+        values = list(row)
+        enc = self._enc
+        for i in times:
+            values[i] = enc(values[i])
+        return tuple(values)
 
     def _encoded(self, params: Mapping[str, object], columns: Sequence[str]) -> tuple[object, ...]:
         return tuple(self._enc(params[c]) for c in columns)

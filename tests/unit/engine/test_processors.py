@@ -114,3 +114,26 @@ def test_a_dialect_only_defaulted_is_not_remembered() -> None:
     for event in a_call(dialect_chosen=False):
         stream.emit(event)
     assert memory.dialects == {}
+
+
+class Picky:
+    """A processor that names the events it takes."""
+
+    EVENTS = (RecordOpened, RecordClosed)
+
+    def __init__(self) -> None:
+        self.seen: list[CallEvent] = []
+
+    def __call__(self, event: CallEvent) -> None:
+        self.seen.append(event)
+
+
+def test_a_processor_naming_its_events_is_handed_only_those_and_the_others_every_event() -> None:
+    picky, everything = Picky(), list[CallEvent]()
+    stream = CallEvents([picky, everything.append])
+    events = a_call(dialect_chosen=True)
+    for event in events:
+        stream.emit(event)
+    assert everything == events
+    assert picky.seen == [e for e in events if isinstance(e, RecordOpened | RecordClosed)]
+    assert picky.seen

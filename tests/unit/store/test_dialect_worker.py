@@ -196,3 +196,21 @@ async def test_the_lookups_of_one_loop_iteration_reach_the_thread_together() -> 
     assert await asyncio.gather(*calls) == ["yue", None, "en"]
     assert memory.asked == ["13800000001", "13800000002", "13800000003"]
     worker.close()
+
+
+async def test_lookups_asked_within_gather_s_reach_the_thread_together() -> None:
+    memory = StuckMemory({"13800000001": "yue"})
+    worker = DialectWorker(lambda: memory, clock=FakeClock(), gather_s=0.05)
+    first = asyncio.create_task(worker.lookup("13800000001"))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert len(worker._outbox) == 1  # not handed over at the end of the iteration: it waits for company
+    second = asyncio.create_task(worker.lookup("13800000002"))
+    await asyncio.sleep(0)
+    assert worker._jobs.qsize() == 0 and len(worker._outbox) == 2
+    await asyncio.sleep(0.1)
+    assert len(worker._outbox) == 0 and memory.entered.is_set()  # one hand-off for the two
+    memory.release.set()
+    assert await asyncio.gather(first, second) == ["yue", None]
+    assert memory.asked == ["13800000001", "13800000002"]
+    worker.close()
