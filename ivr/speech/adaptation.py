@@ -20,6 +20,7 @@ The build needs Debian's sphinxtrain (bw, mllr_solve), sphinxbase-utils (sphinx_
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import shutil
 import struct
@@ -93,6 +94,46 @@ def speak(voice: str, text: str) -> npt.NDArray[np.int16]:
     return _level(np.asarray(soxr.resample(pcm.astype(np.float32), rate, CALL_RATE_HZ), dtype=np.float32), _LEVEL_DBFS)
 
 
+# ---------------------------------------------------------------- noise (multi-condition adaptation)
+
+Noise = npt.NDArray[np.float32]
+
+
+def babble(voices: Sequence[str], texts: Sequence[str], seed: int, talkers: int = 5) -> Noise:
+    """`talkers` adaptation voices saying other adaptation sentences at once, each at the same level: never the
+    evaluation's babble (its voices and rows), so noisy adaptation hears no evaluation audio."""
+    rng = np.random.default_rng(seed)
+    streams = [np.concatenate([speak(voices[(k + j) % len(voices)], texts[i]) for j, i in
+                               enumerate(rng.choice(len(texts), size=4, replace=False))]).astype(np.float32)
+               for k in range(talkers)]
+    length = min(len(x) for x in streams)
+    return np.asarray(np.sum([x[:length] for x in streams], axis=0), dtype=np.float32)
+
+
+def traffic(seconds: float, seed: int) -> Noise:
+    """Road noise: a low rumble (power falling as 1/f above 60 Hz), swelling as vehicles pass, and some hiss."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * CALL_RATE_HZ)
+    f = np.fft.rfftfreq(n, 1 / CALL_RATE_HZ)
+    shaped = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) / np.sqrt(np.maximum(f, 60.0)), n)
+    t = np.arange(n) / CALL_RATE_HZ
+    passes = sum(np.exp(-0.5 * ((t - c) / rng.uniform(0.5, 1.5)) ** 2) for c in rng.uniform(0, seconds, 8))
+    out = shaped * (0.6 + passes) + 0.05 * np.std(shaped) * rng.standard_normal(n)
+    return np.asarray(out / (np.abs(out).max() + 1e-9), dtype=np.float32)
+
+
+def mix(speech: npt.NDArray[np.int16], noise: Noise, snr_db: float, offset: int) -> npt.NDArray[np.int16]:
+    """`speech` with `noise` (from `offset`, looped) under it at `snr_db` against the speech's active level."""
+    n = np.roll(noise, -offset)
+    n = np.tile(n, len(speech) // len(n) + 1)[: len(speech)].astype(np.float64)
+    x = speech.astype(np.float64)
+    frames = x[: len(x) // 160 * 160].reshape(-1, 160)
+    power = (frames**2).mean(axis=1) if len(frames) else np.array([np.mean(x**2)])
+    active = float(np.sqrt(power[power >= power.max() * 1e-3].mean()))
+    gain = active / (float(np.sqrt(np.mean(n**2))) + 1e-9) / 10 ** (snr_db / 20)
+    return np.clip(np.round(x + gain * n), -32768, 32767).astype(np.int16)
+
+
 # ---------------------------------------------------------------- model files
 
 
@@ -164,6 +205,8 @@ class AdaptationCorpus:
     sentences: tuple[str, ...]
     voices: tuple[str, ...]
     speakers_per_sentence: int = 1
+    noisy: bool = False
+    """Multi-condition: every other utterance said again under babble or traffic noise at 10-20 dB SNR."""
 
     @classmethod
     def from_text(
@@ -183,9 +226,25 @@ class AdaptationCorpus:
         return [(f"u{i * k + j:05d}", self.voices[(i * k + j) % n], s)
                 for i, s in enumerate(self.sentences) for j in range(k)]
 
+    def noisy_utterances(self) -> list[tuple[str, str, str]]:
+        """With `noisy`: every other utterance again (every voice in turn), as (id, voice, sentence), for noise."""
+        if not self.noisy:
+            return []
+        n = len(self.voices)
+        return [(f"{uid}n", voice, s) for k, (uid, voice, s) in enumerate(self.utterances()) if (k + k // n) % 2]
+
     def transcription(self) -> str:
         """The sphinxtrain transcription file: `<s> words </s> (id)` per line."""
-        return "".join(f"<s> {s} </s> ({uid})\n" for uid, _, s in self.utterances())
+        return "".join(f"<s> {s} </s> ({uid})\n" for uid, _, s in [*self.utterances(), *self.noisy_utterances()])
+
+
+def noisy_speech(corpus: AdaptationCorpus) -> Iterable[tuple[str, npt.NDArray[np.int16]]]:
+    """(id, 8 kHz speech) of the corpus's noisy utterances: babble and traffic in turn, SNR 10-20 dB."""
+    rng = np.random.default_rng(21)
+    noises = (babble(corpus.voices, corpus.sentences, seed=22), traffic(60.0, seed=23))
+    for k, (uid, voice, sentence) in enumerate(corpus.noisy_utterances()):
+        noise = noises[k % 2]
+        yield uid, mix(speak(voice, sentence), noise, float(rng.uniform(10.0, 20.0)), int(rng.integers(len(noise))))
 
 
 def flow_texts(flow: Path, carriers: Sequence[str]) -> list[str]:
@@ -213,41 +272,77 @@ def _run(*args: str) -> None:
         raise RuntimeError(f"{Path(args[0]).name} failed ({done.returncode}): {tail}")
 
 
+def _accumulate(corpus: AdaptationCorpus, hmm: Path, dictionary: Path, root: Path, *, cmn_init: str,
+                means: Path | None = None) -> tuple[Path, Path]:
+    """Speak `corpus` down the telephone path and collect Baum-Welch statistics for `hmm` (with `means` instead
+    of its own, if given) under `root`: (the model folder bw read, the accumulator folder)."""
+    wav_dir, mfc_dir, acc_dir, model = root / "wav", root / "mfc", root / "acc", root / "model"
+    for d in (wav_dir, mfc_dir, acc_dir, model):
+        d.mkdir(parents=True, exist_ok=True)
+    spoken = [(uid, speak(voice, sentence)) for uid, voice, sentence in corpus.utterances()]
+    for uid, pcm in [*spoken, *noisy_speech(corpus)]:
+        with wave.open(str(wav_dir / f"{uid}.wav"), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(MODEL_RATE_HZ)
+            w.writeframes(telephone_channel(pcm).tobytes())
+    fileids = root / "adapt.fileids"
+    fileids.write_text("".join(f"{uid}\n" for uid, _, _ in [*corpus.utterances(), *corpus.noisy_utterances()]),
+                       encoding="ascii")
+    transcription = root / "adapt.transcription"
+    transcription.write_text(corpus.transcription(), encoding="ascii")
+    for name in ("means", "variances", "transition_matrices", "feat.params", "noisedict"):
+        shutil.copy(hmm / name, model / name)
+    if means is not None:
+        shutil.copy(means, model / "means")
+    write_s3_mixw(model / "mixture_weights", read_sendump(hmm / "sendump"))
+    _run(_tool("pocketsphinx_mdef_convert"), "-text", str(hmm / "mdef"), str(model / "mdef.txt"))
+    _run(_tool("sphinx_fe"), "-argfile", str(hmm / "feat.params"), "-samprate", str(MODEL_RATE_HZ),
+         "-c", str(fileids), "-di", str(wav_dir), "-do", str(mfc_dir), "-ei", "wav", "-eo", "mfc",
+         "-mswav", "yes")
+    _run(_tool("bw"), "-hmmdir", str(model), "-moddeffn", str(model / "mdef.txt"), "-ts2cbfn", ".ptm.",
+         "-feat", "1s_c_d_dd", "-svspec", "0-12/13-25/26-38", "-cmn", "live", "-cmninit", cmn_init,
+         "-agc", "none", "-dictfn", str(dictionary), "-fdictfn", str(model / "noisedict"),
+         "-ctlfn", str(fileids), "-lsnfn", str(transcription), "-cepdir", str(mfc_dir),
+         "-accumdir", str(acc_dir))
+    return model, acc_dir
+
+
 def build_mllr(
     corpus: AdaptationCorpus, hmm: Path, dictionary: Path, out: Path, *, cmn_init: str, work: Path | None = None
 ) -> Path:
     """Speak `corpus`, send it down the telephone path, and solve one MLLR transform for `hmm` into `out`."""
     with tempfile.TemporaryDirectory(prefix="ivr-adapt-") as tmp:
-        root = work or Path(tmp)
-        wav_dir, mfc_dir, acc_dir, model = root / "wav", root / "mfc", root / "acc", root / "model"
-        for d in (wav_dir, mfc_dir, acc_dir, model):
-            d.mkdir(parents=True, exist_ok=True)
-        utts = corpus.utterances()
-        for uid, voice, sentence in utts:
-            with wave.open(str(wav_dir / f"{uid}.wav"), "wb") as w:
-                w.setnchannels(1)
-                w.setsampwidth(2)
-                w.setframerate(MODEL_RATE_HZ)
-                w.writeframes(telephone_channel(speak(voice, sentence)).tobytes())
-        fileids = root / "adapt.fileids"
-        fileids.write_text("".join(f"{uid}\n" for uid, _, _ in utts), encoding="ascii")
-        transcription = root / "adapt.transcription"
-        transcription.write_text(corpus.transcription(), encoding="ascii")
-        for name in ("means", "variances", "transition_matrices", "feat.params", "noisedict"):
-            shutil.copy(hmm / name, model / name)
-        write_s3_mixw(model / "mixture_weights", read_sendump(hmm / "sendump"))
-        _run(_tool("pocketsphinx_mdef_convert"), "-text", str(hmm / "mdef"), str(model / "mdef.txt"))
-        _run(_tool("sphinx_fe"), "-argfile", str(hmm / "feat.params"), "-samprate", str(MODEL_RATE_HZ),
-             "-c", str(fileids), "-di", str(wav_dir), "-do", str(mfc_dir), "-ei", "wav", "-eo", "mfc",
-             "-mswav", "yes")
-        _run(_tool("bw"), "-hmmdir", str(model), "-moddeffn", str(model / "mdef.txt"), "-ts2cbfn", ".ptm.",
-             "-feat", "1s_c_d_dd", "-svspec", "0-12/13-25/26-38", "-cmn", "live", "-cmninit", cmn_init,
-             "-agc", "none", "-dictfn", str(dictionary), "-fdictfn", str(model / "noisedict"),
-             "-ctlfn", str(fileids), "-lsnfn", str(transcription), "-cepdir", str(mfc_dir),
-             "-accumdir", str(acc_dir))
+        model, acc_dir = _accumulate(corpus, hmm, dictionary, work or Path(tmp), cmn_init=cmn_init)
         out.parent.mkdir(parents=True, exist_ok=True)
         _run(_tool("mllr_solve"), "-meanfn", str(model / "means"), "-varfn", str(model / "variances"),
              "-outmllrfn", str(out), "-accumdir", str(acc_dir))
+    return out
+
+
+def build_map(
+    corpus: AdaptationCorpus, hmm: Path, dictionary: Path, out: Path, *, cmn_init: str, mllr: Path | None,
+    tau: float | None = None, work: Path | None = None,
+) -> Path:
+    """MAP-adapted means for `hmm` into `out`, on top of the `mllr` transform (its means are the prior): each
+    Gaussian's mean moves toward the adaptation speech as far as that speech has frames of it (the decoder
+    then loads `out` with `-mean` and no `-mllr`). `tau`: the prior's weight in frames (None: map_adapt's
+    simple Bayesian update, which moves a well-seen Gaussian almost all the way)."""
+    with tempfile.TemporaryDirectory(prefix="ivr-adapt-") as tmp:
+        root = work or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        prior = None
+        if mllr is not None:
+            prior = root / "means.mllr"
+            _run(_tool("mllr_transform"), "-inmeanfn", str(hmm / "means"), "-outmeanfn", str(prior),
+                 "-mllrmat", str(mllr))
+        model, acc_dir = _accumulate(corpus, hmm, dictionary, root, cmn_init=cmn_init, means=prior)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _run(_tool("map_adapt"), "-moddeffn", str(model / "mdef.txt"), "-ts2cbfn", ".ptm.",
+             "-meanfn", str(model / "means"), "-varfn", str(model / "variances"),
+             "-mixwfn", str(model / "mixture_weights"), "-tmatfn", str(model / "transition_matrices"),
+             "-accumdir", str(acc_dir), "-mapmeanfn", str(out),
+             *(("-bayesmean", "no", "-fixedtau", "yes", "-tau", str(tau)) if tau is not None else ()))
     return out
 
 
@@ -267,13 +362,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--voices", default=",".join(ADAPT_VOICES), help="comma-separated espeak-ng voices")
     parser.add_argument("--speakers", type=int, default=SPEAKERS_PER_SENTENCE, help="voices per sentence")
     parser.add_argument("--work", type=Path, default=None, help="keep intermediate files here")
+    parser.add_argument("--noisy", action="store_true",
+                        help="multi-condition: every other utterance again under babble or traffic noise, 10-20 dB")
+    parser.add_argument("--map", action="store_true",
+                        help="write MAP-adapted means (on top of the telephone transform) to OUT instead")
+    parser.add_argument("--tau", type=float, default=None, help="with --map: the prior's weight in frames")
     args = parser.parse_args(argv)
     model = PocketSphinxModel.load("en", None, mllr=None)
-    corpus = AdaptationCorpus.from_text(
+    corpus = dataclasses.replace(AdaptationCorpus.from_text(
         flow_texts(args.flow, CARRIERS), set(pronunciations(model.dictionary)), args.voices.split(","), args.speakers
-    )
+    ), noisy=args.noisy)
     print(f"adapting on {len(corpus.sentences)} sentences, {len(corpus.voices)} voices", file=sys.stderr)
-    build_mllr(corpus, model.hmm, model.dictionary, args.out, cmn_init=TELEPHONE_CMN_INIT, work=args.work)
+    if args.map:
+        build_map(corpus, model.hmm, model.dictionary, args.out, cmn_init=TELEPHONE_CMN_INIT, mllr=TELEPHONE_MLLR,
+                  tau=args.tau, work=args.work)
+    else:
+        build_mllr(corpus, model.hmm, model.dictionary, args.out, cmn_init=TELEPHONE_CMN_INIT, work=args.work)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -9,6 +9,7 @@ when `start_hosts` was called (the engine does), else in this process.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,9 @@ class ModelSpec:
     mllr: Path | None | Literal["default"] = DEFAULT_MLLR
     """PocketSphinx only: an MLLR transform of the acoustic model (config `mllr: telephone`, a path, or `none`);
     `DEFAULT_MLLR`: the telephone transform for the built-in model, none for a model folder."""
+    warps: tuple[float, ...] = ()
+    """PocketSphinx only: frequency warps searched on a call's first doubtful utterance (config `warps: [1.12]`;
+    none by default: `pocketsphinx_engine.WARPS`)."""
 
     @classmethod
     def from_mapping(cls, dialect: str, raw: Mapping[str, Any]) -> ModelSpec:
@@ -63,7 +67,16 @@ class ModelSpec:
         transform: Path | None | Literal["default"] = DEFAULT_MLLR
         if mllr is not None:
             transform = None if str(mllr) == "none" else TELEPHONE_MLLR if mllr == "telephone" else Path(str(mllr))
-        return cls(dialect, engine, None if model is None else Path(str(model)), bias, transform)
+        warps = raw.get("warps") or ()
+        if warps and engine is not EngineKind.POCKETSPHINX:
+            raise SpeechModelError(dialect, model, "`warps` apply to a pocketsphinx model only")
+        try:
+            factors = tuple(float(w) for w in (warps if isinstance(warps, list | tuple) else [warps]))
+        except (TypeError, ValueError):
+            raise SpeechModelError(dialect, model, f"`warps` must be numbers, got {warps!r}") from None
+        if any(not 0.7 <= w <= 1.4 for w in factors) or len(factors) > 4:
+            raise SpeechModelError(dialect, model, f"`warps`: at most 4 factors within 0.7-1.4, got {warps!r}")
+        return cls(dialect, engine, None if model is None else Path(str(model)), bias, transform, factors)
 
 
 class SpeechModels:
@@ -125,7 +138,8 @@ class SpeechModels:
                     vosk_by_path[key] = VoskModel.load(spec.dialect, spec.path)
                 vosk[spec.dialect] = vosk_by_path[key]
             else:
-                sphinx[spec.dialect] = PocketSphinxModel.load(spec.dialect, spec.path, mllr=spec.mllr)
+                sphinx[spec.dialect] = dataclasses.replace(
+                    PocketSphinxModel.load(spec.dialect, spec.path, mllr=spec.mllr), warps=spec.warps)
         return cls(by_dialect, vosk, sphinx)
 
     @property

@@ -80,6 +80,28 @@ a claim" / "file a plane"), which made an n-best-agreement confidence doubt clea
 confidence is now read from the path scores (`_posteriors`), under which the worse-scoring variants weigh
 little. bench/RESULTS.md "Speech evaluation" has the measurements."""
 
+WARPS = (1.12,)
+"""The frequency warps worth searching (config `warps: [1.12]`), vocal-tract-length normalisation; opt-in.
+
+A caller whose formants sit lower than the model's speakers (a long vocal tract; in the evaluation, speech
+resampled to 0.85x speed, every formant 15% down) is heard poorly: dev 8.5% right intents against 54.3% clean.
+With warps configured, a call's first doubtful utterance (best confidence under `DOUBT`) is decoded again with
+every frequency scaled by each warp (the 8 kHz audio read as if sampled at 8000 x warp, so also faster, then
+band-limited to 4 kHz again) and the most confident decode wins; its warp holds for the rest of the call (in
+`acoustic_state`). Dev (bench/RESULTS.md "Speech evaluation"): speed 0.85 8.5% -> 53.2% right, but clean -1.5,
+Festival voices -5.3, speed 1.15 and -30 dBFS -6 points, and such an utterance costs twice the decode CPU (about
+80% of the dev clips are doubtful): so not on by default. Picking by acoustic score per frame instead of
+confidence chose the warp on most normal speech (dev clean 54.3% -> 47.5%); warps under 1 lost on every row."""
+
+DOUBT = 0.6
+"""A first utterance whose best confidence is under this (the hotline's act line) searches `WARPS`."""
+
+_WARP_BLOCK_S = 0.2
+"""Warped audio reaches the decoder in blocks this long: the engine's streaming batch (`pool.STREAM_BATCH_SAMPLES`)."""
+
+_WARP_KEEP_S = 12.0
+"""Audio kept for the warp search; a longer first utterance is not searched (bounded memory and latency)."""
+
 DEFAULT_MLLR: Literal["default"] = "default"
 """`PocketSphinxModel.load(mllr=DEFAULT_MLLR)`: `TELEPHONE_MLLR` for the built-in model, none for another
 model folder (the transform was solved for the built-in model's means only)."""
@@ -107,6 +129,10 @@ class PocketSphinxModel:
     """Initial cepstral mean (comma-separated); None keeps the model's own."""
     mllr: Path | None = None
     """MLLR transform applied to the means at load (the telephone channel's: `ivr.speech.adaptation`)."""
+    decoder_options: tuple[tuple[str, str], ...] = ()
+    """Decoder settings over PocketSphinx's defaults, as (name, value): e.g. ("lw", "8")."""
+    warps: tuple[float, ...] = ()
+    """Frequency warps searched on a call's first doubtful utterance (`WARPS` for the built-in model)."""
 
     @classmethod
     def load(
@@ -190,6 +216,7 @@ class PocketSphinxModel:
                 options["cmninit"] = self.cmn_init
             if self.mllr is not None:
                 options["mllr"] = str(self.mllr)
+            options.update(self.decoder_options)
             return Decoder(**options)
         except (RuntimeError, ValueError) as exc:
             raise SpeechModelError(self.dialect, self.hmm, f"decoder failed to load: {exc}") from exc
@@ -231,22 +258,33 @@ class PocketSphinxRecognizer(EngineRecognizer):
         """The caller's cepstral mean so far (None: the model's initial one)."""
         self._initial_cmn: str | None = model.cmn_init
         self._resampler: Any = None
+        self._warp: float | None = None
+        """The call's frequency warp; None until its first utterance settled it (see `WARPS`)."""
+        self._start_cmn: str | None = None
+        self._kept: list[npt.NDArray[np.int16]] | None = None
+        """The utterance's audio while a warp search may follow it (None: not kept, or too long)."""
+        self._kept_samples = 0
 
     @property
     def bias(self) -> Bias:
         return self._bias
 
     def restart_call(self) -> None:
-        """Forget the previous call's acoustics (cepstral mean) before serving a new call."""
+        """Forget the previous call's acoustics (cepstral mean, warp) before serving a new call."""
         self.reset()
         self._cmn = None
+        self._warp = None
         self.set_phrases(())
 
     def acoustic_state(self) -> str | None:
-        return self._cmn
+        if self._cmn is None or self._warp is None:
+            return self._cmn
+        return f"{self._cmn}{_WARP_TAG}{self._warp:g}"
 
     def restore_acoustic_state(self, state: str | None) -> None:
-        self._cmn = state
+        cmn, tag, warp = (state or "").partition(_WARP_TAG)
+        self._cmn = cmn or None
+        self._warp = float(warp) if tag else None
 
     def _engine_set_phrases(self, phrases: tuple[str, ...]) -> None:
         if phrases:
@@ -280,21 +318,69 @@ class PocketSphinxRecognizer(EngineRecognizer):
 
     def _engine_start(self) -> None:
         self._decoder = self._decoder_for(self.phrases)
-        self._decoder.set_cmn(self._cmn or self._initial_cmn)
-        self._resampler = self._soxr.ResampleStream(CALL_RATE_HZ, _MODEL_RATE_HZ, 1, dtype="int16")
+        self._start_cmn = self._cmn or self._initial_cmn
+        self._decoder.set_cmn(self._start_cmn)
+        self._resampler = self._resampler_for(self._warp or 1.0)
+        searching = self._warp is None and self._model.warps and self._bias is Bias.LM
+        self._kept, self._kept_samples = ([] if searching else None), 0
         self._decoder.start_utt()
 
+    def _resampler_for(self, warp: float) -> Any:
+        """8 kHz call audio to the model's 16 kHz; with a warp, first read as if sampled at 8000 x `warp` (every
+        frequency x warp) and brought back to 8 kHz, so the band still ends at 4 kHz as the telephone transform
+        expects (warped straight to 16 kHz it would end at 4 kHz x warp)."""
+        up = self._soxr.ResampleStream(CALL_RATE_HZ, _MODEL_RATE_HZ, 1, dtype="int16")
+        if warp == 1.0:
+            return up
+        block = int(_MODEL_RATE_HZ * _WARP_BLOCK_S)
+        return _Chain(self._soxr.ResampleStream(CALL_RATE_HZ * warp, CALL_RATE_HZ, 1, dtype="int16"), up, block)
+
     def _engine_feed(self, frame: npt.NDArray[np.int16]) -> None:
-        up = self._resampler.resample_chunk(frame)
+        if self._kept is not None:
+            self._kept_samples += len(frame)
+            if self._kept_samples > _WARP_KEEP_S * CALL_RATE_HZ:
+                self._kept = None
+            else:
+                self._kept.append(frame.copy())
+        self._process(self._resampler.resample_chunk(frame))
+
+    def _process(self, up: npt.NDArray[np.int16]) -> None:
         if up.size:
             self._decoder.process_raw(np.ascontiguousarray(up, dtype=np.int16).tobytes())
 
     def _engine_hypotheses(self, *, final: bool) -> list[Hypothesis]:
-        if final:
-            tail = self._resampler.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
-            if tail.size:
-                self._decoder.process_raw(np.ascontiguousarray(tail, dtype=np.int16).tobytes())
+        if not final:
+            return self._read(final=False)
+        self._process(self._resampler.resample_chunk(np.zeros(0, dtype=np.int16), last=True))
+        self._end_utterance()
+        hyps = self._read(final=True)
+        kept, self._kept = self._kept, None
+        if self._warp is None and self._model.warps:
+            if kept is not None and (not hyps or hyps[0].confidence < DOUBT):
+                hyps = self._search_warps(kept, hyps)
+            else:
+                self._warp = 1.0
+        return hyps
+
+    def _search_warps(self, blocks: list[npt.NDArray[np.int16]], heard: list[Hypothesis]) -> list[Hypothesis]:
+        """Decode the utterance again with each of the model's warps; the most confident decode wins."""
+        best = (_top(heard), 1.0, heard, self._cmn)
+        for warp in self._model.warps:
+            self._decoder.set_cmn(self._start_cmn)
+            self._decoder.start_utt()
+            resampler = self._resampler_for(warp)
+            for block in blocks:
+                self._process(resampler.resample_chunk(block))
+            self._process(resampler.resample_chunk(np.zeros(0, dtype=np.int16), last=True))
             self._end_utterance()
+            hyps = self._read(final=True)
+            if _top(hyps) > best[0]:
+                best = (_top(hyps), warp, hyps, self._cmn)
+        _, self._warp, hyps, self._cmn = best
+        return hyps
+
+    def _read(self, *, final: bool) -> list[Hypothesis]:
+        """The decoder's hypotheses now; when `final` (the utterance ended) its n-best with confidences."""
         hyp = self._decoder.hyp()
         if hyp is None or not hyp.hypstr:
             return []
@@ -309,6 +395,7 @@ class PocketSphinxRecognizer(EngineRecognizer):
         return [Hypothesis(h.text, h.confidence * heard) for h in _posteriors(hyp.hypstr, scored)]
 
     def _engine_abandon(self) -> None:
+        self._kept = None
         self._end_utterance()
 
     def _end_utterance(self) -> None:
@@ -319,6 +406,26 @@ class PocketSphinxRecognizer(EngineRecognizer):
         super().close()
         self._decoders.clear()
         self._decoder = None
+
+
+class _Chain:
+    """Two soxr streams in series, used as one (`resample_chunk(chunk, last=False)`), releasing the output in
+    blocks of `block` samples (the rest at the end).
+
+    PocketSphinx updates its live cepstral mean per block it is given, so how the audio is cut moves the decode: a
+    warped stream cut where the call's blocks were cut would give the decoder blocks 1/warp as long. So a warped
+    decode gets blocks as long as an unwarped one's."""
+
+    def __init__(self, first: Any, second: Any, block: int) -> None:
+        self._first, self._second, self._block = first, second, block
+        self._pending = np.zeros(0, dtype=np.int16)
+
+    def resample_chunk(self, chunk: npt.NDArray[np.int16], last: bool = False) -> npt.NDArray[np.int16]:
+        middle = np.asarray(self._first.resample_chunk(chunk, last=last), dtype=np.int16)
+        out = np.concatenate([self._pending, np.asarray(self._second.resample_chunk(middle, last=last), np.int16)])
+        cut = len(out) if last else len(out) // self._block * self._block
+        self._pending = out[cut:]
+        return out[:cut]
 
 
 @functools.lru_cache(maxsize=32)
@@ -339,8 +446,16 @@ def phrase_arpa(phrases: tuple[str, ...]) -> str:
     return out.getvalue()
 
 
+_WARP_TAG = ";warp="
+"""Joins the cepstral mean and the call's warp in `acoustic_state`."""
+
 _FILLERS = frozenset({"<s>", "</s>", "<sil>", "[NOISE]", "[SPEECH]"})
 """The en-us model's non-words (its noisedict): silence and noise, not what the caller said."""
+
+
+def _top(hyps: list[Hypothesis]) -> float:
+    """The best hypothesis's confidence (0 for none)."""
+    return hyps[0].confidence if hyps else 0.0
 
 
 def word_confidence(segments: list[tuple[str, float]]) -> float:

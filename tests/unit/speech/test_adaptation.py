@@ -10,11 +10,12 @@ from ivr.speech import ModelSpec, SpeechModelError
 from ivr.speech.adaptation import (
     ADAPT_VOICES,
     AdaptationCorpus,
+    mix,
     read_sendump,
     telephone_channel,
     write_s3_mixw,
 )
-from ivr.speech.pocketsphinx_engine import DEFAULT_MLLR, TELEPHONE_MLLR, PocketSphinxModel
+from ivr.speech.pocketsphinx_engine import DEFAULT_MLLR, TELEPHONE_MLLR, PocketSphinxModel, PocketSphinxRecognizer
 
 
 def _sendump(path: pathlib.Path, logw: np.ndarray, shift: int = 10) -> None:
@@ -124,3 +125,62 @@ def test_decoder_loads_with_the_transform() -> None:
 
     decoder = PocketSphinxModel.load("en", mllr=TELEPHONE_MLLR).phrase_decoder(("i want to pay",), Bias.LM)
     assert decoder is not None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"engine": "pocketsphinx"}, ()),
+        ({"engine": "pocketsphinx", "warps": [1.12]}, (1.12,)),
+        ({"engine": "pocketsphinx", "warps": 1.1}, (1.1,)),
+    ],
+    ids=["default-off", "list", "one"],
+)
+def test_config_names_the_warps(raw: dict[str, object], expected: tuple[float, ...]) -> None:
+    assert ModelSpec.from_mapping("en", raw).warps == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"engine": "pocketsphinx", "warps": [2.0]}, "within 0.7-1.4"),
+        ({"engine": "pocketsphinx", "warps": ["fast"]}, "must be numbers"),
+        ({"engine": "vosk", "model": "/m", "warps": [1.1]}, "pocketsphinx model only"),
+    ],
+    ids=["out-of-range", "not-a-number", "vosk"],
+)
+def test_bad_warps_are_refused(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(SpeechModelError, match=message):
+        ModelSpec.from_mapping("en", raw)
+
+
+def test_loaded_model_searches_the_configured_warps_only() -> None:
+    from ivr.speech import EngineKind, SpeechModels
+
+    assert PocketSphinxModel.load("en").warps == ()
+    models = SpeechModels.load([ModelSpec("en", EngineKind.POCKETSPHINX, warps=(1.12,))])
+    rec = models.open("en")
+    assert isinstance(rec, PocketSphinxRecognizer) and rec._model.warps == (1.12,)
+    models.release(rec)
+
+
+def test_noisy_corpus_says_every_other_utterance_again_in_every_voice() -> None:
+    import dataclasses
+
+    words = {"a", "b", "c", "d", "e", "f"}
+    corpus = dataclasses.replace(AdaptationCorpus.from_text(list("abcdef"), words, ["v1", "v2"]), noisy=True)
+    noisy = corpus.noisy_utterances()
+    assert [uid for uid, _, _ in noisy] == ["u00001n", "u00002n", "u00005n"]
+    assert {voice for _, voice, _ in noisy} == {"v1", "v2"}
+    assert corpus.transcription().count("\n") == 9
+    assert not AdaptationCorpus.from_text(list("abc"), words, ["v1"]).noisy_utterances()
+
+
+def test_mix_sets_the_noise_under_the_speech_at_the_asked_snr() -> None:
+    rng = np.random.default_rng(3)
+    speech = (3000 * np.sin(2 * np.pi * 300 * np.arange(8000) / 8000)).astype(np.int16)
+    noise = rng.standard_normal(4000).astype(np.float32)
+    mixed = mix(speech, noise, 10.0, offset=123)
+    residual = mixed.astype(np.float64) - speech
+    snr = 10 * np.log10(np.mean(speech.astype(np.float64) ** 2) / np.mean(residual**2))
+    assert snr == pytest.approx(10.0, abs=0.3)
