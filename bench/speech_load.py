@@ -36,15 +36,22 @@ def peak_rss_mb(pid: int) -> float:
     """Peak resident memory of the engine and its child processes (the decoder hosts)."""
     total = 0.0
     for proc in (pid, *descendants(pid)):
-        for line in pathlib.Path(f"/proc/{proc}/status").read_text().splitlines():
+        try:
+            status = pathlib.Path(f"/proc/{proc}/status").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # exited since it was listed
+        for line in status.splitlines():
             if line.startswith("VmHWM:"):
                 total += int(line.split()[1]) / 1024
     return total
 
 
 def process_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of one process so far."""
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """CPU seconds (user + system) of one process so far; 0 for one that exited since it was listed."""
+    try:
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
