@@ -72,6 +72,16 @@ class MediaProbe:
         await self._wait(lambda: self.received_s >= seconds - 1e-9, timeout_s)
         return self.audio()
 
+    async def wait_for_quiet(self, quiet_s: float, timeout_s: float = 5.0) -> None:
+        """Wait until no audio has arrived for `quiet_s`: frames the peer sent before it stopped may still be
+        in the kernel's socket buffer, read later by a busy loop. `TimeoutError` if it never goes quiet."""
+        async with self._clock.timeout(timeout_s) if self._clock is not None else asyncio.timeout(timeout_s):
+            while True:
+                count = len(self._frames)
+                await (self._clock.sleep(quiet_s) if self._clock is not None else asyncio.sleep(quiet_s))
+                if len(self._frames) == count:
+                    return
+
     async def _wait(self, ready: Callable[[], bool], timeout_s: float) -> None:
         async with self._clock.timeout(timeout_s) if self._clock is not None else asyncio.timeout(timeout_s):
             while not ready():

@@ -64,8 +64,15 @@ def test_servers_die_with_the_test_process_that_started_them() -> None:
         starter.send_signal(signal.SIGKILL)
         starter.wait()
     give_up = time.monotonic() + GONE_WITHIN_S
-    while (_alive(redis_pid) or _alive(pg_pid)) and time.monotonic() < give_up:
+
+    def lingering() -> bool:
+        # A server child forked just before the kill holds the listening socket until it sees its
+        # parent gone and exits, a moment after the postmaster itself.
+        return any(_alive(pid) for pid in (redis_pid, pg_pid)) or any(map(_listening, (redis_port, pg_port)))
+
+    while lingering() and time.monotonic() < give_up:
         time.sleep(0.1)
     assert not _alive(redis_pid), "redis-server outlived the killed test process"
     assert not _alive(pg_pid), "PostgreSQL outlived the killed test process"
-    assert not _listening(redis_port) and not _listening(pg_port)
+    assert not _listening(redis_port), "redis-server's port still open"
+    assert not _listening(pg_port), "PostgreSQL's port still open"
