@@ -29,7 +29,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from ivr.clock import Clock
+from ivr.clock import Clock, LoopClock
 from ivr.rtp import DtmfReceived, MediaSession
 from ivr.rtp.address import Address, ip_of
 from ivr.rtp.net import DatagramPort, ErrorListener, LostListener, Receiver
@@ -39,7 +39,7 @@ class MediaProbe:
     def __init__(self, session: MediaSession, clock: Clock | None = None) -> None:
         self.session = session
         self.events: list[DtmfReceived] = []
-        self._clock = clock
+        self._clock: Clock = clock or LoopClock()
         """Waits time out on this clock (a FakeClock in tests that drive one); real time by default."""
         self._frames: list[NDArray[np.int16]] = []
         self._changed = asyncio.Event()
@@ -75,15 +75,15 @@ class MediaProbe:
     async def wait_for_quiet(self, quiet_s: float, timeout_s: float = 5.0) -> None:
         """Wait until no audio has arrived for `quiet_s`: frames the peer sent before it stopped may still be
         in the kernel's socket buffer, read later by a busy loop. `TimeoutError` if it never goes quiet."""
-        async with self._clock.timeout(timeout_s) if self._clock is not None else asyncio.timeout(timeout_s):
+        async with self._clock.timeout(timeout_s):
             while True:
                 count = len(self._frames)
-                await (self._clock.sleep(quiet_s) if self._clock is not None else asyncio.sleep(quiet_s))
+                await self._clock.sleep(quiet_s)
                 if len(self._frames) == count:
                     return
 
     async def _wait(self, ready: Callable[[], bool], timeout_s: float) -> None:
-        async with self._clock.timeout(timeout_s) if self._clock is not None else asyncio.timeout(timeout_s):
+        async with self._clock.timeout(timeout_s):
             while not ready():
                 self._changed.clear()
                 await self._changed.wait()
