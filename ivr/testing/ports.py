@@ -14,6 +14,10 @@ a program that binds further up (`span`). A claimed port is probed free (UDP and
 port + 1) before it is handed out; a process that has claimed `MAX_CLAIMS` pairs hands its own ports
 out again, round robin, probing each again.
 
+An engine the tests start is a node of `IVR_WORKERS` workers (one per CPU when unset or `null`), and worker
+i also binds SIP `port + 1 + i` and HTTP `port + i` (`ivr.workers.plan`): `free_port` claims a block that
+covers them, or a parallel test could be handed a worker's port between the claim and the engine's bind.
+
 `IVR_TEST_PORTS=low-high` overrides the pool (both ends included).
 """
 
@@ -28,7 +32,7 @@ import threading
 import zlib
 from dataclasses import dataclass, field
 
-__all__ = ["PortPool", "PoolExhausted", "free_port", "pool"]
+__all__ = ["PortPool", "PoolExhausted", "free_port", "node_workers", "pool"]
 
 MAX_CLAIMS = 200
 """Pairs one process claims before it hands its own out again (a test run needs far fewer at once)."""
@@ -168,10 +172,18 @@ def pool() -> PortPool:
     return _pool
 
 
-def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1", *, span: int = 2) -> int:
+def node_workers() -> int:
+    """Workers of each engine node the tests start: `IVR_WORKERS` (as `make test` sets it), or the engine's
+    default, one per CPU, when it is unset or `null`."""
+    value = os.environ.get("IVR_WORKERS", "").strip()
+    return int(value) if value.isdigit() else max(1, os.cpu_count() or 1)
+
+
+def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1", *, span: int | None = None) -> int:
     """A port that a peer program may bind on `host` a moment later, for UDP and TCP alike (SIPp and the
     engine open both), with the ports above it up to `span` free too (TCP port + 1 at least: baresip's
-    TLS; SIPp's `-mp` takes port + 2 for video: ask `span=4`); `kind` is accepted for the callers' sake:
-    every port handed out is free for both."""
+    TLS; SIPp's `-mp` takes port + 2 for video: ask `span=4`). Default: room for an engine node's worker
+    ports above it (`node_workers() + 1`, at least 2). `kind` is accepted for the callers' sake: every
+    port handed out is free for both."""
     del kind
-    return pool().take(host, span=span)
+    return pool().take(host, span=max(2, node_workers() + 1) if span is None else span)

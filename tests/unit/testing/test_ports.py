@@ -4,12 +4,14 @@ process that has used up its claims hands its own ports out again."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pathlib
 import socket
 from typing import Any
 
 import pytest
 
+from ivr.testing import ports
 from ivr.testing.ports import PoolExhausted, PortPool
 
 LOW, HIGH = 31500, 31599
@@ -79,3 +81,24 @@ def test_a_span_is_a_block_of_pairs_claimed_together(tmp_path: pathlib.Path) -> 
     single = [pool.take() for _ in range(4)]
     assert block % 2 == 0 and not {block, block + 2} & set(single)
     assert sorted([block, block + 2, *single]) == list(range(31800, 31811, 2))
+
+
+@pytest.mark.parametrize(("workers", "expected"), [("1", 1), ("3", 3), ("null", None), ("", None)])
+def test_node_workers_follow_ivr_workers_and_default_to_one_per_cpu(
+    monkeypatch: pytest.MonkeyPatch, workers: str, expected: int | None
+) -> None:
+    monkeypatch.setenv("IVR_WORKERS", workers)
+    assert ports.node_workers() == (expected or max(1, os.cpu_count() or 1))
+
+
+def test_a_free_port_has_room_for_every_worker_port_of_a_node_above_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    """Worker i of a node binds SIP `port + 1 + i`: with 3 workers, `port + 3` must be claimed with the port
+    (the default-workers suite once failed when a parallel test was handed worker 1's port)."""
+    monkeypatch.setenv("IVR_WORKERS", "3")
+    monkeypatch.setattr(ports, "_pool", _pool(tmp_path, 31900, 31911))  # six pairs
+    first = ports.free_port()
+    others = [ports.free_port(span=2) for _ in range(4)]
+    assert not set(range(first, first + 4)) & set(others)
+    assert sorted([first, first + 2, *others]) == list(range(31900, 31911, 2))
