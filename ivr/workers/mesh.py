@@ -6,8 +6,10 @@ SIP port that `ivr.workers.routing` says belongs to another worker is sent there
 one-line envelope with the peer's address (`host port\\n`), and that worker handles it as if the
 kernel had given it the datagram: answers go to the peer from the shared port. Bounded by the kernel's
 socket buffers: a datagram the owner cannot take now (buffer full, worker restarting) is dropped and
-counted, as UDP would lose it, and the peer retransmits. Counted on /metrics as
-`ivr_worker_datagrams_total{way="forwarded|received|dropped"}`.
+counted, as UDP would lose it, and the peer retransmits. A new call is spread over the workers by its
+Call-ID (`routing.call_worker`); one its worker cannot take (gone, restarting, its buffer full) is kept
+and answered where it arrived instead, as it would have been without the spreading. Counted on /metrics as
+`ivr_worker_datagrams_total{way="forwarded|received|dropped|kept"}`.
 
 Stream transports (TCP, TLS) are not forwarded: their listeners are worker 0's alone, so every dialog
 they carry lives on worker 0.
@@ -65,6 +67,8 @@ class WorkerMesh:
         self.forwarded = 0
         self.received = 0
         self.dropped = 0
+        self.kept = 0
+        """New calls handled here because the worker they hash to could not take them."""
         self.elsewhere: Callable[[bytes, Address], int | None] | None = None
         """For a datagram no stamp places: the worker that must take it anyway (an agent's phone calling
         about the caller another worker holds), else None."""
@@ -93,28 +97,37 @@ class WorkerMesh:
             socket_path(self.folder, self.me).unlink()
 
     def route(self, data: bytes, source: Address) -> bool:
-        """A datagram of the shared port: True if another worker holds it (it went there)."""
+        """A datagram of the shared port: True if another worker holds it, or takes it (it went there)."""
         index = routing.target(data, self.me, self.count)
         if index is None:
             index = routing.registrar_worker(data, source[0], self.count)
         if index is None and self.elsewhere is not None:
             index = self.elsewhere(data, source)
+        if index is not None:
+            if index == self.me:
+                return False
+            if not self.forward(index, data, source):
+                self.dropped += 1  # its transaction, dialog or registrar lives there: as if UDP lost it
+            return True
+        index = routing.call_worker(data, self.count)
         if index is None or index == self.me:
             return False
-        self.forward(index, data, source)
-        return True
+        if self.forward(index, data, source):
+            return True
+        self.kept += 1
+        return False
 
-    def forward(self, index: int, data: bytes, source: Address) -> None:
+    def forward(self, index: int, data: bytes, source: Address) -> bool:
+        """Hand `data` to worker `index`; False when it cannot take it now."""
         if self._sock is None:
-            self.dropped += 1
-            return
+            return False
         try:
             self._sock.sendto(envelope(data, source), str(socket_path(self.folder, index)))
         except OSError as exc:  # full (BlockingIOError), or the worker is gone or restarting
-            self.dropped += 1
-            log.info("worker_forward_dropped", worker=index, error=type(exc).__name__)
-            return
+            log.info("worker_forward_failed", worker=index, error=type(exc).__name__)
+            return False
         self.forwarded += 1
+        return True
 
     def _readable(self) -> None:
         sock = self._sock

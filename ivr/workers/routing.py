@@ -11,6 +11,9 @@ requests). The stamp comes back unchanged:
 - an **in-dialog request** carries our local tag as its To-tag: it belongs to the dialog's worker;
 - a new request (no To-tag) belongs to whichever worker the kernel chose (`owner` says None), unless
   the node knows better (an agent's phone calling about the caller it holds: `ivr.workers.mesh`);
+- a new **call** (an INVITE without To-tag, and its CANCEL) belongs to the worker its Call-ID hashes to
+  (`call_worker`): the kernel spreads by the peer's address, so every call of one peer (an SBC, a trunk, a
+  proxy: all of a hotline's callers) would land on one worker and leave the others idle;
 - a new **REGISTER** belongs to the worker its source host hashes to (`registrar_worker`): the registrar's
   limit on failed digest attempts counts per source address, and the kernel spreads one host's source
   ports over the workers, so a password guesser would otherwise get that limit once per worker.
@@ -34,6 +37,8 @@ _RESPONSE = b"SIP/2.0 "
 _VIA = (b"via", b"v")
 _TO = (b"to", b"t")
 _REGISTER = b"REGISTER "
+_NEW_CALL = (b"INVITE ", b"CANCEL ")
+_CALL_ID = (b"call-id", b"i")
 
 
 def stamp(index: int) -> str:
@@ -79,6 +84,16 @@ def target(data: bytes, me: int, count: int) -> int | None:
     return index
 
 
+def call_worker(data: bytes, count: int) -> int | None:
+    """The worker (of `count`) that takes a new call: an out-of-dialog INVITE, or the CANCEL of one, goes
+    where its Call-ID hashes (crc32: the same in every worker), so its retransmissions and its CANCEL follow
+    it; None for any other datagram."""
+    if count < 2 or not data.startswith(_NEW_CALL) or _to_tag(data):
+        return None
+    call_id = header_value(data, _CALL_ID)
+    return None if call_id is None else zlib.crc32(call_id.strip()) % count
+
+
 def registrar_worker(data: bytes, host: str, count: int) -> int | None:
     """The worker (of `count`) that takes an out-of-dialog REGISTER from `host`: the same for every
     worker (crc32, not Python's per-process `hash`); None for any other datagram."""
@@ -102,4 +117,5 @@ def _param(value: bytes, name: bytes) -> bytes:
     return b""
 
 
-__all__ = ["STAMP_PREFIX", "header_value", "owner", "registrar_worker", "stamp", "stamped_worker", "target"]
+__all__ = ["STAMP_PREFIX", "call_worker", "header_value", "owner", "registrar_worker", "stamp", "stamped_worker",
+           "target"]

@@ -110,11 +110,13 @@ def _mesh(engine: Engine, spec: WorkerSpec) -> WorkerMesh | None:
         mesh.elsewhere = DeskRoute(acd.config, lambda: acd.core, engine.config.node_id)
     datagrams = engine.metrics.registry.counter(
         "ivr_worker_datagrams_total", "SIP datagrams of the shared port handed between this node's workers "
-        "(forwarded: to the worker holding them; received: from another; dropped: the holder could not take it).",
+        "(forwarded: to the worker holding or taking them; received: from another; dropped: the holder could not "
+        "take it; kept: a new call its worker could not take, answered here).",
         ["way"])
 
     def collect() -> None:
-        for way, value in (("forwarded", mesh.forwarded), ("received", mesh.received), ("dropped", mesh.dropped)):
+        for way, value in (("forwarded", mesh.forwarded), ("received", mesh.received), ("dropped", mesh.dropped),
+                           ("kept", mesh.kept)):
             datagrams.labels(way).value = float(value)
 
     engine.metrics.registry.add_collector(collect)

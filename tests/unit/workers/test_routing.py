@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from ivr.sip.message import new_branch, new_tag
 from ivr.workers.mesh import envelope, opened
-from ivr.workers.routing import owner, registrar_worker, stamp, stamped_worker, target
+from ivr.workers.routing import call_worker, owner, registrar_worker, stamp, stamped_worker, target
 
 BRANCH_1 = new_branch() + stamp(1)
 TAG_1 = new_tag() + stamp(1)
@@ -52,6 +52,39 @@ def test_an_in_dialog_request_belongs_to_the_worker_whose_tag_is_its_to_tag() ->
 def test_a_new_request_is_handled_where_the_kernel_put_it() -> None:
     assert owner(NEW_INVITE) is None, "no To-tag; the peer's own branch and From-tag do not count"
     assert target(NEW_INVITE, me=0, count=2) is None
+
+
+def invite(call_id: str, method: str = "INVITE", to_tag: str = "") -> bytes:
+    """A request from one SBC address (10.0.0.7:5060), as a hotline's trunk sends every caller's."""
+    return (
+        f"{method} sip:95519@10.0.0.5:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bK{call_id}\r\n"
+        f"From: <sip:13700000001@10.0.0.7>;tag=sbc1\r\nTo: <sip:95519@10.0.0.5>{to_tag}\r\n"
+        f"i: {call_id}\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def test_new_calls_from_one_address_are_spread_over_the_workers_by_call_id() -> None:
+    # The kernel spreads the shared port by peer address: every call of one SBC would reach one worker.
+    chosen = [call_worker(invite(f"c{i}@sbc"), 2) for i in range(100)]
+    assert set(chosen) == {0, 1}
+    assert 30 <= chosen.count(0) <= 70, "about half each"
+    assert call_worker(invite("c1@sbc"), 3) in {0, 1, 2}
+
+
+def test_a_calls_retransmission_and_cancel_go_where_its_invite_went() -> None:
+    for i in range(20):
+        first = call_worker(invite(f"c{i}@sbc"), 2)
+        assert call_worker(invite(f"c{i}@sbc"), 2) == first
+        assert call_worker(invite(f"c{i}@sbc", "CANCEL"), 2) == first
+        assert call_worker(invite(f"  c{i}@sbc ").replace(b"i:   ", b"Call-ID: "), 2) == first, "spaces aside"
+
+
+def test_only_a_new_call_is_spread() -> None:
+    assert call_worker(invite("c1@sbc", to_tag=";tag=x-w1"), 2) is None, "in dialog: its stamp places it"
+    assert call_worker(invite("c1@sbc", "OPTIONS"), 2) is None
+    assert call_worker(invite("c1@sbc", "REGISTER"), 2) is None
+    assert call_worker(invite("c1@sbc"), 1) is None, "one process: nothing to spread"
+    assert call_worker(invite("c1@sbc").replace(b"i: c1@sbc\r\n", b""), 2) is None, "no Call-ID: left here"
 
 
 def register_from(port: int, to_tag: str = "") -> bytes:
