@@ -8,6 +8,9 @@ UASes on loopback, one after the other in the same run:
 * `kamailio`: Debian's Kamailio as a minimal stateless UAS (temp config: `sl_send_reply` 200 to INVITE
   and BYE, ACK absorbed), the peer figure: a C SIP server doing the least work possible.
 
+* `engine-w2`: the same engine as a node of two workers (`--workers 2`, the default shape on two cores):
+  SIPp's one socket reaches one worker (the kernel spreads by address) and the node spreads the calls over
+  both by Call-ID (`ivr.workers.routing`);
 * `engine-base` (with `--base-root DIR`): the same engine run from another checkout, e.g. the commit
   before a change (`git worktree add /tmp/base <commit>`), for a before/after in one run.
 
@@ -165,8 +168,8 @@ def _start_engine_base(workdir: pathlib.Path) -> Uas:
 
 
 def _start_engine_workers(workdir: pathlib.Path) -> Uas:
-    """`ivr serve --workers 2`: the node's SIP port shared by two engine processes (SO_REUSEPORT spreads
-    callers by source address: use `--sipp-transport un`)."""
+    """`ivr serve --workers 2`: the node's SIP port shared by two engine processes; the node spreads new calls
+    over them by Call-ID, whatever SIPp's `-t`."""
     proc, sip, _http = start_engine(workdir, BENCH_FLOW, workers=2)
     return Uas("engine-w2", proc, sip, "7000", f"`ivr serve --workers 2` at {_describe(ROOT)}")
 
@@ -305,7 +308,7 @@ def report(steps: Sequence[Step], uases: Sequence[tuple[str, str]], skipped: Seq
         lines.append("- engine / engine-base CPU per call at the same offered rate: " + ", ".join(ratios))
     peer = best.get("kamailio")
     if peer is not None:
-        for name in ("harness", "engine", "engine-base"):
+        for name in ("harness", "engine", "engine-w2", "engine-base"):
             ours = best.get(name)
             if ours is not None:
                 ours_ms, peer_ms = (10.0 * x.uas_cpu_pct / x.rate for x in (ours, peer))
@@ -329,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base-root", type=pathlib.Path, default=None,
                         help="a checkout (e.g. `git worktree add /tmp/base HEAD`) to run as target engine-base")
     parser.add_argument("--sipp-transport", choices=("u1", "un"), default="u1",
-                        help="SIPp -t: u1 one socket, un one per call (spreads calls over `engine-w2`'s workers)")
+                        help="SIPp -t: u1 one socket (a trunk, an SBC), un one per call")
     args = parser.parse_args(argv)
     global BASE_ROOT, SIPP_TRANSPORT
     BASE_ROOT = args.base_root.resolve() if args.base_root is not None else None
