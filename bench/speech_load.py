@@ -27,7 +27,7 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.engine_process import CLK_TCK, children, serve_flow  # noqa: E402
+from bench.engine_process import CLK_TCK, children, serve_flow, wait_ready  # noqa: E402
 
 SCENARIO = ROOT / "tests" / "scenarios" / "claim_en_speech.yaml"
 
@@ -81,6 +81,7 @@ def one_rate(cps: float, seconds: float, root: pathlib.Path = ROOT) -> dict[str,
     with tempfile.TemporaryDirectory(prefix="bench-speech-load-") as tmp:
         proc, sip, http = serve_flow(pathlib.Path(tmp), (root / "flows" / "hotline.yaml").read_text(), root=root)
         try:
+            wait_ready(http)  # every worker has joined the SIP port: no INVITE is sent to a port nobody reads
             engine_before = tree_cpu_s(proc.pid)
             generator_before = children_cpu_s()
             load = subprocess.run(

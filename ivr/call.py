@@ -107,6 +107,9 @@ class SpeechInput:
     """Dialect code of the recognizer that heard it."""
     nbest: tuple[Hypothesis, ...] = ()
     duration_s: float = 0.0
+    shed: bool = False
+    """The engine's recognizers were too far behind to take this utterance (overload): it was not decoded and
+    `text` is empty. The flow serves the turn another way (its keys or a human), not by asking to speak again."""
 
 
 @dataclass(slots=True, frozen=True)

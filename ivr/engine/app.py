@@ -279,7 +279,7 @@ class Engine:
         parts.push_async_callback(asyncio.to_thread, self.speech_models.close)
         await asyncio.to_thread(self.speech_models.start_hosts, cfg.asr_processes)
         await asyncio.to_thread(self._prepare_speech)
-        self.decode_pool = DecodePool(cfg.asr_workers, max_recognizers=cfg.asr_max_decoders)
+        self.decode_pool = DecodePool(cfg.asr_workers, max_recognizers=cfg.asr_max_decoders, clock=self.clock)
         parts.push_async_callback(asyncio.to_thread, self.decode_pool.close)
 
     async def _start_acd(self) -> AgentQueues | None:
@@ -319,6 +319,7 @@ class Engine:
             sip=tuple(ua.endpoint for ua in self.uas),
             over_capacity=lambda: sum(ua.endpoint.layer.dropped_over_capacity for ua in self.uas),
             edge=self.edge.counters, media=self.media.counters, dialect_memory=self.dialect_memory,
+            speech_shed=lambda: self.decode_pool.backlog.shed,
             registrar=self.agent_queues.registrar.counters if self.agent_queues else None,
         ))  # fmt: skip
         app = create_app(

@@ -15,6 +15,11 @@ need): under overload callers wait a little longer, and memory stays bounded. Wh
 learned of the caller's channel (its cepstral mean) is kept per call and handed to the next one
 lent to the same call, so it still carries across turns.
 
+Under overload a caller is not made to wait for decoders that are already behind: when a caller starts
+speaking and the pool's oldest undecoded audio has waited past its bound (`DecodePool.admit`), the utterance
+is not decoded and is answered at its end as shed (`SpeechInput.shed`): the flow serves that turn by keys or
+a human. Utterances already admitted keep their place. Measured in bench/RESULTS.md "speech_load".
+
 Between the endpointer and PocketSphinx recognizers, each utterance passes a front end
 (`ivr.speech.frontend`): one gain per utterance sets the caller's level, and clipped peaks are redrawn. A
 loud or quiet caller lost 20 of 50 points of right intents on the dev split without it (bench/RESULTS.md
@@ -54,7 +59,8 @@ for nothing (a fifth of a short need's audio)."""
 
 @dataclass(slots=True, frozen=True)
 class Heard:
-    """The recognizers' verdict on one utterance: the most confident non-empty result, or None."""
+    """The recognizers' verdict on one utterance: the most confident non-empty result, or None; for an utterance
+    the pool had no room for, an empty `SpeechInput` with `shed` set."""
 
     speech: SpeechInput | None
 
@@ -172,6 +178,8 @@ class Ears:
         self._listener: EarsListener | None = None
         self._utterance: _Utterance | None = None
         """The utterance the caller is speaking now."""
+        self._shed = False
+        """The caller is speaking an utterance the pool refused (`DecodePool.admit`): it is not decoded."""
         self._decode: asyncio.Task[None] | None = None
 
     def conditions(self, language: str) -> bool:
@@ -209,6 +217,12 @@ class Ears:
             self._utterance.add(frame)
         for event in events:
             if isinstance(event, SpeechStarted):
+                now = self._clock.now()
+                if not self.pool.admit(now):
+                    log.warning("speech_shed", languages=self.languages, lag_s=round(self.pool.lag_s(now), 3))
+                    self._shed = True
+                    listener(event)
+                    continue
                 streaming = self.pool.can_stream(self.languages)
                 log.info("speech_started", languages=self.languages, streaming=streaming)
                 self._utterance = _Utterance(self, event.audio)
@@ -226,6 +240,11 @@ class Ears:
 
     def _finish(self) -> None:
         self._endpointer = None
+        if self._shed:
+            self._shed = False
+            if self._listener is not None:
+                self._listener(Heard(SpeechInput("", 0.0, self.languages[0], shed=True)))
+            return
         utterance, self._utterance = self._utterance, None
         if utterance is not None:
             self._decode = asyncio.get_running_loop().create_task(self._decide(utterance, self._listener))
@@ -256,6 +275,7 @@ class Ears:
         """End this listen: drop any utterance in progress (its recognizers go back to the pool)."""
         self._endpointer = None
         self._listener = None
+        self._shed = False
         utterance, self._utterance = self._utterance, None
         if utterance is not None:
             await utterance.drop()

@@ -122,7 +122,7 @@ class Turn:
         if self._phase not in (_Phase.SPEAKING, _Phase.DECODING):
             return []
         if speech is None or not speech.text.strip():
-            speech = SpeechInput("", 0.0, speech.language if speech else "")
+            speech = SpeechInput("", 0.0, speech.language if speech else "", shed=speech.shed if speech else False)
         return self._finish(speech)
 
     def next_deadline(self) -> float | None:

@@ -31,6 +31,9 @@ class StepKind(enum.Enum):
     PROMPT_RECORDED = "prompt_recorded"
     """The prompt-recording line kept a take as a dialect pack's recording."""
     RETRIES_EXHAUSTED = "retries_exhausted"
+    SPEECH_SHED = "speech_shed"
+    """The engine's recognizers were too far behind to decode the caller's answer: the node's keys or a human
+    serve the turn instead (a breakpoint)."""
     ERROR = "error"
     CALLER_HUNG_UP = "caller_hung_up"
     HANGUP = "hangup"

@@ -11,12 +11,18 @@ the next recognizer opened starts a new host, prepared with the same phrase bias
 
 Vosk is not hosted: Kaldi releases the GIL while decoding, and its models (hundreds of MB) would be
 loaded once per process.
+
+A host decodes at a lower CPU priority than the engine (`DECODER_NICE`): media is paced in real time and a
+late packet is a hole in what a caller hears (or, in `ivr load`'s callers on the same machine, in what they
+say), while a decode that waits a few hundred milliseconds only delays one decision. When the cores are
+saturated the decoders fall behind instead of the media loops; `ivr.speech.pool` bounds how far behind.
 """
 
 from __future__ import annotations
 
 import itertools
 import multiprocessing
+import os
 import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
@@ -34,6 +40,10 @@ __all__ = ["DecoderHost", "RemoteRecognizer"]
 log = structlog.get_logger(__name__)
 
 _STOP_TIMEOUT_S = 5.0
+
+DECODER_NICE = 10
+"""Niceness a decoder process adds to its own (Linux CFS: a nice-10 process weighs ~1/10 of a nice-0 one while
+both want the CPU; alone, it gets the whole core). bench/RESULTS.md "speech_load" has the effect."""
 
 
 class DecoderHost:
@@ -193,10 +203,20 @@ _METHODS = frozenset(
 )
 
 
+def yield_cpu(nice: int = DECODER_NICE) -> None:
+    """Lower this process's CPU priority by `nice` (never raises it: only privilege could take it back)."""
+    if nice > 0 and hasattr(os, "nice"):
+        try:
+            os.nice(nice)
+        except OSError as exc:  # a sandbox without setpriority: decode at the engine's priority
+            log.warning("decoder_nice_refused", error=str(exc))
+
+
 def _serve(conn: Connection, specs: tuple[Any, ...]) -> None:
     """The host process: load the models, then answer commands until told to stop."""
     from ivr.speech.models import SpeechModels
 
+    yield_cpu()
     models = SpeechModels.load(specs)
     recognizers: dict[int, Any] = {}
     while True:

@@ -13,6 +13,11 @@ decoder processes (`ivr.speech.hosts`) and a thread only waits on the pipe. Each
 * different calls' jobs interleave in the pool's FIFO queue, so no call waits for another call's
   whole utterance, only for a free worker;
 * `finish()` waits for the call's buffered audio, then reads the final result.
+
+The pool also keeps a `DecodeBacklog` (`ivr.speech.backlog`): how long the oldest audio handed to it (or the
+oldest utterance waiting for a recognizer) has waited undecoded. `admit(now)` refuses a new utterance once that
+lag passes `max_lag_s`: under overload the callers being decoded keep their place and a caller who starts
+speaking then is answered another way (the flow's keys or a human), instead of every caller waiting longer.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
@@ -29,6 +35,8 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
+from ivr.clock import Clock, LoopClock
+from ivr.speech.backlog import MAX_LAG_S, DecodeBacklog
 from ivr.speech.errors import RecognizerError
 from ivr.speech.models import SpeechModels
 from ivr.speech.recognizer import EngineKind, RecognitionResult, Recognizer
@@ -48,8 +56,18 @@ trip to the decoder process instead of one. What is left at the end of an uttera
 class DecodePool:
     """A bounded pool of decode workers shared by all calls of the process."""
 
-    def __init__(self, max_workers: int | None = None, *, max_recognizers: int | None = None) -> None:
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        *,
+        max_recognizers: int | None = None,
+        max_lag_s: float = MAX_LAG_S,
+        clock: Clock | None = None,
+    ) -> None:
         self._size = max_workers or max(2, os.cpu_count() or 2)
+        self.backlog = DecodeBacklog(max_lag_s)
+        """How far behind the decoders run; `admit` refuses new utterances past `max_lag_s`."""
+        self._clock = clock or LoopClock()
         self._executor = ThreadPoolExecutor(max_workers=self._size, thread_name_prefix="decode")
         self._max_recognizers = max_recognizers
         """Recognizers open at once per dialect (None: unbounded). Past it, an utterance waits for
@@ -61,6 +79,17 @@ class DecodePool:
     @property
     def size(self) -> int:
         return self._size
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    def lag_s(self, now: float) -> float:
+        """How long the oldest audio handed to the pool has waited undecoded (0: the decoders are caught up)."""
+        return self.backlog.lag_s(now)
+
+    def admit(self, now: float) -> bool:
+        """Whether an utterance that starts at `now` is decoded (False: the decoders are too far behind)."""
+        return self.backlog.admit(now)
 
     def can_stream(self, dialects: Sequence[str]) -> bool:
         """Whether a caller who starts talking now may hold recognizers of `dialects` while they talk.
@@ -96,17 +125,23 @@ class DecodePool:
             # when fed in 0.2 s batches. Batching stays PocketSphinx's, where it was measured.
             batch_samples = 0
         limit = None
-        if self._max_recognizers is not None:
-            limit = self._open.setdefault(dialect, asyncio.Semaphore(self._max_recognizers))
-            await limit.acquire()
-        self._lent[dialect] = self._lent.get(dialect, 0) + 1
+        ticket = self.backlog.open(self.now())  # waiting for a recognizer is waiting for the decoders too
         try:
-            recognizer = await self.run(lambda: models.open(dialect))
+            if self._max_recognizers is not None:
+                limit = self._open.setdefault(dialect, asyncio.Semaphore(self._max_recognizers))
+                await limit.acquire()
+            self._lent[dialect] = self._lent.get(dialect, 0) + 1
+            try:
+                recognizer = await self.run(lambda: models.open(dialect))
+            except BaseException:
+                self._returned(dialect)
+                raise
         except BaseException:
-            self._returned(dialect)
+            self.backlog.close(ticket)
             raise
         return DecodeSession(
-            self, recognizer, release=self._releasing(models.release, dialect), batch_samples=batch_samples
+            self, recognizer, release=self._releasing(models.release, dialect), batch_samples=batch_samples,
+            ticket=ticket,
         )
 
     def _releasing(
@@ -151,8 +186,15 @@ class DecodeSession:
         *,
         release: Callable[[Recognizer], None] | None = None,
         batch_samples: int = 0,
+        ticket: int | None = None,
     ) -> None:
         self._pool = pool
+        self._ticket = ticket
+        """This session's place in the pool's backlog (None: not counted, a session over a recognizer of its own)."""
+        self._handed: deque[tuple[float, int]] = deque()
+        """(when, samples fed up to then) of audio not yet decoded, oldest first: bounded by the utterance."""
+        self._fed_samples = 0
+        self._decoded_samples = 0
         self._recognizer = recognizer
         self._release = release
         self._batch_samples = batch_samples
@@ -178,6 +220,11 @@ class DecodeSession:
             raise RecognizerError(f"decode session for {self.language!r} is closed")
         self._pending.append(frame)
         self._pending_samples += int(frame.shape[0])
+        if self._ticket is not None:
+            now = self._pool.now()
+            self._fed_samples += int(frame.shape[0])
+            self._handed.append((now, self._fed_samples))
+            self._pool.backlog.handed(self._ticket, now)
         if self._pending_samples < self._batch_samples:
             return
         if self._drain is None or self._drain.done():
@@ -210,6 +257,7 @@ class DecodeSession:
         """Drop buffered audio and the current utterance."""
         self._pending.clear()
         self._pending_samples = 0
+        self._count_decoded(self._fed_samples)
         await self._ordered(self._recognizer.reset)
 
     async def aclose(self) -> None:
@@ -219,6 +267,9 @@ class DecodeSession:
         self._closed = True
         self._pending.clear()
         self._pending_samples = 0
+        if self._ticket is not None:
+            self._pool.backlog.close(self._ticket)
+            self._ticket = None
         if self._drain is not None and not self._drain.done():
             await asyncio.shield(self._drain)
         release = self._release
@@ -246,7 +297,18 @@ class DecodeSession:
             except RecognizerError as exc:
                 self._failure = exc
                 log.warning("decode_failed", language=self.language, error=str(exc))
+                self._count_decoded(self._fed_samples)  # nothing of it will be decoded now: no longer waiting
                 return
+            self._count_decoded(self._decoded_samples + take)
+
+    def _count_decoded(self, samples: int) -> None:
+        """The first `samples` fed are decoded (or dropped): tell the backlog how old the rest is."""
+        self._decoded_samples = samples
+        handed = self._handed
+        while handed and handed[0][1] <= samples:
+            handed.popleft()
+        if self._ticket is not None:
+            self._pool.backlog.decoded(self._ticket, handed[0][0] if handed else None)
 
     def _accept_all(self, chunks: list[npt.NDArray[np.int16]]) -> None:
         for chunk in chunks:

@@ -101,6 +101,8 @@ class CounterSources:
     registrar: RegisterTotals | None = None
     media: MediaTotals | None = None
     dialect_memory: DialectMemoryTotals | None = None
+    speech_shed: Callable[[], int] | None = None
+    """Utterances the decode pool refused under overload (`ivr.speech.backlog.DecodeBacklog.shed`)."""
 
 
 def collect_counters(metrics: EngineMetrics, sources: CounterSources) -> None:
@@ -145,6 +147,8 @@ def collect_counters(metrics: EngineMetrics, sources: CounterSources) -> None:
         metrics.set_counts(metrics.dialect_memory_skipped, {
             ("late_lookup",): d.late_lookups, ("dropped_write",): d.dropped_writes,
         })  # fmt: skip
+    if sources.speech_shed is not None:
+        metrics.set_counts(metrics.asr_shed, {(): sources.speech_shed()})
 
 
 def watch_counters(metrics: EngineMetrics, sources: CounterSources) -> Callable[[], None]:

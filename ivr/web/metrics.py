@@ -235,6 +235,8 @@ class EngineMetrics:
       live state at scrape (see `ivr.web.app`); `rate(ivr_calls_total[1m])` is calls per second.
     - `queue_wait_seconds{queue}`: the ACD observes each answered call's wait.
     - `asr_latency_seconds{engine}`: speech observes end-of-speech → result.
+    - `asr_shed_total`: utterances the decode pool did not decode because its decoders were too far behind
+      (copied in at scrape, like the totals below); those turns went to the flow's keys or a human.
     - `rtp_packets_late_total`: RTP counts packets too late for the jitter buffer.
     - `flow_reloads_total{result}`: the flow loader (`ok` / `failed`).
     - `errors_total{kind}`: anyone, with a short snake_case kind (`sip_parse`, `flow_runtime`, `http`...).
@@ -270,6 +272,10 @@ class EngineMetrics:
             ["engine"],
             ASR_BUCKETS,
         )
+        self.asr_shed = r.counter(
+            "ivr_asr_shed_total", "Utterances not decoded because the recognizers were too far behind (overload); "
+            "each of those turns went to the flow's keys or a human.",
+        )  # fmt: skip
         self.rtp_packets_late = r.counter(
             "ivr_rtp_packets_late_total", "RTP packets that arrived too late to be played."
         )

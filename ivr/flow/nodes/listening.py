@@ -1,7 +1,8 @@
 """The prompt → listen → understand loop every listening node shares, and input parsing helpers.
 
 VoiceXML semantics: separate no-input and no-match counters, each with its own prompt and limit;
-reaching a limit is a journey breakpoint and the node's `on_fail` (else the flow's human) follows.
+reaching a limit is a journey breakpoint and the node's `on_fail` (else the flow's human) follows. An answer the
+engine shed under overload (`SpeechInput.shed`) goes there at once: speech, or keys when speech fails.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ async def listen_loop(
             prompt_id = node.no_input.prompt or node.prompt
             turn, understand = spec, interpret
             continue
+        if isinstance(result, SpeechInput) and result.shed:
+            # Overload: asking to speak again would add to what the recognizers cannot keep up with.
+            rt.breakpoint(StepKind.SPEECH_SHED, "speech_shed")
+            return fail
         outcome = await understand(result)
         if outcome is not None:
             return outcome.target

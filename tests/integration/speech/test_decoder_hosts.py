@@ -99,3 +99,15 @@ async def test_a_killed_host_fails_its_utterance_and_the_next_one_gets_a_new_hos
         finally:
             hosted.release(first)
             hosted.release(second)
+
+
+def test_a_decoder_host_decodes_at_a_lower_cpu_priority_than_the_engine(hosted: SpeechModels) -> None:
+    from ivr.speech.hosts import DECODER_NICE
+
+    recognizer = hosted.open("en")  # the host is running once it lent a recognizer
+    try:
+        assert isinstance(recognizer, RemoteRecognizer) and recognizer.pid is not None
+        engine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, recognizer.pid) == min(19, engine + DECODER_NICE)
+    finally:
+        hosted.release(recognizer)

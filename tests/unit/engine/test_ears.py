@@ -58,12 +58,20 @@ class _Session:
 class _Pool:
     """Lends a new recognizer per utterance, as the process-wide pool does."""
 
-    def __init__(self, *, spare: bool = False) -> None:
+    def __init__(self, *, spare: bool = False, behind: bool = False) -> None:
         self.lent: list[_Session] = []
         self.spare = spare
+        self.behind = behind
+        """The decoders are past their lag bound: new utterances are refused."""
 
     def can_stream(self, dialects: Sequence[str]) -> bool:
         return self.spare
+
+    def admit(self, now: float) -> bool:
+        return not self.behind
+
+    def lag_s(self, now: float) -> float:
+        return 3.0 if self.behind else 0.0
 
     async def open_session(self, models: object, dialect: str, *, batch_samples: int = 0) -> _Session:
         self.lent.append(_Session(state=f"cmn-after-{len(self.lent) + 1}"))

@@ -57,9 +57,10 @@ async def test_scrape_shows_sip_edge_registrar_and_media_totals(client: Client, 
     media = MediaCounters(received=900, malformed=1, wrong_source=6, oversize=2, send_errors=3, srtp_rejected=8)
     over_capacity = [0]
     dialect_memory = SimpleNamespace(late_lookups=4, dropped_writes=1)
+    shed = [2]
     watch_counters(rig.metrics, CounterSources(
         sip=(udp, tcp), over_capacity=lambda: over_capacity[0], edge=edge, registrar=registrar, media=media,
-        dialect_memory=dialect_memory,
+        dialect_memory=dialect_memory, speech_shed=lambda: shed[0],
     ))  # fmt: skip
     lines = await scrape(client)
     for line in (
@@ -82,13 +83,16 @@ async def test_scrape_shows_sip_edge_registrar_and_media_totals(client: Client, 
         "ivr_media_failures_total 0",
         'ivr_dialect_memory_skipped_total{reason="late_lookup"} 4',
         'ivr_dialect_memory_skipped_total{reason="dropped_write"} 1',
+        "ivr_asr_shed_total 2",
     ):
         assert line in lines
     # Totals are read at each scrape, never cached.
     probe(peer, udp, "z9hG4bK-d")
     media.send_errors += 1
     over_capacity[0] = 12
+    shed[0] = 5
     lines = await scrape(client)
+    assert "ivr_asr_shed_total 5" in lines
     assert 'ivr_sip_requests_total{method="OPTIONS",direction="in"} 3' in lines
     assert "ivr_rtp_send_errors_total 4" in lines
     assert 'ivr_sip_edge_refused_total{reason="over_capacity"} 12' in lines
