@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from ivr.call import ListenSpec
+from ivr.call import ListenSpec, SpeechInput
 from ivr.clock import FakeClock
 from ivr.engine.ears import Ears, EarsEvent, Heard
 from ivr.media import load_telephony
@@ -258,3 +258,47 @@ async def test_a_vosk_recognizer_hears_the_caller_as_received() -> None:
     assert any(isinstance(e, Heard) for e in heard)
     fed = np.concatenate(pool.session.audio)
     assert _active_dbfs(fed) == pytest.approx(_active_dbfs(caller), abs=1.0), "no gain for Kaldi's features"
+
+
+@pytest.mark.parametrize("spare", [False, True], ids=["decoded-after", "streaming"])
+async def test_a_caller_who_starts_speaking_while_the_decoders_are_behind_is_shed_not_queued(spare: bool) -> None:
+    clock = FakeClock()
+    pool = _Pool(spare=spare, behind=True)
+    ears = Ears(pool, _Models(), clock)  # type: ignore[arg-type]
+    events: list[EarsEvent] = []
+    assert await ears.start(ListenSpec(languages=("en", "cmn")), events.append)
+    await _say(ears, clock)
+    assert pool.lent == [], "no recognizer borrowed, no audio queued behind the others"
+    assert [e for e in events if isinstance(e, Heard)] == [Heard(SpeechInput("", 0.0, "en", shed=True))]
+    assert any(isinstance(e, SpeechStarted) for e in events), "the turn still knows the caller spoke (barge-in)"
+
+
+async def test_an_utterance_admitted_before_the_decoders_fell_behind_keeps_its_place() -> None:
+    clock = FakeClock()
+    pool = _Pool(spare=True)
+    ears = Ears(pool, _Models(), clock)  # type: ignore[arg-type]
+    events: list[EarsEvent] = []
+    assert await ears.start(ListenSpec(languages=("en",)), events.append)
+    speech = load_telephony(sorted(SPEECH.glob("*.wav"))[0])
+    half = len(speech) // 2 // 160 * 160
+    for start in range(0, half, 160):
+        ears.frame(speech[start : start + 160])
+        await clock.advance(0.02)
+    pool.behind = True  # the cores saturate while this caller talks
+    for start in range(half, len(speech) - 160, 160):
+        ears.frame(speech[start : start + 160])
+        await clock.advance(0.02)
+    for _ in range(60):
+        ears.frame(np.zeros(160, dtype=np.int16))
+        await clock.advance(0.02)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    heard = [e for e in events if isinstance(e, Heard)]
+    assert len(heard) == 1 and heard[0].speech is not None and not heard[0].speech.shed
+    assert heard[0].speech.text == "i want to file a claim"
+    # The next turn starts while the decoders are still behind: that one is shed.
+    await ears.stop()
+    assert await ears.start(ListenSpec(languages=("en",)), events.append)
+    await _say(ears, clock)
+    assert [e for e in events if isinstance(e, Heard)][-1].speech == SpeechInput("", 0.0, "en", shed=True)
+    assert len(pool.lent) == 1
