@@ -14,8 +14,8 @@ decoder processes (`ivr.speech.hosts`) and a thread only waits on the pipe. Each
   whole utterance, only for a free worker;
 * `finish()` waits for the call's buffered audio, then reads the final result.
 
-The pool also keeps a `DecodeBacklog` (`ivr.speech.backlog`): how long the oldest audio handed to it (or the
-oldest utterance waiting for a recognizer) has waited undecoded. `admit(now)` refuses a new utterance once that
+The pool also keeps a `DecodeBacklog` (`ivr.speech.backlog`): how long the utterance waiting longest for the
+decoders (for a recognizer, or for a due decode job) has waited. `admit(now)` refuses a new utterance once that
 lag passes `max_lag_s`: under overload the callers being decoded keep their place and a caller who starts
 speaking then is answered another way (the flow's keys or a human), instead of every caller waiting longer.
 """
@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
@@ -84,7 +83,7 @@ class DecodePool:
         return self._clock.now()
 
     def lag_s(self, now: float) -> float:
-        """How long the oldest audio handed to the pool has waited undecoded (0: the decoders are caught up)."""
+        """The longest any utterance has now waited for the decoders (0: they are caught up)."""
         return self.backlog.lag_s(now)
 
     def admit(self, now: float) -> bool:
@@ -139,6 +138,7 @@ class DecodePool:
         except BaseException:
             self.backlog.close(ticket)
             raise
+        self.backlog.decoded(ticket, None)  # it has its recognizer; it waits again once audio is due
         return DecodeSession(
             self, recognizer, release=self._releasing(models.release, dialect), batch_samples=batch_samples,
             ticket=ticket,
@@ -190,11 +190,10 @@ class DecodeSession:
     ) -> None:
         self._pool = pool
         self._ticket = ticket
-        """This session's place in the pool's backlog (None: not counted, a session over a recognizer of its own)."""
-        self._handed: deque[tuple[float, int]] = deque()
-        """(when, samples fed up to then) of audio not yet decoded, oldest first: bounded by the utterance."""
-        self._fed_samples = 0
-        self._decoded_samples = 0
+        """This session's place in the pool's backlog (None: not counted, a session over a recognizer of its own).
+        It waits from when a decode job is due (a whole batch buffered, or the end of the utterance) until the
+        session has nothing due: a session that never catches up waits ever longer; audio held back to fill a
+        batch is waiting for the caller, not for the decoders, and does not count."""
         self._recognizer = recognizer
         self._release = release
         self._batch_samples = batch_samples
@@ -220,13 +219,9 @@ class DecodeSession:
             raise RecognizerError(f"decode session for {self.language!r} is closed")
         self._pending.append(frame)
         self._pending_samples += int(frame.shape[0])
-        if self._ticket is not None:
-            now = self._pool.now()
-            self._fed_samples += int(frame.shape[0])
-            self._handed.append((now, self._fed_samples))
-            self._pool.backlog.handed(self._ticket, now)
         if self._pending_samples < self._batch_samples:
             return
+        self._due()
         if self._drain is None or self._drain.done():
             self._drain = asyncio.get_running_loop().create_task(self._drain_pending(), name="decode-drain")
 
@@ -257,7 +252,7 @@ class DecodeSession:
         """Drop buffered audio and the current utterance."""
         self._pending.clear()
         self._pending_samples = 0
-        self._count_decoded(self._fed_samples)
+        self._caught_up()
         await self._ordered(self._recognizer.reset)
 
     async def aclose(self) -> None:
@@ -297,18 +292,19 @@ class DecodeSession:
             except RecognizerError as exc:
                 self._failure = exc
                 log.warning("decode_failed", language=self.language, error=str(exc))
-                self._count_decoded(self._fed_samples)  # nothing of it will be decoded now: no longer waiting
+                self._caught_up()  # nothing more of it will be decoded: no longer waiting
                 return
-            self._count_decoded(self._decoded_samples + take)
+        self._caught_up()
 
-    def _count_decoded(self, samples: int) -> None:
-        """The first `samples` fed are decoded (or dropped): tell the backlog how old the rest is."""
-        self._decoded_samples = samples
-        handed = self._handed
-        while handed and handed[0][1] <= samples:
-            handed.popleft()
+    def _due(self) -> None:
+        """A decode job is due: from now (unless already waiting) the session waits for the decoders."""
         if self._ticket is not None:
-            self._pool.backlog.decoded(self._ticket, handed[0][0] if handed else None)
+            self._pool.backlog.handed(self._ticket, self._pool.now())
+
+    def _caught_up(self) -> None:
+        """Nothing is due any more (decoded, dropped or failed): the session no longer waits."""
+        if self._ticket is not None:
+            self._pool.backlog.decoded(self._ticket, None)
 
     def _accept_all(self, chunks: list[npt.NDArray[np.int16]]) -> None:
         for chunk in chunks:
@@ -318,6 +314,7 @@ class DecodeSession:
         if self._drain is not None:
             await asyncio.shield(self._drain)
         if self._pending:
+            self._due()
             await self._drain_pending(last=True)
         if self._failure is not None:
             failure, self._failure = self._failure, None

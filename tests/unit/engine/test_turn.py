@@ -50,6 +50,14 @@ def test_speech_heard_but_not_recognized_is_a_no_match() -> None:
     assert turn.result == SpeechInput("", 0.0, "")
 
 
+def test_an_utterance_shed_under_overload_stays_marked_shed() -> None:
+    turn = Turn(ListenSpec(), started_at=0.0, prompting=False)
+    turn.speech_started(now=1.0)
+    turn.speech_ended(now=3.0)
+    assert turn.recognized(SpeechInput("", 0.0, "en", shed=True), now=3.0) == [TurnAction.FINISH]
+    assert turn.result == SpeechInput("", 0.0, "en", shed=True), "not an ordinary no-match: the flow goes to keys"
+
+
 def test_partial_keys_end_at_inter_digit_timeout() -> None:
     turn = Turn(ListenSpec(max_digits=8, inter_digit_timeout_s=3.0), started_at=0.0, prompting=False)
     turn.digit("1", now=1.0)
