@@ -207,7 +207,8 @@ def metric_value(http_port: int, sample: str = 'ivr_sip_register_total{result="r
 async def test_a_worker_that_dies_is_started_again_and_the_node_keeps_answering(tmp_path: pathlib.Path) -> None:
     config = write_engine_config(tmp_path, [AGENT])
     async with running_node(tmp_path / "node", config, errors_expected=["worker_died"]) as (node, _own_ports):
-        second = next(e for e in entries(node) if e.get("event") == "worker_ready" and e.get("worker") == 1)
+        # /readyz can answer before the supervisor has logged worker 1's READY: wait for the line, not a glance.
+        second = (await wait_for_log(node, "worker_ready", 60.0, worker=1))[0]
         os.kill(int(str(second["pid"])), signal.SIGKILL)
         again = await wait_for_log(node, "worker_ready", 120.0, count=3)
         assert again[-1]["node"] == "node-1-w1.1", "started again as a new ACD node"
