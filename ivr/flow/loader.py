@@ -7,6 +7,7 @@ Nothing that a broken file contains makes these raise anything else.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -83,9 +84,10 @@ def _syntax_error(exc: yaml.MarkedYAMLError) -> tuple[Mark, str]:
 
 
 def parse_spec(
-    text: str, path: str, fallbacks: Mapping[str, tuple[str, ...]]
+    text: str, path: str, fallbacks: Mapping[str, tuple[str, ...]], today: dt.date | None = None
 ) -> tuple[FlowSpec | None, Converter]:
-    """Build and check the spec; problems (errors and warnings) are in the returned converter."""
+    """Build and check the spec; problems (errors and warnings) are in the returned converter. `today`: the
+    date the flow is loaded on, for the checks that depend on it (a holiday list running out); None: skip them."""
     conv = Converter(path)
     root = compose_yaml(conv, text)
     if root is None:
@@ -102,7 +104,7 @@ def parse_spec(
         return None, conv
     if spec is INVALID:
         return None, conv
-    validate.check(conv, spec, fallbacks)
+    validate.check(conv, spec, fallbacks, today)
     return spec, conv
 
 
@@ -154,10 +156,11 @@ def load_text(
     classifier_factory: ClassifierFactory | None = default_factory,
     data: bytes | None = None,
     heard: Mapping[str, list[str]] | None = None,
+    today: dt.date | None = None,
 ) -> LoadResult:
     """Everything but reading the file. `classifier_factory=None` skips training (validation only);
-    `heard` adds recognizer outputs to the training phrases (see `read_heard`)."""
-    spec, conv = parse_spec(text, path, fallbacks)
+    `heard` adds recognizer outputs to the training phrases (see `read_heard`); `today`: see `parse_spec`."""
+    spec, conv = parse_spec(text, path, fallbacks, today)
     problems = tuple(sorted(conv.problems, key=lambda p: (p.line, p.col, p.message)))
     if spec is None or any(p.severity is Severity.ERROR for p in problems):
         return LoadResult(None, problems)
@@ -184,6 +187,7 @@ def check_file(
     *,
     fallbacks: Mapping[str, tuple[str, ...]] = DEFAULT_FALLBACKS,
     classifier_factory: ClassifierFactory | None = default_factory,
+    today: dt.date | None = None,
 ) -> LoadResult:
     """Read and load one file; a file that cannot be read is a problem, not an exception."""
     name = str(path)
@@ -199,7 +203,8 @@ def check_file(
         line = data[: exc.start].count(b"\n") + 1
         return LoadResult(None, (Problem(name, line, 1, "flow file is not UTF-8 text"),))
     heard = read_heard(path) if classifier_factory is not None else None
-    return load_text(text, name, fallbacks=fallbacks, classifier_factory=classifier_factory, data=data, heard=heard)
+    return load_text(text, name, fallbacks=fallbacks, classifier_factory=classifier_factory, data=data, heard=heard,
+                     today=today)
 
 
 def load_flow(

@@ -136,7 +136,8 @@ class FlowRegistry:
         key = flow_key(path)
         if not Path(key).exists():
             return self._remove(key)
-        result = check_file(key, fallbacks=self._fallbacks, classifier_factory=self._factory)
+        result = check_file(key, fallbacks=self._fallbacks, classifier_factory=self._factory,
+                            today=self._clock.wall().date())
         errors = tuple(str(x) for x in result.problems if x.severity is Severity.ERROR)
         flow = result.flow
         clash = self._clash(key, flow) if flow is not None else None

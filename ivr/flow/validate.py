@@ -5,6 +5,7 @@ Every problem points at the line and column of the value at fault (see `schema.C
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 
 from ivr.fallback import fallback_chain
@@ -44,10 +45,13 @@ _REF_WORDS = {
 
 
 class Checker:
-    def __init__(self, conv: Converter, spec: FlowSpec, fallbacks: Mapping[str, tuple[str, ...]]) -> None:
+    def __init__(self, conv: Converter, spec: FlowSpec, fallbacks: Mapping[str, tuple[str, ...]],
+                 today: dt.date | None = None) -> None:
         self.conv = conv
         self.spec = spec
         self.fallbacks = fallbacks
+        self.today = today
+        """The date the flow is loaded on (None: the date-dependent checks are skipped)."""
         self.node_ids = self.declared("nodes")
         self.dangling = False
         """Some edge goes to an unknown node: unreachability would only repeat that problem."""
@@ -242,10 +246,25 @@ class Checker:
             for i, hours in enumerate(node.hours):
                 if hours.start == hours.end:
                     self.error((*base, "hours", str(i)), f"{name} hours open and close at the same time")
+            self.check_holidays(node, base, name)
         if isinstance(node, ReturnNode) and not any(
             isinstance(n, SubflowNode) for n in self.spec.nodes.values()
         ):
             self.error(base, f"{name} returns, but no subflow node calls into this flow")
+
+    def check_holidays(self, node: ScheduleNode, base: Path, name: str) -> None:
+        """A holiday list is dated (official holidays are announced a year at a time): warn when it has run out,
+        and through December when next year's dates are not in it yet, before its holidays route as working
+        days. A node without holidays never had any: nothing to say."""
+        if self.today is None or not node.holidays:
+            return
+        last, year = max(node.holidays), self.today.year
+        if last.year < year:
+            self.warn((*base, "holidays"), f"{name} lists no holiday in {year} (the last is {last}): this year's "
+                      "holidays route as working days until their dates are added")
+        elif self.today.month == 12 and last.year == year:
+            self.warn((*base, "holidays"), f"{name} lists no holiday in {year + 1} yet (the last is {last}): from "
+                      f"{year + 1}-01-01 holidays route as working days until their dates are added")
 
     def check_ranges(self, node: Node, base: Path, limits: tuple[tuple[str, float, float], ...]) -> None:
         for field_name, low, high in limits:
@@ -432,6 +451,7 @@ def _order_cycle(comp: list[str], adjacency: Mapping[str, list[str]]) -> list[st
         current = fresh
 
 
-def check(conv: Converter, spec: FlowSpec, fallbacks: Mapping[str, tuple[str, ...]]) -> None:
-    """Add every whole-flow problem of `spec` to `conv.problems`."""
-    Checker(conv, spec, fallbacks).run()
+def check(conv: Converter, spec: FlowSpec, fallbacks: Mapping[str, tuple[str, ...]],
+          today: dt.date | None = None) -> None:
+    """Add every whole-flow problem of `spec` to `conv.problems` (`today`: see `Checker.today`)."""
+    Checker(conv, spec, fallbacks, today).run()

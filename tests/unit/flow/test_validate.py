@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from pathlib import Path
@@ -229,3 +230,25 @@ UNCLOSED_AT_3 = "id: f\nnodes:\n  start: {type: hangup, prompt: [bye\n  other:\n
 def test_yaml_syntax_error_names_where_the_construct_opened_and_where_it_broke(text: str, expected: str) -> None:
     (problem,) = load_text(text, "f.yaml", classifier_factory=None).problems
     assert str(problem) == expected
+
+
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        (dt.date(2026, 11, 30), []),
+        (dt.date(2026, 12, 1), ["lists no holiday in 2027 yet (the last is 2026-10-03): from 2027-01-01"] * 2),
+        (dt.date(2027, 1, 2), ["lists no holiday in 2027 (the last is 2026-10-03): this year's holidays"] * 2),
+        (None, []),
+    ],
+    ids=["november", "december: next year's missing", "the new year: run out", "no date given"],
+)
+def test_a_holiday_list_that_runs_out_is_a_warning_on_both_schedule_nodes(
+    today: dt.date | None, expected: list[str]
+) -> None:
+    # The hotline's two schedule nodes share one list (a YAML alias): both are named, at the list's line.
+    result = load_text(HOTLINE.read_text(encoding="utf-8"), "h.yaml", classifier_factory=None, today=today)
+    found = [p for p in result.warnings if "holiday" in p.message]
+    assert [next(part for part in expected if part in p.message) for p in found] == expected
+    assert {p.message.split("'")[1] for p in found} == ({"hours", "complaint_hours"} if expected else set())
+    assert all(p.severity is Severity.WARNING and p.line == found[0].line for p in found)
+    assert result.flow is not None, "a warning: the flow still loads"
