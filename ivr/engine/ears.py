@@ -137,7 +137,8 @@ class _Utterance:
     async def _borrow(self) -> None:
         ears = self._ears
         for language in self._languages:
-            session = await ears.pool.open_session(ears.models, language, batch_samples=STREAM_BATCH_SAMPLES)
+            session = await ears.pool.open_session(
+                ears.models, language, batch_samples=STREAM_BATCH_SAMPLES, counted=True)
             self._sessions.append(session)
             await session.restore_acoustic_state(ears.acoustic.get(language))
             await session.set_phrases(self._phrases)

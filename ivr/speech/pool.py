@@ -115,16 +115,22 @@ class DecodePool:
         """A per-call session over an existing recognizer."""
         return DecodeSession(self, recognizer)
 
-    async def open_session(self, models: SpeechModels, dialect: str, *, batch_samples: int = 0) -> DecodeSession:
+    async def open_session(
+        self, models: SpeechModels, dialect: str, *, batch_samples: int = 0, counted: bool = False
+    ) -> DecodeSession:
         """Open a recognizer for `dialect` on a worker (decoder creation is slow) and wrap it;
-        waits while `max_recognizers` of the dialect are open. `batch_samples`: see `DecodeSession`."""
+        waits while `max_recognizers` of the dialect are open. `batch_samples`: see `DecodeSession`.
+
+        `counted`: a caller is waiting on this decode in a turn (the ears' utterances), so how long it waits counts
+        in the backlog `admit` reads. A voice message's transcript is not counted: decoded in one job, a minute of
+        audio keeps a decoder busy for seconds however idle the cores are, which is work, not lag."""
         if models.spec(dialect).engine is not EngineKind.POCKETSPHINX:
             # Vosk decodes in this process (no round trip to a decoder process to save), and its online
             # features depend on how the audio is chunked: a Korean test need fell under the act threshold
             # when fed in 0.2 s batches. Batching stays PocketSphinx's, where it was measured.
             batch_samples = 0
         limit = None
-        ticket = self.backlog.open(self.now())  # waiting for a recognizer is waiting for the decoders too
+        ticket = self.backlog.open(self.now()) if counted else None  # waiting for a recognizer counts too
         try:
             if self._max_recognizers is not None:
                 limit = self._open.setdefault(dialect, asyncio.Semaphore(self._max_recognizers))
@@ -136,9 +142,11 @@ class DecodePool:
                 self._returned(dialect)
                 raise
         except BaseException:
-            self.backlog.close(ticket)
+            if ticket is not None:
+                self.backlog.close(ticket)
             raise
-        self.backlog.decoded(ticket, None)  # it has its recognizer; it waits again once audio is due
+        if ticket is not None:
+            self.backlog.decoded(ticket, None)  # it has its recognizer; it waits again once audio is due
         return DecodeSession(
             self, recognizer, release=self._releasing(models.release, dialect), batch_samples=batch_samples,
             ticket=ticket,

@@ -73,7 +73,9 @@ class _Pool:
     def lag_s(self, now: float) -> float:
         return 3.0 if self.behind else 0.0
 
-    async def open_session(self, models: object, dialect: str, *, batch_samples: int = 0) -> _Session:
+    async def open_session(self, models: object, dialect: str, *, batch_samples: int = 0,
+                           counted: bool = False) -> _Session:
+        assert counted, "a caller waits on every utterance the ears decode"
         self.lent.append(_Session(state=f"cmn-after-{len(self.lent) + 1}"))
         return self.lent[-1]
 
@@ -114,12 +116,18 @@ async def test_speech_after_a_prompt_longer_than_the_no_input_timeout_is_heard()
     assert any(isinstance(e, Heard) for e in events)
 
 
-async def _say(ears: Ears, clock: FakeClock) -> None:
+async def _say(ears: Ears, clock: FakeClock, *, start_s: float = 0.0, end_s: float | None = None,
+               then_silence: bool = True) -> None:
+    """The test sentence from `start_s` to `end_s` (its end), then the end-of-speech silence."""
     speech = load_telephony(sorted(SPEECH.glob("*.wav"))[0])
-    silence = np.zeros(160, dtype=np.int16)
-    for start in range(0, len(speech) - 160, 160):
+    first = round(start_s * 50) * 160
+    last = len(speech) - 160 if end_s is None else round(end_s * 50) * 160
+    for start in range(first, last, 160):
         ears.frame(speech[start : start + 160])
         await clock.advance(0.02)
+    if not then_silence:
+        return
+    silence = np.zeros(160, dtype=np.int16)
     for _ in range(60):  # the end-of-speech silence
         ears.frame(silence)
         await clock.advance(0.02)
@@ -186,7 +194,8 @@ async def test_when_no_recognizer_can_be_had_the_turn_hears_a_no_match_at_once()
     from ivr.speech.errors import RecognizerError
 
     class _BrokenPool(_Pool):
-        async def open_session(self, models: object, dialect: str, *, batch_samples: int = 0) -> _Session:
+        async def open_session(self, models: object, dialect: str, *, batch_samples: int = 0,
+                               counted: bool = False) -> _Session:
             raise RecognizerError("decoder process ivr-decoder-1 died (exit code -9)")
 
     clock = FakeClock()
@@ -279,20 +288,9 @@ async def test_an_utterance_admitted_before_the_decoders_fell_behind_keeps_its_p
     ears = Ears(pool, _Models(), clock)  # type: ignore[arg-type]
     events: list[EarsEvent] = []
     assert await ears.start(ListenSpec(languages=("en",)), events.append)
-    speech = load_telephony(sorted(SPEECH.glob("*.wav"))[0])
-    half = len(speech) // 2 // 160 * 160
-    for start in range(0, half, 160):
-        ears.frame(speech[start : start + 160])
-        await clock.advance(0.02)
+    await _say(ears, clock, end_s=1.0, then_silence=False)
     pool.behind = True  # the cores saturate while this caller talks
-    for start in range(half, len(speech) - 160, 160):
-        ears.frame(speech[start : start + 160])
-        await clock.advance(0.02)
-    for _ in range(60):
-        ears.frame(np.zeros(160, dtype=np.int16))
-        await clock.advance(0.02)
-    for _ in range(10):
-        await asyncio.sleep(0)
+    await _say(ears, clock, start_s=1.0)
     heard = [e for e in events if isinstance(e, Heard)]
     assert len(heard) == 1 and heard[0].speech is not None and not heard[0].speech.shed
     assert heard[0].speech.text == "i want to file a claim"

@@ -77,7 +77,7 @@ async def test_the_pool_refuses_new_utterances_while_handed_audio_waits_past_the
     pool = DecodePool(1, max_recognizers=4, max_lag_s=2.0, clock=clock)
     _Stuck.go.clear()
     try:
-        session = await pool.open_session(_Models(), "en")  # type: ignore[arg-type]
+        session = await pool.open_session(_Models(), "en", counted=True)  # type: ignore[arg-type]
         session.feed(np.zeros(1600, np.int16))  # the decode job starts and cannot finish
         await asyncio.sleep(0.01)
         await clock.advance(1.0)
@@ -101,9 +101,9 @@ async def test_an_utterance_waiting_for_a_recognizer_counts_as_waiting() -> None
     pool = DecodePool(1, max_recognizers=1, max_lag_s=2.0, clock=clock)
     _Stuck.go.set()
     try:
-        held = await pool.open_session(_Models(), "en")  # type: ignore[arg-type]
+        held = await pool.open_session(_Models(), "en", counted=True)  # type: ignore[arg-type]
         await held.wait_decoded()
-        waiting = asyncio.create_task(pool.open_session(_Models(), "en"))  # type: ignore[arg-type]
+        waiting = asyncio.create_task(pool.open_session(_Models(), "en", counted=True))  # type: ignore[arg-type]
         await asyncio.sleep(0.01)
         await clock.advance(3.0)
         assert pool.lag_s(clock.now()) >= 3.0 and not pool.admit(clock.now())
@@ -124,7 +124,7 @@ async def test_audio_held_back_to_fill_a_batch_is_not_waiting_for_the_decoders()
     pool = DecodePool(1, max_recognizers=2, max_lag_s=2.0, clock=clock)
     _Stuck.go.set()
     try:
-        session = await pool.open_session(_Models(), "en", batch_samples=1600)  # type: ignore[arg-type]
+        session = await pool.open_session(_Models(), "en", batch_samples=1600, counted=True)  # type: ignore[arg-type]
         session.feed(np.zeros(800, np.int16))  # half a batch, then the caller pauses
         await clock.advance(5.0)
         assert pool.lag_s(clock.now()) == 0.0 and pool.admit(clock.now())
@@ -137,6 +137,24 @@ async def test_audio_held_back_to_fill_a_batch_is_not_waiting_for_the_decoders()
         await asyncio.wait_for(session.finish(), 5)
         assert pool.lag_s(clock.now()) == 0.0
         await session.aclose()
+    finally:
+        _Stuck.go.set()
+        pool.close()
+
+
+async def test_a_transcript_decoded_in_one_long_job_is_work_not_lag() -> None:
+    clock = FakeClock()
+    pool = DecodePool(1, max_recognizers=2, max_lag_s=2.0, clock=clock)
+    _Stuck.go.clear()
+    try:
+        message = await pool.open_session(_Models(), "en")  # type: ignore[arg-type]  # a voice message
+        message.feed(np.zeros(60 * 8000, np.int16))
+        await asyncio.sleep(0.01)
+        await clock.advance(5.0)
+        assert pool.lag_s(clock.now()) == 0.0 and pool.admit(clock.now())
+        _Stuck.go.set()
+        await asyncio.wait_for(message.finish(), 5)
+        await message.aclose()
     finally:
         _Stuck.go.set()
         pool.close()
