@@ -14,9 +14,10 @@ The engine process is given SCHED_RR priority when the OS allows it, as media se
 `--workers N` runs `ivr serve --workers N` and places the calls from 16 sockets (the kernel spreads the
 node's shared SIP port over the workers by source address); `--churn CPS` has SIPp place short calls
 during the window, so the media is paced while the engine does signalling work; `--set KEY=VALUE`
-passes an engine setting (e.g. `gc_tuned=false` for the GC's defaults).
+passes an engine setting (e.g. `gc_tuned=false` for the GC's defaults); `--base-root DIR` runs every round
+again against the engine of another checkout (a `git archive` of the commit before), for a before/after in one window.
 
-    .venv/bin/python -m bench.media_calls [--calls 100,300] [--seconds 10] [--workers N] [--churn CPS]
+    .venv/bin/python -m bench.media_calls [--calls 100,300] [--seconds 10] [--workers N] [--churn CPS] [--base-root DIR]
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ WARMUP_S = 2.0
 
 @dataclass(slots=True)
 class Figures:
+    tree: str
+    """`this tree`, or `base` (the engine of `--base-root`)."""
     calls: int
     answered: int
     expected: int
@@ -101,10 +104,10 @@ class Figures:
 
 
 def start_node(workdir: pathlib.Path, realtime: bool, max_calls: int, workers: int,
-               settings: list[str]) -> tuple[subprocess.Popen[bytes], int, int, str]:
+               settings: list[str], root: pathlib.Path = ROOT) -> tuple[subprocess.Popen[bytes], int, int, str]:
     os.environ.setdefault("IVR_API_TOKEN", "ivr_" + secrets.token_hex(16))  # for /metrics
     extra = ["--set", f"max_calls={max_calls * workers}"] + [arg for setting in settings for arg in ("--set", setting)]
-    proc, sip, http = start_engine(workdir, LOOP_FLOW, *extra, workers=workers)
+    proc, sip, http = start_engine(workdir, LOOP_FLOW, *extra, workers=workers, root=root)
     if not realtime:
         return proc, sip, http, "normal"
     try:  # the engine is the media sender here: give it what bench.media gives its sender
@@ -177,8 +180,8 @@ def start_churn(sip_port: int, cps: float, seconds: float, workdir: pathlib.Path
     )
 
 
-async def run(count: int, seconds: float, engine_pid: int, sip_port: int, http_ports: list[int], churn_cps: float,
-              workdir: pathlib.Path) -> Figures:
+async def run(tree: str, count: int, seconds: float, engine_pid: int, sip_port: int, http_ports: list[int],
+              churn_cps: float, workdir: pathlib.Path) -> Figures:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=receiver, args=(child,), daemon=True)
@@ -230,7 +233,7 @@ async def run(count: int, seconds: float, engine_pid: int, sip_port: int, http_p
     if deviation.size == 0:
         deviation = per_stream = np.array([float("nan")])
     return Figures(
-        calls=count, answered=len(legs), expected=int(len(legs) * seconds * 50), received=received,
+        tree=tree, calls=count, answered=len(legs), expected=int(len(legs) * seconds * 50), received=received,
         p50_ms=float(np.percentile(deviation, 50)), p99_ms=float(np.percentile(deviation, 99)),
         max_ms=float(deviation.max()), worst_stream_p99_ms=float(per_stream.max()),
         engine_cpu_pct=100.0 * (cpu1 - cpu0) / (wall1 - wall0),
@@ -248,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also place short SIPp calls at CPS during the window (signalling load)")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="an engine config key for `ivr serve --set` (repeatable), e.g. gc_tuned=false")
+    parser.add_argument("--base-root", type=pathlib.Path, default=None,
+                        help="also run every round against the engine of another checkout (e.g. `git archive` of "
+                             "the commit before), in the same window")
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
                         logger_factory=structlog.PrintLoggerFactory(sys.stderr))
@@ -256,26 +262,30 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(n) for n in args.calls.split(",") if n.strip()]
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     results: list[Figures] = []
-    with tempfile.TemporaryDirectory(prefix="media_calls_") as tmp:
-        engine, sip_port, http_port, priority = start_node(pathlib.Path(tmp), not args.no_realtime,
-                                                            max(counts) + 100, args.workers, args.settings)
-        http_ports = [http_port + index for index in range(args.workers)]
-        try:
-            for count in counts:
-                results.append(uvloop.run(run(count, args.seconds, engine.pid, sip_port, http_ports, args.churn,
-                                              pathlib.Path(tmp))))
-                print(f"   {count} calls done", file=sys.stderr, flush=True)
-                time.sleep(2.0)  # let the engine finish the BYEs and records before the next round
-        finally:
-            engine.terminate()
+    trees = [("this tree", ROOT)] + ([("base", args.base_root)] if args.base_root else [])
+    priority = ""
+    for tree, root in trees:
+        with tempfile.TemporaryDirectory(prefix="media_calls_") as tmp:
+            engine, sip_port, http_port, priority = start_node(pathlib.Path(tmp), not args.no_realtime,
+                                                                max(counts) + 100, args.workers, args.settings, root)
+            http_ports = [http_port + index for index in range(args.workers)]
             try:
-                engine.wait(30)
-            except subprocess.TimeoutExpired:
-                engine.kill()
+                for count in counts:
+                    results.append(uvloop.run(run(tree, count, args.seconds, engine.pid, sip_port, http_ports,
+                                                  args.churn, pathlib.Path(tmp))))
+                    print(f"   {tree}: {count} calls done", file=sys.stderr, flush=True)
+                    time.sleep(2.0)  # let the engine finish the BYEs and records before the next round
+            finally:
+                engine.terminate()
+                try:
+                    engine.wait(30)
+                except subprocess.TimeoutExpired:
+                    engine.kill()
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = f"python -m bench.media_calls --calls {args.calls} --seconds {args.seconds:g}" + (
         " --no-realtime" if args.no_realtime else "") + "".join(f" --set {s}" for s in args.settings) + (
         f" --churn {args.churn:g}" if args.churn else "") + (f" --workers {args.workers}" if args.workers > 1 else "")
+    command += f" --base-root {args.base_root}" if args.base_root else ""
     print("## Media through the engine: concurrent real calls (media_calls)\n")
     print(f"Command: `{command}` · machine: {platform.machine()}, nproc {os.cpu_count()} · date: {now} · "
           f"engine priority: {priority} · load average before: {load}\n")
@@ -288,14 +298,14 @@ def main(argv: list[str] | None = None) -> int:
           "from the first call placed: full collections, their total pause, and per generation the bound above "
           "every pause." + (f" During the window SIPp also places short calls at {args.churn:g}/s (`uac_basic.xml`: "
                            "INVITE, ACK, 200 ms, BYE) against the same engine." if args.churn else "") + "\n")
-    print("| calls | answered | packets expected | received | loss % | p50 dev (ms) | p99 dev (ms) | max dev (ms) "
-          "| worst stream p99 (ms) | engine CPU | lag >20/>40 ms | lag ≤ (ms) | full GCs (ms) "
+    print("| tree | calls | answered | packets expected | received | loss % | p50 dev (ms) | p99 dev (ms) "
+          "| max dev (ms) | worst stream p99 (ms) | engine CPU | lag >20/>40 ms | lag ≤ (ms) | full GCs (ms) "
           "| GC pause ≤ ms, gen 0 / 1 / 2 |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for f in results:
         e = f.engine
         loss = 100.0 * max(0, f.expected - f.received) / f.expected if f.expected else float("nan")
-        print(f"| {f.calls} | {f.answered} | {f.expected:,} | {f.received:,} | {loss:.2f} | {f.p50_ms:.3f} "
+        print(f"| {f.tree} | {f.calls} | {f.answered} | {f.expected:,} | {f.received:,} | {loss:.2f} | {f.p50_ms:.3f} "
               f"| {f.p99_ms:.3f} | {f.max_ms:.2f} | {f.worst_stream_p99_ms:.3f} | {f.engine_cpu_pct:.0f}% "
               f"| {e['lag_over_20ms']:.0f}/{e['lag_over_40ms']:.0f} | {e['lag_ceiling_ms']:g} "
               f"| {e['gc2']:.0f} ({e['gc2_ms']:.0f}) | {e['gc0_ceiling_ms']:g} / {e['gc1_ceiling_ms']:g} "

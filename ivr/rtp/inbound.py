@@ -126,8 +126,11 @@ class InboundStream:
             if digit is not None:
                 packet.keys.append((digit, DtmfSource.RFC4733))
         elif self.want_audio:
-            self.jitter.push(packet.sequence_number, packet.timestamp, packet.payload, now)
-            self._play_out(packet, now)
+            if self.jitter.release_in_order(packet.sequence_number, packet.timestamp, now):
+                self._play_next(packet)
+            else:
+                self.jitter.push(packet.sequence_number, packet.timestamp, packet.payload, now)
+                self._play_out(packet, now)
         return packet
 
     def flush(self) -> list[NDArray[np.int16]]:
@@ -154,6 +157,21 @@ class InboundStream:
             self.counters.malformed += 1
             return None
         return Received(p.payload_type, p.marker, p.sequence_number, p.timestamp, p.ssrc, p.payload, False)
+
+    def _play_next(self, packet: Received) -> None:
+        """Decode the packet the jitter buffer released at once (the next in order, nothing held)."""
+        payload, timestamp = packet.payload, packet.timestamp
+        expected = self._next_ts
+        if self._leftover.size or len(payload) != FRAME_SAMPLES or expected is not None and timestamp != expected:
+            self._frames_from([PlayoutFrame(packet.sequence_number, timestamp, payload)], packet)
+            return
+        pcm = self.codec.decode(payload)  # the usual case: one whole 20 ms frame, right after the last
+        self._frame_samples = FRAME_SAMPLES
+        self._next_ts = (timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
+        packet.frames.append(pcm)
+        if self.detector is not None:
+            for digit, _ in self.detector.feed(pcm):
+                packet.keys.append((digit, DtmfSource.INBAND))
 
     def _play_out(self, packet: Received, now: float) -> None:
         frames = self.jitter.pop(now)

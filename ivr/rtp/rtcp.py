@@ -255,9 +255,10 @@ class ReceptionStats:
         """
         if self.base_seq < 0:
             self._restart(seq)
-        delta = seq_delta(seq, self.max_seq)
+        max_seq = self.max_seq
+        delta = seq_delta(seq, max_seq)
         if 0 < delta < _MAX_DROPOUT:
-            if seq < self.max_seq:
+            if seq < max_seq:
                 self.cycles += 1 << 16
             self.max_seq = seq
             self._seen = ((self._seen << delta) | 1) & _SEEN_MASK
@@ -273,10 +274,12 @@ class ReceptionStats:
         self.received += 1
         if not timing:
             return
-        transit = arrival_s * self.clock_rate_hz - timestamp
-        if self._last_transit is not None:
-            d = abs(transit - self._last_transit)
-            if d < self.clock_rate_hz:  # a timestamp jump (new talkspurt source) is not jitter
+        rate = self.clock_rate_hz
+        transit = arrival_s * rate - timestamp
+        last = self._last_transit
+        if last is not None:
+            d = abs(transit - last)
+            if d < rate:  # a timestamp jump (new talkspurt source) is not jitter
                 self.jitter += (d - self.jitter) / 16.0
         self._last_transit = transit
 

@@ -12,7 +12,7 @@ import asyncio
 import enum
 import pathlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from ivr.call import CallEnded
 from ivr.clock import Clock, LoopClock
 from ivr.media import dtmf_sequence, load_telephony
-from ivr.rtp import DtmfReceived, MediaEngine, MediaParams, MediaSession
+from ivr.rtp import DtmfReceived, MediaEngine, MediaParams, MediaScheduler, MediaSession
 from ivr.sip.events import ByeReceived, ReferReceived, ReinviteReceived
 from ivr.sip.sdp import SessionDescription, make_offer, negotiated_codec
 from ivr.sip.transport import SipTransport
@@ -38,6 +38,11 @@ SPEECH_FLOOR_DBFS = -45.0
 """Frames louder than this are the far end talking (comfort silence and quiet MOH gaps are below)."""
 PROMPT_GAP_S = 0.8
 """Silence that separates two prompts, and that tells the caller the IVR has finished talking."""
+CALLER_MAX_BURST = 50
+"""Overdue media ticks a test caller still sends after its own loop stalled (1 s; the engine's clock skips past 5).
+A skipped tick moves the RTP timestamp on while the clip resumes where it stopped, so the engine inserts silence
+inside the caller's words: a stalled load generator punched the same hole in every talking caller at once and
+the engine was blamed for not understanding them (issue 22). Sent late, the words arrive whole."""
 
 
 class DtmfMethod(enum.Enum):
@@ -138,60 +143,88 @@ def audio_segments(audio: NDArray[np.int16], rate_hz: int = 8000) -> list[tuple[
 
 
 class _Ear:
-    """Records everything the caller hears and tracks whether the far end is talking."""
+    """Tracks whether the far end is talking; when recording, also keeps everything the caller hears."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, *, record: bool = True) -> None:
         self.frames: list[NDArray[np.int16]] = []
         self.loud_at: float | None = None
+        self._record = record
         self._clock = clock
-        self._changed = asyncio.Event()
+        self._sound = asyncio.Event()
+        """Set by a loud frame while `until_quiet` waits for the far end to start talking (only then: a
+        wake-up per loud frame per call was a third of the load generator's listening cost, issue 22)."""
+        self._awaiting_sound = False
         self._floor = (32768.0 * 10 ** (SPEECH_FLOOR_DBFS / 20)) ** 2
 
     def __call__(self, frame: NDArray[np.int16]) -> None:
-        self.frames.append(frame)
+        if self._record:
+            self.frames.append(frame)
         wide = frame.astype(np.int64)
         if float(wide @ wide) > self._floor * len(frame):  # mean power above the floor, without a temporary
             self.loud_at = self._clock.now()
-            self._changed.set()
+            if self._awaiting_sound:
+                self._sound.set()
 
     async def until_quiet(self, after: float, timeout_s: float, quiet_s: float = PROMPT_GAP_S) -> bool:
         """After `after`, wait for far-end audio, then for `quiet_s` of quiet; False on timeout."""
-        deadline = self._clock.now() + timeout_s
-        while self._clock.now() < deadline:
-            heard_since = self.loud_at is not None and self.loud_at >= after
-            if heard_since and self.loud_at is not None and self._clock.now() - self.loud_at >= quiet_s:
-                return True
-            self._changed.clear()
-            wait_s = quiet_s if heard_since else deadline - self._clock.now()
+        clock = self._clock
+        deadline = clock.now() + timeout_s
+        while True:
+            now = clock.now()
+            loud_at = self.loud_at
+            if loud_at is not None and loud_at >= after:  # the far end has talked since `after`
+                if now - loud_at >= quiet_s:
+                    return True
+                if now >= deadline:
+                    return False
+                # Talking, or quiet for less than quiet_s: look again when quiet_s after the last loud frame has
+                # passed (a timer, not a wake-up per frame); a loud frame meanwhile moves that moment on.
+                await clock.sleep_until(max(now + 0.001, min(loud_at + quiet_s, deadline)))
+                continue
+            if now >= deadline:
+                return False
+            self._sound.clear()
+            self._awaiting_sound = True
             try:
-                async with asyncio.timeout(max(0.0, min(wait_s, deadline - self._clock.now()))):
-                    await self._changed.wait()
+                async with clock.timeout_at(deadline):
+                    await self._sound.wait()
             except TimeoutError:
                 pass
-        return False
+            finally:
+                self._awaiting_sound = False
 
     def audio(self) -> NDArray[np.int16]:
         return np.concatenate(self.frames) if self.frames else np.zeros(0, dtype=np.int16)
 
 
 class TestCaller:
-    """Places calls from its own UDP port and RTP ports on `host`."""
+    """Places calls from its own UDP port and RTP ports on `host`.
+
+    With `record` (the default) each call's report keeps what the caller heard (`CallReport.heard`, and
+    `audio_heard` stretches on the timeline). Without it (load runs, which read neither) the caller analyses
+    the far end's audio only while a step waits for the IVR to finish talking: from the last such step on it
+    decodes nothing, while still reading every packet and keeping the RFC 3550 reception statistics.
+    """
 
     __test__ = False  # not a pytest class
 
-    def __init__(self, ua: UserAgent, media: MediaEngine, clock: Clock, *, host: str = "127.0.0.1") -> None:
+    def __init__(self, ua: UserAgent, media: MediaEngine, clock: Clock, *, host: str = "127.0.0.1",
+                 record: bool = True) -> None:
         self.ua = ua
         self.media = media
         self.clock = clock
         self.host = host
+        self.record = record
 
     @classmethod
-    async def open(cls, host: str = "127.0.0.1", *, rtp_ports: tuple[int, int] = (40000, 49998)) -> TestCaller:
+    async def open(cls, host: str = "127.0.0.1", *, rtp_ports: tuple[int, int] = (40000, 49998),
+                   record: bool = True) -> TestCaller:
         clock = LoopClock()
         transport = await SipTransport.open(host, 0)
         ua = UserAgent(transport, clock, user="caller", user_agent="ivr-test-caller")
-        media = MediaEngine(host=host, port_first=rtp_ports[0], port_last=rtp_ports[1])
-        return cls(ua, media, clock, host=host)
+        media = MediaEngine(host=host, port_first=rtp_ports[0], port_last=rtp_ports[1],
+                            scheduler=MediaScheduler(clock, max_burst=CALLER_MAX_BURST))
+        return cls(ua, media, clock, host=host, record=record)
 
     async def close(self) -> None:
         await self.ua.close()
@@ -215,8 +248,9 @@ class TestCaller:
             report.timeline.append(TimelineEntry(round(self.clock.now() - started, 3), what, detail))
 
         session = await self.media.open_session(call_id=f"caller-{secrets.token_hex(4)}")
-        ear = _Ear(self.clock)
-        session.add_audio_consumer(ear)
+        ear = _Ear(self.clock, record=self.record)
+        last_wait = max((i for i, step in enumerate(steps) if isinstance(step, AwaitPrompt)), default=-1)
+        stop_hearing = session.add_audio_consumer(ear) if self.record or last_wait >= 0 else _nothing
         digits: list[str] = []
         session.on_dtmf(lambda event: digits.append(event.digit))
         try:
@@ -249,7 +283,8 @@ class TestCaller:
             watcher = asyncio.create_task(self._watch(leg, note, report))
             try:
                 async with asyncio.timeout(max_duration_s):
-                    await self._run(steps, leg, session, ear, note, started)
+                    await self._run(steps, leg, session, ear, note, started,
+                                    after_last_wait=(last_wait, _nothing if self.record else stop_hearing))
                     await self._linger(leg, linger_s)
             except (CallEnded, TimeoutError):
                 pass
@@ -291,15 +326,20 @@ class TestCaller:
                 report.hangup_by = "far_end"
 
     async def _run(
-        self, steps: Sequence[Step], leg: CallLeg, session: MediaSession, ear: _Ear, note: _Note, started: float
+        self, steps: Sequence[Step], leg: CallLeg, session: MediaSession, ear: _Ear, note: _Note, started: float,
+        *, after_last_wait: tuple[int, Callable[[], None]] = (-1, lambda: None),
     ) -> None:
+        """Run the steps; after step `after_last_wait[0]` (the last that waits for the IVR), call its callback."""
         listened_from = started
-        for step in steps:
+        last_wait, done_listening = after_last_wait
+        for index, step in enumerate(steps):
             if leg.ended:
                 raise CallEnded("far end hung up")
             if isinstance(step, AwaitPrompt):
                 heard = await ear.until_quiet(listened_from, step.timeout_s, step.quiet_s)
                 note("prompt_ended" if heard else "prompt_wait_timeout")
+                if index == last_wait:
+                    done_listening()
             elif isinstance(step, Say):
                 note("say", step.text)
                 await session.play(speak(step.text, step.language))
@@ -330,6 +370,10 @@ class TestCaller:
                 await leg.wait_ended()
         except TimeoutError:
             pass
+
+
+def _nothing() -> None:
+    pass
 
 
 class _Note(Protocol):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import gc
 import ipaddress
 import json
 import math
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import structlog
 
+from ivr.clock import Clock, TimerHandle
 from ivr.errors import IvrError
 from ivr.testing.callcheck import default_api, fetch_record
 from ivr.testing.scenario import Scenario, check, load_scenarios, prepare_voices
@@ -36,6 +38,10 @@ MAX_CALLS = 20_000
 MAX_DURATION_S = 3600.0
 RECORD_GRACE_S = 60.0
 """Time allowed after the last call for the engine's records to be fetched."""
+GC_THRESHOLDS = (20_000, 3, 100)
+"""The engine's (`ivr.engine.gcpolicy.THRESHOLDS`, kept equal by a test; importing anything of `ivr.engine` would
+load the whole engine into the generator: 1.2 s of CPU at every start)."""
+LAG_INTERVAL_S = 0.05
 
 
 class LoadError(IvrError):
@@ -123,9 +129,50 @@ class CallSample:
 
 
 @dataclass(slots=True)
+class LoopLag:
+    """How late the load generator's own event loop ran (a timer every 50 ms). A stall here delays every
+    caller's packets at once: what the engine then hears is the generator's doing, not its own."""
+
+    samples: int = 0
+    over_40ms: int = 0
+    over_100ms: int = 0
+    worst_s: float = 0.0
+    _due: float = 0.0
+    _timer: TimerHandle | None = None
+
+    def observe(self, lag_s: float) -> None:
+        self.samples += 1
+        self.over_40ms += lag_s > 0.04
+        self.over_100ms += lag_s > 0.1
+        self.worst_s = max(self.worst_s, lag_s)
+
+    def start(self, clock: Clock) -> None:
+        """Wake every `LAG_INTERVAL_S` on `clock` and observe how late each wake-up came, until `stop`."""
+        def woke() -> None:
+            now = clock.now()
+            self.observe(max(0.0, now - self._due))
+            self._due = max(self._due + LAG_INTERVAL_S, now)
+            self._timer = clock.call_at(self._due, woke)
+
+        self._due = clock.now() + LAG_INTERVAL_S
+        self._timer = clock.call_at(self._due, woke)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def to_dict(self) -> dict[str, float]:
+        return {"samples": self.samples, "over_40ms": self.over_40ms, "over_100ms": self.over_100ms,
+                "worst_ms": round(1000 * self.worst_s, 1)}
+
+
+@dataclass(slots=True)
 class LoadReport:
     plan: LoadPlan
     samples: list[CallSample] = field(default_factory=list)
+    loop: LoopLag = field(default_factory=LoopLag)
+    """The generator's own loop lag over the run."""
     wall_s: float = 0.0
     peak_active: int = 0
     unfinished: int = 0
@@ -176,7 +223,7 @@ class LoadReport:
             "achieved_cps": round(len(self.samples) / (plan.calls / plan.cps), 2) if self.samples else 0.0,
             "peak_concurrent": self.peak_active, "wall_s": round(self.wall_s, 2),
             "setup_ms": self.setup_ms(), "failed": len(self.failed), "failures": self.failures_by_cause(),
-            "audio": self.audio(), "passed": self.passed,
+            "audio": self.audio(), "generator_loop_lag": self.loop.to_dict(), "passed": self.passed,
         }
 
     def render_text(self) -> str:
@@ -192,6 +239,8 @@ class LoadReport:
             f"({audio['loss_pct']:.3f}%)"
             + (f", jitter p50 {audio['jitter_ms_p50']:.2f} ms, p95 {audio['jitter_ms_p95']:.2f} ms, "
                f"max {audio['jitter_ms_max']:.2f} ms" if "jitter_ms_p50" in audio else ""),
+            f"load generator's loop: worst lag {self.loop.worst_s * 1000:.0f} ms, {self.loop.over_100ms} wake-ups "
+            f"over 100 ms of {self.loop.samples}",
             f"failed: {d['failed']}",
         ]
         lines += [f"  {count:5d}  {cause}" for cause, count in sorted(d["failures"].items(), key=lambda i: -i[1])]
@@ -229,7 +278,14 @@ async def run_load(plan: LoadPlan, *, on_progress: Progress | None = None) -> Lo
             active -= 1
             progress()
 
-    caller = await TestCaller.open(loopback_host(plan.uri).replace("localhost", "127.0.0.1"))
+    # The report of a load run reads no recording: the callers keep none and decode only while they wait.
+    caller = await TestCaller.open(loopback_host(plan.uri).replace("localhost", "127.0.0.1"), record=False)
+    # As the engine does (ivr.engine.gcpolicy): freeze what start-up built and collect young objects less often, so
+    # the callers' packets are not held up by collections walking the whole heap.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    report.loop.start(caller.clock)
     started = time.monotonic()
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -248,6 +304,7 @@ async def run_load(plan: LoadPlan, *, on_progress: Progress | None = None) -> Lo
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         report.wall_s = time.monotonic() - started
+        report.loop.stop()
         await caller.close()
     return report
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ivr.media.g711 import PCMA, PCMU
 from ivr.media.tones import dtmf_sequence, tone
@@ -8,6 +10,7 @@ from ivr.rtp.dtmf import TelephoneEventSender
 from ivr.rtp.events import DtmfSource
 from ivr.rtp.gate import SourceGate
 from ivr.rtp.inbound import MAX_DATAGRAM_BYTES, InboundStream, Received
+from ivr.rtp.jitter import JitterBuffer
 from ivr.rtp.packet import RtpPacket
 
 PEER = ("192.0.2.10", 4000)
@@ -152,3 +155,38 @@ def test_inband_keys_are_detected_when_enabled() -> None:
     assert [k for r in results for k in r.keys] == [("3", DtmfSource.INBAND), ("#", DtmfSource.INBAND)]
     inbound.set_want_audio(False)
     assert inbound.want_audio  # detection keeps decoding on
+
+
+class _AlwaysBuffered(JitterBuffer):
+    """A jitter buffer without the in-order fast path: every packet is pushed and popped."""
+
+    def release_in_order(self, seq: int, timestamp: int, now: float) -> bool:
+        return False
+
+
+@given(st.lists(st.tuples(st.sampled_from([1, 1, 1, 1, 1, 1, 0, 2, -1, 3]), st.sampled_from([160, 160, 160, 80, 240]),
+                          st.sampled_from([0, 0, 0, 0, 1])), max_size=80), st.booleans())
+def test_the_in_order_fast_path_decodes_what_the_jitter_buffer_path_does(
+    steps: list[tuple[int, int, int]], inband: bool
+) -> None:
+    """Frames and keys are the same whether a packet takes the fast path (next in order, nothing held) or goes
+    through the jitter buffer, whatever the packet sizes, timestamp gaps, reordering and losses."""
+    tones = PCMU.encode(dtmf_sequence("159", tone_s=0.1, gap_s=0.06))
+    fast, reference = stream(inband_dtmf=inband), stream(inband_dtmf=inband)
+    fast.set_want_audio(True)
+    reference.set_want_audio(True)
+    reference.jitter = _AlwaysBuffered(reference.jitter.config)
+    seq, timestamp, now, offset = 100, 5000, 0.0, 0
+    for jump, samples, gap_frames in steps:
+        seq = (seq + jump) & 0xFFFF
+        timestamp = (timestamp + jump * samples + gap_frames * 160) & 0xFFFFFFFF
+        now += 0.02
+        body = (tones[offset:] + tones)[:samples]
+        offset = (offset + samples) % len(tones)
+        data = RtpPacket(0, seq, timestamp, 42, body).serialize()
+        got, want = fast.receive(data, PEER, now), reference.receive(data, PEER, now)
+        assert (got is None) == (want is None)
+        if got is not None and want is not None:
+            assert [f.tolist() for f in got.frames] == [f.tolist() for f in want.frames]
+            assert got.keys == want.keys
+    assert [f.tolist() for f in fast.flush()] == [f.tolist() for f in reference.flush()]

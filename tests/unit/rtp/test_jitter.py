@@ -135,3 +135,43 @@ def test_output_is_strictly_increasing_and_never_repeats(arrivals: list[int], de
     for frame in out:
         if frame.payload is not None:
             assert frame.payload == payload(frame.sequence_number)
+
+
+def _state(buffer: JitterBuffer) -> tuple[object, ...]:
+    return (buffer.stats, round(buffer.target_delay_s, 12), len(buffer), buffer._next_seq, buffer._last_ts,
+            buffer._last_seq, buffer._frame_ts, tuple(buffer._released), buffer._highest_seq)
+
+
+@given(st.lists(st.tuples(st.integers(-3, 6), st.floats(0.0, 0.05), st.integers(0, 3)), max_size=80))
+def test_releasing_in_order_is_push_then_pop(steps: list[tuple[int, float, int]]) -> None:
+    """The fast path for the next packet with nothing held leaves the buffer as push + pop would, and gives
+    the same frames, for any mix of reordering, duplicates, losses, timestamp steps and arrival times."""
+    plain, fast = JitterBuffer(), JitterBuffer()
+    seq, now = 65530, 0.0
+    out_plain: list[PlayoutFrame] = []
+    out_fast: list[PlayoutFrame] = []
+    for jump, wait_s, ts_step in steps:
+        seq, now = (seq + jump) & 0xFFFF, now + wait_s
+        timestamp = (seq * 160 + ts_step * 80) & 0xFFFFFFFF
+        plain.push(seq, timestamp, payload(seq), now)
+        out_plain += plain.pop(now)
+        if fast.release_in_order(seq, timestamp, now):
+            out_fast.append(PlayoutFrame(seq, timestamp, payload(seq)))
+        else:
+            fast.push(seq, timestamp, payload(seq), now)
+            out_fast += fast.pop(now)
+        assert out_fast == out_plain
+        assert _state(fast) == _state(plain)
+
+
+def test_release_in_order_takes_only_the_next_packet_with_nothing_held() -> None:
+    buffer = JitterBuffer()
+    assert not buffer.release_in_order(0, 0, 0.0)  # nothing released yet: the initial delay applies
+    buffer.push(0, 0, payload(0), 0.0)
+    assert not buffer.release_in_order(1, 160, 0.01)  # packet 0 still held
+    buffer.push(1, 160, payload(1), 0.01)
+    assert seqs(buffer.pop(0.05)) == [0, 1]
+    assert not buffer.release_in_order(3, 480, 0.06)  # 2 is missing: this one waits
+    assert len(buffer) == 0 and buffer.stats.accepted == 2
+    assert buffer.release_in_order(2, 320, 0.06)
+    assert buffer.stats.accepted == 3

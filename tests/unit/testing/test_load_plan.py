@@ -60,3 +60,28 @@ def test_report_figures() -> None:
     assert figures["audio"]["jitter_ms_max"] == 1.5
     assert not report.passed
     assert "FAILED" in report.render_text()
+
+
+def test_the_generator_collects_garbage_as_the_engine_does() -> None:
+    from ivr.engine.gcpolicy import THRESHOLDS
+    from ivr.testing.load import GC_THRESHOLDS
+
+    assert GC_THRESHOLDS == THRESHOLDS
+
+
+async def test_the_generator_loop_lag_is_measured_on_its_clock() -> None:
+    from ivr.clock import FakeClock
+    from ivr.testing.load import LoopLag
+
+    clock, lag = FakeClock(), LoopLag()
+    lag.start(clock)
+    await clock.advance(0.5)  # on time: ten wake-ups, no lag
+    assert (lag.samples, lag.worst_s) == (10, 0.0)
+    lag.stop()
+    await clock.advance(1.0)
+    assert lag.samples == 10
+    for late_s in (0.01, 0.05, 0.3):
+        lag.observe(late_s)
+    assert (lag.over_40ms, lag.over_100ms, lag.worst_s) == (2, 1, 0.3)
+    assert LoadReport(LoadPlan("sip:95519@127.0.0.1", (SCENARIO,), cps=1, duration_s=1)).to_dict()[
+        "generator_loop_lag"] == {"samples": 0, "over_40ms": 0, "over_100ms": 0, "worst_ms": 0.0}
