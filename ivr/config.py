@@ -135,6 +135,9 @@ class EngineConfig:
     """Recognizers decoding at once per dialect (PocketSphinx: ~8 MB per phrase set it has
     served). Callers who start talking while most are lent are decoded after they end, and past
     the bound they wait for one: overload costs latency, not memory."""
+    asr_max_lag_s: float = 2.0
+    """How far behind real time the decoders may run before a caller who starts speaking is not decoded and is
+    served by keys or a human instead (`ivr.speech.backlog`): overload sheds new speech, not every caller's."""
     node_id: str = "node-1"
     workers: int | None = None
     """Engine processes of this node sharing `sip_port` (`ivr serve --workers`); None: one per CPU
@@ -232,6 +235,8 @@ class EngineConfig:
         for key in ("max_calls", "asr_workers", "asr_max_decoders"):
             if getattr(self, key) < 1:
                 raise SettingError(key, f"{key} must be at least 1")
+        if not 0 < self.asr_max_lag_s <= 60:
+            raise SettingError("asr_max_lag_s", f"asr_max_lag_s {self.asr_max_lag_s} is not more than 0 and at most 60")
         for key in ("drain_timeout_s", "retention_days", "asr_processes", "asr_prewarm"):
             if getattr(self, key) < 0:
                 raise SettingError(key, f"{key} must not be negative")

@@ -279,7 +279,8 @@ class Engine:
         parts.push_async_callback(asyncio.to_thread, self.speech_models.close)
         await asyncio.to_thread(self.speech_models.start_hosts, cfg.asr_processes)
         await asyncio.to_thread(self._prepare_speech)
-        self.decode_pool = DecodePool(cfg.asr_workers, max_recognizers=cfg.asr_max_decoders, clock=self.clock)
+        self.decode_pool = DecodePool(cfg.asr_workers, max_recognizers=cfg.asr_max_decoders,
+                                      max_lag_s=cfg.asr_max_lag_s, clock=self.clock)
         parts.push_async_callback(asyncio.to_thread, self.decode_pool.close)
 
     async def _start_acd(self) -> AgentQueues | None:

@@ -163,3 +163,13 @@ def test_trunks_are_addresses_or_cidrs_and_make_the_sip_edge_policy(tmp_path: pa
     with pytest.raises(ConfigError, match=rf"^{path}:1: trunks: 'sbc.example' is not an address or CIDR"):
         resolve_config(write(tmp_path, "trunks: [sbc.example]\n"), env={})
     assert resolve_config(None, env={"IVR_TRUNKS": "10.0.0.1, 10.0.0.2"}).config.trunks == ("10.0.0.1", "10.0.0.2")
+
+
+def test_the_decode_lag_bound_defaults_to_the_backlogs_and_is_refused_out_of_range(tmp_path: pathlib.Path) -> None:
+    from ivr.speech.backlog import MAX_LAG_S
+
+    assert EngineConfig().asr_max_lag_s == MAX_LAG_S
+    assert resolve_config(write(tmp_path, "asr_max_lag_s: 0.5\n"), env={}).config.asr_max_lag_s == 0.5
+    for bad in ("0", "61"):
+        with pytest.raises(ConfigError, match=rf":1: asr_max_lag_s {bad}(\.0)? is not more than 0 and at most 60"):
+            resolve_config(write(tmp_path, f"asr_max_lag_s: {bad}\n", name=f"bad{bad}.yaml"), env={})
