@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import gc
 import ipaddress
 import json
 import math
@@ -27,7 +26,9 @@ from typing import Any
 import numpy as np
 import structlog
 
-from ivr.clock import Clock, TimerHandle
+from ivr.clock import Clock
+from ivr.engine import gcpolicy
+from ivr.engine.looplag import LoopLagMonitor
 from ivr.errors import IvrError
 from ivr.testing.callcheck import default_api, fetch_record
 from ivr.testing.scenario import Scenario, check, load_scenarios, prepare_voices
@@ -38,10 +39,6 @@ MAX_CALLS = 20_000
 MAX_DURATION_S = 3600.0
 RECORD_GRACE_S = 60.0
 """Time allowed after the last call for the engine's records to be fetched."""
-GC_THRESHOLDS = (20_000, 3, 100)
-"""The engine's (`ivr.engine.gcpolicy.THRESHOLDS`, kept equal by a test; importing anything of `ivr.engine` would
-load the whole engine into the generator: 1.2 s of CPU at every start)."""
-LAG_INTERVAL_S = 0.05
 
 
 class LoadError(IvrError):
@@ -130,15 +127,14 @@ class CallSample:
 
 @dataclass(slots=True)
 class LoopLag:
-    """How late the load generator's own event loop ran (a timer every 50 ms). A stall here delays every
-    caller's packets at once: what the engine then hears is the generator's doing, not its own."""
+    """How late the load generator's own event loop ran (the engine's `LoopLagMonitor`, every 50 ms). A stall
+    here delays every caller's packets at once: what the engine then hears is the generator's doing, not its own."""
 
     samples: int = 0
     over_40ms: int = 0
     over_100ms: int = 0
     worst_s: float = 0.0
-    _due: float = 0.0
-    _timer: TimerHandle | None = None
+    _monitor: LoopLagMonitor | None = None
 
     def observe(self, lag_s: float) -> None:
         self.samples += 1
@@ -147,20 +143,14 @@ class LoopLag:
         self.worst_s = max(self.worst_s, lag_s)
 
     def start(self, clock: Clock) -> None:
-        """Wake every `LAG_INTERVAL_S` on `clock` and observe how late each wake-up came, until `stop`."""
-        def woke() -> None:
-            now = clock.now()
-            self.observe(max(0.0, now - self._due))
-            self._due = max(self._due + LAG_INTERVAL_S, now)
-            self._timer = clock.call_at(self._due, woke)
-
-        self._due = clock.now() + LAG_INTERVAL_S
-        self._timer = clock.call_at(self._due, woke)
+        """Observe the loop's lag on `clock` until `stop` (counted in this report, not logged)."""
+        self._monitor = LoopLagMonitor(clock, self.observe, stall_s=math.inf)
+        self._monitor.start()
 
     def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._monitor is not None:
+            self._monitor.stop()
+            self._monitor = None
 
     def to_dict(self) -> dict[str, float]:
         return {"samples": self.samples, "over_40ms": self.over_40ms, "over_100ms": self.over_100ms,
@@ -282,9 +272,7 @@ async def run_load(plan: LoadPlan, *, on_progress: Progress | None = None) -> Lo
     caller = await TestCaller.open(loopback_host(plan.uri).replace("localhost", "127.0.0.1"), record=False)
     # As the engine does (ivr.engine.gcpolicy): freeze what start-up built and collect young objects less often, so
     # the callers' packets are not held up by collections walking the whole heap.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    gcpolicy.after_start_up()
     report.loop.start(caller.clock)
     started = time.monotonic()
     tasks: list[asyncio.Task[None]] = []
