@@ -111,15 +111,10 @@ class JitterBuffer:
         if seq in self._held:
             self.stats.duplicates += 1
             return PushResult.DUPLICATE
-        if self._highest_seq is not None and seq_delta(seq, self._highest_seq) < 0:
-            self.stats.reordered += 1
-        else:
-            self._highest_seq = seq
-        self._update_jitter(timestamp, now)
+        self._accept(seq, timestamp, now)
         self._held[seq] = _Held(timestamp, payload, now)
         if self._first_arrival is None:
             self._first_arrival = now
-        self.stats.accepted += 1
         return PushResult.ACCEPTED
 
     def release_in_order(self, seq: int, timestamp: int, now: float) -> bool:
@@ -133,22 +128,8 @@ class JitterBuffer:
         """
         if seq != self._next_seq or self._held:
             return False
-        highest = self._highest_seq
-        if highest is not None and seq_delta(seq, highest) < 0:
-            self.stats.reordered += 1
-        else:
-            self._highest_seq = seq
-        self._update_jitter(timestamp, now)
-        self.stats.accepted += 1
-        self._released.append(seq)
-        last_ts = self._last_ts
-        if last_ts is not None and self._last_seq == (seq - 1) & 0xFFFF:
-            step = (timestamp - last_ts) & 0xFFFFFFFF
-            if 0 < step <= self.config.clock_rate_hz // 10:
-                self._frame_ts = step
-        self._last_ts = timestamp
-        if self._late_frames:
-            self._late_frames = max(0.0, self._late_frames - 0.01)
+        self._accept(seq, timestamp, now)
+        self._release(seq, timestamp)
         self._last_seq = seq
         self._next_seq = (seq + 1) & 0xFFFF
         return True
@@ -173,14 +154,8 @@ class JitterBuffer:
                 out.append(PlayoutFrame(seq, self._extrapolated_ts(), None))
                 self.stats.lost += 1
             else:
-                self._released.append(seq)
+                self._release(seq, held.timestamp)
                 out.append(PlayoutFrame(seq, held.timestamp, held.payload))
-                if self._last_ts is not None and self._last_seq == (seq - 1) & 0xFFFF:
-                    step = (held.timestamp - self._last_ts) & 0xFFFFFFFF
-                    if 0 < step <= self.config.clock_rate_hz // 10:
-                        self._frame_ts = step
-                self._last_ts = held.timestamp
-                self._late_frames = max(0.0, self._late_frames - 0.01)
             self._last_seq = seq
             self._next_seq = (seq + 1) & 0xFFFF
         return out
@@ -188,6 +163,28 @@ class JitterBuffer:
     def flush(self) -> list[PlayoutFrame]:
         """Everything still held, in order, with losses for the gaps (end of stream)."""
         return self.pop(float("inf"))
+
+    def _accept(self, seq: int, timestamp: int, now: float) -> None:
+        """Account for an accepted packet: reordering, jitter, the count."""
+        highest = self._highest_seq
+        if highest is not None and seq_delta(seq, highest) < 0:
+            self.stats.reordered += 1
+        else:
+            self._highest_seq = seq
+        self._update_jitter(timestamp, now)
+        self.stats.accepted += 1
+
+    def _release(self, seq: int, timestamp: int) -> None:
+        """Account for a packet played out (before `_last_seq` moves to it): its frame step, the delay earned."""
+        self._released.append(seq)
+        last_ts = self._last_ts
+        if last_ts is not None and self._last_seq == (seq - 1) & 0xFFFF:
+            step = (timestamp - last_ts) & 0xFFFFFFFF
+            if 0 < step <= self.config.clock_rate_hz // 10:
+                self._frame_ts = step
+        self._last_ts = timestamp
+        if self._late_frames:
+            self._late_frames = max(0.0, self._late_frames - 0.01)
 
     def _gap_expired(self, now: float) -> bool:
         if len(self._held) > self.config.max_packets:
