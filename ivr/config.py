@@ -48,6 +48,11 @@ MAX_WORKERS = 64
 """Engine processes per node at most (`workers`): each has its own SIP port and RTP range."""
 
 
+def default_workers() -> int:
+    """What `workers: null` means: one engine process per CPU."""
+    return max(1, os.cpu_count() or 1)
+
+
 def demo_path(name: str) -> pathlib.Path:
     """A folder or file of the shipped demo site, absolute."""
     return (DEMO_DIR / name).resolve()

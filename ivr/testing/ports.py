@@ -32,6 +32,8 @@ import threading
 import zlib
 from dataclasses import dataclass, field
 
+from ivr.config import default_workers
+
 __all__ = ["PortPool", "PoolExhausted", "free_port", "node_workers", "pool"]
 
 MAX_CLAIMS = 200
@@ -176,7 +178,7 @@ def node_workers() -> int:
     """Workers of each engine node the tests start: `IVR_WORKERS` (as `make test` sets it), or the engine's
     default, one per CPU, when it is unset or `null`."""
     value = os.environ.get("IVR_WORKERS", "").strip()
-    return int(value) if value.isdigit() else max(1, os.cpu_count() or 1)
+    return int(value) if value.isdigit() else default_workers()
 
 
 def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1", *, span: int | None = None) -> int:

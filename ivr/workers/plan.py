@@ -21,10 +21,9 @@ theirs (`mesh_dir`, `ivr.workers.mesh`). Worker i (from 0):
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 
-from ivr.config import AcdBackendKind, EngineConfig
+from ivr.config import AcdBackendKind, EngineConfig, default_workers
 from ivr.errors import ConfigError
 from ivr.web.node import NodeRole
 
@@ -48,7 +47,7 @@ class WorkerSpec:
 
 def worker_count(config: EngineConfig) -> int:
     """`workers`, or one per CPU when it is not set."""
-    return config.workers if config.workers is not None else max(1, os.cpu_count() or 1)
+    return config.workers if config.workers is not None else default_workers()
 
 
 def worker_node_id(node_id: str, index: int, incarnation: int = 0) -> str:
