@@ -54,10 +54,10 @@ class DecodeBacklog:
         if ticket in self._since and self._since[ticket] is None:
             self._since[ticket] = now
 
-    def decoded(self, ticket: int, oldest_left: float | None) -> None:
-        """A decode finished: `oldest_left` is since when what is still due has waited (None: nothing is due)."""
+    def caught_up(self, ticket: int) -> None:
+        """Nothing of the ticket is due any more (decoded, dropped or failed): it waits again from its next `handed`."""
         if ticket in self._since:
-            self._since[ticket] = oldest_left
+            self._since[ticket] = None
 
     def close(self, ticket: int) -> None:
         self._since.pop(ticket, None)

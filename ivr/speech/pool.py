@@ -146,7 +146,7 @@ class DecodePool:
                 self.backlog.close(ticket)
             raise
         if ticket is not None:
-            self.backlog.decoded(ticket, None)  # it has its recognizer; it waits again once audio is due
+            self.backlog.caught_up(ticket)  # it has its recognizer; it waits again once audio is due
         return DecodeSession(
             self, recognizer, release=self._releasing(models.release, dialect), batch_samples=batch_samples,
             ticket=ticket,
@@ -312,7 +312,7 @@ class DecodeSession:
     def _caught_up(self) -> None:
         """Nothing is due any more (decoded, dropped or failed): the session no longer waits."""
         if self._ticket is not None:
-            self._pool.backlog.decoded(self._ticket, None)
+            self._pool.backlog.caught_up(self._ticket)
 
     def _accept_all(self, chunks: list[npt.NDArray[np.int16]]) -> None:
         for chunk in chunks:

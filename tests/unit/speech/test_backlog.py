@@ -20,9 +20,9 @@ def test_the_lag_is_the_age_of_the_oldest_audio_still_undecoded() -> None:
     first = backlog.open(now=10.0)
     second = backlog.open(now=11.0)
     assert backlog.lag_s(now=11.5) == 1.5
-    backlog.decoded(first, oldest_left=None)  # caught up
+    backlog.caught_up(first)
     assert backlog.lag_s(now=11.5) == 0.5
-    backlog.decoded(second, oldest_left=None)
+    backlog.caught_up(second)
     assert backlog.lag_s(now=20.0) == 0.0, "caught-up utterances do not age"
     backlog.handed(first, now=20.0)
     backlog.handed(first, now=20.2)  # more audio behind it keeps the older time
@@ -39,7 +39,8 @@ def test_past_the_bound_new_utterances_are_refused_and_counted() -> None:
     assert not backlog.admit(now=2.01)
     assert not backlog.admit(now=3.0)
     assert backlog.shed == 2
-    backlog.decoded(ticket, oldest_left=2.5)  # part decoded: what is left was handed at 2.5
+    backlog.caught_up(ticket)  # part decoded: what is left became due at 2.5
+    backlog.handed(ticket, now=2.5)
     assert backlog.admit(now=3.0) and backlog.shed == 2
 
 
