@@ -198,6 +198,8 @@ def cases() -> list[Case]:
     )
     en_clf = intents.train(["en"]) if intents else IntentClassifier.train(FALLBACK_EN)
     en_wavs = ("en_file_claim.wav", "en_policy_question.wav", "en_pay_premium.wav", "en_real_person.wav")
+    whisper = ModelSpec("en", EngineKind.WHISPER)
+    out.append(Case("whisper en (tiny.en, int8)", "en", whisper, en_phrases, en_clf, en_wavs))
     for bias in (Bias.LM, Bias.GRAMMAR):
         out.append(
             Case(
@@ -245,7 +247,8 @@ async def run() -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     heard_lines = []
-    for case in cases():
+    only = sys.argv[1] if len(sys.argv) > 1 else ""  # `python -m bench.asr whisper`: the cases whose label has it
+    for case in (c for c in cases() if only in c.label):
         models = SpeechModels.load([case.spec])
         rtf, batch_p95, heard = single_call_rtf(models, case)
         heard_lines.append(f"- {case.label}: {heard}")

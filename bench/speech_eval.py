@@ -12,8 +12,9 @@ classifier learns from the flow's phrases only; settings are chosen on the dev_*
   rumble and passing bursts) at 20/10/5 dB SNR, speed 0.85 and 1.15 (resampled: tempo and pitch),
   level -30 and -6 dBFS (clipped), G.711 μ-law with 1% and 5% of its 20 ms packets lost (silence).
   Each clip is heard as a call's need is: through the call's `Ears` (the endpointer, the front end that
-  sets the level and repairs clipping, the recognizer hearing 0.3 s of each pause), PocketSphinx in the
-  engine's decoder processes, lent through the engine's `DecodePool` with the flow's English phrase LM,
+  sets the level and repairs clipping for PocketSphinx, the recognizer hearing 0.3 s of each pause), the engine's
+  English recognizer (Whisper by default, `--engine pocketsphinx`) in the engine's decoder processes, lent through
+  the engine's `DecodePool` with the flow's English phrase LM (PocketSphinx; Whisper decodes freely),
   a fresh call's cepstral mean, the audio reaching the decoder in 0.2 s chunks from the utterance's start
   as in a live call (`DecodeSession` batches; PocketSphinx's live cepstral mean makes a decode depend on its
   chunks, and this bench feeds audio faster than real time); then the same decision a call makes.
@@ -25,6 +26,7 @@ presses 1). False accept = a wrong intent acted on without confirmation. No-matc
 
     .venv/bin/python -m bench.speech_eval [--quick] [--set dev] [--conditions clean,"street 10 dB"]
         [--voices festival:kal_diphone,espeak:en-US] [--limit N] [--step N] [--text-only] [--front-end off]
+        [--engine whisper|pocketsphinx]
 
 `--conditions/--voices/--limit` pick a subset while iterating (the full run decodes ~1,650 clips).
 """
@@ -81,6 +83,8 @@ DEV_ACT = 0.9
 """Act threshold for recognized speech at which false accepts fell to <= 2% on the dev split, re-chosen
 with the telephone MLLR transform (`--set dev --sweep`, 6 voices, clean + babble/street 10 dB, 10:40 UTC:
 0.6 → 8.5%, 0.7 → 5.3%, 0.8 → 3.5%, 0.85 → 2.3%, 0.9 → 1.3%); reported as a what-if, not applied."""
+ENGINE: EngineKind | None = None
+"""The English engine (`--engine whisper|pocketsphinx`); None: the engine's default (`ivr.engine.app.speech_specs`)."""
 MLLR: pathlib.Path | None | Literal["default"] = DEFAULT_MLLR
 """The acoustic model's MLLR transform (`--mllr none|telephone|PATH`); by default the engine's (the telephone one)."""
 FRONT_END = FrontEndConfig()
@@ -337,8 +341,9 @@ def decode_calls(calls: Sequence[Sequence[Turn]]) -> list[list[SpeechInput]]:
 
     # Keyed by the decoder's and the ears' code as well: a changed search or front end must not reuse old results.
     engine = b"".join((ROOT / "ivr" / f).read_bytes() for f in (
-        "speech/pocketsphinx_engine.py", "speech/frontend.py", "speech/vad.py", "speech/pool.py", "engine/ears.py"))
-    engine += repr(FRONT_END).encode()
+        "speech/pocketsphinx_engine.py", "speech/whisper_engine.py", "speech/frontend.py", "speech/vad.py",
+        "speech/pool.py", "engine/ears.py"))
+    engine += repr(FRONT_END).encode() + repr(english_spec()).encode()
     mllr = TELEPHONE_MLLR if MLLR == DEFAULT_MLLR else MLLR
     engine += mllr.read_bytes() if isinstance(mllr, pathlib.Path) else b""  # the model's adaptation too
     folder = CACHE / "decoded" / hashlib.sha256(engine).hexdigest()[:12]
@@ -368,6 +373,18 @@ def decode_calls(calls: Sequence[Sequence[Turn]]) -> list[list[SpeechInput]]:
     return [out[i] for i in range(len(calls))]
 
 
+def english_spec() -> ModelSpec:
+    """The English model the bench hears with: `ENGINE` (`--engine`), else the engine's default; `MLLR` applies
+    to PocketSphinx."""
+    from ivr.engine.app import speech_specs
+
+    default = next(s for s in speech_specs(EngineConfig()) if s.dialect == "en")
+    engine = ENGINE or default.engine
+    if engine is EngineKind.POCKETSPHINX:
+        return ModelSpec("en", engine, mllr=MLLR)
+    return default if engine is default.engine else ModelSpec("en", engine)
+
+
 async def hear_calls(calls: Sequence[Sequence[Turn]]) -> list[list[SpeechInput]]:
     """Each call heard as the engine hears it: one call's `Ears` (endpointer, the front end, the recognizer
     hearing 0.3 s of each pause) over the engine's models, decoder processes and pool, a fresh cepstral mean
@@ -380,7 +397,7 @@ async def hear_calls(calls: Sequence[Sequence[Turn]]) -> list[list[SpeechInput]]
     from ivr.speech.events import SpeechStarted
 
     cfg = EngineConfig()
-    models = SpeechModels.load([ModelSpec("en", EngineKind.POCKETSPHINX, mllr=MLLR)])
+    models = SpeechModels.load([english_spec()])
     models.start_hosts(cfg.asr_processes)
     for phrases in dict.fromkeys(phrases for turns in calls for _, phrases in turns):
         models.prepare("en", phrases, recognizers=cfg.asr_prewarm)
@@ -508,6 +525,14 @@ def audio_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--voices", default="", help="comma-separated voice names (default: all installed)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N audio rows (0: all)")
     parser.add_argument("--step", type=int, default=1, help="every N-th audio row (after --limit)")
+    parser.add_argument("--engine", default="", choices=("", EngineKind.WHISPER.value, EngineKind.POCKETSPHINX.value),
+                        help="the English recognizer (default: the engine's, `asr_engine`)")
+
+
+def use_engine(args: argparse.Namespace) -> None:
+    """The English recognizer `--engine` names, for every decode from now on."""
+    global ENGINE
+    ENGINE = EngineKind(args.engine) if args.engine else None
 
 
 def audio_jobs(args: argparse.Namespace) -> tuple[list[tuple[str, str, str]], list[Voice], list[Clip]]:
@@ -570,6 +595,7 @@ def main() -> None:
 
     # The call's Ears log each utterance at info: keep the report on stdout readable.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    use_engine(args)
     if args.mllr:
         global MLLR
         MLLR = {"none": None, "telephone": TELEPHONE_MLLR}.get(args.mllr, pathlib.Path(args.mllr))
@@ -669,6 +695,7 @@ def print_header(args: argparse.Namespace, started: str) -> None:
                                            (f"--voices {args.voices}", bool(args.voices)),
                                            (f"--limit {args.limit}", bool(args.limit)),
                                            (f"--step {args.step}", args.step > 1),
+                                           (f"--engine {args.engine}", bool(args.engine)),
                                            (f"--mllr {args.mllr}", bool(args.mllr)), ("--sweep", args.sweep),
                                            ("--front-end off", args.front_end == "off")) if on)
     print(f"Command: `python -m bench.speech_eval{flags}` · machine: {platform.machine()}, nproc {os.cpu_count()} "

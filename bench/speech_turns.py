@@ -185,6 +185,7 @@ def main() -> None:
     parser.add_argument("--repeat", action="store_true",
                         help="also score callers who say their first sentence again instead of the word named")
     args = parser.parse_args()
+    se.use_engine(args)
     import logging
 
     import structlog

@@ -46,6 +46,8 @@ ENV_PREFIX = "IVR_"
 URL_SCHEMES = ("postgresql://", "postgres://")
 MAX_WORKERS = 64
 """Engine processes per node at most (`workers`): each has its own SIP port and RTP range."""
+ENGLISH_ENGINES = ("pocketsphinx", "whisper")
+"""What `asr_engine` may name (the engines whose English model ships with the engine)."""
 
 
 def default_workers() -> int:
@@ -127,6 +129,7 @@ class EngineConfig:
     callback_uri_template: str = "sip:{number}@{sip_host}"
     """Where a callback dials the caller: `{number}` is the number left, `{sip_host}` ours (a trunk or SBC)."""
     asr_engine: str = "pocketsphinx"
+    """The English recognizer when `asr_models` names none for "en": whisper or pocketsphinx (docs/SPEECH.md)."""
     asr_models: dict[str, Any] = field(default_factory=dict)
     """Dialect code → Vosk model path (or a mapping: engine, model), for the production engine."""
     asr_workers: int = 4
@@ -237,6 +240,9 @@ class EngineConfig:
             TimerPolicy(self.session_expires, self.min_se)  # the session timer's own check, said with its key
         except ValueError as exc:
             raise SettingError("min_se", str(exc)) from None
+        if self.asr_engine not in ENGLISH_ENGINES:
+            known = ", ".join(ENGLISH_ENGINES)
+            raise SettingError("asr_engine", f"asr_engine {self.asr_engine!r} is not one of: {known}")
         for key in ("max_calls", "asr_workers", "asr_max_decoders"):
             if getattr(self, key) < 1:
                 raise SettingError(key, f"{key} must be at least 1")

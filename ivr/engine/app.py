@@ -96,8 +96,9 @@ log = structlog.get_logger(__name__)
 
 
 def speech_specs(config: EngineConfig) -> list[ModelSpec]:
-    """English through PocketSphinx's bundled model (works on a fresh machine), plus configured models."""
-    specs = {"en": ModelSpec("en", EngineKind.POCKETSPHINX)}
+    """English through `asr_engine`'s bundled model (Whisper tiny.en or PocketSphinx en-us: both installed with the
+    engine, so it works on a fresh machine), plus configured models (which may name another engine for "en")."""
+    specs = {"en": ModelSpec("en", EngineKind(config.asr_engine))}
     for dialect, raw in config.asr_models.items():
         specs[dialect] = ModelSpec.from_mapping(dialect, raw if isinstance(raw, Mapping) else {"model": raw})
     return list(specs.values())
@@ -276,6 +277,8 @@ class Engine:
         log.info("prompts_ready", rendered=report.rendered, from_cache=report.from_cache,
                  recordings=report.recordings, unavailable=len(report.unavailable))
         self.speech_models = await asyncio.to_thread(SpeechModels.load, speech_specs(cfg))
+        log.info("speech_models_loaded", engines={d: self.speech_models.spec(d).engine.value
+                                                  for d in self.speech_models.dialects})
         parts.push_async_callback(asyncio.to_thread, self.speech_models.close)
         await asyncio.to_thread(self.speech_models.start_hosts, cfg.asr_processes)
         await asyncio.to_thread(self._prepare_speech)

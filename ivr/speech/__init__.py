@@ -1,4 +1,4 @@
-"""Speech: recognizers (Vosk, PocketSphinx), VAD endpointing, barge-in and the intent classifier.
+"""Speech: recognizers (Vosk, PocketSphinx, Whisper), VAD endpointing, barge-in and the intent classifier.
 
 Typical use by the call layer::
 
@@ -29,6 +29,7 @@ from ivr.speech.pool import DecodePool, DecodeSession
 from ivr.speech.recognizer import EngineKind, RecognitionResult, Recognizer
 from ivr.speech.vad import Endpointer, EndpointerConfig, EndpointState
 from ivr.speech.vosk_engine import VoskModel, VoskRecognizer
+from ivr.speech.whisper_engine import WhisperModel, WhisperRecognizer
 
 __all__ = [
     "Bias",
@@ -58,4 +59,6 @@ __all__ = [
     "UtteranceEnded",
     "VoskModel",
     "VoskRecognizer",
+    "WhisperModel",
+    "WhisperRecognizer",
 ]

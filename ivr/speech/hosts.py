@@ -1,4 +1,4 @@
-"""PocketSphinx decoding in helper processes, so it runs on every core and never stalls a call's media.
+"""PocketSphinx and Whisper decoding in helper processes, so it runs on every core and never stalls a call's media.
 
 PocketSphinx holds the GIL while it decodes: in the engine's process, ten callers talking at once
 took more than half the interpreter's time (py-spy: 54% in `process_raw`), so the event loop that
@@ -9,8 +9,9 @@ answer, with the GIL released, on a decode worker thread. A host that dies (a cr
 decoder) fails only the utterances it was decoding, as `RecognizerError` (a no-match for the call);
 the next recognizer opened starts a new host, prepared with the same phrase biases.
 
-Vosk is not hosted: Kaldi releases the GIL while decoding, and its models (hundreds of MB) would be
-loaded once per process.
+Whisper (CTranslate2) releases the GIL, but is hosted all the same: a niced process leaves the cores to the
+media loops under saturation (below), and its model (tiny.en, int8) is small. Vosk is not hosted: Kaldi
+releases the GIL while decoding, and its models (hundreds of MB) would be loaded once per process.
 
 A host decodes at a lower CPU priority than the engine (`DECODER_NICE`): media is paced in real time and a
 late packet is a hole in what a caller hears (or, in `ivr load`'s callers on the same machine, in what they
@@ -217,6 +218,9 @@ def _serve(conn: Connection, specs: tuple[Any, ...]) -> None:
     from ivr.speech.models import SpeechModels
 
     yield_cpu()
+    # One OpenMP thread: CTranslate2 (Whisper) otherwise spins a second core while it decodes (measured: 0.165 s CPU
+    # a need for 0.110 s wall, 0.106 s CPU with one thread, the same wall); each decoder process is one core's worth.
+    os.environ["OMP_NUM_THREADS"] = "1"
     models = SpeechModels.load(specs)
     recognizers: dict[int, Any] = {}
     while True:

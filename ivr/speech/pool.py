@@ -124,7 +124,7 @@ class DecodePool:
         `counted`: a caller is waiting on this decode in a turn (the ears' utterances), so how long it waits counts
         in the backlog `admit` reads. A voice message's transcript is not counted: decoded in one job, a minute of
         audio keeps a decoder busy for seconds however idle the cores are, which is work, not lag."""
-        if models.spec(dialect).engine is not EngineKind.POCKETSPHINX:
+        if models.spec(dialect).engine is EngineKind.VOSK:
             # Vosk decodes in this process (no round trip to a decoder process to save), and its online
             # features depend on how the audio is chunked: a Korean test need fell under the act threshold
             # when fed in 0.2 s batches. Batching stays PocketSphinx's, where it was measured.

