@@ -23,7 +23,11 @@ calls that SIPp actually achieved (within 10%); a UAS leaves the ladder at its f
 itself is single-threaded and shares the two cores, so at high rates it can be the limit (Kamailio's
 column shows where): compare "achieved cps" with the UAS CPU column.
 
-    .venv/bin/python -m bench.sip_cps [--rates 50,100,200,300,400,600] [--seconds 10]
+`--rounds N` runs each rate N times (each target in turn, round after round) and reports each (target, rate) as
+the median of its rounds, with the spread of the per-round engine / engine-base ratios: on a shared two-core
+machine one UAS's CPU per call moves 10-20 % from one step to the next, more than most changes save.
+
+    .venv/bin/python -m bench.sip_cps [--rates 50,100,200,300,400,600] [--seconds 10] [--rounds 1]
                                       [--targets harness,engine,kamailio] [--base-root DIR]
 """
 
@@ -38,11 +42,12 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bench.engine_process import ROOT, cpu_s, free_port, serve_flow, start_engine
@@ -67,6 +72,8 @@ class Step:
     sipp_rc: int
     cpu_ms_per_call: float = float("nan")
     """UAS CPU time (all its processes and threads) over the step, per successful call."""
+    rounds: int = 1
+    """How many steps this row stands for (`--rounds`: their medians, failed and calls summed)."""
 
     @property
     def clean(self) -> bool:
@@ -263,11 +270,40 @@ def _run_step(uas: Uas, rate: int, calls: int, workdir: pathlib.Path) -> Step:
     return step
 
 
+def merge_rounds(steps: Sequence[Step]) -> list[Step]:
+    """One row per (target, rate), in first-seen order: the median of its rounds' figures, failed calls and calls
+    summed, the worst SIPp exit code (so a row is clean only when every round was)."""
+    groups: dict[tuple[str, int], list[Step]] = {}
+    for step in steps:
+        groups.setdefault((step.target, step.rate), []).append(step)
+    merged = []
+    for (target, rate), rounds in groups.items():
+        def median(pick: Callable[[Step], float], rounds: list[Step] = rounds) -> float:
+            return statistics.median(pick(step) for step in rounds)
+        merged.append(Step(
+            target=target, rate=rate, calls=sum(s.calls for s in rounds), successful=sum(s.successful for s in rounds),
+            failed=sum(s.failed for s in rounds), achieved_cps=median(lambda s: s.achieved_cps),
+            p50_ms=median(lambda s: s.p50_ms), p99_ms=median(lambda s: s.p99_ms), max_ms=max(s.max_ms for s in rounds),
+            uas_cpu_pct=median(lambda s: s.uas_cpu_pct), sipp_rc=max(s.sipp_rc for s in rounds),
+            cpu_ms_per_call=median(lambda s: s.cpu_ms_per_call), rounds=len(rounds),
+        ))
+    return merged
+
+
+def round_ratios(steps: Sequence[Step], ours: str, theirs: str, rate: int) -> list[float]:
+    """`ours` / `theirs` CPU per call at `rate`, round by round (the n-th step of each at that rate)."""
+    mine = [s.cpu_ms_per_call for s in steps if s.target == ours and s.rate == rate and s.successful]
+    base = [s.cpu_ms_per_call for s in steps if s.target == theirs and s.rate == rate and s.successful]
+    return [a / b for a, b in zip(mine, base, strict=False)]
+
+
 def sustained(steps: Sequence[Step], target: str) -> Step | None:
     return max((s for s in steps if s.clean and s.target == target), key=lambda s: s.rate, default=None)
 
 
 def report(steps: Sequence[Step], uases: Sequence[tuple[str, str]], skipped: Sequence[str], command: str) -> str:
+    raw, steps = steps, merge_rounds(steps)
+    rounds = max((s.rounds for s in steps), default=1)
     lines = [
         "## SIP calls per second (sip_cps)",
         "",
@@ -278,6 +314,8 @@ def report(steps: Sequence[Step], uases: Sequence[tuple[str, str]], skipped: Seq
         "loopback, the same rate ladder against each UAS in turn; setup = INVITE sent to 200 received",
         *[f"- `{name}`: {what}" for name, what in uases],
         *[f"- skipped: {why}" for why in skipped],
+        *([f"- rounds: {rounds} per rate, each row the median of its rounds (failed and calls summed)"]
+          if rounds > 1 else []),
         "",
         "| UAS | offered cps | calls | failed | achieved cps | setup p50 ms | setup p99 ms | setup max ms "
         "| UAS CPU % of one core | UAS CPU ms per call |",
@@ -301,6 +339,7 @@ def report(steps: Sequence[Step], uases: Sequence[tuple[str, str]], skipped: Seq
     ratios = [
         f"{rate} cps {ours.cpu_ms_per_call:.2f} / {theirs.cpu_ms_per_call:.2f} ms = "
         f"**{ours.cpu_ms_per_call / theirs.cpu_ms_per_call:.2f}**"
+        + _spread(round_ratios(raw, target, "engine-base", rate))
         for (target, rate), ours in by_step.items()
         if target == "engine" and (theirs := by_step.get(("engine-base", rate))) is not None
     ]
@@ -323,11 +362,18 @@ def report(steps: Sequence[Step], uases: Sequence[tuple[str, str]], skipped: Seq
     return "\n".join(lines)
 
 
+def _spread(ratios: Sequence[float]) -> str:
+    """" (rounds 0.91-0.99)" when there were several rounds."""
+    return f" (rounds {min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sip_cps", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--rates", default="50,100,200,300,400,600", help="comma-separated offered calls/s")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of calls per rate")
     parser.add_argument("--max-calls", type=int, default=5000, help="cap on calls per rate")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="steps per rate and target, interleaved; each row reports their median")
     parser.add_argument("--targets", default="harness,engine,kamailio", help="UASes to drive, in order")
     parser.add_argument("--base-root", type=pathlib.Path, default=None,
                         help="a checkout (e.g. `git worktree add /tmp/base HEAD`) to run as target engine-base")
@@ -364,14 +410,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 running.append((uas, workdir))
                 print(f"   {target}: UAS on port {uas.port}", file=sys.stderr, flush=True)
             for rate in rates:
-                for uas, workdir in running:
-                    if any(s.target == uas.name and not s.clean for s in steps):
-                        continue  # left the ladder at its first failing rate
-                    step = _run_step(uas, rate, min(int(rate * args.seconds), args.max_calls), workdir)
-                    steps.append(step)
-                    print(f"   {uas.name} {rate} cps: {step.calls - step.successful} failed, "
-                          f"{step.achieved_cps:.0f} achieved, {step.cpu_ms_per_call:.2f} ms CPU per call",
-                          file=sys.stderr, flush=True)
+                for round_ in range(max(1, args.rounds)):
+                    for uas, workdir in running:
+                        if any(s.target == uas.name and not s.clean for s in steps):
+                            continue  # left the ladder at its first failing step
+                        step_dir = workdir / f"round{round_}" if round_ else workdir
+                        step_dir.mkdir(exist_ok=True)
+                        step = _run_step(uas, rate, min(int(rate * args.seconds), args.max_calls), step_dir)
+                        steps.append(step)
+                        print(f"   {uas.name} {rate} cps: {step.calls - step.successful} failed, "
+                              f"{step.achieved_cps:.0f} achieved, {step.cpu_ms_per_call:.2f} ms CPU per call",
+                              file=sys.stderr, flush=True)
         finally:
             for uas, _ in running:
                 _stop(uas)
