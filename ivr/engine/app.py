@@ -246,6 +246,8 @@ class Engine:
             events=self.events, dialect_memory=self.dialect_memory, flow_variables=flow_variables, clock=self.clock,
             trusted=self.edge.trusted, context_peer=ContextPeers(cfg.context_peers), desk=self.desk_calls,
         )
+        for ua in self.uas:  # each call's task runs FlowCalls itself: one coroutine frame fewer at every resume
+            ua.on_incoming_call = self.calls
         self.outbound = start_outbound(self, flow_variables)  # None unless `campaigns_dir` is configured
         if self.outbound is not None:
             parts.push_async_callback(self.outbound.aclose)
@@ -426,6 +428,7 @@ class Engine:
         return self.desk_calls is not None and self.desk_calls.accepts(dialed)
 
     async def _on_incoming_call(self, incoming: IncomingCall) -> None:
+        """A call that arrives while start-up builds `FlowCalls` (the user agents are pointed at it after)."""
         await self.calls(incoming)
 
     # -- shut-down --------------------------------------------------------------------------------
