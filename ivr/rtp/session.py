@@ -42,7 +42,6 @@ from ivr.rtp.inbound import InboundStream
 from ivr.rtp.listeners import AudioConsumer, DtmfListener, DtmfStream, Listeners
 from ivr.rtp.net import DatagramPort
 from ivr.rtp.outbound import EncodedAudio, OutboundStream
-from ivr.rtp.packet import is_rtcp
 from ivr.rtp.params import MediaParams
 from ivr.rtp.playback import Playback
 from ivr.rtp.relay import RelayLeg
@@ -206,7 +205,7 @@ class MediaSession:
         inbound = self.inbound
         if inbound is None:
             return
-        if is_rtcp(data):  # RFC 5761 rtcp-mux peers
+        if len(data) > 1 and 192 <= data[1] <= 223:  # RTCP from an rtcp-mux peer (RFC 5761): `is_rtcp`, inlined
             self._reports.on_muxed(data, source, inbound.gate)
             return
         now = self._clock.now()
@@ -358,6 +357,8 @@ class MediaSession:
         self._scheduler.remove_reporter(self._slot)
         self._reports.goodbye()
         self._listeners.close()
+        for secured in self._secured:
+            secured.release()
         self._failures.close(MediaStateError(f"media session on port {self.local_port} closed"))
         # The sockets go back to the engine, which lets them drain and gives them to a later session (they
         # then drop everything that arrives); after a media failure they are closed for good.

@@ -11,6 +11,7 @@ played: a stranger who guessed our port cannot inject audio.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pylibsrtp
@@ -71,12 +72,21 @@ class SrtpTransform:
 
 
 class SecuredPort:
-    """A `DatagramPort` that protects and checks datagrams once `secure()` gave it keys."""
+    """A `DatagramPort` that protects and checks datagrams once `secure()` gave it keys.
+
+    Plain, it is not in the way: the socket delivers straight to the session's receiver and `sendto` is the
+    socket's own (a Python call less per packet each way, issue 22); `secure()` puts the transform between them.
+    """
+
+    sendto: Callable[[bytes, Address], None]
+    """Send one datagram, protected once keys are set (see `DatagramPort.sendto`)."""
 
     def __init__(self, inner: DatagramPort, counters: MediaCounters) -> None:
         self._inner = inner
         self._counters = counters
         self.transform: SrtpTransform | None = None
+        self.sendto = inner.sendto
+        self._attached: tuple[Receiver, ErrorListener, LostListener] | None = None
 
     def secure(self, keys: SrtpKeys | None) -> None:
         """Protect with `keys` from now on (None: plain RTP). The same keys again keep the contexts,
@@ -85,8 +95,21 @@ class SecuredPort:
             self.transform = None
         elif self.transform is None or self.transform.keys != keys:
             self.transform = SrtpTransform(keys)
+        self._wire()
 
     def attach(self, receiver: Receiver, on_error: ErrorListener, on_lost: LostListener) -> None:
+        self._attached = (receiver, on_error, on_lost)
+        self._wire()
+
+    def _wire(self) -> None:
+        """Join the socket and the session: directly while plain, through the transform once secured."""
+        secured = self.transform is not None
+        self.sendto = self._protected_sendto if secured else self._inner.sendto
+        if self._attached is not None:
+            receiver, on_error, on_lost = self._attached
+            self._inner.attach(self._checked(receiver) if secured else receiver, on_error, on_lost)
+
+    def _checked(self, receiver: Receiver) -> Receiver:
         def received(data: bytes, source: Address) -> None:
             transform = self.transform
             if transform is None:
@@ -98,11 +121,17 @@ class SecuredPort:
                 return
             receiver(plain, source)
 
-        self._inner.attach(received, on_error, on_lost)
+        return received
 
-    def sendto(self, data: bytes, address: Address) -> None:
+    def _protected_sendto(self, data: bytes, address: Address) -> None:
         transform = self.transform
         self._inner.sendto(transform.protect(data) if transform is not None else data, address)
 
+    def release(self) -> None:
+        """The session closed: let go of its callbacks (the socket itself goes back to the engine), so the
+        session is freed by reference counting (issue 22)."""
+        self._attached = None
+
     def close(self) -> None:
+        self._attached = None
         self._inner.close()

@@ -14,7 +14,9 @@ from ivr.media.g711 import PCMU
 from ivr.media.tones import tone
 from ivr.rtp import MediaEngine, MediaParams, MediaSession, PlayOutcome, RtpPacket, SrtpKeys
 from ivr.rtp.address import Address
-from ivr.rtp.srtp import SrtpTransform
+from ivr.rtp.health import MediaCounters
+from ivr.rtp.net import ErrorListener, LostListener, Receiver
+from ivr.rtp.srtp import SecuredPort, SrtpTransform
 from ivr.sip.errors import SdpNegotiationError
 from ivr.sip.sdes import CryptoAttribute, SrtpPolicy, answer_sdes
 from ivr.sip.sdp import SessionDescription, answer_offer
@@ -100,6 +102,48 @@ def test_protected_packets_decrypt_once_on_the_other_side_and_tampering_is_refus
     assert theirs.unprotect(bytes(tampered)) is None
     rtcp = bytes([0x80, 201, 0, 1]) + (0x1234).to_bytes(4, "big")  # an empty receiver report
     assert theirs.unprotect(ours.protect(rtcp)) == rtcp
+
+
+class WiredPort:
+    """A socket stand-in: what is attached to it, and what is sent through it."""
+
+    def __init__(self) -> None:
+        self.receiver: Receiver | None = None
+        self.sent: list[bytes] = []
+
+    def attach(self, receiver: Receiver, on_error: ErrorListener, on_lost: LostListener) -> None:
+        self.receiver = receiver
+
+    def sendto(self, data: bytes, address: Address) -> None:
+        self.sent.append(data)
+
+    def close(self) -> None:
+        self.receiver = None
+
+
+def test_a_plain_port_is_not_in_the_way_and_keys_put_the_transform_between_socket_and_session() -> None:
+    inner, counters = WiredPort(), MediaCounters()
+    port = SecuredPort(inner, counters)
+    heard: list[bytes] = []
+
+    def session(data: bytes, source: Address) -> None:
+        heard.append(data)
+
+    port.attach(session, lambda exc: None, lambda: None)
+    assert inner.receiver is session and port.sendto == inner.sendto  # plain: nothing of ours per packet
+    theirs = SrtpTransform(SrtpKeys("AES_CM_128_HMAC_SHA1_80", KEY_B, KEY_A))
+    packets = [RtpPacket(0, seq, seq * 160, 0x51, PCMU.silence()).serialize() for seq in range(1, 5)]
+    port.secure(SrtpKeys("AES_CM_128_HMAC_SHA1_80", KEY_A, KEY_B))
+    assert inner.receiver is not session and inner.receiver is not None
+    port.sendto(packets[0], ("127.0.0.1", 4000))
+    assert inner.sent[-1] != packets[0] and theirs.unprotect(inner.sent[-1]) == packets[0]
+    inner.receiver(theirs.protect(packets[1]), ("127.0.0.1", 4000))
+    inner.receiver(packets[2], ("127.0.0.1", 4000))  # plain RTP while keys are set: refused
+    assert heard == [packets[1]] and counters.srtp_rejected == 1
+    port.secure(None)
+    assert inner.receiver is session and port.sendto == inner.sendto
+    port.sendto(packets[3], ("127.0.0.1", 4000))
+    assert inner.sent[-1] == packets[3]
 
 
 # -- sessions ---------------------------------------------------------------------------------------
