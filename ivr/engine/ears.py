@@ -89,6 +89,11 @@ class _Utterance:
         self._sessions: list[DecodeSession] = []
         self._streaming = False
         self._borrowing: asyncio.Task[None] | None = None
+        self._settles = {language: not ears.models.spec(language).engine.streams for language in self._languages}
+        """Per language: whether its recognizer decodes whole utterances (so it is told when the caller pauses)."""
+        self._settling: list[asyncio.Task[None]] = []
+        self._settled = False
+        """The recognizers were told of the current pause (cleared by the next audio they hear)."""
         self.add(first_audio)
 
     def listen_along(self) -> None:
@@ -96,10 +101,23 @@ class _Utterance:
         self._borrowing = asyncio.get_running_loop().create_task(self._borrow(), name="ears-borrow")
 
     def add(self, frame: NDArray[np.int16]) -> None:
+        self._settled = False
         if self._front is not None:
             self._hear(self._front.push(frame), conditioned=True)
         if not all(self._conditioned.values()):
             self._hear(frame, conditioned=False)
+
+    def paused(self) -> None:
+        """The caller's pause has outlasted what the recognizers hear of one (`KEPT_PAUSE_S`): unless speech
+        resumes, they have the whole utterance, and one that decodes whole utterances (Whisper) starts now, in the
+        rest of the endpointer's wait, so its verdict is ready about when the end of speech is declared."""
+        if self._settled or not self._streaming:
+            return
+        self._settled = True
+        loop = asyncio.get_running_loop()
+        for session in self._sessions:
+            if self._settles[session.language]:
+                self._settling.append(loop.create_task(session.settle(), name="ears-settle"))
 
     def _hear(self, audio: NDArray[np.int16], *, conditioned: bool) -> None:
         if not audio.size:
@@ -132,6 +150,11 @@ class _Utterance:
         if self._borrowing is not None and not self._borrowing.done():
             self._borrowing.cancel()
             await asyncio.gather(self._borrowing, return_exceptions=True)
+        # Not cancelled: a decode already running in the pool would go on after its session's lock was let go.
+        settling, self._settling = self._settling, []
+        for failed in await asyncio.gather(*settling, return_exceptions=True):
+            if isinstance(failed, BaseException):  # `finish` meets the same failure and reports it
+                log.info("early_decode_failed", error=str(failed))
         await self._give_back()
 
     async def _borrow(self) -> None:
@@ -214,8 +237,12 @@ class Ears:
         if endpointer is None or listener is None or frame.shape != (FRAME_SAMPLES,):
             return
         events = endpointer.process(frame, self._clock.now())
-        if self._utterance is not None and endpointer.in_speech and endpointer.pause_s <= KEPT_PAUSE_S:
-            self._utterance.add(frame)
+        utterance = self._utterance
+        if utterance is not None and endpointer.in_speech:
+            if endpointer.pause_s <= KEPT_PAUSE_S:
+                utterance.add(frame)
+            else:
+                utterance.paused()
         for event in events:
             if isinstance(event, SpeechStarted):
                 now = self._clock.now()

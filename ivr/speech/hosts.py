@@ -185,6 +185,9 @@ class RemoteRecognizer:
         result: RecognitionResult = self.host.call(self, "finish")
         return result
 
+    def settle(self) -> None:
+        self.host.call(self, "settle")
+
     def reset(self) -> None:
         self.host.call(self, "reset")
 
@@ -200,7 +203,7 @@ class RemoteRecognizer:
 
 
 _METHODS = frozenset(
-    {"set_phrases", "accept", "partial", "finish", "reset", "acoustic_state", "restore_acoustic_state"}
+    {"set_phrases", "accept", "partial", "finish", "settle", "reset", "acoustic_state", "restore_acoustic_state"}
 )
 
 

@@ -92,12 +92,15 @@ class SpeechModels:
         specs: Mapping[str, ModelSpec],
         vosk: Mapping[str, VoskModel],
         sphinx: Mapping[str, PocketSphinxModel],
-        whisper: Mapping[str, WhisperModel] | None = None,
+        whisper: Mapping[str, Path] | None = None,
     ) -> None:
         self._specs = dict(specs)
         self._vosk = dict(vosk)
         self._sphinx = dict(sphinx)
-        self._whisper = dict(whisper or {})
+        self._whisper_at = dict(whisper or {})
+        """Whisper dialects' checked model folders; each is loaded on its first local `open` (`_whisper`), so the
+        engine's process, whose decoder processes do the decoding, never holds the model (~110 MB)."""
+        self._whisper: dict[Path, WhisperModel] = {}
         self._free: dict[str, list[PocketSphinxRecognizer]] = {d: [] for d in sphinx}
         self._lock = threading.Lock()  # open/release run in decode worker threads
         self._hosts: list[DecoderHost] = []
@@ -137,15 +140,11 @@ class SpeechModels:
         vosk_by_path: dict[Path, VoskModel] = {}
         vosk: dict[str, VoskModel] = {}
         sphinx: dict[str, PocketSphinxModel] = {}
-        whisper_by_path: dict[Path | None, WhisperModel] = {}
-        whisper: dict[str, WhisperModel] = {}
+        whisper: dict[str, Path] = {}
         for spec in specs:
             by_dialect[spec.dialect] = spec
             if spec.engine is EngineKind.WHISPER:
-                where = None if spec.path is None else spec.path.resolve()
-                if where not in whisper_by_path:
-                    whisper_by_path[where] = WhisperModel.load(spec.dialect, spec.path)
-                whisper[spec.dialect] = whisper_by_path[where]
+                whisper[spec.dialect] = WhisperModel.locate(spec.dialect, spec.path).resolve()
             elif spec.engine is EngineKind.VOSK:
                 if spec.path is None:
                     raise SpeechModelError(spec.dialect, None, "a vosk engine needs a model path")
@@ -178,8 +177,16 @@ class SpeechModels:
         if self._hosts:
             return self._host().open(dialect)
         if spec.engine is EngineKind.WHISPER:
-            return WhisperRecognizer(self._whisper[dialect], language=dialect)
+            return WhisperRecognizer(self._whisper_model(dialect), language=dialect)
         return self._open_local(dialect)
+
+    def _whisper_model(self, dialect: str) -> WhisperModel:
+        """The dialect's Whisper model, loaded once per folder in this process (~0.5 s, the first time)."""
+        root = self._whisper_at[dialect]
+        with self._lock:
+            if root not in self._whisper:
+                self._whisper[root] = WhisperModel.load(dialect, root)
+            return self._whisper[root]
 
     def _open_local(self, dialect: str) -> PocketSphinxRecognizer:
         spec = self.spec(dialect)

@@ -245,6 +245,11 @@ class DecodeSession:
         await self._flush()
         return await self._ordered(self._recognizer.partial)
 
+    async def settle(self) -> None:
+        """The caller paused: decode what was fed so far now (`Recognizer.settle`), ahead of `finish`."""
+        await self._flush()
+        await self._ordered(self._recognizer.settle)
+
     async def finish(self) -> RecognitionResult:
         """Decode everything fed so far and end the utterance."""
         await self._flush()

@@ -42,6 +42,11 @@ class EngineKind(enum.Enum):
     VOSK = "vosk"
     WHISPER = "whisper"
 
+    @property
+    def streams(self) -> bool:
+        """Whether the engine decodes while the caller talks (else it decodes the whole utterance: `settle`)."""
+        return self is not EngineKind.WHISPER
+
 
 @dataclass(slots=True, frozen=True)
 class RecognitionResult:
@@ -92,6 +97,11 @@ class Recognizer(Protocol):
 
     def finish(self) -> RecognitionResult:
         """End the utterance and return its final result; the next `accept` starts a new one."""
+        ...
+
+    def settle(self) -> None:
+        """The caller paused: an engine that decodes whole utterances may decode what it has now, so `finish`
+        has little left to do unless more audio comes (a streaming engine ignores it)."""
         ...
 
     def reset(self) -> None:
@@ -179,6 +189,20 @@ class EngineRecognizer(ABC):
                 f"{type(self).__name__} for {self._language!r} failed to finish: {exc}"
             ) from exc
         return self._result(hyps, final=True)
+
+    def settle(self) -> None:
+        if not self._in_utterance:
+            return
+        try:
+            self._engine_settle()
+        except RuntimeError as exc:
+            raise RecognizerError(
+                f"{type(self).__name__} for {self._language!r} failed to decode: {exc}"
+            ) from exc
+
+    def _engine_settle(self) -> None:  # noqa: B027 - optional hook
+        """Decode the utterance so far ahead of `finish` (engines that decode whole utterances)."""
+        return None
 
     def reset(self) -> None:
         if self._in_utterance:

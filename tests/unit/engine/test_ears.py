@@ -30,6 +30,8 @@ class _Session:
         self.restored: str | None = None
         self.closed = False
         self.audio: list[np.ndarray] = []
+        self.settles = 0
+        self.finished_after_settles: int | None = None
 
     def feed(self, frame: np.ndarray) -> None:
         self.fed += 1
@@ -46,7 +48,11 @@ class _Session:
         return self.state
 
     async def finish(self) -> RecognitionResult:
+        self.finished_after_settles = self.settles
         return RecognitionResult("i want to file a claim", 0.8, True, "en")
+
+    async def settle(self) -> None:
+        self.settles += 1
 
     async def reset(self) -> None:
         pass
@@ -300,3 +306,46 @@ async def test_an_utterance_admitted_before_the_decoders_fell_behind_keeps_its_p
     await _say(ears, clock)
     assert [e for e in events if isinstance(e, Heard)][-1].speech == SpeechInput("", 0.0, "en", shed=True)
     assert len(pool.lent) == 1
+
+
+class _WhisperModels(_Models):
+    def spec(self, dialect: str) -> ModelSpec:
+        return ModelSpec(dialect, EngineKind.WHISPER)
+
+
+@pytest.mark.parametrize("models", [_Models(), _WhisperModels()], ids=["streaming-engine", "whole-utterance-engine"])
+async def test_a_recognizer_that_decodes_whole_utterances_starts_when_the_caller_pauses(models: _Models) -> None:
+    clock = FakeClock()
+    pool = _Pool(spare=True)
+    ears = Ears(pool, models, clock)  # type: ignore[arg-type]
+    events: list[EarsEvent] = []
+    assert await ears.start(ListenSpec(languages=("en",)), events.append)
+    await _say(ears, clock)
+    whole = not models.spec("en").engine.streams
+    assert pool.session.settles == (1 if whole else 0), "told once of the pause that ended the need, not per frame"
+    assert pool.session.finished_after_settles == pool.session.settles, "the verdict is asked after the early decode"
+    heard = [e for e in events if isinstance(e, Heard)]
+    assert len(heard) == 1 and heard[0].speech is not None and heard[0].speech.text == "i want to file a claim"
+
+
+async def test_speech_that_resumes_after_a_pause_is_told_of_the_next_pause_again() -> None:
+    clock = FakeClock()
+    pool = _Pool(spare=True)
+    ears = Ears(pool, _WhisperModels(), clock)  # type: ignore[arg-type]
+    events: list[EarsEvent] = []
+    assert await ears.start(ListenSpec(languages=("en",), end_of_speech_s=1.5), events.append)
+    await _say(ears, clock, end_s=1.4, then_silence=False)
+    silence = np.zeros(160, dtype=np.int16)
+    for _ in range(30):  # 0.6 s: longer than the recognizers hear of a pause, shorter than the end of speech
+        ears.frame(silence)
+        await clock.advance(0.02)
+    await asyncio.sleep(0)
+    assert pool.session.settles == 1
+    await _say(ears, clock, start_s=1.4)  # the caller goes on, then stops for good (the end-of-speech wait)
+    for _ in range(30):
+        ears.frame(silence)
+        await clock.advance(0.02)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert pool.session.settles == 2, "the second pause is decoded again with the words after the first"
+    assert len([e for e in events if isinstance(e, Heard)]) == 1

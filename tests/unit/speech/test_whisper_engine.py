@@ -19,7 +19,6 @@ from ivr.speech.whisper_engine import (
     Scored,
     WhisperModel,
     WhisperRecognizer,
-    collapse_repeats,
     max_tokens,
     nbest_weights,
 )
@@ -74,28 +73,6 @@ def test_token_power_zero_leaves_the_shares_summing_to_one() -> None:
     assert sum(h.confidence for h in weights) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize(
-    ("heard", "said"),
-    [
-        ("yes yes yes yes", "yes"),
-        ("policy details policy details policy", "policy details"),
-        ("i want to file a claim i want to file", "i want to file a claim"),
-        ("no i said no", "no i said no"),
-        ("i want to pay my premium", "i want to pay my premium"),
-    ],
-    ids=["one-word", "two-words-and-a-prefix", "a-sentence-again", "one-word-again-is-not-a-loop", "no-repeat"],
-)
-def test_a_reading_that_only_repeats_itself_is_said_once(heard: str, said: str) -> None:
-    assert collapse_repeats(heard) == said
-
-
-def test_readings_that_collapse_to_one_text_pool_their_weight() -> None:
-    weights = nbest_weights([Scored("yes yes yes", -0.1, 4), Scored("yes", -0.3, 2), Scored("yes please", -0.5, 3)],
-                            token_power=0.0)
-    assert [h.text for h in weights] == ["yes", "yes please"]
-    assert weights[0].confidence == pytest.approx(1 - weights[1].confidence)
-
-
 def test_generation_is_bounded_by_the_audio_length() -> None:
     assert max_tokens(0.0) == 12
     assert max_tokens(2.5) == 22
@@ -123,6 +100,25 @@ def test_a_long_utterance_is_capped_and_decoded_in_whisper_windows() -> None:
     assert fake.decoded == [int(WINDOW_S * 8000)] * int(MAX_UTTERANCE_S / WINDOW_S)
     assert result.text == " ".join(["i want to file a claim"] * int(MAX_UTTERANCE_S / WINDOW_S))
     assert result.audio_s == pytest.approx(MAX_UTTERANCE_S + 3), "the audio heard is still counted whole"
+
+
+def test_a_decode_at_the_pause_stands_for_the_utterance_unless_the_caller_goes_on() -> None:
+    fake, rec = counting()
+    rec.accept(np.ones(16000, np.int16))
+    rec.settle()
+    rec.settle()  # told twice of one pause: decoded once
+    assert fake.decoded == [16000]
+    assert rec.finish().text == "i want to file a claim"
+    assert fake.decoded == [16000], "finish reused the decode made at the pause"
+    rec.accept(np.ones(8000, np.int16))
+    rec.settle()
+    rec.accept(np.ones(8000, np.int16))  # the caller went on talking
+    rec.finish()
+    assert fake.decoded == [16000, 8000, 16000]
+
+
+def test_only_whisper_decodes_whole_utterances() -> None:
+    assert [kind for kind in EngineKind if not kind.streams] == [EngineKind.WHISPER]
 
 
 def test_reset_drops_the_utterance() -> None:
@@ -190,3 +186,13 @@ def test_asr_engine_picks_the_english_engine_and_asr_models_still_override() -> 
     assert [s.engine for s in speech_specs(pinned)] == [EngineKind.POCKETSPHINX]
     with pytest.raises(SettingError, match="asr_engine 'vosk' is not one of: pocketsphinx, whisper"):
         EngineConfig(asr_engine="vosk")
+
+
+def test_the_engine_process_checks_the_model_and_loads_it_only_to_decode_itself(tmp_path: pathlib.Path) -> None:
+    models = SpeechModels.load([ModelSpec("en", EngineKind.WHISPER)])
+    assert models._whisper == {}, "checked at load, not loaded: decoder processes decode"
+    recognizer = models.open("en")
+    assert len(models._whisper) == 1
+    models.release(recognizer)
+    with pytest.raises(SpeechModelError, match="model folder does not exist"):
+        SpeechModels.load([ModelSpec("en", EngineKind.WHISPER, tmp_path / "gone")])
