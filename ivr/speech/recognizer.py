@@ -31,6 +31,7 @@ __all__ = [
     "RecognitionResult",
     "Recognizer",
     "normalize_phrases",
+    "normalize_text",
 ]
 
 CALL_RATE_HZ = 8000
@@ -124,12 +125,16 @@ class Recognizer(Protocol):
 _PHRASE_JUNK_RE = re.compile(r"[^\w\s']+")
 
 
+def normalize_text(text: str) -> str:
+    """Lower-case words without punctuation but apostrophes, single spaces: how phrases and readings compare."""
+    return " ".join(_PHRASE_JUNK_RE.sub(" ", unicodedata.normalize("NFKC", text).lower()).split())
+
+
 def normalize_phrases(phrases: Sequence[str]) -> tuple[str, ...]:
-    """Lower-case, strip punctuation and duplicates, keep order: the form grammars are built from."""
+    """`normalize_text` each, without empty ones and duplicates, in order: the form grammars are built from."""
     seen: dict[str, None] = {}
     for p in phrases:
-        t = unicodedata.normalize("NFKC", p).lower()
-        t = " ".join(_PHRASE_JUNK_RE.sub(" ", t).split())
+        t = normalize_text(p)
         if t:
             seen.setdefault(t, None)
     return tuple(seen)

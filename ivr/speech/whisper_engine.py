@@ -38,7 +38,7 @@ import numpy.typing as npt
 
 from ivr.call import Hypothesis
 from ivr.speech.errors import SpeechModelError
-from ivr.speech.recognizer import CALL_RATE_HZ, EngineRecognizer
+from ivr.speech.recognizer import CALL_RATE_HZ, EngineRecognizer, normalize_text
 
 __all__ = [
     "BEAM_SIZE",
@@ -119,7 +119,6 @@ def nbest_weights(
     certainty = math.exp(min(0.0, hypotheses[best].mean_logprob)) ** token_power
     ranked = sorted(range(len(hypotheses)), key=lambda i: -totals[i])
     return [Hypothesis(hypotheses[i].text, certainty * shares[i] / mass) for i in ranked]
-
 
 
 @dataclass(slots=True, frozen=True)
@@ -209,9 +208,8 @@ def bundled_model(dialect: str) -> Path:
 
 
 def _normalize(text: str) -> str:
-    """Lower-case words as the other engines give them: no punctuation but apostrophes, single spaces."""
-    kept = "".join(c if c.isalnum() or c in "' " else " " for c in text.lower())
-    return " ".join(w.strip("'") for w in kept.split() if w.strip("'"))
+    """Words as the other engines give them (`normalize_text`), without the quotes Whisper writes around some."""
+    return " ".join(w.strip("'") for w in normalize_text(text).split() if w.strip("'"))
 
 
 class WhisperRecognizer(EngineRecognizer):
