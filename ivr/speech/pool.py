@@ -127,7 +127,8 @@ class DecodePool:
         if models.spec(dialect).engine is EngineKind.VOSK:
             # Vosk decodes in this process (no round trip to a decoder process to save), and its online
             # features depend on how the audio is chunked: a Korean test need fell under the act threshold
-            # when fed in 0.2 s batches. Batching stays PocketSphinx's, where it was measured.
+            # when fed in 0.2 s batches. Batching stays for the engines in decoder processes (PocketSphinx, where it
+            # was measured; Whisper, which only gathers the audio until the utterance is decoded whole).
             batch_samples = 0
         limit = None
         ticket = self.backlog.open(self.now()) if counted else None  # waiting for a recognizer counts too
