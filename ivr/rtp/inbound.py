@@ -98,8 +98,7 @@ class InboundStream:
         if len(data) > MAX_DATAGRAM_BYTES:
             self.counters.oversize += 1
             return None
-        # Per packet, every call saved counts (issue 22): the usual header is read here, not in `_parse`, and a
-        # packet from the latched source is admitted without asking the gate (its first test, the same answer).
+        # Per packet, every call saved counts (issue 22): the usual header is read here, not in `_parse`.
         if len(data) >= 12 and data[0] == 0x80:  # no padding, extension or CSRC
             _, second, seq, timestamp, ssrc = _FAST_HEADER.unpack_from(data)
             packet = Received(second & 0x7F, bool(second & 0x80), seq, timestamp, ssrc, data[12:], False)
@@ -114,8 +113,7 @@ class InboundStream:
         if not is_event and pt != self.codec.payload_type:
             self.counters.unknown_payload_type += 1
             return None
-        gate = self.gate
-        admission = Admission.ACCEPTED if source == gate.source else gate.admit(source, now)
+        admission = self.gate.admit(source, now)
         if admission is Admission.REFUSED:
             self.counters.wrong_source += 1
             return None

@@ -42,6 +42,7 @@ from ivr.rtp.inbound import InboundStream
 from ivr.rtp.listeners import AudioConsumer, DtmfListener, DtmfStream, Listeners
 from ivr.rtp.net import DatagramPort
 from ivr.rtp.outbound import EncodedAudio, OutboundStream
+from ivr.rtp.packet import is_rtcp
 from ivr.rtp.params import MediaParams
 from ivr.rtp.playback import Playback
 from ivr.rtp.relay import RelayLeg
@@ -205,7 +206,7 @@ class MediaSession:
         inbound = self.inbound
         if inbound is None:
             return
-        if len(data) > 1 and 192 <= data[1] <= 223:  # RTCP from an rtcp-mux peer (RFC 5761): `is_rtcp`, inlined
+        if is_rtcp(data):  # RFC 5761 rtcp-mux peers
             self._reports.on_muxed(data, source, inbound.gate)
             return
         now = self._clock.now()
