@@ -55,6 +55,13 @@ async def until(condition: Callable[[], bool], timeout_s: float, what: str) -> N
     assert condition(), what
 
 
+async def same_position(a: Acd, b: Acd) -> None:
+    """Wait until both nodes have applied the same stream entry: the nodes' heartbeats keep appending, so a
+    node that has seen "last" may still be an entry behind another; compared at one position (no await
+    between this and the caller's comparison), their states must be equal."""
+    await until(lambda: a.replica.after == b.replica.after, 5.0, "both nodes applied the same entries")
+
+
 async def test_stream_stays_bounded_over_ten_thousand_events(demo_config: AcdConfig, redis_url: str) -> None:
     key = f"bounded{next(_keys)}"
     async with node(demo_config, redis_url, "A", key) as a, node(demo_config, redis_url, "B", key) as b:
@@ -79,6 +86,7 @@ async def test_stream_stays_bounded_over_ten_thousand_events(demo_config: AcdCon
             await c.settled()
             await until(lambda: c.core.position("last") is not None, 5.0, "node C caught up")
             assert c.replica.resyncs == 0
+            await same_position(a, c)
             waiting = [x.call_id for x in a.core.waiting_in_order()]
             assert waiting and [x.call_id for x in c.core.waiting_in_order()] == waiting
             assert c.core.snapshot() == a.core.snapshot()
@@ -156,6 +164,7 @@ async def test_a_node_behind_the_trimmed_stream_starts_over_from_the_snapshot(
         await a.enqueue(QueueRequest("general"), "last")
         await until(lambda: b.core.position("last") is not None, 10.0, "node B caught up")
         assert b.replica.resyncs == 1, "B started over from the snapshot instead of reading past the trim"
+        await same_position(a, b)
         assert b.core.snapshot() == a.core.snapshot()
         assert mine.result is None and b.core.position("mine") == 1
 

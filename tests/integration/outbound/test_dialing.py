@@ -164,7 +164,9 @@ async def test_revisit_completes_by_keys_and_by_speech(tmp_path: pathlib.Path) -
         assert (end.result, end.result_code) == (Result.ANSWERED, "confirmed"), (number, callee.timeline)
     assert progress.completed == 2 and progress.completion_rate == 1.0 and progress.by_code == {"confirmed": 2}
     # The consent is recorded (the callee's side, from the flow's start) and the record says where: the
-    # spoken "yes" is in it; the keyed one is silence (its keys are in the journey).
+    # spoken "yes" is in it; the keyed one is silence (its keys are in the journey). Only the second half is
+    # judged: the keyed callee's opening "喂？" may run into the recording's first seconds when the machine is
+    # busy (the flow starts as soon as the AMD hears a person), the answer comes after 30 s of facts.
     assert sorted(r.caller for r in records) == ["13800000001", "13800000002"]
     for record in records:
         assert record.variables["result_code"] == "confirmed"
@@ -172,8 +174,9 @@ async def test_revisit_completes_by_keys_and_by_speech(tmp_path: pathlib.Path) -
         audio = recorded(consent)
         assert consent.name.endswith("-consent.wav") and audio is not None, record.variables
         assert len(audio) > 8000 * 30, len(audio)  # the whole flow: greeting, facts, risk, question, answer
-        spoke = int(np.abs(audio).max()) > 3000
-        assert spoke == (record.caller == "13800000002"), (record.caller, int(np.abs(audio).max()))
+        answer_part = np.abs(audio[len(audio) // 2 :])
+        spoke = int(answer_part.max()) > 3000
+        assert spoke == (record.caller == "13800000002"), (record.caller, int(answer_part.max()))
 
 
 @needs_tts
