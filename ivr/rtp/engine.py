@@ -17,6 +17,7 @@ import structlog
 from ivr.clock import Clock, LoopClock
 from ivr.media.g711 import G711Codec
 from ivr.media.tones import music_on_hold
+from ivr.rtp.address import Address
 from ivr.rtp.errors import PortsExhausted
 from ivr.rtp.health import MediaCounters
 from ivr.rtp.jitter import JitterConfig
@@ -78,7 +79,7 @@ class MediaEngine:
         (`ivr.rtp.recycling`), else bound now; `PortsExhausted` if the range is full."""
         recycled = self._recycler.take(self.clock.now())
         if recycled is not None:
-            return self._opened(recycled.port, recycled.rtp, recycled.rtcp, call_id)
+            return self._opened(recycled.port, recycled.rtp, recycled.rtcp, call_id, stale=recycled.stale)
         for _ in range(self.ports.capacity):
             try:
                 port = self.ports.acquire()
@@ -104,8 +105,10 @@ class MediaEngine:
             return self._opened(port, rtp, rtcp, call_id)
         raise PortsExhausted(f"every RTP port pair in {self.ports.first}-{self.ports.last} is taken")
 
-    def _opened(self, port: int, rtp: DatagramPort, rtcp: DatagramPort, call_id: str | None) -> MediaSession:
-        session = MediaSession(self, local=(self.host, port), rtp=rtp, rtcp=rtcp, call_id=call_id)
+    def _opened(
+        self, port: int, rtp: DatagramPort, rtcp: DatagramPort, call_id: str | None, *, stale: Address | None = None
+    ) -> MediaSession:
+        session = MediaSession(self, local=(self.host, port), rtp=rtp, rtcp=rtcp, call_id=call_id, stale=stale)
         self._sessions[port] = session
         log.info("rtp_session_opened", call_id=call_id, local_port=port)
         return session
@@ -121,7 +124,8 @@ class MediaEngine:
         if registered:
             del self._sessions[session.local_port]
         if sockets is not None and registered and not self._closing:
-            self._recycler.give(SocketPair(session.local_port, *sockets), self.clock.now())
+            stale = session.inbound.gate.source if session.inbound is not None else None
+            self._recycler.give(SocketPair(session.local_port, *sockets, stale=stale), self.clock.now())
             return
         for sock in sockets or ():
             sock.close()

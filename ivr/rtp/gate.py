@@ -8,6 +8,10 @@ refused. The old rule (first packet from anywhere latches, re-latch after 1 s of
 handed out in order) let anyone spraying RTP at the next ports take over a caller's audio (issue 15).
 The signalling peer's IP matters for phones that offer an address they do not send from: linphone's
 default offer says `c=IN IP6 fd00::2` while its packets come from its SIP address (issue 24).
+A port's sockets serve one call after another (`ivr.rtp.recycling`), and a phone may keep sending for a
+while after its BYE: the source the port's previous call was latched to is `stale` and never latched to in
+NAT mode (a redial from the same phone or a call through the same SBC shares its IP), or a late packet of
+the old call would take the new caller's stream.
 """
 
 from __future__ import annotations
@@ -40,12 +44,15 @@ class SourceGate:
     """Until when (clock time) NAT mode may latch to another port or the signalling IP."""
     source: Address | None = None
     """The source latched to (the exact one packets are accepted from), None before the first."""
+    stale: Address | None = None
+    """The source the port's previous call was latched to: never latched to unless the SDP names it."""
 
     @classmethod
     def opened(
-        cls, expected: Address, now: float, *, symmetric: bool = True, peer_host: str | None = None
+        cls, expected: Address, now: float, *, symmetric: bool = True, peer_host: str | None = None,
+        stale: Address | None = None,
     ) -> SourceGate:
-        return cls(expected, symmetric, peer_host, now + LATCH_WINDOW_S)
+        return cls(expected, symmetric, peer_host, now + LATCH_WINDOW_S, stale=stale)
 
     def admit(self, source: Address, now: float) -> Admission:
         if source == self.source:
@@ -62,4 +69,6 @@ class SourceGate:
     def _may_latch(self, source: Address, now: float) -> bool:
         if source == self.expected:
             return True
+        if source == self.stale:
+            return False
         return self.symmetric and now <= self.latch_until and source[0] in (self.expected[0], self.peer_host)

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ivr.rtp.address import Address
 from ivr.rtp.net import DatagramPort, _ignore_datagram, _ignore_error, _ignore_lost
 
 DRAIN_S = 0.5
@@ -33,6 +34,8 @@ class SocketPair:
     port: int
     rtp: DatagramPort
     rtcp: DatagramPort
+    stale: Address | None = None
+    """Where the last call's RTP came from (its late packets may still come): see `SourceGate.stale`."""
 
 
 class SocketRecycler:

@@ -62,8 +62,10 @@ class MediaSession:
     """The media of one call leg. Build with `MediaEngine.open_session()`."""
 
     def __init__(
-        self, engine: MediaEngine, *, local: Address, rtp: DatagramPort, rtcp: DatagramPort, call_id: str | None
+        self, engine: MediaEngine, *, local: Address, rtp: DatagramPort, rtcp: DatagramPort, call_id: str | None,
+        stale: Address | None = None,
     ) -> None:
+        """`stale`: where the previous call on these sockets sent from (see `SourceGate.stale`)."""
         self._engine = engine
         self._scheduler = engine.scheduler
         self._clock = engine.clock
@@ -72,6 +74,7 @@ class MediaSession:
         self.call_id = call_id
         self._log = log.bind(call_id=call_id, local_port=local[1])
         self._params: MediaParams | None = None
+        self._stale = stale
         self.inbound: InboundStream | None = None
         self.outbound: OutboundStream | None = None
         self.held: HoldMode | None = None
@@ -134,7 +137,9 @@ class MediaSession:
         peer = (params.remote, params.symmetric, params.peer_host)
         new_peer = previous is None or peer != (previous.remote, previous.symmetric, previous.peer_host)
         gate = self.inbound.gate if self.inbound is not None and not new_peer else None
-        gate = gate or SourceGate.opened(params.remote, now, symmetric=params.symmetric, peer_host=params.peer_host)
+        gate = gate or SourceGate.opened(
+            params.remote, now, symmetric=params.symmetric, peer_host=params.peer_host, stale=self._stale
+        )
         self._reports.aim(params, now, new_peer=new_peer)
         if (
             previous is not None

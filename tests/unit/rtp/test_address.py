@@ -71,6 +71,15 @@ def test_after_the_window_only_the_sdp_address_itself_latches() -> None:
     assert gate.admit(("192.0.2.10", 4000), 2.2) is Admission.LATCHED
 
 
+def test_the_ports_previous_source_never_latches_unless_the_sdp_names_it() -> None:
+    stale = ("192.0.2.10", 4000)  # the port's previous call, same phone or SBC as this one
+    gate = SourceGate.opened(("192.0.2.10", 4100), 0.0, peer_host="192.0.2.10", stale=stale)
+    assert gate.admit(stale, 0.1) is Admission.REFUSED
+    assert gate.admit(("192.0.2.10", 4200), 0.2) is Admission.LATCHED  # any other port of that IP still may
+    named = SourceGate.opened(stale, 0.0, stale=stale)  # the same source is this call's: the SDP says so
+    assert named.admit(stale, 0.1) is Admission.LATCHED
+
+
 def test_send_errors_are_logged_once_per_interval_and_fatal_only_when_persistent() -> None:
     health = SendHealth(fail_after_s=5.0, log_every_s=5.0)
     first = health.failed(0.0)

@@ -40,6 +40,30 @@ async def test_a_closed_sessions_sockets_serve_a_new_session_only_after_draining
     assert new.inbound.stats.received == 1 and new.remote == NEW_PEER
 
 
+async def test_the_old_callers_late_packets_never_take_the_new_callers_stream(
+    engine: MediaEngine, clock: FakeClock, net: MemoryNetwork
+) -> None:
+    """The old call's phone keeps sending past the drain (its BYE was slow); it shares the new caller's IP (a
+    redial, or one SBC), so NAT mode could latch to it: the port's previous source is never latched to."""
+    old = await engine.open_session(call_id="old")
+    old.start(MediaParams(remote=OLD_PEER))
+    net.inject(rtp(1), OLD_PEER, old.local)
+    await clock.advance(0.02)
+    assert old.remote == OLD_PEER  # latched
+    old.close()
+    await clock.advance(DRAIN_S)
+    new = await engine.open_session(call_id="new")
+    assert new.local_port == old.local_port
+    new.start(MediaParams(remote=NEW_PEER, symmetric=True))
+    net.inject(rtp(2), OLD_PEER, new.local)  # late, before the new caller's first packet
+    await clock.advance(0.02)
+    assert new.inbound is not None and new.inbound.stats.received == 0
+    assert new.inbound.counters.wrong_source >= 1
+    net.inject(rtp(1), NEW_PEER, new.local)
+    await clock.advance(0.02)
+    assert new.inbound.stats.received == 1 and new.remote == NEW_PEER
+
+
 async def test_pairs_nobody_takes_are_closed_and_their_ports_freed(
     engine: MediaEngine, clock: FakeClock, net: MemoryNetwork
 ) -> None:
