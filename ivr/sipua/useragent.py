@@ -70,6 +70,11 @@ log = structlog.get_logger(__name__)
 IncomingCallHandler = Callable[[IncomingCall], Awaitable[None]]
 
 
+BYE_WAIT_S = 4.0
+"""How long `close` waits for its BYEs' answers. A live peer answers in milliseconds (and three
+retransmissions fit in 3.5 s on a lossy line); a vanished one would hold a shutdown for Timer F's 32 s."""
+
+
 class UserAgent:
     """Answers and places calls over one `SipTransport`; the application supplies the call logic."""
 
@@ -185,12 +190,21 @@ class UserAgent:
         self.endpoint.admission.draining = True
         legs = list(self.core.legs.values())
         if legs:
-            await asyncio.gather(*(leg.bye() for leg in legs), return_exceptions=True)
+            await self._hang_up(legs)
         for task in list(self._calls.values()):
             task.cancel()
         if self._calls:
             await asyncio.gather(*self._calls.values(), return_exceptions=True)
         await self.core.cancel_tasks()
+
+    async def _hang_up(self, legs: Sequence[CallLeg]) -> None:
+        """BYE every leg; wait for their answers at most `BYE_WAIT_S` (each leg has ended either way)."""
+        byes = asyncio.gather(*(leg.bye() for leg in legs), return_exceptions=True)
+        give_up = asyncio.ensure_future(self.clock.sleep_until(self.clock.now() + BYE_WAIT_S))
+        await asyncio.wait((byes, give_up), return_when=asyncio.FIRST_COMPLETED)
+        for waiting in (byes, give_up):
+            waiting.cancel()
+        await asyncio.gather(byes, give_up, return_exceptions=True)
 
     # -- event dispatch -------------------------------------------------------------------------------
 

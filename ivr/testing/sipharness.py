@@ -132,6 +132,10 @@ class MemoryNetwork:
         self._bound[address] = transport
         return transport
 
+    def vanish(self, address: Address) -> None:
+        """The host at `address` is gone: what is sent to it is dropped from now on (`unrouted`)."""
+        self._bound.pop(address, None)
+
     def inject(self, data: bytes, source: Address, destination: Address) -> None:
         """Deliver raw bytes as if `source` had sent them (a test playing a peer by hand)."""
         self._send(source, data, destination)

@@ -17,6 +17,7 @@ from ivr.sip.parser import parse_message
 from ivr.sip.registrar import Binding
 from ivr.sip.uri import SipUri
 from ivr.sipua.calls import CallFailed
+from ivr.sipua.useragent import BYE_WAIT_S
 from ivr.testing.sipharness import Harness, MemoryNetwork, attach_harness
 
 OFFER = (
@@ -53,6 +54,28 @@ async def test_invite_answer_bye_between_two_user_agents_on_a_fake_clock() -> No
     finished = callee.app.finished.get_nowait()
     assert [type(e) for e in finished.events] == [ByeReceived] and finished.end_reason == "remote_bye"
     assert callee.ua.endpoint.admission.active_calls == 0 and network.unrouted == []
+
+
+async def test_closing_waits_for_a_vanished_peers_bye_answer_only_a_few_seconds() -> None:
+    clock, network, caller, callee = two_phones()
+    call = caller.ua.invite("sip:100@10.0.0.9:5060", OFFER)
+    await settle()
+    leg = await asyncio.wait_for(call.answered(), 1)
+    await clock.advance(1.0)
+    network.vanish(CALLEE)  # the callee's host is gone: the BYE will never be answered
+    closing = asyncio.ensure_future(caller.ua.close())
+    await settle()
+    assert leg.ended and not closing.done()
+    await clock.advance(BYE_WAIT_S - 0.1)
+    assert not closing.done()
+    await clock.advance(0.2)
+    await settle()
+    assert closing.done() and closing.exception() is None  # not Timer F's 32 s
+    assert any(data.startswith(b"BYE ") for data, _ in network.unrouted)
+    gone = asyncio.ensure_future(callee.ua.close())  # the vanished side's own user agent, for the loop's sake
+    await settle()
+    await clock.advance(BYE_WAIT_S)
+    await asyncio.wait_for(gone, 1)
 
 
 async def test_timer_b_fires_on_the_fake_clock_for_an_unreachable_callee() -> None:
