@@ -23,6 +23,7 @@ call's whole utterance is decoded only after it ends (no streaming), which is th
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime
 import os
@@ -230,8 +231,9 @@ def cases() -> list[Case]:
     return out
 
 
-async def run() -> list[str]:
+async def run(args: argparse.Namespace) -> list[str]:
     workers = max(2, os.cpu_count() or 2)
+    counts = tuple(args.callers) if args.callers else CONCURRENCY
     lines = [
         f"Decode pool: {workers} worker threads. Latency = last frame fed (end of {TRAILING_S} s trailing "
         "silence) → final result + intent, all calls ending at the same instant; the decoder kept up "
@@ -243,32 +245,32 @@ async def run() -> list[str]:
         "than the pool lends: those past it are decoded after they end, waiting for a place (memory stays "
         "bounded, latency grows).",
         "",
-        "| engine | RTF (1 call) | batch p95 ms | p50 / p95 ms @1 | p50 / p95 ms @10 | p50 / p95 ms @50 |",
-        "|---|---|---|---|---|---|",
+        "| engine | RTF (1 call) | batch p95 ms | " + " | ".join(f"p50 / p95 ms @{n}" for n in counts) + " |",
+        "|---|---|---|" + "---|" * len(counts),
     ]
     heard_lines = []
-    only = sys.argv[1] if len(sys.argv) > 1 else ""  # `python -m bench.asr whisper`: the cases whose label has it
-    for case in (c for c in cases() if only in c.label):
+    for case in (c for c in cases() if args.only in c.label):
         models = SpeechModels.load([case.spec])
         rtf, batch_p95, heard = single_call_rtf(models, case)
         heard_lines.append(f"- {case.label}: {heard}")
-        async with DecodePool(max_workers=workers) as pool:
-            cells = [case.label, f"{rtf:.3f}", f"{batch_p95 * 1000:.0f}"]
-            for n in CONCURRENCY:
-                lat: list[float] = []
-                for _ in range(ROUNDS if n < 50 else 1):
-                    lat += await concurrent_round(pool, models, case, n)
-                cells.append(f"{pct(lat, 0.5) * 1000:.0f} / {pct(lat, 0.95) * 1000:.0f}")
-            lines.append("| " + " | ".join(cells) + " |")
+        if not args.engine_path:
+            async with DecodePool(max_workers=workers) as pool:
+                cells = [case.label, f"{rtf:.3f}", f"{batch_p95 * 1000:.0f}"]
+                for n in counts:
+                    lat: list[float] = []
+                    for _ in range(rounds(args, n)):
+                        lat += await concurrent_round(pool, models, case, n)
+                    cells.append(f"{pct(lat, 0.5) * 1000:.0f} / {pct(lat, 0.95) * 1000:.0f}")
+                lines.append("| " + " | ".join(cells) + " |")
         engine = EngineConfig()
         models.start_hosts(engine.asr_processes)  # as `ivr serve` does: PocketSphinx decodes in helper processes
         models.prepare(case.dialect, case.phrases, recognizers=engine.asr_prewarm)
         async with DecodePool(engine.asr_workers, max_recognizers=engine.asr_max_decoders) as pool:
             cells = [f"{case.label}, engine path (Ears, real-time frames)", f"{rtf:.3f}", f"{batch_p95 * 1000:.0f}"]
-            await engine_round(pool, models, case, max(CONCURRENCY))  # warm-up: the pool builds its decoders
-            for n in CONCURRENCY:
+            await engine_round(pool, models, case, max(counts))  # warm-up: the pool builds its decoders
+            for n in counts:
                 lat = []
-                for _ in range(ROUNDS if n < 50 else 1):
+                for _ in range(rounds(args, n)):
                     lat += await engine_round(pool, models, case, n)
                 cells.append(f"{pct(lat, 0.5) * 1000:.0f} / {pct(lat, 0.95) * 1000:.0f}")
             lines.append("| " + " | ".join(cells) + " |")
@@ -276,12 +278,23 @@ async def run() -> list[str]:
     return lines + ["", "Sample transcripts:", *heard_lines]
 
 
+def rounds(args: argparse.Namespace, callers: int) -> int:
+    """Rounds per row: `--rounds`, else ROUNDS (one with 50 callers)."""
+    return int(args.rounds) if args.rounds else ROUNDS if callers < 50 else 1
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("only", nargs="?", default="", help="run the cases whose label has this (e.g. whisper)")
+    parser.add_argument("--callers", type=int, nargs="+", help=f"callers at once per row (default {CONCURRENCY})")
+    parser.add_argument("--rounds", type=int, help=f"rounds per row (default {ROUNDS}; 1 with 50 callers)")
+    parser.add_argument("--engine-path", action="store_true", help="only the engine path rows (the calls' own Ears)")
+    args = parser.parse_args()
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    body = asyncio.run(run())
+    body = asyncio.run(run(args))
     print("## ASR: real-time factor and end-of-speech → intent latency\n")
     print(
-        f"Command: `python -m bench.asr` · machine: {platform.machine()}, "
+        f"Command: `python -m bench.asr {' '.join(sys.argv[1:])}` · machine: {platform.machine()}, "
         f"nproc {os.cpu_count()} · {started}\n"
     )
     print("\n".join(body))

@@ -129,7 +129,8 @@ class _Utterance:
                     session.feed(audio)
 
     async def decide(self) -> list[object]:
-        """Every recognizer's final result for the utterance (an exception where one failed)."""
+        """Every recognizer's final result for the utterance (an exception where one failed). The recognizers stay
+        lent until `drop`: giving them back takes pool jobs, which the caller's verdict need not wait for."""
         try:
             if self._front is not None:
                 self._hear(self._front.flush(), conditioned=True)
@@ -142,8 +143,9 @@ class _Utterance:
             if not self._streaming:
                 await self._borrow()
             return list(await asyncio.gather(*(s.finish() for s in self._sessions), return_exceptions=True))
-        finally:
+        except BaseException:
             await self.drop()
+            raise
 
     async def drop(self) -> None:
         """Give the recognizers back (also when the listen ends before the utterance does)."""
@@ -159,6 +161,7 @@ class _Utterance:
 
     async def _borrow(self) -> None:
         ears = self._ears
+        await ears.given_back()  # the last utterance's recognizers are back, and what they learned of the caller kept
         for language in self._languages:
             session = await ears.pool.open_session(
                 ears.models, language, batch_samples=STREAM_BATCH_SAMPLES, counted=True)
@@ -205,6 +208,8 @@ class Ears:
         self._shed = False
         """The caller is speaking an utterance the pool refused (`DecodePool.admit`): it is not decoded."""
         self._decode: asyncio.Task[None] | None = None
+        self._giving_back: asyncio.Task[None] | None = None
+        """The decided utterance's recognizers going back to the pool, after its verdict was reported."""
 
     def conditions(self, language: str) -> bool:
         """Whether `language`'s recognizer hears the front end's output: PocketSphinx's does (its fixed initial
@@ -282,6 +287,9 @@ class Ears:
             results = await utterance.decide()
         except RecognizerError as exc:  # no recognizer could be had (a decoder process failing to
             results = [exc]  # start): the caller hears a no-match at once, not a decode timeout
+        # The verdict first: giving the recognizers back is three jobs each on the decode pool, which queue behind other
+        # callers' decodes (ten Whisper callers ending together each waited for the last of ten decodes: RESULTS.md).
+        self._giving_back = asyncio.get_running_loop().create_task(self._give_back(utterance), name="ears-give-back")
         best: SpeechInput | None = None
         for result in results:
             if isinstance(result, BaseException):
@@ -299,6 +307,17 @@ class Ears:
         if listener is not None:
             listener(Heard(best))
 
+    async def _give_back(self, utterance: _Utterance) -> None:
+        try:
+            await utterance.drop()
+        except RecognizerError as exc:
+            log.warning("recognizer_release_failed", error=str(exc))
+
+    async def given_back(self) -> None:
+        """Return once the last decided utterance's recognizers are back in the pool (never cancels that)."""
+        if self._giving_back is not None:
+            await asyncio.shield(self._giving_back)
+
     async def stop(self) -> None:
         """End this listen: drop any utterance in progress (its recognizers go back to the pool)."""
         self._endpointer = None
@@ -310,6 +329,7 @@ class Ears:
         if self._decode is not None and not self._decode.done():
             self._decode.cancel()
             await asyncio.gather(self._decode, return_exceptions=True)
+        await self.given_back()
 
     async def aclose(self) -> None:
         await self.stop()

@@ -10,8 +10,10 @@ decoder) fails only the utterances it was decoding, as `RecognizerError` (a no-m
 the next recognizer opened starts a new host, prepared with the same phrase biases.
 
 Whisper (CTranslate2) releases the GIL, but is hosted all the same: a niced process leaves the cores to the
-media loops under saturation (below), and its model (tiny.en, int8) is small. Vosk is not hosted: Kaldi
-releases the GIL while decoding, and its models (hundreds of MB) would be loaded once per process.
+media loops under saturation (below), and its model (tiny.en, int8) is small. Its recognizer holds nothing but the
+utterance's audio, so it stays in the engine's process and only its decodes are hosted (`DecodeHosts`): each goes,
+with its audio, to the first process free, instead of to the one its recognizer was opened in. Vosk is not hosted:
+Kaldi releases the GIL while decoding, and its models (hundreds of MB) would be loaded once per process.
 
 A host decodes at a lower CPU priority than the engine (`DECODER_NICE`): media is paced in real time and a
 late packet is a hole in what a caller hears (or, in `ivr load`'s callers on the same machine, in what they
@@ -24,8 +26,10 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import queue
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -35,8 +39,9 @@ import structlog
 
 from ivr.speech.errors import RecognizerError, SpeechModelError
 from ivr.speech.recognizer import RecognitionResult
+from ivr.speech.whisper_engine import BEAM_SIZE, Scored
 
-__all__ = ["DecoderHost", "RemoteRecognizer"]
+__all__ = ["DecodeHosts", "DecoderHost", "HostedWhisper", "RemoteRecognizer"]
 
 log = structlog.get_logger(__name__)
 
@@ -115,6 +120,11 @@ class DecoderHost:
         self.open_recognizers -= 1
         self._request("release", recognizer.rid)
 
+    def decode(self, dialect: str, audio: npt.NDArray[np.int16], beam_size: int) -> list[Scored]:
+        """One whole utterance decoded by the process's Whisper model of `dialect` (blocking)."""
+        scored: list[Scored] = self._request("decode", dialect, audio, beam_size)
+        return scored
+
     def call(self, recognizer: RemoteRecognizer, method: str, *args: Any) -> Any:
         if recognizer.pid != self.pid:
             raise RecognizerError(f"decoder process {recognizer.pid} of {recognizer.language!r} is gone")
@@ -158,6 +168,39 @@ class DecoderHost:
         raise RecognizerError(message)
 
 
+class DecodeHosts:
+    """The decoder processes as a pool for whole-utterance decodes: each decode goes to the first process free.
+
+    Ten Whisper callers ending together, with recognizers bound to a process when opened (as PocketSphinx's must be:
+    their live state is in it), were decoded six on one process and four on the other while the first idled
+    (`bench.asr whisper`, bench/RESULTS.md whisperfast); here neither idles while a decode waits."""
+
+    def __init__(self, hosts: Sequence[DecoderHost]) -> None:
+        self._free: queue.SimpleQueue[DecoderHost] = queue.SimpleQueue()
+        for host in hosts:
+            self._free.put(host)
+
+    def decode(self, dialect: str, audio: npt.NDArray[np.int16], beam_size: int) -> list[Scored]:
+        """Wait for a free process, decode there (one that died is started again first: about a second)."""
+        host = self._free.get()
+        try:
+            host.ensure_started()
+            return host.decode(dialect, audio, beam_size)
+        finally:
+            self._free.put(host)
+
+
+@dataclass(slots=True, frozen=True)
+class HostedWhisper:
+    """A `WhisperDecoder` whose decodes run in the decoder processes (`DecodeHosts`)."""
+
+    dialect: str
+    hosts: DecodeHosts
+
+    def decode(self, audio: npt.NDArray[np.int16], beam_size: int = BEAM_SIZE) -> list[Scored]:
+        return self.hosts.decode(self.dialect, audio, beam_size)
+
+
 class RemoteRecognizer:
     """A `Recognizer` living in a `DecoderHost` (blocking calls: run them through `DecodePool`)."""
 
@@ -185,8 +228,9 @@ class RemoteRecognizer:
         result: RecognitionResult = self.host.call(self, "finish")
         return result
 
-    def settle(self) -> None:
-        self.host.call(self, "settle")
+    def settle(self) -> RecognitionResult | None:
+        result: RecognitionResult | None = self.host.call(self, "settle")
+        return result
 
     def reset(self) -> None:
         self.host.call(self, "reset")
@@ -218,12 +262,18 @@ def yield_cpu(nice: int = DECODER_NICE) -> None:
 
 def _serve(conn: Connection, specs: tuple[Any, ...]) -> None:
     """The host process: load the models, then answer commands until told to stop."""
+    from threadpoolctl import threadpool_limits
+
     from ivr.speech.models import SpeechModels
 
     yield_cpu()
-    # One OpenMP thread: CTranslate2 (Whisper) otherwise spins a second core while it decodes (measured: 0.165 s CPU
-    # a need for 0.110 s wall, 0.106 s CPU with one thread, the same wall); each decoder process is one core's worth.
+    # One thread each, so a decoder process is one core's worth. CTranslate2's OpenMP (Whisper) reads the variable when
+    # it is first imported (below: 0.165 s CPU a need for 0.110 s wall when unset). numpy's OpenBLAS was loaded with
+    # this module, a thread per core: Whisper's features (a matrix product per need) woke its second thread, which
+    # then spun, so a decode cost twice its wall time in CPU, and two processes decoding at once 196 ms a decode each
+    # instead of 79 (bench/RESULTS.md whisperfast).
     os.environ["OMP_NUM_THREADS"] = "1"
+    threadpool_limits(limits=1)
     models = SpeechModels.load(specs)
     recognizers: dict[int, Any] = {}
     while True:
@@ -246,6 +296,9 @@ def _serve(conn: Connection, specs: tuple[Any, ...]) -> None:
                 recognizers[rid] = models.open(dialect)
             elif op == "release":
                 models.release(recognizers.pop(args[0]))
+            elif op == "decode":
+                dialect, audio, beam_size = args
+                value = models.decode_whole(dialect, audio, beam_size)
             elif op == "call" and args[1] in _METHODS:
                 value = getattr(recognizers[args[0]], args[1])(*args[2:])
             else:

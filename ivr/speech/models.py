@@ -16,12 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from ivr.speech.errors import SpeechModelError
-from ivr.speech.hosts import DecoderHost, RemoteRecognizer
+from ivr.speech.hosts import DecodeHosts, DecoderHost, HostedWhisper, RemoteRecognizer
 from ivr.speech.pocketsphinx_engine import DEFAULT_MLLR, TELEPHONE_MLLR, Bias, PocketSphinxModel, PocketSphinxRecognizer
 from ivr.speech.recognizer import EngineKind, Recognizer
 from ivr.speech.vosk_engine import VoskModel, VoskRecognizer
-from ivr.speech.whisper_engine import WhisperModel, WhisperRecognizer
+from ivr.speech.whisper_engine import Scored, WhisperModel, WhisperRecognizer
 
 __all__ = ["HOSTED", "ModelSpec", "SpeechModels"]
 
@@ -105,6 +108,8 @@ class SpeechModels:
         self._lock = threading.Lock()  # open/release run in decode worker threads
         self._hosts: list[DecoderHost] = []
         """Helper processes PocketSphinx and Whisper decode in (none: decode in this process)."""
+        self._decodes: DecodeHosts | None = None
+        """The same processes as a pool of whole-utterance (Whisper) decodes, each going to the first one free."""
 
     def start_hosts(self, processes: int) -> None:
         """Decode PocketSphinx and Whisper dialects in `processes` helper processes from now on (blocking, ~1 s
@@ -118,10 +123,12 @@ class SpeechModels:
             host.spawn()
         for host in self._hosts:
             host.wait_ready()
+        self._decodes = DecodeHosts(self._hosts)
 
     def close(self) -> None:
         """Stop the helper processes (recognizers still open in them fail from now on)."""
         hosts, self._hosts = self._hosts, []
+        self._decodes = None
         for host in hosts:
             host.stop()
 
@@ -174,11 +181,17 @@ class SpeechModels:
         spec = self.spec(dialect)
         if spec.engine is EngineKind.VOSK:
             return VoskRecognizer(self._vosk[dialect], language=dialect)
+        if spec.engine is EngineKind.WHISPER:  # the utterance is gathered here; the decoder processes decode it
+            decodes = self._decodes
+            decoder = HostedWhisper(dialect, decodes) if decodes is not None else self._whisper_model(dialect)
+            return WhisperRecognizer(decoder, language=dialect)
         if self._hosts:
             return self._host().open(dialect)
-        if spec.engine is EngineKind.WHISPER:
-            return WhisperRecognizer(self._whisper_model(dialect), language=dialect)
         return self._open_local(dialect)
+
+    def decode_whole(self, dialect: str, audio: npt.NDArray[np.int16], beam_size: int) -> list[Scored]:
+        """One Whisper decode in this process (what a decoder process does for `DecodeHosts`; blocking)."""
+        return self._whisper_model(dialect).decode(audio, beam_size)
 
     def _whisper_model(self, dialect: str) -> WhisperModel:
         """The dialect's Whisper model, loaded once per folder in this process (~0.5 s, the first time)."""

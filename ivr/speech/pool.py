@@ -12,7 +12,10 @@ decoder processes (`ivr.speech.hosts`) and a thread only waits on the pipe. Each
   (each job is a worker-thread hop and a round trip to a decoder process);
 * different calls' jobs interleave in the pool's FIFO queue, so no call waits for another call's
   whole utterance, only for a free worker;
-* `finish()` waits for the call's buffered audio, then reads the final result.
+* `finish()` waits for the call's buffered audio, then reads the final result; after `settle()` (the caller
+  paused, and an engine that decodes whole utterances decoded what it had) with no audio since, it returns the
+  result `settle` brought back, without a job on the pool: ten callers who end together each wait for their own
+  decode, not in the FIFO behind the others' (bench/RESULTS.md, whisperfast).
 
 The pool also keeps a `DecodeBacklog` (`ivr.speech.backlog`): how long the utterance waiting longest for the
 decoders (for a recognizer, or for a due decode job) has waited. `admit(now)` refuses a new utterance once that
@@ -213,6 +216,14 @@ class DecodeSession:
         self._drain: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
         self._closed = False
+        self._heard = 0
+        """Frames fed so far (a decode at the pause stands for the utterance only if none came during it)."""
+        self._settled: RecognitionResult | None = None
+        """The final result the recognizer gave at the caller's pause (`settle`) while no audio has been fed since:
+        what its `finish` would return, so `finish` returns it without asking."""
+        self._owes_finish = False
+        """`finish` answered from `_settled`: the recognizer's own `finish` (which then only ends its utterance: the
+        same decode) runs at the head of the session's next job, off the caller's path."""
 
     @property
     def recognizer(self) -> Recognizer:
@@ -226,6 +237,8 @@ class DecodeSession:
         """Queue call audio for decoding; returns at once."""
         if self._closed:
             raise RecognizerError(f"decode session for {self.language!r} is closed")
+        self._heard += 1
+        self._settled = None
         self._pending.append(frame)
         self._pending_samples += int(frame.shape[0])
         if self._pending_samples < self._batch_samples:
@@ -247,14 +260,25 @@ class DecodeSession:
         return await self._ordered(self._recognizer.partial)
 
     async def settle(self) -> None:
-        """The caller paused: decode what was fed so far now (`Recognizer.settle`), ahead of `finish`."""
+        """The caller paused: decode what was fed so far now (`Recognizer.settle`), ahead of `finish`; the result
+        is kept for `finish` unless audio is fed meanwhile."""
         await self._flush()
-        await self._ordered(self._recognizer.settle)
+        heard = self._heard
+        async with self._lock:
+            result = await self._pool.run(self._after_owed_finish(self._recognizer.settle))
+            if self._heard == heard:
+                self._settled = result
 
     async def finish(self) -> RecognitionResult:
-        """Decode everything fed so far and end the utterance."""
+        """Decode everything fed so far and end the utterance. After a `settle` with no audio since, that decode is
+        the answer (waiting only for the session's own jobs, e.g. a `settle` still decoding)."""
         await self._flush()
-        return await self._ordered(self._recognizer.finish)
+        async with self._lock:
+            settled, self._settled = self._settled, None
+            if settled is not None:
+                self._owes_finish = True
+                return settled
+            return await self._pool.run(self._after_owed_finish(self._recognizer.finish))
 
     async def acoustic_state(self) -> str | None:
         return await self._ordered(self._recognizer.acoustic_state)
@@ -266,6 +290,7 @@ class DecodeSession:
         """Drop buffered audio and the current utterance."""
         self._pending.clear()
         self._pending_samples = 0
+        self._settled = None
         self._caught_up()
         await self._ordered(self._recognizer.reset)
 
@@ -336,4 +361,21 @@ class DecodeSession:
 
     async def _ordered(self, fn: Callable[[], T]) -> T:
         async with self._lock:
-            return await self._pool.run(fn)
+            return await self._pool.run(self._after_owed_finish(fn))
+
+    def _after_owed_finish(self, fn: Callable[[], T]) -> Callable[[], T]:
+        """`fn`, preceded by the recognizer's `finish` when the session answered one from `settle` (call it with the
+        session's lock held: the job is the session's next)."""
+        if not self._owes_finish:
+            return fn
+        self._owes_finish = False
+        recognizer, language = self._recognizer, self.language
+
+        def finished_then() -> T:
+            try:
+                recognizer.finish()  # the result was delivered already; this only ends the utterance
+            except RecognizerError as exc:
+                log.warning("decode_end_failed", language=language, error=str(exc))
+            return fn()
+
+        return finished_then

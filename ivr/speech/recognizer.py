@@ -100,9 +100,10 @@ class Recognizer(Protocol):
         """End the utterance and return its final result; the next `accept` starts a new one."""
         ...
 
-    def settle(self) -> None:
-        """The caller paused: an engine that decodes whole utterances may decode what it has now, so `finish`
-        has little left to do unless more audio comes (a streaming engine ignores it)."""
+    def settle(self) -> RecognitionResult | None:
+        """The caller paused: an engine that decodes whole utterances may decode what it has now and return the
+        result `finish` will give unless more audio comes (the utterance stays open); None: nothing decoded ahead
+        (a streaming engine ignores the pause)."""
         ...
 
     def reset(self) -> None:
@@ -195,18 +196,20 @@ class EngineRecognizer(ABC):
             ) from exc
         return self._result(hyps, final=True)
 
-    def settle(self) -> None:
+    def settle(self) -> RecognitionResult | None:
         if not self._in_utterance:
-            return
+            return None
         try:
-            self._engine_settle()
+            hyps = self._engine_settle()
         except RuntimeError as exc:
             raise RecognizerError(
                 f"{type(self).__name__} for {self._language!r} failed to decode: {exc}"
             ) from exc
+        return None if hyps is None else self._result(hyps, final=True)
 
-    def _engine_settle(self) -> None:  # noqa: B027 - optional hook
-        """Decode the utterance so far ahead of `finish` (engines that decode whole utterances)."""
+    def _engine_settle(self) -> list[Hypothesis] | None:
+        """Decode the utterance so far ahead of `finish` and return the hypotheses `finish` gives unless more audio
+        comes (engines that decode whole utterances); None: nothing decoded ahead."""
         return None
 
     def reset(self) -> None:

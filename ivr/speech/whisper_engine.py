@@ -31,7 +31,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +46,7 @@ __all__ = [
     "TOKEN_POWER",
     "WINDOW_S",
     "Scored",
+    "WhisperDecoder",
     "WhisperModel",
     "WhisperRecognizer",
     "max_tokens",
@@ -119,6 +120,18 @@ def nbest_weights(
     certainty = math.exp(min(0.0, hypotheses[best].mean_logprob)) ** token_power
     ranked = sorted(range(len(hypotheses)), key=lambda i: -totals[i])
     return [Hypothesis(hypotheses[i].text, certainty * shares[i] / mass) for i in ranked]
+
+
+class WhisperDecoder(Protocol):
+    """What a `WhisperRecognizer` decodes an utterance with: a `WhisperModel` loaded in this process, or the decoder
+    processes (`ivr.speech.hosts.HostedWhisper`)."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    def decode(self, audio: npt.NDArray[np.int16], beam_size: int = BEAM_SIZE) -> list[Scored]:
+        """The beam's hypotheses for one utterance of 8 kHz call audio (blocking)."""
+        ...
 
 
 @dataclass(slots=True, frozen=True)
@@ -213,10 +226,12 @@ def _normalize(text: str) -> str:
 
 
 class WhisperRecognizer(EngineRecognizer):
-    """One call's utterances, gathered and decoded whole by a shared `WhisperModel`: at the caller's pause when the
-    Ears say so (`settle`, while the endpointer still waits out its end-of-speech silence), else at `finish`."""
+    """One call's utterances, gathered and decoded whole by a shared `WhisperDecoder`: at the caller's pause when the
+    Ears say so (`settle`, while the endpointer still waits out its end-of-speech silence), else at `finish`. What it
+    holds is only the utterance's audio, so it lives in the engine's process even when the decoder processes decode
+    (`ivr.speech.hosts.HostedWhisper`): each decode then goes, with its audio, to whichever process is free."""
 
-    def __init__(self, model: WhisperModel, *, language: str | None = None, beam_size: int = BEAM_SIZE) -> None:
+    def __init__(self, model: WhisperDecoder, *, language: str | None = None, beam_size: int = BEAM_SIZE) -> None:
         super().__init__(language or model.dialect)
         self._model = model
         self._beam_size = beam_size
@@ -237,10 +252,11 @@ class WhisperRecognizer(EngineRecognizer):
     def _engine_start(self) -> None:
         self._chunks, self._kept, self._settled = [], 0, None
 
-    def _engine_settle(self) -> None:
+    def _engine_settle(self) -> list[Hypothesis]:
         """Decode now what the caller said before pausing; `finish` returns it if no audio came since."""
         if self._settled is None or self._settled[0] != self._kept:
             self._settled = (self._kept, self._decode(self._audio()))
+        return self._settled[1]
 
     def _engine_feed(self, frame: npt.NDArray[np.int16]) -> None:
         room = self._cap - self._kept

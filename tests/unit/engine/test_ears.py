@@ -32,6 +32,8 @@ class _Session:
         self.audio: list[np.ndarray] = []
         self.settles = 0
         self.finished_after_settles: int | None = None
+        self.giving_back: asyncio.Event | None = None
+        """When set: reading the acoustic state (the first step of giving the recognizer back) waits for it."""
 
     def feed(self, frame: np.ndarray) -> None:
         self.fed += 1
@@ -45,6 +47,8 @@ class _Session:
         self.restored = state
 
     async def acoustic_state(self) -> str:
+        if self.giving_back is not None:
+            await self.giving_back.wait()
         return self.state
 
     async def finish(self) -> RecognitionResult:
@@ -349,3 +353,30 @@ async def test_speech_that_resumes_after_a_pause_is_told_of_the_next_pause_again
         await asyncio.sleep(0)
     assert pool.session.settles == 2, "the second pause is decoded again with the words after the first"
     assert len([e for e in events if isinstance(e, Heard)]) == 1
+
+
+async def test_the_verdict_does_not_wait_for_the_recognizers_to_go_back() -> None:
+    """Giving a recognizer back takes decode pool jobs, queued behind other callers' decodes: the caller's verdict is
+    reported first, and the next utterance, or the end of the listen, waits for the recognizers to be back."""
+    clock = FakeClock()
+    pool = _Pool(spare=True)
+    ears = Ears(pool, _WhisperModels(), clock)  # type: ignore[arg-type]
+    events: list[EarsEvent] = []
+    assert await ears.start(ListenSpec(languages=("en",)), events.append)
+    slow = asyncio.Event()
+    await _say(ears, clock, end_s=1.0, then_silence=False)
+    pool.session.giving_back = slow
+    await _say(ears, clock, start_s=1.0)
+    assert len([e for e in events if isinstance(e, Heard)]) == 1
+    first = pool.session
+    assert not first.closed, "reported while its recognizer was still going back"
+    stopping = asyncio.create_task(ears.stop())
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not stopping.done(), "the end of the listen waits for the recognizer to be back"
+    slow.set()
+    await stopping
+    assert first.closed
+    assert await ears.start(ListenSpec(languages=("en",)), events.append)
+    await _say(ears, clock)
+    assert pool.session is not first and pool.session.restored == first.state, "the caller's channel carried over"

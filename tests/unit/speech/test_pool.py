@@ -10,7 +10,7 @@ from structlog.testing import capture_logs
 from ivr.speech import DecodePool, RecognizerError
 from ivr.speech.pool import DecodeSession
 
-from .fakes import ScriptedRecognizer
+from .fakes import ScriptedRecognizer, WholeUtteranceRecognizer
 
 
 @pytest.fixture
@@ -111,3 +111,75 @@ async def test_a_batching_session_decodes_once_it_has_a_batch_and_finish_takes_t
     session.feed(np.zeros(160, np.int16))
     result = await session.finish()
     assert result.text == "heard 1760" and rec.calls.count("feed") == 2
+
+
+async def test_a_finish_after_the_pause_does_not_wait_for_other_callers_decodes() -> None:
+    """Ten callers ending together queued ten decodes in one FIFO, and every `finish` waited behind the last of
+    them: a caller whose decode at the pause is done gets it back without a job on the pool."""
+    async with DecodePool(max_workers=1) as pool:
+        done = pool.session(WholeUtteranceRecognizer())
+        done.feed(np.zeros(8000, np.int16))
+        await done.settle()
+        gate = threading.Event()
+        decoding = threading.Event()
+        others = []
+        for _ in range(3):
+            rec = WholeUtteranceRecognizer(gate=gate)
+            rec.decoding = decoding
+            others.append(pool.session(rec))
+            others[-1].feed(np.zeros(1600, np.int16))
+        settling = [asyncio.create_task(other.settle()) for other in others]
+        assert await asyncio.to_thread(decoding.wait, 10), "a decode holds the only worker"
+        result = await asyncio.wait_for(done.finish(), timeout=10)  # a job on the pool would wait for the gate
+        gate.set()
+        await asyncio.gather(*settling)
+    alone = WholeUtteranceRecognizer()
+    alone.accept(np.zeros(8000, np.int16))
+    assert result == alone.finish(), "the same result as the recognizer's own finish"
+
+
+async def test_after_a_finish_from_the_pause_the_recognizer_ends_that_utterance_before_the_next(
+    pool: DecodePool,
+) -> None:
+    rec = WholeUtteranceRecognizer()
+    session = pool.session(rec)
+    session.feed(np.zeros(8000, np.int16))
+    await session.settle()
+    assert (await session.finish()).text == "heard 8000"
+    assert rec.calls[-1] == "settle", "the recognizer was not asked again for the result"
+    session.feed(np.zeros(160, np.int16))
+    assert (await session.finish()).text == "heard 160", "a new utterance, not the old one continued"
+    assert rec.calls == ["start", "feed", "settle", "final", "start", "feed", "final"]
+    assert rec.decodes == 2
+
+
+async def test_audio_after_the_pause_is_decoded_with_the_rest(pool: DecodePool) -> None:
+    rec = WholeUtteranceRecognizer()
+    session = pool.session(rec)
+    session.feed(np.zeros(8000, np.int16))
+    await session.settle()
+    session.feed(np.zeros(800, np.int16))  # the caller went on
+    assert (await session.finish()).text == "heard 8800"
+    assert rec.decodes == 2
+
+
+async def test_audio_fed_while_the_pause_is_decoded_makes_that_decode_stale(pool: DecodePool) -> None:
+    gate = threading.Event()
+    rec = WholeUtteranceRecognizer(gate=gate)
+    session = pool.session(rec)
+    session.feed(np.zeros(8000, np.int16))
+    settling = asyncio.create_task(session.settle())
+    assert await asyncio.to_thread(rec.decoding.wait, 10), "the decode at the pause is under way"
+    session.feed(np.zeros(800, np.int16))
+    gate.set()
+    await settling
+    assert (await session.finish()).text == "heard 8800"
+
+
+async def test_a_streaming_engine_ignores_the_pause(pool: DecodePool) -> None:
+    rec = ScriptedRecognizer()
+    session = pool.session(rec)
+    session.feed(np.zeros(320, np.int16))
+    await session.settle()
+    assert (await session.finish()).text == "heard 320"
+    assert rec.calls == ["start", "feed", "final"]
