@@ -56,10 +56,13 @@ def _get_ok(url: str) -> bool:
         return False
 
 
-def wait_ready(http_port: int, timeout_s: float = 300.0) -> None:
-    """Until worker 0's /readyz answers 200 (every worker has joined the SIP port)."""
+def wait_ready(http_port: int, timeout_s: float = 300.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Until worker 0's /readyz answers 200 (every worker has joined the SIP port); with `proc` (the engine),
+    `RuntimeError` as soon as it has exited (a worker that could not bind its port stops the node)."""
     deadline = time.monotonic() + timeout_s
     while not _get_ok(f"http://127.0.0.1:{http_port}/readyz"):
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"ivr serve exited with {proc.returncode} before it was ready")
         if time.monotonic() > deadline:
             raise RuntimeError(f"ivr serve not ready in {timeout_s:g} s")
         time.sleep(0.2)
@@ -96,5 +99,5 @@ def start_engine(workdir: pathlib.Path, flow_yaml: str, *extra: str, workers: in
     """`serve_flow` with `--workers N`, once the whole node is ready: (supervisor or engine process, SIP
     port, worker 0's HTTP port)."""
     proc, sip, http = serve_flow(workdir, flow_yaml, "--workers", str(workers), *extra, root=root)
-    wait_ready(http)
+    wait_ready(http, proc=proc)
     return proc, sip, http

@@ -98,7 +98,7 @@ def one_rate(cps: float, seconds: float, root: pathlib.Path = ROOT, generator: s
     with tempfile.TemporaryDirectory(prefix="bench-speech-load-") as tmp:
         proc, sip, http = serve_flow(pathlib.Path(tmp), (root / "flows" / "hotline.yaml").read_text(), root=root)
         try:
-            wait_ready(http)  # every worker has joined the SIP port: no INVITE is sent to a port nobody reads
+            wait_ready(http, proc=proc)  # every worker has joined the SIP port: no INVITE goes to a port nobody reads
             engine_before = tree_cpu_s(proc.pid)
             generator_before = children_cpu_s()
             if generator == "sipp":
@@ -174,7 +174,11 @@ def main() -> None:
     trees = [("this tree", ROOT)] + ([("base", args.base_root)] if args.base_root else [])
     for cps, tree, root, generator in plan([float(c) for c in args.cps.split(",")], trees, generators, args.rounds):
         print(f"speech_load: {tree}, {generator}, {cps:g} cps for {args.seconds:g} s ...", file=sys.stderr, flush=True)
-        r = one_rate(cps, args.seconds, root, generator)
+        try:
+            r = one_rate(cps, args.seconds, root, generator)
+        except RuntimeError as exc:  # the engine did not start (a port taken meanwhile by another program): again
+            print(f"speech_load: {exc}; starting the engine again", file=sys.stderr, flush=True)
+            r = one_rate(cps, args.seconds, root, generator)
         print(f"speech_load: {generator} {cps:g} cps failures: {r['failures']}", file=sys.stderr, flush=True)
         if generator == "sipp":
             print(f"speech_load: sipp failed records {r['failed_records']}; SIPp peak threads "

@@ -167,7 +167,7 @@ def test_a_sipp_caller_is_understood_by_ivr_serve(tmp_path: pathlib.Path, monkey
     scenario = load_scenarios(ROOT / "tests" / "scenarios" / "claim_en_speech.yaml")[0]
     engine, sip, http = serve_flow(tmp_path, (ROOT / "flows" / "hotline.yaml").read_text(), "--workers", "1")
     try:
-        wait_ready(http)
+        wait_ready(http, proc=engine)
         report = sipp_caller.load(tmp_path, scenario, sip_port=sip, media_port=media_port(),
                                   local_port=media_port(), cps=1, seconds=2, api=f"http://{HOST}:{http}")
     finally:
