@@ -75,7 +75,10 @@ class DtmfDetector:
     Cost matters (it runs on every frame of a call without RFC 4733): windows are cut from whole
     hops with one `hstack`, quiet windows are rejected from their energy before any projection,
     and the per-window decision runs on eight Python floats rather than a dozen numpy calls on
-    arrays that small.
+    arrays that small. Most of a call is quiet on the caller's side (they listen): when a chunk and
+    the samples still pending hold less energy in all than one window needs (`2 * _min_power`), no
+    window over them can pass the energy test, so the chunk only moves the offsets on
+    (`_feed_quiet`), with the same keys as the full path.
     """
 
     config: DtmfDetectorConfig = field(default_factory=DtmfDetectorConfig)
@@ -89,6 +92,8 @@ class DtmfDetector:
     _run_length: int = field(default=0, init=False)
     _latched: str | None = field(default=None, init=False)
     _misses: int = field(default=0, init=False)
+    _pending_energy: float | None = field(default=0.0, init=False)
+    """Energy of `_pending` (sum of squares); None until a quiet chunk needs it."""
 
     def __post_init__(self) -> None:
         cfg = self.config
@@ -102,15 +107,22 @@ class DtmfDetector:
         """Process more audio; return (key, sample offset where it was confirmed) for each new key."""
         cfg = self.config
         hop, window = cfg.hop_samples, cfg.window_samples
+        samples = audio.astype(np.float64)
+        floor, energy = 2.0 * self._min_power, float(samples @ samples)
+        if energy < floor:  # a quiet chunk (most of a call): is all the audio of its windows quiet too?
+            if self._pending_energy is None:
+                self._pending_energy = float(self._pending @ self._pending)
+            if self._pending_energy + energy < floor:
+                return self._feed_quiet(samples)
         span = window // hop
-        buffer = np.concatenate([self._pending, audio]) if self._pending.size else audio.astype(np.float64)
+        buffer = np.concatenate([self._pending, samples]) if self._pending.size else samples
         count = (buffer.size - window) // hop + 1
         if count <= 0:
-            self._pending = buffer
+            self._pending, self._pending_energy = buffer, None
             return []
         blocks = buffer[: (count + span - 1) * hop].reshape(count + span - 1, hop)
         start = self._consumed
-        self._pending = buffer[count * hop :]
+        self._pending, self._pending_energy = buffer[count * hop :], None
         self._consumed += count * hop
         block_energy = np.einsum("ij,ij->i", blocks, blocks)
         energies = block_energy[:count].copy()
@@ -133,6 +145,25 @@ class DtmfDetector:
                 assert self._latched is not None
                 found.append((self._latched, start + index * hop + window))
         return found
+
+    def _feed_quiet(self, samples: NDArray[np.float64]) -> list[tuple[str, int]]:
+        """`feed` for a chunk too quiet, with what is pending, for any window to pass the energy test."""
+        cfg = self.config
+        hop, window = cfg.hop_samples, cfg.window_samples
+        total = self._pending.size + samples.size
+        count = (total - window) // hop + 1
+        keep = total - max(count, 0) * hop
+        if keep <= samples.size:
+            self._pending = samples[samples.size - keep :]
+        else:
+            self._pending = np.concatenate([self._pending[self._pending.size - (keep - samples.size) :], samples])
+        self._pending_energy = None
+        if count <= 0:
+            return []
+        self._consumed += count * hop
+        for _ in range(count):
+            self._step(None)  # no key: a run ends, a latched key is released after its misses
+        return []
 
     def _classify(self, powers: list[float], energy: float) -> str | None:
         """The key one window holds, or None."""

@@ -4,6 +4,8 @@ import pathlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ivr.media.goertzel import DtmfDetector, goertzel_basis, tone_powers
 from ivr.media.tones import dtmf_frequencies, dtmf_sequence, music_on_hold, ringback, silence, tone
@@ -117,3 +119,45 @@ def test_keys_inside_a_voice_like_band_mix_are_rejected() -> None:
     harmonics = sum(tone((150.0 * k,), 1.0, level_dbfs=-18.0).astype(np.float64) for k in range(1, 20))
     voiced = np.clip(harmonics + rng.normal(0, 300, 8000), -32768, 32767).astype(np.int16)
     assert keys(voiced) == ""
+
+
+class FullPathDetector(DtmfDetector):
+    """Every chunk through the windows' energy test, never the quiet shortcut."""
+
+    def feed(self, audio: np.ndarray) -> list[tuple[str, int]]:
+        self._pending_energy = float("inf")  # as if what is pending were loud
+        return DtmfDetector.feed(self, audio)
+
+
+@settings(max_examples=40)
+@given(
+    pieces=st.lists(st.tuples(st.sampled_from(["quiet", "noise", "key", "edge"]), st.integers(1, 900)), max_size=12),
+    chunk=st.sampled_from([13, 80, 160, 240, 1000]),
+    seed=st.integers(0, 2**16),
+)
+def test_quiet_chunks_skip_the_math_and_find_the_same_keys_at_the_same_offsets(
+    pieces: list[tuple[str, int]], chunk: int, seed: int
+) -> None:
+    """Quiet stretches take `_feed_quiet`; a detector with that shortcut off must report the same."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for kind, samples in pieces:
+        if kind == "quiet":  # line noise while the caller listens: the shortcut's case
+            parts.append(rng.integers(-300, 300, samples).astype(np.int16))
+        elif kind == "edge":  # a steady level near the energy floor: the shortcut must not take it whole
+            parts.append(np.full(samples, 400, dtype=np.int16))
+        elif kind == "noise":
+            parts.append(rng.integers(-3000, 3000, samples).astype(np.int16))
+        else:
+            parts.append(dtmf_sequence(ALL_KEYS[samples % len(ALL_KEYS)]))
+    audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+    full = FullPathDetector()
+    expected: list[tuple[str, int]] = []
+    for start in range(0, audio.size, chunk):
+        expected += full.feed(audio[start : start + chunk])
+    detector, found = DtmfDetector(), []
+    for start in range(0, audio.size, chunk):
+        found += detector.feed(audio[start : start + chunk])
+        pending, energy = detector._pending, detector._pending_energy
+        assert energy is None or energy == pytest.approx(float(pending @ pending))  # what the shortcut trusts
+    assert found == expected
