@@ -7,7 +7,8 @@ machine has. A `DecoderHost` is a helper process holding PocketSphinx recognizer
 `RemoteRecognizer` proxies whose blocking methods send one command over a pipe and wait for the
 answer, with the GIL released, on a decode worker thread. A host that dies (a crash in the C
 decoder) fails only the utterances it was decoding, as `RecognizerError` (a no-match for the call);
-the next recognizer opened starts a new host, prepared with the same phrase biases.
+the next recognizer opened starts a new host, prepared with the same phrase biases. A host that hangs
+(no answer for `REPLY_TIMEOUT_S`) is killed and counts as one that died.
 
 Whisper (CTranslate2) releases the GIL, but is hosted all the same: a niced process leaves the cores to the
 media loops under saturation (below), and its model (tiny.en, int8) is small. Its recognizer holds nothing but the
@@ -46,6 +47,12 @@ __all__ = ["DecodeHosts", "DecoderHost", "HostedWhisper", "RemoteRecognizer"]
 log = structlog.get_logger(__name__)
 
 _STOP_TIMEOUT_S = 5.0
+
+REPLY_TIMEOUT_S = 30.0
+"""How long a decoder process may take to answer for one utterance (a decode, a recognizer call). A decode takes
+milliseconds to a second or two for a 120 s voice message; a process silent this long is hung (or so starved that
+its caller was shed long ago): it is killed and the utterance fails as a `RecognizerError` (a no-match: the caller
+goes on by keys), instead of the call waiting on it for ever."""
 
 DECODER_NICE = 10
 """Niceness a decoder process adds to its own (Linux CFS: a nice-10 process weighs ~1/10 of a nice-0 one while
@@ -122,13 +129,20 @@ class DecoderHost:
 
     def decode(self, dialect: str, audio: npt.NDArray[np.int16], beam_size: int) -> list[Scored]:
         """One whole utterance decoded by the process's Whisper model of `dialect` (blocking)."""
-        scored: list[Scored] = self._request("decode", dialect, audio, beam_size)
+        scored: list[Scored] = self._request("decode", dialect, audio, beam_size, timeout_s=REPLY_TIMEOUT_S)
         return scored
+
+    def _kill_hung(self, what: str, waited_s: float) -> None:
+        log.error("decoder_host_hung", host=self._name, pid=self.pid, command=what, waited_s=waited_s)
+        if self._process is not None:
+            self._process.kill()  # the next recognizer opened, or decode, starts a new process
+            self._process.join(_STOP_TIMEOUT_S)
+        raise RecognizerError(f"decoder process {self._name} did not answer {what!r} in {waited_s:g} s: killed")
 
     def call(self, recognizer: RemoteRecognizer, method: str, *args: Any) -> Any:
         if recognizer.pid != self.pid:
             raise RecognizerError(f"decoder process {recognizer.pid} of {recognizer.language!r} is gone")
-        return self._request("call", recognizer.rid, method, *args)
+        return self._request("call", recognizer.rid, method, *args, timeout_s=REPLY_TIMEOUT_S)
 
     def stop(self) -> None:
         process, conn = self._process, self._conn
@@ -148,13 +162,17 @@ class DecoderHost:
         if conn is not None:
             conn.close()
 
-    def _request(self, *command: Any) -> Any:
+    def _request(self, *command: Any, timeout_s: float | None = None) -> Any:
+        """Send one command and wait for its answer (`timeout_s`: at most that long, then the process is taken for
+        hung and killed: its late answer would be read as the next command's)."""
         conn = self._conn
         if conn is None:
             raise RecognizerError(f"decoder process {self._name} is not running")
         with self._lock:
             try:
                 conn.send(command)
+                if timeout_s is not None and not conn.poll(timeout_s):
+                    self._kill_hung(command[0], timeout_s)
                 ok, value = conn.recv()
             except (EOFError, OSError) as exc:
                 code = self._process.exitcode if self._process is not None else None

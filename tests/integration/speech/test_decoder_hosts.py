@@ -101,6 +101,30 @@ async def test_a_killed_host_fails_its_utterance_and_the_next_one_gets_a_new_hos
             hosted.release(second)
 
 
+async def test_a_hung_host_is_killed_and_fails_only_its_utterance(
+    hosted: SpeechModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host that stops answering (SIGSTOP: frozen, as a decoder stuck in native code would be) fails the utterance
+    after `REPLY_TIMEOUT_S` instead of holding the call for ever; it is killed and the next decode gets a new host."""
+    from ivr.speech import hosts
+
+    monkeypatch.setattr(hosts, "REPLY_TIMEOUT_S", 1.0)
+    async with DecodePool(2, max_recognizers=4) as pool:
+        session = await pool.open_session(hosted, "en")
+        victim = session.recognizer
+        assert isinstance(victim, RemoteRecognizer) and victim.pid is not None
+        await session.set_phrases(PHRASES)
+        os.kill(victim.pid, signal.SIGSTOP)
+        session.feed(load("en_file_claim.wav"))
+        with pytest.raises(RecognizerError, match="did not answer"):
+            await session.finish()
+        await session.aclose()
+        with pytest.raises(ProcessLookupError):
+            os.kill(victim.pid, 0)  # killed and reaped, not left frozen
+        heard = await asyncio.to_thread(decode, hosted, "en_file_claim.wav")
+        assert "claim" in heard
+
+
 def test_a_decoder_host_decodes_at_a_lower_cpu_priority_than_the_engine(hosted: SpeechModels) -> None:
     from ivr.speech.hosts import DECODER_NICE
 
