@@ -109,6 +109,8 @@ class FlowRegistry:
         self._state = _State()
         self._loaded_at: dict[str, dt.datetime] = {}
         self._errors: dict[str, tuple[str, ...]] = {}
+        self._warned: dict[str, tuple[dt.date, str, tuple[str, ...]]] = {}
+        """Per served file: the day and flow digest its warnings were checked for, and those warnings (`_warnings`)."""
 
     # -- lookups (what the engine calls per new call) -------------------------------------------
 
@@ -136,8 +138,8 @@ class FlowRegistry:
         key = flow_key(path)
         if not Path(key).exists():
             return self._remove(key)
-        result = check_file(key, fallbacks=self._fallbacks, classifier_factory=self._factory,
-                            today=self._clock.wall().date())
+        today = self._clock.wall().date()
+        result = check_file(key, fallbacks=self._fallbacks, classifier_factory=self._factory, today=today)
         errors = tuple(str(x) for x in result.problems if x.severity is Severity.ERROR)
         flow = result.flow
         clash = self._clash(key, flow) if flow is not None else None
@@ -149,6 +151,7 @@ class FlowRegistry:
             return ReloadResult(key, False)
         self._swap({**self._state.by_path, key: flow})
         self._loaded_at[key] = self._clock.wall()
+        self._warned[key] = (today, flow.digest, flow.warnings)
         self._errors.pop(key, None)
         log.info("flow_loaded", path=key, flow=flow.id, version=flow.version, numbers=list(flow.spec.numbers))
         return ReloadResult(key, True)
@@ -167,6 +170,7 @@ class FlowRegistry:
             return ReloadResult(key, False, removed=True)
         self._swap({k: v for k, v in self._state.by_path.items() if k != key})
         self._loaded_at.pop(key, None)
+        self._warned.pop(key, None)
         log.info("flow_removed", path=key)
         return ReloadResult(key, False, removed=True)
 
@@ -201,11 +205,26 @@ class FlowRegistry:
                     version=flow.version if flow else "",
                     loaded_at=self._loaded_at.get(key),
                     errors=self._errors.get(key, ()),
-                    warnings=flow.warnings if flow else (),
+                    warnings=self._warnings(key, flow) if flow else (),
                     numbers=tuple(flow.spec.numbers) if flow else (),
                 )
             )
         return out
+
+    def _warnings(self, key: str, flow: Flow) -> tuple[str, ...]:
+        """The served flow's warnings as of today. Some depend on the date (a holiday list running out, next year's
+        dates missing through December) and a flow may serve for weeks: on the first look of a new day the file is
+        checked again (validation only, no training) if it still holds the flow in service."""
+        today = self._clock.wall().date()
+        warned = self._warned.get(key)
+        if warned is not None and warned[:2] == (today, flow.digest):
+            return warned[2]
+        warnings = flow.warnings
+        result = check_file(key, fallbacks=self._fallbacks, classifier_factory=None, today=today)
+        if result.flow is not None and result.flow.digest == flow.digest:
+            warnings = result.flow.warnings
+        self._warned[key] = (today, flow.digest, warnings)
+        return warnings
 
     def apply_changes(self, paths: Iterable[str]) -> tuple[list[ReloadResult], list[str]]:
         """Reload each flow file among `paths` once; served files found missing are returned, not

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -327,3 +328,42 @@ async def test_watcher_follows_a_flow_file_that_is_a_symlink(tmp_path: Path) -> 
     assert reg.watched_folders() == [tmp_path / "flows", tmp_path / "elsewhere"]
     await watch_until(reg, lambda attempt: write(target, f"4.{attempt}", "按1"), lambda r: r.loaded)
     assert [s.path for s in reg.status()] == [str(target)]
+
+
+HOURS = """id: hours
+version: "1"
+numbers: ["95500"]
+queues: [general]
+prompts:
+  bye: {cmn: 再见}
+nodes:
+  hours:
+    type: schedule
+    timezone: Asia/Shanghai
+    hours:
+      - {days: [mon, tue, wed, thu, fri], from: "08:00", to: "22:00"}
+    holidays: [2026-10-01]
+    open: bye
+    closed: bye
+  bye:
+    type: hangup
+    prompt: bye
+"""
+
+
+async def test_a_flow_serving_into_december_warns_that_next_years_holidays_are_missing(tmp_path: Path) -> None:
+    """Loaded in November (nothing to say), still serving on 1 December: the warning appears without a reload, and
+    goes once the dates are added (and the edit reloaded)."""
+    (tmp_path / "hours.yaml").write_text(HOURS, encoding="utf-8")
+    clock = FakeClock(wall_start=dt.datetime(2026, 11, 30, 20, 0, tzinfo=dt.UTC))
+    reg = FlowRegistry(tmp_path, clock=clock, classifier_factory=None)
+    assert all(r.loaded for r in reg.load_all())
+    [status] = reg.status()
+    assert not any("holiday" in w for w in status.warnings)
+    await clock.advance(6 * 3600)  # 1 December, 02:00 UTC
+    [status] = reg.status()
+    assert any("lists no holiday in 2027 yet" in w for w in status.warnings), status.warnings
+    (tmp_path / "hours.yaml").write_text(HOURS.replace("[2026-10-01]", "[2026-10-01, 2027-01-01]"), encoding="utf-8")
+    assert reg.reload_path(tmp_path / "hours.yaml").loaded
+    [status] = reg.status()
+    assert not any("holiday" in w for w in status.warnings), status.warnings
