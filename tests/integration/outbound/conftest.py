@@ -150,11 +150,12 @@ class Callee:
         session.add_audio_consumer(ear)
         started = self._player.clock.now()
         try:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(90):
-                    steps = self.by_number.get(incoming.dialed, self.steps)
-                    await self._player._run(steps, leg, session, ear, self._note, started)
-                    await leg.wait_ended()
+            async with asyncio.timeout(90):
+                steps = self.by_number.get(incoming.dialed, self.steps)
+                await self._player._run(steps, leg, session, ear, self._note, started)
+                await leg.wait_ended()
+        except Exception as exc:  # the callee hangs up; the test reads why in `timeline`
+            self._note("failed", f"{incoming.dialed}: {type(exc).__name__}: {exc}")
         finally:
             self.heard.append(ear.audio())
             self.media.release(session)

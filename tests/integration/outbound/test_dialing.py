@@ -160,7 +160,7 @@ async def test_revisit_completes_by_keys_and_by_speech(tmp_path: pathlib.Path) -
     finally:
         await callee.close()
     for number, end in ends.items():
-        assert end.amd is not None and end.amd.verdict.value == "human", (number, end.amd)
+        assert end.amd is not None and end.amd.verdict.value == "human", (number, end, callee.timeline)
         assert (end.result, end.result_code) == (Result.ANSWERED, "confirmed"), (number, callee.timeline)
     assert progress.completed == 2 and progress.completion_rate == 1.0 and progress.by_code == {"confirmed": 2}
     # The consent is recorded (the callee's side, from the flow's start) and the record says where: the
