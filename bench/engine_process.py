@@ -17,14 +17,13 @@ import sys
 import time
 import urllib.request
 
+# Not bind-0-and-release: the kernel hands that number to any outgoing connection or another process's probe
+# before `ivr serve` binds it, and a node's workers bind the ports above it too. The test suite's pool claims
+# a block outside the ephemeral range, so a bench run beside the suite (or a bench test inside it) is safe.
+from ivr.testing.ports import free_port
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _stats() -> list[tuple[int, list[str]]]:

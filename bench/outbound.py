@@ -29,6 +29,7 @@ from ivr.config import EngineConfig
 from ivr.engine.outbound import OutboundCalls, running_with_outbound
 from ivr.outbound.targets import Target
 from ivr.testing.peers import SIPP
+from ivr.testing.ports import free_port  # claimed, not bind-0-and-release: see bench.engine_process
 
 HOST = "127.0.0.1"
 NO_ANSWER_S = 4.0
@@ -87,12 +88,6 @@ nodes:
   mark: {type: set, values: {result_code: "'reached'"}, next: bye}
   bye: {type: hangup, prompt: bye}
 """
-
-
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def daytime_zone() -> str:

@@ -12,10 +12,10 @@ import struct
 
 import pytest
 
-from bench import engine_process, sipp_caller
+from bench import sipp_caller
 from bench.engine_process import serve_flow, wait_ready
 from bench.rtp_pcap import RtpStream, pcap_bytes, rtp_packets
-from ivr.testing import peers, ports
+from ivr.testing import peers
 from ivr.testing.scenario import load_scenarios
 from tests.integration.sip.sip_peers import HOST, media_port, needs_sipp, run_sipp, sipp_uas
 
@@ -164,9 +164,6 @@ def test_a_sipp_caller_is_understood_by_ivr_serve(tmp_path: pathlib.Path, monkey
     records saying claims, claim, en and the expected path: what the bench counts as understood. (The caller's
     17 s on the line is kept: the claims prompt and the queue come several seconds after the need is heard.)"""
     monkeypatch.setenv("IVR_API_TOKEN", secrets.token_hex(16))
-    # The engine's ports from the suite's locked pool, as every other engine the suite starts (the bench's own
-    # bind-0 ports collided with the default-workers suite's engines, which bind above their SIP and HTTP ports).
-    monkeypatch.setattr(engine_process, "free_port", ports.free_port)
     scenario = load_scenarios(ROOT / "tests" / "scenarios" / "claim_en_speech.yaml")[0]
     engine, sip, http = serve_flow(tmp_path, (ROOT / "flows" / "hotline.yaml").read_text(), "--workers", "1")
     try:
