@@ -52,12 +52,18 @@ PHASE_S = 4.0
 RATE_HZ = 8000
 
 
+BLOCK = RATE_HZ // 10
+"""Tones are measured per 100 ms block (each test tone is a whole number of cycles in it). One window over seconds
+would also demand an unbroken phase: a stream re-anchored on its arrival time (a recording's `ChannelClock` after a
+200 ms skew, a mixer's restart on a busy machine) shifts the tone's phase, and the agent's tone then measured 9 %
+of a right channel that held nothing else."""
+
+
 def tone_shares(audio: NDArray[np.int16]) -> dict[float, float]:
     """Each test tone's share of the audio's energy (a pure tone: ~1; absent: ~0)."""
-    n = len(audio) // 160 * 160
-    window = audio[:n].astype(np.float64)[None, :]
-    energy = max(float((window**2).sum()), 1.0)
-    powers = tone_powers(window, goertzel_basis(TONES, n, RATE_HZ))[0]
+    blocks = audio[: len(audio) // BLOCK * BLOCK].astype(np.float64).reshape(-1, BLOCK)
+    energy = max(float((blocks**2).sum()), 1.0)
+    powers = tone_powers(blocks, goertzel_basis(TONES, BLOCK, RATE_HZ)).sum(axis=0)
     return {f: float(p) / energy for f, p in zip(TONES, powers, strict=True)}
 
 
