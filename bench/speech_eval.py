@@ -26,7 +26,7 @@ presses 1). False accept = a wrong intent acted on without confirmation. No-matc
 
     .venv/bin/python -m bench.speech_eval [--quick] [--set dev] [--conditions clean,"street 10 dB"]
         [--voices festival:kal_diphone,espeak:en-US] [--limit N] [--step N] [--text-only] [--front-end off]
-        [--engine whisper|pocketsphinx]
+        [--engine whisper|pocketsphinx] [--answers pocketsphinx]
 
 `--conditions/--voices/--limit` pick a subset while iterating (the full run decodes ~1,650 clips).
 """
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime
 import functools
 import hashlib
@@ -66,6 +67,7 @@ from ivr.media.g711 import PCMU  # noqa: E402
 from ivr.speech import DecodePool, EngineKind, ModelSpec, SpeechModels  # noqa: E402
 from ivr.speech.evaluation import read_eval_rows  # noqa: E402
 from ivr.speech.frontend import FrontEndConfig  # noqa: E402
+from ivr.speech.models import ANSWERS_ENGINES  # noqa: E402
 from ivr.speech.pocketsphinx_engine import DEFAULT_MLLR, TELEPHONE_MLLR  # noqa: E402
 
 Audio = npt.NDArray[np.int16]
@@ -85,6 +87,9 @@ with the telephone MLLR transform (`--set dev --sweep`, 6 voices, clean + babble
 0.6 → 8.5%, 0.7 → 5.3%, 0.8 → 3.5%, 0.85 → 2.3%, 0.9 → 1.3%); reported as a what-if, not applied."""
 ENGINE: EngineKind | None = None
 """The English engine (`--engine whisper|pocketsphinx`); None: the engine's default (`ivr.engine.app.speech_specs`)."""
+ANSWERS: EngineKind | None = None
+"""The English answers engine, for closed turns (`--answers pocketsphinx`: `ModelSpec.answers`); None: none when
+`--engine` is given, else the engine's default."""
 MLLR: pathlib.Path | None | Literal["default"] = DEFAULT_MLLR
 """The acoustic model's MLLR transform (`--mllr none|telephone|PATH`); by default the engine's (the telephone one)."""
 FRONT_END = FrontEndConfig()
@@ -323,13 +328,14 @@ def summary(verdicts: Sequence[Verdict]) -> tuple[float, float, float, float]:
 # ---------------------------------------------------------------- recognition
 
 
-Turn = tuple[Audio, tuple[str, ...]]
-"""One listen of a call: what the caller says, and the phrases the recognizer listens for."""
+Turn = tuple[Audio, tuple[str, ...], bool]
+"""One listen of a call: what the caller says, the phrases the recognizer listens for, and whether they are the
+turn's whole answer set (`ListenSpec.closed`: a re-ask's answers, yes/no)."""
 
 
 def decode_cached(clips: Sequence[Audio], phrases: tuple[str, ...]) -> list[SpeechInput]:
     """Each clip as its own call's need (`decode_calls` with one turn per call)."""
-    return [turns[-1] for turns in decode_calls([[(c, phrases)] for c in clips])]
+    return [turns[-1] for turns in decode_calls([[(c, phrases, False)] for c in clips])]
 
 
 def decode_calls(calls: Sequence[Sequence[Turn]]) -> list[list[SpeechInput]]:
@@ -351,8 +357,8 @@ def decode_calls(calls: Sequence[Sequence[Turn]]) -> list[list[SpeechInput]]:
     keys = []
     for turns in calls:
         key = hashlib.sha256()
-        for clip, phrases in turns:
-            key.update(hashlib.sha256("\n".join(phrases).encode()).digest() + clip.tobytes())
+        for clip, phrases, closed in turns:
+            key.update(hashlib.sha256("\n".join(phrases).encode()).digest() + clip.tobytes() + b"closed" * closed)
         keys.append(key.hexdigest()[:24])
     out: dict[int, list[SpeechInput]] = {}
     todo = []
@@ -374,15 +380,21 @@ def decode_calls(calls: Sequence[Sequence[Turn]]) -> list[list[SpeechInput]]:
 
 
 def english_spec() -> ModelSpec:
-    """The English model the bench hears with: `ENGINE` (`--engine`), else the engine's default; `MLLR` applies
-    to PocketSphinx."""
+    """The English model the bench hears with: `ENGINE` (`--engine`) and `ANSWERS` (`--answers`), else the engine's
+    default; `MLLR` applies to PocketSphinx."""
     from ivr.engine.app import speech_specs
 
     default = next(s for s in speech_specs(EngineConfig()) if s.dialect == "en")
-    engine = ENGINE or default.engine
-    if engine is EngineKind.POCKETSPHINX:
-        return ModelSpec("en", engine, mllr=MLLR)
-    return default if engine is default.engine else ModelSpec("en", engine)
+    if ENGINE is None and ANSWERS is None and MLLR == DEFAULT_MLLR:
+        return default
+
+    def part(engine: EngineKind) -> ModelSpec:
+        if engine is EngineKind.POCKETSPHINX:
+            return ModelSpec("en", engine, mllr=MLLR)
+        return ModelSpec("en", engine) if engine is not default.engine else dataclasses.replace(default, answers=None)
+
+    answers = ANSWERS or (default.answers.engine if ENGINE is None and default.answers is not None else None)
+    return dataclasses.replace(part(ENGINE or default.engine), answers=None if answers is None else part(answers))
 
 
 async def hear_calls(calls: Sequence[Sequence[Turn]]) -> list[list[SpeechInput]]:
@@ -399,15 +411,15 @@ async def hear_calls(calls: Sequence[Sequence[Turn]]) -> list[list[SpeechInput]]
     cfg = EngineConfig()
     models = SpeechModels.load([english_spec()])
     models.start_hosts(cfg.asr_processes)
-    for phrases in dict.fromkeys(phrases for turns in calls for _, phrases in turns):
-        models.prepare("en", phrases, recognizers=cfg.asr_prewarm)
+    for phrases, closed in dict.fromkeys((phrases, closed) for turns in calls for _, phrases, closed in turns):
+        models.prepare("en", phrases, recognizers=cfg.asr_prewarm, closed=closed)
     lead, trail = np.zeros(int(LEAD_S * RATE), np.int16), np.zeros(int(TRAIL_S * RATE), np.int16)
     out = [[SpeechInput("", 0.0, "en") for _ in turns] for turns in calls]
     limit = asyncio.Semaphore(2 * cfg.asr_processes)
     try:
         async with DecodePool(cfg.asr_workers, max_recognizers=cfg.asr_max_decoders) as pool:
 
-            async def turn(ears: Ears, clip: Audio, phrases: tuple[str, ...]) -> SpeechInput | None:
+            async def turn(ears: Ears, clip: Audio, phrases: tuple[str, ...], closed: bool) -> SpeechInput | None:
                 heard: asyncio.Future[SpeechInput | None] = asyncio.get_running_loop().create_future()
                 started: list[SpeechStarted] = []
 
@@ -417,7 +429,7 @@ async def hear_calls(calls: Sequence[Sequence[Turn]]) -> list[list[SpeechInput]]
                     elif isinstance(event, Heard) and not heard.done():
                         heard.set_result(event.speech)
 
-                await ears.start(ListenSpec(languages=("en",), phrases=phrases), listen)
+                await ears.start(ListenSpec(languages=("en",), phrases=phrases, closed=closed), listen)
                 audio = np.concatenate([lead, clip, trail])
                 for k in range(0, len(audio) - FRAME + 1, FRAME):
                     ears.frame(audio[k : k + FRAME])
@@ -432,8 +444,8 @@ async def hear_calls(calls: Sequence[Sequence[Turn]]) -> list[list[SpeechInput]]
                 async with limit:
                     ears = Ears(pool, models, FakeClock(), front_end=FRONT_END)
                     try:
-                        for t, (clip, phrases) in enumerate(calls[i]):
-                            result = await turn(ears, clip, phrases)
+                        for t, (clip, phrases, closed) in enumerate(calls[i]):
+                            result = await turn(ears, clip, phrases, closed)
                             out[i][t] = result if result is not None else out[i][t]
                     finally:
                         await ears.aclose()
@@ -527,12 +539,16 @@ def audio_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--step", type=int, default=1, help="every N-th audio row (after --limit)")
     parser.add_argument("--engine", default="", choices=("", EngineKind.WHISPER.value, EngineKind.POCKETSPHINX.value),
                         help="the English recognizer (default: the engine's, `asr_engine`)")
+    parser.add_argument("--answers", default="", choices=("", *(e.value for e in ANSWERS_ENGINES)),
+                        help="the English answers engine, for closed turns (re-ask answers, yes/no); default: none "
+                             "with --engine, else the engine's")
 
 
 def use_engine(args: argparse.Namespace) -> None:
     """The English recognizer `--engine` names, for every decode from now on."""
-    global ENGINE
+    global ENGINE, ANSWERS
     ENGINE = EngineKind(args.engine) if args.engine else None
+    ANSWERS = EngineKind(args.answers) if args.answers else None
 
 
 def audio_jobs(args: argparse.Namespace) -> tuple[list[tuple[str, str, str]], list[Voice], list[Clip]]:
@@ -696,6 +712,7 @@ def print_header(args: argparse.Namespace, started: str) -> None:
                                            (f"--limit {args.limit}", bool(args.limit)),
                                            (f"--step {args.step}", args.step > 1),
                                            (f"--engine {args.engine}", bool(args.engine)),
+                                           (f"--answers {args.answers}", bool(args.answers)),
                                            (f"--mllr {args.mllr}", bool(args.mllr)), ("--sweep", args.sweep),
                                            ("--front-end off", args.front_end == "off")) if on)
     print(f"Command: `python -m bench.speech_eval{flags}` · machine: {platform.machine()}, nproc {os.cpu_count()} "

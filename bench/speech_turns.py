@@ -16,7 +16,10 @@ heard with the yes/no phrases vs free decoding. `--fallback` scores keyword fall
 the confirm threshold (offer what its n-best or a narrow re-decode of its audio names).
 
     .venv/bin/python -m bench.speech_turns --set dev --step 4 [--voices ...] [--conditions ...] [--yes-no]
-        [--fallback]
+        [--fallback] [--engine whisper [--answers pocketsphinx]]
+
+`--answers pocketsphinx` hears the closed turns (the re-ask's answers, yes/no) with PocketSphinx, the open ones with
+`--engine` (the per-turn hybrid, `ModelSpec.answers`).
 """
 
 from __future__ import annotations
@@ -33,18 +36,20 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import speech_eval as se  # noqa: E402
-from ivr.call import SpeechInput  # noqa: E402
+from ivr.call import ListenSpec, SpeechInput  # noqa: E402
 from ivr.flow.intents import Classifier  # noqa: E402
 from ivr.flow.loader import load_text  # noqa: E402
 from ivr.flow.model import AskNode, Thresholds  # noqa: E402
-from ivr.flow.nodes.listening import yes_no, yes_no_phrases  # noqa: E402
+from ivr.flow.nodes.listening import yes_no  # noqa: E402
 from ivr.flow.nodes.menus import (  # noqa: E402
     answer_intent,
     answer_phrases,
+    answer_spec,
     ask_inputs,
     classify_answer,
     classify_speech,
     retry_thresholds,
+    yes_no_spec,
 )
 
 
@@ -84,7 +89,8 @@ def two_turns(node: AskNode, clf: Classifier | None, clips: Sequence[se.Clip], f
         ("before", phrases, classify_speech, node.thresholds),
         ("after", answers, lambda n, _, h: classify_answer(n, h), retry_thresholds(node)))
     for arm, listen, classify, levels in arms:
-        heard = se.decode_calls([[(clips[k].audio, phrases), (said[k], listen)] for k in again])
+        closed = listen == answers and answer_spec(ListenSpec(), answers).closed  # as the engine's re-ask listens
+        heard = se.decode_calls([[(clips[k].audio, phrases, False), (said[k], listen, closed)] for k in again])
         second[arm] = {k: se.decide(node, clf, turns[1], clips[k].expected, classify=classify, levels=levels)
                        for k, turns in zip(again, heard, strict=True)}
         for act in acts if arm == "after" else ():
@@ -121,8 +127,9 @@ def confirm_turn(node: AskNode, clips: Sequence[se.Clip], first: Sequence[se.Ver
     lines = ["| condition | confirms | arm | understood | yes heard for a no (a wrong intent acted on) | "
              "no heard for a yes | not understood |", "|---|---:|---|---:|---:|---:|---:|"]
     results: dict[str, dict[int, bool | None]] = {}
-    for arm, listen in (("free decoding", ()), ("yes/no phrases", yes_no_phrases("en"))):
-        heard = se.decode_calls([[(clips[k].audio, phrases), (said[k], tuple(listen))] for k in asked])
+    engine = yes_no_spec("en", node.timeout_s)  # how the engine's yes/no turn listens
+    for arm, listen, closed in (("free decoding", (), False), ("yes/no phrases", engine.phrases, engine.closed)):
+        heard = se.decode_calls([[(clips[k].audio, phrases, False), (said[k], listen, closed)] for k in asked])
         results[arm] = {k: yes_no(turns[1]) for k, turns in zip(asked, heard, strict=True)}
     for name, idx in by_condition(clips):
         ks = [k for k in idx if k in truth]
@@ -155,7 +162,8 @@ def fallbacks(node: AskNode, clips: Sequence[se.Clip], first: Sequence[se.Verdic
     """A first turn under the confirm threshold: offer (confirm) the intent a keyword fallback names."""
     low = [k for k, v in enumerate(first) if v.action == "reask"]
     answers = answer_phrases(node, ("en",))
-    narrow = dict(zip(low, (t[0] for t in se.decode_calls([[(clips[k].audio, answers)] for k in low])), strict=True))
+    narrow = dict(zip(low, (t[0] for t in se.decode_calls([[(clips[k].audio, answers, True)] for k in low])),
+                      strict=True))
 
     def offered(rule: Callable[[int], tuple[str | None, float]], floor: float) -> list[se.Verdict]:
         out = list(first)

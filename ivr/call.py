@@ -73,6 +73,9 @@ class ListenSpec:
     """Dialect codes whose recognizers listen at once; the result says which one heard the caller."""
     phrases: tuple[str, ...] = ()
     """Phrases to bias recognition toward (a grammar built from the flow's intents), may be empty."""
+    closed: bool = False
+    """`phrases` are every answer the turn takes (the short answers a re-ask named), not a bias for open speech: a
+    dialect with an `answers` engine hears the turn with it (`ivr.flow.nodes.menus.answer_spec` says when)."""
     max_digits: int = 1
     """Keys to collect; 0 disables keys. Collection ends early at `terminator`."""
     min_digits: int = 1

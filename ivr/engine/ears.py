@@ -20,6 +20,12 @@ speaking and the pool's oldest undecoded audio has waited past its bound (`Decod
 is not decoded and is answered at its end as shed (`SpeechInput.shed`): the flow serves that turn by keys or
 a human. Utterances already admitted keep their place. Measured in bench/RESULTS.md "speech_load".
 
+A dialect may hear its closed turns (`ListenSpec.closed`: the answers a re-ask named) with another engine than its
+open ones (`ModelSpec.answers`: Whisper for a need, PocketSphinx searching only the answers for a one-word reply).
+Everything that depends on the engine follows the turn's (`Ears.engine`): the front end, whether the recognizer is
+told of pauses, and the caller's channel kept between turns, which is kept per engine (a PocketSphinx cepstral mean
+means nothing to Whisper).
+
 Between the endpointer and PocketSphinx recognizers, each utterance passes a front end
 (`ivr.speech.frontend`): one gain per utterance sets the caller's level, and clipped peaks are redrawn. A
 loud or quiet caller lost 20 of 50 points of right intents on the dev split without it (bench/RESULTS.md
@@ -81,6 +87,9 @@ class _Utterance:
         self._ears = ears
         self._languages = tuple(ears.languages)
         self._phrases = ears.phrases
+        self._closed = ears.closed
+        self._engines = {language: ears.engine(language) for language in self._languages}
+        """Per language: the engine that hears this utterance (the turn's, `Ears.engine`)."""
         self._conditioned = {language: ears.conditions(language) for language in self._languages}
         """Per language: whether its recognizer hears the front end's output (else the audio as received)."""
         self._front = UtteranceFrontEnd(ears.front_end) if any(self._conditioned.values()) else None
@@ -89,7 +98,7 @@ class _Utterance:
         self._sessions: list[DecodeSession] = []
         self._streaming = False
         self._borrowing: asyncio.Task[None] | None = None
-        self._settles = {language: not ears.models.spec(language).engine.streams for language in self._languages}
+        self._settles = {language: not engine.streams for language, engine in self._engines.items()}
         """Per language: whether its recognizer decodes whole utterances (so it is told when the caller pauses)."""
         self._settling: list[asyncio.Task[None]] = []
         self._settled = False
@@ -164,9 +173,9 @@ class _Utterance:
         await ears.given_back()  # the last utterance's recognizers are back, and what they learned of the caller kept
         for language in self._languages:
             session = await ears.pool.open_session(
-                ears.models, language, batch_samples=STREAM_BATCH_SAMPLES, counted=True)
+                ears.models, language, closed=self._closed, batch_samples=STREAM_BATCH_SAMPLES, counted=True)
             self._sessions.append(session)
-            await session.restore_acoustic_state(ears.acoustic.get(language))
+            await session.restore_acoustic_state(ears.acoustic.get((language, self._engines[language])))
             await session.set_phrases(self._phrases)
         for session in self._sessions:
             heard = self._audio[self._conditioned[session.language]]
@@ -180,7 +189,7 @@ class _Utterance:
         sessions, self._sessions = self._sessions, []
         for session in sessions:
             try:
-                self._ears.acoustic[session.language] = await session.acoustic_state()
+                self._ears.acoustic[session.language, self._engines[session.language]] = await session.acoustic_state()
                 await session.reset()
             except RecognizerError as exc:
                 log.warning("recognizer_reset_failed", language=session.language, error=str(exc))
@@ -196,10 +205,12 @@ class Ears:
         self.models = models
         self.front_end = front_end or FrontEndConfig()
         """How each utterance's audio is conditioned before the recognizers hear it."""
-        self.acoustic: dict[str, str | None] = {}
-        """Per language: the caller's channel as the last recognizer lent to this call learned it."""
+        self.acoustic: dict[tuple[str, EngineKind], str | None] = {}
+        """Per language and engine: the caller's channel as the last recognizer of it lent to this call learned it."""
         self.languages: list[str] = []
         self.phrases: tuple[str, ...] = ()
+        self.closed = False
+        """The turn's phrases are its whole answer set (`ListenSpec.closed`)."""
         self._clock = clock
         self._endpointer: Endpointer | None = None
         self._listener: EarsListener | None = None
@@ -211,11 +222,15 @@ class Ears:
         self._giving_back: asyncio.Task[None] | None = None
         """The decided utterance's recognizers going back to the pool, after its verdict was reported."""
 
+    def engine(self, language: str) -> EngineKind:
+        """The engine that hears `language` in this turn (its answers engine in a closed turn, if it has one)."""
+        return self.models.spec(language, closed=self.closed).engine
+
     def conditions(self, language: str) -> bool:
         """Whether `language`'s recognizer hears the front end's output: PocketSphinx's does (its fixed initial
         cepstral mean is what made the caller's level matter); Vosk's Kaldi normalises its features online,
         and a Korean need fell under the act threshold with the front end, so it hears the audio as received."""
-        return self.models.spec(language).engine is EngineKind.POCKETSPHINX
+        return self.engine(language) is EngineKind.POCKETSPHINX
 
     def available(self, languages: Sequence[str]) -> list[str]:
         """The requested languages we have a recognizer for, in the order asked."""
@@ -228,6 +243,7 @@ class Ears:
         if not self.languages:
             return False
         self.phrases = spec.phrases
+        self.closed = spec.closed
         # The turn owns the no-input clock, which starts when the prompt ends; the endpointer only
         # finds where speech starts and ends, so its own no-input timeout must never fire (it
         # would stop listening while a long prompt is still playing).
@@ -257,7 +273,8 @@ class Ears:
                     listener(event)
                     continue
                 streaming = self.pool.can_stream(self.languages)
-                log.info("speech_started", languages=self.languages, streaming=streaming)
+                log.info("speech_started", languages=self.languages, streaming=streaming,
+                         engines=[self.engine(language).value for language in self.languages])
                 self._utterance = _Utterance(self, event.audio)
                 if streaming:
                     self._utterance.listen_along()

@@ -68,7 +68,7 @@ class DecoderHost:
         self._lock = threading.Lock()  # decode worker threads share the pipe
         self._starting = threading.Lock()
         self._ids = itertools.count(1)
-        self._prepared: dict[tuple[str, tuple[str, ...]], int] = {}
+        self._prepared: dict[tuple[str, tuple[str, ...], bool], int] = {}
         """Phrase biases built so far, built again in a replacement process."""
         self._process: Any = None
         self._conn: Connection | None = None
@@ -100,8 +100,8 @@ class DecoderHost:
     def wait_ready(self) -> None:
         """Wait until the spawned process has loaded its models, then rebuild its phrase biases."""
         self._request("ping")
-        for (dialect, phrases), count in self._prepared.items():
-            self._request("prepare", dialect, phrases, count)
+        for (dialect, phrases, closed), count in self._prepared.items():
+            self._request("prepare", dialect, phrases, count, closed)
         log.info("decoder_host_started", host=self._name, pid=self.pid)
 
     def ensure_started(self) -> None:
@@ -110,13 +110,15 @@ class DecoderHost:
                 self.stop()
                 self.start()
 
-    def prepare(self, dialect: str, phrases: Sequence[str], recognizers: int) -> None:
-        self._prepared[dialect, tuple(phrases)] = recognizers
-        self._request("prepare", dialect, tuple(phrases), recognizers)
+    def prepare(self, dialect: str, phrases: Sequence[str], recognizers: int, *, closed: bool = False) -> None:
+        """Build `dialect`'s phrase bias in `recognizers` pooled recognizers (`closed`: its answers engine's)."""
+        self._prepared[dialect, tuple(phrases), closed] = recognizers
+        self._request("prepare", dialect, tuple(phrases), recognizers, closed)
 
-    def open(self, dialect: str) -> RemoteRecognizer:
+    def open(self, dialect: str, *, closed: bool = False) -> RemoteRecognizer:
+        """A recognizer of `dialect` in this process (`closed`: of its answers engine, `SpeechModels.open`)."""
         rid = next(self._ids)
-        self._request("open", dialect, rid)
+        self._request("open", dialect, rid, closed)
         self.open_recognizers += 1
         return RemoteRecognizer(self, rid, dialect, self.pid)
 
@@ -307,11 +309,11 @@ def _serve(conn: Connection, specs: tuple[Any, ...]) -> None:
             if op == "ping":
                 pass
             elif op == "prepare":
-                dialect, phrases, count = args
-                models.prepare(dialect, phrases, recognizers=count)
+                dialect, phrases, count, closed = args
+                models.prepare(dialect, phrases, recognizers=count, closed=closed)
             elif op == "open":
-                dialect, rid = args
-                recognizers[rid] = models.open(dialect)
+                dialect, rid, closed = args
+                recognizers[rid] = models.open(dialect, closed=closed)
             elif op == "release":
                 models.release(recognizers.pop(args[0]))
             elif op == "decode":

@@ -5,6 +5,10 @@
 call. Each Vosk or Whisper model folder is loaded once per process however many dialects use it; PocketSphinx
 recognizers are kept on a free list and handed to one utterance at a time; PocketSphinx and Whisper decode in
 decoder processes when `start_hosts` was called (the engine does), else in this process.
+
+A dialect may have a second engine for its closed turns (`ModelSpec.answers`, `ListenSpec.closed`: the answers a
+re-ask named): `open(dialect, closed=True)` lends that engine's recognizer, and `spec(dialect, closed=True)` says
+which engine hears such a turn, so what depends on the engine (front end, streaming) follows the turn.
 """
 
 from __future__ import annotations
@@ -26,10 +30,13 @@ from ivr.speech.recognizer import EngineKind, Recognizer
 from ivr.speech.vosk_engine import VoskModel, VoskRecognizer
 from ivr.speech.whisper_engine import Scored, WhisperModel, WhisperRecognizer
 
-__all__ = ["HOSTED", "ModelSpec", "SpeechModels"]
+__all__ = ["ANSWERS_ENGINES", "HOSTED", "ModelSpec", "SpeechModels"]
 
 HOSTED = frozenset({EngineKind.POCKETSPHINX, EngineKind.WHISPER})
 """Engines decoded in decoder processes once `SpeechModels.start_hosts` ran (Vosk decodes in the engine's)."""
+ANSWERS_ENGINES = frozenset({EngineKind.POCKETSPHINX})
+"""What may hear a dialect's closed turns (`ModelSpec.answers`): an engine whose search holds only the turn's phrases
+(Whisper has no grammar; a Vosk answer search was never measured)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -49,6 +56,20 @@ class ModelSpec:
     warps: tuple[float, ...] = ()
     """PocketSphinx only: frequency warps searched on a call's first doubtful utterance (config `warps: [1.12]`;
     none by default: `pocketsphinx_engine.WARPS`)."""
+    answers: ModelSpec | None = None
+    """The engine that hears the dialect's closed turns (`ListenSpec.closed`), when not this one (config
+    `answers: pocketsphinx`, or a mapping like this one's): in Whisper calls on dev audio, the re-asked callers'
+    one-word answers were routed right 18.5% of the time by Whisper, 73.4% by PocketSphinx searching only the
+    answers (bench/RESULTS.md "hybrid")."""
+
+    def for_turn(self, *, closed: bool) -> ModelSpec:
+        """The spec of the engine that hears a turn: `answers` for a closed one when set, else this one."""
+        return self.answers if closed and self.answers is not None else self
+
+    @property
+    def engines(self) -> tuple[ModelSpec, ...]:
+        """This spec and its answers engine's, if any: every model the dialect loads."""
+        return (self,) if self.answers is None else (self, self.answers)
 
     @classmethod
     def from_mapping(cls, dialect: str, raw: Mapping[str, Any]) -> ModelSpec:
@@ -84,7 +105,23 @@ class ModelSpec:
             raise SpeechModelError(dialect, model, f"`warps` must be numbers, got {warps!r}") from None
         if any(not 0.7 <= w <= 1.4 for w in factors) or len(factors) > 4:
             raise SpeechModelError(dialect, model, f"`warps`: at most 4 factors within 0.7-1.4, got {warps!r}")
-        return cls(dialect, engine, None if model is None else Path(str(model)), bias, transform, factors)
+        answers = None if raw.get("answers") is None else cls._answers(dialect, raw["answers"], engine)
+        return cls(dialect, engine, None if model is None else Path(str(model)), bias, transform, factors, answers)
+
+    @classmethod
+    def _answers(cls, dialect: str, raw: object, engine: EngineKind) -> ModelSpec:
+        """`answers: pocketsphinx` or `answers: {engine: pocketsphinx, mllr: ...}`, checked for `dialect`."""
+        mapping: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {"engine": raw}
+        name = str(mapping.get("engine"))
+        allowed = ", ".join(sorted(e.value for e in ANSWERS_ENGINES))
+        if name not in {e.value for e in ANSWERS_ENGINES}:
+            raise SpeechModelError(dialect, None, f"unknown answers engine {name!r} (one of {allowed}: an engine "
+                                                  "that searches only a turn's answers)")
+        if name == engine.value:
+            raise SpeechModelError(dialect, None, f"`answers: {name}` names the dialect's own engine (leave it out)")
+        if "answers" in mapping:
+            raise SpeechModelError(dialect, None, "an answers engine has no `answers` of its own")
+        return cls.from_mapping(dialect, mapping)
 
 
 class SpeechModels:
@@ -115,7 +152,7 @@ class SpeechModels:
         """Decode PocketSphinx and Whisper dialects in `processes` helper processes from now on (blocking, ~1 s
         each). Whisper too: CTranslate2 drops the GIL, but a decode in a niced process leaves the cores to the
         media loops under saturation (`ivr.speech.hosts.DECODER_NICE`), and each process runs one thread."""
-        specs = [spec for spec in self._specs.values() if spec.engine in HOSTED]
+        specs = [spec for spec in self._specs.values() if any(part.engine in HOSTED for part in spec.engines)]
         if processes <= 0 or not specs or self._hosts:
             return
         self._hosts = [DecoderHost(specs, f"ivr-decoder-{i + 1}") for i in range(processes)]
@@ -150,35 +187,38 @@ class SpeechModels:
         whisper: dict[str, Path] = {}
         for spec in specs:
             by_dialect[spec.dialect] = spec
-            if spec.engine is EngineKind.WHISPER:
-                whisper[spec.dialect] = WhisperModel.locate(spec.dialect, spec.path).resolve()
-            elif spec.engine is EngineKind.VOSK:
-                if spec.path is None:
-                    raise SpeechModelError(spec.dialect, None, "a vosk engine needs a model path")
-                key = spec.path.resolve()
-                if key not in vosk_by_path:
-                    vosk_by_path[key] = VoskModel.load(spec.dialect, spec.path)
-                vosk[spec.dialect] = vosk_by_path[key]
-            else:
-                sphinx[spec.dialect] = dataclasses.replace(
-                    PocketSphinxModel.load(spec.dialect, spec.path, mllr=spec.mllr), warps=spec.warps)
+            for part in spec.engines:  # a dialect's engines differ (`ModelSpec._answers`): one model of each kind
+                if part.engine is EngineKind.WHISPER:
+                    whisper[part.dialect] = WhisperModel.locate(part.dialect, part.path).resolve()
+                elif part.engine is EngineKind.VOSK:
+                    if part.path is None:
+                        raise SpeechModelError(part.dialect, None, "a vosk engine needs a model path")
+                    key = part.path.resolve()
+                    if key not in vosk_by_path:
+                        vosk_by_path[key] = VoskModel.load(part.dialect, part.path)
+                    vosk[part.dialect] = vosk_by_path[key]
+                else:
+                    sphinx[part.dialect] = dataclasses.replace(
+                        PocketSphinxModel.load(part.dialect, part.path, mllr=part.mllr), warps=part.warps)
         return cls(by_dialect, vosk, sphinx, whisper)
 
     @property
     def dialects(self) -> tuple[str, ...]:
         return tuple(self._specs)
 
-    def spec(self, dialect: str) -> ModelSpec:
+    def spec(self, dialect: str, *, closed: bool = False) -> ModelSpec:
+        """The spec of the engine that hears `dialect`'s turns, or its closed ones (`ModelSpec.for_turn`)."""
         try:
-            return self._specs[dialect]
+            return self._specs[dialect].for_turn(closed=closed)
         except KeyError:
             raise SpeechModelError(
                 dialect, None, f"no speech model configured (have: {', '.join(self._specs)})"
             ) from None
 
-    def open(self, dialect: str) -> Recognizer:
-        """A recognizer for one call (blocking: may create a PocketSphinx decoder; call from a worker)."""
-        spec = self.spec(dialect)
+    def open(self, dialect: str, *, closed: bool = False) -> Recognizer:
+        """A recognizer for one call's turn, or closed turn (blocking: may create a PocketSphinx decoder; call
+        from a worker)."""
+        spec = self.spec(dialect, closed=closed)
         if spec.engine is EngineKind.VOSK:
             return VoskRecognizer(self._vosk[dialect], language=dialect)
         if spec.engine is EngineKind.WHISPER:  # the utterance is gathered here; the decoder processes decode it
@@ -186,8 +226,8 @@ class SpeechModels:
             decoder = HostedWhisper(dialect, decodes) if decodes is not None else self._whisper_model(dialect)
             return WhisperRecognizer(decoder, language=dialect)
         if self._hosts:
-            return self._host().open(dialect)
-        return self._open_local(dialect)
+            return self._host().open(dialect, closed=closed)
+        return self._open_local(spec)
 
     def decode_whole(self, dialect: str, audio: npt.NDArray[np.int16], beam_size: int) -> list[Scored]:
         """One Whisper decode in this process (what a decoder process does for `DecodeHosts`; blocking)."""
@@ -201,8 +241,8 @@ class SpeechModels:
                 self._whisper[root] = WhisperModel.load(dialect, root)
             return self._whisper[root]
 
-    def _open_local(self, dialect: str) -> PocketSphinxRecognizer:
-        spec = self.spec(dialect)
+    def _open_local(self, spec: ModelSpec) -> PocketSphinxRecognizer:
+        dialect = spec.dialect
         with self._lock:
             free = self._free[dialect]
             if free:
@@ -211,8 +251,9 @@ class SpeechModels:
                 return rec
         return PocketSphinxRecognizer(self._sphinx[dialect], language=dialect, bias=spec.bias)
 
-    def prepare(self, dialect: str, phrases: Sequence[str], *, recognizers: int = 1) -> None:
-        """Build the phrase bias for `dialect` before calls need it (blocking: run it at start-up).
+    def prepare(self, dialect: str, phrases: Sequence[str], *, recognizers: int = 1, closed: bool = False) -> None:
+        """Build the phrase bias for `dialect`'s turns (`closed`: its closed turns) before calls need it (blocking:
+        run it at start-up).
 
         A PocketSphinx language model takes seconds of pure Python to estimate, and loading it into
         a new decoder a third of a second; doing both here for `recognizers` pooled decoders means
@@ -220,12 +261,12 @@ class SpeechModels:
         """
         if dialect not in self._specs:
             return
-        if self._hosts and self._specs[dialect].engine in HOSTED:
+        if self._hosts and self.spec(dialect, closed=closed).engine in HOSTED:
             for host in self._hosts:
                 host.ensure_started()
-                host.prepare(dialect, phrases, -(-max(1, recognizers) // len(self._hosts)))
+                host.prepare(dialect, phrases, -(-max(1, recognizers) // len(self._hosts)), closed=closed)
             return
-        opened = [self.open(dialect) for _ in range(max(1, recognizers))]
+        opened = [self.open(dialect, closed=closed) for _ in range(max(1, recognizers))]
         try:
             for recognizer in opened:
                 recognizer.set_phrases(phrases)

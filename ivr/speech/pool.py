@@ -119,15 +119,18 @@ class DecodePool:
         return DecodeSession(self, recognizer)
 
     async def open_session(
-        self, models: SpeechModels, dialect: str, *, batch_samples: int = 0, counted: bool = False
+        self, models: SpeechModels, dialect: str, *, closed: bool = False, batch_samples: int = 0,
+        counted: bool = False,
     ) -> DecodeSession:
         """Open a recognizer for `dialect` on a worker (decoder creation is slow) and wrap it;
-        waits while `max_recognizers` of the dialect are open. `batch_samples`: see `DecodeSession`.
+        waits while `max_recognizers` of the dialect are open. `closed`: for a turn whose phrases are its whole
+        answer set (`SpeechModels.open`: the dialect's answers engine, if it has one). `batch_samples`: see
+        `DecodeSession`.
 
         `counted`: a caller is waiting on this decode in a turn (the ears' utterances), so how long it waits counts
         in the backlog `admit` reads. A voice message's transcript is not counted: decoded in one job, a minute of
         audio keeps a decoder busy for seconds however idle the cores are, which is work, not lag."""
-        if models.spec(dialect).engine is EngineKind.VOSK:
+        if models.spec(dialect, closed=closed).engine is EngineKind.VOSK:
             # Vosk decodes in this process (no round trip to a decoder process to save), and its online
             # features depend on how the audio is chunked: a Korean test need fell under the act threshold
             # when fed in 0.2 s batches. Batching stays for the engines in decoder processes (PocketSphinx, where it
@@ -141,7 +144,7 @@ class DecodePool:
                 await limit.acquire()
             self._lent[dialect] = self._lent.get(dialect, 0) + 1
             try:
-                recognizer = await self.run(lambda: models.open(dialect))
+                recognizer = await self.run(lambda: models.open(dialect, closed=closed))
             except BaseException:
                 self._returned(dialect)
                 raise

@@ -45,9 +45,23 @@ async def run_menu(node: MenuNode, rt: CallRuntime) -> str | None:
     return await listen_loop(rt, node, spec, interpret, fail=rt.failure_target(node))
 
 
+def yes_no_spec(dialect: str, timeout_s: float) -> ListenSpec:
+    """A yes/no question's listen, biased to the language's yes/no words. Not `closed`: in Whisper calls, Whisper
+    understood 90.8% of the callers' yes or no, PocketSphinx searching the yes/no words 83.7% (dev, bench/RESULTS.md
+    "hybrid"); the re-ask's one-word answers are another matter (`answer_spec`)."""
+    return ListenSpec(languages=(dialect,), phrases=yes_no_phrases(dialect), max_digits=1,
+                      no_input_timeout_s=timeout_s)
+
+
+def answer_spec(spec: ListenSpec, answers: tuple[str, ...]) -> ListenSpec:
+    """The re-ask's listen after a no-match: the answers it named are the turn's whole answer set (`closed`): in a
+    Whisper call, 73.4% of the callers asked again were routed right by PocketSphinx searching only the answers,
+    18.5% by Whisper (dev, bench/RESULTS.md "hybrid")."""
+    return replace(spec, phrases=answers, closed=True)
+
+
 async def run_confirm(node: ConfirmNode, rt: CallRuntime) -> str | None:
-    spec = ListenSpec(languages=(rt.dialect,), phrases=yes_no_phrases(rt.dialect), max_digits=1,
-                      no_input_timeout_s=node.timeout_s)
+    spec = yes_no_spec(rt.dialect, node.timeout_s)
 
     async def interpret(result: CallerInput) -> Goto | None:
         answer = yes_no(result)
@@ -181,7 +195,7 @@ async def run_ask(node: AskNode, rt: CallRuntime) -> str | None:
         return None if speech is None else await decide(*classify_answer(node, speech), retry_thresholds(node))
 
     answers = answer_phrases(node, languages)
-    reask = (replace(spec, phrases=answers), interpret_answer) if answers else None
+    reask = (answer_spec(spec, answers), interpret_answer) if answers else None
     return await listen_loop(rt, node, spec, interpret, fail=rt.failure_target(node), reask=reask)
 
 
@@ -284,9 +298,7 @@ async def _confirm_intent(node: AskNode, rt: CallRuntime, intent: str) -> bool:
     labels = rt.flow.spec.intents[intent].label
     label = rt.text_for(labels, rt.dialect) if labels else intent
     prompt = rt.prompt(node.confirm_prompt, {"intent_label": label})
-    spec = ListenSpec(languages=(rt.dialect,), phrases=yes_no_phrases(rt.dialect), max_digits=1,
-                      no_input_timeout_s=node.timeout_s)
-    result = await rt.call.listen(spec, [prompt])
+    result = await rt.call.listen(yes_no_spec(rt.dialect, node.timeout_s), [prompt])
     rt.note_input(result, node.confirm_prompt)
     answer = yes_no(result)
     rt.emit(StepKind.CONFIRMED, {"intent": intent, "answer": answer})

@@ -29,6 +29,8 @@ class _Session:
         self.state = state
         self.restored: str | None = None
         self.closed = False
+        self.closed_turn = False
+        """Opened for a closed turn (`ListenSpec.closed`)."""
         self.audio: list[np.ndarray] = []
         self.settles = 0
         self.finished_after_settles: int | None = None
@@ -83,10 +85,11 @@ class _Pool:
     def lag_s(self, now: float) -> float:
         return 3.0 if self.behind else 0.0
 
-    async def open_session(self, models: object, dialect: str, *, batch_samples: int = 0,
+    async def open_session(self, models: object, dialect: str, *, closed: bool = False, batch_samples: int = 0,
                            counted: bool = False) -> _Session:
         assert counted, "a caller waits on every utterance the ears decode"
         self.lent.append(_Session(state=f"cmn-after-{len(self.lent) + 1}"))
+        self.lent[-1].closed_turn = closed
         return self.lent[-1]
 
     @property
@@ -96,9 +99,12 @@ class _Pool:
 
 class _Models:
     dialects = ("en",)
+    engine = EngineKind.POCKETSPHINX
+    answers: EngineKind | None = None
 
-    def spec(self, dialect: str) -> ModelSpec:
-        return ModelSpec(dialect, EngineKind.POCKETSPHINX)
+    def spec(self, dialect: str, *, closed: bool = False) -> ModelSpec:
+        answers = None if self.answers is None else ModelSpec(dialect, self.answers)
+        return ModelSpec(dialect, self.engine, answers=answers).for_turn(closed=closed)
 
 
 async def test_speech_after_a_prompt_longer_than_the_no_input_timeout_is_heard() -> None:
@@ -204,7 +210,7 @@ async def test_when_no_recognizer_can_be_had_the_turn_hears_a_no_match_at_once()
     from ivr.speech.errors import RecognizerError
 
     class _BrokenPool(_Pool):
-        async def open_session(self, models: object, dialect: str, *, batch_samples: int = 0,
+        async def open_session(self, models: object, dialect: str, *, closed: bool = False, batch_samples: int = 0,
                                counted: bool = False) -> _Session:
             raise RecognizerError("decoder process ivr-decoder-1 died (exit code -9)")
 
@@ -267,7 +273,7 @@ async def test_the_recognizer_hears_every_caller_at_the_front_ends_level(gain_db
 
 async def test_a_vosk_recognizer_hears_the_caller_as_received() -> None:
     class _VoskModels(_Models):
-        def spec(self, dialect: str) -> ModelSpec:
+        def spec(self, dialect: str, *, closed: bool = False) -> ModelSpec:
             return ModelSpec(dialect, EngineKind.VOSK, pathlib.Path("/models/vosk-en"))
 
     clock = FakeClock()
@@ -313,8 +319,30 @@ async def test_an_utterance_admitted_before_the_decoders_fell_behind_keeps_its_p
 
 
 class _WhisperModels(_Models):
-    def spec(self, dialect: str) -> ModelSpec:
-        return ModelSpec(dialect, EngineKind.WHISPER)
+    engine = EngineKind.WHISPER
+
+
+class _HybridModels(_Models):
+    engine = EngineKind.WHISPER
+    answers = EngineKind.POCKETSPHINX
+
+
+async def test_a_closed_turn_is_heard_by_the_answers_engine_which_keeps_its_own_view_of_the_channel() -> None:
+    clock = FakeClock()
+    pool = _Pool(spare=True)
+    ears = Ears(pool, _HybridModels(), clock)  # type: ignore[arg-type]
+    turns = (False, True, False, True)  # the need, the re-ask's answer, a need again, another re-ask's answer
+    for closed in turns:
+        spec = ListenSpec(languages=("en",), phrases=("claim", "payment") if closed else (), closed=closed)
+        assert await ears.start(spec, lambda _e: None)
+        assert ears.engine("en") is (EngineKind.POCKETSPHINX if closed else EngineKind.WHISPER)
+        assert ears.conditions("en") is closed, "the front end for PocketSphinx only"
+        await _say(ears, clock)
+        await ears.stop()
+    assert [session.closed_turn for session in pool.lent] == list(turns)
+    assert [session.settles for session in pool.lent] == [1, 0, 1, 0], "only Whisper is told of the pause"
+    assert [session.restored for session in pool.lent] == [None, None, "cmn-after-1", "cmn-after-2"], (
+        "each engine resumes from what its own last recognizer learned of the caller")
 
 
 @pytest.mark.parametrize("models", [_Models(), _WhisperModels()], ids=["streaming-engine", "whole-utterance-engine"])

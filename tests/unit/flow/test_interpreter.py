@@ -176,6 +176,7 @@ async def test_after_a_no_match_the_recognizer_listens_for_the_answers_the_retry
     sim, _ = await run(hotline, Turn.say("今天天气怎么样"), Turn.say("缴费"))
     first, retry = sim.call.listens[:2]
     assert "我要报案" in first.phrases and len(first.phrases) > 100
+    assert (first.closed, retry.closed) == (False, True)  # the answers are the retry's whole answer set
     assert set(retry.phrases) == {"理赔", "查保单", "缴费", "借款", "变更", "退保", "投诉", "人工", "claim",
                                   "policy details", "payment", "loan", "change", "cancel", "complaint", "agent"}
     assert sim.record.intent == "payment"
@@ -188,12 +189,14 @@ async def test_an_answer_heard_in_doubt_is_confirmed_and_the_confirm_listens_for
     assert sim.call.prompt_ids.count("confirm_intent") == 1 and sim.record.intent == "payment"
     confirm = sim.call.listens[2]
     assert "yes" in confirm.phrases and "no" in confirm.phrases and "payment" not in confirm.phrases
+    assert not confirm.closed, "yes/no is heard by the dialect's own engine (menus.yes_no_spec)"
 
 
 async def test_a_silence_after_a_no_match_asks_the_open_question_again(hotline: Flow) -> None:
     sim, _ = await run(hotline, Turn.say("今天天气怎么样"), Turn.silence(), Turn.say("我要报案"))
     phrases = [len(spec.phrases) for spec in sim.call.listens[:3]]
     assert phrases[1] == 16 and phrases[0] == phrases[2] > 100
+    assert [spec.closed for spec in sim.call.listens[:3]] == [False, True, False]
     assert sim.record.queue == "claims"
 
 

@@ -64,10 +64,10 @@ class _Stuck(EngineRecognizer):
 
 
 class _Models:
-    def spec(self, dialect: str) -> SimpleNamespace:
+    def spec(self, dialect: str, *, closed: bool = False) -> SimpleNamespace:
         return SimpleNamespace(dialect=dialect, engine=EngineKind.POCKETSPHINX)
 
-    def open(self, dialect: str) -> _Stuck:
+    def open(self, dialect: str, *, closed: bool = False) -> _Stuck:
         return _Stuck(dialect)
 
     def release(self, recognizer: EngineRecognizer) -> None: ...

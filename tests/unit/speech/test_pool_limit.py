@@ -23,10 +23,10 @@ class _Models:
         self.opened = 0
         self.released = 0
 
-    def spec(self, dialect: str) -> SimpleNamespace:
+    def spec(self, dialect: str, *, closed: bool = False) -> SimpleNamespace:
         return SimpleNamespace(dialect=dialect, engine=EngineKind.POCKETSPHINX)
 
-    def open(self, dialect: str) -> _Rec:
+    def open(self, dialect: str, *, closed: bool = False) -> _Rec:
         self.opened += 1
         return _Rec(dialect)
 
