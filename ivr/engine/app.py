@@ -59,7 +59,7 @@ from ivr.errors import ConfigError, IvrError
 from ivr.flow import FlowRegistry, Interpreter, ReloadResult
 from ivr.flow.expr import Value
 from ivr.flow.model import AskNode
-from ivr.flow.nodes.menus import ask_inputs
+from ivr.flow.nodes.menus import answer_phrases, ask_inputs
 from ivr.outbound.scheduler import Scheduler
 from ivr.rtp import MediaEngine
 from ivr.sip.edge import SipEdge
@@ -280,7 +280,9 @@ class Engine:
                  recordings=report.recordings, unavailable=len(report.unavailable))
         self.speech_models = await asyncio.to_thread(SpeechModels.load, speech_specs(cfg))
         log.info("speech_models_loaded", engines={d: self.speech_models.spec(d).engine.value
-                                                  for d in self.speech_models.dialects})
+                                                  for d in self.speech_models.dialects},
+                 answers={d: answers.engine.value for d in self.speech_models.dialects
+                          if (answers := self.speech_models.spec(d, closed=True)) != self.speech_models.spec(d)})
         parts.push_async_callback(asyncio.to_thread, self.speech_models.close)
         await asyncio.to_thread(self.speech_models.start_hosts, cfg.asr_processes)
         await asyncio.to_thread(self._prepare_speech)
@@ -376,18 +378,23 @@ class Engine:
         self._tasks.append(asyncio.get_running_loop().create_task(work, name=name))
 
     def _prepare_speech(self) -> None:
-        """Build every open question's phrase bias now, so no call waits for it (blocking)."""
-        prepared: set[tuple[str, tuple[str, ...]]] = set()
+        """Build every open question's phrase bias, and its re-ask's (a closed turn: `menus.answer_spec`, heard by the
+        dialect's answers engine if it has one), now, so no call waits for it (blocking)."""
+        prepared: set[tuple[str, tuple[str, ...], bool]] = set()
         for flow in self.registry.flows():
             for node in flow.spec.nodes.values():
                 if not isinstance(node, AskNode):
                     continue
                 for dialect in flow.spec.dialects:
                     languages, phrases = ask_inputs(flow, node, dialect)
+                    answers = answer_phrases(node, languages)
                     for language in languages:
-                        if (language, phrases) not in prepared:
-                            prepared.add((language, phrases))
-                            self.speech_models.prepare(language, phrases, recognizers=self.config.asr_prewarm)
+                        for turn, closed in ((phrases, False), (answers, True)):
+                            if (closed and not turn) or (language, turn, closed) in prepared:
+                                continue
+                            prepared.add((language, turn, closed))
+                            self.speech_models.prepare(language, turn, recognizers=self.config.asr_prewarm,
+                                                       closed=closed)
         log.info("speech_prepared", biases=len(prepared))
 
     # -- flows ------------------------------------------------------------------------------------

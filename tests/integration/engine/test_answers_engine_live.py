@@ -45,3 +45,5 @@ async def test_the_reask_answer_is_heard_by_the_answers_engine_and_routed(
     assert intents[-1]["intent"] == "payment" and intents[-1]["source"] == "answer", intents
     heard_by = [entry["engines"] for entry in log_events(hybrid_engine, "speech_started", call_id=report.call_id)]
     assert heard_by[0] == ["whisper"] and heard_by[-1] == ["pocketsphinx"], heard_by
+    loaded = log_events(hybrid_engine, "speech_models_loaded")  # one per worker process
+    assert loaded and all(e["engines"]["en"] == "whisper" and e["answers"] == {"en": "pocketsphinx"} for e in loaded)
