@@ -20,7 +20,7 @@ import urllib.request
 # Not bind-0-and-release: the kernel hands that number to any outgoing connection or another process's probe
 # before `ivr serve` binds it, and a node's workers bind the ports above it too. The test suite's pool claims
 # a block outside the ephemeral range, so a bench run beside the suite (or a bench test inside it) is safe.
-from ivr.testing.ports import free_port
+from ivr.testing.ports import free_port as free_port  # re-exported: the benches import it from here
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
