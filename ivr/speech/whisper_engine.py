@@ -13,7 +13,8 @@ Whisper is not a streaming decoder: `accept` only gathers the utterance (at most
   takes shorter input, and padding cost ~0.5 s CPU a need against ~0.1 s (measured on 640 dev clips);
 * beam search with the prompt `<|startoftranscript|><|notimestamps|>`, `max_length` bounded by the
   audio's length (`max_tokens`: without it the model repeats itself on a short input), int8 weights,
-  one thread per process (the engine runs one decoder process per core, `ivr.speech.hosts`).
+  one thread per process (the engine runs one decoder process per core, `ivr.speech.hosts`); a reading that
+  still repeats itself is decoded once more with repeats barred (`repeats_itself`, `LOOP_NGRAM`).
 
 Partials are empty (nothing reads them: barge-in comes from the endpointer, not from words). Phrases
 are not used: Whisper has no grammar (see `WhisperRecognizer._engine_set_phrases`).
@@ -42,6 +43,7 @@ from ivr.speech.recognizer import CALL_RATE_HZ, EngineRecognizer, normalize_text
 
 __all__ = [
     "BEAM_SIZE",
+    "LOOP_NGRAM",
     "MAX_UTTERANCE_S",
     "TOKEN_POWER",
     "WINDOW_S",
@@ -51,6 +53,7 @@ __all__ = [
     "WhisperRecognizer",
     "max_tokens",
     "nbest_weights",
+    "repeats_itself",
 ]
 
 _MODEL_RATE_HZ = 16000
@@ -81,6 +84,23 @@ with beam 5, 0 -> 86.6% routed right, 3.1% false accepts; 0.2 -> 85.3 / 1.7%; 0.
 
 SHARE_TEMPERATURE = 1.0
 """Temperature of the softmax that shares the beam's mass between hypotheses (2 and 0.5 changed nothing on dev)."""
+
+
+LOOP_NGRAM = 3
+"""A reading that repeats itself is decoded again with no 3-token sequence repeated (CTranslate2's
+`no_repeat_ngram_size`). Only then: barred on every decode it cost dev accuracy and cut real repeats ("I want to
+cancel, no, I want to pay" lost its "pay"), and a repetition penalty doubled false accepts (bench/RESULTS.md
+"Whisper as the English default")."""
+
+
+def repeats_itself(text: str) -> bool:
+    """Whether some run of two or more words is said twice in a row ("check my policy check my policy"): how
+    Whisper loops on a short input. Single words are left alone: "no no" and "yes yes" are how callers talk."""
+    words = text.split()
+    for n in range(2, len(words) // 2 + 1):
+        if any(words[i : i + n] == words[i + n : i + 2 * n] for i in range(len(words) - 2 * n + 1)):
+            return True
+    return False
 
 
 def max_tokens(audio_s: float) -> int:
@@ -197,9 +217,16 @@ class WhisperModel:
         if frames < _MIN_MEL_FRAMES:
             return []
         features = ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None, :, :frames], dtype=np.float32))
+        scored = self._generate(features, beam_size, max_tokens(audio.shape[0] / CALL_RATE_HZ))
+        if scored and repeats_itself(scored[0].text):  # the decoder looped on a short need: once more, barred
+            return self._generate(features, beam_size, max_tokens(audio.shape[0] / CALL_RATE_HZ),
+                                  no_repeat_ngram_size=LOOP_NGRAM)
+        return scored
+
+    def _generate(self, features: Any, beam_size: int, max_length: int, **options: int) -> list[Scored]:
         result = self.model.generate(
             features, [list(self.prompt)], beam_size=beam_size, num_hypotheses=beam_size, return_scores=True,
-            max_length=max_tokens(audio.shape[0] / CALL_RATE_HZ), suppress_blank=True,
+            max_length=max_length, suppress_blank=True, **options,
         )[0]
         eot = self.tokenizer.eot
         out = []

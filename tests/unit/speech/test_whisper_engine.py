@@ -21,7 +21,10 @@ from ivr.speech.whisper_engine import (
     WhisperRecognizer,
     max_tokens,
     nbest_weights,
+    repeats_itself,
 )
+from ivr.testing import peers
+from ivr.testing.voices import speak
 
 from .conftest import load_wav, silence
 
@@ -164,6 +167,24 @@ def test_whisper_hears_a_rendered_need_and_the_classifier_routes_it(model: Whisp
     assert 0.5 < sum(h.confidence for h in result.nbest) <= 1.0
     classifier = load_flow_intents(ROOT / "flows" / "hotline.yaml").train(["en"])
     assert classifier.classify(result.text)[0].intent == "claim"
+
+
+def test_a_run_of_words_said_twice_in_a_row_is_a_loop_and_nothing_else_is() -> None:
+    assert repeats_itself("check my policy check my policy check my")
+    assert repeats_itself("i want to pay my bill my bill")
+    assert not repeats_itself("i want to cancel no i want to pay"), "a self-correction repeats, but not in a row"
+    assert not repeats_itself("no no no"), "single words said again are how callers talk"
+    assert not repeats_itself("yes")
+    assert not repeats_itself("")
+
+
+@pytest.mark.skipif(peers.FESTIVAL.missing, reason=peers.FESTIVAL.reason)
+def test_a_short_need_the_decoder_loops_on_is_read_once(model: WhisperModel) -> None:
+    """Festival's "check my policy" with 0.1 s before and 0.5 s after read "check my policy check my policy check
+    my policy" at 0.28 (the call confirmed instead of acting); decoded again with repeats barred, it is read once."""
+    audio = np.concatenate([silence(0.1), speak("check my policy", "en"), silence(0.5)])
+    best = model.decode(audio)[0]
+    assert best.text == "check my policy", best
 
 
 def test_models_share_one_whisper_model_between_dialects() -> None:
