@@ -160,8 +160,12 @@ async def test_revisit_completes_by_keys_and_by_speech(tmp_path: pathlib.Path) -
     finally:
         await callee.close()
     for number, end in ends.items():
-        assert end.amd is not None and end.amd.verdict.value == "human", (number, end, callee.timeline)
-        assert (end.result, end.result_code) == (Result.ANSWERED, "confirmed"), (number, callee.timeline)
+        # The callee's own failures first: a long timeline is cut short in pytest's message (twice the first callee
+        # hung up three or four seconds in at the start of a full run, and the cut-off timeline hid why).
+        failed_first = sorted(callee.timeline, key=lambda note: note[1] != "failed")
+        why = "\n".join(f"{at} {what} {detail}" for at, what, detail in failed_first)
+        assert end.amd is not None and end.amd.verdict.value == "human", f"{number} {end}\n{why}"
+        assert (end.result, end.result_code) == (Result.ANSWERED, "confirmed"), f"{number} {end}\n{why}"
     assert progress.completed == 2 and progress.completion_rate == 1.0 and progress.by_code == {"confirmed": 2}
     # The consent is recorded (the callee's side, from the flow's start) and the record says where: the
     # spoken "yes" is in it; the keyed one is silence (its keys are in the journey). Only the second half is
