@@ -279,10 +279,9 @@ class Engine:
         log.info("prompts_ready", rendered=report.rendered, from_cache=report.from_cache,
                  recordings=report.recordings, unavailable=len(report.unavailable))
         self.speech_models = await asyncio.to_thread(SpeechModels.load, speech_specs(cfg))
-        log.info("speech_models_loaded", engines={d: self.speech_models.spec(d).engine.value
-                                                  for d in self.speech_models.dialects},
-                 answers={d: answers.engine.value for d in self.speech_models.dialects
-                          if (answers := self.speech_models.spec(d, closed=True)) != self.speech_models.spec(d)})
+        specs = {d: self.speech_models.spec(d) for d in self.speech_models.dialects}
+        log.info("speech_models_loaded", engines={d: spec.engine.value for d, spec in specs.items()},
+                 answers={d: spec.answers.engine.value for d, spec in specs.items() if spec.answers is not None})
         parts.push_async_callback(asyncio.to_thread, self.speech_models.close)
         await asyncio.to_thread(self.speech_models.start_hosts, cfg.asr_processes)
         await asyncio.to_thread(self._prepare_speech)

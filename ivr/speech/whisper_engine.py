@@ -217,10 +217,10 @@ class WhisperModel:
         if frames < _MIN_MEL_FRAMES:
             return []
         features = ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None, :, :frames], dtype=np.float32))
-        scored = self._generate(features, beam_size, max_tokens(audio.shape[0] / CALL_RATE_HZ))
+        max_length = max_tokens(audio.shape[0] / CALL_RATE_HZ)
+        scored = self._generate(features, beam_size, max_length)
         if scored and repeats_itself(scored[0].text):  # the decoder looped on a short need: once more, barred
-            return self._generate(features, beam_size, max_tokens(audio.shape[0] / CALL_RATE_HZ),
-                                  no_repeat_ngram_size=LOOP_NGRAM)
+            return self._generate(features, beam_size, max_length, no_repeat_ngram_size=LOOP_NGRAM)
         return scored
 
     def _generate(self, features: Any, beam_size: int, max_length: int, **options: int) -> list[Scored]:

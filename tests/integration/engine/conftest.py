@@ -163,6 +163,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "engine_errors_expected(*patterns): the module's `engine` may log error lines matching these regexes",
     )
+    config.addinivalue_line("markers", "engine_args(*args): more `ivr serve` arguments for the module's `engine`")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -183,9 +184,11 @@ def _api_token_for_clients() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEngine]:
     """One engine per module; at teardown it must exit 0 on SIGTERM with a clean log (a module whose tests
-    provoke errors marks itself `pytestmark = pytest.mark.engine_errors_expected("pattern", ...)`)."""
+    provoke errors marks itself `pytestmark = pytest.mark.engine_errors_expected("pattern", ...)`; one that needs
+    a setting, `pytest.mark.engine_args("--set", "KEY=VALUE")`)."""
     marker = request.node.get_closest_marker("engine_errors_expected")
-    running = start_engine(tmp_path_factory.mktemp("engine"))
+    args = request.node.get_closest_marker("engine_args")
+    running = start_engine(tmp_path_factory.mktemp("engine"), *(args.args if args else ()))
     try:
         yield running
     finally:

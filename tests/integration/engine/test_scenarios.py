@@ -12,27 +12,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
-from collections.abc import Iterator
 
 import pytest
 
 from ivr.testing import peers
 from ivr.testing.caller import TestCaller
 from ivr.testing.scenario import Scenario, load_many, render_failures, run_scenarios
-from tests.integration.engine.conftest import ROOT, RunningEngine, start_engine, stop_engine
+from tests.integration.engine.conftest import ROOT, RunningEngine
 from tests.integration.engine.hours import night_now
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(peers.FESTIVAL.missing, reason=peers.FESTIVAL.reason),  # English callers
-    pytest.mark.skipif(peers.ESPEAK_NG.missing, reason=peers.ESPEAK_NG.reason),  # Chinese callers
-    pytest.mark.timeout(400),
-]
-
-FILES = sorted((ROOT / "tests" / "scenarios").glob("*.yaml"))
-MIN_FILES = 10
-"""The demo set holds more: a glob finding fewer means a moved folder, and must fail, not pass on nothing."""
-
 
 SHED_AFTER_S = 8.0
 """The engine's decode-lag bound for this module (`asr_max_lag_s`, 2 s by default). This file is the suite's longest,
@@ -40,14 +27,17 @@ so it starts first, while every other test worker boots its engine and decoder p
 turn shed there (the overload policy, tested on its own in tests/unit/speech) failed a flow check once (a caller's
 need shed at 2.9 s of lag, 2026-12-07). 8 s is the turn's own decode timeout (`ivr.engine.turn.DECODE_TIMEOUT_S`)."""
 
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(peers.FESTIVAL.missing, reason=peers.FESTIVAL.reason),  # English callers
+    pytest.mark.skipif(peers.ESPEAK_NG.missing, reason=peers.ESPEAK_NG.reason),  # Chinese callers
+    pytest.mark.timeout(400),
+    pytest.mark.engine_args("--set", f"asr_max_lag_s={SHED_AFTER_S}"),
+]
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEngine]:
-    running = start_engine(tmp_path_factory.mktemp("engine"), "--set", f"asr_max_lag_s={SHED_AFTER_S}")
-    try:
-        yield running
-    finally:
-        stop_engine(running)
+FILES = sorted((ROOT / "tests" / "scenarios").glob("*.yaml"))
+MIN_FILES = 10
+"""The demo set holds more: a glob finding fewer means a moved folder, and must fail, not pass on nothing."""
 
 
 def at_this_hour(scenario: Scenario, night: bool) -> Scenario:
