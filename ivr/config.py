@@ -46,8 +46,13 @@ ENV_PREFIX = "IVR_"
 URL_SCHEMES = ("postgresql://", "postgres://")
 MAX_WORKERS = 64
 """Engine processes per node at most (`workers`): each has its own SIP port and RTP range."""
-ENGLISH_ENGINES = ("pocketsphinx", "whisper")
-"""What `asr_engine` may name (the engines whose English model ships with the engine)."""
+ENGLISH_MODELS: dict[str, dict[str, str]] = {
+    "whisper": {"engine": "whisper", "answers": "pocketsphinx"},
+    "pocketsphinx": {"engine": "pocketsphinx"},
+}
+"""What `asr_engine` may name (engines whose English model ships with the engine), as an `asr_models` entry: `whisper`
+hears open turns with Whisper and closed ones (a re-ask's answers) with PocketSphinx's answer grammar, the per-turn
+hybrid (docs/SPEECH.md); Whisper alone is `asr_models: {en: {engine: whisper}}`."""
 
 
 def default_workers() -> int:
@@ -128,7 +133,7 @@ class EngineConfig:
     """The shared ACD log when `acd_backend` is redis (every node of a cluster names the same one)."""
     callback_uri_template: str = "sip:{number}@{sip_host}"
     """Where a callback dials the caller: `{number}` is the number left, `{sip_host}` ours (a trunk or SBC)."""
-    asr_engine: str = "pocketsphinx"
+    asr_engine: str = "whisper"
     """The English recognizer when `asr_models` names none for "en": whisper or pocketsphinx (docs/SPEECH.md)."""
     asr_models: dict[str, Any] = field(default_factory=dict)
     """Dialect code → Vosk model path (or a mapping: engine, model), for the production engine."""
@@ -240,8 +245,8 @@ class EngineConfig:
             TimerPolicy(self.session_expires, self.min_se)  # the session timer's own check, said with its key
         except ValueError as exc:
             raise SettingError("min_se", str(exc)) from None
-        if self.asr_engine not in ENGLISH_ENGINES:
-            known = ", ".join(ENGLISH_ENGINES)
+        if self.asr_engine not in ENGLISH_MODELS:
+            known = ", ".join(ENGLISH_MODELS)
             raise SettingError("asr_engine", f"asr_engine {self.asr_engine!r} is not one of: {known}")
         for key in ("max_calls", "asr_workers", "asr_max_decoders"):
             if getattr(self, key) < 1:

@@ -30,7 +30,7 @@ from ivr.acd.events import NodeLost
 from ivr.call import Call
 from ivr.callback_policy import CallbackPolicy
 from ivr.clock import Clock, LoopClock
-from ivr.config import EngineConfig
+from ivr.config import ENGLISH_MODELS, EngineConfig
 from ivr.demo_backend import DemoBackend
 from ivr.engine.agents import AgentDesk, AgentRegistrar, acd_backend
 from ivr.engine.calls import FlowCalls
@@ -70,7 +70,6 @@ from ivr.sipua.calls import IncomingCall
 from ivr.sipua.useragent import UserAgent
 from ivr.speech import DecodePool, SpeechModels
 from ivr.speech.models import ModelSpec
-from ivr.speech.recognizer import EngineKind
 from ivr.store import SqlStore, open_store
 from ivr.store.dialects import DialectWorker, DialectWriter, open_dialect_worker
 from ivr.store.messages import MessageStore
@@ -98,7 +97,7 @@ log = structlog.get_logger(__name__)
 def speech_specs(config: EngineConfig) -> list[ModelSpec]:
     """English through `asr_engine`'s bundled model (Whisper tiny.en or PocketSphinx en-us: both installed with the
     engine, so it works on a fresh machine), plus configured models (which may name another engine for "en")."""
-    specs = {"en": ModelSpec("en", EngineKind(config.asr_engine))}
+    specs = {"en": ModelSpec.from_mapping("en", ENGLISH_MODELS[config.asr_engine])}
     for dialect, raw in config.asr_models.items():
         specs[dialect] = ModelSpec.from_mapping(dialect, raw if isinstance(raw, Mapping) else {"model": raw})
     return list(specs.values())

@@ -10,11 +10,13 @@ Whisper is not a streaming decoder: `accept` only gathers the utterance (at most
 
 * 8 kHz call audio -> 16 kHz (soxr) -> log-mel features (faster-whisper's `FeatureExtractor`);
 * the encoder sees the utterance's own frames only, not padded to Whisper's 30 s window: CTranslate2
-  takes shorter input, and padding cost ~0.5 s CPU a need against ~0.1 s (measured on 640 dev clips);
+  takes shorter input, and padding cost ~0.5 s CPU a need against ~0.1 s (measured on 640 dev clips); but
+  with a little silence either side (`LEAD_PAD_S`, `TRAIL_PAD_S`): the endpointer cuts speech close, and
+  Whisper, trained on speech with room around it, then loops or misreads short needs and answers;
 * beam search with the prompt `<|startoftranscript|><|notimestamps|>`, `max_length` bounded by the
   audio's length (`max_tokens`: without it the model repeats itself on a short input), int8 weights,
   one thread per process (the engine runs one decoder process per core, `ivr.speech.hosts`); a reading that
-  still repeats itself is decoded once more with repeats barred (`repeats_itself`, `LOOP_NGRAM`).
+  still ends in a loop is cut to its first run (`collapse_loop`).
 
 Partials are empty (nothing reads them: barge-in comes from the endpointer, not from words). Phrases
 are not used: Whisper has no grammar (see `WhisperRecognizer._engine_set_phrases`).
@@ -22,7 +24,8 @@ are not used: Whisper has no grammar (see `WhisperRecognizer._engine_set_phrases
 Confidence (`nbest_weights`): the beam's hypotheses, each weighted by its share of the beam's probability
 mass (softmax of the total log-probabilities) times the best hypothesis's geometric-mean token probability
 raised to `TOKEN_POWER`; so the weights sum to at most 1, and what they leave out is the model's doubt
-about the whole list, as PocketSphinx's do (`ivr.flow.nodes.menus._mass` reads them so).
+about the whole list, as PocketSphinx's do (`ivr.flow.nodes.menus._mass` reads them so). Hypotheses that read
+the same words (they differ in case, punctuation or a loop cut off) pool their shares.
 """
 
 from __future__ import annotations
@@ -43,17 +46,18 @@ from ivr.speech.recognizer import CALL_RATE_HZ, EngineRecognizer, normalize_text
 
 __all__ = [
     "BEAM_SIZE",
-    "LOOP_NGRAM",
+    "LEAD_PAD_S",
     "MAX_UTTERANCE_S",
     "TOKEN_POWER",
+    "TRAIL_PAD_S",
     "WINDOW_S",
     "Scored",
     "WhisperDecoder",
     "WhisperModel",
     "WhisperRecognizer",
+    "collapse_loop",
     "max_tokens",
     "nbest_weights",
-    "repeats_itself",
 ]
 
 _MODEL_RATE_HZ = 16000
@@ -76,31 +80,38 @@ BEAM_SIZE = 5
 2.5% false accepts; 2 -> 82.8 / 1.4%; 3 -> 83.1 / 1.2%; 5 -> 84.5 / 1.1%, for ~10% more CPU than greedy
 (0.107 s a need, one thread; the encoder's share does not grow with the beam)."""
 
-TOKEN_POWER = 0.3
-"""Exponent on the best hypothesis's geometric-mean token probability. Chosen on the dev split (640 clips: 40 rows,
-Festival + 3 espeak-ng voices, clean / street 10 dB / speed 0.85 / -30 dBFS; the hotline's act 0.6, confirm 0.2):
-with beam 5, 0 -> 86.6% routed right, 3.1% false accepts; 0.2 -> 85.3 / 1.7%; 0.3 -> 84.5 / 1.1%; 0.5 -> 83.4 /
-0.8%; 1 -> 79 / 0.2% (fewer acted on at once: 58% at 0.3, 28% at 1)."""
+TOKEN_POWER = 0.7
+"""Exponent on the best hypothesis's geometric-mean token probability. Chosen on the dev split (649 clips: 6 voices
+x clean / babble and street 10 dB / speed 0.85 and 1.15 / -30 dBFS, the per-turn hybrid; the hotline's act 0.6,
+confirm 0.2; `bench.speech_turns`, bench/RESULTS.md "Whisper's padding, pooled beam"), with the padding and pooled
+shares: 0.3 -> 83.8% of needs right, 59.3% acted on at once, 2.3% false accepts; 0.5 -> 82.6 / 55.2 / 1.7%;
+0.7 -> 81.4 / 51.9 / 1.2% (with the trailing pad); 1 -> 78.0 / 42.2 / 0.2% (without)."""
 
 SHARE_TEMPERATURE = 1.0
 """Temperature of the softmax that shares the beam's mass between hypotheses (2 and 0.5 changed nothing on dev)."""
 
 
-LOOP_NGRAM = 3
-"""A reading that repeats itself is decoded again with no 3-token sequence repeated (CTranslate2's
-`no_repeat_ngram_size`). Only then: barred on every decode it cost dev accuracy and cut real repeats ("I want to
-cancel, no, I want to pay" lost its "pay"), and a repetition penalty doubled false accepts (bench/RESULTS.md
-"Whisper as the English default")."""
+LEAD_PAD_S = 0.2
+"""Silence put before an utterance for the decode. Festival's "check my policy" as the endpointer cut it (40 ms
+before the word) read "check my policy check my policy": with 0.1-0.2 s of silence before, once (dev, with the
+pooled beam: 81.4 -> 83.8% right, false accepts 2.2 -> 2.3%)."""
+TRAIL_PAD_S = 0.3
+"""Silence put after an utterance for the decode (the endpointer keeps ~0.1 s of the caller's pause). Dev, with
+`LEAD_PAD_S`: yes/no understood 92.5 -> 96.9%, needs 81.0 -> 81.4% right at `TOKEN_POWER` 0.7. The two pads cost
+the encoder half a second of frames a decode."""
 
 
-def repeats_itself(text: str) -> bool:
-    """Whether some run of two or more words is said twice in a row ("check my policy check my policy"): how
-    Whisper loops on a short input. Single words are left alone: "no no" and "yes yes" are how callers talk."""
+def collapse_loop(text: str) -> str:
+    """`text` without a loop at its end: when its words from some point on repeat a run of two or more words (the
+    last repeat may be cut short by the token cap), only the first run is kept. "check my policy check my policy
+    check my" -> "check my policy"; "no no no" and "I want to cancel no I want to pay" are left as they are."""
     words = text.split()
-    for n in range(2, len(words) // 2 + 1):
-        if any(words[i : i + n] == words[i + n : i + 2 * n] for i in range(len(words) - 2 * n + 1)):
-            return True
-    return False
+    for period in range(2, len(words) - 1):
+        for start in range(len(words) - period - 1):
+            tail = words[start + period :]
+            if len(tail) >= 2 and tail == words[start : start + len(tail)]:
+                return " ".join(words[: start + period])
+    return text
 
 
 def max_tokens(audio_s: float) -> int:
@@ -138,8 +149,11 @@ def nbest_weights(
     mass = sum(shares)
     best = max(range(len(hypotheses)), key=totals.__getitem__)
     certainty = math.exp(min(0.0, hypotheses[best].mean_logprob)) ** token_power
-    ranked = sorted(range(len(hypotheses)), key=lambda i: -totals[i])
-    return [Hypothesis(hypotheses[i].text, certainty * shares[i] / mass) for i in ranked]
+    merged: dict[str, float] = {}
+    for text, share in zip((h.text for h in hypotheses), shares, strict=True):
+        merged[text] = merged.get(text, 0.0) + share
+    ranked = sorted(merged.items(), key=lambda item: -item[1])
+    return [Hypothesis(text, certainty * share / mass) for text, share in ranked]
 
 
 class WhisperDecoder(Protocol):
@@ -211,28 +225,25 @@ class WhisperModel:
         import ctranslate2
         import soxr
 
+        spoken_s = audio.shape[0] / CALL_RATE_HZ
+        if spoken_s < _MIN_MEL_FRAMES / 100:
+            return []
+        if spoken_s + LEAD_PAD_S + TRAIL_PAD_S <= WINDOW_S:
+            audio = np.concatenate([np.zeros(round(LEAD_PAD_S * CALL_RATE_HZ), np.int16), audio,
+                                    np.zeros(round(TRAIL_PAD_S * CALL_RATE_HZ), np.int16)])
         wide = soxr.resample(audio.astype(np.float32) / 32768.0, CALL_RATE_HZ, _MODEL_RATE_HZ)
         mel = self.features(np.asarray(wide, dtype=np.float32))
         frames = min(_MAX_MEL_FRAMES, mel.shape[-1] - mel.shape[-1] % 2)  # the encoder halves the frames
-        if frames < _MIN_MEL_FRAMES:
-            return []
         features = ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None, :, :frames], dtype=np.float32))
-        max_length = max_tokens(audio.shape[0] / CALL_RATE_HZ)
-        scored = self._generate(features, beam_size, max_length)
-        if scored and repeats_itself(scored[0].text):  # the decoder looped on a short need: once more, barred
-            return self._generate(features, beam_size, max_length, no_repeat_ngram_size=LOOP_NGRAM)
-        return scored
-
-    def _generate(self, features: Any, beam_size: int, max_length: int, **options: int) -> list[Scored]:
         result = self.model.generate(
             features, [list(self.prompt)], beam_size=beam_size, num_hypotheses=beam_size, return_scores=True,
-            max_length=max_length, suppress_blank=True, **options,
+            max_length=max_tokens(spoken_s), suppress_blank=True,
         )[0]
         eot = self.tokenizer.eot
         out = []
         for ids, score in zip(result.sequences_ids, result.scores, strict=True):
             words = [t for t in ids if t < eot]
-            text = _normalize(self.tokenizer.decode(words))
+            text = collapse_loop(_normalize(self.tokenizer.decode(words)))
             out.append(Scored(text, float(score), len(words) + 1))
         return out
 

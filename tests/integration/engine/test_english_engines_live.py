@@ -1,6 +1,7 @@
 """Live calls into `ivr serve` with each English engine: a caller says their need once and lands in its queue.
 
-Whisper (`asr_engine: whisper`) and PocketSphinx (`asr_engine: pocketsphinx`, the default), each in its own engine:
+Whisper (`asr_engine: whisper`, the default, with PocketSphinx for a re-ask's answers) and PocketSphinx
+(`asr_engine: pocketsphinx`), each in its own engine:
 our SIP test caller says "I want to file a claim" (Festival) after the Mandarin greeting, the engine's decoder
 processes hear it with that engine, and the record shows the claims queue.
 """

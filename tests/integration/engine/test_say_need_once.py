@@ -1,7 +1,8 @@
 """Live calls into `ivr serve`: a caller says their need once (or presses a key) and lands right.
 
-Real peers: our SIP/RTP test caller on loopback, Festival or espeak-ng speech, PocketSphinx in
-the engine. Each test reads the engine's own record of the call through its HTTP API.
+Real peers: our SIP/RTP test caller on loopback, Festival or espeak-ng speech, the engine's default
+English recognizer (Whisper, with PocketSphinx for a re-ask's answers). Each test reads the engine's own record
+of the call through its HTTP API.
 
 The module's callers phone the engine at once, as a hotline's callers do (each from their own
 number), and each test judges its own call: the module takes as long as its longest call (the

@@ -1,5 +1,5 @@
 """Live: a caller phones `ivr serve` at night over SIP, leaves a voice message after the beep and ends it with
-#; the engine transcribes it with its own recognizer (PocketSphinx, biased to the flow's phrases), stores the
+#; the engine transcribes it with its own recognizer (English: Whisper, the default), stores the
 WAV, and `GET /api/messages` lists it with the transcript; the audio served back is the caller's speech.
 
 Real peers: our SIP/RTP test caller on loopback speaking with Festival, the engine in a subprocess. "Night"

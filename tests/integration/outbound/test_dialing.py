@@ -136,8 +136,8 @@ async def test_a_paused_campaign_dials_nothing(tmp_path: pathlib.Path) -> None:
 @needs_tts
 async def test_revisit_completes_by_keys_and_by_speech(tmp_path: pathlib.Path) -> None:
     """Two customers of one campaign at once: a Mandarin one keys the ID and presses 1, an English one keys
-    the ID and says "yes" (this machine's recognizer is PocketSphinx English; Mandarin consent by speech
-    needs a Chinese Vosk model in `asr_models`). The AMD hears a person each time, both visits end
+    the ID and says "yes" (English is heard by the built-in recognizer; Mandarin consent by speech needs a
+    Chinese Vosk model in `asr_models`). The AMD hears a person each time, both visits end
     confirmed and the campaign counts both as completed without a human."""
     by_keys = [Say("喂？"), AwaitPrompt(timeout_s=20), Keys("1234"), AwaitPrompt(timeout_s=70, quiet_s=2.5),
                Keys("1")]
