@@ -119,6 +119,12 @@ class EngineConfig:
     rtp_symmetric: bool = True
     """NAT mode (symmetric RTP): media is latched once, in the first 2 s, to a packet from the SDP's or
     the signalling peer's IP. False (strict): only the exact address:port the SDP named is accepted."""
+    rtp_idle: str = "silence"
+    """What a call's RTP carries while the engine has nothing to play (a listening turn): `silence` (encoded silence
+    every 20 ms) or `keepalive` (0.2 s of silence, then one silence packet every `rtp_keepalive_s`; the next prompt's
+    first packet carries the marker bit). docs/CONFIG.md."""
+    rtp_keepalive_s: float = 1.0
+    """With `rtp_idle: keepalive`: seconds between silence packets while idle (more than 0, at most 1)."""
     max_calls: int = 1200
     """Concurrent calls beyond which new INVITEs get 503 with Retry-After."""
     session_expires: int = 1800
@@ -261,6 +267,11 @@ class EngineConfig:
                                                     "always, consent, never")
         if self.srtp not in ("off", "optional", "required"):
             raise SettingError("srtp", f"srtp {self.srtp!r} is not one of: off, optional, required")
+        if self.rtp_idle not in ("silence", "keepalive"):
+            raise SettingError("rtp_idle", f"rtp_idle {self.rtp_idle!r} is not one of: silence, keepalive")
+        if not 0 < self.rtp_keepalive_s <= 1:
+            raise SettingError("rtp_keepalive_s",
+                               f"rtp_keepalive_s {self.rtp_keepalive_s} is not more than 0 and at most 1")
         if self.untrusted_invites not in ("silence", "forbidden"):
             raise SettingError("untrusted_invites", f"untrusted_invites {self.untrusted_invites!r} is not one of: "
                                                     "silence, forbidden")

@@ -174,7 +174,8 @@ class Engine:
             self._on_reload(result)
         await self._start_speech_and_prompts()
         self.media = MediaEngine(host=cfg.sip_host, port_first=cfg.rtp_port_min, port_last=cfg.rtp_port_max,
-                                 clock=self.clock)
+                                 clock=self.clock, idle_silence=cfg.rtp_idle == "silence",
+                                 keepalive_s=cfg.rtp_keepalive_s)
         parts.callback(self.media.close)
         self.message_store = MessageStore(self.store, cfg.messages_dir)  # voice messages (ivr.engine.voicemail)
         # The prompt-recording line (a flow's record_prompts node) records into the packs the prompts serve.

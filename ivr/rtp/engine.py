@@ -33,6 +33,10 @@ log = structlog.get_logger(__name__)
 
 SEND_FAILURE_S = 5.0
 """A session that could not send one packet for this long reports `MediaFailed(SEND_FAILED)`."""
+KEEPALIVE_S = 1.0
+"""With `idle_silence=False`: one silence packet this often while nothing plays (`ivr.rtp.outbound`). At most
+1 s: a receiver built like ours fills a timestamp gap with silence up to one second (`ivr.rtp.inbound`), so a
+recording of what we sent keeps its length; NAT bindings and RTP-timeout timers want one every tens of seconds."""
 
 
 class MediaEngine:
@@ -46,6 +50,7 @@ class MediaEngine:
         scheduler: MediaScheduler | None = None,
         jitter_config: JitterConfig | None = None,
         idle_silence: bool = True,
+        keepalive_s: float = KEEPALIVE_S,
         cname: str | None = None,
         network: DatagramNetwork | None = None,
         send_failure_s: float = SEND_FAILURE_S,
@@ -60,7 +65,11 @@ class MediaEngine:
         """Totals over every session, for `/metrics` (see `ivr.rtp.health.MediaCounters`)."""
         self.jitter_config = jitter_config or JitterConfig()
         self.idle_silence = idle_silence
-        """Send comfort silence when nothing plays (see `ivr.rtp.outbound`)."""
+        """Send comfort silence when nothing plays; false: a keep-alive every `keepalive_s` (`ivr.rtp.outbound`)."""
+        if not 0 < keepalive_s <= 1.0:
+            raise ValueError(f"keepalive_s {keepalive_s} is not more than 0 and at most 1 s")
+        self.keepalive_ticks = max(1, round(keepalive_s / self.scheduler.period_s))
+        """`keepalive_s` in media ticks."""
         self.cname = cname or f"ivr@{socket.gethostname()}"
         self._sessions: dict[int, MediaSession] = {}
         self._recycler = SocketRecycler(self.ports.release)

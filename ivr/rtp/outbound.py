@@ -6,10 +6,19 @@ comfort silence. The RTP timestamp is a function of the media clock's tick numbe
 (`ts_offset + tick * 160`), so time spent on hold, skipped ticks and events all keep the
 timestamp in step with real time.
 
-Comfort: when nothing plays, we keep sending encoded silence (`idle_silence=True`). A stream that
-stops makes NAT bindings expire and far-end latching lose us, trips the RTP-timeout hangup that
-many gateways and PBXs have, and restarts their jitter buffers at every prompt; 50 silent packets
-a second cost one pre-encoded payload and a `sendto` each, the same as speech.
+Idle (nothing plays), two ways:
+- comfort silence (`idle_silence=True`, the default): encoded silence on every tick, a continuous stream.
+- keep-alive (`idle_silence=False, keepalive_ticks=N`): silence for `IDLE_HANGOVER_TICKS` more ticks (a
+  pause between two prompts stays one talkspurt), then one silence packet N ticks after the last packet.
+  A stream that stops for good makes NAT bindings expire and far-end latching lose us and trips the
+  RTP-timeout hangup many gateways and PBXs have; one packet a second keeps all of them fed (Asterisk sends
+  nothing while idle unless told to, and `rtp_keepalive` there sends a comfort-noise packet), while a
+  listening turn stops costing 50 `sendto`s a second here and 50 receives at the far end.
+(`idle_silence=False, keepalive_ticks=0`: nothing at all while idle.) Sequence numbers count packets
+sent (RFC 3550), so they stay consecutive across a gap while the timestamp moves on with the ticks; the
+first packet after a tick that sent nothing carries the marker bit (RFC 3551 4.1: a talkspurt begins),
+the keep-alive included, so the far end's jitter buffer re-anchors there instead of stretching or
+reading a clock jump.
 """
 
 from __future__ import annotations
@@ -23,6 +32,9 @@ from ivr.rtp.dtmf import TelephoneEventSender
 from ivr.rtp.packet import HeaderWriter, ts_delta
 
 SAMPLES_PER_FRAME = 160
+IDLE_HANGOVER_TICKS = 10
+"""With keep-alive: idle ticks that still carry silence before the stream falls quiet (0.2 s), so the pause
+between two prompts of one turn, or a key and the prompt it starts, stays one talkspurt."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -50,6 +62,7 @@ class OutboundStream:
         "ssrc",
         "ts_offset",
         "idle_silence",
+        "keepalive_ticks",
         "packets_sent",
         "octets_sent",
         "last_timestamp",
@@ -65,6 +78,7 @@ class OutboundStream:
         "_keys",
         "_tone_frames",
         "_marker",
+        "_idle_ticks",
         "_relay_src_ts",
         "_relay_src_ssrc",
     )
@@ -78,11 +92,15 @@ class OutboundStream:
         first_seq: int,
         telephone_event_pt: int | None,
         idle_silence: bool = True,
+        keepalive_ticks: int = 0,
     ) -> None:
+        """`idle_silence`: comfort silence on every idle tick; else, with `keepalive_ticks` N > 0, the
+        hangover and then one silence packet every N idle ticks (0: nothing while idle)."""
         self.codec = codec
         self.ssrc = ssrc
         self.ts_offset = ts_offset
         self.idle_silence = idle_silence
+        self.keepalive_ticks = keepalive_ticks
         self.packets_sent = 0
         self.octets_sent = 0
         self.last_timestamp = ts_offset
@@ -100,6 +118,8 @@ class OutboundStream:
         self._keys: deque[tuple[TelephoneEventSender | None, deque[bytes], KeySent]] = deque()
         self._tone_frames: deque[bytes] = deque()
         self._marker = True
+        self._idle_ticks = 0
+        """Idle ticks in a row (counted only when idle ticks may go unsent); reset when audio is queued."""
         self._relay_src_ts: int | None = None
         self._relay_src_ssrc: int | None = None
 
@@ -118,6 +138,7 @@ class OutboundStream:
         """Start a clip now, replacing (and reporting as not completed) any clip playing."""
         self.stop_clip()
         self._clip, self._clip_pos, self._on_clip_finished = frames, 0, on_finished
+        self._idle_ticks = 0
 
     def stop_clip(self) -> None:
         finished = self._on_clip_finished
@@ -129,12 +150,14 @@ class OutboundStream:
     def set_loop(self, frames: tuple[bytes, ...]) -> None:
         """Audio to repeat whenever no clip plays (music on hold); empty for comfort silence."""
         self._loop, self._loop_pos = frames, 0
+        self._idle_ticks = 0
 
     def send_key(
         self, sender: TelephoneEventSender | None, tone: tuple[bytes, ...], on_sent: KeySent
     ) -> None:
         """Queue a key: RFC 4733 packets from `sender`, or (sender None) in-band `tone` frames."""
         self._keys.append((sender, deque(tone), on_sent))
+        self._idle_ticks = 0
 
     def resume(self) -> None:
         """The next packet starts a talkspurt (marker bit): after hold, a bridge, or a long gap."""
@@ -165,7 +188,17 @@ class OutboundStream:
             elif self.idle_silence:
                 payload = self._silence
             else:
-                return None
+                idle = self._idle_ticks = self._idle_ticks + 1
+                every = self.keepalive_ticks
+                # The keep-alive goes `every` ticks of media time after the last packet, skipped ticks included.
+                if every and (
+                    idle <= IDLE_HANGOVER_TICKS
+                    or ts_delta(timestamp, self.last_timestamp) >= every * SAMPLES_PER_FRAME
+                ):
+                    payload = self._silence
+                else:
+                    self._marker = True  # whatever is sent next starts a talkspurt
+                    return None
         seq = self._seq = (self._seq + 1) & 0xFFFF
         self.packets_sent += 1
         self.octets_sent += len(payload)
@@ -222,6 +255,7 @@ class OutboundStream:
     def end_relay(self) -> None:
         self._relay_src_ts = self._relay_src_ssrc = None
         self._marker = True
+        self._idle_ticks = 0
 
     def _next_seq(self) -> int:
         self._seq = (self._seq + 1) & 0xFFFF

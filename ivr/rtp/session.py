@@ -169,6 +169,7 @@ class MediaSession:
             first_seq=seed >> 64,
             telephone_event_pt=params.telephone_event_pt,
             idle_silence=self._engine.idle_silence,
+            keepalive_ticks=self._engine.keepalive_ticks,
         )
         if self.held is HoldMode.MUSIC:
             self.outbound.set_loop(self._engine.hold_music(codec).frames)
@@ -206,6 +207,8 @@ class MediaSession:
         packet = self.outbound.tick(tick)  # type: ignore[union-attr]  # senders are added once started
         if packet is not None:
             self._path.send(packet)
+        elif self._path.send_to is None:  # an idle tick still checks an unreachable offer's latch window
+            self._path.check_waiting()
 
     def _on_rtp(self, data: bytes, source: Address) -> None:
         inbound = self.inbound
