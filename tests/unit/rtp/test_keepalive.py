@@ -12,7 +12,7 @@ import pytest
 
 from ivr.clock import FakeClock
 from ivr.media.g711 import PCMU
-from ivr.rtp import MediaEngine, MediaFailure, MediaParams, RtpPacket
+from ivr.rtp import MediaEngine, MediaParams, RtpPacket
 from ivr.rtp.outbound import IDLE_HANGOVER_TICKS, OutboundStream
 from ivr.rtp.session import MediaSession
 from ivr.testing.rtpprobe import MediaProbe, MemoryNetwork
@@ -136,17 +136,6 @@ async def test_a_caller_hears_the_prompt_and_a_gapless_recording_with_no_loss() 
     engine.close()
     caller_engine.close()
 
-
-async def test_an_unreachable_offer_still_fails_after_the_latch_window_while_idle() -> None:
-    clock, net = FakeClock(start=1000.0), MemoryNetwork()
-    engine = MediaEngine(clock=clock, network=net, port_first=30000, port_last=30099, idle_silence=False)
-    ours = await engine.open_session()
-    ours.start(MediaParams(remote=("fd00::2", 4000), peer_host="127.0.0.1", confirmed=False))
-    await clock.advance(1.9)
-    assert ours.failure is None
-    await clock.advance(0.2)
-    assert ours.failure is not None and ours.failure.reason is MediaFailure.NO_MEDIA
-    engine.close()
 
 
 def test_a_keepalive_goes_one_interval_after_the_last_packet_even_when_ticks_were_skipped() -> None:

@@ -113,9 +113,11 @@ async def test_an_ipv6_offer_from_a_phone_sending_from_its_ipv4_address_is_answe
     assert probe.received_s >= 0.4
 
 
+@pytest.mark.parametrize("idle_silence", [True, False], ids=["comfort silence", "keep-alive"])
 async def test_an_unreachable_offer_with_no_packets_fails_with_no_media_after_the_latch_window(
-    engine: MediaEngine, clock: FakeClock
+    engine: MediaEngine, clock: FakeClock, idle_silence: bool
 ) -> None:
+    engine.idle_silence = idle_silence  # keep-alive: idle ticks send nothing, and must still watch the window
     ours = await engine.open_session()
     ours.start(MediaParams(remote=("fd00::2", 4000), peer_host="127.0.0.1", confirmed=False))
     await clock.advance(1.9)
