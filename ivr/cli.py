@@ -306,7 +306,8 @@ def _nlu(args: argparse.Namespace) -> int:
 def _add_asr(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("asr", help="recognize a WAV file as call audio and print transcript and timing")
     p.add_argument("wav", help="WAV file (any rate; resampled to 8 kHz call audio)")
-    p.add_argument("--engine", choices=["pocketsphinx", "vosk", "whisper"], default="pocketsphinx")
+    p.add_argument("--engine", choices=["pocketsphinx", "vosk", "whisper"], default=None,
+                   help="the recognizer (default: the one that hears a need in `asr_engine`, i.e. whisper)")
     p.add_argument("--dialect", default="en", help="dialect code the model serves (default: en)")
     p.add_argument("--model", default=None, help="model folder (vosk: required; pocketsphinx: built-in en-us)")
     p.add_argument("--phrases", default=None, help="file of phrases, one per line, to bias recognition")
@@ -316,12 +317,15 @@ def _add_asr(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _asr(args: argparse.Namespace) -> int:
     import wave
 
+    from ivr.config import ENGLISH_MODELS
     from ivr.speech.commands import run_asr
 
+    config = _loaded_config(args).config
+    engine = args.engine or ENGLISH_MODELS[config.asr_engine]["engine"]
     try:
-        return run_asr(args.wav, engine=args.engine, dialect=args.dialect, model=args.model,
+        return run_asr(args.wav, engine=engine, dialect=args.dialect, model=args.model,
                        phrases_file=args.phrases, out=print, err=lambda s: print(s, file=sys.stderr),
-                       configured=_loaded_config(args).config.asr_models)
+                       configured=config.asr_models)
     except (EOFError, wave.Error) as exc:  # not a WAV file (or a truncated one): say so, no traceback
         print(f"ivr asr: {args.wav}: not a readable WAV file ({str(exc) or 'it ends early'})", file=sys.stderr)
         return 1

@@ -191,3 +191,26 @@ def test_token_new_prints_a_token_and_the_hashed_entry_the_config_accepts(
     config.write_text("api_tokens:\n  - {name: ops, role: root, sha256: abc}\n")
     assert main(["config", "check", "--config", str(config)]) == 1
     assert f"{config}:2: api_tokens[0]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "asr_engine", "engine"), [
+    ([], None, "whisper"),
+    ([], "pocketsphinx", "pocketsphinx"),
+    (["--engine", "vosk"], None, "vosk"),
+])
+def test_asr_transcribes_with_the_engine_that_hears_a_need_unless_told(
+    argv: list[str], asr_engine: str | None, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ivr.speech.commands
+
+    if asr_engine is not None:
+        monkeypatch.setenv("IVR_ASR_ENGINE", asr_engine)
+    used: list[str] = []
+
+    def run_asr(wav: str, *, engine: str, **_: object) -> int:
+        used.append(engine)
+        return 0
+
+    monkeypatch.setattr(ivr.speech.commands, "run_asr", run_asr)
+    assert main(["asr", "call.wav", *argv]) == 0
+    assert used == [engine]
