@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import pathlib
 import socket
+import subprocess
 import wave
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -84,10 +85,11 @@ async def run_sipp(scenario_file: pathlib.Path, target_port: int, tmp_path: path
         args.append(f"{HOST}:{target_port}")
     return await _finish(await asyncio.create_subprocess_exec(
         *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path,
-    ), error_file, timeout_s + 10)
+    ), error_file, timeout_s + 10, _ports(args))
 
 
-async def _finish(proc: asyncio.subprocess.Process, error_file: pathlib.Path, timeout_s: float) -> SippResult:
+async def _finish(proc: asyncio.subprocess.Process, error_file: pathlib.Path, timeout_s: float,
+                  ports: Sequence[int] = ()) -> SippResult:
     try:
         stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout_s)
     finally:
@@ -95,8 +97,23 @@ async def _finish(proc: asyncio.subprocess.Process, error_file: pathlib.Path, ti
             proc.kill()
             await proc.wait()
     errors = await asyncio.to_thread(_read_if_exists, error_file)
+    if b"Unable to bind" in stderr:  # a rare collision in full runs: say who holds the port, for the next look
+        errors += f"\n--- sockets on {list(ports)} now (ss -uatnp)\n" + await asyncio.to_thread(_holders, ports)
     return SippResult(proc.returncode or 0, stdout.decode(errors="replace"), stderr.decode(errors="replace"),
                       errors)
+
+
+def _ports(args: Sequence[str]) -> list[int]:
+    """The ports a SIPp command line binds (`-p`, `-mp`)."""
+    return [int(args[i + 1]) for i, arg in enumerate(args[:-1]) if arg in ("-p", "-mp")]
+
+
+def _holders(ports: Sequence[int]) -> str:
+    try:
+        listing = subprocess.run(["ss", "-uatnp"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"ss failed: {exc}"
+    return "\n".join(line for line in listing.splitlines() if any(f":{p} " in line for p in ports))
 
 
 def _read_if_exists(path: pathlib.Path) -> str:
@@ -116,7 +133,7 @@ async def sipp_uas(scenario_file: pathlib.Path, tmp_path: pathlib.Path, *, timeo
     ]
     proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE, cwd=tmp_path)
-    task = asyncio.ensure_future(_finish(proc, error_file, timeout_s + 10))
+    task = asyncio.ensure_future(_finish(proc, error_file, timeout_s + 10, _ports(args)))
     try:
         yield port, task  # if SIPp is not bound yet, our INVITE's Timer A retransmission reaches it
     finally:
