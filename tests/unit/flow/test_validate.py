@@ -235,9 +235,9 @@ def test_yaml_syntax_error_names_where_the_construct_opened_and_where_it_broke(t
 @pytest.mark.parametrize(
     ("today", "expected"),
     [
-        (dt.date(2026, 11, 30), []),
-        (dt.date(2026, 12, 1), ["lists no holiday in 2027 yet (the last is 2026-10-03): from 2027-01-01"] * 2),
-        (dt.date(2027, 1, 2), ["lists no holiday in 2027 (the last is 2026-10-03): this year's holidays"] * 2),
+        (dt.date(2027, 11, 30), []),
+        (dt.date(2027, 12, 1), ["lists no holiday in 2028 yet (the last is 2027-10-03): from 2028-01-01"] * 2),
+        (dt.date(2028, 1, 2), ["lists no holiday in 2028 (the last is 2027-10-03): this year's holidays"] * 2),
         (None, []),
     ],
     ids=["november", "december: next year's missing", "the new year: run out", "no date given"],
