@@ -270,9 +270,9 @@ class OutboundCalls:
                     return AttemptEnd(Result.MACHINE, None, 200, decision, detector.beep_at_ms)
             code = await self._run_flow(dial.flow, dial, leg, campaign.result_variable,
                                         record_consent=campaign.record_consent)
-            return AttemptEnd(Result.ANSWERED, code, 200, decision)
+            return AttemptEnd(Result.ANSWERED if code else Result.INCOMPLETE, code, 200, decision)
         except CallEnded:
-            return AttemptEnd(Result.ANSWERED, None, 200)
+            return AttemptEnd(Result.INCOMPLETE, None, 200)
         finally:
             if not leg.ended:
                 await leg.hangup()

@@ -28,7 +28,10 @@ class Result(enum.Enum):
     """How one dialling attempt ended."""
 
     ANSWERED = "answered"
-    """A person answered and the flow ran (its result code says how it ended)."""
+    """A person answered and the flow ran to a result code (it says how the call ended)."""
+    INCOMPLETE = "incomplete"
+    """A person answered, but the attempt ended without a result code: the callee hung up during machine
+    detection or before the flow set its code, or the flow could not start. Retried by the `incomplete` rule."""
     MACHINE = "machine"
     """An answering machine answered (message left or not, per `on_machine`)."""
     BUSY = "busy"
@@ -84,6 +87,7 @@ class RetryRules:
     rejected: RetryRule | None = None
     failed: RetryRule | None = None
     machine: RetryRule | None = None
+    incomplete: RetryRule | None = None
 
     def rule(self, result: Result) -> RetryRule | None:
         if result is Result.ANSWERED:

@@ -119,6 +119,29 @@ async def test_busy_is_retried_after_the_configured_delay(tmp_path: pathlib.Path
 
 
 @needs_sipp
+async def test_a_callee_who_hangs_up_before_the_result_is_called_again(tmp_path: pathlib.Path) -> None:
+    """Answered and gone half a second later (during the machine detection): not served, so not done. The
+    `incomplete` rule calls them again; each attempt is a record with result `incomplete`."""
+    retry = "retry:\n  incomplete: {delay_s: 1, max_attempts: 2}\n"
+    async with sipp_callee("uas_answer_hang_up.xml", tmp_path, calls=2) as (port, task):
+        campaigns = {"gone": campaign_yaml("gone", port, extra=retry, amd=True)}
+        async with outbound_engine(tmp_path, campaigns) as rig:
+            add(rig.outbound, "gone", "13800000004")
+            await rig.wait_ended(2)
+            state = rig.outbound.scheduler.target("gone", "t13800000004")
+            attempts = rig.outbound.scheduler.store.attempts("gone")
+            assert rig.engine.store.flush(5)
+            records = rig.engine.store.list_calls(CallQuery(direction=Direction.OUTBOUND)).records
+        outcome = await asyncio.wait_for(task, 15)
+        assert outcome.returncode == 0, outcome.explain()
+    ends = [(e.result, e.result_code, e.sip_status) for _, e in rig.outbound.ended]
+    assert ends == [(Result.INCOMPLETE, None, 200)] * 2
+    assert state is not None and state.status is Status.DONE and state.attempts == 2
+    assert [a.result for a in attempts] == [Result.INCOMPLETE] * 2
+    assert sorted(r.variables.get("result", "") for r in records) == ["incomplete"] * 2
+
+
+@needs_sipp
 async def test_a_paused_campaign_dials_nothing(tmp_path: pathlib.Path) -> None:
     async with sipp_callee("uas_answer.xml", tmp_path, timeout_s=20) as (port, task):
         async with outbound_engine(tmp_path, {"quiet": campaign_yaml("quiet", port)}, paused=["quiet"]) as rig:

@@ -138,6 +138,22 @@ def test_retries_follow_the_rule_of_each_result(store: CampaignStore) -> None:
     assert [(a.attempt, a.result) for a in attempts] == [(1, Result.BUSY), (2, Result.NO_ANSWER)]
 
 
+def test_an_answered_attempt_without_a_result_code_is_retried_by_its_own_rule(store: CampaignStore) -> None:
+    """A callee who hangs up before the flow sets its code has not been served: the `incomplete` rule decides."""
+    s, ids = Scheduler(store), Ids()
+    s.add_campaign(campaign(extra="  incomplete: {delay_s: 900, max_attempts: 2}\n"))
+    s.add_targets("c1", targets("13800000001"), WED_10_SH)
+    d = dial(s, WED_10_SH, 0.0, ids)
+    assert d is not None
+    state = s.finished(d, Result.INCOMPLETE, None, WED_10_SH)
+    assert state.status is Status.PENDING and state.next_at == WED_10_SH + dt.timedelta(seconds=900)
+    later = WED_10_SH + dt.timedelta(seconds=900)
+    d = dial(s, later, 10.0, ids)
+    assert d is not None and d.attempt == 2
+    state = s.finished(d, Result.ANSWERED, "confirmed", later)
+    assert state.status is Status.DONE and state.result_code == "confirmed"
+
+
 def test_a_result_without_a_rule_is_final(store: CampaignStore) -> None:
     s, ids = Scheduler(store), Ids()
     s.add_campaign(campaign())
