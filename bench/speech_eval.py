@@ -26,9 +26,12 @@ presses 1). False accept = a wrong intent acted on without confirmation. No-matc
 
     .venv/bin/python -m bench.speech_eval [--quick] [--set dev] [--conditions clean,"street 10 dB"]
         [--voices festival:kal_diphone,espeak:en-US] [--limit N] [--step N] [--text-only] [--front-end off]
-        [--engine whisper|pocketsphinx] [--answers pocketsphinx]
+        [--engine whisper|pocketsphinx] [--answers pocketsphinx] [--heard FILE|none]
+    .venv/bin/python -m bench.speech_eval --build-heard [--engine whisper|pocketsphinx]
 
-`--conditions/--voices/--limit` pick a subset while iterating (the full run decodes ~1,650 clips).
+`--conditions/--voices/--limit` pick a subset while iterating (the full run decodes ~1,650 clips). The "phrases +
+heard" columns: the classifier as the engine loads the flow (its phrases and its flows/hotline.heard.tsv), or trained
+with `--heard FILE`; "phrases only": without any heard file.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ from ivr.call import SpeechInput  # noqa: E402
 from ivr.config import EngineConfig  # noqa: E402
 from ivr.flow import check_file  # noqa: E402
 from ivr.flow.intents import Classifier  # noqa: E402
-from ivr.flow.loader import heard_path, load_text, read_heard  # noqa: E402
+from ivr.flow.loader import heard_path, load_text, read_heard, read_heard_file  # noqa: E402
 from ivr.flow.model import AskNode, Thresholds  # noqa: E402
 from ivr.flow.nodes.menus import ask_inputs, classify_speech  # noqa: E402
 from ivr.media.g711 import PCMU  # noqa: E402
@@ -78,9 +81,9 @@ CACHE = ROOT / "var" / "speech_eval"
 FLOW = ROOT / "flows" / "hotline.yaml"
 NODE = "need"
 HEARD_AT = CACHE / FLOW.name
-"""The training cache is written next to this path (var/speech_eval/hotline.heard.tsv), not next to the
-flow: measured, it raised right intents but also false accepts (bench/RESULTS.md), so the engine does not
-load it by default. Copy it next to a flow (flows/hotline.heard.tsv) to have the engine train on it."""
+"""`--build-heard` writes next to this path (var/speech_eval/hotline.heard.tsv), not next to the flow: score it
+first (`--heard var/speech_eval/hotline.heard.tsv`), then copy it to flows/hotline.heard.tsv, where the engine's
+flow loader reads it (docs/SPEECH.md "Confusion-aware training")."""
 DEV_ACT = 0.9
 """Act threshold for recognized speech at which false accepts fell to <= 2% on the dev split, re-chosen
 with the telephone MLLR transform (`--set dev --sweep`, 6 voices, clean + babble/street 10 dB, 10:40 UTC:
@@ -460,7 +463,8 @@ async def hear_calls(calls: Sequence[Sequence[Turn]]) -> list[list[SpeechInput]]
 
 
 def build_heard(flow_path: pathlib.Path, quick: bool) -> pathlib.Path:
-    """The flow's English phrases, spoken and degraded, decoded by the engine's path → `<flow>.heard.tsv`.
+    """The flow's English phrases, spoken and degraded, decoded by the engine's path → `<flow>.heard.tsv`, keeping
+    the flow's confusions (`confusions`).
 
     Only the flow's own phrases are spoken (never an evaluation row); the noise is made from flow
     phrases too, with other seeds and levels than the evaluation's conditions."""
@@ -489,17 +493,53 @@ def build_heard(flow_path: pathlib.Path, quick: bool) -> pathlib.Path:
     _, phrases = ask_inputs_for(flow_path)
     heard = decode_cached([a for _, a in jobs], phrases)
     said = {t.lower() for t in texts}
-    lines = {f"{h.text}\t{intent}\ten" for (intent, _), h in zip(jobs, heard, strict=True)
-             if h.text.strip() and h.text not in said}
+    pairs = sorted({(h.text, intent) for (intent, _), h in zip(jobs, heard, strict=True)
+                    if h.text.strip() and h.text not in said})
+    kept = confusions(flow_path, pairs)
+    spec = english_spec()
+    built_in = {EngineKind.WHISPER: "built-in tiny.en", EngineKind.POCKETSPHINX: "built-in en-us"}
+    model = spec.path.name if spec.path is not None else built_in.get(spec.engine, "built-in")
+    if spec.engine is EngineKind.POCKETSPHINX:
+        model += f", mllr {'telephone' if MLLR == DEFAULT_MLLR else MLLR}"
+    command = ("python -m bench.speech_eval --build-heard" + (f" --engine {ENGINE.value}" if ENGINE else "")
+               + (" --quick" if quick else ""))
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = heard_path(HEARD_AT)
     out.write_text(
-        "# What the engine's English recognizer heard for this flow's own phrases (Festival and espeak-ng\n"
-        "# voices, clean and degraded), built by `python -m bench.speech_eval --build-heard`; the flow's\n"
-        "# classifier trains on these as well (ivr.flow.loader.read_heard). Never built from evaluation sets.\n"
-        + "\n".join(sorted(lines)) + "\n",
+        f"# engine: {spec.engine.value} ({model}) · built by `{command}` · {when} · tree {_tree()}\n"
+        "# What that English recognizer heard for this flow's own phrases (Festival and espeak-ng voices, clean and\n"
+        "# degraded; never evaluation rows), kept where the flow's classifier, trained on its phrases alone, would\n"
+        f"# not act on the right intent ({len(kept)} of {len(pairs)} heard texts). The flow loader trains on these\n"
+        "# as well, weighed below the phrases (ivr.flow.loader.read_heard). Specific to the engine above.\n"
+        + "".join(f"{text}\t{intent}\ten\n" for text, intent in kept),
         encoding="utf-8",
     )
     return out
+
+
+def confusions(flow_path: pathlib.Path, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (heard text, intent) pairs the flow's `need` question, its classifier trained on the flow's phrases alone,
+    would not act on rightly (a wrong intent, a confirm, a re-ask): the recognizer's confusions. The texts it already
+    acts on rightly teach nothing new and, trained on, push correctly heard sentences onto wrong intents (dev)."""
+    loaded = load_text(flow_path.read_text(encoding="utf-8"), str(flow_path), heard={})
+    assert loaded.flow is not None, loaded.errors
+    node = loaded.flow.spec.nodes[NODE]
+    assert isinstance(node, AskNode)
+    return [(text, intent) for text, intent in pairs
+            if not (v := decide(node, loaded.flow.classifier, SpeechInput(text, 1.0, "en"), intent)).right
+            or v.action != "act"]
+
+
+def _tree() -> str:
+    """The checkout's commit (`+` when it has local changes), for a built file's provenance."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+" if dirty else "")
 
 
 def ask_inputs_for(flow_path: pathlib.Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -542,6 +582,21 @@ def audio_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--answers", default="", choices=("", *(e.value for e in ANSWERS_ENGINES)),
                         help="the English answers engine, for closed turns (re-ask answers, yes/no); default: none "
                              "with --engine, else the engine's")
+
+
+def heard_args(parser: argparse.ArgumentParser) -> None:
+    """`--heard`: which confusion-aware training file the flow's classifier trains on (`flow_heard`)."""
+    parser.add_argument("--heard", default="",
+                        help="a heard file to train on (e.g. var/speech_eval/hotline.heard.tsv after --build-heard); "
+                             "default: the flow's own flows/hotline.heard.tsv, as the engine loads it; none: phrases "
+                             "only")
+
+
+def flow_heard(args: argparse.Namespace) -> dict[str, list[str]]:
+    """The heard examples `--heard` names: the flow's own file by default (what the engine trains on)."""
+    if args.heard == "none":
+        return {}
+    return read_heard_file(args.heard) if args.heard else read_heard(FLOW)
 
 
 def use_engine(args: argparse.Namespace) -> None:
@@ -603,7 +658,9 @@ def main() -> None:
                         help="off: the recognizer hears the endpointed audio without level control or clipping repair")
     parser.add_argument("--sweep", action="store_true", help="also tabulate right/false accepts per act threshold")
     parser.add_argument("--build-heard", action="store_true",
-                        help="(re)build the flow's confusion-aware training cache <flow>.heard.tsv and exit")
+                        help="(re)build the flow's confusion-aware training file <flow>.heard.tsv under "
+                             "var/speech_eval/ (with --engine's recognizer) and exit")
+    heard_args(parser)
     args = parser.parse_args()
     import logging
 
@@ -623,9 +680,9 @@ def main() -> None:
         return
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     # The same decoded audio scored by two classifiers: the flow's phrases alone (before), and phrases +
-    # the recognizer's outputs for them from <flow>.heard.tsv (after: what the engine now loads).
+    # the recognizer's outputs for them (after: the flow's <flow>.heard.tsv, what the engine loads, or `--heard`).
     baseline = load_text(FLOW.read_text(encoding="utf-8"), str(FLOW), heard={})
-    loaded = load_text(FLOW.read_text(encoding="utf-8"), str(FLOW), heard=read_heard(HEARD_AT))
+    loaded = load_text(FLOW.read_text(encoding="utf-8"), str(FLOW), heard=flow_heard(args))
     assert loaded.flow is not None and baseline.flow is not None, loaded.errors
     flow = loaded.flow
     node = flow.spec.nodes[NODE]
@@ -713,6 +770,7 @@ def print_header(args: argparse.Namespace, started: str) -> None:
                                            (f"--step {args.step}", args.step > 1),
                                            (f"--engine {args.engine}", bool(args.engine)),
                                            (f"--answers {args.answers}", bool(args.answers)),
+                                           (f"--heard {args.heard}", bool(args.heard)),
                                            (f"--mllr {args.mllr}", bool(args.mllr)), ("--sweep", args.sweep),
                                            ("--front-end off", args.front_end == "off")) if on)
     print(f"Command: `python -m bench.speech_eval{flags}` · machine: {platform.machine()}, nproc {os.cpu_count()} "

@@ -16,10 +16,12 @@ heard with the yes/no phrases vs free decoding. `--fallback` scores keyword fall
 the confirm threshold (offer what its n-best or a narrow re-decode of its audio names).
 
     .venv/bin/python -m bench.speech_turns --set dev --step 4 [--voices ...] [--conditions ...] [--yes-no]
-        [--fallback] [--engine whisper [--answers pocketsphinx]]
+        [--fallback] [--engine whisper [--answers pocketsphinx]] [--heard FILE|none]
 
 `--answers pocketsphinx` hears the closed turns (the re-ask's answers, yes/no) with PocketSphinx, the open ones with
-`--engine` (the per-turn hybrid, `ModelSpec.answers`).
+`--engine` (the per-turn hybrid, `ModelSpec.answers`). The classifier is the flow's as the engine loads it: its
+phrases and its confusion-aware training file flows/hotline.heard.tsv when there is one; `--heard FILE` trains on
+another file, `--heard none` on the phrases alone (`speech_eval.flow_heard`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from bench import speech_eval as se  # noqa: E402
 from ivr.call import ListenSpec, SpeechInput  # noqa: E402
 from ivr.flow.intents import Classifier  # noqa: E402
-from ivr.flow.loader import load_text  # noqa: E402
+from ivr.flow.loader import HEARD_SUFFIX, load_text  # noqa: E402
 from ivr.flow.model import AskNode, Thresholds  # noqa: E402
 from ivr.flow.nodes.listening import yes_no  # noqa: E402
 from ivr.flow.nodes.menus import (  # noqa: E402
@@ -188,6 +190,7 @@ def fallbacks(node: AskNode, clips: Sequence[se.Clip], first: Sequence[se.Verdic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     se.audio_args(parser)
+    se.heard_args(parser)
     parser.add_argument("--yes-no", action="store_true", help="also score the confirm turn's yes/no")
     parser.add_argument("--fallback", action="store_true", help="also score keyword fallbacks for a low first turn")
     parser.add_argument("--repeat", action="store_true",
@@ -200,7 +203,8 @@ def main() -> None:
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    loaded = load_text(se.FLOW.read_text(encoding="utf-8"), str(se.FLOW), heard={})
+    heard_lines = se.flow_heard(args)
+    loaded = load_text(se.FLOW.read_text(encoding="utf-8"), str(se.FLOW), heard=heard_lines)
     assert loaded.flow is not None, loaded.errors
     node = loaded.flow.spec.nodes[se.NODE]
     assert isinstance(node, AskNode)
@@ -222,6 +226,8 @@ def main() -> None:
     flags = " ".join(a for a in sys.argv[1:])
     print(f"Command: `python -m bench.speech_turns {flags}` · machine: {platform.machine()}, nproc {os.cpu_count()} · "
           f"{started}\n")
+    source = args.heard or f"{se.FLOW.parent.name}/{se.FLOW.stem}{HEARD_SUFFIX}, as the engine loads it"
+    print(f"Classifier: the flow's phrases + {sum(map(len, heard_lines.values()))} heard lines ({source}).\n")
     print("\n".join(lines))
 
 

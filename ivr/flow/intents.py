@@ -18,14 +18,18 @@ class Classifier(Protocol):
     def classify(self, text: str) -> Sequence[Scored]: ...
 
 
-ClassifierFactory = Callable[[Mapping[str, Sequence[str]]], Classifier]
+ClassifierFactory = Callable[[Mapping[str, Sequence[str]], Mapping[str, Sequence[str]]], Classifier]
+"""`(examples, heard) -> classifier`: `{intent: [phrase]}` from the flow, and `{intent: [text]}` a recognizer made of
+those phrases (the flow's `<flow>.heard.tsv`, `ivr.flow.loader.read_heard`; empty without one), which the factory
+may weigh below the phrases."""
 
 
-def default_factory(examples: Mapping[str, Sequence[str]]) -> Classifier:
-    """The speech package's classifier (imported here so loading a flow without intents needs no sklearn)."""
+def default_factory(examples: Mapping[str, Sequence[str]], heard: Mapping[str, Sequence[str]]) -> Classifier:
+    """The speech package's classifier (imported here so loading a flow without intents needs no sklearn), the heard
+    examples weighed below the phrases (`ivr.speech.intent.IntentClassifier.train`)."""
     from ivr.speech.intent import IntentClassifier
 
-    return IntentClassifier.train(examples)
+    return IntentClassifier.train(examples, heard=heard)
 
 
 def training_examples(phrases: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[str, list[str]]:

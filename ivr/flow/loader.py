@@ -121,12 +121,18 @@ def read_heard(path: str | Path) -> dict[str, list[str]]:
     """`{intent: [text a recognizer heard for one of its phrases]}` from the flow's companion file.
 
     Built offline (`python -m bench.speech_eval --build-heard`): the flow's own phrases spoken by test
-    voices, clean and degraded, decoded by the engine's recognizer. Training on them teaches the
-    classifier the recognizer's confusions. Missing or unreadable: no extra examples (the flow
-    still loads from its phrases alone)."""
+    voices, clean and degraded, decoded by the engine's recognizer, keeping what the flow's classifier
+    would not act on rightly (its confusions). Training on them, weighed below the phrases, teaches the
+    classifier the recognizer's slips. Missing or unreadable: no extra examples (the flow still loads
+    from its phrases alone)."""
+    return read_heard_file(heard_path(path))
+
+
+def read_heard_file(path: str | Path) -> dict[str, list[str]]:
+    """`read_heard` of the file at `path` itself: `heard text<TAB>intent[<TAB>language]` lines, `#` comments."""
     out: dict[str, list[str]] = {}
     try:
-        text = heard_path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return out
     for line in text.splitlines():
@@ -142,10 +148,9 @@ def _train(
     if not spec.intents or not any(isinstance(n, AskNode) for n in spec.nodes.values()):
         return None
     examples = training_examples({k: v.phrases for k, v in spec.intents.items()})
-    for intent, texts in (heard or {}).items():
-        if intent in examples:
-            examples[intent] = [*examples[intent], *texts]
-    return factory(examples)
+    # Kept apart from the phrases: the factory weighs them less. Lines of an intent the flow no longer has are dropped.
+    slips = {intent: list(texts) for intent, texts in (heard or {}).items() if intent in examples and texts}
+    return factory(examples, slips)
 
 
 def load_text(

@@ -47,6 +47,12 @@ _CONCEPT_WEIGHT = 3.0
 _FOLDS = 3
 _FOLD_ITER = 3
 """Newton steps per calibration fold, starting from the full fit (enough to forget the held-out third)."""
+_HEARD_WEIGHT = 0.25
+"""Sample weight of a heard example (`train(heard=...)`: what the recognizer made of a flow phrase) against 1 for a
+phrase. Chosen on the dev split with the Whisper-built hotline file (bench/RESULTS.md "Confusion-aware training,
+weighted"): at 1 the heard lines lifted dev audio but pushed typed text onto wrong intents ("premiums" towards
+payment: typed dev false accepts 0.4% → 2.6%); 0.2-0.3 kept most of the audio gain with typed text at 0.9%, 0.4 and
+up let typed false accepts rise again."""
 _PINYIN_NS = (1, 2)
 """Pinyin syllable n-gram sizes (chosen on the dev split: unigrams catch one-character homophones)."""
 
@@ -392,8 +398,14 @@ class IntentClassifier:
         examples: Mapping[str, Sequence[str]],
         *,
         keywords: Mapping[str, Sequence[str]] | None = None,
+        heard: Mapping[str, Sequence[str]] | None = None,
     ) -> IntentClassifier:
-        """Fit on `{intent: [phrase, ...]}`; `keywords` are short strings that strongly signal an intent."""
+        """Fit on `{intent: [phrase, ...]}`; `keywords` are short strings that strongly signal an intent.
+
+        `heard`: `{intent: [text]}`, what a recognizer made of the intent's phrases (the flow's `<flow>.heard.tsv`,
+        `ivr.flow.loader.read_heard`). Each weighs `_HEARD_WEIGHT` of a phrase in the fit: enough to teach the
+        recognizer's systematic slips, too little to outvote what the phrases say of a correctly heard sentence.
+        They count as known words (coverage) like the phrases; an intent not in `examples` is an error."""
         intents = tuple(examples)
         if not intents:
             raise IntentTrainingError("cannot train an intent classifier with no intents")
@@ -404,7 +416,11 @@ class IntentClassifier:
         unknown = set(keywords or {}) - set(intents)
         if unknown:
             raise IntentTrainingError(f"keywords given for unknown intents: {sorted(unknown)}")
+        unknown = set(heard or {}) - set(intents)
+        if unknown:
+            raise IntentTrainingError(f"heard examples given for unknown intents: {sorted(unknown)}")
         y: list[int] = []
+        weights: list[float] = []
         docs: list[tuple[str, list[str]]] = []
         for idx, intent in enumerate(intents):
             phrases = [f for f in (_features(p) for p in (*examples[intent], *kw[intent])) if f[1]]
@@ -412,9 +428,16 @@ class IntentClassifier:
                 raise IntentTrainingError(f"intent {intent!r} has no usable training phrase")
             docs.extend(phrases)
             y.extend([idx] * len(phrases))
+            weights.extend([1.0] * len(phrases))
+        for idx, intent in enumerate(intents):
+            slips = [f for f in (_features(t) for t in (heard or {}).get(intent, ())) if f[1]]
+            docs.extend(slips)
+            y.extend([idx] * len(slips))
+            weights.extend([_HEARD_WEIGHT] * len(slips))
         n_domain = len(docs)
         docs.extend(_features(t) for t in _BACKGROUND)
         y.extend([len(intents)] * len(_BACKGROUND))
+        weights.extend([1.0] * len(_BACKGROUND))
 
         vocab, counts = _count_matrix([g for _, g in docs])
         df = np.bincount(counts.indices, minlength=len(vocab)).astype(np.float64)
@@ -426,10 +449,11 @@ class IntentClassifier:
                 idf[j] *= _CONCEPT_WEIGHT
         x = _tfidf(counts, idf)
         labels = np.asarray(y)
-        coef, bias = _fit(x, labels, len(intents) + 1)
+        sample_weight = np.asarray(weights, dtype=np.float64)
+        coef, bias = _fit(x, labels, len(intents) + 1, sample_weight)
         model = _Linear(vocab, idf, coef, bias, frozenset(g for _, d in docs[:n_domain] for g in d))
         keyword_lists = tuple(kw[i] for i in intents)
-        calibrator = _calibrate(docs, x, labels, model, keyword_lists)
+        calibrator = _calibrate(docs, x, labels, sample_weight, model, keyword_lists)
         return cls(intents, model, kw, calibrator)
 
     @property
@@ -464,9 +488,15 @@ def _ranked(intents: Sequence[str], raw: npt.NDArray[np.float64], calibrator: Pl
 
 
 def _fit(
-    x: Any, y: npt.NDArray[np.int_], n_labels: int, start: _Linear | None = None, max_iter: int = 200
+    x: Any,
+    y: npt.NDArray[np.int_],
+    n_labels: int,
+    sample_weight: npt.NDArray[np.float64],
+    start: _Linear | None = None,
+    max_iter: int = 200,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """(coef, bias) of a multinomial regression, rows in label order (every label must occur in `y`)."""
+    """(coef, bias) of a multinomial regression, rows in label order (every label must occur in `y`), each row
+    weighing `sample_weight` in the loss."""
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
@@ -477,7 +507,7 @@ def _fit(
     # BLAS thread pools thrash on a loaded 2-core box (3 s instead of 40 ms): one thread is fastest here.
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a fold's capped Newton steps may stop short of convergence
-        model.fit(x, y)
+        model.fit(x, y, sample_weight=sample_weight)
     if len(model.classes_) != n_labels:
         raise IntentTrainingError("internal: a label has no training example")
     return np.asarray(model.coef_, dtype=np.float64), np.asarray(model.intercept_, dtype=np.float64)
@@ -487,6 +517,7 @@ def _calibrate(
     docs: Sequence[tuple[str, Sequence[str]]],
     x: Any,
     y: npt.NDArray[np.int_],
+    sample_weight: npt.NDArray[np.float64],
     model: _Linear,
     keywords: Sequence[tuple[str, ...]],
 ) -> PlattCalibrator:
@@ -500,7 +531,7 @@ def _calibrate(
     right: list[bool] = []
     for f in range(_FOLDS):
         train, test = np.flatnonzero(folds != f), np.flatnonzero(folds == f)
-        coef, bias = _fit(x[train], y[train], n_labels, start=model, max_iter=_FOLD_ITER)
+        coef, bias = _fit(x[train], y[train], n_labels, sample_weight[train], start=model, max_iter=_FOLD_ITER)
         known = frozenset(g for i in train.tolist() if y[i] < n_labels - 1 for g in docs[i][1])
         fold = _Linear(model.vocab, model.idf, coef, bias, known)
         logits = np.asarray(x[test] @ coef.T) + bias

@@ -4,10 +4,14 @@ its classifier too; without the file the flow trains on its phrases alone."""
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Mapping, Sequence
 
 from ivr.call import Hypothesis, SpeechInput
-from ivr.flow import check_file
-from ivr.flow.loader import heard_path, read_heard
+from ivr.config import demo_path
+from ivr.flow import check_file, load_text
+from ivr.flow.intents import Classifier, default_factory
+from ivr.flow.loader import heard_path, read_heard, read_heard_file
+from ivr.flow.model import AskNode, Flow
 from ivr.flow.nodes.menus import classify_speech
 
 FLOW = """\
@@ -42,6 +46,12 @@ def _flow(tmp_path: pathlib.Path, heard: str | None) -> pathlib.Path:
     return path
 
 
+def _need(flow: Flow) -> AskNode:
+    node = flow.node("need")
+    assert isinstance(node, AskNode)
+    return node
+
+
 def test_heard_file_sits_next_to_the_flow(tmp_path: pathlib.Path) -> None:
     assert heard_path(tmp_path / "hotline.yaml") == tmp_path / "hotline.heard.tsv"
 
@@ -67,10 +77,53 @@ def test_unknown_intents_and_a_missing_file_are_ignored(tmp_path: pathlib.Path) 
     assert read_heard(tmp_path / "other.yaml") == {}
 
 
+def test_heard_lines_reach_the_classifier_apart_from_the_phrases(tmp_path: pathlib.Path) -> None:
+    """The factory gets them as their own argument (the classifier weighs them below the phrases), not mixed into
+    the phrases; lines of an intent the flow does not have are dropped."""
+    seen: list[tuple[Mapping[str, Sequence[str]], Mapping[str, Sequence[str]]]] = []
+
+    def factory(examples: Mapping[str, Sequence[str]], heard: Mapping[str, Sequence[str]]) -> Classifier:
+        seen.append((examples, heard))
+        return default_factory(examples, heard)
+
+    path = _flow(tmp_path, "fall a clam all mile\tclaim\ten\nsomething\tno_such_intent\ten\n")
+    assert check_file(path, classifier_factory=factory).flow is not None
+    (examples, heard), = seen
+    assert heard == {"claim": ["fall a clam all mile"]}
+    assert examples["claim"] == ["file a claim", "make a claim", "claim for my hospital bills"]
+
+
+def test_a_heard_file_can_be_read_by_its_own_path(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "candidate.tsv"
+    path.write_text("# engine: whisper\nlay my premier rum\tpayment\ten\n", encoding="utf-8")
+    assert read_heard_file(path) == {"payment": ["lay my premier rum"]}
+    assert read_heard_file(tmp_path / "missing.tsv") == {}
+
+
+def test_the_demo_hotline_ships_its_whisper_confusions_and_trains_on_them() -> None:
+    """ivr/demo/flows/hotline.heard.tsv (the repository's flows/) is read where the engine loads the hotline, says
+    which recognizer built it and how, and names only the hotline's intents."""
+    flow_file = demo_path("flows") / "hotline.yaml"
+    first = heard_path(flow_file).read_text(encoding="utf-8").splitlines()[0]
+    assert first.startswith("# engine: whisper") and "--build-heard --engine whisper" in first
+    heard = read_heard(flow_file)
+    deployed = check_file(flow_file).flow
+    phrases_only = load_text(flow_file.read_text(encoding="utf-8"), str(flow_file), heard={}).flow
+    assert deployed is not None and phrases_only is not None
+    assert heard and set(heard) <= set(deployed.spec.intents)
+    node = _need(deployed)
+    # Whisper hears "a loan" as "alone": the phrases alone read these as something else, or doubt them.
+    for said in ("policy alone", "can i take alone on my policy"):
+        intent, confidence, _ = classify_speech(node, deployed.classifier, SpeechInput(said, 1.0, "en"))
+        assert intent == "loan" and confidence >= 0.6, said
+        intent, confidence, _ = classify_speech(node, phrases_only.classifier, SpeechInput(said, 1.0, "en"))
+        assert intent != "loan" or confidence < 0.6, said
+
+
 def test_a_keyword_the_caller_took_back_does_not_decide(tmp_path: pathlib.Path) -> None:
     flow = check_file(_flow(tmp_path, None)).flow
     assert flow is not None
-    node = flow.node("need")
+    node = _need(flow)
     intent, _, source = classify_speech(node, flow.classifier, SpeechInput("claim no wait I want to pay my premium",
                                                                              0.9, "en"))
     assert (intent, source) == ("payment", "classifier")
@@ -83,7 +136,7 @@ def test_a_keyword_counts_every_alternative_that_says_it(tmp_path: pathlib.Path)
     gets a small share (0.28), but every alternative says the keyword, so the intent is sure."""
     flow = check_file(_flow(tmp_path, None)).flow
     assert flow is not None
-    node = flow.node("need")
+    node = _need(flow)
     alternatives = ("claim", "claim to", "claim i", "i claim", "a claim")
     nbest = tuple(Hypothesis(text, 0.28 if i == 0 else 0.36) for i, text in enumerate(alternatives))
     heard = SpeechInput("claim", 0.28, "en", nbest)
@@ -98,7 +151,7 @@ def test_a_negated_keyword_does_not_decide(tmp_path: pathlib.Path) -> None:
     """"I don't want to make a claim" is no claim: the keyword is not acted on (the classifier may still ask)."""
     flow = check_file(_flow(tmp_path, None)).flow
     assert flow is not None
-    node = flow.node("need")
+    node = _need(flow)
     for said in ("I don't want to make a claim", "no claim I want to pay my premium", "not a claim"):
         _, _, source = classify_speech(node, flow.classifier, SpeechInput(said, 0.9, "en"))
         assert source != "keyword", said

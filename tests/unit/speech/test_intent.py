@@ -98,6 +98,25 @@ def test_normalize_strips_padding_but_keeps_content() -> None:
     assert normalize_utterance("Um, hello, I'd like to FILE a claim please!") == "file claim"
 
 
+def test_a_recognizer_slip_it_was_trained_on_reads_as_its_intent() -> None:
+    plain = IntentClassifier.train(EXAMPLES)
+    heard = IntentClassifier.train(EXAMPLES, heard={"claim": ["fall a clam"]})
+    assert heard.classify("fall a clam")[0].intent == "claim"
+    assert heard.classify("fall a clam")[0].confidence > plain.classify("fall a clam")[0].confidence
+
+
+def test_heard_examples_weigh_less_than_the_phrases() -> None:
+    """Two heard lines that happen to read as another intent's phrase ("make a claim" heard for a payment
+    phrase) must not outvote that phrase: at the weight of a phrase they did, and typed text went wrong."""
+    clf = IntentClassifier.train(EXAMPLES, heard={"payment": ["make a claim", "make a claim"]})
+    assert clf.classify("make a claim")[0].intent == "claim"
+
+
+def test_heard_examples_of_an_unknown_intent_are_refused() -> None:
+    with pytest.raises(IntentTrainingError, match="heard examples given for unknown intents"):
+        IntentClassifier.train(EXAMPLES, heard={"loan": ["take a loan"]})
+
+
 @pytest.mark.parametrize(
     ("examples", "keywords", "message"),
     [
