@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,7 +170,10 @@ def load_text(
     problems = tuple(sorted(conv.problems, key=lambda p: (p.line, p.col, p.message)))
     if spec is None or any(p.severity is Severity.ERROR for p in problems):
         return LoadResult(None, problems)
-    digest = hashlib.sha256(data if data is not None else text.encode()).hexdigest()[:12]
+    hashed = hashlib.sha256(data if data is not None else text.encode())
+    if heard:  # the classifier learns from them too: a changed heard file is a new version of the flow
+        hashed.update(json.dumps(heard, sort_keys=True, ensure_ascii=False).encode())
+    digest = hashed.hexdigest()[:12]
     try:
         classifier = _train(spec, classifier_factory, heard) if classifier_factory is not None else None
     except ValueError as exc:  # the factory's IntentTrainingError: the phrases cannot train it

@@ -24,7 +24,7 @@ import structlog
 from ivr.clock import Clock
 from ivr.flow.errors import Severity
 from ivr.flow.intents import ClassifierFactory, default_factory
-from ivr.flow.loader import check_file
+from ivr.flow.loader import HEARD_SUFFIX, check_file
 from ivr.flow.model import DEFAULT_FALLBACKS, Flow
 
 log = structlog.get_logger(__name__)
@@ -45,6 +45,17 @@ def is_flow_file(path: str | Path) -> bool:
     """A `.yaml`/`.yml` file that is not hidden (editors write their temporary files hidden)."""
     p = Path(path)
     return p.suffix in FLOW_SUFFIXES and not p.name.startswith(".")
+
+
+def flow_of(path: str | Path) -> Path:
+    """The flow file a changed path stands for: a flow's heard file (`hotline.heard.tsv`) stands for its flow
+    (`hotline.yaml`, or `.yml` if only that exists), whose classifier trains on it; any other path for itself."""
+    p = Path(path)
+    if not p.name.endswith(HEARD_SUFFIX) or p.name.startswith("."):
+        return p
+    stem = p.name.removesuffix(HEARD_SUFFIX)
+    candidates = [p.with_name(stem + suffix) for suffix in FLOW_SUFFIXES]
+    return next((c for c in candidates if c.exists()), candidates[0])
 
 
 @dataclass(slots=True, frozen=True)
@@ -233,7 +244,7 @@ class FlowRegistry:
         missing: list[str] = []
         root = flow_key(self.folder)  # files in subfolders (flows/tests/) are not flows
         known = self._known()
-        keys = {flow_key(p) for p in paths if is_flow_file(p)}
+        keys = {flow_key(f) for f in map(flow_of, paths) if is_flow_file(f)}
         for key in sorted(k for k in keys if Path(k).parent == Path(root) or k in known):
             if key in self._state.by_path and not Path(key).exists():
                 missing.append(key)

@@ -367,3 +367,46 @@ async def test_a_flow_serving_into_december_warns_that_next_years_holidays_are_m
     assert reg.reload_path(tmp_path / "hours.yaml").loaded
     [status] = reg.status()
     assert not any("holiday" in w for w in status.warnings), status.warnings
+
+
+ASKING = """id: asking
+numbers: ["95520"]
+dialects: [en]
+default_dialect: en
+queues: [general]
+intents:
+  claim: {phrases: {en: [file a claim]}}
+  policy: {phrases: {en: [check my policy]}}
+prompts:
+  ask: {en: "What do you need?"}
+nodes:
+  need:
+    type: ask
+    prompt: ask
+    intents: {claim: done, policy: done}
+  done:
+    type: hangup
+"""
+
+
+def test_a_saved_heard_file_reloads_its_flow_with_the_new_examples(tmp_path: Path) -> None:
+    """The heard file trains the flow's classifier: saving it is a change of the flow, picked up like one."""
+    trained: list[dict[str, list[str]]] = []
+
+    def factory(examples: object, heard: dict[str, list[str]]) -> object:
+        trained.append({intent: list(texts) for intent, texts in heard.items()})
+        return object()
+
+    (tmp_path / "asking.yaml").write_text(ASKING, encoding="utf-8")
+    reg = FlowRegistry(tmp_path, clock=FakeClock(), classifier_factory=factory)  # type: ignore[arg-type]
+    assert [r.loaded for r in reg.load_all()] == [True]
+    first = reg.flow("asking")
+    heard = tmp_path / "asking.heard.tsv"
+    heard.write_text("# built for the test\nfile a clam\tclaim\n", encoding="utf-8")
+    results, missing = reg.apply_changes([str(heard)])
+    assert [r.loaded for r in results] == [True] and not missing
+    assert trained[-1] == {"claim": ["file a clam"]}
+    second = reg.flow("asking")
+    assert first is not None and second is not None and second.digest != first.digest
+    results, _ = reg.apply_changes([str(heard)])  # the same content again: nothing to swap
+    assert [r.loaded for r in results] == [False]
