@@ -97,6 +97,41 @@ async def test_a_hanging_lookup_holds_neither_the_loop_nor_the_call_past_its_bud
     assert memory.asked == ["13800138000"]
 
 
+async def test_each_lookup_gets_its_own_budget() -> None:
+    """A lookup asked later runs out at its own deadline, not the first's; one answered in time is not counted
+    late when the time its budget would have run out passes."""
+    clock = FakeClock()
+    memory = StuckMemory({"13800138000": "yue"})
+    worker = DialectWorker(lambda: memory, clock=clock, lookup_budget_s=0.2)
+    first = asyncio.create_task(worker.lookup("13800138000"))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert memory.entered.wait(WAIT_S)  # held by the database
+    await clock.advance(0.1)
+    second = asyncio.create_task(worker.lookup("13900000000"))
+    await asyncio.sleep(0)  # asked at 0.1
+    await clock.advance(0.1)
+    assert first.done() and first.result() is None  # at 0.2: the first's budget
+    assert not second.done()
+    await clock.advance(0.09)
+    assert not second.done()
+    await clock.advance(0.01)
+    assert second.done() and second.result() is None  # at 0.3: its own
+    assert worker.late_lookups == 2
+    memory.release.set()
+    answered = asyncio.create_task(worker.lookup("13800138000"))
+    for _ in range(1000):  # the thread answers (the held queries first)
+        await asyncio.sleep(0)
+        if answered.done():
+            break
+    else:
+        assert await asyncio.wait_for(answered, WAIT_S)
+    assert answered.result() == "yue"
+    await clock.advance(0.5)  # past the answered lookup's budget
+    assert worker.late_lookups == 2
+    worker.close()
+
+
 async def test_a_lookup_still_queued_when_its_budget_runs_out_is_never_asked() -> None:
     clock = FakeClock()
     memory = StuckMemory()
@@ -211,6 +246,6 @@ async def test_lookups_asked_within_gather_s_reach_the_thread_together() -> None
     await asyncio.sleep(0.1)
     assert len(worker._outbox) == 0 and memory.entered.is_set()  # one hand-off for the two
     memory.release.set()
-    assert await asyncio.gather(first, second) == ["yue", None]
+    assert list(await asyncio.gather(first, second)) == ["yue", None]
     assert memory.asked == ["13800000001", "13800000002"]
     worker.close()
