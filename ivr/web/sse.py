@@ -113,7 +113,10 @@ class SseHub:
             self._schedule_live()
 
     def _store_committed(self, committed: Committed) -> None:
-        self._threadsafe(self._add_calls, committed)
+        # The writer thread calls this per commit: with no stream open, no hand-off (a loop wake-up, a timer). A
+        # stream opened later fetches the figures itself; a count it misses from before it opened is no loss.
+        if self._clients:
+            self._threadsafe(self._add_calls, committed)
 
     def committed_elsewhere(self, committed: Committed) -> None:
         """Another worker of the node committed calls (`ivr.web.node`): the page refetches its figures too."""

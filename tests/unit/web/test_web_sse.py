@@ -72,3 +72,15 @@ async def test_with_no_stream_open_a_change_schedules_nothing_and_a_new_stream_s
         assert json.loads(hub.live_json())["in_ivr"] == 1  # what a stream opened now starts with
     finally:
         hub.stop()
+
+
+async def test_with_no_stream_open_a_commit_hands_nothing_to_the_loop(rig: Rig) -> None:
+    hub = SseHub(rig.live, rig.store, rig.clock.wall)
+    hub.start()
+    try:
+        write_calls(rig.store, sample_calls()[:2])
+        assert rig.store.flush(5)
+        await asyncio.sleep(0.05)  # a hand-off, had there been one, would have run by now
+        assert hub._calls_timer is None and not any(hub._calls_pending.values())
+    finally:
+        hub.stop()
