@@ -350,8 +350,8 @@ def decode_calls(calls: Sequence[Sequence[Turn]]) -> list[list[SpeechInput]]:
 
     # Keyed by the decoder's and the ears' code as well: a changed search or front end must not reuse old results.
     engine = b"".join((ROOT / "ivr" / f).read_bytes() for f in (
-        "speech/pocketsphinx_engine.py", "speech/whisper_engine.py", "speech/frontend.py", "speech/vad.py",
-        "speech/pool.py", "engine/ears.py"))
+        "speech/pocketsphinx_engine.py", "speech/whisper_engine.py", "speech/moonshine_engine.py", "speech/whole.py",
+        "speech/frontend.py", "speech/vad.py", "speech/pool.py", "engine/ears.py"))
     engine += repr(FRONT_END).encode() + repr(english_spec()).encode()
     mllr = TELEPHONE_MLLR if MLLR == DEFAULT_MLLR else MLLR
     engine += mllr.read_bytes() if isinstance(mllr, pathlib.Path) else b""  # the model's adaptation too
@@ -577,7 +577,7 @@ def audio_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--voices", default="", help="comma-separated voice names (default: all installed)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N audio rows (0: all)")
     parser.add_argument("--step", type=int, default=1, help="every N-th audio row (after --limit)")
-    parser.add_argument("--engine", default="", choices=("", EngineKind.WHISPER.value, EngineKind.POCKETSPHINX.value),
+    parser.add_argument("--engine", default="", choices=("", *(e.value for e in EngineKind if e.value != "vosk")),
                         help="the English recognizer (default: the engine's, `asr_engine`)")
     parser.add_argument("--answers", default="", choices=("", *(e.value for e in ANSWERS_ENGINES)),
                         help="the English answers engine, for closed turns (re-ask answers, yes/no); default: none "

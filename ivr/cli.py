@@ -306,7 +306,7 @@ def _nlu(args: argparse.Namespace) -> int:
 def _add_asr(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("asr", help="recognize a WAV file as call audio and print transcript and timing")
     p.add_argument("wav", help="WAV file (any rate; resampled to 8 kHz call audio)")
-    p.add_argument("--engine", choices=["pocketsphinx", "vosk", "whisper"], default=None,
+    p.add_argument("--engine", choices=["pocketsphinx", "vosk", "whisper", "moonshine"], default=None,
                    help="the recognizer (default: the one that hears a need in `asr_engine`, i.e. whisper)")
     p.add_argument("--dialect", default="en", help="dialect code the model serves (default: en)")
     p.add_argument("--model", default=None, help="model folder (vosk: required; pocketsphinx: built-in en-us)")

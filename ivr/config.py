@@ -46,13 +46,16 @@ ENV_PREFIX = "IVR_"
 URL_SCHEMES = ("postgresql://", "postgres://")
 MAX_WORKERS = 64
 """Engine processes per node at most (`workers`): each has its own SIP port and RTP range."""
-ENGLISH_MODELS: dict[str, dict[str, str]] = {
+ENGLISH_MODELS: dict[str, dict[str, Any]] = {
     "whisper": {"engine": "whisper", "answers": "pocketsphinx"},
     "pocketsphinx": {"engine": "pocketsphinx"},
+    "moonshine": {"engine": "moonshine", "answers": "pocketsphinx", "beam": 3},
 }
 """What `asr_engine` may name (engines whose English model ships with the engine), as an `asr_models` entry: `whisper`
 hears open turns with Whisper and closed ones (a re-ask's answers) with PocketSphinx's answer grammar, the per-turn
-hybrid (docs/SPEECH.md); Whisper alone is `asr_models: {en: {engine: whisper}}`."""
+hybrid (docs/SPEECH.md); Whisper alone is `asr_models: {en: {engine: whisper}}`. `moonshine` is the same hybrid with
+Moonshine base-en for open turns, beam 3 (dev: 88.9% of needs right against Whisper's 81.8%, for 2x its CPU a need;
+speech_load kept 8 calls/s, not 10: opt-in; bench/RESULTS.md "Moonshine")."""
 
 
 def default_workers() -> int:
@@ -140,7 +143,8 @@ class EngineConfig:
     callback_uri_template: str = "sip:{number}@{sip_host}"
     """Where a callback dials the caller: `{number}` is the number left, `{sip_host}` ours (a trunk or SBC)."""
     asr_engine: str = "whisper"
-    """The English recognizer when `asr_models` names none for "en": whisper or pocketsphinx (docs/SPEECH.md)."""
+    """The English recognizer when `asr_models` names none for "en": whisper, pocketsphinx or moonshine
+    (docs/SPEECH.md)."""
     asr_models: dict[str, Any] = field(default_factory=dict)
     """Dialect code → Vosk model path (or a mapping: engine, model), for the production engine."""
     asr_workers: int = 4

@@ -1,4 +1,4 @@
-"""PocketSphinx and Whisper decoding in helper processes, so it runs on every core and never stalls a call's media.
+"""PocketSphinx, Whisper and Moonshine decoding in helper processes: on every core, never stalling a call's media.
 
 PocketSphinx holds the GIL while it decodes: in the engine's process, ten callers talking at once
 took more than half the interpreter's time (py-spy: 54% in `process_raw`), so the event loop that
@@ -10,10 +10,12 @@ decoder) fails only the utterances it was decoding, as `RecognizerError` (a no-m
 the next recognizer opened starts a new host, prepared with the same phrase biases. A host that hangs
 (no answer for `REPLY_TIMEOUT_S`) is killed and counts as one that died.
 
-Whisper (CTranslate2) releases the GIL, but is hosted all the same: a niced process leaves the cores to the
-media loops under saturation (below), and its model (tiny.en, int8) is small. Its recognizer holds nothing but the
-utterance's audio, so it stays in the engine's process and only its decodes are hosted (`DecodeHosts`): each goes,
-with its audio, to the first process free, instead of to the one its recognizer was opened in. Vosk is not hosted:
+Whisper (CTranslate2) and Moonshine (ONNX Runtime) release the GIL, but are hosted all the same: a niced process
+leaves the cores to the media loops under saturation (below), and their models (tiny.en, base-en, int8) are small;
+a decoder process loads them when it starts, so a model that cannot be loaded fails the engine's start. Their
+recognizer holds nothing but the utterance's audio, so it stays in the engine's process and only its decodes are
+hosted (`DecodeHosts`): each goes, with its audio, to the first process free, instead of to the one its recognizer
+was opened in. Vosk is not hosted:
 Kaldi releases the GIL while decoding, and its models (hundreds of MB) would be loaded once per process.
 
 A host decodes at a lower CPU priority than the engine (`DECODER_NICE`): media is paced in real time and a
@@ -32,6 +34,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,9 +43,9 @@ import structlog
 
 from ivr.speech.errors import RecognizerError, SpeechModelError
 from ivr.speech.recognizer import RecognitionResult
-from ivr.speech.whisper_engine import BEAM_SIZE, Scored
+from ivr.speech.whole import BEAM_SIZE, Scored
 
-__all__ = ["DecodeHosts", "DecoderHost", "HostedWhisper", "RemoteRecognizer"]
+__all__ = ["DecodeHosts", "DecoderHost", "HostedDecoder", "HostedWhisper", "RemoteRecognizer"]
 
 log = structlog.get_logger(__name__)
 
@@ -130,7 +133,7 @@ class DecoderHost:
         self._request("release", recognizer.rid)
 
     def decode(self, dialect: str, audio: npt.NDArray[np.int16], beam_size: int) -> list[Scored]:
-        """One whole utterance decoded by the process's Whisper model of `dialect` (blocking)."""
+        """One whole utterance decoded by the process's Whisper or Moonshine model of `dialect` (blocking)."""
         scored: list[Scored] = self._request("decode", dialect, audio, beam_size, timeout_s=REPLY_TIMEOUT_S)
         return scored
 
@@ -184,7 +187,7 @@ class DecoderHost:
             return value
         kind, message = value
         if kind == "SpeechModelError":
-            raise SpeechModelError(command[1] if len(command) > 1 else "?", None, message)
+            raise SpeechModelError(*message)
         raise RecognizerError(message)
 
 
@@ -211,14 +214,18 @@ class DecodeHosts:
 
 
 @dataclass(slots=True, frozen=True)
-class HostedWhisper:
-    """A `WhisperDecoder` whose decodes run in the decoder processes (`DecodeHosts`)."""
+class HostedDecoder:
+    """A `WholeDecoder` (Whisper, Moonshine) whose decodes run in the decoder processes (`DecodeHosts`)."""
 
     dialect: str
     hosts: DecodeHosts
 
     def decode(self, audio: npt.NDArray[np.int16], beam_size: int = BEAM_SIZE) -> list[Scored]:
         return self.hosts.decode(self.dialect, audio, beam_size)
+
+
+HostedWhisper = HostedDecoder
+"""The name older code imports `HostedDecoder` by."""
 
 
 class RemoteRecognizer:
@@ -294,7 +301,12 @@ def _serve(conn: Connection, specs: tuple[Any, ...]) -> None:
     # instead of 79 (bench/RESULTS.md whisperfast).
     os.environ["OMP_NUM_THREADS"] = "1"
     threadpool_limits(limits=1)
-    models = SpeechModels.load(specs)
+    try:  # whole-utterance models loaded now: one that cannot be fails the engine's start, not a caller's decode
+        models = SpeechModels.load(specs)
+        models.load_whole()
+    except SpeechModelError as exc:
+        _refuse(conn, exc)
+        return
     recognizers: dict[int, Any] = {}
     while True:
         try:
@@ -324,5 +336,24 @@ def _serve(conn: Connection, specs: tuple[Any, ...]) -> None:
             else:
                 raise ValueError(f"unknown decoder host command {op!r}")
             conn.send((True, value))
+        except SpeechModelError as exc:
+            conn.send((False, _model_error(exc)))
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the engine as an answer
             conn.send((False, (type(exc).__name__, str(exc))))
+
+
+def _model_error(exc: SpeechModelError) -> tuple[str, tuple[str, Path | None, str]]:
+    """A `SpeechModelError` as the engine's `DecoderHost._request` raises it again."""
+    return "SpeechModelError", (exc.dialect, exc.path, exc.reason)
+
+
+def _refuse(conn: Connection, failure: SpeechModelError) -> None:
+    """Answer every command with the error that kept the models from loading, until the engine stops the process."""
+    while True:
+        try:
+            command = conn.recv()
+        except EOFError:
+            return
+        if command[0] == "stop":
+            return
+        conn.send((False, _model_error(failure)))

