@@ -63,12 +63,18 @@ def dial(s: Scheduler, wall: dt.datetime, mono: float, ids: Ids) -> Dial | None:
     return s.next_dial(wall, mono, ids())
 
 
-def test_dials_each_target_once_with_its_variables(store: CampaignStore) -> None:
+def first_dial(store: CampaignStore, extra: str = "") -> tuple[Scheduler, Ids, Dial]:
+    """A scheduler with campaign c1 (`campaign(extra=extra)`), one target, and its first dial on Wednesday 10:00."""
     s, ids = Scheduler(store), Ids()
-    s.add_campaign(campaign())
+    s.add_campaign(campaign(extra=extra))
     s.add_targets("c1", targets("13800000001"), WED_10_SH)
     d = dial(s, WED_10_SH, 0.0, ids)
     assert d is not None
+    return s, ids, d
+
+
+def test_dials_each_target_once_with_its_variables(store: CampaignStore) -> None:
+    s, ids, d = first_dial(store)
     assert d.uri == "sip:13800000001@127.0.0.1:5070" and d.attempt == 1
     assert d.variables["name"] == "N13800000001" and d.variables["campaign"] == "c1"
     assert dial(s, WED_10_SH, 10.0, ids) is None  # dialling: not offered again
@@ -140,35 +146,23 @@ def test_retries_follow_the_rule_of_each_result(store: CampaignStore) -> None:
 
 def test_an_answered_attempt_without_a_result_code_is_retried_by_its_own_rule(store: CampaignStore) -> None:
     """A callee who hangs up before the flow sets its code has not been served: the `incomplete` rule decides."""
-    s, ids = Scheduler(store), Ids()
-    s.add_campaign(campaign(extra="  incomplete: {delay_s: 900, max_attempts: 2}\n"))
-    s.add_targets("c1", targets("13800000001"), WED_10_SH)
-    d = dial(s, WED_10_SH, 0.0, ids)
-    assert d is not None
+    s, ids, d = first_dial(store, "  incomplete: {delay_s: 900, max_attempts: 2}\n")
     state = s.finished(d, Result.INCOMPLETE, None, WED_10_SH)
     assert state.status is Status.PENDING and state.next_at == WED_10_SH + dt.timedelta(seconds=900)
     later = WED_10_SH + dt.timedelta(seconds=900)
-    d = dial(s, later, 10.0, ids)
-    assert d is not None and d.attempt == 2
-    state = s.finished(d, Result.ANSWERED, "confirmed", later)
+    again = dial(s, later, 10.0, ids)
+    assert again is not None and again.attempt == 2
+    state = s.finished(again, Result.ANSWERED, "confirmed", later)
     assert state.status is Status.DONE and state.result_code == "confirmed"
 
 
 def test_a_result_without_a_rule_is_final(store: CampaignStore) -> None:
-    s, ids = Scheduler(store), Ids()
-    s.add_campaign(campaign())
-    s.add_targets("c1", targets("13800000001"), WED_10_SH)
-    d = dial(s, WED_10_SH, 0.0, ids)
-    assert d is not None
+    s, ids, d = first_dial(store)
     assert s.finished(d, Result.REJECTED, None, WED_10_SH).status is Status.DONE
 
 
 def test_machine_leave_message_finishes(store: CampaignStore) -> None:
-    s, ids = Scheduler(store), Ids()
-    s.add_campaign(campaign(extra="on_machine: leave_message\nmachine_flow: revisit_message\n"))
-    s.add_targets("c1", targets("13800000001"), WED_10_SH)
-    d = dial(s, WED_10_SH, 0.0, ids)
-    assert d is not None
+    s, ids, d = first_dial(store, "on_machine: leave_message\nmachine_flow: revisit_message\n")
     state = s.finished(d, Result.MACHINE, None, WED_10_SH)
     assert state.status is Status.DONE and state.result_code == MESSAGE_LEFT
 
