@@ -12,7 +12,8 @@ worker, another test run) is handed it either. Ports are handed out in pairs: an
 odd one above it claimed too (baresip's TLS and linphone's RTCP take port + 1), or a block of pairs for
 a program that binds further up (`span`). A claimed port is probed free (UDP and TCP, and TCP on
 port + 1) before it is handed out; a process that has claimed `MAX_CLAIMS` pairs hands its own ports
-out again, round robin, probing each again.
+out again, the least recently handed out first, probing each again (a port handed out a moment ago may not be
+bound yet: its probe passes, so recency, not the probe, keeps it from a second peer).
 
 An engine the tests start is a node of `IVR_WORKERS` workers (one per CPU when unset or `null`), and worker
 i also binds SIP `port + 1 + i` and HTTP `port + i` (`ivr.workers.plan`): `free_port` claims a block that
@@ -95,7 +96,9 @@ class PortPool:
     _fd: int | None = None
     _owner_pid: int = 0
     _claimed: list[int] = field(default_factory=list)
-    _next_own: int = 0
+    _handed: dict[int, int] = field(default_factory=dict)
+    """Port -> the number of the hand-out that last gave it (`_reuse_own` takes the least recent)."""
+    _handouts: int = 0
     _cursor: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -114,14 +117,15 @@ class PortPool:
         pairs = max(1, (span + 1) // 2)
         with self._lock:
             self._after_fork()
-            if len(self._claimed) < self.max_claims:
-                port = self._claim_new(host, pairs)
-                if port is not None:
-                    return port
-            port = self._reuse_own(host, pairs)
+            port = self._claim_new(host, pairs) if len(self._claimed) < self.max_claims else None
+            if port is None:
+                port = self._reuse_own(host, pairs)
             if port is None:
                 raise PoolExhausted(f"no free block of {pairs} port pair(s) in {self.low}-{self.high} "
                                     f"(lock file {self.lock_file})")
+            self._handouts += 1
+            for i in range(pairs):
+                self._handed[port + 2 * i] = self._handouts
             return port
 
     def _after_fork(self) -> None:
@@ -129,7 +133,7 @@ class PortPool:
         if self._owner_pid != os.getpid():
             self._owner_pid = os.getpid()
             self._fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o666)
-            self._claimed, self._next_own = [], 0
+            self._claimed, self._handed = [], {}
             # Processes start at different places in the pool, so they rarely contend for one lock.
             self._cursor = zlib.crc32(f"{os.getpid()}-{os.environ.get('PYTEST_XDIST_WORKER', '')}".encode())
 
@@ -154,13 +158,10 @@ class PortPool:
 
     def _reuse_own(self, host: str, pairs: int) -> int | None:
         owned = set(self._claimed)
-        for _ in range(len(self._claimed)):
-            port = self._claimed[self._next_own % len(self._claimed)]
-            self._next_own += 1
-            block = [port + 2 * i for i in range(pairs)]
-            if all(p in owned for p in block) and all(_probe(host, p) for p in block):
-                return port
-        return None
+        blocks = [[port + 2 * i for i in range(pairs)] for port in self._claimed]
+        mine = [block for block in blocks if all(p in owned for p in block)]
+        mine.sort(key=lambda block: max(self._handed.get(p, 0) for p in block))  # stable: claim order on ties
+        return next((block[0] for block in mine if all(_probe(host, p) for p in block)), None)
 
 
 _pool: PortPool | None = None

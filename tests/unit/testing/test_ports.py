@@ -78,6 +78,18 @@ def test_past_its_claims_a_process_hands_its_own_ports_out_again(tmp_path: pathl
     assert [pool.take() for _ in range(3)] == first
 
 
+def test_reused_blocks_handed_out_one_after_another_never_overlap(tmp_path: pathlib.Path) -> None:
+    """Past its claims, a block handed out a moment ago is not bound yet (its peer is starting), so its probe
+    passes: the next block must still not share a port with it (a SIPp once failed to bind its video port,
+    -mp + 2, handed out again as the next block's first port)."""
+    pool = _pool(tmp_path, BASE + 400, BASE + 423, max_claims=6)  # twelve pairs; six claimed as three blocks
+    claimed = [pool.take(span=4) for _ in range(3)]
+    reused = [pool.take(span=4) for _ in range(6)]
+    blocks = [{port, port + 2} for port in claimed + reused]
+    assert all(not a & b for a, b in zip(blocks, blocks[1:], strict=False)), (claimed, reused)
+    assert set().union(*blocks[3:]) <= set().union(*blocks[:3])  # its own ports, none new
+
+
 def test_a_pool_with_every_pair_busy_says_so(tmp_path: pathlib.Path) -> None:
     pool = _pool(tmp_path, BASE + 200, BASE + 201)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
