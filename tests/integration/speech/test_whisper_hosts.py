@@ -12,9 +12,9 @@ import pytest
 
 from ivr.speech import DecodePool, EngineKind, ModelSpec, SpeechModels
 from ivr.speech.flow_intents import load_flow_intents
-from ivr.speech.hosts import HostedWhisper
+from ivr.speech.hosts import HostedDecoder
 from ivr.speech.pool import STREAM_BATCH_SAMPLES
-from ivr.speech.whisper_engine import WhisperRecognizer
+from ivr.speech.whole import WholeRecognizer
 from tests.unit.speech.conftest import load_wav, silence
 
 pytestmark = pytest.mark.integration
@@ -54,8 +54,8 @@ async def test_the_pool_batches_whisper_audio_and_the_need_is_classified(hosted:
     async with DecodePool(2, max_recognizers=4) as pool:
         session = await pool.open_session(hosted, "en", batch_samples=STREAM_BATCH_SAMPLES)
         try:
-            assert isinstance(session.recognizer, WhisperRecognizer)
-            assert isinstance(session.recognizer._model, HostedWhisper), "decoded in the decoder processes"
+            assert isinstance(session.recognizer, WholeRecognizer)
+            assert isinstance(session.recognizer._model, HostedDecoder), "decoded in the decoder processes"
             audio = np.concatenate([load_wav("en_file_claim.wav"), silence(0.3)])
             for start in range(0, len(audio), 160):  # 20 ms frames, as a call's media delivers them
                 session.feed(audio[start : start + 160])

@@ -8,7 +8,7 @@ import pytest
 
 from ivr.speech import Bias, EngineKind, ModelSpec, PocketSphinxRecognizer, SpeechModelError, SpeechModels
 from ivr.speech.pocketsphinx_engine import TELEPHONE_MLLR
-from ivr.speech.whisper_engine import WhisperRecognizer
+from ivr.speech.whole import WholeRecognizer
 
 HYBRID = ModelSpec("en", EngineKind.WHISPER, answers=ModelSpec("en", EngineKind.POCKETSPHINX))
 
@@ -64,7 +64,7 @@ def test_a_closed_turn_gets_the_answers_engine_and_an_open_one_the_dialects() ->
     assert models.spec("en-gb", closed=True).engine is EngineKind.WHISPER, "without answers engine: the dialect's"
     opened = [models.open("en"), models.open("en", closed=True), models.open("en-gb", closed=True)]
     try:
-        assert [type(r) for r in opened] == [WhisperRecognizer, PocketSphinxRecognizer, WhisperRecognizer]
+        assert [type(r) for r in opened] == [WholeRecognizer, PocketSphinxRecognizer, WholeRecognizer]
         assert {r.language for r in opened[:2]} == {"en"}, "the answers engine's results are the dialect's"
     finally:
         for recognizer in opened:

@@ -6,8 +6,8 @@ import threading
 
 import numpy as np
 
-from ivr.speech.hosts import DecodeHosts, HostedWhisper
-from ivr.speech.whisper_engine import Scored, WhisperRecognizer
+from ivr.speech.hosts import DecodeHosts, HostedDecoder
+from ivr.speech.whole import Scored, WholeRecognizer
 
 
 class _Host:
@@ -38,7 +38,7 @@ def test_a_decode_goes_to_a_free_process_not_to_the_one_busy_with_another_caller
     first = threading.Thread(target=hosts.decode, args=("en", np.zeros(800, np.int16), 5))
     first.start()
     assert slow.busy.wait(10), "the first caller's decode holds the first process"
-    second = WhisperRecognizer(HostedWhisper("en", hosts))
+    second = WholeRecognizer(HostedDecoder("en", hosts))
     second.accept(np.zeros(1600, np.int16))
     assert second.finish().text == "free heard 1600", "decoded at once by the other process"
     gate.set()
