@@ -193,6 +193,16 @@ def test_token_new_prints_a_token_and_the_hashed_entry_the_config_accepts(
     assert f"{config}:2: api_tokens[0]" in capsys.readouterr().err
 
 
+def test_asr_offers_every_engine_the_speech_package_knows() -> None:
+    """`ivr asr --engine` lists the engines literally, so that `ivr` starts without importing the speech package;
+    this keeps that list and `EngineKind` one set."""
+    from ivr.speech.recognizer import EngineKind
+
+    (asr,) = [child for child in _subparsers(build_parser()) if child.prog.endswith(" asr")]
+    (engine,) = [a for a in asr._actions if "--engine" in a.option_strings]
+    assert sorted(engine.choices or ()) == sorted(e.value for e in EngineKind)
+
+
 @pytest.mark.parametrize(("argv", "asr_engine", "engine"), [
     ([], None, "whisper"),
     ([], "pocketsphinx", "pocketsphinx"),
