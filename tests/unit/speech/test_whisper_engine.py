@@ -136,8 +136,13 @@ def test_a_decode_at_the_pause_stands_for_the_utterance_unless_the_caller_goes_o
     assert fake.decoded == [16000, 8000, 16000]
 
 
-def test_only_whisper_and_moonshine_decode_whole_utterances() -> None:
-    assert [kind for kind in EngineKind if not kind.streams] == [EngineKind.WHISPER, EngineKind.MOONSHINE]
+def test_the_engines_that_decode_whole_utterances_are_the_ones_with_a_whole_model() -> None:
+    """`EngineKind.streams` (the recognizer's side) and `WHOLE_MODELS` (the loader's) name the same engines."""
+    from ivr.speech.models import WHOLE_MODELS
+
+    whole = [kind for kind in EngineKind if not kind.streams]
+    assert whole == [EngineKind.WHISPER, EngineKind.MOONSHINE]
+    assert set(whole) == set(WHOLE_MODELS)
 
 
 def test_reset_drops_the_utterance() -> None:
