@@ -126,15 +126,29 @@ def wideband(audio: npt.NDArray[np.int16], *, lead_pad_s: float = LEAD_PAD_S,
 
 def collapse_loop(text: str) -> str:
     """`text` without a loop at its end: when its words from some point on repeat a run of two or more words (the
-    last repeat may be cut short by the token cap), only the first run is kept. "check my policy check my policy
-    check my" -> "check my policy"; "no no no" and "I want to cancel no I want to pay" are left as they are."""
+    last repeat may be cut short by the token cap, but is at least half the run), only the first run is kept.
+    "check my policy check my policy check my" -> "check my policy". Left as they are: "no no no", "I want to cancel
+    no I want to pay", a long message whose last words echo a phrase said well before them (a voicemail's "... the
+    policy number is four two and the policy number"), and a run of numbers ("my number is one two one two")."""
     words = text.split()
     for period in range(2, len(words) - 1):
-        for start in range(len(words) - period - 1):
+        for start in range(len(words) - period - max(2, (period + 1) // 2) + 1):
             tail = words[start + period :]
-            if len(tail) >= 2 and tail == words[start : start + len(tail)]:
+            if tail == words[start : start + len(tail)] and not _numbers(words[start : start + period]):
                 return " ".join(words[: start + period])
     return text
+
+
+_NUMBER_WORDS = frozenset(
+    "zero oh o one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand double "
+    "triple".split()
+)
+
+
+def _numbers(words: Sequence[str]) -> bool:
+    """Whether every word is a digit string or a number word: digits said again are a number, not a loop."""
+    return all(w.isdigit() or w in _NUMBER_WORDS for w in words)
 
 
 def normalize_reading(text: str) -> str:

@@ -206,6 +206,11 @@ def test_a_loop_at_the_end_of_a_reading_is_cut_to_its_first_run_and_nothing_else
     assert collapse_loop("a b a b a b a") == "a b", "the shortest run that loops"
     for kept in ("i want to cancel no i want to pay", "no no no", "i want to pay pay", "yes", ""):
         assert collapse_loop(kept) == kept, "a self-correction, single words said again: how callers talk"
+    assert collapse_loop("my number is one two one two") == "my number is one two one two", "numbers said again"
+    assert collapse_loop("call me on 0 7 7 0 7 7") == "call me on 0 7 7 0 7 7"
+    message = "hello it's about the policy number four two and i need a call back about the policy number"
+    assert collapse_loop(message) == message, "an echo of an earlier phrase ends a long message, not a loop"
+    assert collapse_loop("i want to make a claim i want to make a") == "i want to make a claim", "cut past half"
 
 
 @pytest.mark.skipif(peers.FESTIVAL.missing, reason=peers.FESTIVAL.reason)
