@@ -23,9 +23,10 @@ calls that SIPp actually achieved (within 10%); a UAS leaves the ladder at its f
 itself is single-threaded and shares the two cores, so at high rates it can be the limit (Kamailio's
 column shows where): compare "achieved cps" with the UAS CPU column.
 
-`--rounds N` runs each rate N times (each target in turn, round after round) and reports each (target, rate) as
-the median of its rounds, with the spread of the per-round engine / engine-base ratios: on a shared two-core
-machine one UAS's CPU per call moves 10-20 % from one step to the next, more than most changes save.
+`--rounds N` runs each rate N times (each target in turn, round after round, odd rounds in reverse order)
+and reports each (target, rate) as the median of its rounds, with the spread of the per-round engine /
+engine-base ratios: on a shared two-core machine one UAS's CPU per call moves 10-20 % from one step to the
+next, more than most changes save.
 
     .venv/bin/python -m bench.sip_cps [--rates 50,100,200,300,400,600] [--seconds 10] [--rounds 1]
                                       [--targets harness,engine,kamailio] [--base-root DIR]
@@ -411,7 +412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"   {target}: UAS on port {uas.port}", file=sys.stderr, flush=True)
             for rate in rates:
                 for round_ in range(max(1, args.rounds)):
-                    for uas, workdir in running:
+                    # Odd rounds take the targets in reverse order, so neither of two compared UASes always
+                    # runs first (after the other's step, in the same window of a shared machine's load).
+                    for uas, workdir in running if round_ % 2 == 0 else running[::-1]:
                         if any(s.target == uas.name and not s.clean for s in steps):
                             continue  # left the ladder at its first failing step
                         step_dir = workdir / f"round{round_}" if round_ else workdir

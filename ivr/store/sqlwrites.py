@@ -7,7 +7,7 @@ node, on `node_lost` for a dead neighbour) runs here too, inside the caller's tr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,30 +30,28 @@ log = structlog.get_logger(__name__)
 CALL_COLS = ", ".join(CALL_COLUMNS)
 EVENT_COLS = ", ".join(EVENT_COLUMNS)
 DISPATCH_COLS = ", ".join(DISPATCH_COLUMNS)
-_CALL_MARKS = ", ".join("?" * (len(CALL_COLUMNS) + 3))
 _FIRST_BREAKPOINT = (
     "COALESCE((SELECT j.node FROM journey_events j WHERE j.call_id = calls.call_id AND j.breakpoint = TRUE"
     " ORDER BY j.seq LIMIT 1), '')"
 )
 STARTED_INTO = f"calls (node_id, holder, in_progress, {CALL_COLS})"
 STARTED_CONFLICT = "ON CONFLICT (call_id) DO NOTHING"
-UPSERT_FINISHED = (
-    f"INSERT INTO calls (node_id, holder, in_progress, {CALL_COLS}) VALUES ({_CALL_MARKS}) ON CONFLICT (call_id) "
-    "DO UPDATE SET in_progress = excluded.in_progress, "
+FINISHED_CONFLICT = (
+    "ON CONFLICT (call_id) DO UPDATE SET in_progress = excluded.in_progress, "
     + ", ".join(f"{c} = excluded.{c}" for c in CALL_COLUMNS if c not in ("call_id", "survey_score"))
     + ", survey_score = COALESCE(excluded.survey_score, calls.survey_score)"
 )
-FILL_FINISHED = (  # one statement, not one per column: each costs the writer thread a GIL round trip
+FILL_FINISHED_IN = (  # one statement, not one per column: each costs the writer thread a GIL round trip
     "UPDATE calls SET "
     "survey_score = COALESCE(survey_score, (SELECT s.score FROM surveys s WHERE s.call_id = calls.call_id)), "
     f"breakpoint_node = CASE WHEN breakpoint_node <> '' THEN breakpoint_node ELSE {_FIRST_BREAKPOINT} END "
-    "WHERE call_id = ? AND ("
+    "WHERE call_id IN ({marks}) AND ("
     "(survey_score IS NULL AND EXISTS (SELECT 1 FROM surveys s WHERE s.call_id = calls.call_id)) OR "
     "(breakpoint_node = '' AND EXISTS "
     "(SELECT 1 FROM journey_events j WHERE j.call_id = calls.call_id AND j.breakpoint = TRUE)))"
 )
-"""After a finished call's upsert: a survey that came first, and the first breakpoint of its journey when the
-record names none (the row is only written when one of them fills something)."""
+"""After finished calls' upsert: a survey that came first, and the first breakpoint of its journey when the
+record names none (a row is only written when one of them fills something); `{marks}`: the calls' ids."""
 EVENT_INTO = f"journey_events ({EVENT_COLS})"
 EVENT_CONFLICT = "ON CONFLICT (call_id, seq) DO NOTHING"
 UPSERT_SURVEY = (
@@ -100,9 +98,11 @@ class SqlWrites:
         self._hooks = hooks
         self._q = hooks.q
         self._inserts = {
-            OpKind.CALL_STARTED: _MultiRowInsert(STARTED_INTO, len(CALL_COLUMNS) + 3, STARTED_CONFLICT, hooks.q),
-            OpKind.JOURNEY_EVENT: _MultiRowInsert(EVENT_INTO, len(EVENT_COLUMNS), EVENT_CONFLICT, hooks.q),
+            OpKind.CALL_STARTED: _multi_row_insert(STARTED_INTO, len(CALL_COLUMNS) + 3, STARTED_CONFLICT, hooks.q),
+            OpKind.JOURNEY_EVENT: _multi_row_insert(EVENT_INTO, len(EVENT_COLUMNS), EVENT_CONFLICT, hooks.q),
         }
+        self._upsert_finished = _multi_row_insert(STARTED_INTO, len(CALL_COLUMNS) + 3, FINISHED_CONFLICT, hooks.q)
+        self._fill_finished = _Chunked(lambda rows: FILL_FINISHED_IN.format(marks=", ".join("?" * rows)), hooks.q)
         self.conn: Any = None
         """The read-write connection: opened on first use, dropped by `reset` after a failure."""
 
@@ -115,28 +115,27 @@ class SqlWrites:
         return self._hooks.is_transient(exc)
 
     def write(self, ops: Sequence[Op]) -> None:
-        """Apply `ops` in one transaction. A call's start and its journey steps are plain inserts no other
-        op of another call reads, so they are held back and go as multi-row INSERTs: a call's own before
-        an op that reads or updates its row (its CALL_FINISHED, a SURVEY), all of them before a NODE_LOST
-        and at the end. Each statement costs the writer thread a hand-over of the GIL from the event
-        loop's thread and back (one per row even with executemany): ~7 statements a call became ~3."""
+        """Apply `ops` in one transaction, in as few statements as their order allows (`_rounds`): each
+        statement costs the writer thread a hand-over of the GIL from the event loop's thread and back (one
+        per row even with executemany). A round's calls' starts and journey steps (plain inserts no op of
+        another call reads) go first as multi-row INSERTs, then its other ops in order, consecutive
+        finished calls as one multi-row upsert and one fill (issue 22: ~3.5 statements a call became a few
+        a batch)."""
         conn = self.connection()
         try:
             cur = conn.cursor()
-            held: list[Op] = []
-            for op in ops:
-                kind = op.kind
-                if kind is OpKind.CALL_STARTED or kind is OpKind.JOURNEY_EVENT:
-                    held.append(op)
-                    continue
-                if held:
-                    if kind is OpKind.NODE_LOST:
-                        held = self._insert_held(cur, held, None)
-                    elif kind is OpKind.CALL_FINISHED or kind is OpKind.SURVEY:
-                        held = self._insert_held(cur, held, op.call_id)
-                self._apply(cur, op)
-            if held:
-                self._insert_held(cur, held, None)
+            for inserts, others in _rounds(ops):
+                for kind, insert in self._inserts.items():
+                    insert.run(cur, [op.params for op in inserts if op.kind is kind])
+                finished: list[Op] = []
+                for op in others:
+                    if op.kind is OpKind.CALL_FINISHED:
+                        finished.append(op)
+                        continue
+                    self._finish(cur, finished)
+                    finished = []
+                    self._apply(cur, op)
+                self._finish(cur, finished)
             conn.commit()
         except BaseException:
             if not getattr(conn, "closed", False):
@@ -180,22 +179,25 @@ class SqlWrites:
         cur.execute(q(RECOVER), (False, Outcome.INTERRUPTED.value, True, holder, node_id))
         return int(cur.rowcount)
 
-    def _insert_held(self, cur: Any, held: list[Op], call_id: str | None) -> list[Op]:
-        """Insert the held ops of `call_id` (None: all), starts first; returns those still held."""
-        due = held if call_id is None else [op for op in held if op.call_id == call_id]
-        if not due:
-            return held
-        for kind, insert in self._inserts.items():
-            insert.run(cur, [op.params for op in due if op.kind is kind])
-        return [] if call_id is None else [op for op in held if op.call_id != call_id]
+    def _finish(self, cur: Any, finished: list[Op]) -> None:
+        """Consecutive finished calls: their upserts, then the fill of each (a call at most once a statement:
+        PostgreSQL refuses an upsert that touches one row twice)."""
+        start = 0
+        while start < len(finished):
+            seen: set[str] = set()
+            end = start
+            while end < len(finished) and finished[end].call_id not in seen:
+                seen.add(finished[end].call_id)
+                end += 1
+            chunk = finished[start:end]
+            self._upsert_finished.run(cur, [op.params for op in chunk])
+            self._fill_finished.run(cur, [(op.call_id,) for op in chunk])
+            start = end
 
     def _apply(self, cur: Any, op: Op) -> None:
-        """An op that is not held back (`write`)."""
+        """An op that is neither an insert nor a finished call (`write`)."""
         q = self._q
-        if op.kind is OpKind.CALL_FINISHED:
-            cur.execute(q(UPSERT_FINISHED), op.params)
-            cur.execute(q(FILL_FINISHED), (op.call_id,))
-        elif op.kind is OpKind.SURVEY:
+        if op.kind is OpKind.SURVEY:
             cur.execute(q(UPSERT_SURVEY), op.params)
             cur.execute(q(SET_SCORE), (op.params[1], op.call_id))
         elif op.kind is OpKind.NODE_LOST:
@@ -206,19 +208,45 @@ class SqlWrites:
             cur.execute(q(INSERT_DISPATCH), op.params)
 
 
+def _rounds(ops: Sequence[Op]) -> Iterator[tuple[list[Op], list[Op]]]:
+    """`ops` cut into rounds of (inserts, others) such that putting each round's inserts (calls' starts and
+    journey steps) before its other ops changes nothing: a round ends after a NODE_LOST (it reads every call
+    in progress), and before the start or step of a call whose CALL_FINISHED (it reads the call's journey)
+    or SURVEY (it updates the call's row) is already in the round. Any other op reads only its own call's
+    rows or none, so moving another call's insert ahead of it is safe."""
+    inserts: list[Op] = []
+    others: list[Op] = []
+    closed: set[str] = set()
+    for op in ops:
+        kind = op.kind
+        if kind is OpKind.CALL_STARTED or kind is OpKind.JOURNEY_EVENT:
+            if op.call_id in closed:
+                yield inserts, others
+                inserts, others, closed = [], [], set()
+            inserts.append(op)
+            continue
+        others.append(op)
+        if kind is OpKind.NODE_LOST:
+            yield inserts, others
+            inserts, others, closed = [], [], set()
+        elif kind is OpKind.CALL_FINISHED or kind is OpKind.SURVEY:
+            closed.add(op.call_id)
+    if inserts or others:
+        yield inserts, others
+
+
 ROWS_PER_INSERT = 64
 """Most rows one INSERT carries (at most 24 parameters a row: far under either backend's limit)."""
 
 
-class _MultiRowInsert:
-    """`INSERT INTO <into> VALUES (row), (row)... <conflict>` for any number of rows, as statements of 64,
-    32 ... 1 rows: few distinct texts, so each stays prepared in the connection's statement cache."""
+class _Chunked:
+    """One statement over any number of rows, run as statements of 64, 32 ... 1 rows: few distinct texts, so each
+    stays prepared in the connection's statement cache. `sql(n)`: the statement's text for n rows (with `?`)."""
 
-    __slots__ = ("_conflict", "_into", "_q", "_row", "_sql")
+    __slots__ = ("_make", "_q", "_sql")
 
-    def __init__(self, into: str, width: int, conflict: str, q: Callable[[str], str]) -> None:
-        self._into, self._conflict, self._q = into, conflict, q
-        self._row = f"({', '.join('?' * width)})"
+    def __init__(self, sql: Callable[[int], str], q: Callable[[str], str]) -> None:
+        self._make, self._q = sql, q
         self._sql: dict[int, str] = {}
 
     def run(self, cur: Any, rows: Sequence[tuple[object, ...]]) -> None:
@@ -234,7 +262,11 @@ class _MultiRowInsert:
     def _statement(self, rows: int) -> str:
         sql = self._sql.get(rows)
         if sql is None:  # bounded: one per power of two up to ROWS_PER_INSERT
-            sql = self._sql[rows] = self._q(
-                f"INSERT INTO {self._into} VALUES {', '.join([self._row] * rows)} {self._conflict}"
-            )
+            sql = self._sql[rows] = self._q(self._make(rows))
         return sql
+
+
+def _multi_row_insert(into: str, width: int, conflict: str, q: Callable[[str], str]) -> _Chunked:
+    """`INSERT INTO <into> VALUES (row), (row)... <conflict>` for any number of rows."""
+    row = f"({', '.join('?' * width)})"
+    return _Chunked(lambda rows: f"INSERT INTO {into} VALUES {', '.join([row] * rows)} {conflict}", q)

@@ -305,7 +305,7 @@ class StoreContract:
         assert got.rescued == want["rescued"]
         assert [n for _, n in got.funnel()] == [
             want["calls"],
-            sum(want["intent_mix"].values()),  # type: ignore[attr-defined]
+            sum(want["intent_mix"].values()),
             want["broken"],
             want["rescued"],
         ]
@@ -361,7 +361,7 @@ class StoreContract:
     def test_an_interrupted_record_keeps_what_its_journey_learned(self, open_store: OpenStore) -> None:
         store = open_store()
         store.call_started(CallRecord("cut-1", "13800138000", "95519", T0))
-        steps = [
+        steps: list[tuple[str, str, dict[str, object]]] = [
             ("need", "node_entered", {}),
             ("need", "input", {"speech": "I want to file a claim", "confidence": 0.44, "language": "en"}),
             ("need", "variable_set", {"name": "dialect", "value": "en"}),
