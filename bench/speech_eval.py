@@ -26,12 +26,13 @@ presses 1). False accept = a wrong intent acted on without confirmation. No-matc
 
     .venv/bin/python -m bench.speech_eval [--quick] [--set dev] [--conditions clean,"street 10 dB"]
         [--voices festival:kal_diphone,espeak:en-US] [--limit N] [--step N] [--text-only] [--front-end off]
-        [--engine whisper|pocketsphinx] [--answers pocketsphinx] [--heard FILE|none]
-    .venv/bin/python -m bench.speech_eval --build-heard [--engine whisper|pocketsphinx]
+        [--engine whisper|moonshine|pocketsphinx] [--beam N] [--answers pocketsphinx] [--heard FILE|none]
+    .venv/bin/python -m bench.speech_eval --build-heard [--engine whisper|moonshine|pocketsphinx]
 
 `--conditions/--voices/--limit` pick a subset while iterating (the full run decodes ~1,650 clips). The "phrases +
-heard" columns: the classifier as the engine loads the flow (its phrases and its flows/hotline.heard.tsv), or trained
-with `--heard FILE`; "phrases only": without any heard file.
+heard" columns: the classifier as the engine loads the flow when the bench's engine hears English (its phrases and
+that engine's heard file, flows/hotline.heard.<engine>.tsv: `ivr.flow.loader.heard_source`), or trained with
+`--heard FILE`; "phrases only": without any heard file.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ from ivr.call import SpeechInput  # noqa: E402
 from ivr.config import EngineConfig  # noqa: E402
 from ivr.flow import check_file  # noqa: E402
 from ivr.flow.intents import Classifier  # noqa: E402
-from ivr.flow.loader import heard_path, load_text, read_heard, read_heard_file  # noqa: E402
+from ivr.flow.loader import heard_path, heard_source, load_text, read_heard, read_heard_file  # noqa: E402
 from ivr.flow.model import AskNode, Thresholds  # noqa: E402
 from ivr.flow.nodes.menus import ask_inputs, classify_speech  # noqa: E402
 from ivr.media.g711 import PCMU  # noqa: E402
@@ -81,9 +82,9 @@ CACHE = ROOT / "var" / "speech_eval"
 FLOW = ROOT / "flows" / "hotline.yaml"
 NODE = "need"
 HEARD_AT = CACHE / FLOW.name
-"""`--build-heard` writes next to this path (var/speech_eval/hotline.heard.tsv), not next to the flow: score it
-first (`--heard var/speech_eval/hotline.heard.tsv`), then copy it to flows/hotline.heard.tsv, where the engine's
-flow loader reads it (docs/SPEECH.md "Confusion-aware training")."""
+"""`--build-heard` writes next to this path (var/speech_eval/hotline.heard.<engine>.tsv), not next to the flow: score
+it first (`--heard var/speech_eval/hotline.heard.moonshine.tsv`), then copy it to flows/, where the engine's flow
+loader reads it when that engine hears English (docs/SPEECH.md "Confusion-aware training")."""
 DEV_ACT = 0.9
 """Act threshold for recognized speech at which false accepts fell to <= 2% on the dev split, re-chosen
 with the telephone MLLR transform (`--set dev --sweep`, 6 voices, clean + babble/street 10 dB, 10:40 UTC:
@@ -93,6 +94,8 @@ ENGINE: EngineKind | None = None
 ANSWERS: EngineKind | None = None
 """The English answers engine, for closed turns (`--answers pocketsphinx`: `ModelSpec.answers`); None: none when
 `--engine` is given, else the engine's default."""
+BEAM: int | None = None
+"""The whole-utterance engine's beam (`--beam N`: `ModelSpec.beam`; `asr_engine: moonshine` is 3); None: the spec's."""
 MLLR: pathlib.Path | None | Literal["default"] = DEFAULT_MLLR
 """The acoustic model's MLLR transform (`--mllr none|telephone|PATH`); by default the engine's (the telephone one)."""
 FRONT_END = FrontEndConfig()
@@ -388,7 +391,7 @@ def english_spec() -> ModelSpec:
     from ivr.engine.app import speech_specs
 
     default = next(s for s in speech_specs(EngineConfig()) if s.dialect == "en")
-    if ENGINE is None and ANSWERS is None and MLLR == DEFAULT_MLLR:
+    if ENGINE is None and ANSWERS is None and MLLR == DEFAULT_MLLR and BEAM is None:
         return default
 
     def part(engine: EngineKind) -> ModelSpec:
@@ -397,7 +400,8 @@ def english_spec() -> ModelSpec:
         return ModelSpec("en", engine) if engine is not default.engine else dataclasses.replace(default, answers=None)
 
     answers = ANSWERS or (default.answers.engine if ENGINE is None and default.answers is not None else None)
-    return dataclasses.replace(part(ENGINE or default.engine), answers=None if answers is None else part(answers))
+    spec = part(ENGINE or default.engine)
+    return dataclasses.replace(spec, answers=None if answers is None else part(answers), beam=BEAM or spec.beam)
 
 
 async def hear_calls(calls: Sequence[Sequence[Turn]]) -> list[list[SpeechInput]]:
@@ -462,9 +466,15 @@ async def hear_calls(calls: Sequence[Sequence[Turn]]) -> list[list[SpeechInput]]
 # ---------------------------------------------------------------- confusion-aware training cache
 
 
-def build_heard(flow_path: pathlib.Path, quick: bool) -> pathlib.Path:
-    """The flow's English phrases, spoken and degraded, decoded by the engine's path → `<flow>.heard.tsv`, keeping
-    the flow's confusions (`confusions`).
+BUILD_BABBLE_SNRS = (10.0, 6.0, 14.0)
+"""`--heard-babble N`: the k-th extra babble clip of each phrase is mixed at the k-th of these SNRs (in turn)."""
+
+
+def build_heard(flow_path: pathlib.Path, quick: bool, babble_clips: int = 0) -> pathlib.Path:
+    """The flow's English phrases, spoken and degraded, decoded by the engine's path → `<flow>.heard.<engine>.tsv`,
+    keeping the flow's confusions (`confusions`). Each phrase is said three times: by Festival and an espeak-ng voice,
+    clean, and by a third voice under one of six degradations in turn; `babble_clips` more in babble (another
+    voice each, `BUILD_BABBLE_SNRS`).
 
     Only the flow's own phrases are spoken (never an evaluation row); the noise is made from flow
     phrases too, with other seeds and levels than the evaluation's conditions."""
@@ -480,6 +490,7 @@ def build_heard(flow_path: pathlib.Path, quick: bool) -> pathlib.Path:
     texts = [p for p, _ in rows]
     babble = babble_noise(espeak[::-1], texts, seed=101)
     street = street_noise(45.0, seed=102)
+    more_babble = babble_noise(festival + espeak, texts[::-1], seed=103) if babble_clips else babble
     degrade = [noisy(babble, 331, 12.0), noisy(street, 443, 8.0), faster(0.9), faster(1.1), louder(-27.0),
                lossy(0.03)]
     jobs: list[tuple[str, Audio]] = []
@@ -489,6 +500,10 @@ def build_heard(flow_path: pathlib.Path, quick: bool) -> pathlib.Path:
         jobs.append((intent, render(voice, text)))
         other = voices[(k * 7 + 3) % len(voices)]
         jobs.append((intent, degrade[k % len(degrade)](render(other, text), k)))
+        for j in range(babble_clips):
+            talker = voices[(k * 5 + 2 * j + 1) % len(voices)]
+            snr = BUILD_BABBLE_SNRS[j % len(BUILD_BABBLE_SNRS)]
+            jobs.append((intent, noisy(more_babble, 577, snr)(render(talker, text), k + 1009 * j)))
     print(f"speech_eval: decoding {len(jobs)} training clips ...", file=sys.stderr, flush=True)
     _, phrases = ask_inputs_for(flow_path)
     heard = decode_cached([a for _, a in jobs], phrases)
@@ -497,14 +512,17 @@ def build_heard(flow_path: pathlib.Path, quick: bool) -> pathlib.Path:
                     if h.text.strip() and h.text not in said})
     kept = confusions(flow_path, pairs)
     spec = english_spec()
-    built_in = {EngineKind.WHISPER: "built-in tiny.en", EngineKind.POCKETSPHINX: "built-in en-us"}
+    built_in = {EngineKind.WHISPER: "built-in tiny.en", EngineKind.POCKETSPHINX: "built-in en-us",
+                EngineKind.MOONSHINE: "built-in base-en"}
     model = spec.path.name if spec.path is not None else built_in.get(spec.engine, "built-in")
+    model += f", beam {spec.beam}" if spec.engine in (EngineKind.WHISPER, EngineKind.MOONSHINE) else ""
     if spec.engine is EngineKind.POCKETSPHINX:
         model += f", mllr {'telephone' if MLLR == DEFAULT_MLLR else MLLR}"
     command = ("python -m bench.speech_eval --build-heard" + (f" --engine {ENGINE.value}" if ENGINE else "")
-               + (" --quick" if quick else ""))
+               + (f" --beam {BEAM}" if BEAM else "")
+               + (f" --heard-babble {babble_clips}" if babble_clips else "") + (" --quick" if quick else ""))
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    out = heard_path(HEARD_AT)
+    out = heard_path(HEARD_AT, spec.engine.value)
     out.write_text(
         f"# engine: {spec.engine.value} ({model}) · built by `{command}` · {when} · tree {_tree()}\n"
         "# What that English recognizer heard for this flow's own phrases (Festival and espeak-ng voices, clean and\n"
@@ -582,28 +600,41 @@ def audio_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--answers", default="", choices=("", *(e.value for e in ANSWERS_ENGINES)),
                         help="the English answers engine, for closed turns (re-ask answers, yes/no); default: none "
                              "with --engine, else the engine's")
+    parser.add_argument("--beam", type=int, default=0, choices=range(1, 9), metavar="N",
+                        help="Whisper's or Moonshine's beam (default: the engine's; `asr_engine: moonshine` is 3)")
 
 
 def heard_args(parser: argparse.ArgumentParser) -> None:
     """`--heard`: which confusion-aware training file the flow's classifier trains on (`flow_heard`)."""
     parser.add_argument("--heard", default="",
-                        help="a heard file to train on (e.g. var/speech_eval/hotline.heard.tsv after --build-heard); "
-                             "default: the flow's own flows/hotline.heard.tsv, as the engine loads it; none: phrases "
-                             "only")
+                        help="a heard file to train on (e.g. var/speech_eval/hotline.heard.moonshine.tsv after "
+                             "--build-heard); default: the flow's own for the English engine the bench runs "
+                             "(flows/hotline.heard.<engine>.tsv), as the engine loads it; none: phrases only")
 
 
 def flow_heard(args: argparse.Namespace) -> dict[str, list[str]]:
-    """The heard examples `--heard` names: the flow's own file by default (what the engine trains on)."""
+    """The heard examples `--heard` names: by default the flow's own file for the English engine the bench hears with
+    (`heard_source`: what the engine trains on when that engine is configured). Call after `use_engine`."""
     if args.heard == "none":
         return {}
-    return read_heard_file(args.heard) if args.heard else read_heard(FLOW)
+    return read_heard_file(args.heard) if args.heard else read_heard(FLOW, english_spec().engine.value)
+
+
+def heard_label(args: argparse.Namespace) -> str:
+    """Where `flow_heard`'s lines come from, for a report."""
+    if args.heard:
+        return str(args.heard)
+    source = heard_source(FLOW, english_spec().engine.value)
+    where = f"{source.parent.name}/{source.name}" if source is not None else "no heard file"
+    return f"{where}, as the engine loads it with {english_spec().engine.value}"
 
 
 def use_engine(args: argparse.Namespace) -> None:
     """The English recognizer `--engine` names, for every decode from now on."""
-    global ENGINE, ANSWERS
+    global ENGINE, ANSWERS, BEAM
     ENGINE = EngineKind(args.engine) if args.engine else None
     ANSWERS = EngineKind(args.answers) if args.answers else None
+    BEAM = args.beam or None
 
 
 def audio_jobs(args: argparse.Namespace) -> tuple[list[tuple[str, str, str]], list[Voice], list[Clip]]:
@@ -660,6 +691,8 @@ def main() -> None:
     parser.add_argument("--build-heard", action="store_true",
                         help="(re)build the flow's confusion-aware training file <flow>.heard.tsv under "
                              "var/speech_eval/ (with --engine's recognizer) and exit")
+    parser.add_argument("--heard-babble", type=int, default=0, metavar="N",
+                        help="with --build-heard: N more clips of each phrase in babble (made of the flow's phrases)")
     heard_args(parser)
     args = parser.parse_args()
     import logging
@@ -676,7 +709,7 @@ def main() -> None:
         global FRONT_END
         FRONT_END = FrontEndConfig(target_dbfs=None, declip=False)
     if args.build_heard:
-        print(f"wrote {build_heard(FLOW, args.quick)}", file=sys.stderr)
+        print(f"wrote {build_heard(FLOW, args.quick, args.heard_babble)}", file=sys.stderr)
         return
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     # The same decoded audio scored by two classifiers: the flow's phrases alone (before), and phrases +
@@ -770,11 +803,14 @@ def print_header(args: argparse.Namespace, started: str) -> None:
                                            (f"--step {args.step}", args.step > 1),
                                            (f"--engine {args.engine}", bool(args.engine)),
                                            (f"--answers {args.answers}", bool(args.answers)),
+                                           (f"--beam {args.beam}", bool(args.beam)),
                                            (f"--heard {args.heard}", bool(args.heard)),
                                            (f"--mllr {args.mllr}", bool(args.mllr)), ("--sweep", args.sweep),
                                            ("--front-end off", args.front_end == "off")) if on)
     print(f"Command: `python -m bench.speech_eval{flags}` · machine: {platform.machine()}, nproc {os.cpu_count()} "
           f"(shared with other engineers' work while measured) · {started}\n")
+    print(f"Classifier \"phrases + heard\": the flow's phrases + {sum(map(len, flow_heard(args).values()))} heard "
+          f"lines ({heard_label(args)}).\n")
 
 
 if __name__ == "__main__":

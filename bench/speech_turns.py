@@ -16,12 +16,13 @@ heard with the yes/no phrases vs free decoding. `--fallback` scores keyword fall
 the confirm threshold (offer what its n-best or a narrow re-decode of its audio names).
 
     .venv/bin/python -m bench.speech_turns --set dev --step 4 [--voices ...] [--conditions ...] [--yes-no]
-        [--fallback] [--engine whisper [--answers pocketsphinx]] [--heard FILE|none]
+        [--fallback] [--engine whisper|moonshine [--beam N] [--answers pocketsphinx]] [--heard FILE|none]
 
 `--answers pocketsphinx` hears the closed turns (the re-ask's answers, yes/no) with PocketSphinx, the open ones with
-`--engine` (the per-turn hybrid, `ModelSpec.answers`). The classifier is the flow's as the engine loads it: its
-phrases and its confusion-aware training file flows/hotline.heard.tsv when there is one; `--heard FILE` trains on
-another file, `--heard none` on the phrases alone (`speech_eval.flow_heard`).
+`--engine` (the per-turn hybrid, `ModelSpec.answers`). The classifier is the flow's as the engine loads it when
+`--engine` hears English: its phrases and that engine's confusion-aware training file (flows/hotline.heard.<engine>.tsv)
+when there is one; `--heard FILE` trains on another file, `--heard none` on the phrases alone
+(`speech_eval.flow_heard`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from bench import speech_eval as se  # noqa: E402
 from ivr.call import ListenSpec, SpeechInput  # noqa: E402
 from ivr.flow.intents import Classifier  # noqa: E402
-from ivr.flow.loader import HEARD_SUFFIX, load_text  # noqa: E402
+from ivr.flow.loader import load_text  # noqa: E402
 from ivr.flow.model import AskNode, Thresholds  # noqa: E402
 from ivr.flow.nodes.listening import yes_no  # noqa: E402
 from ivr.flow.nodes.menus import (  # noqa: E402
@@ -226,8 +227,8 @@ def main() -> None:
     flags = " ".join(a for a in sys.argv[1:])
     print(f"Command: `python -m bench.speech_turns {flags}` · machine: {platform.machine()}, nproc {os.cpu_count()} · "
           f"{started}\n")
-    source = args.heard or f"{se.FLOW.parent.name}/{se.FLOW.stem}{HEARD_SUFFIX}, as the engine loads it"
-    print(f"Classifier: the flow's phrases + {sum(map(len, heard_lines.values()))} heard lines ({source}).\n")
+    print(f"Classifier: the flow's phrases + {sum(map(len, heard_lines.values()))} heard lines "
+          f"({se.heard_label(args)}).\n")
     print("\n".join(lines))
 
 

@@ -532,18 +532,21 @@ def _report(args: argparse.Namespace) -> int:
 
     config = _loaded_config(args).config
     return report_main(args.since, args.until, config.db, now=datetime.now().astimezone(),
-                       messages_dir=config.messages_dir, classify=lambda: _flow_needs(config.flows_dir))
+                       messages_dir=config.messages_dir, classify=lambda: _flow_needs(config))
 
 
-def _flow_needs(flows_dir: pathlib.Path) -> Classify | None:
-    """The flows' intent classifiers as one (trained from their phrases), for the report's needs."""
+def _flow_needs(config: EngineConfig) -> Classify | None:
+    """The flows' intent classifiers as one (trained from their phrases and the English engine's heard files, as the
+    engine trains them), for the report's needs."""
+    from ivr.engine.app import english_engine
     from ivr.flow import FlowLoadError, load_flow
     from ivr.voc import best_intent
 
     classifiers = []
+    flows_dir, engine = config.flows_dir, english_engine(config)
     for path in sorted([*flows_dir.glob("*.yaml"), *flows_dir.glob("*.yml")]):
         try:
-            flow = load_flow(path)
+            flow = load_flow(path, heard_engine=engine)
         except FlowLoadError:
             continue  # `ivr validate` reports it; the report reads what it can
         if flow.classifier is not None:

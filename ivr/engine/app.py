@@ -103,6 +103,12 @@ def speech_specs(config: EngineConfig) -> list[ModelSpec]:
     return list(specs.values())
 
 
+def english_engine(config: EngineConfig) -> str:
+    """The engine that hears English needs (`asr_engine`, or `asr_models`' "en" entry): a flow's classifier trains on
+    that engine's heard file (`ivr.flow.loader.heard_source`)."""
+    return next(s for s in speech_specs(config) if s.dialect == "en").engine.value
+
+
 @dataclass(slots=True, frozen=True)
 class AgentQueues:
     """The ACD (from config/agents.yaml and queues.yaml) and what the engine hangs off it."""
@@ -169,7 +175,8 @@ class Engine:
             DialectMemoryProcessor(self.dialect_memory), LogProcessor(),
         ])
         self.dialects = load_dialects(cfg.dialects_dir)
-        self.registry = FlowRegistry(cfg.flows_dir, clock=self.clock, fallbacks=self.dialects.fallbacks())
+        self.registry = FlowRegistry(cfg.flows_dir, clock=self.clock, fallbacks=self.dialects.fallbacks(),
+                                     heard_engine=english_engine(cfg))
         for result in self.registry.load_all():
             self._on_reload(result)
         await self._start_speech_and_prompts()

@@ -24,7 +24,7 @@ import structlog
 from ivr.clock import Clock
 from ivr.flow.errors import Severity
 from ivr.flow.intents import ClassifierFactory, default_factory
-from ivr.flow.loader import HEARD_SUFFIX, check_file
+from ivr.flow.loader import DEFAULT_HEARD_ENGINE, check_file, heard_flow_stem, heard_source
 from ivr.flow.model import DEFAULT_FALLBACKS, Flow
 
 log = structlog.get_logger(__name__)
@@ -48,12 +48,14 @@ def is_flow_file(path: str | Path) -> bool:
 
 
 def flow_of(path: str | Path) -> Path:
-    """The flow file a changed path stands for: a flow's heard file (`hotline.heard.tsv`) stands for its flow
-    (`hotline.yaml`, or `.yml` if only that exists), whose classifier trains on it; any other path for itself."""
+    """The flow file a changed path stands for: a flow's heard file, whichever engine it names (`hotline.heard.tsv`,
+    `hotline.heard.moonshine.tsv`), stands for its flow (`hotline.yaml`, or `.yml` if only that exists), whose
+    classifier may train on it; any other path for itself. A file of another engine than the one configured reloads
+    the flow to the same digest: nothing is swapped."""
     p = Path(path)
-    if not p.name.endswith(HEARD_SUFFIX) or p.name.startswith("."):
+    stem = heard_flow_stem(p)
+    if stem is None:
         return p
-    stem = p.name.removesuffix(HEARD_SUFFIX)
     candidates = [p.with_name(stem + suffix) for suffix in FLOW_SUFFIXES]
     return next((c for c in candidates if c.exists()), candidates[0])
 
@@ -111,12 +113,15 @@ class FlowRegistry:
         clock: Clock,
         fallbacks: Mapping[str, tuple[str, ...]] = DEFAULT_FALLBACKS,
         classifier_factory: ClassifierFactory | None = default_factory,
+        heard_engine: str | None = DEFAULT_HEARD_ENGINE,
     ) -> None:
         self.folder = Path(folder)
         """The folder as given (relative to the working directory, maybe a symlink)."""
         self._clock = clock
         self._fallbacks = fallbacks
         self._factory = classifier_factory
+        self._heard_engine = heard_engine
+        """The engine that hears English: a flow's classifier trains on that engine's heard file (`heard_source`)."""
         self._state = _State()
         self._loaded_at: dict[str, dt.datetime] = {}
         self._errors: dict[str, tuple[str, ...]] = {}
@@ -150,7 +155,8 @@ class FlowRegistry:
         if not Path(key).exists():
             return self._remove(key)
         today = self._clock.wall().date()
-        result = check_file(key, fallbacks=self._fallbacks, classifier_factory=self._factory, today=today)
+        result = check_file(key, fallbacks=self._fallbacks, classifier_factory=self._factory, today=today,
+                            heard_engine=self._heard_engine)
         errors = tuple(str(x) for x in result.problems if x.severity is Severity.ERROR)
         flow = result.flow
         clash = self._clash(key, flow) if flow is not None else None
@@ -164,7 +170,9 @@ class FlowRegistry:
         self._loaded_at[key] = self._clock.wall()
         self._warned[key] = (today, flow.digest, flow.warnings)
         self._errors.pop(key, None)
-        log.info("flow_loaded", path=key, flow=flow.id, version=flow.version, numbers=list(flow.spec.numbers))
+        heard = heard_source(key, self._heard_engine) if self._factory is not None else None
+        log.info("flow_loaded", path=key, flow=flow.id, version=flow.version, numbers=list(flow.spec.numbers),
+                 heard=heard.name if heard is not None else None)
         return ReloadResult(key, True)
 
     def _refuse(self, key: str, errors: tuple[str, ...]) -> ReloadResult:

@@ -1,10 +1,12 @@
 """bench.speech_eval's confusion-aware training file: what `--build-heard` keeps, and which file the speech benches
-train on (the flow's own, as the engine loads it, unless `--heard` names another or none)."""
+train on (the flow's own for the engine they run, as the engine loads it, unless `--heard` names another or none)."""
 
 from __future__ import annotations
 
 import argparse
 import pathlib
+
+import pytest
 
 from bench import speech_eval as se
 from ivr.flow.loader import read_heard
@@ -23,3 +25,22 @@ def test_the_benches_train_on_the_flows_own_heard_file_unless_told(tmp_path: pat
     candidate = tmp_path / "hotline.heard.tsv"
     candidate.write_text("# built elsewhere\nfall a clam\tclaim\ten\n", encoding="utf-8")
     assert se.flow_heard(parser.parse_args(["--heard", str(candidate)])) == {"claim": ["fall a clam"]}
+
+
+@pytest.mark.parametrize("engine", ["whisper", "moonshine", "pocketsphinx"])
+def test_the_benches_train_on_the_heard_file_of_the_engine_they_run(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--engine moonshine` scores the classifier a Moonshine site trains, not Whisper's: the hotline ships Whisper's
+    file only, so Moonshine and PocketSphinx are scored on the phrases alone."""
+    monkeypatch.setattr(se, "ENGINE", None)
+    monkeypatch.setattr(se, "ANSWERS", None)
+    parser = argparse.ArgumentParser()
+    se.audio_args(parser)
+    se.heard_args(parser)
+    args = parser.parse_args(["--engine", engine])
+    se.use_engine(args)
+    assert se.flow_heard(args) == read_heard(se.FLOW, engine)
+    assert (se.flow_heard(args) != {}) == (engine == "whisper")
+    assert se.heard_label(args).startswith(f"flows/hotline.heard.{engine}.tsv" if engine == "whisper"
+                                           else "no heard file")

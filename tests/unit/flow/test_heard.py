@@ -1,18 +1,31 @@
-"""Confusion-aware training: a flow's `<flow>.heard.tsv` (recognizer outputs of its own phrases) trains
-its classifier too; without the file the flow trains on its phrases alone."""
+"""Confusion-aware training: a flow's heard file (recognizer outputs of its own phrases) trains its classifier too;
+each English engine has its own (`<flow>.heard.<engine>.tsv`), a plain `<flow>.heard.tsv` serves an engine without
+one, and without either the flow trains on its phrases alone."""
 
 from __future__ import annotations
 
 import pathlib
 from collections.abc import Mapping, Sequence
 
+import pytest
+from structlog.testing import capture_logs
+
 from ivr.call import Hypothesis, SpeechInput
-from ivr.config import demo_path
+from ivr.clock import FakeClock
+from ivr.config import ENGLISH_MODELS, EngineConfig, demo_path
 from ivr.flow import check_file, load_text
 from ivr.flow.intents import Classifier, default_factory
-from ivr.flow.loader import heard_path, read_heard, read_heard_file
+from ivr.flow.loader import (
+    DEFAULT_HEARD_ENGINE,
+    heard_flow_stem,
+    heard_path,
+    heard_source,
+    read_heard,
+    read_heard_file,
+)
 from ivr.flow.model import AskNode, Flow
 from ivr.flow.nodes.menus import classify_speech
+from ivr.flow.registry import FlowRegistry, flow_of
 
 FLOW = """\
 id: tiny
@@ -52,8 +65,121 @@ def _need(flow: Flow) -> AskNode:
     return node
 
 
-def test_heard_file_sits_next_to_the_flow(tmp_path: pathlib.Path) -> None:
+def test_heard_file_sits_next_to_the_flow_and_names_its_engine(tmp_path: pathlib.Path) -> None:
     assert heard_path(tmp_path / "hotline.yaml") == tmp_path / "hotline.heard.tsv"
+    assert heard_path(tmp_path / "hotline.yaml", "moonshine") == tmp_path / "hotline.heard.moonshine.tsv"
+
+
+def test_the_default_engine_is_the_configs_default() -> None:
+    """Callers that name no engine (validation, `ivr simulate`, the benches) train as a default site does."""
+    assert DEFAULT_HEARD_ENGINE == ENGLISH_MODELS[EngineConfig().asr_engine]["engine"]
+
+
+@pytest.mark.parametrize(
+    ("files", "engine", "used"),
+    [
+        (("heard.whisper", "heard.moonshine", "heard"), "moonshine", "tiny.heard.moonshine.tsv"),
+        (("heard.whisper", "heard.moonshine"), "whisper", "tiny.heard.whisper.tsv"),
+        (("heard.whisper", "heard"), "moonshine", "tiny.heard.tsv"),
+        (("heard.whisper",), "pocketsphinx", None),
+        (("heard.whisper", "heard"), None, "tiny.heard.tsv"),
+        ((), "whisper", None),
+    ],
+    ids=["own-file-wins", "whisper-own", "plain-file-serves-an-engine-without-one", "another-engines-never",
+         "no-engine-plain-only", "none"],
+)
+def test_each_engine_trains_on_its_own_file(
+    tmp_path: pathlib.Path, files: tuple[str, ...], engine: str | None, used: str | None
+) -> None:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(FLOW, encoding="utf-8")
+    for name in files:
+        intent = "payment" if name == "heard" else "claim"
+        (tmp_path / f"tiny.{name}.tsv").write_text(f"from {name}\t{intent}\ten\n", encoding="utf-8")
+    source = heard_source(path, engine)
+    assert (source.name if source is not None else None) == used
+    expected = {} if used is None else read_heard_file(tmp_path / used)
+    assert read_heard(path, engine) == expected
+    seen: list[dict[str, list[str]]] = []
+
+    def factory(examples: Mapping[str, Sequence[str]], heard: Mapping[str, Sequence[str]]) -> Classifier:
+        seen.append({k: list(v) for k, v in heard.items()})
+        return default_factory(examples, heard)
+
+    assert check_file(path, classifier_factory=factory, heard_engine=engine).flow is not None
+    assert seen == [expected]
+
+
+@pytest.mark.parametrize(
+    ("config", "engine"),
+    [(EngineConfig(), "whisper"), (EngineConfig(asr_engine="moonshine"), "moonshine"),
+     (EngineConfig(asr_models={"en": {"engine": "moonshine"}}), "moonshine"),
+     (EngineConfig(asr_engine="pocketsphinx"), "pocketsphinx")],
+    ids=["default", "asr_engine-moonshine", "asr_models-en-moonshine", "asr_engine-pocketsphinx"],
+)
+def test_the_engine_trains_its_flows_on_the_configured_english_engines_file(
+    tmp_path: pathlib.Path, config: EngineConfig, engine: str
+) -> None:
+    """`Engine.start` builds its registry with `heard_engine=english_engine(config)`: a site with `asr_engine:
+    moonshine` trains on Moonshine's file, not Whisper's."""
+    from ivr.engine.app import english_engine
+
+    assert english_engine(config) == engine
+    (tmp_path / "tiny.yaml").write_text(FLOW, encoding="utf-8")
+    for name in ("whisper", "moonshine"):
+        (tmp_path / f"tiny.heard.{name}.tsv").write_text(f"{name} clam\tclaim\ten\n", encoding="utf-8")
+    trained: list[dict[str, list[str]]] = []
+
+    def factory(examples: Mapping[str, Sequence[str]], heard: Mapping[str, Sequence[str]]) -> Classifier:
+        trained.append({intent: list(texts) for intent, texts in heard.items()})
+        return default_factory(examples, heard)
+
+    reg = FlowRegistry(tmp_path, clock=FakeClock(), classifier_factory=factory, heard_engine=english_engine(config))
+    assert [r.loaded for r in reg.load_all()] == [True]
+    assert trained == [{"claim": [f"{engine} clam"]} if engine != "pocketsphinx" else {}]
+
+
+@pytest.mark.parametrize(
+    ("name", "stem"),
+    [("hotline.heard.tsv", "hotline"), ("hotline.heard.moonshine.tsv", "hotline"),
+     ("my.flow.heard.whisper.tsv", "my.flow"), ("hotline.yaml", None), ("hotline.tsv", None),
+     (".hotline.heard.moonshine.tsv", None), ("hotline.heard.moonshine.tsv.swp", None)],
+)
+def test_a_heard_file_of_any_engine_stands_for_its_flow(tmp_path: pathlib.Path, name: str, stem: str | None) -> None:
+    assert heard_flow_stem(tmp_path / name) == stem
+    (tmp_path / "my.flow.yml").write_text(FLOW, encoding="utf-8")
+    expected = {"hotline": tmp_path / "hotline.yaml", "my.flow": tmp_path / "my.flow.yml", None: tmp_path / name}
+    assert flow_of(tmp_path / name) == expected[stem]
+
+
+def test_saving_the_configured_engines_heard_file_reloads_the_flow_and_anothers_changes_nothing(
+    tmp_path: pathlib.Path,
+) -> None:
+    trained: list[dict[str, list[str]]] = []
+
+    def factory(examples: Mapping[str, Sequence[str]], heard: Mapping[str, Sequence[str]]) -> Classifier:
+        trained.append({intent: list(texts) for intent, texts in heard.items()})
+        return default_factory(examples, heard)
+
+    (tmp_path / "tiny.yaml").write_text(FLOW, encoding="utf-8")
+    reg = FlowRegistry(tmp_path, clock=FakeClock(), classifier_factory=factory, heard_engine="moonshine")
+    assert [r.loaded for r in reg.load_all()] == [True] and trained == [{}]
+    whisper = tmp_path / "tiny.heard.whisper.tsv"
+    whisper.write_text("fall a clam\tclaim\ten\n", encoding="utf-8")
+    results, _ = reg.apply_changes([str(whisper)])
+    assert [r.loaded for r in results] == [False] and trained[-1] == {}  # Whisper's slips are not Moonshine's
+    own = tmp_path / "tiny.heard.moonshine.tsv"
+    own.write_text("file a clan\tclaim\ten\n", encoding="utf-8")
+    with capture_logs() as logs:
+        results, _ = reg.apply_changes([str(own)])
+    assert [r.loaded for r in results] == [True] and trained[-1] == {"claim": ["file a clan"]}
+    assert [e["heard"] for e in logs if e["event"] == "flow_loaded"] == ["tiny.heard.moonshine.tsv"]
+    first = reg.flow("tiny")
+    own.unlink()  # gone: back to the phrases alone, a new version again
+    results, _ = reg.apply_changes([str(own)])
+    second = reg.flow("tiny")
+    assert [r.loaded for r in results] == [True] and trained[-1] == {}
+    assert first is not None and second is not None and first.digest != second.digest
 
 
 def test_recognizer_outputs_teach_the_classifier_what_the_recognizer_makes_of_a_phrase(
@@ -100,14 +226,25 @@ def test_a_heard_file_can_be_read_by_its_own_path(tmp_path: pathlib.Path) -> Non
     assert read_heard_file(tmp_path / "missing.tsv") == {}
 
 
-def test_the_demo_hotline_ships_its_whisper_confusions_and_trains_on_them() -> None:
-    """ivr/demo/flows/hotline.heard.tsv (the repository's flows/) is read where the engine loads the hotline, says
-    which recognizer built it and how, and names only the hotline's intents."""
+def test_the_demo_hotline_ships_whispers_heard_file_and_no_other() -> None:
+    """ivr/demo/flows/hotline.heard.whisper.tsv (the repository's flows/) is read where the engine loads the hotline
+    with Whisper, says which recognizer built it and how, and names only the hotline's intents. Moonshine and
+    PocketSphinx train on the phrases alone: on dev their own or Whisper's confusions did not raise the needs
+    understood (Moonshine, within two turns: 96.6% phrases only, 96.3% with Whisper's file, 95.8% with its own)."""
     flow_file = demo_path("flows") / "hotline.yaml"
-    first = heard_path(flow_file).read_text(encoding="utf-8").splitlines()[0]
+    assert heard_source(flow_file, "whisper") == heard_path(flow_file, "whisper")
+    first = heard_path(flow_file, "whisper").read_text(encoding="utf-8").splitlines()[0]
     assert first.startswith("# engine: whisper") and "--build-heard --engine whisper" in first
-    heard = read_heard(flow_file)
-    deployed = check_file(flow_file).flow
+    heard = read_heard(flow_file, "whisper")
+    loaded = check_file(flow_file, heard_engine="whisper").flow
+    assert loaded is not None and heard and set(heard) <= set(loaded.spec.intents)
+    assert heard_source(flow_file, "moonshine") is None and heard_source(flow_file, "pocketsphinx") is None
+
+
+def test_the_demo_hotline_trains_on_whispers_confusions() -> None:
+    flow_file = demo_path("flows") / "hotline.yaml"
+    heard = read_heard(flow_file, "whisper")
+    deployed = check_file(flow_file, heard_engine="whisper").flow
     phrases_only = load_text(flow_file.read_text(encoding="utf-8"), str(flow_file), heard={}).flow
     assert deployed is not None and phrases_only is not None
     assert heard and set(heard) <= set(deployed.spec.intents)
