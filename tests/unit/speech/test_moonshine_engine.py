@@ -10,12 +10,23 @@ import pathlib
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from ivr.speech import EngineKind, ModelSpec, SpeechModelError, SpeechModels
 from ivr.speech import moonshine_engine as engine
 from ivr.speech.hosts import DecoderHost
-from ivr.speech.moonshine_engine import END_TOKEN, MoonshineModel, beam_search, converted, read_vocabulary
-from ivr.speech.whole import WholeRecognizer, nbest_weights
+from ivr.speech.moonshine_engine import (
+    END_TOKEN,
+    START_TOKEN,
+    MoonshineModel,
+    beam_search,
+    best_continuations,
+    converted,
+    read_vocabulary,
+)
+from ivr.speech.whole import WholeRecognizer, nbest_weights, wideband
 
 from .conftest import load_wav, silence
 
@@ -68,6 +79,36 @@ def test_beam_search_stops_once_as_many_readings_ended_as_the_beam_is_wide() -> 
     unlikely_end = Toy({1: {3: 1.0}, 3: {3: 0.99, END_TOKEN: 0.01}})
     beams = beam_search(unlikely_end, beam_size=1, max_tokens=10)
     assert [b.tokens for b in beams] == [(3, 3)], "the reading still going at the stop is surer than the ended one"
+
+
+@given(
+    hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=40),
+               elements=st.sampled_from([0.0, -0.5, -3.0, -9.9, -10.0, -10.1, -25.0, -60.0]) | st.floats(-80, 0)),
+    st.integers(1, 12),
+)
+def test_the_best_continuations_are_the_highest_scores_in_order_ties_by_index(
+    scores: npt.NDArray[np.float64], count: int
+) -> None:
+    # Few near the top, many (ties), or fewer than `count`: always what a sort of every score gives.
+    count = min(count, scores.size)
+    everything = np.lexsort((np.arange(scores.size), -scores.ravel()))
+    assert best_continuations(scores, count).tolist() == everything[:count].tolist()
+
+
+def test_each_row_steps_on_from_its_parent_row(model: MoonshineModel) -> None:
+    # Rows reordered by `parents` read the same next-token log-probabilities as in their first order: each row's own
+    # decoder cache follows it, and the encoder's, shared by all rows, serves one row or three.
+    wide = wideband(load_wav("en_pay_premium.wav"), lead_pad_s=0.0, trail_pad_s=0.0)
+    hidden = model.encoder.run(None, {"input_values": wide[None, :]})[0]
+    steps = [engine._Decoding(model, hidden) for _ in range(2)]
+    for step in steps:
+        first = step(None, np.array([START_TOKEN], np.int64))
+        step(np.zeros(3, np.intp), np.argsort(-first[0])[:3].astype(np.int64))
+    tokens = np.array([5, 6, 7], np.int64)
+    order = np.array([2, 0, 1], np.intp)
+    straight = steps[0](np.arange(3, dtype=np.intp), tokens)
+    reordered = steps[1](order, tokens[order])
+    np.testing.assert_allclose(reordered, straight[order], rtol=1e-6, atol=1e-5)
 
 
 def test_the_tokenizer_file_is_a_length_byte_then_the_token() -> None:
