@@ -54,8 +54,9 @@ ENGLISH_MODELS: dict[str, dict[str, Any]] = {
 """What `asr_engine` may name (engines whose English model ships with the engine), as an `asr_models` entry: `whisper`
 hears open turns with Whisper and closed ones (a re-ask's answers) with PocketSphinx's answer grammar, the per-turn
 hybrid (docs/SPEECH.md); Whisper alone is `asr_models: {en: {engine: whisper}}`. `moonshine` is the same hybrid with
-Moonshine base-en for open turns, beam 3 (dev: 88.9% of needs right against Whisper's 81.8%, for 2x its CPU a need;
-speech_load kept 8 calls/s, not 10: opt-in; bench/RESULTS.md "Moonshine")."""
+Moonshine base-en for open turns, beam 3 (dev: 90.1% of needs right against Whisper's 81.8%, for ~2x its CPU a need:
+opt-in, as on two cores it keeps 10 speaking calls/s and issue 21's latency only in quiet windows; docs/SPEECH.md
+"Moonshine")."""
 
 
 def default_workers() -> int:
