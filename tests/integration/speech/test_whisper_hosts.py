@@ -4,22 +4,18 @@ free (the hosts' low CPU priority is engine-independent: test_decoder_hosts)."""
 
 from __future__ import annotations
 
-import pathlib
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
-from ivr.speech import DecodePool, EngineKind, ModelSpec, SpeechModels
-from ivr.speech.flow_intents import load_flow_intents
-from ivr.speech.hosts import HostedDecoder
+from ivr.speech import EngineKind, ModelSpec, SpeechModels
 from ivr.speech.pool import STREAM_BATCH_SAMPLES
-from ivr.speech.whole import WholeRecognizer
+from tests.integration.speech.pooled import pooled_intent
 from tests.unit.speech.conftest import load_wav, silence
 
 pytestmark = pytest.mark.integration
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
 SPEC = ModelSpec("en", EngineKind.WHISPER)
 
 
@@ -50,19 +46,8 @@ def test_a_hosted_whisper_recognizer_hears_what_an_in_process_one_hears(hosted: 
 
 
 async def test_the_pool_batches_whisper_audio_and_the_need_is_classified(hosted: SpeechModels) -> None:
-    classifier = load_flow_intents(ROOT / "flows" / "hotline.yaml").train(["en"])
-    async with DecodePool(2, max_recognizers=4) as pool:
-        session = await pool.open_session(hosted, "en", batch_samples=STREAM_BATCH_SAMPLES)
-        try:
-            assert isinstance(session.recognizer, WholeRecognizer)
-            assert isinstance(session.recognizer._model, HostedDecoder), "decoded in the decoder processes"
-            audio = np.concatenate([load_wav("en_file_claim.wav"), silence(0.3)])
-            for start in range(0, len(audio), 160):  # 20 ms frames, as a call's media delivers them
-                session.feed(audio[start : start + 160])
-            result = await session.finish()
-        finally:
-            await session.aclose()
-    assert classifier.classify(result.text)[0].intent == "claim", result
+    intent, heard = await pooled_intent(hosted, "en_file_claim.wav")
+    assert intent == "claim", heard
 
 
 

@@ -4,6 +4,7 @@ its journey steps are held back and inserted several rows per statement)."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -42,7 +43,11 @@ def interleaved_ops(store: SqliteStore) -> list[Op]:
     return ops
 
 
-def rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
+Rows = dict[str, list[tuple[object, ...]]]
+"""Each table's rows."""
+
+
+def rows(path: Path) -> Rows:
     db = sqlite3.connect(path)
     try:
         return {table: sorted(db.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
@@ -51,11 +56,12 @@ def rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
         db.close()
 
 
-def test_one_batch_writes_what_the_same_ops_one_by_one_write(tmp_path: Path) -> None:
+def batch_and_one_by_one(tmp_path: Path, make_ops: Callable[[SqliteStore], list[Op]]) -> tuple[list[Op], Rows]:
+    """`make_ops` written as one batch into batch.db and one op at a time into single.db: (the ops, batch.db's rows),
+    asserting the two databases hold the same rows."""
     stores = [SqliteStore(tmp_path / f"{name}.db", clock=FakeClock()) for name in ("batch", "single")]
     batch, single = stores
-    ops = interleaved_ops(batch)
-    assert len(ops) > 100
+    ops = make_ops(batch)
     batch.writes.write(ops)
     for op in ops:
         single.writes.write([op])
@@ -63,6 +69,12 @@ def test_one_batch_writes_what_the_same_ops_one_by_one_write(tmp_path: Path) -> 
         store.close()
     written = rows(tmp_path / "batch.db")
     assert written == rows(tmp_path / "single.db")
+    return ops, written
+
+
+def test_one_batch_writes_what_the_same_ops_one_by_one_write(tmp_path: Path) -> None:
+    ops, written = batch_and_one_by_one(tmp_path, interleaved_ops)
+    assert len(ops) > 100
     assert len(written["journey_events"]) == sum(1 for op in ops if op.kind is OpKind.JOURNEY_EVENT)
     db = sqlite3.connect(tmp_path / "batch.db")
     try:
@@ -110,16 +122,7 @@ def awkward_ops(store: SqliteStore) -> list[Op]:
 
 
 def test_awkward_orders_in_one_batch_write_what_one_by_one_writes(tmp_path: Path) -> None:
-    stores = [SqliteStore(tmp_path / f"{name}.db", clock=FakeClock()) for name in ("batch", "single")]
-    batch, single = stores
-    ops = awkward_ops(batch)
-    batch.writes.write(ops)
-    for op in ops:
-        single.writes.write([op])
-    for store in stores:
-        store.close()
-    written = rows(tmp_path / "batch.db")
-    assert written == rows(tmp_path / "single.db")
+    batch_and_one_by_one(tmp_path, awkward_ops)
     db = sqlite3.connect(tmp_path / "batch.db")
     try:
         assert db.execute("SELECT breakpoint_node FROM calls WHERE call_id = 'call-000'").fetchone() == ("",)
