@@ -1,7 +1,8 @@
 """NLU benchmark: intent classifier training time, classify latency, and held-out accuracy.
 
 Training runs at every flow (re)load, so it must stay instant: measured on the hotline flow's own
-phrases, with its confusion-aware training file (flows/hotline.heard.tsv) as the engine loads it, and on a
+phrases, with its confusion-aware training file (flows/hotline.heard.whisper.tsv) as the default engine
+loads it, and on a
 synthetic 10 intents x 30 phrases set (alternating rounds). Accuracy is on the held-out caller
 phrasings in tests/data/nlu (written before the training phrases were seen; never trained on).
 Also: classify and ask-node decision latency (the decision must stay cheap next to decoding), and what
@@ -165,8 +166,8 @@ def main() -> None:
         f"| hotline.yaml ({len(hotline)} intents, {n_phrases} phrases, cmn+en) "
         f"| {med * 1000:.0f} | {worst * 1000:.0f} |"
     )
-    rows.append(f"| hotline.yaml + hotline.heard.tsv ({sum(map(len, heard.values()))} heard lines, as the engine "
-                f"loads it) | {hmed * 1000:.0f} | {hworst * 1000:.0f} |")
+    rows.append(f"| hotline.yaml + hotline.heard.whisper.tsv ({sum(map(len, heard.values()))} heard lines, "
+                f"as the engine loads it) | {hmed * 1000:.0f} | {hworst * 1000:.0f} |")
     rows.append(f"| synthetic 10 intents x 30 phrases | {smed * 1000:.0f} | {sworst * 1000:.0f} |")
     print(f"Training time over {REPS} runs (ms):\n")
     print("| training set | median | max |\n|---|---|---|")

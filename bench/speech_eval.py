@@ -689,7 +689,7 @@ def main() -> None:
                         help="off: the recognizer hears the endpointed audio without level control or clipping repair")
     parser.add_argument("--sweep", action="store_true", help="also tabulate right/false accepts per act threshold")
     parser.add_argument("--build-heard", action="store_true",
-                        help="(re)build the flow's confusion-aware training file <flow>.heard.tsv under "
+                        help="(re)build the flow's confusion-aware training file <flow>.heard.<engine>.tsv under "
                              "var/speech_eval/ (with --engine's recognizer) and exit")
     parser.add_argument("--heard-babble", type=int, default=0, metavar="N",
                         help="with --build-heard: N more clips of each phrase in babble (made of the flow's phrases)")
@@ -713,7 +713,8 @@ def main() -> None:
         return
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     # The same decoded audio scored by two classifiers: the flow's phrases alone (before), and phrases +
-    # the recognizer's outputs for them (after: the flow's <flow>.heard.tsv, what the engine loads, or `--heard`).
+    # the recognizer's outputs for them (after: the flow's heard file for the engine scored, what a site with it
+    # loads, or `--heard`).
     baseline = load_text(FLOW.read_text(encoding="utf-8"), str(FLOW), heard={})
     loaded = load_text(FLOW.read_text(encoding="utf-8"), str(FLOW), heard=flow_heard(args))
     assert loaded.flow is not None and baseline.flow is not None, loaded.errors

@@ -20,7 +20,8 @@ class Classifier(Protocol):
 
 ClassifierFactory = Callable[[Mapping[str, Sequence[str]], Mapping[str, Sequence[str]]], Classifier]
 """`(examples, heard) -> classifier`: `{intent: [phrase]}` from the flow, and `{intent: [text]}` a recognizer made of
-those phrases (the flow's `<flow>.heard.tsv`, `ivr.flow.loader.read_heard`; empty without one), which the factory
+those phrases (the flow's heard file for the English engine, `<flow>.heard.<engine>.tsv`,
+`ivr.flow.loader.read_heard`; empty without one), which the factory
 may weigh below the phrases."""
 
 
