@@ -117,7 +117,8 @@ engine, `hotline.heard.tsv` (the only name before engines had their own), serves
 
 DEFAULT_HEARD_ENGINE = "whisper"
 """The English engine whose heard file a flow trains on when the caller names none: the engine `asr_engine` defaults
-to (`ivr.config`; a test keeps the two equal). The engine passes its configured one (`FlowRegistry(heard_engine=...)`)."""
+to (`ivr.config`; a test keeps the two equal). The engine passes its configured one
+(`FlowRegistry(heard_engine=...)`)."""
 
 _HEARD_NAME = re.compile(r"(?P<stem>.+)\.heard(?:\.(?P<engine>[A-Za-z0-9_-]+))?\.tsv")
 

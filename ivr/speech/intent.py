@@ -404,8 +404,9 @@ class IntentClassifier:
 
         `heard`: `{intent: [text]}`, what a recognizer made of the intent's phrases (the flow's heard file for
         the English engine, `ivr.flow.loader.read_heard`). Each weighs `_HEARD_WEIGHT` of a phrase in the fit:
-        enough to teach the recognizer's systematic slips, too little to outvote what the phrases say of a correctly heard sentence.
-        They count as known words (coverage) like the phrases; an intent not in `examples` is an error."""
+        enough to teach the recognizer's systematic slips, too little to outvote what the phrases say of a correctly
+        heard sentence. They count as known words (coverage) like the phrases; an intent not in `examples` is an
+        error."""
         intents = tuple(examples)
         if not intents:
             raise IntentTrainingError("cannot train an intent classifier with no intents")
