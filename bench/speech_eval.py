@@ -71,7 +71,7 @@ from ivr.media.g711 import PCMU  # noqa: E402
 from ivr.speech import DecodePool, EngineKind, ModelSpec, SpeechModels  # noqa: E402
 from ivr.speech.evaluation import read_eval_rows  # noqa: E402
 from ivr.speech.frontend import FrontEndConfig  # noqa: E402
-from ivr.speech.models import ANSWERS_ENGINES  # noqa: E402
+from ivr.speech.models import ANSWERS_ENGINES, MAX_BEAM  # noqa: E402
 from ivr.speech.pocketsphinx_engine import DEFAULT_MLLR, TELEPHONE_MLLR  # noqa: E402
 
 Audio = npt.NDArray[np.int16]
@@ -515,7 +515,7 @@ def build_heard(flow_path: pathlib.Path, quick: bool, babble_clips: int = 0) -> 
     built_in = {EngineKind.WHISPER: "built-in tiny.en", EngineKind.POCKETSPHINX: "built-in en-us",
                 EngineKind.MOONSHINE: "built-in base-en"}
     model = spec.path.name if spec.path is not None else built_in.get(spec.engine, "built-in")
-    model += f", beam {spec.beam}" if spec.engine in (EngineKind.WHISPER, EngineKind.MOONSHINE) else ""
+    model += "" if spec.engine.streams else f", beam {spec.beam}"
     if spec.engine is EngineKind.POCKETSPHINX:
         model += f", mllr {'telephone' if MLLR == DEFAULT_MLLR else MLLR}"
     command = ("python -m bench.speech_eval --build-heard" + (f" --engine {ENGINE.value}" if ENGINE else "")
@@ -600,7 +600,7 @@ def audio_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--answers", default="", choices=("", *(e.value for e in ANSWERS_ENGINES)),
                         help="the English answers engine, for closed turns (re-ask answers, yes/no); default: none "
                              "with --engine, else the engine's")
-    parser.add_argument("--beam", type=int, default=0, choices=range(1, 9), metavar="N",
+    parser.add_argument("--beam", type=int, default=0, choices=range(1, MAX_BEAM + 1), metavar="N",
                         help="Whisper's or Moonshine's beam (default: the engine's; `asr_engine: moonshine` is 3)")
 
 

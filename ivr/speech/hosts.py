@@ -224,7 +224,6 @@ class HostedDecoder:
         return self.hosts.decode(self.dialect, audio, beam_size)
 
 
-
 class RemoteRecognizer:
     """A `Recognizer` living in a `DecoderHost` (blocking calls: run them through `DecodePool`)."""
 

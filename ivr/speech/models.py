@@ -169,9 +169,10 @@ class SpeechModels:
         """The same processes as a pool of whole-utterance decodes, each going to the first one free."""
 
     def start_hosts(self, processes: int) -> None:
-        """Decode PocketSphinx and Whisper dialects in `processes` helper processes from now on (blocking, ~1 s
-        each). Whisper too: CTranslate2 drops the GIL, but a decode in a niced process leaves the cores to the
-        media loops under saturation (`ivr.speech.hosts.DECODER_NICE`), and each process runs one thread."""
+        """Decode PocketSphinx, Whisper and Moonshine dialects in `processes` helper processes from now on (blocking,
+        ~1 s each). Whisper and Moonshine too: CTranslate2 and ONNX Runtime drop the GIL, but a decode in a niced
+        process leaves the cores to the media loops under saturation (`ivr.speech.hosts.DECODER_NICE`), and each
+        process runs one thread."""
         specs = [spec for spec in self._specs.values() if any(part.engine in HOSTED for part in spec.engines)]
         if processes <= 0 or not specs or self._hosts:
             return
