@@ -307,7 +307,8 @@ def _add_asr(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("asr", help="recognize a WAV file as call audio and print transcript and timing")
     p.add_argument("wav", help="WAV file (any rate; resampled to 8 kHz call audio)")
     p.add_argument("--engine", choices=["pocketsphinx", "vosk", "whisper", "moonshine"], default=None,
-                   help="the recognizer (default: the one that hears a need in `asr_engine`, i.e. whisper)")
+                   help="the recognizer (default: the one a call in that dialect uses: for en `asr_engine`'s, "
+                        "i.e. whisper; another dialect's from `asr_models`, else vosk)")
     p.add_argument("--dialect", default="en", help="dialect code the model serves (default: en)")
     p.add_argument("--model", default=None, help="model folder (vosk: required; pocketsphinx: built-in en-us)")
     p.add_argument("--phrases", default=None, help="file of phrases, one per line, to bias recognition")
@@ -317,11 +318,18 @@ def _add_asr(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _asr(args: argparse.Namespace) -> int:
     import wave
 
-    from ivr.config import ENGLISH_MODELS
+    from ivr.engine.app import speech_specs
     from ivr.speech.commands import run_asr
+    from ivr.speech.errors import SpeechError
 
     config = _loaded_config(args).config
-    engine = args.engine or ENGLISH_MODELS[config.asr_engine]["engine"]
+    try:
+        configured = {spec.dialect: spec.engine.value for spec in speech_specs(config)}
+    except SpeechError as exc:
+        print(f"ivr asr: the config's speech models: {exc}", file=sys.stderr)
+        return 1
+    # As a call would hear it: the dialect's configured engine; an unconfigured dialect can only be a Vosk model.
+    engine = args.engine or configured.get(args.dialect, "vosk")
     try:
         return run_asr(args.wav, engine=engine, dialect=args.dialect, model=args.model,
                        phrases_file=args.phrases, out=print, err=lambda s: print(s, file=sys.stderr),

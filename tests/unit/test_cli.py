@@ -203,18 +203,22 @@ def test_asr_offers_every_engine_the_speech_package_knows() -> None:
     assert sorted(engine.choices or ()) == sorted(e.value for e in EngineKind)
 
 
-@pytest.mark.parametrize(("argv", "asr_engine", "engine"), [
-    ([], None, "whisper"),
-    ([], "pocketsphinx", "pocketsphinx"),
-    (["--engine", "vosk"], None, "vosk"),
+@pytest.mark.parametrize(("argv", "env", "engine"), [
+    ([], {}, "whisper"),
+    ([], {"IVR_ASR_ENGINE": "pocketsphinx"}, "pocketsphinx"),
+    (["--engine", "vosk"], {}, "vosk"),
+    ([], {"IVR_ASR_MODELS": "{en: {engine: moonshine}}"}, "moonshine"),
+    (["--dialect", "ko"], {"IVR_ASR_MODELS": "{ko: {engine: vosk, model: /srv/ko}}"}, "vosk"),
+    (["--dialect", "yue"], {"IVR_ASR_MODELS": "{yue: {engine: pocketsphinx}}"}, "pocketsphinx"),
+    (["--dialect", "cmn"], {}, "vosk"),  # no model for it: run_asr refuses, saying how to configure one
 ])
-def test_asr_transcribes_with_the_engine_that_hears_a_need_unless_told(
-    argv: list[str], asr_engine: str | None, engine: str, monkeypatch: pytest.MonkeyPatch
+def test_asr_transcribes_with_the_engine_a_call_in_that_dialect_would_use_unless_told(
+    argv: list[str], env: dict[str, str], engine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import ivr.speech.commands
 
-    if asr_engine is not None:
-        monkeypatch.setenv("IVR_ASR_ENGINE", asr_engine)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     used: list[str] = []
 
     def run_asr(wav: str, *, engine: str, **_: object) -> int:

@@ -52,6 +52,16 @@ def test_asr_of_a_file_that_is_not_a_wav_says_so(tmp_path: pathlib.Path, capsys:
     assert f"ivr asr: {text}: not a readable WAV file" in err and "Traceback" not in err
 
 
+def test_asr_with_a_config_naming_an_unknown_engine_names_the_dialect_and_the_choices(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("IVR_ASR_MODELS", "{en: {engine: wisper}}")
+    assert main(["asr", "call.wav"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ivr asr: the config's speech models:") and "'en'" in err and "'wisper'" in err
+    assert "whisper" in err and "Traceback" not in err
+
+
 def test_graph_to_a_format_graphviz_does_not_know_is_a_usage_error(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
