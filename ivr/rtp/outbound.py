@@ -49,6 +49,17 @@ class EncodedAudio:
         return len(self.frames) * SAMPLES_PER_FRAME / 8000.0
 
 
+_SILENCES: dict[str, bytes] = {}
+
+
+def _silence(codec: G711Codec) -> bytes:
+    """One frame of `codec`'s silence, made once per codec (every stream's idle payload)."""
+    frame = _SILENCES.get(codec.name)
+    if frame is None:
+        frame = _SILENCES[codec.name] = codec.silence(SAMPLES_PER_FRAME)
+    return frame
+
+
 ClipFinished = Callable[[int, bool], None]
 """Called with (frames sent, completed) when the current clip ends or is replaced."""
 KeySent = Callable[[], None]
@@ -109,7 +120,7 @@ class OutboundStream:
             HeaderWriter(ssrc, telephone_event_pt) if telephone_event_pt is not None else None
         )
         self._seq = first_seq & 0xFFFF
-        self._silence = codec.silence(SAMPLES_PER_FRAME)
+        self._silence = _silence(codec)
         self._clip: tuple[bytes, ...] = ()
         self._clip_pos = 0
         self._on_clip_finished: ClipFinished | None = None

@@ -20,6 +20,7 @@ and the call layer ends the call with the reason.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -355,7 +356,8 @@ class MediaSession:
         """Stop everything and release the ports. Idempotent; safe from any callback."""
         if self.closed:
             return
-        self._playback.close(self.outbound, MediaStateError(f"media session on port {self.local_port} closed"))
+        closed = MediaStateError(f"media session on port {self.local_port} closed")  # for whoever still waits
+        self._playback.close(self.outbound, closed)
         self.bridging.unbridge()
         self.closed = True
         # Each part lets go of its callbacks into this session as it closes (the slot, the send path, the
@@ -368,7 +370,7 @@ class MediaSession:
         self._listeners.close()
         for secured in self._secured:
             secured.release()
-        self._failures.close(MediaStateError(f"media session on port {self.local_port} closed"))
+        self._failures.close(closed)
         # The sockets go back to the engine, which lets them drain and gives them to a later session (they
         # then drop everything that arrives); after a media failure they are closed for good.
         if self.failure is None:
@@ -377,6 +379,8 @@ class MediaSession:
             for port in self._sockets:
                 port.close()
             self._engine._forget(self, None)
+        if not self._log.is_enabled_for(logging.INFO):  # nobody reads the summary: skip working out its figures
+            return
         stats = self.inbound.stats if self.inbound is not None else None
         self._log.info(
             "rtp_session_closed",

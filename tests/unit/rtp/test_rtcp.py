@@ -10,6 +10,7 @@ from ivr.rtp.rtcp import (
     ReceiverReport,
     ReceptionStats,
     ReportBlock,
+    RtcpPacket,
     SenderReport,
     SourceDescription,
     compound_report,
@@ -31,7 +32,7 @@ BLOCK = ReportBlock(
 
 
 def test_compound_round_trip() -> None:
-    packets = [
+    packets: list[RtcpPacket] = [
         SenderReport(0xDEADBEEF, ntp_timestamp(1_700_000_000.5), 123456, 50, 8000, (BLOCK,)),
         SourceDescription(((0xDEADBEEF, "ivr@host"),)),
         Goodbye((0xDEADBEEF,)),
