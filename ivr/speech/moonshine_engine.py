@@ -16,8 +16,9 @@ decodes it whole with what `ivr.speech.whole` shares (loop cut, n-best weights, 
 As shipped the model keeps int8 weights and turns them back into floats inside the graph at every decoder step (~80
 ms a step, one thread: ~12x tiny.en's CPU a need), and ONNX Runtime's format allows no constant folding. So it is
 converted once (`convert`: to ONNX, the dequantisation folded into float weights, the matrix products re-quantised
-to int8 per channel by ONNX Runtime's dynamic quantiser; ~15 s) into `CACHE_DIR`, keyed by the shipped files' hash
-and the converter's versions, built atomically on first start-up (`MoonshineModel.locate`): ~12 ms a decoder step.
+to int8 per channel by ONNX Runtime's dynamic quantiser, the merged decoder split into its two branches; ~15 s) into
+`CACHE_DIR`, keyed by the shipped files' hash and the converter's versions, built atomically on first start-up
+(`MoonshineModel.locate`): ~12 ms a decoder step.
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ START_TOKEN = 1
 END_TOKEN = 2
 TOKENS_PER_S = 6.5
 """Tokens generated at most per second of (padded) audio (Moonshine's own decoder allows 6)."""
-CONVERSION = 1
-"""The recipe of `convert`, in the cache key: a changed recipe builds a new folder."""
+CONVERSION = 2
+"""The recipe of `convert`, in the cache key: a changed recipe builds a new folder (2: the decoder split in two)."""
 
 LEAD_PAD_S = 0.0
 """Silence put before an utterance for the decode: none, unlike Whisper (`ivr.speech.whole.LEAD_PAD_S`). Dev, first
@@ -83,6 +84,10 @@ Dev, without the lead pad, the hybrid at beam 3 (`bench.speech_turns --yes-no`):
 and the encoder hears 0.3 s less a decode."""
 
 _FILES = ("encoder_model", "decoder_model_merged")
+"""The shipped model's graphs (`.ort`)."""
+_CONVERTED = ("encoder_model", "decoder_first", "decoder_step")
+"""A converted model's graphs (`.onnx`): the encoder, the decoder's first step (no cache yet: it computes the
+encoder's part from the hidden states) and its later steps (`_split`)."""
 _PACKAGES = ("onnxruntime",)
 """What the engine imports to decode (installed with the engine: pyproject.toml; `onnx` only to convert)."""
 
@@ -190,19 +195,106 @@ def bundled_model(dialect: str) -> Path:
 def convert(source: Path, target: Path) -> None:
     """Moonshine as shipped (ONNX Runtime format, int8 weights dequantised at every step) -> `target`: ONNX models
     whose dequantisation is folded into float weights, then re-quantised dynamically (int8 per output channel, ONNX
-    Runtime's `DynamicQuantizeMatMul`), and the tokenizer (~15 s; needs `onnx`)."""
+    Runtime's `DynamicQuantizeMatMul`), the merged decoder split into its first and later steps (`_split`), and the
+    tokenizer (~15 s; needs `onnx`)."""
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         for name in _FILES:
             raw, folded = Path(tmp) / f"{name}.raw.onnx", Path(tmp) / f"{name}.folded.onnx"
+            quantized = target / f"{name}.onnx" if name == "encoder_model" else Path(tmp) / f"{name}.onnx"
             _optimized(source / f"{name}.ort", raw, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)  # as it is
             _optimized(raw, folded, ort.GraphOptimizationLevel.ORT_ENABLE_BASIC)  # constants folded
-            quantize_dynamic(str(folded), str(target / f"{name}.onnx"), weight_type=QuantType.QInt8,
+            quantize_dynamic(str(folded), str(quantized), weight_type=QuantType.QInt8,
                              per_channel=True, op_types_to_quantize=["MatMul"],
                              extra_options={"EnableSubgraph": True})
+        _split(Path(tmp) / "decoder_model_merged.onnx", target)
     shutil.copyfile(source / "tokenizer.bin", target / "tokenizer.bin")
+
+
+def _split(merged: Path, target: Path) -> None:
+    """The merged decoder (an `If` on `use_cache_branch` between its first step and its later ones) -> two graphs
+    without the `If`, `decoder_first.onnx` and `decoder_step.onnx` in `target`, each with the initializers and the
+    nodes before the `If` that its branch reads. ONNX Runtime runs a branch as a graph of its own at every step;
+    as the model's main graph it costs ~5% less a step. The later steps' graph drops what they do not need: the
+    encoder's hidden states (its cross-attention reads the cache) and the encoder's part of the cache as an output
+    (returned empty). And it reads the encoder's keys as its cross-attention multiplies them (`_scaled_keys`)."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(merged))
+    main = model.graph
+    branch = next(n for n in main.node if n.op_type == "If")
+    graphs = {}
+    for name, attribute in (("decoder_step", "then_branch"), ("decoder_first", "else_branch")):
+        sub = next(a.g for a in branch.attribute if a.name == attribute)
+        graphs[name] = ([n for n in (*main.node, *sub.node) if n is not branch], list(sub.initializer))
+    (step, _), (first, _) = graphs["decoder_step"], graphs["decoder_first"]
+    inputs, outputs = [onnx.ValueInfoProto.FromString(v.SerializeToString()) for v in main.input], [
+        onnx.ValueInfoProto.FromString(v.SerializeToString()) for v in main.output]
+    _scaled_keys(step, first, inputs, outputs)
+    for value in inputs:  # one row of the encoder's cache serves every row (MatMul broadcasts it)
+        if value.name.startswith("past_key_values.") and ".encoder." in value.name:
+            value.type.tensor_type.shape.dim[0].dim_value = 1
+    for name, (nodes, initializers) in graphs.items():
+        kept = [o for o in outputs if name == "decoder_first" or ".encoder." not in o.name]
+        needed = {o.name for o in kept}
+        live = []
+        for node in reversed(nodes):
+            if needed.intersection(node.output):
+                live.append(node)
+                needed.update(i for i in node.input if i)
+        graph = helper.make_graph(
+            live[::-1], name, [i for i in inputs if i.name in needed], kept,
+            [i for i in (*main.initializer, *initializers) if i.name in needed])
+        onnx.save(helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version),
+                  str(target / f"{name}.onnx"))
+
+
+def _scaled_keys(step: list[Any], first: list[Any], inputs: list[Any], outputs: list[Any]) -> None:
+    """The later steps' cross-attention turns each layer's cached encoder keys (`past_key_values.<n>.encoder.key`,
+    the same at every step) into K^T x s at every step (s: the square root of 1/sqrt(head size)): a transpose and a
+    product over the whole cache, ~19% of a step. Done once instead: the first step's graph returns the keys so
+    (its cache output `present.<n>.encoder.key` becomes Mul(Transpose(keys), s) by the same nodes, hence the same
+    numbers), and the later steps' graph reads them as they are. Edits the node lists and the value infos in place;
+    a layer whose nodes are not this pattern is left as it was."""
+    from onnx import helper
+
+    def consumers(nodes: list[Any], name: str) -> list[Any]:
+        return [n for n in nodes if name in n.input]
+
+    produced = {o for n in first for o in n.output}
+    for value in inputs:
+        if not (value.name.startswith("past_key_values.") and value.name.endswith(".encoder.key")):
+            continue
+        transposes = consumers(step, value.name)
+        if len(transposes) != 1 or transposes[0].op_type != "Transpose" or list(
+                transposes[0].attribute[0].ints) != [0, 1, 3, 2]:
+            continue
+        muls = consumers(step, transposes[0].output[0])
+        if len(muls) != 1 or muls[0].op_type != "Mul" or muls[0].input[1] not in produced:
+            continue
+        transpose, mul = transposes[0], muls[0]
+        for node in consumers(step, mul.output[0]):  # the later steps read the keys as the product
+            node.input[:] = [value.name if i == mul.output[0] else i for i in node.input]
+        step.remove(mul)
+        step.remove(transpose)
+        present = value.name.replace("past_key_values.", "present.", 1)
+        raw = f"{present}/unscaled"
+        for node in first:
+            node.input[:] = [raw if i == present else i for i in node.input]
+            node.output[:] = [raw if o == present else o for o in node.output]
+        first.append(helper.make_node("Transpose", [raw], [f"{present}/transposed"], f"{present}/Transpose",
+                                      perm=[0, 1, 3, 2]))
+        first.append(helper.make_node("Mul", [f"{present}/transposed", mul.input[1]], [present], f"{present}/Mul"))
+        for info in (value, *(o for o in outputs if o.name == present)):
+            dims = info.type.tensor_type.shape.dim
+            a, b = type(dims[2])(), type(dims[3])()
+            a.CopyFrom(dims[3])
+            b.CopyFrom(dims[2])
+            dims[2].CopyFrom(a)
+            dims[3].CopyFrom(b)
 
 
 def _optimized(source: Path, target: Path, level: Any) -> None:
@@ -248,7 +340,7 @@ def _cache_key(source: Path) -> str:
 
 
 def _sizes(folder: Path) -> dict[str, int]:
-    return {f"{name}.onnx": (folder / f"{name}.onnx").stat().st_size for name in _FILES} | {
+    return {f"{name}.onnx": (folder / f"{name}.onnx").stat().st_size for name in _CONVERTED} | {
         "tokenizer.bin": (folder / "tokenizer.bin").stat().st_size}
 
 
@@ -298,28 +390,33 @@ class MoonshineModel:
     path: Path
     encoder: Any
     """`onnxruntime.InferenceSession` of the encoder (audio -> hidden states)."""
-    decoder: Any
-    """`onnxruntime.InferenceSession` of the merged decoder (with and without its attention cache)."""
+    first: Any
+    """`onnxruntime.InferenceSession` of the decoder's first step (start token and hidden states -> logits and the
+    attention cache)."""
+    step: Any
+    """`onnxruntime.InferenceSession` of the decoder's later steps (tokens and the attention cache -> logits and the
+    decoder's part of the cache)."""
     vocabulary: tuple[bytes, ...]
-    cache_names: tuple[str, ...]
-    """The decoder's attention-cache inputs (`past_key_values.<layer>.<decoder|encoder>.<key|value>`)."""
-    cache_outputs: tuple[str, ...]
-    """The input each of the decoder's outputs after the logits feeds at the next step (`present.*` -> `past_*`)."""
-    heads: int
-    head_size: int
+    first_outputs: tuple[str, ...]
+    """The `step` input each of `first`'s outputs after the logits feeds (`present.*` -> `past_key_values.*`)."""
+    step_outputs: tuple[str, ...]
+    """The `step` input each of `step`'s outputs after the logits feeds at the next step (the decoder's part)."""
 
     @staticmethod
     def locate(dialect: str, path: Path | str | None = None, *, cache: Path = CACHE_DIR) -> Path:
         """The folder to load (None: base-en from `moonshine-cpp`), checked without loading it: ONNX Runtime is
         installed, the folder holds a Moonshine model, and a shipped one (`.ort`) is converted (`converted`: the
-        first time, ~15 s). Errors name the dialect and path."""
+        first time, ~15 s; a converted one is loaded as it is). Errors name the dialect and path."""
         root = model_folder(dialect, path, engine="moonshine", packages=_PACKAGES, bundled=bundled_model,
                             install="onnxruntime==1.32.0")
-        for kind in ("onnx", "ort"):
-            if all((root / f"{name}.{kind}").is_file() for name in _FILES) and (root / "tokenizer.bin").is_file():
-                return root if kind == "onnx" else converted(dialect, root, cache)
-        raise SpeechModelError(dialect, root, "not a Moonshine model folder (no encoder_model, "
-                               "decoder_model_merged (.ort or .onnx) and tokenizer.bin)")
+        if (root / "tokenizer.bin").is_file():
+            if all((root / f"{name}.onnx").is_file() for name in _CONVERTED):
+                return root
+            if all((root / f"{name}.ort").is_file() for name in _FILES):
+                return converted(dialect, root, cache)
+        raise SpeechModelError(dialect, root, "not a Moonshine model folder (neither encoder_model.ort, "
+                               "decoder_model_merged.ort and tokenizer.bin as shipped, nor encoder_model.onnx, "
+                               "decoder_first.onnx, decoder_step.onnx and tokenizer.bin as converted)")
 
     @classmethod
     def load(cls, dialect: str, path: Path | str | None = None, *, threads: int = 1) -> MoonshineModel:
@@ -332,18 +429,19 @@ class MoonshineModel:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         try:
-            encoder, decoder = (ort.InferenceSession(str(root / f"{name}.onnx"), options,
-                                                     providers=["CPUExecutionProvider"]) for name in _FILES)
+            encoder, first, step = (ort.InferenceSession(str(root / f"{name}.onnx"), options,
+                                                         providers=["CPUExecutionProvider"]) for name in _CONVERTED)
         except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception kinds: a file it cannot load
             raise SpeechModelError(dialect, root, f"ONNX Runtime could not load it: {exc}") from exc
-        inputs = {i.name: i.shape for i in decoder.get_inputs()}
-        cache_names = tuple(name for name in inputs if name.startswith("past_key_values."))
-        if not cache_names or {"input_ids", "encoder_hidden_states", "use_cache_branch"} - inputs.keys():
-            raise SpeechModelError(dialect, root, "not a Moonshine merged decoder (inputs: " + ", ".join(inputs) + ")")
-        _, heads, _, head_size = inputs[cache_names[0]]
+        first_outputs, step_outputs = (tuple(o.name.replace("present.", "past_key_values.", 1)
+                                             for o in s.get_outputs()[1:]) for s in (first, step))
+        inputs = {i.name for i in step.get_inputs()}
+        if ({i.name for i in first.get_inputs()} != {"input_ids", "encoder_hidden_states"}
+                or inputs != {"input_ids", *first_outputs} or not set(step_outputs) < inputs):
+            raise SpeechModelError(dialect, root, "not a converted Moonshine decoder (later steps' inputs: "
+                                   + ", ".join(sorted(inputs)) + ")")
         vocabulary = tuple(read_vocabulary(root / "tokenizer.bin"))
-        cache_outputs = tuple(o.name.replace("present.", "past_key_values.", 1) for o in decoder.get_outputs()[1:])
-        return cls(dialect, root, encoder, decoder, vocabulary, cache_names, cache_outputs, int(heads), int(head_size))
+        return cls(dialect, root, encoder, first, step, vocabulary, first_outputs, step_outputs)
 
     def text(self, tokens: Sequence[int]) -> str:
         """The words of `tokens` (special tokens left out)."""
@@ -370,38 +468,23 @@ class _Decoding:
         self._cache: dict[str, npt.NDArray[np.float32]] | None = None
         """The decoder's (self-attention) cache of each row, as the last step left it."""
         self._encoder: dict[str, npt.NDArray[np.float32]] = {}
-        """The encoder's (cross-attention) cache, one row: the first step computes it from the hidden states."""
-        self._rows: dict[int, tuple[dict[str, npt.NDArray[np.float32]], npt.NDArray[np.float32]]] = {}
-        """The encoder's cache and hidden states repeated for a step of that many rows."""
+        """The encoder's (cross-attention) cache, one row for all: the first step computes it from the hidden
+        states, and the later steps' cross-attention multiplies every row by it (`_split`)."""
 
     def __call__(self, parents: npt.NDArray[np.intp] | None, tokens: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
-        model, rows = self._model, tokens.shape[0]
-        first = self._cache is None or parents is None
-        if first:
-            cache = {n: np.zeros((rows, model.heads, 0, model.head_size), np.float32) for n in model.cache_names}
-            hidden = np.repeat(self._hidden, rows, axis=0)
+        model = self._model
+        if self._cache is None or parents is None:
+            outputs = model.first.run(None, {"input_ids": tokens[:, None],
+                                             "encoder_hidden_states": np.repeat(self._hidden, tokens.shape[0], 0)})
+            present = dict(zip(model.first_outputs, outputs[1:], strict=True))
+            self._encoder = {n: v[:1] for n, v in present.items() if n not in model.step_outputs}
         else:
-            assert self._cache is not None and parents is not None
             # Every row's encoder cache is the same (one utterance): only the decoder's follows each row's parent.
-            # Reordering all of it (10 MB a step for 3 s of audio at beam 3) took 9% of a decode.
-            encoder, hidden = self._shared(rows)
-            cache = {n: v[parents] for n, v in self._cache.items()} | encoder
-        outputs = model.decoder.run(None, {
-            "input_ids": tokens[:, None], "encoder_hidden_states": hidden, "use_cache_branch": np.array([not first]),
-            **cache})
-        present = dict(zip(model.cache_outputs, outputs[1:], strict=True))
-        # The encoder's part of the cache is computed on the first step only; later steps return it empty.
-        self._cache = {n: present[n] for n in model.cache_names if ".decoder." in n}
-        if first:
-            self._encoder = {n: present[n][:1] for n in model.cache_names if ".decoder." not in n}
-            self._rows = {}
-        logits = outputs[0][:, -1, :].astype(np.float64)
-        top = logits.max(axis=1, keepdims=True)
-        return np.asarray(logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True)), np.float32)
-
-    def _shared(self, rows: int) -> tuple[dict[str, npt.NDArray[np.float32]], npt.NDArray[np.float32]]:
-        """The inputs that are the same for every row, for `rows` rows: the encoder's cache and hidden states."""
-        if rows not in self._rows:
-            self._rows[rows] = ({n: np.repeat(v, rows, axis=0) for n, v in self._encoder.items()},
-                                np.repeat(self._hidden, rows, axis=0))
-        return self._rows[rows]
+            outputs = model.step.run(None, {"input_ids": tokens[:, None], **self._encoder,
+                                            **{n: v[parents] for n, v in self._cache.items()}})
+            present = dict(zip(model.step_outputs, outputs[1:], strict=True))
+        self._cache = {n: present[n] for n in model.step_outputs}
+        logits = outputs[0][:, -1, :].astype(np.float64)  # log-softmax, in place (fresh arrays cost as much)
+        logits -= logits.max(axis=1, keepdims=True)
+        logits -= np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return np.asarray(logits, np.float32)

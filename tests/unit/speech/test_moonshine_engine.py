@@ -169,7 +169,9 @@ def test_models_open_a_whole_utterance_recognizer_with_the_spec_beam() -> None:
 
 def test_a_folder_that_is_not_a_moonshine_model_says_what_it_lacks(tmp_path: pathlib.Path) -> None:
     (tmp_path / "encoder_model.ort").write_bytes(b"")
-    with pytest.raises(SpeechModelError, match=r"not a Moonshine model folder \(no encoder_model, decoder_model"):
+    with pytest.raises(SpeechModelError, match=r"not a Moonshine model folder \(neither encoder_model.ort, "
+                                               r"decoder_model_merged.ort and tokenizer.bin as shipped, nor "
+                                               r"encoder_model.onnx, decoder_first.onnx, decoder_step.onnx"):
         MoonshineModel.locate("en", tmp_path)
 
 
@@ -195,7 +197,7 @@ def test_the_conversion_is_cached_by_content_built_once_and_rebuilt_when_damaged
 
     def convert(source: pathlib.Path, target: pathlib.Path) -> None:
         built.append(target)
-        for name in ("encoder_model.onnx", "decoder_model_merged.onnx", "tokenizer.bin"):
+        for name in ("encoder_model.onnx", "decoder_first.onnx", "decoder_step.onnx", "tokenizer.bin"):
             (target / name).write_bytes(b"converted " + (source / "tokenizer.bin").read_bytes())
 
     monkeypatch.setattr(engine, "convert", convert)
@@ -204,18 +206,62 @@ def test_the_conversion_is_cached_by_content_built_once_and_rebuilt_when_damaged
     first = converted("en", source, cache)
     assert converted("en", source, cache) == first and len(built) == 1, "the second start-up reuses it"
     assert first.name.startswith("moonshine-base-en-") and json.loads((first / "converted.json").read_text())
-    (first / "decoder_model_merged.onnx").write_bytes(b"cut sho")
+    (first / "decoder_step.onnx").write_bytes(b"cut sho")
     assert converted("en", source, cache) == first and len(built) == 2, "a damaged folder is built again"
-    assert (first / "decoder_model_merged.onnx").read_bytes().startswith(b"converted ")
+    assert (first / "decoder_step.onnx").read_bytes().startswith(b"converted ")
     other = shipped(tmp_path / "other" / "base-en", b"another wheel")
     assert converted("en", other, cache) != first, "another wheel's files, another folder"
     assert sorted(p.name for p in cache.iterdir()) == sorted({first.name, converted("en", other, cache).name})
 
 
+def test_a_changed_conversion_recipe_builds_a_new_folder(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[pathlib.Path] = []
+
+    def convert(source: pathlib.Path, target: pathlib.Path) -> None:
+        built.append(target)
+        for name in ("encoder_model.onnx", "decoder_first.onnx", "decoder_step.onnx", "tokenizer.bin"):
+            (target / name).write_bytes(f"recipe {engine.CONVERSION}".encode())
+
+    monkeypatch.setattr(engine, "convert", convert)
+    cache = tmp_path / "cache"
+    source = shipped(tmp_path / "base-en")
+    old = converted("en", source, cache)
+    monkeypatch.setattr(engine, "CONVERSION", engine.CONVERSION + 1)
+    new = converted("en", source, cache)
+    assert new != old and len(built) == 2, "a cache of the old recipe is not reused"
+    assert (new / "decoder_step.onnx").read_bytes() == f"recipe {engine.CONVERSION}".encode()
+    assert converted("en", source, cache) == new and len(built) == 2
+
+
+def test_a_converted_folder_is_loaded_as_it_is(model: MoonshineModel) -> None:
+    assert MoonshineModel.locate("en", model.path) == model.path
+    assert model.path.name.startswith("moonshine-base-en-")
+    assert sorted(p.name for p in model.path.glob("*.onnx")) == [
+        "decoder_first.onnx", "decoder_step.onnx", "encoder_model.onnx"]
+
+
+def test_the_later_steps_read_the_encoder_cache_once_for_every_row(model: MoonshineModel) -> None:
+    # The first step returns each layer's encoder keys as the cross-attention multiplies them (transposed, scaled:
+    # head size first) and one row of them serves three: the later steps' graph says so.
+    wide = wideband(load_wav("en_pay_premium.wav"), lead_pad_s=0.0, trail_pad_s=0.0)
+    hidden = model.encoder.run(None, {"input_values": wide[None, :]})[0]
+    first = dict(zip(model.first_outputs, model.first.run(None, {
+        "input_ids": np.array([[START_TOKEN]], np.int64), "encoder_hidden_states": hidden})[1:], strict=True))
+    frames = hidden.shape[1]
+    key, value = first["past_key_values.0.encoder.key"], first["past_key_values.0.encoder.value"]
+    assert key.shape[0] == value.shape[0] == 1 and key.shape[3] == value.shape[2] == frames
+    assert key.shape[2] == value.shape[3], "keys: (1, heads, head size, frames); values: (1, heads, frames, head size)"
+    shapes = {i.name: i.shape for i in model.step.get_inputs()}
+    assert shapes["past_key_values.0.encoder.key"][0] == 1
+    assert "encoder_hidden_states" not in shapes and "use_cache_branch" not in shapes
+
+
 def test_a_decoder_process_that_cannot_load_the_model_fails_the_start(tmp_path: pathlib.Path) -> None:
     folder = tmp_path / "broken"
     folder.mkdir()
-    for name in ("encoder_model.onnx", "decoder_model_merged.onnx", "tokenizer.bin"):
+    for name in ("encoder_model.onnx", "decoder_first.onnx", "decoder_step.onnx", "tokenizer.bin"):
         (folder / name).write_bytes(b"not a model")
     host = DecoderHost([ModelSpec("en", EngineKind.MOONSHINE, folder)], "ivr-decoder-test")
     try:
