@@ -13,7 +13,7 @@ classifier learns from the flow's phrases only; settings are chosen on the dev_*
   level -30 and -6 dBFS (clipped), G.711 μ-law with 1% and 5% of its 20 ms packets lost (silence).
   Each clip is heard as a call's need is: through the call's `Ears` (the endpointer, the front end that
   sets the level and repairs clipping for PocketSphinx, the recognizer hearing 0.3 s of each pause), the engine's
-  English recognizer (`asr_engine`'s, Whisper by default; `--engine moonshine`) in its decoder processes, lent through
+  English recognizer (`asr_engine`'s, Moonshine by default; `--engine whisper`) in its decoder processes, lent through
   the engine's `DecodePool` with the flow's English phrase LM (PocketSphinx; Whisper decodes freely),
   a fresh call's cepstral mean, the audio reaching the decoder in 0.2 s chunks from the utterance's start
   as in a live call (`DecodeSession` batches; PocketSphinx's live cepstral mean makes a decode depend on its
@@ -90,7 +90,8 @@ DEV_ACT = 0.9
 with the telephone MLLR transform (`--set dev --sweep`, 6 voices, clean + babble/street 10 dB, 10:40 UTC:
 0.6 → 8.5%, 0.7 → 5.3%, 0.8 → 3.5%, 0.85 → 2.3%, 0.9 → 1.3%); reported as a what-if, not applied."""
 ENGINE: EngineKind | None = None
-"""The English engine (`--engine whisper|pocketsphinx`); None: the engine's default (`ivr.engine.app.speech_specs`)."""
+"""The English engine (`--engine whisper|moonshine|pocketsphinx`); None: the engine's default
+(`ivr.engine.app.speech_specs`)."""
 ANSWERS: EngineKind | None = None
 """The English answers engine, for closed turns (`--answers pocketsphinx`: `ModelSpec.answers`); None: none when
 `--engine` is given, else the engine's default."""

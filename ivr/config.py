@@ -51,12 +51,12 @@ ENGLISH_MODELS: dict[str, dict[str, Any]] = {
     "pocketsphinx": {"engine": "pocketsphinx"},
     "moonshine": {"engine": "moonshine", "answers": "pocketsphinx", "beam": 3},
 }
-"""What `asr_engine` may name (engines whose English model ships with the engine), as an `asr_models` entry: `whisper`
-hears open turns with Whisper and closed ones (a re-ask's answers) with PocketSphinx's answer grammar, the per-turn
-hybrid (docs/SPEECH.md); Whisper alone is `asr_models: {en: {engine: whisper}}`. `moonshine` is the same hybrid with
-Moonshine base-en for open turns, beam 3 (dev: 90.1% of needs right against Whisper's 81.8%, for ~2x its CPU a need:
-opt-in, as on two cores it keeps 10 speaking calls/s and issue 21's latency only in quiet windows; docs/SPEECH.md
-"Moonshine")."""
+"""What `asr_engine` may name (engines whose English model ships with the engine), as an `asr_models` entry:
+`moonshine` (the default) hears open turns with Moonshine base-en at beam 3 and closed ones (a re-ask's answers) with
+PocketSphinx's answer grammar, the per-turn hybrid (docs/SPEECH.md); `whisper` is the same hybrid with Whisper tiny.en
+for open turns (held-out needs 79 % against Moonshine's 83 %, at about the same engine CPU a speaking call since
+Moonshine's decoder was split: docs/SPEECH.md "Moonshine"); Moonshine or Whisper alone is `asr_models: {en: {engine:
+moonshine}}`."""
 
 
 def default_workers() -> int:
@@ -143,8 +143,8 @@ class EngineConfig:
     """The shared ACD log when `acd_backend` is redis (every node of a cluster names the same one)."""
     callback_uri_template: str = "sip:{number}@{sip_host}"
     """Where a callback dials the caller: `{number}` is the number left, `{sip_host}` ours (a trunk or SBC)."""
-    asr_engine: str = "whisper"
-    """The English recognizer when `asr_models` names none for "en": whisper, pocketsphinx or moonshine
+    asr_engine: str = "moonshine"
+    """The English recognizer when `asr_models` names none for "en": moonshine, whisper or pocketsphinx
     (docs/SPEECH.md)."""
     asr_models: dict[str, Any] = field(default_factory=dict)
     """Dialect code → Vosk model path (or a mapping: engine, model), for the production engine."""

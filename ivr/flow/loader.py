@@ -115,7 +115,7 @@ HEARD_SUFFIX = ".heard.tsv"
 phrases and names it: `hotline.yaml` → `hotline.heard.whisper.tsv`, `hotline.heard.moonshine.tsv`. One that names no
 engine, `hotline.heard.tsv` (the only name before engines had their own), serves an engine without a file of its own."""
 
-DEFAULT_HEARD_ENGINE = "whisper"
+DEFAULT_HEARD_ENGINE = "moonshine"
 """The English engine whose heard file a flow trains on when the caller names none: the engine `asr_engine` defaults
 to (`ivr.config`; a test keeps the two equal). The engine passes its configured one
 (`FlowRegistry(heard_engine=...)`)."""

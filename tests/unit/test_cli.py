@@ -204,10 +204,11 @@ def test_asr_offers_every_engine_the_speech_package_knows() -> None:
 
 
 @pytest.mark.parametrize(("argv", "env", "engine"), [
-    ([], {}, "whisper"),
+    ([], {}, "moonshine"),
     ([], {"IVR_ASR_ENGINE": "pocketsphinx"}, "pocketsphinx"),
+    ([], {"IVR_ASR_ENGINE": "whisper"}, "whisper"),
     (["--engine", "vosk"], {}, "vosk"),
-    ([], {"IVR_ASR_MODELS": "{en: {engine: moonshine}}"}, "moonshine"),
+    ([], {"IVR_ASR_MODELS": "{en: {engine: whisper}}"}, "whisper"),
     (["--dialect", "ko"], {"IVR_ASR_MODELS": "{ko: {engine: vosk, model: /srv/ko}}"}, "vosk"),
     (["--dialect", "yue"], {"IVR_ASR_MODELS": "{yue: {engine: pocketsphinx}}"}, "pocketsphinx"),
     (["--dialect", "cmn"], {}, "vosk"),  # no model for it: run_asr refuses, saying how to configure one

@@ -112,16 +112,16 @@ def test_each_engine_trains_on_its_own_file(
 
 @pytest.mark.parametrize(
     ("config", "engine"),
-    [(EngineConfig(), "whisper"), (EngineConfig(asr_engine="moonshine"), "moonshine"),
+    [(EngineConfig(), "moonshine"), (EngineConfig(asr_engine="whisper"), "whisper"),
      (EngineConfig(asr_models={"en": {"engine": "moonshine"}}), "moonshine"),
      (EngineConfig(asr_engine="pocketsphinx"), "pocketsphinx")],
-    ids=["default", "asr_engine-moonshine", "asr_models-en-moonshine", "asr_engine-pocketsphinx"],
+    ids=["default", "asr_engine-whisper", "asr_models-en-moonshine", "asr_engine-pocketsphinx"],
 )
 def test_the_engine_trains_its_flows_on_the_configured_english_engines_file(
     tmp_path: pathlib.Path, config: EngineConfig, engine: str
 ) -> None:
     """`Engine.start` builds its registry with `heard_engine=english_engine(config)`: a site with `asr_engine:
-    moonshine` trains on Moonshine's file, not Whisper's."""
+    whisper` trains on Whisper's file, the default (Moonshine) on Moonshine's, never another engine's."""
     from ivr.engine.app import english_engine
 
     assert english_engine(config) == engine

@@ -151,6 +151,7 @@ def test_asr_engine_moonshine_is_the_hybrid_with_moonshine_for_open_turns() -> N
     from ivr.engine.app import speech_specs
 
     spec = speech_specs(EngineConfig(asr_engine="moonshine"))[0]
+    assert speech_specs(EngineConfig())[0] == spec, "the English default"
     assert spec.engine is EngineKind.MOONSHINE and not spec.engine.streams
     assert spec.beam == 3, "speech_load kept 8 calls/s at beam 3 with no turn shed, at beam 5 not always"
     assert spec.answers is not None and spec.answers.engine is EngineKind.POCKETSPHINX

@@ -238,9 +238,9 @@ def test_asr_engine_picks_the_english_engine_and_asr_models_still_override() -> 
     from ivr.config import EngineConfig, SettingError
     from ivr.engine.app import speech_specs
 
-    default = speech_specs(EngineConfig())[0]
-    assert default.engine is EngineKind.WHISPER, "the per-turn hybrid is the English default"
-    assert default.answers is not None and default.answers.engine is EngineKind.POCKETSPHINX
+    hybrid = speech_specs(EngineConfig(asr_engine="whisper"))[0]
+    assert hybrid.engine is EngineKind.WHISPER, "asr_engine: whisper is the per-turn hybrid with Whisper"
+    assert hybrid.answers is not None and hybrid.answers.engine is EngineKind.POCKETSPHINX
     assert speech_specs(EngineConfig(asr_engine="pocketsphinx"))[0] == ModelSpec("en", EngineKind.POCKETSPHINX)
     pinned = EngineConfig(asr_engine="whisper", asr_models={"en": {"engine": "pocketsphinx"}})
     assert [s.engine for s in speech_specs(pinned)] == [EngineKind.POCKETSPHINX]
