@@ -333,7 +333,7 @@ def _asr(args: argparse.Namespace) -> int:
     try:
         return run_asr(args.wav, engine=engine, dialect=args.dialect, model=args.model,
                        phrases_file=args.phrases, out=print, err=lambda s: print(s, file=sys.stderr),
-                       configured=config.asr_models)
+                       configured=config.asr_models, model_cache=config.model_cache_dir)
     except (EOFError, wave.Error) as exc:  # not a WAV file (or a truncated one): say so, no traceback
         print(f"ivr asr: {args.wav}: not a readable WAV file ({str(exc) or 'it ends early'})", file=sys.stderr)
         return 1

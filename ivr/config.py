@@ -148,6 +148,9 @@ class EngineConfig:
     (docs/SPEECH.md)."""
     asr_models: dict[str, Any] = field(default_factory=dict)
     """Dialect code → Vosk model path (or a mapping: engine, model), for the production engine."""
+    model_cache_dir: pathlib.Path = pathlib.Path("var/models")
+    """Where a shipped speech model is converted once for this engine (Moonshine's, ~15 s and ~212 MB a recipe):
+    sites of one machine that name the same folder convert it once between them."""
     asr_workers: int = 4
     """Threads that run recognizer calls off the event loop (they mostly wait on decoder processes)."""
     asr_processes: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
@@ -672,7 +675,7 @@ def describe(loaded: LoadedConfig) -> list[tuple[str, str, str]]:
     ]
 
 
-CREATED_PATHS = frozenset({"prompt_cache_dir", "outbound_db", "messages_dir", "recording_dir"})
+CREATED_PATHS = frozenset({"prompt_cache_dir", "model_cache_dir", "outbound_db", "messages_dir", "recording_dir"})
 """Path settings the engine creates when missing; every other path setting must exist."""
 
 

@@ -23,6 +23,11 @@ settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True
 settings.register_profile("dev", deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if REQUIRE_PEERS else "dev"))
 
+# Every engine the suite starts, whatever its working directory (`ivr init` sites, installs, clusters), converts the
+# shipped Moonshine model into one folder, as the sites of one machine would share it: once per machine (~15 s CPU),
+# not once per test site. Tests of the conversion itself pass their own folder.
+os.environ.setdefault("IVR_MODEL_CACHE_DIR", str(ROOT / "var" / "models"))
+
 
 FILE_SECONDS = ROOT / "tests" / "file_seconds.json"
 """Measured wall time of the slow test files (refresh: `python -m tests.file_seconds run.xml`)."""

@@ -95,12 +95,13 @@ log = structlog.get_logger(__name__)
 
 
 def speech_specs(config: EngineConfig) -> list[ModelSpec]:
-    """English through `asr_engine`'s bundled model (Whisper tiny.en or PocketSphinx en-us: both installed with the
-    engine, so it works on a fresh machine), plus configured models (which may name another engine for "en")."""
+    """English through `asr_engine`'s bundled model (Moonshine base-en, Whisper tiny.en or PocketSphinx en-us: all
+    installed with the engine, so it works on a fresh machine), plus configured models (which may name another engine
+    for "en"); a shipped model is converted into `model_cache_dir`."""
     specs = {"en": ModelSpec.from_mapping("en", ENGLISH_MODELS[config.asr_engine])}
     for dialect, raw in config.asr_models.items():
         specs[dialect] = ModelSpec.from_mapping(dialect, raw if isinstance(raw, Mapping) else {"model": raw})
-    return list(specs.values())
+    return [dataclasses.replace(spec, converted=config.model_cache_dir) for spec in specs.values()]
 
 
 def english_engine(config: EngineConfig) -> str:

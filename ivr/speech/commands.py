@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import wave
 from collections.abc import Callable, Mapping, Sequence
@@ -87,11 +88,13 @@ def run_asr(
     out: Print,
     err: Print,
     configured: Mapping[str, Any] | None = None,
+    model_cache: Path | None = None,
 ) -> int:
     """Decode a WAV as call audio, print transcript, confidence, n-best and timing.
 
     `configured` is the config's `asr_models`: without `--model`, a Vosk dialect uses its model
-    folder from there, and a dialect with none configured is refused up front, saying how to fix it."""
+    folder from there, and a dialect with none configured is refused up front, saying how to fix it. `model_cache`
+    is the config's `model_cache_dir` (where a shipped Moonshine model is converted; None: the default)."""
     from ivr.speech.models import ModelSpec, SpeechModels
 
     try:
@@ -111,7 +114,8 @@ def run_asr(
                 ln.strip() for ln in Path(phrases_file).read_text(encoding="utf-8").splitlines() if ln.strip()
             ]
         started = time.perf_counter()
-        models = SpeechModels.load([ModelSpec(dialect, kind, None if model is None else Path(model))])
+        spec = ModelSpec(dialect, kind, None if model is None else Path(model))
+        models = SpeechModels.load([spec if model_cache is None else dataclasses.replace(spec, converted=model_cache)])
         recognizer = models.open(dialect)
         load_s = time.perf_counter() - started
         audio = read_call_audio(wav)

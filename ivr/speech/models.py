@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from ivr.speech.errors import SpeechModelError
 from ivr.speech.hosts import DecodeHosts, DecoderHost, HostedDecoder, RemoteRecognizer
-from ivr.speech.moonshine_engine import MoonshineModel
+from ivr.speech.moonshine_engine import CACHE_DIR, MoonshineModel
 from ivr.speech.pocketsphinx_engine import DEFAULT_MLLR, TELEPHONE_MLLR, Bias, PocketSphinxModel, PocketSphinxRecognizer
 from ivr.speech.recognizer import EngineKind, Recognizer
 from ivr.speech.vosk_engine import VoskModel, VoskRecognizer
@@ -73,6 +73,8 @@ class ModelSpec:
     `answers: pocketsphinx`, or a mapping like this one's): in Whisper calls on dev audio, the re-asked callers'
     one-word answers were routed right 18.5% of the time by Whisper, 73.4% by PocketSphinx searching only the
     answers (bench/RESULTS.md "hybrid")."""
+    converted: Path = CACHE_DIR
+    """Moonshine only: the folder a shipped model is converted into once (config `model_cache_dir`)."""
 
     def for_turn(self, *, closed: bool) -> ModelSpec:
         """The spec of the engine that hears a turn: `answers` for a closed one when set, else this one."""
@@ -210,7 +212,8 @@ class SpeechModels:
             by_dialect[spec.dialect] = spec
             for part in spec.engines:  # a dialect's engines differ (`ModelSpec._answers`): one model of each kind
                 if part.engine in WHOLE_MODELS:
-                    root = WHOLE_MODELS[part.engine].locate(part.dialect, part.path)
+                    root = (MoonshineModel.locate(part.dialect, part.path, cache=part.converted)
+                            if part.engine is EngineKind.MOONSHINE else WhisperModel.locate(part.dialect, part.path))
                     whole[part.dialect] = part.engine, root.resolve()
                 elif part.engine is EngineKind.VOSK:
                     if part.path is None:

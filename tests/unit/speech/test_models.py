@@ -73,3 +73,17 @@ def test_word_confidence_is_the_mean_posterior_of_the_best_paths_words() -> None
     segments = [("<s>", 1.0), ("i", 0.9), ("<sil>", 0.2), ("want", 1.0001), ("to(3)", 0.8), ("[NOISE]", 0.1)]
     assert word_confidence(segments) == pytest.approx((0.9 + 1.0 + 0.8) / 3)  # fillers left out, capped at 1
     assert word_confidence([("<s>", 1.0), ("</s>", 1.0)]) == 0.0
+
+
+def test_the_configured_model_cache_is_where_moonshine_is_converted(tmp_path: pathlib.Path) -> None:
+    """`model_cache_dir` reaches the conversion (a file there, not a folder, makes it fail naming that path) and the
+    decoder processes (every spec carries it)."""
+    from ivr.config import EngineConfig
+    from ivr.engine.app import speech_specs
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("", encoding="utf-8")
+    specs = speech_specs(EngineConfig(asr_engine="moonshine", model_cache_dir=blocked))
+    assert {spec.converted for spec in specs} == {blocked}
+    with pytest.raises(SpeechModelError, match=f"could not convert it into {blocked}"):
+        SpeechModels.load(specs)
