@@ -23,13 +23,15 @@ to int8 per channel by ONNX Runtime's dynamic quantiser, the merged decoder spli
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.util
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -352,9 +354,20 @@ def _intact(folder: Path) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def _one_converter(lock: Path) -> Iterator[None]:
+    """Held while converting into a cache folder: engines (and their workers, and a test suite's engines) starting
+    at once on a fresh machine wait for one conversion (~15 s CPU) instead of each running its own. The kernel
+    releases the lock when its holder exits, even killed; the empty lock file stays."""
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        yield
+
+
 def converted(dialect: str, source: Path, cache: Path = CACHE_DIR) -> Path:
-    """The converted model of a shipped folder (`convert`), built into `cache` if it is not there whole: in a
-    temporary folder renamed into place, so a process that reads it never sees half a model."""
+    """The converted model of a shipped folder (`convert`), built into `cache` if it is not there whole: by one
+    process at a time (`_one_converter`), in a temporary folder renamed into place, so a process that reads it never
+    sees half a model."""
     if importlib.util.find_spec("onnx") is None:
         raise SpeechModelError(dialect, source, "converting Moonshine needs onnx (pip install onnx==1.23.2)")
     try:
@@ -362,19 +375,19 @@ def converted(dialect: str, source: Path, cache: Path = CACHE_DIR) -> Path:
         if _intact(folder):
             return folder
         cache.mkdir(parents=True, exist_ok=True)
-        build = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=cache))
-        build.chmod(0o755)  # as a folder made by mkdir would be: other accounts of the machine may read it
-        try:
-            convert(source, build)
-            (build / "converted.json").write_text(json.dumps(_sizes(build)), encoding="utf-8")
-            if folder.exists():  # damaged: set aside, then replaced
-                shutil.rmtree(folder.rename(build.with_name(f"{build.name}.old")))
-            os.rename(build, folder)
-        except OSError:
-            if not _intact(folder):  # another process did not build it meanwhile
-                raise
-        finally:
-            shutil.rmtree(build, ignore_errors=True)
+        with _one_converter(cache / f".{folder.name}.lock"):
+            if _intact(folder):  # built by the process this one waited for
+                return folder
+            build = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=cache))
+            build.chmod(0o755)  # as a folder made by mkdir would be: other accounts of the machine may read it
+            try:
+                convert(source, build)
+                (build / "converted.json").write_text(json.dumps(_sizes(build)), encoding="utf-8")
+                if folder.exists():  # damaged: set aside, then replaced
+                    shutil.rmtree(folder.rename(build.with_name(f"{build.name}.old")))
+                os.rename(build, folder)
+            finally:
+                shutil.rmtree(build, ignore_errors=True)
     except OSError as exc:
         raise SpeechModelError(dialect, source, f"could not convert it into {cache}: {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - onnx and onnxruntime raise their own kinds: a model they reject

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import math
 import pathlib
+import threading
+import time
 
 import numpy as np
 import numpy.typing as npt
@@ -188,7 +191,7 @@ def test_a_shipped_model_that_onnx_runtime_cannot_read_fails_at_start_up(tmp_pat
     source = shipped(tmp_path / "base-en")
     with pytest.raises(SpeechModelError, match=r"base-en: not a Moonshine model ONNX Runtime can convert"):
         MoonshineModel.locate("en", source, cache=tmp_path / "cache")
-    assert list((tmp_path / "cache").iterdir()) == [], "no half-built folder left behind"
+    assert folders(tmp_path / "cache") == [], "no half-built folder left behind"
 
 
 @pytest.fixture
@@ -221,7 +224,36 @@ def test_the_conversion_is_cached_by_content_built_once_and_rebuilt_when_damaged
     assert (first / "decoder_step.onnx").read_bytes().startswith(b"recipe ")
     other = shipped(tmp_path / "other" / "base-en", b"another wheel")
     assert converted("en", other, cache) != first, "another wheel's files, another folder"
-    assert sorted(p.name for p in cache.iterdir()) == sorted({first.name, converted("en", other, cache).name})
+    assert folders(cache) == sorted({first.name, converted("en", other, cache).name})
+
+
+def folders(cache: pathlib.Path) -> list[str]:
+    """What a cache holds besides its lock files (`_one_converter`)."""
+    return sorted(p.name for p in cache.iterdir() if p.suffix != ".lock")
+
+
+def test_engines_starting_at_once_convert_once(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two start-ups at once (threads here: `flock` holds between two opens of the lock file in one process as
+    between processes) run one conversion; the second waits and takes the first's folder."""
+    cache = tmp_path / "cache"
+    source = shipped(tmp_path / "base-en")
+    built: list[pathlib.Path] = []
+    converting = threading.Event()
+
+    def slow_convert(source: pathlib.Path, target: pathlib.Path) -> None:
+        built.append(target)
+        converting.set()
+        time.sleep(0.3)  # the other start-up arrives while this one converts
+        for name in ("encoder_model.onnx", "decoder_first.onnx", "decoder_step.onnx", "tokenizer.bin"):
+            (target / name).write_bytes(b"converted")
+
+    monkeypatch.setattr(engine, "convert", slow_convert)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(converted, "en", source, cache)
+        assert converting.wait(10)
+        second = pool.submit(converted, "en", source, cache)
+        assert first.result(10) == second.result(10)
+    assert len(built) == 1, "the second start-up waited for the first's conversion instead of running its own"
 
 
 def test_a_changed_conversion_recipe_builds_a_new_folder(
