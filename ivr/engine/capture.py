@@ -105,13 +105,15 @@ class Capture:
         return why
 
     def audio(self) -> NDArray[np.int16]:
-        """What was recorded; leading silence and the trailing silence that ended it are cut to `KEPT_SILENCE_S`."""
+        """What was recorded; leading silence and the trailing silence that ended it are cut to `KEPT_SILENCE_S`.
+        Nothing when no speech was heard, however it ended: a caller who hangs up (or presses the end key) before
+        saying anything leaves no message of silence, and so no callback nobody asked for."""
+        if not self.heard_speech:
+            return np.zeros(0, dtype=np.int16)
         frames = self._frames[self._first_frame :]
         if self.ended_by is CaptureEnd.SILENCE:
             cut = round(max(0.0, self.spec.silence_s - KEPT_SILENCE_S) * RATE_HZ / FRAME_SAMPLES)
             frames = frames[: max(0, len(frames) - cut)]
-        if self.ended_by is CaptureEnd.NO_INPUT:
-            frames = []
         return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
 
 

@@ -80,6 +80,18 @@ def test_hang_up_keeps_what_was_said() -> None:
     assert len(capture.audio()) == round(1.5 * RATE)
 
 
+@pytest.mark.parametrize("end", ["hangup", "end key"])
+def test_silence_alone_is_no_message_however_it_ends(end: str) -> None:
+    """A caller who hangs up (or presses the end key) during the beep's silence left nothing: no recording, so no
+    message of silence and no callback for it (the demo's night complaint line stored one when a test caller's
+    linger ran out mid-recording)."""
+    capture = Capture(CaptureSpec(end_keys="#", no_input_timeout_s=10.0), now=0.0)
+    feed(capture, quiet(4.0), 0.0)
+    ended = capture.hung_up() if end == "hangup" else capture.key("#")
+    assert ended is not None and ended is not CaptureEnd.NO_INPUT
+    assert len(capture.audio()) == 0
+
+
 @pytest.mark.parametrize("shape", [(80,), (160, 2)], ids=["short", "stereo"])
 def test_odd_frames_are_ignored(shape: tuple[int, ...]) -> None:
     capture = Capture(CaptureSpec(), now=0.0)
