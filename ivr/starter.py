@@ -30,6 +30,7 @@ flows_dir: flows
 dialects_dir: dialects
 prompts_dir: prompts
 prompt_cache_dir: var/prompt-cache
+model_cache_dir: var/models     # the English speech model converted at the first start (~210 MB; sites may share one)
 agents_file: config/agents.yaml
 queues_file: config/queues.yaml
 db: var/ivr.db                  # or postgresql://ivr@db-host/ivr for a cluster (password: IVR_DB in the environment)
