@@ -59,6 +59,26 @@ def test_alternatives_that_disagree_lower_the_confidence() -> None:
     assert disagree["claim"] < agree["claim"] - 0.2
 
 
+def test_readings_that_each_garble_another_word_are_surer_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ivr.flow.nodes.menus as menus
+
+    classifier = IntentClassifier.train({
+        "surrender": ["cancel my policy", "I want to cancel my insurance", "surrender my policy", "end my policy"],
+        "payment": ["pay my premium", "make a payment", "my premium is due", "the payment bounced"],
+    })
+
+    class Node:
+        intents = {"surrender": "s", "payment": "p"}
+
+    heard = _speech(("i want to council my polity", 0.5), ("i want to cancel my pollen", 0.3))
+    together = _intent_posterior(classifier, heard, Node())  # type: ignore[arg-type]
+    monkeypatch.setattr(menus, "_TOGETHER", 0.0)
+    apart = _intent_posterior(classifier, heard, Node())  # type: ignore[arg-type]
+    assert max(together, key=together.__getitem__) == "surrender"
+    assert together["surrender"] > apart["surrender"] + 0.05  # "cancel" in one reading, "policy" only in the other
+    assert together["surrender"] <= 0.8  # still no surer than the recognizer (0.5 + 0.3 of its mass)
+
+
 def test_without_alternatives_the_recognizer_confidence_scales_the_classifier() -> None:
     classifier = IntentClassifier.train(EXAMPLES)
     plain = classifier.classify("file a claim")[0].confidence

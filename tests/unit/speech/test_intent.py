@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+import ivr.speech.intent as intent_module
 from ivr.speech import IntentClassifier, IntentScore, IntentTrainingError
-from ivr.speech.intent import after_correction, normalize_utterance
+from ivr.speech.intent import _dropped, after_correction, normalize_utterance
 
 EXAMPLES = {
     "claim": [
@@ -145,6 +146,11 @@ def test_bad_training_input_names_the_problem(
         ("I have no idea what my plan covers", "I have no idea what my plan covers"),
         ("保单是不是失效了", "保单是不是失效了"),
         ("claim no wait no", "claim no wait no"),
+        # the markers as a recognizer writes them
+        ("I want to surrender no weight I just want to see what it is worth", " I just want to see what it is worth"),
+        ("I want to pay no actual borrow against it", " borrow against it"),
+        ("I want to update my address more accurately I need to report a death", " I need to report a death"),
+        ("I moved house and now I want to change my address", "I moved house and now I want to change my address"),
     ],
 )
 def test_after_correction_keeps_what_the_caller_settled_on(text: str, meant: str) -> None:
@@ -159,3 +165,31 @@ def test_chinese_homophones_of_a_phrase_stay_close_to_it() -> None:
     clf = IntentClassifier.train({"claim": ["我要理赔", "申请理赔"], "surrender": ["我要退保", "怎么退保"]})
     assert clf.classify("我要里赔")[0].intent == "claim"
     assert clf.classify("怎么腿保")[0].intent == "surrender"
+
+
+def test_a_phrase_is_also_learnt_with_each_word_that_means_something_left_out() -> None:
+    shortened = ["i to cancel my policy", "i want to my policy", "i want to cancel my"]
+    assert _dropped("I want to cancel my policy") == shortened
+    # a refusal keeps its negation; padding alone is never what is left out; one word, or Chinese, gives nothing
+    refusal = _dropped("I don't want to cancel it")
+    assert refusal == ["i don't to cancel it", "i don't want to it"]
+    assert _dropped("policy loan") == ["loan", "policy"]
+    assert _dropped("agent please") == [] and _dropped("我要退保") == []
+
+
+def test_a_need_with_one_word_misheard_is_still_understood(monkeypatch: pytest.MonkeyPatch) -> None:
+    examples = {
+        "loan": ["I want to borrow against my policy", "take a loan on my policy", "how much can I borrow"],
+        "surrender": ["cancel my policy", "I want to cancel my insurance", "surrender my policy", "end my policy"],
+        "payment": ["pay my premium", "make a payment", "my premium is due", "the payment bounced"],
+    }
+    misheard = {"i want to council my insurance": "surrender", "take alone on my policy": "loan",
+                "how much can i bow": "loan"}
+    trained = IntentClassifier.train(examples)
+    monkeypatch.setattr(intent_module, "_dropped", lambda phrase: [])
+    phrases_only = IntentClassifier.train(examples)
+    for text, intent in misheard.items():
+        best, before = trained.classify(text)[0], phrases_only.classify(text)[0]
+        assert best.intent == intent, text
+        # the words left carry the need: confident enough to be asked "did you want ...?" (the hotline: from 0.2)
+        assert best.confidence >= 0.4 and best.confidence > before.confidence, (text, best, before)
