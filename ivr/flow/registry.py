@@ -24,7 +24,7 @@ import structlog
 from ivr.clock import Clock
 from ivr.flow.errors import Severity
 from ivr.flow.intents import ClassifierFactory, default_factory
-from ivr.flow.loader import DEFAULT_HEARD_ENGINE, check_file, heard_flow_stem, heard_source
+from ivr.flow.loader import DEFAULT_HEARD_ENGINE, LoadResult, check_file, heard_flow_stem, heard_source
 from ivr.flow.model import DEFAULT_FALLBACKS, Flow
 
 log = structlog.get_logger(__name__)
@@ -154,9 +154,24 @@ class FlowRegistry:
         key = flow_key(path)
         if not Path(key).exists():
             return self._remove(key)
+        return self._adopt(key, *self._check(key))
+
+    async def _reload_off_loop(self, key: str) -> ReloadResult:
+        """`reload_path` with the file's check (parse, validate, train its classifier: ~0.6 s of CPU for the demo
+        hotline) in a thread: a hot reload on the event loop stalled every call's media for that long. What is
+        served changes on the loop, as before."""
+        if not await asyncio.to_thread(Path(key).exists):
+            return self._remove(key)
+        return self._adopt(key, *await asyncio.to_thread(self._check, key))
+
+    def _check(self, key: str) -> tuple[dt.date, LoadResult]:
+        """(today, the file checked and its classifier trained): reads the disk and the settings, changes nothing."""
         today = self._clock.wall().date()
-        result = check_file(key, fallbacks=self._fallbacks, classifier_factory=self._factory, today=today,
-                            heard_engine=self._heard_engine)
+        return today, check_file(key, fallbacks=self._fallbacks, classifier_factory=self._factory, today=today,
+                                 heard_engine=self._heard_engine)
+
+    def _adopt(self, key: str, today: dt.date, result: LoadResult) -> ReloadResult:
+        """Serve the checked file if it is valid and clashes with no other; else keep what was served."""
         errors = tuple(str(x) for x in result.problems if x.severity is Severity.ERROR)
         flow = result.flow
         clash = self._clash(key, flow) if flow is not None else None
@@ -248,17 +263,17 @@ class FlowRegistry:
     def apply_changes(self, paths: Iterable[str]) -> tuple[list[ReloadResult], list[str]]:
         """Reload each flow file among `paths` once; served files found missing are returned, not
         unloaded (the caller unloads them if still missing after `REMOVE_GRACE_S`)."""
-        results: list[ReloadResult] = []
-        missing: list[str] = []
+        changed, missing = self._changes(paths)
+        return [self.reload_path(key) for key in changed], missing
+
+    def _changes(self, paths: Iterable[str]) -> tuple[list[str], list[str]]:
+        """(the flow files among `paths` to reload, once each; the served ones found missing)."""
         root = flow_key(self.folder)  # files in subfolders (flows/tests/) are not flows
         known = self._known()
-        keys = {flow_key(f) for f in map(flow_of, paths) if is_flow_file(f)}
-        for key in sorted(k for k in keys if Path(k).parent == Path(root) or k in known):
-            if key in self._state.by_path and not Path(key).exists():
-                missing.append(key)
-            else:
-                results.append(self.reload_path(key))
-        return results, missing
+        keys = sorted(k for k in {flow_key(f) for f in map(flow_of, paths) if is_flow_file(f)}
+                      if Path(k).parent == Path(root) or k in known)
+        missing = [k for k in keys if k in self._state.by_path and not Path(k).exists()]
+        return [k for k in keys if k not in missing], missing
 
     def _known(self) -> set[str]:
         return set(self._state.by_path) | set(self._errors)
@@ -303,9 +318,9 @@ class FlowRegistry:
             async for changes in watchfiles.awatch(
                 *folders, stop_event=stop, debounce=200, step=50, recursive=False
             ):
-                results, missing = self.apply_changes(p for _, p in changes)
-                for result in results:
-                    report(result)
+                changed, missing = self._changes(p for _, p in changes)
+                for key in changed:
+                    report(await self._reload_off_loop(key))
                 for key in missing:
                     task = asyncio.create_task(remove_later(key), name=f"flow-remove-{Path(key).name}")
                     pending.add(task)

@@ -177,6 +177,46 @@ async def test_watcher_reloads_a_changed_file(tmp_path: Path) -> None:
         await asyncio.wait_for(task, timeout=5)
 
 
+async def test_the_watcher_checks_and_trains_a_changed_file_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hot reload trains the flow's classifier (~0.6 s for the demo hotline): on the loop, every call's media
+    stalled for that long. The check runs in a thread; the loop only swaps the result in."""
+    import threading
+
+    import ivr.flow.registry as registry_module
+
+    checked_in: list[int] = []
+    real_check = registry_module.check_file
+
+    def recording_check(*args: object, **kwargs: object) -> object:
+        checked_in.append(threading.get_ident())
+        return real_check(*args, **kwargs)  # type: ignore[arg-type]
+
+    path = tmp_path / "mini.yaml"
+    write(path, "1", "按1")
+    reg = registry(tmp_path)
+    reg.load_all()
+    monkeypatch.setattr(registry_module, "check_file", recording_check)
+    stop = asyncio.Event()
+    changes: asyncio.Queue[ReloadResult] = asyncio.Queue()
+    task = asyncio.create_task(reg.watch(stop=stop, on_reload=changes))
+    try:
+        result = None
+        for attempt in range(5):  # the watcher starts in the background: write until it sees one
+            write(path, f"2.{attempt}", "按1")
+            try:
+                result = await asyncio.wait_for(changes.get(), timeout=1)
+                break
+            except TimeoutError:
+                continue
+        assert result is not None and result.loaded
+        assert checked_in and threading.get_ident() not in checked_in, "the file was checked on the event loop"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+
+
 # -- one identity per file (issue 23) -----------------------------------------------------------
 
 
