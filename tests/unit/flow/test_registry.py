@@ -153,28 +153,33 @@ def test_a_second_file_for_the_same_number_is_refused(tmp_path: Path) -> None:
     assert reg.flow_for_number("95519").id == "mini"  # type: ignore[union-attr]
 
 
+async def one_watched_edit(reg: FlowRegistry, path: Path) -> ReloadResult | None:
+    """What the watcher reports of a new version of `path`: it starts in the background, so the file is written
+    until it reports one (None after 5 tries); the watcher is stopped after."""
+    stop = asyncio.Event()
+    changes: asyncio.Queue[ReloadResult] = asyncio.Queue()
+    task = asyncio.create_task(reg.watch(stop=stop, on_reload=changes))
+    try:
+        for attempt in range(5):
+            write(path, f"2.{attempt}", "按1")
+            try:
+                return await asyncio.wait_for(changes.get(), timeout=1)
+            except TimeoutError:
+                continue
+        return None
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+
+
 async def test_watcher_reloads_a_changed_file(tmp_path: Path) -> None:
     path = tmp_path / "mini.yaml"
     write(path, "1", "按1")
     reg = registry(tmp_path)
     reg.load_all()
-    stop = asyncio.Event()
-    changes: asyncio.Queue = asyncio.Queue()
-    task = asyncio.create_task(reg.watch(stop=stop, on_reload=changes))
-    try:
-        result = None
-        for attempt in range(5):  # the watcher starts in the background: write until it sees one
-            write(path, f"2.{attempt}", "按1")
-            try:
-                result = await asyncio.wait_for(changes.get(), timeout=1)
-                break
-            except TimeoutError:
-                continue
-        assert result is not None and result.loaded
-        assert reg.flow_for_number("95519").spec.version.startswith("2.")  # type: ignore[union-attr]
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=5)
+    result = await one_watched_edit(reg, path)
+    assert result is not None and result.loaded
+    assert reg.flow_for_number("95519").spec.version.startswith("2.")  # type: ignore[union-attr]
 
 
 async def test_the_watcher_checks_and_trains_a_changed_file_off_the_event_loop(
@@ -198,23 +203,9 @@ async def test_the_watcher_checks_and_trains_a_changed_file_off_the_event_loop(
     reg = registry(tmp_path)
     reg.load_all()
     monkeypatch.setattr(registry_module, "check_file", recording_check)
-    stop = asyncio.Event()
-    changes: asyncio.Queue[ReloadResult] = asyncio.Queue()
-    task = asyncio.create_task(reg.watch(stop=stop, on_reload=changes))
-    try:
-        result = None
-        for attempt in range(5):  # the watcher starts in the background: write until it sees one
-            write(path, f"2.{attempt}", "按1")
-            try:
-                result = await asyncio.wait_for(changes.get(), timeout=1)
-                break
-            except TimeoutError:
-                continue
-        assert result is not None and result.loaded
-        assert checked_in and threading.get_ident() not in checked_in, "the file was checked on the event loop"
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=5)
+    result = await one_watched_edit(reg, path)
+    assert result is not None and result.loaded
+    assert checked_in and threading.get_ident() not in checked_in, "the file was checked on the event loop"
 
 
 # -- one identity per file (issue 23) -----------------------------------------------------------
