@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import structlog
 
 from ivr.speech.errors import SpeechModelError
 from ivr.speech.recognizer import CALL_RATE_HZ
@@ -63,6 +65,8 @@ __all__ = [
     "max_tokens",
     "read_vocabulary",
 ]
+
+log = structlog.get_logger(__name__)
 
 CACHE_DIR = Path("var/models")
 """Where converted models are kept: under the working directory's var/, as the engine's other state by default."""
@@ -378,6 +382,10 @@ def converted(dialect: str, source: Path, cache: Path = CACHE_DIR) -> Path:
         with _one_converter(cache / f".{folder.name}.lock"):
             if _intact(folder):  # built by the process this one waited for
                 return folder
+            # A start-up that takes ~15 s longer than usual (once a machine) says why, in the engine's log.
+            log.info("speech_model_converting", dialect=dialect, source=str(source), into=str(folder),
+                     expected_s=15)
+            started = time.monotonic()
             build = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=cache))
             build.chmod(0o755)  # as a folder made by mkdir would be: other accounts of the machine may read it
             try:
@@ -388,6 +396,8 @@ def converted(dialect: str, source: Path, cache: Path = CACHE_DIR) -> Path:
                 os.rename(build, folder)
             finally:
                 shutil.rmtree(build, ignore_errors=True)
+            log.info("speech_model_converted", dialect=dialect, into=str(folder),
+                     seconds=round(time.monotonic() - started, 1))
     except OSError as exc:
         raise SpeechModelError(dialect, source, f"could not convert it into {cache}: {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - onnx and onnxruntime raise their own kinds: a model they reject

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from structlog.testing import capture_logs
 
 from ivr.speech import EngineKind, ModelSpec, SpeechModelError, SpeechModels
 from ivr.speech import moonshine_engine as engine
@@ -216,8 +217,10 @@ def test_the_conversion_is_cached_by_content_built_once_and_rebuilt_when_damaged
     built = conversions
     cache = tmp_path / "cache"
     source = shipped(tmp_path / "base-en")
-    first = converted("en", source, cache)
-    assert converted("en", source, cache) == first and len(built) == 1, "the second start-up reuses it"
+    with capture_logs() as logs:
+        first = converted("en", source, cache)
+        assert converted("en", source, cache) == first and len(built) == 1, "the second start-up reuses it"
+    assert [e["event"] for e in logs] == ["speech_model_converting", "speech_model_converted"], "said once, why"
     assert first.name.startswith("moonshine-base-en-") and json.loads((first / "converted.json").read_text())
     (first / "decoder_step.onnx").write_bytes(b"cut sho")
     assert converted("en", source, cache) == first and len(built) == 2, "a damaged folder is built again"
