@@ -54,7 +54,7 @@ ENGLISH_MODELS: dict[str, dict[str, Any]] = {
 """What `asr_engine` may name (engines whose English model ships with the engine), as an `asr_models` entry:
 `moonshine` (the default) hears open turns with Moonshine base-en at beam 3 and closed ones (a re-ask's answers) with
 PocketSphinx's answer grammar, the per-turn hybrid (docs/SPEECH.md); `whisper` is the same hybrid with Whisper tiny.en
-for open turns (held-out needs 79 % against Moonshine's 83 %, at about the same engine CPU a speaking call since
+for open turns (held-out needs 81 % against Moonshine's 85 %, at about the same engine CPU a speaking call since
 Moonshine's decoder was split: docs/SPEECH.md "Moonshine"); Moonshine or Whisper alone is `asr_models: {en: {engine:
 moonshine}}`."""
 
