@@ -62,6 +62,7 @@ from ivr.flow.model import AskNode
 from ivr.flow.nodes.menus import answer_phrases, ask_inputs
 from ivr.outbound.scheduler import Scheduler
 from ivr.rtp import MediaEngine
+from ivr.sip import running_compiled
 from ivr.sip.edge import SipEdge
 from ivr.sip.listen import open_listeners
 from ivr.sip.sdes import SrtpPolicy
@@ -265,7 +266,8 @@ class Engine:
         if self.node is None or self.node.front:  # once per node: the other workers share the store
             self._spawn(self._retention(), "retention")
         self.ready = True
-        log.info("engine_ready", sip=f"{cfg.sip_host}:{cfg.sip_port}", http=f"{cfg.http_host}:{cfg.http_port}")
+        log.info("engine_ready", sip=f"{cfg.sip_host}:{cfg.sip_port}", http=f"{cfg.http_host}:{cfg.http_port}",
+                 sip_layer="compiled" if running_compiled() else "pure Python")
 
     def _message_needs(self) -> Classify | None:
         """The flows' intent classifiers as one, for the voice-of-the-customer needs (None: no flow has intents)."""

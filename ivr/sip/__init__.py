@@ -8,8 +8,14 @@ Other packages import from here; the modules inside are this package's business.
 
 from __future__ import annotations
 
+from ivr.sip import compiled as _compiled
+
+# First, before any module of the package is imported: a checkout's compiled build, when it matches the sources.
+__path__ = _compiled.search_path(__path__)
+
 from ivr.sip.authorize import Credentials, authorized_retry
 from ivr.sip.builders import build_cancel, build_error_response, build_response
+from ivr.sip.compiled import running_compiled
 from ivr.sip.digest import (
     DigestChallenge,
     DigestCredentials,
@@ -93,5 +99,6 @@ __all__ = [
     "new_call_id",
     "new_tag",
     "parse_message",
+    "running_compiled",
     "verify_authorization",
 ]

@@ -232,7 +232,7 @@ class Headers:
     @classmethod
     def _trusted(cls, items: list[tuple[str, str]], index: dict[str, list[int]]) -> Headers:
         """Build from fields already canonical and indexed (the parser's fast path)."""
-        self = cls.__new__(cls)
+        self = cls()  # not cls.__new__(cls), which mypyc cannot compile for a native class
         self._items = items
         self._index = index
         self._cache = {}

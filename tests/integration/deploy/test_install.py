@@ -6,6 +6,7 @@ without its dependencies; the fresh venv reaches the dependencies through a `.pt
 venv's site-packages, which adds that folder only (its editable-install hook is not run), so `import ivr`
 can only find the installed wheel. That keeps the test to seconds instead of downloading numpy,
 scikit-learn and the speech engines again. With IVR_FULL_INSTALL=1 it installs the dependencies too.
+The wheel compiles the SIP layer with mypyc (setup.py; ~1 min), as a production install does.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tests.integration.engine.conftest import ROOT, free_port
 
 pytestmark = pytest.mark.integration
 
-SOURCE_PARTS = ("ivr", "flows", "dialects", "prompts", "config", "pyproject.toml", "README.md")
+SOURCE_PARTS = ("ivr", "flows", "dialects", "prompts", "config", "pyproject.toml", "setup.py", "README.md")
 TOKEN = "ivr_install-test-token"
 CALLER = "13700009902"
 
@@ -73,6 +74,14 @@ def test_the_wheel_carries_the_demo_site(installed: Path, tmp_path: Path) -> Non
     assert (flows / "hotline.yaml").is_file() and not (flows / "hotline.yaml").is_symlink()
 
 
+def test_the_wheel_runs_its_sip_layer_compiled(installed: Path, tmp_path: Path) -> None:
+    layer = run([str(installed / "python"), "-c", "import ivr.sip, ivr.sip.parser as p; "
+                 "print(ivr.sip.running_compiled(), p.__file__)"], tmp_path).split()
+    expected = os.environ.get("IVR_MYPYC") != "0"
+    assert layer[0] == str(expected), f"the SIP layer's parser: {layer[1]}"
+    assert str(installed.parent) in layer[1], f"ivr.sip.parser loaded from {layer[1]}, not the installed wheel"
+
+
 def test_init_then_serve_from_another_directory_answers_a_call(installed: Path, tmp_path: Path) -> None:
     site, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -99,7 +108,8 @@ def test_init_then_serve_from_another_directory_answers_a_call(installed: Path, 
         engine.terminate()
         assert engine.wait(timeout=60) == 0, log.read_text()[-3000:]
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    assert any(e.get("event") == "engine_ready" for e in lines)
+    ready = [e for e in lines if e.get("event") == "engine_ready"]
+    assert ready and ready[0]["sip_layer"] == ("pure Python" if os.environ.get("IVR_MYPYC") == "0" else "compiled")
     assert all(line.startswith("{") for line in log.read_text().splitlines() if line.strip()), "plain-text log line"
     invites = [e for e in lines if e.get("event") == "invite_received"]
     assert [e["caller"] for e in invites] == ["*******9902"], "log_pii defaults to false: numbers masked"
