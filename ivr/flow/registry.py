@@ -164,6 +164,14 @@ class FlowRegistry:
             return self._remove(key)
         return self._adopt(key, *await asyncio.to_thread(self._check, key))
 
+    async def _warn_off_loop(self) -> None:
+        """The served flows' warnings brought to today in a thread (`_warnings`: on the first look of a new day, a
+        validation of each file, tens of ms a flow), so that `status()`, which the engine reads on the loop after a
+        reload (`watch`'s `on_reload`), serves them from `_warned`. The thread only replaces `_warned` entries, one
+        assignment each."""
+        served = list(self._state.by_path.items())
+        await asyncio.to_thread(lambda: [self._warnings(key, flow) for key, flow in served])
+
     def _check(self, key: str) -> tuple[dt.date, LoadResult]:
         """(today, the file checked and its classifier trained): reads the disk and the settings, changes nothing."""
         today = self._clock.wall().date()
@@ -304,15 +312,16 @@ class FlowRegistry:
         folders = self.watched_folders()
         pending: set[asyncio.Task[None]] = set()
 
-        def report(result: ReloadResult) -> None:
-            if on_reload is not None:
+        async def report(result: ReloadResult) -> None:
+            if on_reload is not None:  # whose reader asks `status()` next: today's warnings checked first
+                await self._warn_off_loop()
                 on_reload.put_nowait(result)
 
         async def remove_later(key: str) -> None:
             await self._clock.sleep_until(self._clock.now() + REMOVE_GRACE_S)
             result = self._remove_if_gone(key)
             if result is not None:
-                report(result)
+                await report(result)
 
         try:
             async for changes in watchfiles.awatch(
@@ -320,7 +329,7 @@ class FlowRegistry:
             ):
                 changed, missing = self._changes(p for _, p in changes)
                 for key in changed:
-                    report(await self._reload_off_loop(key))
+                    await report(await self._reload_off_loop(key))
                 for key in missing:
                     task = asyncio.create_task(remove_later(key), name=f"flow-remove-{Path(key).name}")
                     pending.add(task)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -182,30 +183,34 @@ async def test_watcher_reloads_a_changed_file(tmp_path: Path) -> None:
     assert reg.flow_for_number("95519").spec.version.startswith("2.")  # type: ignore[union-attr]
 
 
+def record_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The thread of each file check (`check_file`) the registry makes from now on."""
+    import ivr.flow.registry as registry_module
+
+    threads: list[int] = []
+    real_check = registry_module.check_file
+
+    def recording_check(*args: object, **kwargs: object) -> object:
+        threads.append(threading.get_ident())
+        return real_check(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(registry_module, "check_file", recording_check)
+    return threads
+
+
 async def test_the_watcher_checks_and_trains_a_changed_file_off_the_event_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A hot reload trains the flow's classifier (~0.6 s for the demo hotline): on the loop, every call's media
     stalled for that long. The check runs in a thread; the loop only swaps the result in."""
-    import threading
-
-    import ivr.flow.registry as registry_module
-
-    checked_in: list[int] = []
-    real_check = registry_module.check_file
-
-    def recording_check(*args: object, **kwargs: object) -> object:
-        checked_in.append(threading.get_ident())
-        return real_check(*args, **kwargs)  # type: ignore[arg-type]
-
     path = tmp_path / "mini.yaml"
     write(path, "1", "按1")
     reg = registry(tmp_path)
     reg.load_all()
-    monkeypatch.setattr(registry_module, "check_file", recording_check)
+    checks = record_checks(monkeypatch)
     result = await one_watched_edit(reg, path)
     assert result is not None and result.loaded
-    assert checked_in and threading.get_ident() not in checked_in, "the file was checked on the event loop"
+    assert checks and threading.get_ident() not in checks, "the file was checked on the event loop"
 
 
 # -- one identity per file (issue 23) -----------------------------------------------------------
@@ -398,6 +403,26 @@ async def test_a_flow_serving_into_december_warns_that_next_years_holidays_are_m
     assert reg.reload_path(tmp_path / "hours.yaml").loaded
     [status] = reg.status()
     assert not any("holiday" in w for w in status.warnings), status.warnings
+
+
+async def test_the_first_status_of_a_new_day_finds_the_warnings_checked_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a new day the served flows' warnings are checked again (a validation each, tens of ms): the engine reads
+    `status()` on the loop after each reload, so the watcher checks them in a thread before it reports one."""
+    (tmp_path / "hours.yaml").write_text(HOURS, encoding="utf-8")
+    write(tmp_path / "mini.yaml", "1", "按1")
+    clock = FakeClock(wall_start=dt.datetime(2026, 11, 30, 20, 0, tzinfo=dt.UTC))
+    reg = FlowRegistry(tmp_path, clock=clock, classifier_factory=None)
+    assert all(r.loaded for r in reg.load_all())
+    await clock.advance(6 * 3600)  # 1 December, 02:00 UTC: hours.yaml's warnings are yesterday's
+    checks = record_checks(monkeypatch)
+    result = await one_watched_edit(reg, tmp_path / "mini.yaml")
+    assert result is not None and result.loaded
+    hours = next(status for status in reg.status() if status.flow_id == "hours")  # on the loop, as the engine reads it
+    assert any("lists no holiday in 2027 yet" in w for w in hours.warnings), hours.warnings
+    assert len(checks) >= 2, "mini.yaml reloaded, hours.yaml's warnings checked again"
+    assert threading.get_ident() not in checks, "a file was checked on the event loop"
 
 
 ASKING = """id: asking
