@@ -55,6 +55,21 @@ def agent_view(engine: RunningEngine, agent_id: str) -> dict[str, Any]:
     return next(a for a in engine.get("/api/agents")["agents"] if a["agent_id"] == agent_id)
 
 
+async def until_waiting(engine: RunningEngine, queue: str, waiting: int, timeout_s: float = 15.0) -> None:
+    """Until /api/queues shows `waiting` callers in `queue`: with several workers, a call enqueued on one reaches
+    the API's worker through the shared ACD a moment after that worker's log says so."""
+    shown: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                shown = (await asyncio.to_thread(engine.get, "/api/queues"))["queues"]
+                if any(q["queue"] == queue and q["waiting"] == waiting for q in shown):
+                    return
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise AssertionError(f"{queue} never showed {waiting} waiting within {timeout_s} s: {shown}") from None
+
+
 async def until_agent(engine: RunningEngine, agent_id: str, state: str, timeout_s: float = 15.0) -> dict[str, Any]:
     view: dict[str, Any] = {}
     try:
@@ -122,8 +137,7 @@ async def test_pause_by_code_and_api_stops_offers_and_resume_brings_them_back(
 
             first = asyncio.create_task(caller.call(engine.uri, TO_GENERAL, from_number="13700000501", linger_s=0.0))
             queued = (await wait_for_log(engine, "call_enqueued", 60.0))[0]
-            queues = await asyncio.to_thread(engine.get, "/api/queues")
-            assert next(q for q in queues["queues"] if q["queue"] == "general")["waiting"] == 1
+            await until_waiting(engine, "general", 1)
             assert offers_to(phone) == [], "a paused agent is offered nobody"
             phone.command("/dial *22")  # resume from the phone: the waiting caller is offered at once
             bridged = (await wait_for_log(engine, "call_bridged", 30.0, agent="a1"))[0]

@@ -49,6 +49,19 @@ class Site:
             entry = self.hotline()
         return entry
 
+    def wait_loaded_by_every_worker(self, version: str, timeout_s: float = 30.0) -> None:
+        """Until every worker of the engine logged `version` loaded. /api/flows is the answering worker's view, a
+        call may go to any worker, and each reloads on its own: under load one was 1.3 s behind the other."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            workers = {e.get("worker") for e in self.log_events("engine_ready")}
+            loaded = {e.get("worker") for e in self.log_events("flow_loaded") if e.get("version") == version}
+            if workers and workers <= loaded:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"workers {sorted(map(str, workers - loaded))} never loaded {version}")
+            time.sleep(0.1)
+
     def log_tail(self) -> str:
         return self.engine.log.read_text(encoding="utf-8", errors="replace")[-3000:]
 

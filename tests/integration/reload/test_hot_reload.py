@@ -105,6 +105,7 @@ async def _edit_then_break(site: Site, caller: TestCaller, save: Any, greeting: 
     save(site, text)
     served = site.wait_for_hotline("the edit in service", lambda f: f["version"] != before["version"])
     assert served["status"] == "loaded" and served["errors"] == [] and served["path"] == path
+    site.wait_loaded_by_every_worker(served["version"])
     record = await heard_on_next_call(site, caller, greeting)
     assert record["flow_version"] == served["version"]
 
