@@ -11,10 +11,11 @@ The engine process is given SCHED_RR priority when the OS allows it, as media se
 `bench.media` runs its sender (`--no-realtime` to compare). The engine's own figures come from its
 `/metrics`: event-loop lag over the window, GC pauses over the whole round (issue 22).
 
-`--workers N` runs `ivr serve --workers N` and places the calls from 16 sockets (the kernel spreads the
-node's shared SIP port over the workers by source address); `--churn CPS` has SIPp place short calls
-during the window, so the media is paced while the engine does signalling work; `--set KEY=VALUE`
-passes an engine setting (e.g. `gc_tuned=false` for the GC's defaults); `--base-root DIR` runs every round
+`--workers N` runs `ivr serve --workers N`, by default as `ivr serve` runs: one worker per CPU (`workers: null`);
+with more than one the calls come from 16 sockets (the kernel spreads the node's shared SIP port over the workers
+by source address). `--workers 1` is the one-process engine of the figures before 2026-12-08. `--churn CPS` has
+SIPp place short calls during the window, so the media is paced while the engine does signalling work; `--set
+KEY=VALUE` passes an engine setting (e.g. `gc_tuned=false` for the GC's defaults); `--base-root DIR` runs every round
 again against the engine of another checkout (a `git archive` of the commit before), for a before/after in one window.
 
     .venv/bin/python -m bench.media_calls [--calls 100,300] [--seconds 10] [--workers N] [--churn CPS] [--base-root DIR]
@@ -50,6 +51,7 @@ from bench.engine_process import children, start_engine  # noqa: E402
 from bench.engine_process import cpu_s as _cpu_s  # noqa: E402
 from bench.media import STOP, analyse, receiver  # noqa: E402
 from ivr.clock import LoopClock  # noqa: E402
+from ivr.config import default_workers  # noqa: E402
 from ivr.sip.sdp import make_offer  # noqa: E402
 from ivr.sip.transport import SipTransport  # noqa: E402
 from ivr.sipua.calls import CallFailed  # noqa: E402
@@ -246,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", default="100,300", help="concurrent calls per round, comma-separated")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window per round")
     parser.add_argument("--no-realtime", action="store_true", help="leave the engine at normal priority")
-    parser.add_argument("--workers", type=int, default=1, help="`ivr serve --workers N` (callers from 16 sockets)")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="`ivr serve --workers N` (default: as `ivr serve`, one per CPU; callers from 16 sockets)")
     parser.add_argument("--churn", type=float, default=0.0, metavar="CPS",
                         help="also place short SIPp calls at CPS during the window (signalling load)")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
@@ -284,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = f"python -m bench.media_calls --calls {args.calls} --seconds {args.seconds:g}" + (
         " --no-realtime" if args.no_realtime else "") + "".join(f" --set {s}" for s in args.settings) + (
-        f" --churn {args.churn:g}" if args.churn else "") + (f" --workers {args.workers}" if args.workers > 1 else "")
+        f" --churn {args.churn:g}" if args.churn else "") + f" --workers {args.workers}"
     command += f" --base-root {args.base_root}" if args.base_root else ""
     print("## Media through the engine: concurrent real calls (media_calls)\n")
     print(f"Command: `{command}` · machine: {platform.machine()}, nproc {os.cpu_count()} · date: {now} · "
