@@ -65,7 +65,11 @@ class Found:
 
 CHUNK_S = 1.0
 CHUNK_SLACK_S = 0.1
-"""How far each second may drift from the first alignment (a late packet, a jitter-buffer gap)."""
+"""How far each second may drift from where the second before was found (a late packet, a jitter-buffer gap, a
+sender's stall: each shifts what follows)."""
+LOST_REACH = 3
+"""How many times wider the first second, and each after one not found, is looked for: the whole recording's
+alignment may be that of the part after a stall, and a stall longer than the slack moves what follows further."""
 _QUIET_RMS = 100.0
 
 
@@ -84,33 +88,38 @@ def locate(heard: NDArray[np.int16], expected: NDArray[np.int16], *, after_s: fl
     start = offset + max(0, coarse.lag_samples)
     chunk, slack = int(CHUNK_S * RATE_HZ), int(CHUNK_SLACK_S * RATE_HZ)
     scores: list[float] = []
+    drift, lost = 0, True  # until a second is found where expected, each is looked for wider
     for begin in range(0, expected.size, chunk):
         part = expected[begin : begin + chunk]
         if part.size < chunk // 4 or float(np.sqrt(np.mean(part.astype(np.float64) ** 2))) < _QUIET_RMS:
             continue
-        lo = max(0, start + begin - slack)
-        window = heard[lo : start + begin + part.size + slack]
-        match = _best_within(window, part, start + begin - lo)
+        reach = slack * (LOST_REACH if lost else 1)
+        lo = max(0, start + drift + begin - reach)
+        window = heard[lo : start + drift + begin + part.size + reach]
+        match, lag = _best_within(window, part)
+        lost = match < SAME
+        if not lost:  # follow the stream: a stall of the sender shifts everything after it, not one second
+            drift = lo + lag - (start + begin)
         scores.append(match)
     return Found(start / RATE_HZ, tuple(scores))
 
 
-def _best_within(window: NDArray[np.int16], part: NDArray[np.int16], at: int) -> float:
-    """Best normalised correlation of `part` with a same-length stretch of `window` near `at`."""
-    best = 0.0
+def _best_within(window: NDArray[np.int16], part: NDArray[np.int16]) -> tuple[float, int]:
+    """Best normalised correlation of `part` with a same-length stretch of `window`, and where in it."""
+    best, where = 0.0, 0
     y = part.astype(np.float64) - part.mean()
     ny = float(np.sqrt(np.dot(y, y)))
     if ny == 0.0:
-        return 0.0
+        return 0.0, 0
     for lag in range(0, max(1, window.size - part.size + 1)):
         x = window[lag : lag + part.size].astype(np.float64)
         if x.size < part.size:
             break
         x -= x.mean()
         nx = float(np.sqrt(np.dot(x, x)))
-        if nx > 0.0:
-            best = max(best, float(np.dot(x, y)) / (nx * ny))
-    return best
+        if nx > 0.0 and (score := float(np.dot(x, y)) / (nx * ny)) > best:
+            best, where = score, lag
+    return best, where
 
 
 @dataclass(slots=True, frozen=True)

@@ -50,16 +50,17 @@ class Site:
         return entry
 
     def wait_loaded_by_every_worker(self, version: str, timeout_s: float = 30.0) -> None:
-        """Until every worker of the engine logged `version` loaded. /api/flows is the answering worker's view, a
-        call may go to any worker, and each reloads on its own: under load one was 1.3 s behind the other."""
+        """Until the flow every worker of the engine last logged loaded is `version`. /api/flows is the answering
+        worker's view, a call may go to any worker, and each reloads on its own: under load one was 1.3 s behind."""
         deadline = time.monotonic() + timeout_s
         while True:
             workers = {e.get("worker") for e in self.log_events("engine_ready")}
-            loaded = {e.get("worker") for e in self.log_events("flow_loaded") if e.get("version") == version}
-            if workers and workers <= loaded:
+            last = {e.get("worker"): e.get("version") for e in self.log_events("flow_loaded")}  # in log order
+            behind = {worker for worker in workers if last.get(worker) != version}
+            if workers and not behind:
                 return
             if time.monotonic() > deadline:
-                raise AssertionError(f"workers {sorted(map(str, workers - loaded))} never loaded {version}")
+                raise AssertionError(f"workers {sorted(map(str, behind))} never loaded {version}")
             time.sleep(0.1)
 
     def log_tail(self) -> str:

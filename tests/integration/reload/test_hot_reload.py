@@ -83,14 +83,16 @@ async def heard_on_next_call(site: Site, caller: TestCaller, greeting: str) -> d
 
 
 async def edit_then_break(site: Site, caller: TestCaller, save: Any, greeting: str) -> None:
-    original = site.flow.read_text(encoding="utf-8")
+    original, version = site.flow.read_text(encoding="utf-8"), site.hotline()["version"]
     try:
         await _edit_then_break(site, caller, save, greeting)
     except BaseException:
-        # The module's next test starts from the flow in service again, not from this one's edit.
+        # The module's next test starts from the flow in service again, not from this one's edit: its version on
+        # every worker (a test that starts while a worker still loads it takes that load for its own edit's).
         save_in_place(site, original)
         with contextlib.suppress(AssertionError):
-            site.wait_for_hotline("the original flow back", lambda f: f["status"] == "loaded" and not f["errors"])
+            site.wait_for_hotline("the original flow back", lambda f: f["version"] == version)
+            site.wait_loaded_by_every_worker(version)
         raise
 
 
