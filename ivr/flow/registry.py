@@ -152,17 +152,13 @@ class FlowRegistry:
     def reload_path(self, path: str | Path) -> ReloadResult:
         """Load (or unload, if gone) one file and swap it in if it is valid."""
         key = flow_key(path)
-        if not Path(key).exists():
-            return self._remove(key)
-        return self._adopt(key, *self._check(key))
+        return self._adopt(key, self._check(key))
 
     async def _reload_off_loop(self, key: str) -> ReloadResult:
         """`reload_path` with the file's check (parse, validate, train its classifier: ~0.6 s of CPU for the demo
         hotline) in a thread: a hot reload on the event loop stalled every call's media for that long. What is
         served changes on the loop, as before."""
-        if not await asyncio.to_thread(Path(key).exists):
-            return self._remove(key)
-        return self._adopt(key, *await asyncio.to_thread(self._check, key))
+        return self._adopt(key, await asyncio.to_thread(self._check, key))
 
     async def _warn_off_loop(self) -> None:
         """The served flows' warnings brought to today in a thread (`_warnings`: on the first look of a new day, a
@@ -172,14 +168,21 @@ class FlowRegistry:
         served = list(self._state.by_path.items())
         await asyncio.to_thread(lambda: [self._warnings(key, flow) for key, flow in served])
 
-    def _check(self, key: str) -> tuple[dt.date, LoadResult]:
-        """(today, the file checked and its classifier trained): reads the disk and the settings, changes nothing."""
+    def _check(self, key: str) -> tuple[dt.date, LoadResult] | None:
+        """(today, the file checked and its classifier trained), None if the file is gone: reads the disk and the
+        settings, changes nothing."""
+        if not Path(key).exists():
+            return None
         today = self._clock.wall().date()
         return today, check_file(key, fallbacks=self._fallbacks, classifier_factory=self._factory, today=today,
                                  heard_engine=self._heard_engine)
 
-    def _adopt(self, key: str, today: dt.date, result: LoadResult) -> ReloadResult:
-        """Serve the checked file if it is valid and clashes with no other; else keep what was served."""
+    def _adopt(self, key: str, checked: tuple[dt.date, LoadResult] | None) -> ReloadResult:
+        """Serve the checked file if it is valid and clashes with no other; else keep what was served (a file gone:
+        unload it)."""
+        if checked is None:
+            return self._remove(key)
+        today, result = checked
         errors = tuple(str(x) for x in result.problems if x.severity is Severity.ERROR)
         flow = result.flow
         clash = self._clash(key, flow) if flow is not None else None

@@ -42,6 +42,8 @@ STAMP = "SOURCES.sha256"
 PACKAGE = Path(__file__).resolve().parent
 CHECKOUT_BUILD = PACKAGE.parents[1] / "build" / "sip"
 """A checkout's compiled build (`make install`: `setup.py build_ext --build-lib build/sip`); absent in a wheel."""
+CHECKOUT_MODULES = CHECKOUT_BUILD / "ivr" / "sip"
+"""Where in `CHECKOUT_BUILD` the compiled modules of this package and their `STAMP` are."""
 
 
 def compiled_sources(package: Path = PACKAGE) -> list[Path]:
@@ -57,7 +59,7 @@ def sources_digest(package: Path = PACKAGE) -> str:
     return digest.hexdigest()
 
 
-def search_path(package_path: list[str], build: Path = CHECKOUT_BUILD / "ivr" / "sip") -> list[str]:
+def search_path(package_path: list[str], build: Path = CHECKOUT_MODULES) -> list[str]:
     """`ivr.sip.__path__`: the checkout's compiled build first when it was built from these very sources, else the
     sources alone (a wheel, IVR_MYPYC=0, no build, or an edited checkout: the last one with a warning)."""
     if os.environ.get("IVR_MYPYC") == "0":

@@ -340,8 +340,8 @@ def _cache_key(source: Path) -> str:
     base-en's 61 MB, in every process that located the model (the same string: `onnx.__version__` is that one)."""
     import onnxruntime
 
-    onnx = importlib.metadata.version("onnx")
-    key = hashlib.sha256(f"{CONVERSION} {onnxruntime.__version__} {onnx}".encode())
+    onnx_version = importlib.metadata.version("onnx")
+    key = hashlib.sha256(f"{CONVERSION} {onnxruntime.__version__} {onnx_version}".encode())
     for name in (*(f"{n}.ort" for n in _FILES), "tokenizer.bin"):
         with (source / name).open("rb") as f:
             key.update(hashlib.file_digest(f, "sha256").digest())

@@ -25,7 +25,7 @@ def test_the_checkout_runs_its_sip_layer_compiled() -> None:
     assert compiled.running_compiled(), (
         "the SIP layer runs as pure Python: `make install` compiles it into build/sip (it needs gcc and python3-dev; "
         "scripts/install-system-deps.sh installs them); IVR_MYPYC=0 runs the suite pure on purpose")
-    assert ivr.sip.__path__[0] == str(compiled.CHECKOUT_BUILD / "ivr" / "sip")
+    assert ivr.sip.__path__[0] == str(compiled.CHECKOUT_MODULES)
 
 
 def test_what_runs_compiled_is_exactly_the_compiled_sources() -> None:
@@ -39,7 +39,7 @@ def test_what_runs_compiled_is_exactly_the_compiled_sources() -> None:
         module = importlib.import_module(f"ivr.sip.{name}")
         assert module.__file__ is not None and module.__file__.endswith(EXTENSIONS) == layer_compiled, name
     if layer_compiled:
-        built = {p.name.split(".")[0] for p in (compiled.CHECKOUT_BUILD / "ivr" / "sip").iterdir()
+        built = {p.name.split(".")[0] for p in (compiled.CHECKOUT_MODULES).iterdir()
                  if p.name.endswith(EXTENSIONS)}
         assert built == {p.stem for p in compiled.compiled_sources()} | {"native__mypyc"}
 
